@@ -43,20 +43,56 @@ typedef struct {
   int32_t input_zero_point;
   uint32_t input_scale_bits;  /* IEEE-754 bits of the input scale (host use only) */
   uint32_t op_offsets[QK_MAX_OPS];  /* offset of each op record in base */
+  /* Added with the implementation (all set by qk_model_open): */
+  uint32_t tensor_count;
+  uint32_t tensor_table_offset;     /* offset of the tensor table in base */
+  uint32_t input_tensor;
+  uint32_t output_tensor;
+  uint32_t input_height;
+  uint32_t input_width;
+  uint32_t input_channels;
 } qk_model;
+
+/* What one op is, for per-layer reports (firmware timing, host footprint). */
+typedef struct {
+  uint32_t kind;             /* QK_OP_* in qmodel_format.h */
+  uint32_t weight_bits;      /* 0 for ops without weights */
+  uint32_t input_height, input_width, input_channels;
+  uint32_t output_height, output_width, output_channels;
+  uint32_t kernel_h, kernel_w, stride, padding;
+  uint32_t parameters;       /* weights + bias values */
+  uint32_t macs;             /* multiply-accumulates of one inference */
+  uint32_t weight_bytes;     /* packed weights + bias + multipliers + shifts */
+} qk_op_info;
 
 /* Called after each op; `index` counts from 0. May be NULL. Used by the
  * firmware to read the cycle counter per layer. */
 typedef void (*qk_op_hook)(void* context, uint32_t index, uint32_t op_kind);
 
-/* REQUIRES: data stays valid and unchanged while model is used. */
+/* Checks everything before anything is trusted: size, magic, version, CRC,
+ * then every count, index, shape, bit width, shift and offset, the op order
+ * (an op reads only the input or an earlier op's output) and the arena plan
+ * (tensors alive at the same time do not overlap). On success no later call
+ * reads outside data[0, size) or the arena. On failure *model is zeroed.
+ * REQUIRES: data is 4-byte aligned (else QK_ERR_ARGUMENT) and stays valid and
+ * unchanged while model is used. */
 qk_status qk_model_open(qk_model* model, const uint8_t* data, uint32_t size);
+
+/* Fills *info for op `index` of an opened model (QK_ERR_ARGUMENT if out of
+ * range). */
+qk_status qk_model_op_info(const qk_model* model, uint32_t index, qk_op_info* info);
+
+/* "dense", "conv2d", ..., or "unknown". */
+const char* qk_op_kind_name(uint32_t kind);
 
 /* Runs the model on `input` (input_bytes int8 values) and writes output_bytes
  * int8 logits to `output`. `arena` must hold at least model->arena_bytes and be
  * 4-byte aligned. */
 qk_status qk_model_invoke(const qk_model* model, const int8_t* input, int8_t* output,
                           uint8_t* arena, uint32_t arena_size, qk_op_hook hook, void* context);
+/* Errors: QK_ERR_ARENA_TOO_SMALL when arena_size < arena_bytes; QK_ERR_ARGUMENT
+ * for NULL pointers or a misaligned arena. `input` and `output` may not point
+ * into the arena. */
 
 /* Index of the largest logit (first on ties). */
 uint32_t qk_argmax_s8(const int8_t* values, uint32_t count);

@@ -1,0 +1,447 @@
+#include "client/qatctl_commands.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "client/progress_view.h"
+#include "client/result_view.h"
+#include "client/server_link.h"
+#include "client/sha256.h"
+#include "client/text_table.h"
+
+namespace qatlab {
+namespace {
+
+constexpr size_t kUploadChunkBytes = 256 * 1024;
+// How long `watch` keeps trying to reach a server that went away before it
+// gives up: long enough for a supervised restart.
+constexpr auto kWatchReconnectBudget = std::chrono::seconds(60);
+
+std::string ToJson(const google::protobuf::Message& message, bool pretty) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = pretty;
+  options.always_print_primitive_fields = true;
+  std::string text;
+  auto status = google::protobuf::util::MessageToJsonString(message, &text, options);
+  if (!status.ok()) return "{}";
+  // The pretty printer ends with a newline, the compact one does not.
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+bool IsFinal(v1::JobState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+std::string UpperCase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::toupper(c); });
+  return text;
+}
+
+}  // namespace
+
+QatctlCommands::QatctlCommands(QatctlOptions options)
+    : options_(std::move(options)), stub_(v1::ExperimentService::NewStub(OpenServerChannel(options_.address))) {}
+
+int QatctlCommands::Fail(const std::string& reason) const {
+  std::fflush(stdout);
+  fmt::print(stderr, "qatctl: error: {}\n", reason);
+  return 1;
+}
+
+int QatctlCommands::FailRpc(const grpc::Status& status) const {
+  return Fail(DescribeRpcError(status, options_.address));
+}
+
+void QatctlCommands::Prepare(grpc::ClientContext* context, bool with_deadline) const {
+  PrepareCall(context, options_.token, with_deadline ? options_.timeout_ms : 0);
+}
+
+int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempotency_key, bool watch) {
+  StatusOr<v1::JobSpec> spec = BuildJobSpec(flags);
+  if (!spec.ok()) return Fail(DescribeStatus(spec.status()));
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = *spec;
+  request.set_idempotency_key(idempotency_key);
+  v1::SubmitJobResponse response;
+  grpc::ClientContext context;
+  Prepare(&context, true);
+  grpc::Status status = stub_->SubmitJob(&context, request, &response);
+  if (!status.ok()) return FailRpc(status);
+  if (options_.json && !watch) {
+    fmt::print("{}\n", ToJson(response.job(), true));
+  } else {
+    fmt::print("{}\n", response.job().id());
+  }
+  std::fflush(stdout);
+  if (!watch) return 0;
+  return Watch(response.job().id());
+}
+
+int QatctlCommands::Watch(const std::string& job_id) {
+  ProgressView view(options_.json ? nullptr : stdout, isatty(STDOUT_FILENO));
+  auto give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
+  auto pause = std::chrono::milliseconds(200);
+  grpc::Status last_status;
+  while (true) {
+    grpc::ClientContext context;
+    Prepare(&context, false);
+    v1::WatchJobRequest request;
+    request.set_id(job_id);
+    std::unique_ptr<grpc::ClientReader<v1::JobEvent>> reader = stub_->WatchJob(&context, request);
+    v1::JobEvent event;
+    bool got_event = false;
+    while (reader->Read(&event)) {
+      got_event = true;
+      if (options_.json) {
+        fmt::print("{}\n", ToJson(event, false));
+        std::fflush(stdout);
+      }
+      view.OnEvent(event);
+    }
+    last_status = reader->Finish();
+    if (IsFinal(view.state())) break;
+    // The stream ended before the job did: the server went away (restart,
+    // network). Anything but a transient failure is final.
+    if (!last_status.ok() && !IsTransientRpcError(last_status)) return FailRpc(last_status);
+    if (got_event) {
+      give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
+      pause = std::chrono::milliseconds(200);
+    }
+    if (std::chrono::steady_clock::now() > give_up_at) {
+      return FailRpc(last_status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "watch stream ended early")
+                                      : last_status);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+  }
+
+  const v1::Job& job = view.job();
+  if (!options_.json && job.state() == v1::SUCCEEDED) {
+    v1::GetResultsResponse results;
+    grpc::ClientContext context;
+    Prepare(&context, true);
+    v1::GetResultsRequest request;
+    request.set_id(job_id);
+    grpc::Status status = stub_->GetResults(&context, request, &results);
+    if (!status.ok()) {
+      if (!view.has_result()) return FailRpc(status);
+      *results.mutable_job() = job;
+      *results.mutable_result() = view.result();
+    }
+    fmt::print("\n{}", RenderResultTable(results));
+  }
+  if (job.state() == v1::FAILED) {
+    return Fail(fmt::format("job {} FAILED{}", job.id(), job.error().empty() ? "" : ": " + job.error()));
+  }
+  if (job.state() == v1::CANCELLED) return Fail(fmt::format("job {} CANCELLED", job.id()));
+  return 0;
+}
+
+int QatctlCommands::List(const ListFlags& flags) {
+  v1::ListJobsRequest request;
+  if (!flags.state.empty()) {
+    v1::JobState state;
+    if (!v1::JobState_Parse(UpperCase(flags.state), &state) || state == v1::JOB_STATE_UNSPECIFIED) {
+      return Fail(fmt::format("INVALID_ARGUMENT: --state: unknown state \"{}\" (QUEUED, RUNNING, SUCCEEDED, "
+                              "FAILED, CANCELLED)",
+                              flags.state));
+    }
+    request.set_state(state);
+  }
+  request.set_experiment(flags.experiment);
+  for (const auto& text : flags.labels) {
+    StatusOr<std::pair<std::string, std::string>> label = ParseLabel(text);
+    if (!label.ok()) return Fail(DescribeStatus(label.status()));
+    (*request.mutable_labels())[label->first] = label->second;
+  }
+  int limit = std::max(1, flags.limit);
+  v1::ListJobsResponse all;
+  while (all.jobs_size() < limit) {
+    request.set_page_size(std::min(1000, limit - all.jobs_size()));
+    v1::ListJobsResponse page;
+    grpc::ClientContext context;
+    Prepare(&context, true);
+    grpc::Status status = stub_->ListJobs(&context, request, &page);
+    if (!status.ok()) return FailRpc(status);
+    for (auto& job : *page.mutable_jobs()) {
+      if (all.jobs_size() < limit) *all.add_jobs() = std::move(job);
+    }
+    if (page.next_page_token().empty() || page.jobs_size() == 0) break;
+    request.set_page_token(page.next_page_token());
+    all.set_next_page_token(page.next_page_token());
+  }
+  if (options_.json) {
+    fmt::print("{}\n", ToJson(all, true));
+    return 0;
+  }
+  TextTable table;
+  using Align = TextTable::Align;
+  table.SetColumns({"ID", "STATE", "EXPERIMENT", "MODEL", "CONFIGS", "ATTEMPT", "CREATED", "PROGRESS"},
+                   {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight,
+                    Align::kLeft, Align::kLeft});
+  for (const auto& job : all.jobs()) {
+    std::vector<std::string> configs;
+    for (const auto& config : job.spec().configs()) {
+      configs.push_back(!config.name().empty() ? config.name()
+                                               : fmt::format("w{}a{}", config.weight_bits(), config.activation_bits()));
+    }
+    std::string progress = "-";
+    if (job.state() == v1::RUNNING && job.has_last_progress()) {
+      const v1::EpochStats& last = job.last_progress();
+      progress = fmt::format("{} {}/{} test {}", last.variant(), last.epoch(), last.epochs(),
+                             FormatPercent(last.test_accuracy()));
+    } else if (job.state() == v1::FAILED && !job.error().empty()) {
+      progress = job.error().substr(0, 60);
+    }
+    std::string model = job.spec().model().preset();
+    if (model.empty()) model = fmt::format("{} layers", job.spec().model().layers_size());
+    table.AddRow({job.id(), JobStateName(job.state()), job.experiment().empty() ? "-" : job.experiment(), model,
+                  configs.empty() ? "-" : fmt::format("{}", fmt::join(configs, ",")),
+                  fmt::format("{}/{}", job.attempt(), job.max_attempts()), FormatUnixMillis(job.created_unix_ms()),
+                  progress});
+  }
+  fmt::print("{}", table.Render());
+  if (!all.next_page_token().empty() && all.jobs_size() >= limit) {
+    fmt::print("(showing {}; more with --limit)\n", all.jobs_size());
+  }
+  return 0;
+}
+
+int QatctlCommands::Show(const std::string& job_id) {
+  v1::GetResultsRequest request;
+  request.set_id(job_id);
+  v1::GetResultsResponse results;
+  grpc::ClientContext context;
+  Prepare(&context, true);
+  grpc::Status status = stub_->GetResults(&context, request, &results);
+  if (!status.ok()) return FailRpc(status);
+  if (options_.json) {
+    fmt::print("{}\n", ToJson(results, true));
+    return 0;
+  }
+  const v1::Job& job = results.job();
+  fmt::print("{}\n", JobSummaryLine(job));
+  if (!job.labels().empty()) {
+    std::vector<std::string> labels;
+    for (const auto& [key, value] : job.labels()) labels.push_back(key + "=" + value);
+    std::sort(labels.begin(), labels.end());
+    fmt::print("labels: {}\n", fmt::join(labels, " "));
+  }
+  fmt::print("created {}  started {}  finished {}\n", FormatUnixMillis(job.created_unix_ms()),
+             FormatUnixMillis(job.started_unix_ms()), FormatUnixMillis(job.finished_unix_ms()));
+  if (results.has_result() && results.result().variants_size() > 0) {
+    const v1::JobResult& result = results.result();
+    fmt::print("model {}  data {} ({} train / {} test)  total {}\n\n", result.model(), result.dataset(),
+               result.train_samples(), result.test_samples(), FormatDuration(result.total_seconds()));
+    fmt::print("{}", RenderResultTable(results));
+  } else if (job.state() == v1::RUNNING && job.has_last_progress()) {
+    const v1::EpochStats& last = job.last_progress();
+    fmt::print("progress: {} epoch {}/{}  loss {:.4f}  test {}\n", last.variant(), last.epoch(), last.epochs(),
+               last.loss(), FormatPercent(last.test_accuracy()));
+  }
+  return 0;
+}
+
+int QatctlCommands::Compare(const std::vector<std::string>& job_ids) {
+  std::vector<v1::GetResultsResponse> all;
+  for (const auto& id : job_ids) {
+    v1::GetResultsRequest request;
+    request.set_id(id);
+    v1::GetResultsResponse results;
+    grpc::ClientContext context;
+    Prepare(&context, true);
+    grpc::Status status = stub_->GetResults(&context, request, &results);
+    if (!status.ok()) return FailRpc(status);
+    all.push_back(std::move(results));
+  }
+  if (options_.json) {
+    std::vector<std::string> documents;
+    for (const auto& results : all) documents.push_back(ToJson(results, true));
+    fmt::print("[{}]\n", fmt::join(documents, ",\n"));
+    return 0;
+  }
+  fmt::print("{}", RenderComparisonTable(all));
+  return 0;
+}
+
+int QatctlCommands::Cancel(const std::string& job_id) {
+  v1::CancelJobRequest request;
+  request.set_id(job_id);
+  v1::Job job;
+  grpc::ClientContext context;
+  Prepare(&context, true);
+  grpc::Status status = stub_->CancelJob(&context, request, &job);
+  if (!status.ok()) return FailRpc(status);
+  if (options_.json) {
+    fmt::print("{}\n", ToJson(job, true));
+  } else {
+    fmt::print("{}\n", JobSummaryLine(job));
+  }
+  return 0;
+}
+
+int QatctlCommands::ListDatasets() {
+  v1::ListDatasetsResponse response;
+  grpc::ClientContext context;
+  Prepare(&context, true);
+  grpc::Status status = stub_->ListDatasets(&context, v1::ListDatasetsRequest(), &response);
+  if (!status.ok()) return FailRpc(status);
+  if (options_.json) {
+    fmt::print("{}\n", ToJson(response, true));
+    return 0;
+  }
+  TextTable table;
+  using Align = TextTable::Align;
+  table.SetColumns({"NAME", "FORMAT", "SIZE", "SHA256", "CREATED"},
+                   {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft, Align::kLeft});
+  for (const auto& dataset : response.datasets()) {
+    table.AddRow({dataset.name(), dataset.format(), FormatKilobytes(dataset.size()), dataset.sha256().substr(0, 16),
+                  FormatUnixMillis(dataset.created_unix_ms())});
+  }
+  fmt::print("{}", table.Render());
+  return 0;
+}
+
+int QatctlCommands::UploadDataset(const std::string& name, const std::string& file, const std::string& format) {
+  if (format != "idx" && format != "npy" && format != "csv") {
+    return Fail(fmt::format("INVALID_ARGUMENT: --format must be idx, npy or csv, not \"{}\"", format));
+  }
+  StatusOr<std::string> digest = Sha256OfFile(file);
+  if (!digest.ok()) return Fail(DescribeStatus(digest.status()));
+  std::error_code error;
+  auto size = std::filesystem::file_size(file, error);
+  if (error) return Fail(fmt::format("IO_ERROR: cannot read {}: {}", file, error.message()));
+
+  grpc::ClientContext context;
+  Prepare(&context, false);
+  v1::Dataset dataset;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadDatasetRequest>> writer = stub_->UploadDataset(&context, &dataset);
+  v1::UploadDatasetRequest header;
+  header.mutable_header()->set_name(name);
+  header.mutable_header()->set_format(format);
+  header.mutable_header()->set_sha256(*digest);
+  header.mutable_header()->set_size(static_cast<int64_t>(size));
+  bool open = writer->Write(header);
+  std::ifstream in(file, std::ios::binary);
+  std::string buffer(kUploadChunkBytes, '\0');
+  while (open && in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() == 0) break;
+    v1::UploadDatasetRequest chunk;
+    chunk.set_chunk(buffer.data(), static_cast<size_t>(in.gcount()));
+    open = writer->Write(chunk);
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) return FailRpc(status);
+  if (options_.json) {
+    fmt::print("{}\n", ToJson(dataset, true));
+  } else {
+    fmt::print("uploaded dataset {} ({}, {}, sha256 {})\n", dataset.name(), dataset.format(),
+               FormatKilobytes(dataset.size()), dataset.sha256());
+  }
+  return 0;
+}
+
+int QatctlCommands::ListArtifacts(const std::string& job_id) {
+  v1::GetResultsRequest request;
+  request.set_id(job_id);
+  v1::GetResultsResponse results;
+  grpc::ClientContext context;
+  Prepare(&context, true);
+  grpc::Status status = stub_->GetResults(&context, request, &results);
+  if (!status.ok()) return FailRpc(status);
+  if (options_.json) {
+    fmt::print("{}\n", ToJson(results.result(), true));
+    return 0;
+  }
+  TextTable table;
+  using Align = TextTable::Align;
+  table.SetColumns({"VARIANT", "ARTIFACT", "SIZE", "SHA256"}, {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft});
+  for (const auto& variant : results.result().variants()) {
+    if (variant.artifact().empty() && variant.artifact_sha256().empty()) continue;
+    table.AddRow({variant.name(), variant.artifact(), FormatKilobytes(variant.flash_bytes()),
+                  variant.artifact_sha256()});
+  }
+  fmt::print("{}", table.Render());
+  return 0;
+}
+
+int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& name, const std::string& output) {
+  v1::DownloadArtifactRequest request;
+  request.set_job_id(job_id);
+  request.set_name(name);
+  grpc::ClientContext context;
+  Prepare(&context, false);
+  std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = stub_->DownloadArtifact(&context, request);
+
+  bool to_stdout = output == "-";
+  std::string path = output.empty() ? std::filesystem::path(name).filename().string() : output;
+  // Write beside the target and rename at the end, so an interrupted or
+  // corrupted transfer never leaves a file that looks complete.
+  std::string partial = path + ".partial";
+  std::ofstream out;
+  if (!to_stdout) {
+    out.open(partial, std::ios::binary | std::ios::trunc);
+    if (!out) return Fail(fmt::format("IO_ERROR: cannot write {}", partial));
+  }
+  Sha256 digest;
+  std::string expected_sha256;
+  int64_t expected_size = -1;
+  int64_t received = 0;
+  v1::ArtifactChunk chunk;
+  bool first = true;
+  while (reader->Read(&chunk)) {
+    if (first) {
+      expected_sha256 = chunk.sha256();
+      expected_size = chunk.size() > 0 || !chunk.sha256().empty() ? chunk.size() : -1;
+      first = false;
+    }
+    digest.Update(chunk.data());
+    received += static_cast<int64_t>(chunk.data().size());
+    if (to_stdout) {
+      std::fwrite(chunk.data().data(), 1, chunk.data().size(), stdout);
+    } else {
+      out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    }
+  }
+  grpc::Status status = reader->Finish();
+  if (!to_stdout) out.close();
+  auto discard = [&] {
+    if (!to_stdout) std::filesystem::remove(partial);
+  };
+  if (!status.ok()) {
+    discard();
+    return FailRpc(status);
+  }
+  std::string actual = digest.FinishHex();
+  if (!expected_sha256.empty() && actual != expected_sha256) {
+    discard();
+    return Fail(fmt::format("DATA_LOSS: artifact {} of job {}: sha256 {} does not match the announced {}", name,
+                            job_id, actual, expected_sha256));
+  }
+  if (expected_size >= 0 && received != expected_size) {
+    discard();
+    return Fail(fmt::format("DATA_LOSS: artifact {} of job {}: received {} bytes, expected {}", name, job_id,
+                            received, expected_size));
+  }
+  if (to_stdout) return 0;
+  std::error_code error;
+  std::filesystem::rename(partial, path, error);
+  if (error) return Fail(fmt::format("IO_ERROR: cannot write {}: {}", path, error.message()));
+  fmt::print(stderr, "wrote {} ({} bytes, sha256 {})\n", path, received, actual);
+  return 0;
+}
+
+}  // namespace qatlab

@@ -1,0 +1,60 @@
+// The commands of qatctl, one method each, over one connection to a
+// qatlab-server. Every method prints its output to stdout, its one-line error
+// ("qatctl: error: NOT_FOUND: job j-123 not found") to stderr, and returns the
+// process exit status: 0 on success, 1 on any failure (including a watched
+// job that ends FAILED or CANCELLED).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/job_spec_flags.h"
+#include "qatlab/v1/experiment.grpc.pb.h"
+
+namespace qatlab {
+
+struct QatctlOptions {
+  std::string address;      // host:port of the server
+  std::string token;        // bearer token; empty: none
+  bool json = false;        // read commands print protobuf JSON
+  int timeout_ms = 30000;   // per unary call; watch has none
+};
+
+struct ListFlags {
+  std::string state;        // QUEUED | RUNNING | ... (case-insensitive); empty: any
+  std::string experiment;
+  std::vector<std::string> labels;  // "k=v"
+  int limit = 50;
+};
+
+class QatctlCommands {
+ public:
+  explicit QatctlCommands(QatctlOptions options);
+
+  int Submit(const SubmitFlags& flags, const std::string& idempotency_key, bool watch);
+  int Watch(const std::string& job_id);
+  int List(const ListFlags& flags);
+  int Show(const std::string& job_id);
+  int Compare(const std::vector<std::string>& job_ids);
+  int Cancel(const std::string& job_id);
+  int ListDatasets();
+  int UploadDataset(const std::string& name, const std::string& file, const std::string& format);
+  int ListArtifacts(const std::string& job_id);
+  int GetArtifact(const std::string& job_id, const std::string& name, const std::string& output);
+  // Devices and measurements (qatctl_device_commands.cc).
+  int ListDevices();
+  int Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,
+              const std::string& device_id);
+
+ private:
+  // Prints "qatctl: error: <reason>" to stderr; returns 1.
+  int Fail(const std::string& reason) const;
+  int FailRpc(const grpc::Status& status) const;
+  void Prepare(grpc::ClientContext* context, bool with_deadline) const;
+
+  QatctlOptions options_;
+  std::unique_ptr<v1::ExperimentService::Stub> stub_;
+};
+
+}  // namespace qatlab

@@ -1,0 +1,709 @@
+#include "device_agent/agent.h"
+
+#include <fmt/format.h>
+#include <grpcpp/grpcpp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "client/server_link.h"
+#include "client/sha256.h"
+#include "device_agent/dut_client.h"
+#include "device_agent/qemu_board.h"
+#include "device_agent/serial_port.h"
+#include "engine/dataset.h"
+#include "engine/integer_runner.h"
+#include "qatlab/v1/experiment.grpc.pb.h"
+#include "qatlab/v1/worker.grpc.pb.h"
+
+#ifndef QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR
+#define QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR ""
+#endif
+
+namespace qatlab {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+Status FromRpc(const grpc::Status& status, const std::string& what) {
+  if (status.ok()) return Status::Ok();
+  const std::string message = what + ": " + DescribeRpcError(status);
+  switch (status.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return Status::InvalidArgument(message);
+    case grpc::StatusCode::NOT_FOUND:
+      return Status::NotFound(message);
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return Status::AlreadyExists(message);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Status::FailedPrecondition(message);
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return Status::Unauthenticated(message);
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Status::ResourceExhausted(message);
+    case grpc::StatusCode::CANCELLED:
+      return Status::Cancelled(message);
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::ABORTED:
+      return Status::Unavailable(message);
+    default:
+      return Status::Internal(message);
+  }
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "host";
+  return name;
+}
+
+// Sleeps up to `duration`, returning early once `stop` is set.
+void SleepUnlessStopped(const std::atomic<bool>& stop, milliseconds duration) {
+  const Clock::time_point end = Clock::now() + duration;
+  while (!stop.load() && Clock::now() < end) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(milliseconds(50), end - Clock::now()));
+  }
+}
+
+// The calls the agent makes. gRPC stubs are thread-safe, so the heartbeat
+// thread and the main loop share one link.
+class ServerLink {
+ public:
+  ServerLink(const std::string& address, std::string token)
+      : address_(address),
+        token_(std::move(token)),
+        channel_(OpenServerChannel(address)),
+        workers_(v1::WorkerService::NewStub(channel_)),
+        experiments_(v1::ExperimentService::NewStub(channel_)) {}
+
+  const std::string& address() const { return address_; }
+
+  StatusOr<v1::Device> Register(const v1::Device& device) {
+    grpc::ClientContext context;
+    PrepareCall(&context, token_, 10000);
+    v1::RegisterDeviceRequest request;
+    *request.mutable_device() = device;
+    v1::RegisterDeviceResponse response;
+    QATLAB_RETURN_IF_ERROR(FromRpc(workers_->RegisterDevice(&context, request, &response), "RegisterDevice"));
+    return response.device();
+  }
+
+  // The long poll can be cut short from another thread with CancelLease().
+  StatusOr<v1::LeaseMeasurementResponse> Lease(const std::string& device_id, int wait_ms) {
+    grpc::ClientContext context;
+    PrepareCall(&context, token_, wait_ms + 10000);
+    {
+      std::lock_guard lock(lease_mutex_);
+      if (lease_cancelled_) return Status::Cancelled("the agent is stopping");
+      lease_context_ = &context;
+    }
+    v1::LeaseMeasurementRequest request;
+    request.set_device_id(device_id);
+    request.set_wait_ms(wait_ms);
+    v1::LeaseMeasurementResponse response;
+    grpc::Status status = workers_->LeaseMeasurement(&context, request, &response);
+    {
+      std::lock_guard lock(lease_mutex_);
+      lease_context_ = nullptr;
+    }
+    QATLAB_RETURN_IF_ERROR(FromRpc(status, "LeaseMeasurement"));
+    return response;
+  }
+
+  void CancelLease() {
+    std::lock_guard lock(lease_mutex_);
+    lease_cancelled_ = true;
+    if (lease_context_ != nullptr) lease_context_->TryCancel();
+  }
+
+  StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& measurement_id, const std::string& lease_id) {
+    grpc::ClientContext context;
+    PrepareCall(&context, token_, 5000);
+    v1::HeartbeatMeasurementRequest request;
+    request.set_measurement_id(measurement_id);
+    request.set_lease_id(lease_id);
+    v1::HeartbeatResponse response;
+    QATLAB_RETURN_IF_ERROR(
+        FromRpc(workers_->HeartbeatMeasurement(&context, request, &response), "HeartbeatMeasurement"));
+    return response;
+  }
+
+  Status Complete(const std::string& measurement_id, const std::string& lease_id,
+                  const v1::MeasurementResult& result) {
+    grpc::ClientContext context;
+    PrepareCall(&context, token_, 10000);
+    v1::CompleteMeasurementRequest request;
+    request.set_measurement_id(measurement_id);
+    request.set_lease_id(lease_id);
+    *request.mutable_result() = result;
+    v1::CompleteJobResponse response;
+    return FromRpc(workers_->CompleteMeasurement(&context, request, &response), "CompleteMeasurement");
+  }
+
+  Status Fail(const std::string& measurement_id, const std::string& lease_id, const std::string& error,
+              bool retryable) {
+    grpc::ClientContext context;
+    PrepareCall(&context, token_, 10000);
+    v1::FailMeasurementRequest request;
+    request.set_measurement_id(measurement_id);
+    request.set_lease_id(lease_id);
+    request.set_error(error);
+    request.set_retryable(retryable);
+    v1::FailJobResponse response;
+    return FromRpc(workers_->FailMeasurement(&context, request, &response), "FailMeasurement");
+  }
+
+  StatusOr<v1::Job> GetJob(const std::string& job_id) {
+    grpc::ClientContext context;
+    PrepareCall(&context, token_, 10000);
+    v1::GetJobRequest request;
+    request.set_id(job_id);
+    v1::Job job;
+    QATLAB_RETURN_IF_ERROR(FromRpc(experiments_->GetJob(&context, request, &job), "GetJob " + job_id));
+    return job;
+  }
+
+  // The artifact's bytes, checked against the size and sha256 the server
+  // announced in the first chunk.
+  StatusOr<std::vector<uint8_t>> Download(const std::string& job_id, const std::string& name) {
+    grpc::ClientContext context;
+    PrepareCall(&context, token_, 60000);
+    v1::DownloadArtifactRequest request;
+    request.set_job_id(job_id);
+    request.set_name(name);
+    std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = workers_->DownloadArtifact(&context, request);
+    std::string bytes;
+    std::string expected_sha256;
+    int64_t expected_size = -1;
+    v1::ArtifactChunk chunk;
+    bool first = true;
+    while (reader->Read(&chunk)) {
+      if (first) {
+        expected_sha256 = chunk.sha256();
+        expected_size = chunk.size();
+        first = false;
+      }
+      bytes += chunk.data();
+    }
+    const std::string what = "DownloadArtifact " + job_id + "/" + name;
+    QATLAB_RETURN_IF_ERROR(FromRpc(reader->Finish(), what));
+    if (expected_size >= 0 && static_cast<int64_t>(bytes.size()) != expected_size) {
+      return Status::Unavailable(fmt::format("{}: received {} bytes, the server announced {}", what, bytes.size(),
+                                             expected_size));
+    }
+    if (!expected_sha256.empty() && Sha256Hex(bytes) != expected_sha256) {
+      return Status::Unavailable(fmt::format("{}: content does not match sha256 {}", what, expected_sha256));
+    }
+    return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  }
+
+ private:
+  const std::string address_;
+  const std::string token_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+  std::unique_ptr<v1::ExperimentService::Stub> experiments_;
+
+  std::mutex lease_mutex_;
+  grpc::ClientContext* lease_context_ = nullptr;  // guarded by lease_mutex_
+  bool lease_cancelled_ = false;                  // guarded by lease_mutex_
+};
+
+// The board the agent owns: a real one on a serial port, or QEMU running the
+// firmware. Used by the main loop only; StopEmulator() may be called from the
+// signal thread.
+class AttachedBoard {
+ public:
+  explicit AttachedBoard(const AgentOptions& options) : options_(options) {}
+
+  bool emulated() const { return options_.serial_port.empty(); }
+  bool connected() const { return client_ != nullptr; }
+  DutClient& client() { return *client_; }
+  const BoardInfo& info() const { return info_; }
+  std::string timing_model() const { return timing_model_; }
+
+  // Brings the board up (starts QEMU / opens the port) and handshakes.
+  Status Connect() {
+    Disconnect();
+    SerialPort* port = nullptr;
+    if (emulated()) {
+      QemuBoardOptions qemu;
+      StatusOr<BoardKind> kind = ParseBoardKind(options_.board_kind);
+      if (!kind.ok()) return kind.status();
+      qemu.kind = *kind;
+      qemu.firmware_elf = options_.firmware_elf;
+      qemu.qemu_binary = options_.qemu_binary;
+      StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(qemu);
+      if (!board.ok()) return board.status();
+      qemu_ = std::move(*board);
+      emulator_pid_.store(qemu_->pid());
+      timing_model_ = qemu_->timing_model();
+      port = &qemu_->serial();
+    } else {
+      TtyOptions tty;
+      tty.baud = options_.baud;
+      StatusOr<std::unique_ptr<SerialPort>> opened = OpenTtySerialPort(options_.serial_port, tty);
+      if (!opened.ok()) return opened.status();
+      tty_ = std::move(*opened);
+      timing_model_ = "dwt cyccnt";
+      port = tty_.get();
+    }
+    StatusOr<std::unique_ptr<DutClient>> client = DutClient::Connect(*port);
+    if (!client.ok()) {
+      Disconnect();
+      return client.status();
+    }
+    client_ = std::move(*client);
+    info_ = client_->board();
+    if (!emulated() && info_.cycle_counter != "dwt") timing_model_ = info_.cycle_counter;
+    return Status::Ok();
+  }
+
+  void Disconnect() {
+    client_.reset();
+    emulator_pid_.store(0);
+    qemu_.reset();  // kills and reaps QEMU
+    tty_.reset();
+  }
+
+  // True while the link is believed to work: QEMU still runs (a real port is
+  // only found dead by using it).
+  bool Alive() {
+    if (!connected()) return false;
+    return qemu_ == nullptr || qemu_->IsAlive();
+  }
+
+  // Signal-thread safe: SIGKILL to the emulator's process group, so a
+  // measurement in flight ends at once; the main loop reaps it.
+  void StopEmulator() {
+    const pid_t pid = emulator_pid_.load();
+    if (pid > 0) ::kill(-pid, SIGKILL);
+  }
+
+ private:
+  const AgentOptions& options_;
+  std::unique_ptr<QemuBoard> qemu_;
+  std::unique_ptr<SerialPort> tty_;
+  std::unique_ptr<DutClient> client_;
+  BoardInfo info_;
+  std::string timing_model_;
+  std::atomic<pid_t> emulator_pid_{0};
+};
+
+// Keeps a measurement lease alive from a thread of its own while the main
+// loop measures. lost() turns true when the server says the lease is gone.
+class LeaseKeeper {
+ public:
+  LeaseKeeper(ServerLink& server, std::string measurement_id, std::string lease_id, milliseconds interval)
+      : server_(server), measurement_id_(std::move(measurement_id)), lease_id_(std::move(lease_id)) {
+    thread_ = std::thread([this, interval] { Beat(interval); });
+  }
+  ~LeaseKeeper() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  bool lost() const { return lost_.load(); }
+
+ private:
+  void Beat(milliseconds interval) {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, interval, [this] { return done_; })) {
+      lock.unlock();
+      StatusOr<v1::HeartbeatResponse> beat = server_.Heartbeat(measurement_id_, lease_id_);
+      if (beat.ok() && beat->lease_lost()) {
+        spdlog::warn("measurement {}: the server took the lease back; this run will not be reported",
+                     measurement_id_);
+        lost_.store(true);
+      } else if (!beat.ok()) {
+        if (beat.status().code() == StatusCode::kNotFound) lost_.store(true);
+        spdlog::warn("measurement {}: heartbeat failed: {}", measurement_id_, beat.status().ToString());
+      }
+      lock.lock();
+    }
+  }
+
+  ServerLink& server_;
+  const std::string measurement_id_;
+  const std::string lease_id_;
+  std::atomic<bool> lost_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool done_ = false;  // guarded by mutex_
+  std::thread thread_;
+};
+
+// What became of one leased measurement.
+struct Outcome {
+  enum Kind { kMeasured, kFailed, kGiveBack, kLeaseLost } kind = kFailed;
+  v1::MeasurementResult result;  // kMeasured
+  std::string error;             // kFailed, kGiveBack
+};
+
+class Agent {
+ public:
+  Agent(const AgentOptions& options, std::string token)
+      : options_(options), server_(options.server_address, std::move(token)), board_(options_) {}
+
+  // Called from the signal thread.
+  void RequestStop() {
+    if (stop_.exchange(true)) return;
+    spdlog::info("agent: stopping");
+    server_.CancelLease();
+    board_.StopEmulator();
+  }
+
+  int Run() {
+    if (!ConnectBoard(std::nullopt).ok()) return stop_.load() ? 0 : 1;
+    while (!stop_.load()) {
+      if (!board_.Alive()) {
+        spdlog::warn("agent: the board went away; reconnecting");
+        if (!ConnectBoard(std::nullopt).ok()) break;
+      }
+      if (device_id_.empty()) {
+        Status registered = Register();
+        if (registered.code() == StatusCode::kUnauthenticated || registered.code() == StatusCode::kInvalidArgument) {
+          spdlog::error("agent: {}", registered.ToString());
+          board_.Disconnect();
+          return 1;
+        }
+        if (!registered.ok()) {
+          Backoff("register with " + server_.address(), registered);
+          continue;
+        }
+      }
+      StatusOr<v1::LeaseMeasurementResponse> lease = server_.Lease(device_id_, options_.lease_wait_ms);
+      if (!lease.ok()) {
+        if (stop_.load()) break;
+        if (lease.status().code() == StatusCode::kNotFound) {
+          device_id_.clear();  // the server forgot us (new database): register again
+          continue;
+        }
+        Backoff("lease a measurement", lease.status());
+        continue;
+      }
+      server_backoff_ = milliseconds(0);
+      if (!lease->has_measurement()) continue;
+      HandleLease(*lease);
+    }
+    board_.Disconnect();
+    spdlog::info("agent: stopped");
+    return 0;
+  }
+
+ private:
+  void Backoff(const std::string& what, const Status& error) {
+    server_backoff_ = std::clamp(server_backoff_ * 2, milliseconds(250), milliseconds(5000));
+    spdlog::warn("agent: cannot {} ({}); retrying in {} ms", what, error.ToString(), server_backoff_.count());
+    SleepUnlessStopped(stop_, server_backoff_);
+  }
+
+  // (Re)starts the board with exponential back-off until it answers, `stop`,
+  // or `give_up_after` passed. A restarted board is registered again so the
+  // server sees what it reports now.
+  Status ConnectBoard(std::optional<milliseconds> give_up_after) {
+    const Clock::time_point start = Clock::now();
+    milliseconds delay(250);
+    Status last;
+    for (int attempt = 1; !stop_.load(); ++attempt) {
+      last = board_.Connect();
+      if (last.ok()) {
+        const BoardInfo& info = board_.info();
+        spdlog::info("agent: board {} ({}, {} Hz, {} KiB flash, {} KiB RAM, firmware {}, kernels {}){}", info.name,
+                     info.core, info.clock_hz, info.flash_bytes / 1024, info.ram_bytes / 1024,
+                     info.firmware_version, info.kernel_variant, board_.emulated() ? " emulated" : "");
+        device_id_.clear();
+        return Status::Ok();
+      }
+      spdlog::warn("agent: board not available (attempt {}): {}", attempt, last.ToString());
+      if (last.code() == StatusCode::kInvalidArgument && attempt == 1 && board_.emulated()) {
+        return last;  // a bad board kind or firmware path does not get better
+      }
+      if (give_up_after.has_value() && Clock::now() - start + delay > *give_up_after) return last;
+      SleepUnlessStopped(stop_, delay);
+      delay = std::min(delay * 2, milliseconds(5000));
+    }
+    return last.ok() ? Status::Cancelled("the agent is stopping") : last;
+  }
+
+  Status Register() {
+    const BoardInfo& info = board_.info();
+    v1::Device device;
+    device.set_name(DeviceName());
+    device.set_board_kind(info.board.empty() ? options_.board_kind : info.board);
+    device.set_core(info.core);
+    device.set_clock_hz(info.clock_hz);
+    device.set_flash_bytes(info.flash_bytes);
+    device.set_ram_bytes(info.ram_bytes);
+    device.set_firmware_version(info.firmware_version);
+    device.set_kernel_variant(info.kernel_variant);
+    device.set_emulated(board_.emulated());
+    StatusOr<v1::Device> registered = server_.Register(device);
+    if (!registered.ok()) return registered.status();
+    device_id_ = registered->id();
+    spdlog::info("agent: registered as device {} ({}, {})", device_id_, registered->name(),
+                 registered->board_kind());
+    return Status::Ok();
+  }
+
+  std::string DeviceName() const {
+    if (!options_.name.empty()) return options_.name;
+    if (board_.emulated()) return HostName() + "-qemu-" + options_.board_kind;
+    return HostName() + "-" + std::filesystem::path(options_.serial_port).filename().string();
+  }
+
+  void HandleLease(const v1::LeaseMeasurementResponse& lease) {
+    const v1::Measurement& m = lease.measurement();
+    spdlog::info("measurement {}: job {} variant {} (attempt {})", m.id(), m.job_id(), m.variant(), m.attempt());
+    const int64_t now_ms = std::chrono::duration_cast<milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    const milliseconds interval(std::clamp<int64_t>((lease.lease_deadline_unix_ms() - now_ms) / 3, 200, 10000));
+    Outcome outcome;
+    {
+      LeaseKeeper keeper(server_, m.id(), lease.lease_id(), interval);
+      outcome = Measure(m, keeper);
+      if (keeper.lost()) outcome.kind = Outcome::kLeaseLost;
+    }
+    Status reported;
+    switch (outcome.kind) {
+      case Outcome::kMeasured:
+        reported = ReportWithRetries([&] { return server_.Complete(m.id(), lease.lease_id(), outcome.result); });
+        if (reported.ok()) {
+          spdlog::info("measurement {}: done: median {} cycles ({:.1f} us), {}/{} outputs bit-exact", m.id(),
+                       outcome.result.median_cycles(), outcome.result.median_us(),
+                       outcome.result.bit_exact_inputs(), outcome.result.checked_inputs());
+        }
+        break;
+      case Outcome::kFailed:
+        spdlog::warn("measurement {}: failed: {}", m.id(), outcome.error);
+        reported = ReportWithRetries([&] { return server_.Fail(m.id(), lease.lease_id(), outcome.error, false); });
+        break;
+      case Outcome::kGiveBack:
+        spdlog::info("measurement {}: giving it back: {}", m.id(), outcome.error);
+        reported = ReportWithRetries([&] { return server_.Fail(m.id(), lease.lease_id(), outcome.error, true); });
+        break;
+      case Outcome::kLeaseLost:
+        spdlog::warn("measurement {}: lease lost; nothing reported", m.id());
+        break;
+    }
+    if (!reported.ok()) spdlog::warn("measurement {}: could not report: {}", m.id(), reported.ToString());
+  }
+
+  // A report the server refused for good (stale lease) is not retried; one
+  // that did not reach it is, a few times.
+  template <typename Call>
+  Status ReportWithRetries(Call call) {
+    Status status;
+    milliseconds delay(250);
+    for (int attempt = 0; attempt < 6; ++attempt) {
+      status = call();
+      if (status.ok() || status.code() != StatusCode::kUnavailable) return status;
+      std::this_thread::sleep_for(delay);
+      delay = std::min(delay * 2, milliseconds(4000));
+    }
+    return status;
+  }
+
+  static Outcome Failed(std::string error) { return {Outcome::kFailed, {}, std::move(error)}; }
+  static Outcome GiveBack(std::string error) { return {Outcome::kGiveBack, {}, std::move(error)}; }
+  // A server-side lookup that failed: gone for good, or worth another agent's try.
+  static Outcome FromLookup(const Status& status) {
+    return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kCancelled
+               ? GiveBack(status.ToString())
+               : Failed(status.ToString());
+  }
+
+  // The job's test images, loaded once per data spec.
+  StatusOr<const Dataset*> TestImages(const v1::DataSpec& spec) {
+    const std::string key = spec.SerializeAsString();
+    auto found = test_sets_.find(key);
+    if (found != test_sets_.end()) return &found->second;
+    StatusOr<DatasetPair> pair = LoadDataset(spec, options_.data_cache_dir);
+    if (!pair.ok()) return pair.status();
+    if (test_sets_.size() >= 4) test_sets_.clear();  // a bounded cache: specs rarely vary
+    return &test_sets_.emplace(key, std::move(pair->test)).first->second;
+  }
+
+  Outcome Measure(const v1::Measurement& m, const LeaseKeeper& keeper) {
+    StatusOr<v1::Job> job = server_.GetJob(m.job_id());
+    if (!job.ok()) return FromLookup(job.status());
+    StatusOr<const Dataset*> test = TestImages(job->spec().data());
+    if (!test.ok()) return Failed("test data of job " + m.job_id() + ": " + test.status().ToString());
+    const std::string artifact = m.variant() + ".qmodel";
+    StatusOr<std::vector<uint8_t>> qmodel = server_.Download(m.job_id(), artifact);
+    if (!qmodel.ok()) return FromLookup(qmodel.status());
+    StatusOr<IntegerRunner> host = IntegerRunner::Open(*qmodel);
+    if (!host.ok()) return Failed(artifact + " of job " + m.job_id() + ": " + host.status().ToString());
+
+    // Refused before anything is sent: the board could never hold it.
+    const BoardInfo& board = board_.info();
+    const int64_t model_bytes = static_cast<int64_t>(qmodel->size());
+    if ((board.flash_bytes > 0 && model_bytes > board.flash_bytes) ||
+        (board.model_capacity > 0 && model_bytes > board.model_capacity)) {
+      return Failed(fmt::format("{} of job {} does not fit board {}: the model is {} bytes, the board has {} bytes "
+                                "of flash and a {}-byte model buffer",
+                                artifact, m.job_id(), board.name, model_bytes, board.flash_bytes,
+                                board.model_capacity));
+    }
+    if ((board.ram_bytes > 0 && host->arena_bytes() > board.ram_bytes) ||
+        (board.arena_capacity > 0 && host->arena_bytes() > board.arena_capacity)) {
+      return Failed(fmt::format("{} of job {} does not fit board {}: the model needs {} bytes of activation RAM, "
+                                "the board has {} bytes of RAM and a {}-byte arena",
+                                artifact, m.job_id(), board.name, host->arena_bytes(), board.ram_bytes,
+                                board.arena_capacity));
+    }
+
+    const Dataset& images = **test;
+    if (!images.has_pixels()) {
+      return Failed("test data of job " + m.job_id() + " is float; the board takes 8-bit images");
+    }
+    if (images.sample_size() != host->input_bytes()) {
+      return Failed(fmt::format("{} takes {} input bytes, the test images of job {} have {}", artifact,
+                                host->input_bytes(), m.job_id(), images.sample_size()));
+    }
+    MeasurementOptions measurement = options_.measurement;
+    const int wanted = std::max(measurement.check_inputs, measurement.accuracy_samples);
+    const int count = std::min(images.size(), std::max(wanted, 1));
+    if (count == 0) return Failed("job " + m.job_id() + " has no test images");
+    MeasurementInputs inputs;
+    for (int i = 0; i < count; ++i) {
+      std::vector<int8_t> input(static_cast<size_t>(host->input_bytes()));
+      host->QuantizeImage(images.pixel_image(i), input.data());
+      inputs.inputs.push_back(std::move(input));
+      inputs.labels.push_back(images.labels[static_cast<size_t>(i)]);
+    }
+
+    Status last;
+    for (int run = 1; run <= options_.local_attempts; ++run) {
+      if (stop_.load()) return GiveBack("the agent is stopping");
+      if (keeper.lost()) return {Outcome::kLeaseLost, {}, ""};
+      if (!board_.Alive()) {
+        spdlog::warn("measurement {}: the board was lost before run {}; bringing it back", m.id(), run);
+        Status connected = ConnectBoard(milliseconds(options_.board_reconnect_timeout_ms));
+        if (!connected.ok()) {
+          return GiveBack(stop_.load() ? "the agent is stopping" : "board unavailable: " + connected.ToString());
+        }
+      }
+      measurement.emulated = board_.emulated();
+      measurement.timing_model = board_.timing_model();
+      spdlog::info("measurement {}: run {} on the board: {} model bytes, {} inputs", m.id(), run, model_bytes,
+                   inputs.inputs.size());
+      StatusOr<v1::MeasurementResult> result = MeasureModel(board_.client(), *qmodel, inputs, measurement);
+      if (result.ok()) return {Outcome::kMeasured, std::move(*result), ""};
+      last = result.status();
+      if (stop_.load()) return GiveBack("the agent is stopping");
+      if (last.code() == StatusCode::kResourceExhausted) {
+        return Failed(artifact + " does not fit board " + board.name + ": " + last.ToString());
+      }
+      if (last.code() != StatusCode::kUnavailable && last.code() != StatusCode::kIOError) {
+        return Failed(last.ToString());
+      }
+      spdlog::warn("measurement {}: the board was lost during run {} of {}: {}", m.id(), run,
+                   options_.local_attempts, last.ToString());
+      board_.Disconnect();  // the next run starts from a fresh board
+    }
+    return GiveBack(fmt::format("the board was lost {} times; last: {}", options_.local_attempts, last.ToString()));
+  }
+
+  const AgentOptions& options_;
+  ServerLink server_;
+  AttachedBoard board_;
+  std::atomic<bool> stop_{false};
+  std::string device_id_;  // empty: not registered (again) yet
+  milliseconds server_backoff_{0};
+  std::map<std::string, Dataset> test_sets_;
+};
+
+}  // namespace
+
+std::string DefaultFirmwarePath(const std::string& board_kind) {
+  const std::string relative = board_kind + "/qatlab-fw.elf";
+  std::vector<std::filesystem::path> candidates;
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    candidates.push_back(exe.parent_path() / "firmware" / relative);
+    candidates.push_back(exe.parent_path() / ".." / "share" / "qatlab" / "firmware" / relative);
+  }
+  const std::filesystem::path build_tree = std::filesystem::path(QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR) / relative;
+  candidates.push_back(build_tree);
+  for (const std::filesystem::path& candidate : candidates) {
+    if (std::filesystem::is_regular_file(candidate, error)) return candidate.lexically_normal().string();
+  }
+  return build_tree.string();
+}
+
+int RunAgent(const AgentOptions& given) {
+  AgentOptions options = given;
+  if (options.server_address.empty()) {
+    spdlog::error("agent: --server HOST:PORT is required");
+    return 1;
+  }
+  if (options.serial_port.empty()) {
+    if (!ParseBoardKind(options.board_kind).ok()) {
+      spdlog::error("agent: unknown emulated board kind '{}' (mps2-an386 or netduinoplus2)", options.board_kind);
+      return 1;
+    }
+    if (options.firmware_elf.empty()) options.firmware_elf = DefaultFirmwarePath(options.board_kind);
+    if (!std::filesystem::is_regular_file(options.firmware_elf)) {
+      spdlog::error("agent: firmware {} not found (build it, or pass --firmware ELF)", options.firmware_elf);
+      return 1;
+    }
+  }
+  if (options.local_attempts < 1 || options.lease_wait_ms < 0) {
+    spdlog::error("agent: --local-attempts must be >= 1 and --lease-wait-ms >= 0");
+    return 1;
+  }
+  StatusOr<std::string> token = ResolveToken(options.token_file);
+  if (!token.ok()) {
+    spdlog::error("agent: {}", token.status().ToString());
+    return 1;
+  }
+
+  // Signals are taken by a thread of their own (sigtimedwait), never by an
+  // asynchronous handler, so stopping may use locks and gRPC.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Agent agent(options, std::move(*token));
+  std::atomic<bool> finished{false};
+  std::thread signal_thread([&] {
+    const timespec poll = {0, 200 * 1000 * 1000};
+    while (!finished.load()) {
+      const int signal = sigtimedwait(&signals, nullptr, &poll);
+      if (signal == SIGTERM || signal == SIGINT) agent.RequestStop();
+    }
+  });
+  const int exit_code = agent.Run();
+  finished.store(true);
+  signal_thread.join();
+  return exit_code;
+}
+
+}  // namespace qatlab

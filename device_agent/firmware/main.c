@@ -1,0 +1,71 @@
+/* The firmware's main loop: collect a command up to '%', answer it, end the
+ * answer with m-ready, repeat. Framing rules are in docs/protocol.md. */
+#include <stdint.h>
+#include <string.h>
+
+#include "board.h"
+#include "command_text.h"
+#include "mlperf_commands.h"
+#include "qatlab_commands.h"
+#include "reply.h"
+#include "serial_link.h"
+
+/* The MLPerf reference's command buffer size; the runner's longest command
+ * ("db" + 62 hex digits) fits. */
+#define COMMAND_CAPACITY 80u
+
+static void answer(char* text, uint32_t length) {
+  char original[COMMAND_CAPACITY + 1u];
+  memcpy(original, text, length + 1u);
+  if (length == 0) return; /* a lone '%': resync only */
+  int printable = 1;
+  for (uint32_t i = 0; i < length; ++i) {
+    if (text[i] < 0x20 || text[i] > 0x7E) printable = 0;
+  }
+  command_tokens tokens;
+  command_split(text, &tokens);
+  if (!printable || tokens.count == 0) {
+    reply_text("e-[Unknown command: ");
+    reply_printable(original, length);
+    reply_line("]");
+  } else if (qatlab_is_command(&tokens)) {
+    qatlab_handle_command(&tokens, original, length);
+  } else {
+    mlperf_handle_command(&tokens, original, length);
+  }
+}
+
+int main(void) {
+  board_init();
+  mlperf_print_banner();
+  reply_line("m-ready");
+
+  char command[COMMAND_CAPACITY + 1u];
+  uint32_t length = 0;
+  uint32_t overflow = 0; /* characters beyond the buffer in this command */
+  for (;;) {
+    uint8_t byte;
+    serial_read_byte(&byte, SERIAL_WAIT_FOREVER);
+    if (byte == '%') {
+      if (overflow) {
+        reply_text("e-[Command buffer overflow: ");
+        reply_unsigned((uint64_t)length + overflow);
+        reply_text(" characters, the limit is ");
+        reply_unsigned(COMMAND_CAPACITY);
+        reply_line("]");
+      } else {
+        command[length] = '\0';
+        answer(command, length);
+      }
+      reply_line("m-ready");
+      length = 0;
+      overflow = 0;
+    } else if (byte == '\r' || byte == '\n') {
+      /* Line ends from terminals and scripts are not part of a command. */
+    } else if (length < COMMAND_CAPACITY) {
+      command[length++] = (char)byte;
+    } else {
+      overflow++;
+    }
+  }
+}

@@ -1,0 +1,425 @@
+#include "engine/job_spec.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <set>
+#include <string>
+
+namespace qatlab {
+namespace {
+
+v1::LayerSpec Layer(const std::string& type, const std::string& name = "") {
+  v1::LayerSpec layer;
+  layer.set_type(type);
+  layer.set_name(name);
+  return layer;
+}
+
+v1::LayerSpec Dense(int units) {
+  v1::LayerSpec layer = Layer("dense");
+  layer.set_units(units);
+  return layer;
+}
+
+v1::LayerSpec Conv(int filters, int kernel, int stride, int padding, const std::string& name = "") {
+  v1::LayerSpec layer = Layer("conv2d", name);
+  layer.set_filters(filters);
+  layer.set_kernel(kernel);
+  layer.set_stride(stride);
+  layer.set_padding(padding);
+  return layer;
+}
+
+v1::LayerSpec Depthwise(int kernel, int stride, int padding) {
+  v1::LayerSpec layer = Layer("depthwise_conv2d");
+  layer.set_kernel(kernel);
+  layer.set_stride(stride);
+  layer.set_padding(padding);
+  return layer;
+}
+
+v1::LayerSpec Pool(const std::string& type, int pool) {
+  v1::LayerSpec layer = Layer(type);
+  layer.set_pool(pool);
+  return layer;
+}
+
+v1::LayerSpec Add(const std::string& from) {
+  v1::LayerSpec layer = Layer("add");
+  layer.set_from(from);
+  return layer;
+}
+
+std::vector<v1::LayerSpec> PresetLayers(const std::string& preset) {
+  if (preset == "mlp") {
+    return {Layer("flatten"), Dense(128), Layer("relu"), Dense(64), Layer("relu"), Dense(10)};
+  }
+  if (preset == "cnn") {
+    return {Conv(8, 3, 1, 1),  Layer("relu"),    Pool("maxpool", 2), Conv(16, 3, 1, 1),
+            Layer("relu"),     Pool("maxpool", 2), Layer("flatten"), Dense(10)};
+  }
+  if (preset == "cnn_bn") {
+    return {Conv(8, 3, 1, 1),  Layer("batchnorm"), Layer("relu"),    Pool("maxpool", 2),
+            Conv(16, 3, 1, 1), Layer("batchnorm"), Layer("relu"),    Pool("maxpool", 2),
+            Layer("flatten"),  Dense(10)};
+  }
+  if (preset == "ds_cnn") {
+    // A keyword-spotting style depthwise-separable network: a strided stem,
+    // a residual depthwise-separable block, a strided block, one more block,
+    // global average pooling and a classifier.
+    return {Conv(24, 3, 2, 1),   Layer("batchnorm"), Layer("relu", "stem"),
+            Depthwise(3, 1, 1),  Layer("batchnorm"), Layer("relu"),
+            Conv(24, 1, 1, 0),   Layer("batchnorm"), Add("stem"),         Layer("relu"),
+            Depthwise(3, 2, 1),  Layer("batchnorm"), Layer("relu"),
+            Conv(48, 1, 1, 0),   Layer("batchnorm"), Layer("relu"),
+            Depthwise(3, 1, 1),  Layer("batchnorm"), Layer("relu"),
+            Conv(48, 1, 1, 0),   Layer("batchnorm"), Layer("relu"),
+            Layer("global_avgpool"), Layer("flatten"), Dense(10)};
+  }
+  return {};
+}
+
+
+const std::set<std::string>& KnownLayerTypes() {
+  static const std::set<std::string> types = {
+      "dense",   "conv2d",  "depthwise_conv2d", "batchnorm",      "relu",    "relu6",
+      "maxpool", "avgpool", "global_avgpool",   "flatten",        "add"};
+  return types;
+}
+
+std::string LayerLabel(const v1::LayerSpec& layer, int index) {
+  std::string label = "model.layers[" + std::to_string(index) + "] (" + layer.type();
+  if (!layer.name().empty()) label += " '" + layer.name() + "'";
+  return label + ")";
+}
+
+std::string ShapeText(const ImageShape& s) {
+  return std::to_string(s.height) + "x" + std::to_string(s.width) + "x" + std::to_string(s.channels);
+}
+
+
+Status ValidateLayers(const std::vector<v1::LayerSpec>& layers) {
+  if (layers.empty()) return Status::InvalidArgument("model: no layers");
+  std::set<std::string> names;
+  for (int i = 0; i < static_cast<int>(layers.size()); ++i) {
+    const v1::LayerSpec& layer = layers[i];
+    const std::string label = LayerLabel(layer, i);
+    if (!KnownLayerTypes().count(layer.type())) {
+      return Status::InvalidArgument(label + ": unknown layer type '" + layer.type() +
+                                     "' (known: dense, conv2d, depthwise_conv2d, batchnorm, relu, relu6, "
+                                     "maxpool, avgpool, global_avgpool, flatten, add)");
+    }
+    const std::string& type = layer.type();
+    const std::string previous = i > 0 ? layers[i - 1].type() : "";
+    if (type == "dense" && layer.units() <= 0) return Status::InvalidArgument(label + ": units must be > 0");
+    if (type == "conv2d" && layer.filters() <= 0) return Status::InvalidArgument(label + ": filters must be > 0");
+    if (type == "conv2d" || type == "depthwise_conv2d") {
+      if (layer.kernel() <= 0) return Status::InvalidArgument(label + ": kernel must be > 0");
+      if (layer.stride() < 0) return Status::InvalidArgument(label + ": stride must be >= 1");
+      if (layer.padding() < 0) return Status::InvalidArgument(label + ": padding must be >= 0");
+      if (layer.padding() >= layer.kernel()) {
+        return Status::InvalidArgument(label + ": padding " + std::to_string(layer.padding()) +
+                                       " must be smaller than kernel " + std::to_string(layer.kernel()));
+      }
+    }
+    if ((type == "maxpool" || type == "avgpool") && layer.pool() <= 0) {
+      return Status::InvalidArgument(label + ": pool must be > 0");
+    }
+    if (type == "batchnorm" && !IsWeightedLayerType(previous)) {
+      return Status::InvalidArgument(label + ": batchnorm must directly follow a dense, conv2d or "
+                                     "depthwise_conv2d layer (it is folded into that layer)");
+    }
+    if (type == "relu" || type == "relu6") {
+      const bool after_bn = previous == "batchnorm";
+      if (!IsWeightedLayerType(previous) && !after_bn && previous != "add") {
+        return Status::InvalidArgument(label + ": " + type + " must follow a dense, conv2d, "
+                                       "depthwise_conv2d, batchnorm or add layer (it is fused into it)");
+      }
+    }
+    if (type == "add") {
+      if (layer.from().empty()) return Status::InvalidArgument(label + ": add needs `from` (an earlier layer's name)");
+      if (!names.count(layer.from())) {
+        return Status::InvalidArgument(label + ": `from` names unknown layer '" + layer.from() +
+                                       "' (it must be the name of an earlier layer)");
+      }
+      // The residual input must be a tensor of the integer model, i.e. the
+      // end of a fused group.
+      for (int j = 0; j < i; ++j) {
+        if (layers[j].name() != layer.from()) continue;
+        if (j + 1 < i && ContinuesFusedGroup(layers[j + 1].type())) {
+          return Status::InvalidArgument(label + ": `from` layer '" + layer.from() + "' is followed by " +
+                                         layers[j + 1].type() + ", which is fused into it; name the last "
+                                         "layer of that group instead");
+        }
+      }
+      if (i == 0) return Status::InvalidArgument(label + ": add cannot be the first layer");
+    }
+    if (!layer.name().empty()) {
+      if (!names.insert(layer.name()).second) {
+        return Status::InvalidArgument(label + ": duplicate layer name '" + layer.name() + "'");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+int CountWeighted(const std::vector<v1::LayerSpec>& layers) {
+  int count = 0;
+  for (const auto& layer : layers) count += IsWeightedLayerType(layer.type()) ? 1 : 0;
+  return count;
+}
+
+Status CheckBits(int bits, const std::string& field) {
+  if (bits < 2 || bits > 8) {
+    return Status::InvalidArgument(field + ": " + std::to_string(bits) + " bits is outside 2..8");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool IsWeightedLayerType(const std::string& type) {
+  return type == "dense" || type == "conv2d" || type == "depthwise_conv2d";
+}
+
+bool ContinuesFusedGroup(const std::string& type) {
+  return type == "batchnorm" || type == "relu" || type == "relu6";
+}
+
+StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json) {
+  v1::JobSpec spec;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(json, &spec, options);
+  if (!status.ok()) {
+    // The parser's message may span lines (a caret under the input); keep it
+    // to one line for logs and CLI output.
+    std::string message(status.message());
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    while (!message.empty() && (message.back() == ' ' || message.back() == '^')) message.pop_back();
+    return Status::InvalidArgument("job JSON: " + message);
+  }
+  return spec;
+}
+
+void ApplyJobSpecDefaults(v1::JobSpec* spec) {
+  if (spec->data().source().empty()) spec->mutable_data()->set_source("mnist");
+  v1::TrainingSpec* training = spec->mutable_training();
+  if (training->optimizer().empty()) training->set_optimizer("adam");
+  if (training->learning_rate() == 0) training->set_learning_rate(1e-3);
+  if (training->momentum() == 0) training->set_momentum(0.9);
+  if (training->batch_size() == 0) training->set_batch_size(64);
+  if (training->epochs() == 0) training->set_epochs(10);
+  if (training->schedule().empty()) training->set_schedule("constant");
+  if (training->schedule() == "step") {
+    if (training->step_epochs() == 0) training->set_step_epochs(1);
+    if (training->step_gamma() == 0) training->set_step_gamma(0.1);
+  }
+  v1::PtqSpec* ptq = spec->mutable_ptq();
+  if (ptq->calibration_samples() == 0) ptq->set_calibration_samples(512);
+  if (ptq->method().empty()) ptq->set_method("minmax");
+  if (ptq->percentile() == 0) ptq->set_percentile(99.99);
+  v1::QatSpec* qat = spec->mutable_qat();
+  if (qat->epochs() == 0) qat->set_epochs(3);
+  if (qat->learning_rate() == 0) qat->set_learning_rate(1e-4);
+  if (qat->optimizer().empty()) qat->set_optimizer(training->optimizer());
+  if (spec->configs_size() == 0) spec->add_configs();
+  for (v1::QuantConfig& config : *spec->mutable_configs()) {
+    if (config.weight_bits() == 0) config.set_weight_bits(8);
+    if (config.activation_bits() == 0) config.set_activation_bits(8);
+    if (config.name().empty()) {
+      // Built by appending: GCC 12 warns falsely (-Wrestrict) on some
+      // chains of string concatenation.
+      std::string name;
+      if (config.layer_weight_bits_size() > 0) {
+        name.append("mixed");
+        for (int bits : config.layer_weight_bits()) name.append("_").append(std::to_string(bits));
+      } else {
+        name.append("w").append(std::to_string(config.weight_bits()));
+      }
+      name.append("a").append(std::to_string(config.activation_bits()));
+      config.set_name(name);
+    }
+  }
+  if (spec->seed() == 0) spec->set_seed(1);
+  if (spec->max_attempts() == 0) spec->set_max_attempts(3);
+}
+
+std::vector<std::string> ModelPresetNames() { return {"mlp", "cnn", "cnn_bn", "ds_cnn"}; }
+
+StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& model) {
+  std::vector<v1::LayerSpec> layers;
+  if (model.layers_size() > 0) {
+    layers.assign(model.layers().begin(), model.layers().end());
+  } else if (model.preset().empty()) {
+    return Status::InvalidArgument("model: give a preset (mlp, cnn, cnn_bn, ds_cnn) or layers");
+  } else {
+    layers = PresetLayers(model.preset());
+    if (layers.empty()) {
+      return Status::InvalidArgument("model.preset: unknown preset '" + model.preset() +
+                                     "' (known: mlp, cnn, cnn_bn, ds_cnn)");
+    }
+  }
+  for (auto& layer : layers) {
+    if (layer.stride() == 0) layer.set_stride(1);
+  }
+  return layers;
+}
+
+Status ValidateJobSpec(const v1::JobSpec& spec) {
+  auto layers = ResolveModelLayers(spec.model());
+  if (!layers.ok()) return layers.status();
+  QATLAB_RETURN_IF_ERROR(ValidateLayers(*layers));
+
+  const auto& data = spec.data();
+  const std::string source = data.source().empty() ? "mnist" : data.source();
+  if (source == "idx" || source == "npy") {
+    if (data.train_images().empty()) return Status::InvalidArgument("data.train_images: missing for source " + source);
+    if (data.train_labels().empty()) return Status::InvalidArgument("data.train_labels: missing for source " + source);
+    if (data.test_images().empty()) return Status::InvalidArgument("data.test_images: missing for source " + source);
+    if (data.test_labels().empty()) return Status::InvalidArgument("data.test_labels: missing for source " + source);
+  } else if (source == "csv") {
+    if (data.train_images().empty()) return Status::InvalidArgument("data.train_images: missing for source csv");
+    if (data.test_images().empty()) return Status::InvalidArgument("data.test_images: missing for source csv");
+  } else if (source != "mnist") {
+    return Status::InvalidArgument("data.source: unknown source '" + source + "' (known: mnist, idx, npy, csv)");
+  }
+  if (data.train_limit() < 0) return Status::InvalidArgument("data.train_limit: must be >= 0");
+  if (data.test_limit() < 0) return Status::InvalidArgument("data.test_limit: must be >= 0");
+  if (data.num_classes() < 0) return Status::InvalidArgument("data.num_classes: must be >= 0");
+
+  const auto& training = spec.training();
+  if (training.optimizer() != "adam" && training.optimizer() != "sgd") {
+    return Status::InvalidArgument("training.optimizer: unknown optimizer '" + training.optimizer() + "' (adam, sgd)");
+  }
+  if (!(training.learning_rate() > 0)) return Status::InvalidArgument("training.learning_rate: must be > 0");
+  if (training.batch_size() <= 0 || training.batch_size() > 4096) {
+    return Status::InvalidArgument("training.batch_size: " + std::to_string(training.batch_size()) + " is outside 1..4096");
+  }
+  if (training.epochs() < 0 || training.epochs() > 1000) {
+    return Status::InvalidArgument("training.epochs: " + std::to_string(training.epochs()) + " is outside 0..1000");
+  }
+  if (training.schedule() != "constant" && training.schedule() != "step" && training.schedule() != "cosine") {
+    return Status::InvalidArgument("training.schedule: unknown schedule '" + training.schedule() +
+                                   "' (constant, step, cosine)");
+  }
+  if (training.weight_decay() < 0) return Status::InvalidArgument("training.weight_decay: must be >= 0");
+  if (training.momentum() < 0 || training.momentum() >= 1) return Status::InvalidArgument("training.momentum: must be in [0, 1)");
+
+  const auto& ptq = spec.ptq();
+  if (ptq.calibration_samples() < 0) return Status::InvalidArgument("ptq.calibration_samples: must be > 0");
+  if (ptq.method() != "minmax" && ptq.method() != "percentile" && ptq.method() != "mse") {
+    return Status::InvalidArgument("ptq.method: unknown method '" + ptq.method() + "' (minmax, percentile, mse)");
+  }
+  if (ptq.percentile() <= 50 || ptq.percentile() > 100) {
+    return Status::InvalidArgument("ptq.percentile: must be in (50, 100]");
+  }
+  const auto& qat = spec.qat();
+  if (qat.epochs() < 0 || qat.epochs() > 1000) return Status::InvalidArgument("qat.epochs: outside 0..1000");
+  if (!(qat.learning_rate() > 0)) return Status::InvalidArgument("qat.learning_rate: must be > 0");
+  if (qat.optimizer() != "adam" && qat.optimizer() != "sgd") {
+    return Status::InvalidArgument("qat.optimizer: unknown optimizer '" + qat.optimizer() + "' (adam, sgd)");
+  }
+  if (qat.freeze_observers_epoch() < 0) return Status::InvalidArgument("qat.freeze_observers_epoch: must be >= 0");
+  if (qat.freeze_bn_epoch() < 0) return Status::InvalidArgument("qat.freeze_bn_epoch: must be >= 0");
+
+  const int weighted = CountWeighted(*layers);
+  std::set<std::string> config_names;
+  for (int c = 0; c < spec.configs_size(); ++c) {
+    const auto& config = spec.configs(c);
+    const std::string field = "configs[" + std::to_string(c) + "]";
+    QATLAB_RETURN_IF_ERROR(CheckBits(config.weight_bits(), field + ".weight_bits"));
+    QATLAB_RETURN_IF_ERROR(CheckBits(config.activation_bits(), field + ".activation_bits"));
+    if (config.layer_weight_bits_size() > 0 && config.layer_weight_bits_size() != weighted) {
+      return Status::InvalidArgument(field + ".layer_weight_bits: has " + std::to_string(config.layer_weight_bits_size()) +
+                                     " entries but the model has " + std::to_string(weighted) + " weighted layers");
+    }
+    for (int l = 0; l < config.layer_weight_bits_size(); ++l) {
+      QATLAB_RETURN_IF_ERROR(
+          CheckBits(config.layer_weight_bits(l), field + ".layer_weight_bits[" + std::to_string(l) + "]"));
+    }
+    if (config.name().empty()) return Status::InvalidArgument(field + ".name: empty");
+    if (config.name().find_first_of("/\\ ") != std::string::npos) {
+      return Status::InvalidArgument(field + ".name: '" + config.name() + "' must not contain '/', '\\' or spaces");
+    }
+    if (!config_names.insert(config.name()).second) {
+      return Status::InvalidArgument(field + ".name: duplicate config name '" + config.name() + "'");
+    }
+  }
+  if (spec.max_attempts() < 0) return Status::InvalidArgument("max_attempts: must be >= 0");
+  return Status::Ok();
+}
+
+Status InferLayerShapes(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,
+                        std::vector<ImageShape>* shapes) {
+  shapes->clear();
+  ImageShape shape = input;
+  for (int i = 0; i < static_cast<int>(layers.size()); ++i) {
+    const v1::LayerSpec& layer = layers[i];
+    const std::string label = LayerLabel(layer, i);
+    const std::string& type = layer.type();
+    if (type == "dense") {
+      shape = {1, 1, layer.units()};
+    } else if (type == "conv2d" || type == "depthwise_conv2d") {
+      const int stride = layer.stride() == 0 ? 1 : layer.stride();
+      const int padded_h = shape.height + 2 * layer.padding();
+      const int padded_w = shape.width + 2 * layer.padding();
+      if (layer.kernel() > padded_h || layer.kernel() > padded_w) {
+        return Status::InvalidArgument(label + ": kernel " + std::to_string(layer.kernel()) + " does not fit input " +
+                                       ShapeText(shape) + " with padding " + std::to_string(layer.padding()));
+      }
+      const int channels = type == "conv2d" ? layer.filters() : shape.channels;
+      shape = {(padded_h - layer.kernel()) / stride + 1, (padded_w - layer.kernel()) / stride + 1, channels};
+    } else if (type == "maxpool" || type == "avgpool") {
+      if (layer.pool() > shape.height || layer.pool() > shape.width) {
+        return Status::InvalidArgument(label + ": pool " + std::to_string(layer.pool()) + " does not fit input " +
+                                       ShapeText(shape));
+      }
+      shape = {shape.height / layer.pool(), shape.width / layer.pool(), shape.channels};
+    } else if (type == "global_avgpool") {
+      shape = {1, 1, shape.channels};
+    } else if (type == "flatten") {
+      shape = {1, 1, shape.size()};
+    } else if (type == "add") {
+      int from = -1;
+      for (int j = 0; j < i; ++j) {
+        if (layers[j].name() == layer.from()) from = j;
+      }
+      if (from < 0) {
+        return Status::InvalidArgument(label + ": `from` names unknown layer '" + layer.from() + "'");
+      }
+      if (!((*shapes)[from] == shape)) {
+        return Status::InvalidArgument(label + ": shapes differ: input " + ShapeText(shape) + " vs '" + layer.from() +
+                                       "' " + ShapeText((*shapes)[from]));
+      }
+    }
+    // batchnorm, relu, relu6 keep the shape.
+    if (shape.height <= 0 || shape.width <= 0 || shape.channels <= 0) {
+      return Status::InvalidArgument(label + ": produces an empty output " + ShapeText(shape));
+    }
+    shapes->push_back(shape);
+  }
+  return Status::Ok();
+}
+
+Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes) {
+  QATLAB_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  if (input.size() <= 0) return Status::InvalidArgument("data: empty input shape " + ShapeText(input));
+  auto layers = ResolveModelLayers(spec.model());
+  if (!layers.ok()) return layers.status();
+  std::vector<ImageShape> shapes;
+  QATLAB_RETURN_IF_ERROR(InferLayerShapes(*layers, input, &shapes));
+  const ImageShape& out = shapes.back();
+  if (out.size() != num_classes) {
+    return Status::InvalidArgument(LayerLabel(layers->back(), static_cast<int>(layers->size()) - 1) +
+                                   ": the model ends with " + std::to_string(out.size()) + " outputs (" +
+                                   ShapeText(out) + ") but the data has " + std::to_string(num_classes) + " classes");
+  }
+  if (num_classes < 2 || num_classes > 127) {
+    return Status::InvalidArgument("data: " + std::to_string(num_classes) + " classes is outside 2..127");
+  }
+  return Status::Ok();
+}
+
+}  // namespace qatlab

@@ -1,0 +1,265 @@
+#include "engine/network.h"
+
+#include <algorithm>
+
+namespace qatlab {
+
+StatusOr<std::unique_ptr<Network>> Network::Create(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,
+                                                   uint64_t seed) {
+  std::vector<ImageShape> shapes;
+  QATLAB_RETURN_IF_ERROR(InferLayerShapes(layers, input, &shapes));
+  std::unique_ptr<Network> net(new Network());
+  net->specs_ = layers;
+  net->shapes_.push_back(input);
+  net->residual_source_.assign(layers.size(), -1);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const v1::LayerSpec& spec = layers[i];
+    const std::string& type = spec.type();
+    const int stride = spec.stride() == 0 ? 1 : spec.stride();
+    std::unique_ptr<Layer> layer;
+    if (type == "dense") {
+      layer = std::make_unique<DenseLayer>(spec.units());
+    } else if (type == "conv2d") {
+      layer = std::make_unique<Conv2DLayer>(spec.filters(), spec.kernel(), stride, spec.padding());
+    } else if (type == "depthwise_conv2d") {
+      layer = std::make_unique<DepthwiseConv2DLayer>(spec.kernel(), stride, spec.padding());
+    } else if (type == "batchnorm") {
+      layer = std::make_unique<BatchNormLayer>();
+    } else if (type == "relu" || type == "relu6") {
+      layer = std::make_unique<ReluLayer>(type == "relu6" ? 6.0f : 0.0f);
+    } else if (type == "maxpool" || type == "avgpool") {
+      layer = std::make_unique<PoolLayer>(type == "maxpool", spec.pool());
+    } else if (type == "global_avgpool") {
+      layer = std::make_unique<GlobalAvgPoolLayer>();
+    } else if (type == "flatten") {
+      layer = std::make_unique<FlattenLayer>();
+    } else if (type == "add") {
+      for (size_t j = 0; j < i; ++j) {
+        if (layers[j].name() == spec.from()) net->residual_source_[i] = static_cast<int>(j) + 1;
+      }
+      if (net->residual_source_[i] < 0) {
+        return Status::InvalidArgument("model.layers[" + std::to_string(i) + "] (add): unknown `from` '" +
+                                       spec.from() + "'");
+      }
+    } else {
+      return Status::InvalidArgument("model.layers[" + std::to_string(i) + "]: unknown layer type '" + type + "'");
+    }
+    const ImageShape out = layer ? layer->Setup(net->shapes_.back()) : net->shapes_.back();
+    if (auto* weighted = dynamic_cast<WeightedLayer*>(layer.get())) {
+      weighted->Initialize(seed * 1000003ULL + i);
+    }
+    net->shapes_.push_back(out);
+    net->layers_.push_back(std::move(layer));
+  }
+  const size_t acts = layers.size() + 1;
+  net->quantizers_.resize(acts);
+  net->acts_.resize(acts);
+  net->grads_.resize(acts);
+  net->residual_.resize(acts);
+  net->has_residual_.assign(acts, false);
+  return net;
+}
+
+void Network::CopyStateFrom(Network& other) {
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (!layers_[i]) continue;
+    std::vector<FloatBuffer*> mine, theirs;
+    layers_[i]->State(&mine);
+    other.layers_[i]->State(&theirs);
+    for (size_t k = 0; k < mine.size(); ++k) *mine[k] = *theirs[k];
+  }
+}
+
+int Network::weighted_layer_count() const {
+  int count = 0;
+  for (const auto& spec : specs_) count += IsWeightedLayerType(spec.type()) ? 1 : 0;
+  return count;
+}
+
+int64_t Network::FloatParameterCount() const {
+  int64_t count = 0;
+  for (const auto& layer : layers_) {
+    if (auto* weighted = dynamic_cast<WeightedLayer*>(layer.get())) {
+      count += static_cast<int64_t>(weighted->weights().size() + weighted->bias().size());
+    }
+  }
+  return count;
+}
+
+int64_t Network::MacCount() const {
+  int64_t macs = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto* weighted = dynamic_cast<WeightedLayer*>(layers_[i].get());
+    if (!weighted) continue;
+    const ImageShape& out = shapes_[i + 1];
+    const int64_t positions = static_cast<int64_t>(out.height) * out.width;
+    if (specs_[i].type() == "dense") {
+      macs += static_cast<int64_t>(weighted->weights().size());
+    } else {
+      // Each output position uses every weight once (depthwise: per channel).
+      macs += positions * static_cast<int64_t>(weighted->weights().size());
+    }
+  }
+  return macs;
+}
+
+int64_t Network::FloatActivationBytes() const {
+  int64_t peak = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    int64_t live = shapes_[i].size() + shapes_[i + 1].size();
+    if (residual_source_[i] >= 0) live += shapes_[residual_source_[i]].size();
+    peak = std::max(peak, live);
+  }
+  return peak * static_cast<int64_t>(sizeof(float));
+}
+
+const Tensor& Network::Forward(const float* images, int n, bool training) {
+  Tensor& input = acts_[0];
+  input.Resize(n, shapes_[0]);
+  std::copy(images, images + input.data.size(), input.data.begin());
+  if (quantizers_[0]) quantizers_[0]->Forward(&input, training);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Tensor& out = acts_[i + 1];
+    if (!layers_[i]) {
+      const Tensor& a = acts_[i];
+      const Tensor& b = acts_[residual_source_[i]];
+      out.Resize(a.n, a.shape);
+      for (size_t k = 0; k < a.data.size(); ++k) out.data[k] = a.data[k] + b.data[k];
+    } else {
+      if (quantized_ && grid_[i] != nullptr && grid_[i]->has_range()) {
+        if (auto* weighted = dynamic_cast<WeightedLayer*>(layers_[i].get())) {
+          weighted->set_input_scale(grid_[i]->params().scale);
+        }
+      }
+      layers_[i]->Forward(acts_[i], &out, training);
+    }
+    if (quantizers_[i + 1]) quantizers_[i + 1]->Forward(&out, training);
+  }
+  return acts_.back();
+}
+
+void Network::Backward(const Tensor& grad_logits) {
+  std::fill(has_residual_.begin(), has_residual_.end(), false);
+  grads_.back() = grad_logits;
+  for (int i = static_cast<int>(layers_.size()) - 1; i >= 0; --i) {
+    Tensor& g = grads_[i + 1];
+    if (has_residual_[i + 1]) {
+      for (size_t k = 0; k < g.data.size(); ++k) g.data[k] += residual_[i + 1].data[k];
+    }
+    if (quantizers_[i + 1]) quantizers_[i + 1]->Backward(&g);
+    Tensor* din = i == 0 ? nullptr : &grads_[i];
+    if (!layers_[i]) {
+      if (din != nullptr) *din = g;
+      const int source = residual_source_[i];
+      if (has_residual_[source]) {
+        for (size_t k = 0; k < g.data.size(); ++k) residual_[source].data[k] += g.data[k];
+      } else {
+        residual_[source] = g;
+        has_residual_[source] = true;
+      }
+    } else {
+      layers_[i]->Backward(acts_[i], acts_[i + 1], g, din);
+    }
+  }
+}
+
+void Network::Parameters(std::vector<ParameterRef>* params) {
+  for (auto& layer : layers_) {
+    if (layer) layer->Parameters(params);
+  }
+  for (auto& q : quantizers_) {
+    if (q && q->learned()) params->push_back({q->learned_scale(), q->learned_scale_grad(), 1, false, 1e-8f});
+  }
+}
+
+void Network::ZeroGradients() {
+  std::vector<ParameterRef> params;
+  Parameters(&params);
+  for (auto& p : params) std::fill(p.grad, p.grad + p.size, 0.0f);
+}
+
+void Network::EnableQuantization(const QuantizationSettings& settings) {
+  quantized_ = true;
+  const int count = static_cast<int>(layers_.size());
+  // Fold batch norms first: weight scales are taken from folded weights.
+  for (int i = 0; i + 1 < count; ++i) {
+    auto* weighted = dynamic_cast<WeightedLayer*>(layers_[i].get());
+    auto* bn = dynamic_cast<BatchNormLayer*>(layers_[i + 1].get());
+    if (weighted && bn) weighted->FoldBatchNorm(bn);
+  }
+  int weighted_index = 0;
+  for (int i = 0; i < count; ++i) {
+    auto* weighted = dynamic_cast<WeightedLayer*>(layers_[i].get());
+    if (!weighted) continue;
+    WeightQuantization wq;
+    wq.bits = settings.weight_bits[weighted_index++];
+    wq.per_tensor = settings.per_tensor;
+    wq.method = wq.bits <= 4 ? settings.low_bit_weight_method : settings.weight_method;
+    wq.frozen = settings.freeze_weight_scales;
+    weighted->QuantizeWeights(wq);
+  }
+  QuantParams input_params;
+  input_params.scale = 1.0f / 255.0f;
+  input_params.zero_point = -128;
+  quantizers_[0] = std::make_unique<ActivationQuantizer>(ActivationQuantizer::Fixed(input_params));
+  // grid[a]: the quantizer whose grid act a lies on (nullptr: off-grid, an
+  // intermediate of a fused group).
+  std::vector<ActivationQuantizer*>& grid = grid_;
+  grid.assign(count + 1, nullptr);
+  grid[0] = quantizers_[0].get();
+  for (int i = 0; i < count; ++i) {
+    const std::string& type = specs_[i].type();
+    const bool next_continues = i + 1 < count && ContinuesFusedGroup(specs_[i + 1].type());
+    if (type == "maxpool" || type == "flatten") {
+      grid[i + 1] = grid[i];
+    } else if (type == "avgpool" || type == "global_avgpool") {
+      quantizers_[i + 1] = std::make_unique<ActivationQuantizer>(settings.activation_bits, settings.symmetric_activations);
+      quantizers_[i + 1]->ShareParamsWith(grid[i]);
+      grid[i + 1] = quantizers_[i + 1].get();
+    } else if (!next_continues) {
+      quantizers_[i + 1] = std::make_unique<ActivationQuantizer>(settings.activation_bits, settings.symmetric_activations);
+      grid[i + 1] = quantizers_[i + 1].get();
+    }
+  }
+}
+
+void Network::BeginCalibration(int samples) {
+  for (auto& q : quantizers_) {
+    if (q) q->BeginCalibration(samples);
+  }
+}
+
+void Network::EndCalibration(RangeMethod method, double percentile) {
+  for (auto& q : quantizers_) {
+    if (q) q->EndCalibration(method, percentile);
+  }
+}
+
+void Network::FreezeObservers(bool frozen) {
+  for (auto& q : quantizers_) {
+    if (q) q->set_frozen(frozen);
+  }
+}
+
+void Network::FreezeWeightScales() {
+  for (auto& layer : layers_) {
+    if (auto* weighted = dynamic_cast<WeightedLayer*>(layer.get())) weighted->FreezeWeightScales();
+  }
+}
+
+void Network::FreezeBatchNorm(bool frozen) {
+  for (auto& layer : layers_) {
+    if (auto* bn = dynamic_cast<BatchNormLayer*>(layer.get())) bn->set_frozen(frozen);
+  }
+}
+
+void Network::EnableLearnedStepSize() {
+  for (auto& q : quantizers_) {
+    if (q) q->EnableLearnedStepSize();
+  }
+  for (auto& layer : layers_) {
+    if (auto* weighted = dynamic_cast<WeightedLayer*>(layer.get())) weighted->EnableLearnedWeightScales();
+  }
+}
+
+}  // namespace qatlab

@@ -1,0 +1,293 @@
+#include "engine/quantizers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/parallel.h"
+
+namespace qatlab {
+namespace {
+
+// Values kept per quantization point during calibration: enough for stable
+// percentiles, small enough for the MSE search to stay fast.
+constexpr size_t kCalibrationValues = 1 << 18;
+
+double QuantError(const std::vector<float>& values, const QuantParams& p) {
+  double error = 0;
+  for (float v : values) {
+    const double d = static_cast<double>(FakeQuantize(v, p)) - v;
+    error += d * d;
+  }
+  return error;
+}
+
+}  // namespace
+
+QuantParams ActivationParams(float min, float max, int bits, bool symmetric) {
+  min = std::min(min, 0.0f);
+  max = std::max(max, 0.0f);
+  QuantParams p;
+  p.qmin = -(1 << (bits - 1));
+  p.qmax = (1 << (bits - 1)) - 1;
+  if (symmetric) {
+    const float extent = std::max(-min, max);
+    p.scale = std::max(extent / static_cast<float>(p.qmax), 1e-8f);
+    p.zero_point = 0;
+    return p;
+  }
+  p.scale = std::max((max - min) / static_cast<float>(p.qmax - p.qmin), 1e-8f);
+  const long z = std::lround(static_cast<double>(p.qmin) - static_cast<double>(min) / p.scale);
+  p.zero_point = static_cast<int>(std::clamp<long>(z, p.qmin, p.qmax));
+  return p;
+}
+
+void ChooseActivationRange(std::vector<float>* values, RangeMethod method, double percentile, int bits,
+                           bool symmetric, float* min, float* max) {
+  if (values->empty()) {
+    *min = 0.0f;
+    *max = 0.0f;
+    return;
+  }
+  const auto [lo_it, hi_it] = std::minmax_element(values->begin(), values->end());
+  const float lo = *lo_it;
+  const float hi = *hi_it;
+  if (method == RangeMethod::kMinMax) {
+    *min = lo;
+    *max = hi;
+    return;
+  }
+  if (method == RangeMethod::kPercentile) {
+    const size_t n = values->size();
+    auto at = [&](double fraction) {
+      const size_t k = std::min(n - 1, static_cast<size_t>(fraction * static_cast<double>(n - 1) + 0.5));
+      std::nth_element(values->begin(), values->begin() + static_cast<long>(k), values->end());
+      return (*values)[k];
+    };
+    *max = at(percentile / 100.0);
+    *min = at(1.0 - percentile / 100.0);
+    return;
+  }
+  // MSE: shrink the min-max range by a common factor.
+  double best_error = std::numeric_limits<double>::infinity();
+  *min = lo;
+  *max = hi;
+  for (int step = 0; step <= 80; ++step) {
+    const float ratio = 1.0f - 0.01f * static_cast<float>(step);
+    const QuantParams p = ActivationParams(lo * ratio, hi * ratio, bits, symmetric);
+    const double error = QuantError(*values, p);
+    if (error < best_error) {
+      best_error = error;
+      *min = lo * ratio;
+      *max = hi * ratio;
+    }
+  }
+}
+
+float ChooseWeightScale(const float* w, size_t count, size_t stride, int bits, RangeMethod method) {
+  float extent = 0.0f;
+  for (size_t i = 0; i < count; ++i) extent = std::max(extent, std::fabs(w[i * stride]));
+  const int qmax = WeightQmax(bits);
+  const float minmax_scale = std::max(extent / static_cast<float>(qmax), 1e-8f);
+  if (method != RangeMethod::kMse || extent == 0.0f) return minmax_scale;
+  QuantParams p;
+  p.qmin = -qmax;
+  p.qmax = qmax;
+  auto error_at = [&](float ratio) {
+    p.scale = std::max(extent * ratio / static_cast<float>(qmax), 1e-8f);
+    double error = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const double d = static_cast<double>(FakeQuantize(w[i * stride], p)) - w[i * stride];
+      error += d * d;
+    }
+    return error;
+  };
+  // Coarse search over clipping ratios 1.0, 0.95, ..., 0.05, then refine
+  // around the best in steps of 0.005.
+  double best_error = std::numeric_limits<double>::infinity();
+  float best_ratio = 1.0f;
+  for (int step = 0; step < 20; ++step) {
+    const float ratio = 1.0f - 0.05f * static_cast<float>(step);
+    const double error = error_at(ratio);
+    if (error < best_error) {
+      best_error = error;
+      best_ratio = ratio;
+    }
+  }
+  const float center = best_ratio;
+  for (int step = -9; step <= 9; ++step) {
+    const float ratio = center + 0.005f * static_cast<float>(step);
+    if (ratio <= 0.0f || ratio > 1.0f || step == 0) continue;
+    const double error = error_at(ratio);
+    if (error < best_error) {
+      best_error = error;
+      best_ratio = ratio;
+    }
+  }
+  return std::max(extent * best_ratio / static_cast<float>(qmax), 1e-8f);
+}
+
+ActivationQuantizer::ActivationQuantizer(int bits, bool symmetric) : bits_(bits), symmetric_(symmetric) {}
+
+ActivationQuantizer ActivationQuantizer::Fixed(const QuantParams& params) {
+  ActivationQuantizer q(8, false);
+  q.fixed_ = true;
+  q.fixed_params_ = params;
+  q.min_ = params.scale * static_cast<float>(params.qmin - params.zero_point);
+  q.max_ = params.scale * static_cast<float>(params.qmax - params.zero_point);
+  return q;
+}
+
+void ActivationQuantizer::SetRange(float min, float max) {
+  min_ = min;
+  max_ = max;
+  initialized_ = true;
+}
+
+QuantParams ActivationQuantizer::params() const {
+  if (fixed_) return fixed_params_;
+  if (shared_ != nullptr) return shared_->params();
+  if (learned_) {
+    QuantParams p = ActivationParams(min_, max_, bits_, symmetric_);
+    p.scale = lsq_scale_;
+    p.zero_point = lsq_zero_point_;
+    return p;
+  }
+  return ActivationParams(min_, max_, bits_, symmetric_);
+}
+
+void ActivationQuantizer::BeginCalibration(int samples) {
+  calibrating_ = true;
+  calibration_samples_ = samples;
+  calibration_stride_ = 0;
+  calibration_counter_ = 0;
+  calibration_values_.clear();
+  calibration_min_ = std::numeric_limits<float>::infinity();
+  calibration_max_ = -std::numeric_limits<float>::infinity();
+}
+
+void ActivationQuantizer::EndCalibration(RangeMethod method, double percentile) {
+  calibrating_ = false;
+  if (fixed_ || shared_ != nullptr) return;
+  float min = 0, max = 0;
+  ChooseActivationRange(&calibration_values_, method, percentile, bits_, symmetric_, &min, &max);
+  if (method == RangeMethod::kMinMax && calibration_min_ <= calibration_max_) {
+    // Exact extremes, not those of the subsample.
+    min = calibration_min_;
+    max = calibration_max_;
+  }
+  SetRange(min, max);
+  calibration_values_.clear();
+  calibration_values_.shrink_to_fit();
+}
+
+void ActivationQuantizer::EnableLearnedStepSize() {
+  if (fixed_ || shared_ != nullptr) return;
+  const QuantParams p = ActivationParams(min_, max_, bits_, symmetric_);
+  learned_ = true;
+  lsq_scale_ = p.scale;
+  lsq_zero_point_ = p.zero_point;
+  lsq_grad_ = 0.0f;
+}
+
+void ActivationQuantizer::Forward(Tensor* x, bool training) {
+  const size_t count = x->data.size();
+  float* data = x->data.data();
+  quantized_last_forward_ = false;
+  if (calibrating_) {
+    if (calibration_stride_ == 0) {
+      const size_t expected = x->sample_size() * static_cast<size_t>(std::max(calibration_samples_, 1));
+      calibration_stride_ = std::max<size_t>(1, expected / kCalibrationValues);
+    }
+    for (size_t i = 0; i < count; ++i) {
+      calibration_min_ = std::min(calibration_min_, data[i]);
+      calibration_max_ = std::max(calibration_max_, data[i]);
+      if (calibration_counter_++ % calibration_stride_ == 0) calibration_values_.push_back(data[i]);
+    }
+    return;
+  }
+  if (training && !frozen_ && !fixed_ && shared_ == nullptr && !learned_) {
+    // Minimum and maximum are exact, so the split changes nothing.
+    float part_lo[2], part_hi[2];
+    RunInTwoParts([&](int part) {
+      int begin, end;
+      PartRange(static_cast<int>(count), part, &begin, &end);
+      float lo = std::numeric_limits<float>::infinity();
+      float hi = -lo;
+      for (int i = begin; i < end; ++i) {
+        lo = std::min(lo, data[i]);
+        hi = std::max(hi, data[i]);
+      }
+      part_lo[part] = lo;
+      part_hi[part] = hi;
+    });
+    const float lo = std::min(part_lo[0], part_lo[1]);
+    const float hi = std::max(part_hi[0], part_hi[1]);
+    if (!initialized_) {
+      SetRange(lo, hi);
+    } else {
+      min_ += averaging_ * (lo - min_);
+      max_ += averaging_ * (hi - max_);
+    }
+  }
+  if (!has_range()) return;
+  const QuantParams p = params();
+  quantized_last_forward_ = true;
+  if (training) {
+    pass_mask_.resize(count);
+    if (learned_) lsq_term_.resize(count);
+  }
+  const float low = static_cast<float>(p.qmin - p.zero_point);
+  const float high = static_cast<float>(p.qmax - p.zero_point);
+  const float scale = p.scale;
+  float* mask = training ? pass_mask_.data() : nullptr;
+  float* term = training && learned_ ? lsq_term_.data() : nullptr;
+  // Separate loops per case keep each one branch-free and vectorizable.
+  RunInTwoParts([&](int part) {
+    int begin, end;
+    PartRange(static_cast<int>(count), part, &begin, &end);
+    if (mask == nullptr) {
+      for (int i = begin; i < end; ++i) {
+        float v = data[i] / scale;
+        v = v < low ? low : (v > high ? high : v);
+        data[i] = scale * RoundHalfAway(v);
+      }
+      return;
+    }
+    if (term != nullptr) {
+      for (int i = begin; i < end; ++i) {
+        const float v = data[i] / scale;
+        const bool inside = v >= low && v <= high;
+        const float clamped = v < low ? low : (v > high ? high : v);
+        const float rounded = RoundHalfAway(clamped);
+        mask[i] = inside ? 1.0f : 0.0f;
+        // d x_hat / d s: round(v) - v inside the range, the clamp bound outside.
+        term[i] = inside ? rounded - v : clamped;
+        data[i] = scale * rounded;
+      }
+      return;
+    }
+    for (int i = begin; i < end; ++i) {
+      const float v = data[i] / scale;
+      mask[i] = (v >= low && v <= high) ? 1.0f : 0.0f;
+      const float clamped = v < low ? low : (v > high ? high : v);
+      data[i] = scale * RoundHalfAway(clamped);
+    }
+  });
+}
+
+void ActivationQuantizer::Backward(Tensor* grad) {
+  if (!quantized_last_forward_ || fixed_) return;
+  const size_t count = grad->data.size();
+  float* g = grad->data.data();
+  if (learned_) {
+    const QuantParams p = params();
+    const double scale_factor = 1.0 / std::sqrt(static_cast<double>(count) * p.qmax);
+    double sum = 0;
+    for (size_t i = 0; i < count; ++i) sum += static_cast<double>(g[i]) * lsq_term_[i];
+    lsq_grad_ += static_cast<float>(sum * scale_factor);
+  }
+  for (size_t i = 0; i < count; ++i) g[i] *= pass_mask_[i];
+}
+
+}  // namespace qatlab

@@ -1,0 +1,149 @@
+#include "engine/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include "engine/optimizer.h"
+
+namespace qatlab {
+namespace {
+
+constexpr int kEvaluationBatch = 250;
+// Every batch: a callback returning false stops training within one batch.
+constexpr int kProgressEveryBatches = 1;
+
+uint64_t NextRandom(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+int ArgMax(const float* values, int count) {
+  int best = 0;
+  for (int i = 1; i < count; ++i) {
+    if (values[i] > values[best]) best = i;
+  }
+  return best;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+double Evaluate(Network* net, const Dataset& data, std::vector<int32_t>* predictions) {
+  if (predictions != nullptr) predictions->assign(data.size(), 0);
+  int correct = 0;
+  const int classes = net->num_classes();
+  for (int begin = 0; begin < data.size(); begin += kEvaluationBatch) {
+    const int n = std::min(kEvaluationBatch, data.size() - begin);
+    const Tensor& logits = net->Forward(data.image(begin), n, false);
+    for (int i = 0; i < n; ++i) {
+      const int predicted = ArgMax(logits.sample(i), classes);
+      if (predicted == data.labels[begin + i]) ++correct;
+      if (predictions != nullptr) (*predictions)[begin + i] = predicted;
+    }
+  }
+  return data.size() == 0 ? 0.0 : 100.0 * correct / data.size();
+}
+
+void Calibrate(Network* net, const Dataset& data, int samples, RangeMethod method, double percentile) {
+  samples = std::min(samples, data.size());
+  net->BeginCalibration(samples);
+  for (int begin = 0; begin < samples; begin += kEvaluationBatch) {
+    const int n = std::min(kEvaluationBatch, samples - begin);
+    net->Forward(data.image(begin), n, false);
+  }
+  net->EndCalibration(method, percentile);
+}
+
+Status Train(Network* net, const Dataset& train, const Dataset& test, const TrainingPlan& plan,
+             const ProgressCallback& progress, std::vector<v1::EpochStats>* history) {
+  auto optimizer = MakeOptimizer(plan.optimizer, plan.momentum, plan.weight_decay);
+  if (!optimizer) return Status::InvalidArgument("unknown optimizer '" + plan.optimizer + "'");
+  std::vector<ParameterRef> params;
+  net->Parameters(&params);
+  const int samples = train.size();
+  const int batch = std::max(1, plan.batch_size);
+  const int batches = (samples + batch - 1) / batch;
+  const int sample_size = train.sample_size();
+  const int classes = net->num_classes();
+  std::vector<int> order(samples);
+  std::iota(order.begin(), order.end(), 0);
+  uint64_t random_state = plan.seed;
+  FloatBuffer batch_images(static_cast<size_t>(batch) * sample_size);
+  std::vector<int32_t> batch_labels(batch);
+  Tensor grad_logits;
+  const auto training_start = std::chrono::steady_clock::now();
+
+  for (int epoch = 0; epoch < plan.epochs; ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    if (plan.freeze_observers_epoch > 0 && epoch + 1 >= plan.freeze_observers_epoch) net->FreezeObservers(true);
+    if (plan.freeze_bn_epoch > 0 && epoch + 1 >= plan.freeze_bn_epoch) net->FreezeBatchNorm(true);
+    for (int i = samples - 1; i > 0; --i) {
+      const int j = static_cast<int>(NextRandom(&random_state) % static_cast<uint64_t>(i + 1));
+      std::swap(order[i], order[j]);
+    }
+    const double learning_rate = ScheduledLearningRate(plan.schedule, plan.learning_rate, epoch, plan.epochs,
+                                                       plan.step_epochs, plan.step_gamma);
+    double loss_sum = 0;
+    int correct = 0, seen = 0;
+    for (int b = 0; b < batches; ++b) {
+      const int begin = b * batch;
+      const int n = std::min(batch, samples - begin);
+      for (int i = 0; i < n; ++i) {
+        const int index = order[begin + i];
+        std::copy(train.image(index), train.image(index) + sample_size,
+                  batch_images.begin() + static_cast<size_t>(i) * sample_size);
+        batch_labels[i] = train.labels[index];
+      }
+      const Tensor& logits = net->Forward(batch_images.data(), n, true);
+      loss_sum += SoftmaxCrossEntropy(logits, batch_labels.data(), &grad_logits) * n;
+      for (int i = 0; i < n; ++i) correct += ArgMax(logits.sample(i), classes) == batch_labels[i] ? 1 : 0;
+      seen += n;
+      net->ZeroGradients();
+      net->Backward(grad_logits);
+      optimizer->Step(params, learning_rate);
+
+      if (progress && (b + 1) % kProgressEveryBatches == 0 && b + 1 < batches) {
+        ProgressEvent event;
+        event.stats.set_variant(plan.variant);
+        event.stats.set_epoch(epoch + 1);
+        event.stats.set_epochs(plan.epochs);
+        event.stats.set_loss(loss_sum / seen);
+        event.stats.set_train_accuracy(100.0 * correct / seen);
+        event.stats.set_seconds(SecondsSince(epoch_start));
+        event.batch = b + 1;
+        event.batches = batches;
+        const double done = epoch + static_cast<double>(b + 1) / batches;
+        event.eta_seconds = SecondsSince(training_start) / done * (plan.epochs - done);
+        if (!progress(event)) return Status::Cancelled(plan.variant + ": cancelled in epoch " + std::to_string(epoch + 1));
+      }
+    }
+    const double test_accuracy = Evaluate(net, test, nullptr);
+    v1::EpochStats stats;
+    stats.set_variant(plan.variant);
+    stats.set_epoch(epoch + 1);
+    stats.set_epochs(plan.epochs);
+    stats.set_loss(seen > 0 ? loss_sum / seen : 0.0);
+    stats.set_train_accuracy(seen > 0 ? 100.0 * correct / seen : 0.0);
+    stats.set_test_accuracy(test_accuracy);
+    stats.set_seconds(SecondsSince(epoch_start));
+    if (history != nullptr) history->push_back(stats);
+    if (progress) {
+      ProgressEvent event;
+      event.stats = stats;
+      event.end_of_epoch = true;
+      event.batch = batches;
+      event.batches = batches;
+      event.eta_seconds = SecondsSince(training_start) / (epoch + 1) * (plan.epochs - epoch - 1);
+      if (!progress(event)) return Status::Cancelled(plan.variant + ": cancelled after epoch " + std::to_string(epoch + 1));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace qatlab

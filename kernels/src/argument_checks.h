@@ -1,0 +1,63 @@
+/* Argument checks shared by the kernels (internal). Each returns nonzero when
+ * the arguments are acceptable. */
+#ifndef QATLAB_KERNELS_SRC_ARGUMENT_CHECKS_H_
+#define QATLAB_KERNELS_SRC_ARGUMENT_CHECKS_H_
+
+#include <stdint.h>
+
+#include "qatlab_kernels/fixed_point.h"
+#include "qatlab_kernels/kernels.h"
+
+static inline int qk_activation_ok(const qk_activation* activation) {
+  return activation->min >= -128 && activation->min <= activation->max && activation->max <= 127;
+}
+
+static inline int qk_input_offset_ok(int32_t input_offset) {
+  return input_offset >= -127 && input_offset <= 128;
+}
+
+static inline int qk_output_offset_ok(int32_t output_offset) {
+  return output_offset >= -128 && output_offset <= 127;
+}
+
+static inline int qk_dims_ok(const qk_dims* dims) {
+  return dims->height >= 1 && dims->width >= 1 && dims->channels >= 1 &&
+         (int64_t)dims->height * dims->width * dims->channels <= INT32_MAX;
+}
+
+static inline int qk_bits_ok(int32_t bits) { return bits >= 2 && bits <= 8; }
+
+/* One axis of a window op: 1 <= kernel <= 65535, 0 <= padding < kernel,
+ * stride >= 1, the padded input holds a window and
+ * out = (in + 2p - k) / s + 1. 32-bit arithmetic only (no libgcc division). */
+static inline int qk_window_axis_ok(int32_t in, int32_t kernel, int32_t stride, int32_t padding,
+                                    int32_t out) {
+  if (in < 1 || kernel < 1 || kernel > 65535 || stride < 1 || padding < 0 || padding >= kernel) return 0;
+  const uint32_t padded = (uint32_t)in + 2u * (uint32_t)padding;
+  if (padded < (uint32_t)kernel) return 0;
+  return (uint32_t)out == (padded - (uint32_t)kernel) / (uint32_t)stride + 1u;
+}
+
+/* Every shift of `count` channels within QK_MIN_SHIFT..QK_MAX_SHIFT. */
+static inline int qk_shifts_ok(const int32_t* shift, int32_t count) {
+  for (int32_t i = 0; i < count; ++i) {
+    if (shift[i] < QK_MIN_SHIFT || shift[i] > QK_MAX_SHIFT) return 0;
+  }
+  return 1;
+}
+
+/* acc -> z_out + requant(acc), clamped. */
+static inline int8_t qk_output_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
+                                  const qk_activation* activation) {
+  const int32_t value = qk_requantize(acc, multiplier, shift) + output_offset;
+  return (int8_t)qk_clamp_s32(value, activation->min, activation->max);
+}
+
+/* [first, last) of kernel taps k with 0 <= origin + k < size. */
+static inline void qk_valid_taps(int32_t origin, int32_t kernel, int32_t size, int32_t* first,
+                                 int32_t* last) {
+  *first = origin < 0 ? -origin : 0;
+  *last = size - origin < kernel ? size - origin : kernel;
+}
+
+#endif /* QATLAB_KERNELS_SRC_ARGUMENT_CHECKS_H_ */

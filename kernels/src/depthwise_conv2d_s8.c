@@ -1,0 +1,49 @@
+/* Depthwise 2-D convolution (channel multiplier 1), reference only. */
+#include "argument_checks.h"
+#include "qatlab_kernels/kernels.h"
+
+qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
+                                 const qk_dims* input_dims, const int8_t* input,
+                                 const qk_packed_weights* weights, const int32_t* bias,
+                                 const qk_dims* output_dims, int8_t* output) {
+  if (!params || !quant || !quant->multiplier || !quant->shift || !input_dims || !input ||
+      !weights || !weights->data || !output_dims || !output || !qk_dims_ok(input_dims) ||
+      !qk_dims_ok(output_dims) || input_dims->channels != output_dims->channels ||
+      !qk_bits_ok(weights->bits) || !qk_activation_ok(&params->activation) ||
+      !qk_input_offset_ok(params->input_offset) || !qk_output_offset_ok(params->output_offset) ||
+      !qk_window_axis_ok(input_dims->height, params->kernel_h, params->stride, params->padding,
+                         output_dims->height) ||
+      !qk_window_axis_ok(input_dims->width, params->kernel_w, params->stride, params->padding,
+                         output_dims->width) ||
+      !qk_shifts_ok(quant->shift, output_dims->channels)) {
+    return QK_ERR_ARGUMENT;
+  }
+  const int32_t in_h = input_dims->height, in_w = input_dims->width, channels = input_dims->channels;
+  const int32_t out_h = output_dims->height, out_w = output_dims->width;
+  const int32_t container = qk_weight_container_bits(weights->bits);
+  const uint32_t row_bytes = qk_packed_row_bytes((uint32_t)channels, weights->bits);
+  for (int32_t oy = 0; oy < out_h; ++oy) {
+    const int32_t origin_y = oy * params->stride - params->padding;
+    int32_t first_ky, last_ky;
+    qk_valid_taps(origin_y, params->kernel_h, in_h, &first_ky, &last_ky);
+    for (int32_t ox = 0; ox < out_w; ++ox) {
+      const int32_t origin_x = ox * params->stride - params->padding;
+      int32_t first_kx, last_kx;
+      qk_valid_taps(origin_x, params->kernel_w, in_w, &first_kx, &last_kx);
+      int8_t* out = output + (oy * out_w + ox) * channels;
+      for (int32_t c = 0; c < channels; ++c) {
+        uint32_t acc = bias ? (uint32_t)bias[c] : 0u;
+        for (int32_t ky = first_ky; ky < last_ky; ++ky) {
+          for (int32_t kx = first_kx; kx < last_kx; ++kx) {
+            const int8_t value = input[((origin_y + ky) * in_w + origin_x + kx) * channels + c];
+            const uint8_t* row = weights->data + (uint32_t)(ky * params->kernel_w + kx) * row_bytes;
+            acc += (uint32_t)((value + params->input_offset) * qk_unpack_weight(row, (uint32_t)c, container));
+          }
+        }
+        out[c] = qk_output_s8((int32_t)acc, quant->multiplier[c], quant->shift[c], params->output_offset,
+                              &params->activation);
+      }
+    }
+  }
+  return QK_OK;
+}

@@ -1,0 +1,50 @@
+/* The three Cortex-M DSP (SIMD32) instructions the optimized kernels use.
+ * With __ARM_FEATURE_DSP they are the ACLE intrinsics; elsewhere they are
+ * portable C with the same results, so the host test runs the optimized
+ * code path bit for bit (internal header). */
+#ifndef QATLAB_KERNELS_SRC_DSP_INTRINSICS_H_
+#define QATLAB_KERNELS_SRC_DSP_INTRINSICS_H_
+
+#include <stdint.h>
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+/* SMLAD: accumulator + lo(x) * lo(y) + hi(x) * hi(y), signed halfwords,
+ * wrapping modulo 2^32. */
+static inline int32_t qk_smlad(uint32_t x, uint32_t y, int32_t accumulator) {
+  return __smlad((int16x2_t)x, (int16x2_t)y, accumulator);
+}
+/* SXTB16: bytes 0 and 2, sign-extended into the two halfwords. */
+static inline uint32_t qk_sxtb16(uint32_t x) { return (uint32_t)__sxtb16((int8x4_t)x); }
+/* SXTAB16: halfwords of a plus the sign-extended bytes 0 and 2 of b, each
+ * halfword wrapping modulo 2^16. */
+static inline uint32_t qk_sxtab16(uint32_t a, uint32_t b) {
+  return (uint32_t)__sxtab16((int16x2_t)a, (int8x4_t)b);
+}
+
+#else
+
+static inline int32_t qk_halfword_low(uint32_t x) { return (int16_t)(uint16_t)(x & 0xFFFFu); }
+static inline int32_t qk_halfword_high(uint32_t x) { return (int16_t)(uint16_t)(x >> 16); }
+static inline int32_t qk_byte_at(uint32_t x, uint32_t byte) { return (int8_t)(uint8_t)(x >> (8u * byte)); }
+static inline uint32_t qk_pack_halfwords(int32_t low, int32_t high) {
+  return ((uint32_t)(uint16_t)high << 16) | (uint32_t)(uint16_t)low;
+}
+
+static inline int32_t qk_smlad(uint32_t x, uint32_t y, int32_t accumulator) {
+  const uint32_t sum = (uint32_t)accumulator + (uint32_t)(qk_halfword_low(x) * qk_halfword_low(y)) +
+                       (uint32_t)(qk_halfword_high(x) * qk_halfword_high(y));
+  return (int32_t)sum;
+}
+static inline uint32_t qk_sxtb16(uint32_t x) { return qk_pack_halfwords(qk_byte_at(x, 0), qk_byte_at(x, 2)); }
+static inline uint32_t qk_sxtab16(uint32_t a, uint32_t b) {
+  return qk_pack_halfwords(qk_halfword_low(a) + qk_byte_at(b, 0), qk_halfword_high(a) + qk_byte_at(b, 2));
+}
+
+#endif
+
+/* Rotate right by 8: moves bytes 1 and 3 to 0 and 2 (gcc emits ROR). */
+static inline uint32_t qk_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
+
+#endif /* QATLAB_KERNELS_SRC_DSP_INTRINSICS_H_ */

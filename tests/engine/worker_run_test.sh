@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# qatlab-worker run: a quick job succeeds with JSON on stdout and .qmodel
+# files in --out; bad jobs fail with exit code 1 and one "error:" line.
+# Usage: worker_run_test.sh WORKER EXAMPLES_DIR
+set -u
+worker="$1"
+examples="$2"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# A short job: trained on 1,000 images for speed.
+cat > "$work/job.json" <<'JSON'
+{"model": {"preset": "cnn"}, "data": {"source": "mnist", "trainLimit": 1000, "testLimit": 200},
+ "training": {"epochs": 1}, "qat": {"epochs": 1}, "ptq": {"calibrationSamples": 128},
+ "configs": [{"weightBits": 8}, {"weightBits": 4}]}
+JSON
+if ! "$worker" run "$work/job.json" --out "$work/out" > "$work/result.json" 2> "$work/stderr"; then
+  fail "quick job exited non-zero: $(cat "$work/stderr")"
+fi
+for f in ptq_w8a8 qat_w8a8 ptq_w4a8 qat_w4a8; do
+  [ -s "$work/out/$f.qmodel" ] || fail "missing $f.qmodel"
+  grep -q "\"artifact\": \"$f.qmodel\"" "$work/result.json" || fail "result does not name $f.qmodel"
+done
+grep -q '"integerAccuracy"' "$work/result.json" || fail "result JSON lacks integerAccuracy"
+/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["variants"]) == 5' \
+  "$work/result.json" || fail "result JSON does not parse or lacks variants"
+grep -q 'qat_w4a8 *epoch 1/1' "$work/stderr" || fail "no per-epoch progress line on stderr"
+
+expect_error() {  # name, expected substring, job JSON
+  printf '%s' "$3" > "$work/bad.json"
+  "$worker" run "$work/bad.json" --out "$work/bad-out" > "$work/bad.stdout" 2> "$work/bad.stderr"
+  local code=$?
+  [ "$code" -eq 1 ] || fail "$1: exit code $code, want 1"
+  [ "$(wc -l < "$work/bad.stderr")" -eq 1 ] || fail "$1: stderr is not one line: $(cat "$work/bad.stderr")"
+  grep -q "^error: .*$2" "$work/bad.stderr" || fail "$1: stderr lacks '$2': $(cat "$work/bad.stderr")"
+  [ ! -s "$work/bad.stdout" ] || fail "$1: printed a result"
+}
+expect_error "unknown layer" "unknown layer type 'dense3'" \
+  '{"model": {"layers": [{"type": "flatten"}, {"type": "dense3", "units": 10}]}}'
+expect_error "bits" "configs\[0\].weight_bits: 9 bits is outside 2..8" \
+  '{"model": {"preset": "mlp"}, "configs": [{"weightBits": 9}]}'
+expect_error "shape" "ends with 7 outputs" \
+  '{"model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 7}]}, "data": {"trainLimit": 10, "testLimit": 10}}'
+expect_error "missing file" "nope-images" \
+  '{"model": {"preset": "mlp"}, "data": {"source": "idx", "trainImages": "/nonexistent/nope-images", "trainLabels": "/nonexistent/l", "testImages": "/nonexistent/t", "testLabels": "/nonexistent/u"}}'
+expect_error "bad json" "job JSON" '{"model": '
+expect_error "add from" "unknown layer 'x'" \
+  '{"model": {"layers": [{"type": "conv2d", "filters": 1, "kernel": 3, "padding": 1}, {"type": "add", "from": "x"}, {"type": "flatten"}, {"type": "dense", "units": 10}]}}'
+"$worker" run "$work/does-not-exist.json" > /dev/null 2> "$work/missing.stderr"
+[ $? -eq 1 ] && grep -q "^error: cannot read job file" "$work/missing.stderr" || fail "missing job file"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)" >&2
+  exit 1
+fi
+echo "worker run: all checks passed"

@@ -1,0 +1,174 @@
+// The Cortex-M DSP code path, run on the host through portable emulations of
+// SMLAD / SXTB16 / SXTAB16 (kernels/src/dsp_intrinsics.h), must give the same
+// bits as the reference on random shapes, lengths, alignments and offsets.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "qatlab_kernels/kernel_variants.h"
+#include "tests/kernels/naive_integer_reference.h"
+
+namespace qatlab {
+namespace {
+
+// Mostly the two SIMD paths (8-bit and 4-bit containers), sometimes a width
+// that takes the reference path inside the DSP variant.
+int RandomBits(naive::VectorGenerator& generator) {
+  switch (generator.Int(0, 5)) {
+    case 0: case 1: return 8;
+    case 2: return 4;
+    case 3: return 3;
+    case 4: return 2;
+    default: return generator.Int(5, 7);
+  }
+}
+
+TEST(DspVariantsTest, HostBuildReportsTheReferenceVariant) {
+  // The host has no __ARM_FEATURE_DSP: the unsuffixed kernels are the reference.
+  EXPECT_EQ(std::string(qk_kernel_variant()), "reference");
+}
+
+TEST(DspVariantsTest, DotProductMatchesPlainSumForAnyLengthAndAlignment) {
+  naive::VectorGenerator generator(4001);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int count = generator.Int(0, 70);
+    const int input_skew = generator.Int(0, 3), weight_skew = generator.Int(0, 3);
+    // Extremes are common on purpose: -128 inputs with offset 128, ±127 weights.
+    const std::vector<int8_t> input = generator.Int8s(count + input_skew, -128, trial % 4 == 0 ? -127 : 127);
+    const std::vector<int8_t> weights = generator.Int8s(count + weight_skew, -128, 127);
+    const int32_t offset = trial % 5 == 0 ? 128 : (trial % 5 == 1 ? -127 : generator.Int(-127, 128));
+    int64_t expected = 0;
+    for (int i = 0; i < count; ++i) expected += (input[input_skew + i] + offset) * weights[weight_skew + i];
+    ASSERT_EQ(qk_dot_s8_dsp(input.data() + input_skew, weights.data() + weight_skew, count, offset),
+              static_cast<int32_t>(expected))
+        << "trial " << trial << " count " << count;
+  }
+}
+
+TEST(DspVariantsTest, PairedDotProductMatchesTwoPlainSums) {
+  naive::VectorGenerator generator(4004);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int count = generator.Int(0, 70);
+    const int skew = generator.Int(0, 3);
+    const std::vector<int8_t> input = generator.Int8s(count + skew);
+    const std::vector<int8_t> weights0 = generator.Int8s(count + skew), weights1 = generator.Int8s(count);
+    const int32_t offset = trial % 3 == 0 ? 128 : generator.Int(-127, 128);
+    int64_t expected0 = 0, expected1 = 0;
+    for (int i = 0; i < count; ++i) {
+      expected0 += (input[skew + i] + offset) * weights0[skew + i];
+      expected1 += (input[skew + i] + offset) * weights1[i];
+    }
+    int32_t sum0 = 0, sum1 = 0;
+    qk_dot2_s8_dsp(input.data() + skew, weights0.data() + skew, weights1.data(), count, offset, &sum0, &sum1);
+    ASSERT_EQ(sum0, static_cast<int32_t>(expected0)) << "trial " << trial;
+    ASSERT_EQ(sum1, static_cast<int32_t>(expected1)) << "trial " << trial;
+  }
+}
+
+TEST(DspVariantsTest, NibbleDotProductMatchesPlainSumFromAnyStartingNibble) {
+  naive::VectorGenerator generator(4005);
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int count = generator.Int(0, 70);
+    const int first = generator.Int(0, 9);
+    const int skew = generator.Int(0, 3);
+    const std::vector<int8_t> input = generator.Int8s(count + skew);
+    // Any nibble, including -8, which the narrow range never produces but a
+    // packed byte can hold.
+    const std::vector<int8_t> weights = generator.Int8s(first + count, -8, 7);
+    const std::vector<uint8_t> row = naive::PackRows(weights, 1, weights.size(), 4);
+    const int32_t offset = trial % 3 == 0 ? 128 : generator.Int(-127, 128);
+    int64_t expected = 0;
+    for (int i = 0; i < count; ++i) expected += (input[skew + i] + offset) * weights[first + i];
+    ASSERT_EQ(qk_dot_s8s4_dsp(input.data() + skew, row.data(), static_cast<uint32_t>(first), count, offset),
+              static_cast<int32_t>(expected))
+        << "trial " << trial << " first " << first << " count " << count;
+  }
+}
+
+TEST(DspVariantsTest, NibbleDotProductIsExactAtItsLongestRun) {
+  // The largest magnitude: 255 * -8 on every one of QK_DSP_MAX_S4_RUN terms,
+  // whose 16-fold sum still fits int32.
+  const std::vector<int8_t> input(QK_DSP_MAX_S4_RUN, 127);
+  const std::vector<int8_t> weights(QK_DSP_MAX_S4_RUN, -8);
+  const std::vector<uint8_t> row = naive::PackRows(weights, 1, weights.size(), 4);
+  EXPECT_EQ(qk_dot_s8s4_dsp(input.data(), row.data(), 0, QK_DSP_MAX_S4_RUN, 128),
+            static_cast<int32_t>(int64_t{255} * -8 * QK_DSP_MAX_S4_RUN));
+}
+
+TEST(DspVariantsTest, DenseIsBitExactWithReference) {
+  naive::VectorGenerator generator(4002);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int bits = RandomBits(generator);
+    const int inputs = generator.Int(1, 400), outputs = generator.Int(1, 33);
+    IntegerOp op;
+    op.weights = generator.Weights(static_cast<size_t>(inputs) * outputs, bits);
+    op.bias = generator.Int32s(outputs, -200000, 200000);
+    generator.Quantization(op, outputs);
+    const std::vector<uint8_t> packed = naive::PackRows(op.weights, outputs, inputs, bits);
+    const std::vector<int8_t> input = generator.Int8s(inputs);
+    const qk_dense_params params{-generator.Int(-128, 127), generator.Int(-128, 127), {-128, 127}};
+    const qk_per_channel_quant quant{op.multiplier.data(), op.shift.data()};
+    const qk_packed_weights weights{packed.data(), bits};
+    const int32_t* bias = trial % 7 == 0 ? nullptr : op.bias.data();
+    std::vector<int8_t> reference(outputs), optimized(outputs);
+    ASSERT_EQ(qk_dense_s8_reference(&params, &quant, inputs, input.data(), &weights, bias, outputs,
+                                    reference.data()),
+              QK_OK);
+    ASSERT_EQ(qk_dense_s8_dsp(&params, &quant, inputs, input.data(), &weights, bias, outputs, optimized.data()),
+              QK_OK);
+    ASSERT_EQ(optimized, reference) << "trial " << trial << " " << inputs << " -> " << outputs;
+  }
+}
+
+TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
+  naive::VectorGenerator generator(4003);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int bits = RandomBits(generator);
+    const int kernel_h = generator.Int(1, 5), kernel_w = generator.Int(1, 5), stride = generator.Int(1, 3);
+    const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
+    const qk_dims in_dims{generator.Int(std::max(1, kernel_h - 2 * padding), 14),
+                          generator.Int(std::max(1, kernel_w - 2 * padding), 14), generator.Int(1, 17)};
+    const qk_dims out_dims{(in_dims.height + 2 * padding - kernel_h) / stride + 1,
+                           (in_dims.width + 2 * padding - kernel_w) / stride + 1, generator.Int(1, 12)};
+    const size_t row_length = static_cast<size_t>(kernel_h) * kernel_w * in_dims.channels;
+    const std::vector<int8_t> unpacked = generator.Weights(row_length * out_dims.channels, bits);
+    const std::vector<uint8_t> packed = naive::PackRows(unpacked, out_dims.channels, row_length, bits);
+    const std::vector<int8_t> input =
+        generator.Int8s(static_cast<size_t>(in_dims.height) * in_dims.width * in_dims.channels);
+    IntegerOp op;
+    op.bias = generator.Int32s(out_dims.channels, -100000, 100000);
+    generator.Quantization(op, out_dims.channels);
+    const qk_conv_params params{-generator.Int(-128, 127), generator.Int(-128, 127), kernel_h, kernel_w, stride,
+                                padding, {generator.Int(-128, -1), generator.Int(0, 127)}};
+    const qk_per_channel_quant quant{op.multiplier.data(), op.shift.data()};
+    const qk_packed_weights weights{packed.data(), bits};
+    const size_t output_size = static_cast<size_t>(out_dims.height) * out_dims.width * out_dims.channels;
+    std::vector<int8_t> reference(output_size), optimized(output_size);
+    ASSERT_EQ(qk_conv2d_s8_reference(&params, &quant, &in_dims, input.data(), &weights, op.bias.data(), &out_dims,
+                                     reference.data()),
+              QK_OK);
+    ASSERT_EQ(qk_conv2d_s8_dsp(&params, &quant, &in_dims, input.data(), &weights, op.bias.data(), &out_dims,
+                               optimized.data()),
+              QK_OK);
+    ASSERT_EQ(optimized, reference) << "trial " << trial;
+  }
+}
+
+TEST(DspVariantsTest, BothVariantsRejectTheSameBadArguments) {
+  const std::vector<int8_t> input(8, 0);
+  const std::vector<uint8_t> packed(8, 0);
+  const std::vector<int32_t> multiplier(2, 1 << 30), shift(2, -40);
+  const qk_per_channel_quant quant{multiplier.data(), shift.data()};
+  const qk_packed_weights weights{packed.data(), 8};
+  const qk_dense_params params{0, 0, {-128, 127}};
+  std::vector<int8_t> output(2);
+  EXPECT_EQ(qk_dense_s8_reference(&params, &quant, 4, input.data(), &weights, nullptr, 2, output.data()),
+            QK_ERR_ARGUMENT);
+  EXPECT_EQ(qk_dense_s8_dsp(&params, &quant, 4, input.data(), &weights, nullptr, 2, output.data()), QK_ERR_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace qatlab

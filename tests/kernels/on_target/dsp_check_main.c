@@ -1,0 +1,154 @@
+/* Runs the DSP kernels (real SMLAD / SXTB16 / SXTAB16) against the reference
+ * kernels on the emulated Cortex-M4 (QEMU mps2-an386) over seeded random
+ * shapes, and reports through semihosting: "dsp check: ok ..." and exit 0, or
+ * the first mismatch and exit 1. The host test dsp_variants_test.cc runs the
+ * same DSP code through portable emulations of the instructions; this one
+ * checks the instructions themselves. */
+#include <stdint.h>
+#include <string.h>
+
+#include "qatlab_kernels/kernel_variants.h"
+
+/* ---- Startup and semihosting -------------------------------------------- */
+
+extern uint32_t _stack_top, _data_load, _data_start, _data_end, _bss_start, _bss_end;
+int main(void);
+void dsp_check_reset(void);
+
+static void semihosting_call(uint32_t operation, const void* argument) {
+  register uint32_t r0 __asm__("r0") = operation;
+  register const void* r1 __asm__("r1") = argument;
+  __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+}
+
+static void print(const char* text) { semihosting_call(0x04u /* SYS_WRITE0 */, text); }
+
+static void finish(int ok) {
+  /* SYS_EXIT: ApplicationExit ends QEMU with status 0, RunTimeErrorUnknown with 1. */
+  semihosting_call(0x18u, (const void*)(uintptr_t)(ok ? 0x20026u : 0x20023u));
+  for (;;) {
+  }
+}
+
+static void fault(void) {
+  print("dsp check: fault\n");
+  finish(0);
+}
+
+__attribute__((section(".vectors"), used)) static void (*const g_vectors[16])(void) = {
+    (void (*)(void))(uintptr_t)&_stack_top, dsp_check_reset, fault, fault, fault, fault, fault};
+
+void dsp_check_reset(void) {
+  memcpy(&_data_start, &_data_load, (size_t)((uint8_t*)&_data_end - (uint8_t*)&_data_start));
+  memset(&_bss_start, 0, (size_t)((uint8_t*)&_bss_end - (uint8_t*)&_bss_start));
+  finish(main() == 0);
+}
+
+/* ---- Seeded cases ------------------------------------------------------ */
+
+static uint32_t g_state = 20261126u;
+
+static uint32_t next_random(void) {  /* xorshift32 */
+  g_state ^= g_state << 13;
+  g_state ^= g_state >> 17;
+  g_state ^= g_state << 5;
+  return g_state;
+}
+
+static int32_t random_in(int32_t low, int32_t high) {
+  return low + (int32_t)(next_random() % (uint32_t)(high - low + 1));
+}
+
+static void fill_s8(int8_t* values, int32_t count) {
+  for (int32_t i = 0; i < count; ++i) values[i] = (int8_t)random_in(-128, 127);
+}
+
+static void append_number(char* text, uint32_t value) {
+  char digits[12];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + value % 10u);
+    value /= 10u;
+  } while (value != 0u);
+  size_t end = strlen(text);
+  while (n > 0) text[end++] = digits[--n];
+  text[end] = '\0';
+}
+
+static int8_t g_input[14 * 14 * 17];
+static int8_t g_weights[400 * 33];
+static int32_t g_bias[40], g_multiplier[40], g_shift[40];
+static int8_t g_reference[14 * 14 * 12 + 64], g_optimized[14 * 14 * 12 + 64];
+
+static void fill_quantization(int32_t channels) {
+  for (int32_t c = 0; c < channels; ++c) {
+    g_bias[c] = random_in(-200000, 200000);
+    g_multiplier[c] = (int32_t)((1u << 30) + (next_random() & 0x3FFFFFFFu));
+    g_shift[c] = random_in(-14, -2);
+  }
+}
+
+static int check_dense(uint32_t trial) {
+  const int32_t inputs = random_in(1, 400), outputs = random_in(1, 33);
+  fill_s8(g_input, inputs);
+  fill_s8(g_weights, inputs * outputs);
+  fill_quantization(outputs);
+  const qk_dense_params params = {random_in(-127, 128), random_in(-128, 127), {-128, 127}};
+  const qk_per_channel_quant quant = {g_multiplier, g_shift};
+  /* Random bytes are valid packed weights of either container width. */
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, trial % 2 ? 4 : 8};
+  if (qk_dense_s8_reference(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_reference) != QK_OK ||
+      qk_dense_s8(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_optimized) != QK_OK ||
+      memcmp(g_reference, g_optimized, (size_t)outputs) != 0) {
+    char text[64] = "dsp check: dense mismatch in trial ";
+    append_number(text, trial);
+    print(text);
+    print("\n");
+    return 0;
+  }
+  return 1;
+}
+
+static int check_conv(uint32_t trial) {
+  const int32_t kernel_h = random_in(1, 5), kernel_w = random_in(1, 5), stride = random_in(1, 3);
+  const int32_t padding = random_in(0, (kernel_h < kernel_w ? kernel_h : kernel_w) - 1);
+  const int32_t min_h = kernel_h - 2 * padding > 1 ? kernel_h - 2 * padding : 1;
+  const int32_t min_w = kernel_w - 2 * padding > 1 ? kernel_w - 2 * padding : 1;
+  const qk_dims in_dims = {random_in(min_h, 14), random_in(min_w, 14), random_in(1, 17)};
+  const qk_dims out_dims = {(in_dims.height + 2 * padding - kernel_h) / stride + 1,
+                            (in_dims.width + 2 * padding - kernel_w) / stride + 1, random_in(1, 12)};
+  fill_s8(g_input, in_dims.height * in_dims.width * in_dims.channels);
+  fill_s8(g_weights, out_dims.channels * kernel_h * kernel_w * in_dims.channels);
+  fill_quantization(out_dims.channels);
+  const qk_conv_params params = {random_in(-127, 128), random_in(-128, 127), kernel_h, kernel_w, stride, padding,
+                                 {random_in(-128, -1), random_in(0, 127)}};
+  const qk_per_channel_quant quant = {g_multiplier, g_shift};
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, trial % 2 ? 4 : 8};
+  const size_t output_size = (size_t)(out_dims.height * out_dims.width * out_dims.channels);
+  if (qk_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_reference) != QK_OK ||
+      qk_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
+      memcmp(g_reference, g_optimized, output_size) != 0) {
+    char text[64] = "dsp check: conv2d mismatch in trial ";
+    append_number(text, trial);
+    print(text);
+    print("\n");
+    return 0;
+  }
+  return 1;
+}
+
+int main(void) {
+  if (strcmp(qk_kernel_variant(), "cortex-m-dsp") != 0) {
+    print("dsp check: built without the DSP variant\n");
+    return 1;
+  }
+  const uint32_t trials = 300;
+  for (uint32_t trial = 0; trial < trials; ++trial) {
+    if (!check_dense(trial) || !check_conv(trial)) return 1;
+  }
+  char text[80] = "dsp check: ok, ";
+  append_number(text, 2u * trials);
+  strcat(text, " dense and conv2d cases (int8 and int4) bit-exact on cortex-m-dsp\n");
+  print(text);
+  return 0;
+}

@@ -1,0 +1,315 @@
+// The services end to end over real gRPC on loopback: a job's life as a
+// client and a worker see it, long polls, concurrency, uploads, auth, health.
+#include <grpcpp/generic/generic_stub.h>
+
+#include <condition_variable>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "server/auth.h"
+#include "server_fixture.h"
+
+namespace qatlab::server {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::ServerFixture;
+using testing::SmallSpec;
+
+class ApiTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    StartServer();
+  }
+};
+
+TEST_F(ApiTest, AJobsLifeAsClientAndWorkerSeeIt) {
+  v1::Job job = Submit(SmallSpec("life"));
+  ASSERT_EQ(job.state(), v1::QUEUED);
+  ASSERT_TRUE(job.id().rfind("j-", 0) == 0) << job.id();
+
+  // A watcher connected before the work starts sees it all.
+  std::vector<v1::JobEvent> events;
+  grpc::Status watch_status;
+  std::thread watcher([&] {
+    v1::WatchJobRequest request;
+    request.set_id(job.id());
+    auto context = Context(20000);
+    auto reader = experiments_->WatchJob(context.get(), request);
+    v1::JobEvent event;
+    while (reader->Read(&event)) events.push_back(event);
+    watch_status = reader->Finish();
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+
+  v1::LeaseJobResponse lease = Lease("w-life");
+  ASSERT_EQ(lease.job().id(), job.id());
+  EXPECT_EQ(lease.job().state(), v1::RUNNING);
+  EXPECT_GT(lease.heartbeat_interval_ms(), 0);
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    v1::HeartbeatRequest beat;
+    beat.set_job_id(job.id());
+    beat.set_lease_id(lease.lease_id());
+    beat.mutable_progress()->set_variant("float");
+    beat.mutable_progress()->set_epoch(epoch);
+    beat.mutable_progress()->set_epochs(2);
+    v1::HeartbeatResponse reply;
+    ASSERT_TRUE(workers_->Heartbeat(Context().get(), beat, &reply).ok());
+    EXPECT_FALSE(reply.cancelled());
+    EXPECT_FALSE(reply.lease_lost());
+  }
+
+  // The model goes up as an artifact, in chunks, with its digest.
+  std::string model(150'000, 'q');
+  for (size_t i = 0; i < model.size(); ++i) model[i] = static_cast<char>(i * 31 + 7);
+  {
+    v1::UploadArtifactResponse uploaded;
+    auto context = Context();
+    auto stream = workers_->UploadArtifact(context.get(), &uploaded);
+    v1::UploadArtifactRequest header;
+    header.mutable_header()->set_job_id(job.id());
+    header.mutable_header()->set_lease_id(lease.lease_id());
+    header.mutable_header()->set_name("qat_w8a8.qmodel");
+    header.mutable_header()->set_sha256(Sha256::HexOf(model));
+    header.mutable_header()->set_size(static_cast<int64_t>(model.size()));
+    ASSERT_TRUE(stream->Write(header));
+    for (size_t at = 0; at < model.size(); at += 50'000) {
+      v1::UploadArtifactRequest part;
+      part.set_chunk(model.substr(at, 50'000));
+      ASSERT_TRUE(stream->Write(part));
+    }
+    stream->WritesDone();
+    grpc::Status status = stream->Finish();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(uploaded.artifact().sha256(), Sha256::HexOf(model));
+  }
+
+  v1::JobResult result = ResultFor(job.id());
+  result.mutable_variants(0)->set_artifact("qat_w8a8.qmodel");
+  result.mutable_variants(0)->set_artifact_sha256(Sha256::HexOf(model));
+  grpc::Status completed = Complete(job.id(), lease.lease_id(), result);
+  ASSERT_TRUE(completed.ok()) << completed.error_message();
+  watcher.join();
+
+  ASSERT_TRUE(watch_status.ok()) << watch_status.error_message();
+  ASSERT_GE(events.size(), 5u);  // current, leased, 2 x progress, succeeded
+  EXPECT_EQ(events.front().job().state(), v1::QUEUED);
+  EXPECT_EQ(events[1].job().state(), v1::RUNNING);
+  EXPECT_EQ(events[2].progress().epoch(), 1);
+  EXPECT_EQ(events[3].progress().epoch(), 2);
+  EXPECT_EQ(events.back().job().state(), v1::SUCCEEDED);
+  EXPECT_EQ(events.back().result().variants(0).config(), job.id());
+
+  v1::GetResultsRequest get;
+  get.set_id(job.id());
+  v1::GetResultsResponse results;
+  ASSERT_TRUE(experiments_->GetResults(Context().get(), get, &results).ok());
+  EXPECT_EQ(results.job().state(), v1::SUCCEEDED);
+  EXPECT_EQ(results.result().SerializeAsString(), result.SerializeAsString());
+
+  // Download: 64 KiB chunks, metadata on the first.
+  v1::DownloadArtifactRequest download;
+  download.set_job_id(job.id());
+  download.set_name("qat_w8a8.qmodel");
+  auto context = Context();
+  auto reader = experiments_->DownloadArtifact(context.get(), download);
+  v1::ArtifactChunk chunk;
+  std::string back;
+  std::vector<size_t> sizes;
+  while (reader->Read(&chunk)) {
+    if (sizes.empty()) {
+      EXPECT_EQ(chunk.sha256(), Sha256::HexOf(model));
+      EXPECT_EQ(chunk.size(), static_cast<int64_t>(model.size()));
+    }
+    sizes.push_back(chunk.data().size());
+    back += chunk.data();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(back, model);
+  EXPECT_EQ(sizes.front(), 65536u);
+}
+
+TEST_F(ApiTest, WatchingAFinishedJobEndsAtOnceWithTheResult) {
+  v1::Job job = Submit(SmallSpec());
+  v1::LeaseJobResponse lease = Lease();
+  ASSERT_TRUE(Complete(job.id(), lease.lease_id(), ResultFor(job.id())).ok());
+  v1::WatchJobRequest request;
+  request.set_id(job.id());
+  auto context = Context();
+  auto reader = experiments_->WatchJob(context.get(), request);
+  std::vector<v1::JobEvent> events;
+  v1::JobEvent event;
+  while (reader->Read(&event)) events.push_back(event);
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].job().state(), v1::SUCCEEDED);
+  EXPECT_EQ(events[0].result().variants(0).config(), job.id());
+}
+
+TEST_F(ApiTest, LongPollIsWokenBySubmission) {
+  std::atomic<int64_t> leased_at_ms{0};
+  v1::LeaseJobResponse lease;
+  auto since = [start = std::chrono::steady_clock::now()] {
+    return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::thread worker([&] {
+    lease = Lease("poller", 8000);
+    leased_at_ms = since();
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  int64_t submitted_at = since();
+  v1::Job job = Submit(SmallSpec());
+  worker.join();
+  EXPECT_EQ(lease.job().id(), job.id());
+  EXPECT_LT(leased_at_ms - submitted_at, 500) << "the long poll was not woken by the submission";
+}
+
+TEST_F(ApiTest, LongPollWithoutWorkAnswersEmptyAfterTheWait) {
+  auto start = std::chrono::steady_clock::now();
+  v1::LeaseJobResponse lease = Lease("idle", 300);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(lease.has_job());
+  EXPECT_TRUE(lease.lease_id().empty());
+  EXPECT_GE(waited, milliseconds(290));
+  EXPECT_LT(waited, milliseconds(3000));
+}
+
+TEST_F(ApiTest, ThousandSubmissionsFromEightClientsAllLandOnce) {
+  constexpr int kClients = 8;
+  constexpr int kPerClient = 125;
+  std::vector<std::vector<std::string>> ids(kClients);
+  std::vector<std::string> errors;
+  std::mutex errors_mutex;
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = v1::ExperimentService::NewStub(NewChannel());
+      for (int i = 0; i < kPerClient; ++i) {
+        v1::SubmitJobRequest request;
+        *request.mutable_spec() = SmallSpec("load-" + std::to_string(c));
+        v1::SubmitJobResponse response;
+        grpc::Status status = stub->SubmitJob(Context(30000).get(), request, &response);
+        if (!status.ok()) {
+          std::lock_guard lock(errors_mutex);
+          errors.push_back(status.error_message());
+          continue;
+        }
+        ids[c].push_back(response.job().id());
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(errors.empty()) << errors.size() << " errors, first: " << errors.front();
+  std::set<std::string> unique;
+  for (const auto& list : ids) unique.insert(list.begin(), list.end());
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kClients * kPerClient));
+  EXPECT_EQ(*server_->store().CountJobs(), kClients * kPerClient);
+  EXPECT_LT(took, std::chrono::seconds(60));
+  std::cout << "1000 submissions from 8 clients took "
+            << std::chrono::duration_cast<milliseconds>(took).count() << " ms\n";
+}
+
+TEST_F(ApiTest, UploadedDatasetCanBeReferencedAndFetched) {
+  std::string data(100'000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i % 251);
+  v1::Dataset stored;
+  grpc::Status uploaded = UploadDataset("digits-train", data, "", 7000, &stored);
+  ASSERT_TRUE(uploaded.ok()) << uploaded.error_message();
+  EXPECT_EQ(stored.size(), 100'000);
+  // Same name, same content: accepted again (idempotent).
+  ASSERT_TRUE(UploadDataset("digits-train", data).ok());
+
+  v1::JobSpec spec = SmallSpec();
+  spec.mutable_data()->set_source("idx");
+  spec.mutable_data()->set_train_images("dataset:digits-train");
+  spec.mutable_data()->set_train_labels("dataset:digits-train");
+  spec.mutable_data()->set_test_images("dataset:digits-train");
+  spec.mutable_data()->set_test_labels("dataset:digits-train");
+  EXPECT_EQ(Submit(spec).state(), v1::QUEUED);
+
+  v1::FetchDatasetRequest fetch;
+  fetch.set_name("digits-train");
+  auto context = Context();
+  auto reader = workers_->FetchDataset(context.get(), fetch);
+  std::string back;
+  v1::ArtifactChunk chunk;
+  while (reader->Read(&chunk)) back += chunk.data();
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(back, data);
+
+  v1::ListDatasetsResponse list;
+  ASSERT_TRUE(experiments_->ListDatasets(Context().get(), v1::ListDatasetsRequest(), &list).ok());
+  ASSERT_EQ(list.datasets_size(), 1);
+  EXPECT_EQ(list.datasets(0).sha256(), Sha256::HexOf(data));
+}
+
+TEST_F(ApiTest, CancelRunningReachesTheWorkerOnItsNextHeartbeat) {
+  v1::Job job = Submit(SmallSpec());
+  v1::LeaseJobResponse lease = Lease();
+  v1::CancelJobRequest cancel;
+  cancel.set_id(job.id());
+  v1::Job flagged;
+  ASSERT_TRUE(experiments_->CancelJob(Context().get(), cancel, &flagged).ok());
+  EXPECT_TRUE(flagged.cancel_requested());
+  v1::HeartbeatRequest beat;
+  beat.set_job_id(job.id());
+  beat.set_lease_id(lease.lease_id());
+  v1::HeartbeatResponse reply;
+  ASSERT_TRUE(workers_->Heartbeat(Context().get(), beat, &reply).ok());
+  EXPECT_TRUE(reply.cancelled());
+  v1::GetJobRequest get;
+  get.set_id(job.id());
+  v1::Job now;
+  ASSERT_TRUE(experiments_->GetJob(Context().get(), get, &now).ok());
+  EXPECT_EQ(now.state(), v1::CANCELLED);
+}
+
+TEST_F(ApiTest, HealthServiceAnswersServing) {
+  grpc::GenericStub generic(channel_);
+  // Health is checked through the standard service's generated-free path:
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest.
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + milliseconds(5000));
+  grpc::Slice empty("", 0);
+  request = grpc::ByteBuffer(&empty, 1);
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) {
+                      std::lock_guard lock(m);
+                      status = s;
+                      done = true;
+                      cv.notify_one();
+                    });
+  std::unique_lock lock(m);
+  cv.wait_for(lock, milliseconds(5000), [&] { return done; });
+  ASSERT_TRUE(done);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  // HealthCheckResponse{status: SERVING(1)} encodes as field 1 varint 1.
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+}
+
+TEST(LoopbackTest, RecognisesLoopbackAddresses) {
+  EXPECT_TRUE(IsLoopbackListenAddress("127.0.0.1:50051"));
+  EXPECT_TRUE(IsLoopbackListenAddress("localhost:1"));
+  EXPECT_TRUE(IsLoopbackListenAddress("[::1]:50051"));
+  EXPECT_FALSE(IsLoopbackListenAddress("0.0.0.0:50051"));
+  EXPECT_FALSE(IsLoopbackListenAddress("[::]:50051"));
+  EXPECT_FALSE(IsLoopbackListenAddress("192.168.1.4:50051"));
+}
+
+}  // namespace
+}  // namespace qatlab::server

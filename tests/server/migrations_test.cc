@@ -1,0 +1,168 @@
+// Migrations: applied in order, each in its own transaction, re-open is a
+// no-op, and a database newer than the binary is refused with a clear message.
+#include <gtest/gtest.h>
+
+#include "server/database.h"
+#include "server/job_store.h"
+#include "server/migrations.h"
+#include "test_support.h"
+
+namespace qatlab::server {
+namespace {
+
+using testing::TempDir;
+
+std::unique_ptr<Database> OpenDb(const std::string& path) {
+  auto db = Database::Open(path);
+  EXPECT_TRUE(db.ok()) << db.status().ToString();
+  return std::move(*db);
+}
+
+int64_t QueryInt(Database& db, const std::string& sql) {
+  Statement s = db.Prepare(sql);
+  EXPECT_TRUE(s.Step()) << s.status().ToString();
+  return s.ColumnInt(0);
+}
+
+const std::vector<Migration> kTwoSteps = {
+    {1, "0001_a.sql", "CREATE TABLE a (x INTEGER); INSERT INTO a VALUES (1);"},
+    // Depends on 0001: fails if run first or alone.
+    {2, "0002_b.sql", "ALTER TABLE a ADD COLUMN y INTEGER DEFAULT 7; INSERT INTO a (x) VALUES (2);"},
+};
+
+TEST(MigrationsTest, EmbeddedMigrationsAreNumberedFromOneWithoutGaps) {
+  const auto& migrations = EmbeddedMigrations();
+  ASSERT_FALSE(migrations.empty());
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    EXPECT_EQ(migrations[i].version, static_cast<int>(i) + 1) << migrations[i].name;
+    EXPECT_FALSE(migrations[i].sql.empty()) << migrations[i].name;
+  }
+  EXPECT_EQ(migrations[0].name, "0001_jobs.sql");
+}
+
+TEST(MigrationsTest, FreshDatabaseGetsEveryMigrationInOrder) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("m.db"));
+  ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
+  EXPECT_EQ(*SchemaVersion(*db), 2);
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM a"), 2);
+  EXPECT_EQ(QueryInt(*db, "SELECT y FROM a WHERE x = 1"), 7);
+}
+
+TEST(MigrationsTest, ReopeningIsANoOp) {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.file("m.db"));
+    ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
+  }
+  auto db = OpenDb(dir.file("m.db"));
+  ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
+  // The INSERTs did not run a second time.
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM a"), 2);
+  EXPECT_EQ(*SchemaVersion(*db), 2);
+}
+
+TEST(MigrationsTest, OlderDatabaseIsBroughtUpToDate) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("m.db"));
+  ASSERT_TRUE(ApplyMigrations(*db, {kTwoSteps[0]}).ok());
+  EXPECT_EQ(*SchemaVersion(*db), 1);
+  ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
+  EXPECT_EQ(*SchemaVersion(*db), 2);
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM a"), 2);
+}
+
+TEST(MigrationsTest, NewerDatabaseIsRefusedWithAClearMessage) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("m.db"));
+  ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
+  Status refused = ApplyMigrations(*db, {kTwoSteps[0]});
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("schema version 2"), std::string::npos) << refused.message();
+  EXPECT_NE(refused.message().find("upgrade qatlab-server"), std::string::npos) << refused.message();
+}
+
+TEST(MigrationsTest, NewerButDeclaredCompatibleDatabaseIsAccepted) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("m.db"));
+  std::vector<Migration> additive = {kTwoSteps[0],
+                                     {2, "0002_c.sql", "-- compatible_version: 1\nCREATE TABLE c (z INTEGER);"}};
+  ASSERT_TRUE(ApplyMigrations(*db, additive).ok());
+  EXPECT_TRUE(ApplyMigrations(*db, {kTwoSteps[0]}).ok());
+  EXPECT_EQ(*SchemaVersion(*db), 2);
+}
+
+TEST(MigrationsTest, FailingMigrationLeavesTheLastGoodVersion) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("m.db"));
+  std::vector<Migration> broken = {kTwoSteps[0], {2, "0002_broken.sql", "CREATE TABLE half (q INTEGER); SELEKT 1;"}};
+  Status failed = ApplyMigrations(*db, broken);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("0002_broken.sql"), std::string::npos) << failed.message();
+  EXPECT_EQ(*SchemaVersion(*db), 1);
+  // The half-applied migration was rolled back with its transaction.
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'half'"), 0);
+}
+
+TEST(MigrationsTest, GapsInVersionsAreRejected) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("m.db"));
+  Status gap = ApplyMigrations(*db, {kTwoSteps[0], {3, "0003_x.sql", "SELECT 1;"}});
+  EXPECT_EQ(gap.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(gap.message().find("0003_x.sql"), std::string::npos);
+}
+
+TEST(MigrationsTest, JobStoreRefusesADatabaseFromANewerServer) {
+  TempDir dir;
+  const std::string path = dir.file("qatlab.db");
+  {
+    auto db = OpenDb(path);
+    ASSERT_TRUE(ApplyMigrations(*db, EmbeddedMigrations()).ok());
+    // What a future server would leave behind.
+    ASSERT_TRUE(db->Exec("UPDATE schema_meta SET version = 999, compatible_version = 999").ok());
+  }
+  SystemClock clock;
+  JobNotifier notifier;
+  auto store = JobStore::Open(path, clock, notifier);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(store.status().message().find("schema version 999"), std::string::npos) << store.status().message();
+}
+
+TEST(DatabaseTest, OpensInWalMode) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("w.db"));
+  Statement s = db->Prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(s.Step());
+  EXPECT_EQ(s.ColumnText(0), "wal");
+}
+
+TEST(DatabaseTest, TransactionRollsBackUnlessCommitted) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("t.db"));
+  ASSERT_TRUE(db->Exec("CREATE TABLE t (v INTEGER)").ok());
+  {
+    Transaction transaction(*db);
+    ASSERT_TRUE(transaction.status().ok());
+    ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (1)").ok());
+  }
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM t"), 0);
+  {
+    Transaction transaction(*db);
+    ASSERT_TRUE(db->Exec("INSERT INTO t VALUES (2)").ok());
+    ASSERT_TRUE(transaction.Commit().ok());
+  }
+  EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM t"), 1);
+}
+
+TEST(DatabaseTest, BadSqlIsAnErrorNamingTheStatement) {
+  TempDir dir;
+  auto db = OpenDb(dir.file("e.db"));
+  Statement s = db->Prepare("SELECT nope FROM nowhere");
+  EXPECT_FALSE(s.Step());
+  EXPECT_FALSE(s.status().ok());
+  EXPECT_NE(s.status().message().find("nowhere"), std::string::npos) << s.status().message();
+}
+
+}  // namespace
+}  // namespace qatlab::server

@@ -1,0 +1,128 @@
+// An in-process qatlab-server on 127.0.0.1 with a free port and a temp data
+// directory, plus client stubs speaking to it over real gRPC.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "qatlab/v1/experiment.grpc.pb.h"
+#include "qatlab/v1/worker.grpc.pb.h"
+#include "server/content_hash.h"
+#include "server/server.h"
+#include "test_support.h"
+
+namespace qatlab::server::testing {
+
+class ServerFixture : public ::testing::Test {
+ protected:
+  // Tests adjust options_ in their constructor or before calling StartServer.
+  void SetUp() override {
+    options_.listen = "127.0.0.1:0";
+    options_.data_dir = dir_.path().string();
+    options_.lease_ms = 2000;
+    options_.limits.max_upload_bytes = 1 << 20;
+    options_.limits.max_lease_wait_ms = 10000;
+  }
+
+  void StartServer() {
+    auto server = QatlabServer::Start(options_);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(*server);
+    channel_ = NewChannel();
+    experiments_ = v1::ExperimentService::NewStub(channel_);
+    workers_ = v1::WorkerService::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::milliseconds(500));
+  }
+
+  // A separate connection (own TCP connection, like a separate client).
+  std::shared_ptr<grpc::Channel> NewChannel() {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.use_local_subchannel_pool", 1);
+    return grpc::CreateCustomChannel(server_->address(), grpc::InsecureChannelCredentials(), args);
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Context(int timeout_ms = 10000) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+    return context;
+  }
+
+  v1::Job Submit(const v1::JobSpec& spec) {
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    v1::SubmitJobResponse response;
+    grpc::Status status = experiments_->SubmitJob(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.job();
+  }
+
+  v1::LeaseJobResponse Lease(const std::string& worker = "test-worker", int wait_ms = 0) {
+    v1::LeaseJobRequest request;
+    request.set_worker_id(worker);
+    request.set_wait_ms(wait_ms);
+    v1::LeaseJobResponse response;
+    grpc::Status status = workers_->LeaseJob(Context(wait_ms + 10000).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  grpc::Status Complete(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result) {
+    v1::CompleteJobRequest request;
+    request.set_job_id(job_id);
+    request.set_lease_id(lease_id);
+    *request.mutable_result() = result;
+    v1::CompleteJobResponse response;
+    return workers_->CompleteJob(Context().get(), request, &response);
+  }
+
+  // Uploads `data` as a data set (chunks of `chunk` bytes) with the given
+  // announced sha256 (default: the true one).
+  grpc::Status UploadDataset(const std::string& name, const std::string& data, std::string sha256 = "",
+                             size_t chunk = 4096, v1::Dataset* out = nullptr) {
+    if (sha256.empty()) sha256 = Sha256::HexOf(data);
+    v1::Dataset dataset;
+    auto context = Context();
+    auto stream = experiments_->UploadDataset(context.get(), &dataset);
+    v1::UploadDatasetRequest header;
+    header.mutable_header()->set_name(name);
+    header.mutable_header()->set_format("idx");
+    header.mutable_header()->set_sha256(sha256);
+    stream->Write(header);
+    for (size_t at = 0; at < data.size(); at += chunk) {
+      v1::UploadDatasetRequest part;
+      part.set_chunk(data.substr(at, chunk));
+      if (!stream->Write(part)) break;
+    }
+    stream->WritesDone();
+    grpc::Status status = stream->Finish();
+    if (out != nullptr) *out = dataset;
+    return status;
+  }
+
+  static v1::JobResult ResultFor(const std::string& job_id) {
+    v1::JobResult result;
+    result.set_experiment("test");
+    result.set_model("cnn");
+    v1::VariantResult* v = result.add_variants();
+    v->set_name("float");
+    v->set_kind("float");
+    v->set_config(job_id);  // ties the stored result to the job it was made for
+    v->set_accuracy(97.5);
+    return result;
+  }
+
+  TempDir dir_;
+  ServerOptions options_;
+  std::unique_ptr<QatlabServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ExperimentService::Stub> experiments_;
+  std::unique_ptr<v1::WorkerService::Stub> workers_;
+};
+
+}  // namespace qatlab::server::testing

@@ -1,0 +1,47 @@
+// `qatlab-worker --server HOST:PORT`: a worker that takes training jobs from a
+// qatlab-server, one at a time, and runs them with the engine.
+//
+// The life of one job:
+//   LeaseJob (long poll)  ->  fetch `dataset:<name>` inputs into the cache
+//   -> RunExperiment, with a heartbeat thread that reports every finished
+//      epoch at once and otherwise beats every heartbeat_interval_ms, but at
+//      least once a second (so a long epoch does not lose the lease, and a
+//      cancel is heard within a second)
+//   -> UploadArtifact for each .qmodel (sha256 checked by the server)
+//   -> CompleteJob with the JobResult.
+// A heartbeat answered `cancelled` or `lease_lost` makes the progress callback
+// stop the engine (within one batch); such a job is neither completed nor
+// failed: the server already decided its fate. An engine error fails the job
+// (FailJob retryable=false; the server's attempt limit decides on retries).
+//
+// SIGTERM or SIGINT: a running job is stopped and given back (FailJob
+// retryable=true, the attempt is not counted), then the worker exits 0. When
+// the engine does not stop within a few seconds the job is given back anyway
+// and the process exits without waiting for it.
+//
+// A server that is away (restart, network) is retried with exponential
+// back-off up to a few seconds; the worker never gives up on its own.
+#pragma once
+
+#include <string>
+
+namespace qatlab {
+
+struct RemoteWorkerOptions {
+  std::string server_address;   // host:port
+  std::string token_file;       // empty: $QATLAB_TOKEN, else no token
+  std::string worker_id;        // empty: "<hostname>-<pid>"
+  // The data cache: MNIST-10k lives in <dir>/mnist10k, fetched data sets in
+  // <dir>/datasets/<sha256>. Empty: the engine's DefaultDataCacheDir().
+  std::string data_cache_dir;
+  int lease_wait_ms = 10000;    // long-poll length of one LeaseJob
+  int threads = 2;              // engine threads (1 or 2)
+};
+
+// Runs until SIGTERM or SIGINT and returns the process exit status: 0 after a
+// signal, 1 when the worker cannot run at all (unreadable token file, the
+// server refusing the token). Installs handlers for SIGTERM and SIGINT that
+// hand the signal to a thread of its own. REQUIRES: called once per process.
+int RunRemoteWorker(const RemoteWorkerOptions& options);
+
+}  // namespace qatlab

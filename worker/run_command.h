@@ -1,0 +1,20 @@
+// `qatlab-worker run JOB.json`: one job in this process. Progress on stderr,
+// the JobResult as JSON on stdout, the .qmodel files in the output directory.
+#pragma once
+
+#include <string>
+
+namespace qatlab {
+
+struct RunCommandOptions {
+  std::string job_path;
+  std::string out_dir = "out";
+  std::string data_cache_dir;  // empty: the default cache
+  int threads = 2;
+};
+
+// Returns the process exit code: 0 on success; on failure prints one line
+// "error: ..." on stderr and returns 1 (2 when cancelled by SIGINT/SIGTERM).
+int RunJobCommand(const RunCommandOptions& options);
+
+}  // namespace qatlab
