@@ -44,8 +44,20 @@ job=$("${qatctl[@]}" submit "$root/examples/demo.json")
 echo "== submitted $job; watching"
 "${qatctl[@]}" watch "$job"
 if [[ -x "$build/device_agent/qatlab-agent" ]]; then
-  echo "== waiting for the board measurements"
-  "${qatctl[@]}" wait-measurements "$job" --timeout 600 || true
+  echo "== measuring the integer models on the emulated board"
+  # The job queued one measurement per quantized variant (measureOn); wait
+  # until each has ended (bounded: 10 minutes).
+  for _ in $(seq 1 600); do
+    progress=$("${qatctl[@]}" show --json "$job" | /usr/bin/python3 -c '
+import json, sys
+m = json.load(sys.stdin).get("measurements", [])
+done = sum(1 for x in m if x.get("state") in ("SUCCEEDED", "FAILED"))
+print(f"{done}/{len(m)}")')
+    printf "\r   measurements done: %s " "$progress"
+    [[ ${progress%/*} == "${progress#*/}" && ${progress#*/} != 0 ]] && break
+    sleep 1
+  done
+  echo
 fi
 echo "== comparison (from the database)"
 "${qatctl[@]}" compare "$job"
