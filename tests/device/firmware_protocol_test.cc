@@ -943,45 +943,6 @@ TEST_F(FirmwareProtocolTest, ReferenceAndDspImagesAgreeBitExact) {
               static_cast<unsigned long long>(medians[0]), static_cast<unsigned long long>(medians[1]));
 }
 
-// ---- Link throughput ---------------------------------------------------------------
-
-// The pty moves one byte per QEMU main-loop wake-up, so its rate drifts with
-// the host's load (and the first few KB after boot are slow): the raw rate
-// is measured right before and right after the upload, after a warm-up.
-TEST_F(FirmwareProtocolTest, ChunkedUploadReachesEightyPercentOfTheRawLink) {
-  EmulatedBoard board;
-  Boot(board);
-  const ModelShape shape{.height = 16, .width = 16, .channels = 2, .conv_channels = 8, .hidden = 32};
-  const std::vector<uint8_t> model = BuildTestModel(shape, 21);
-  ASSERT_GT(model.size(), 16000u);
-
-  auto raw_seconds = [&](size_t size) {
-    const std::vector<uint8_t> raw = RandomBytes(size, 1);
-    const auto start = Clock::now();
-    board.Write("qm-raw " + std::to_string(raw.size()) + "%");
-    board.Write(raw);
-    auto reply = board.ReadReply(milliseconds(30000));
-    EXPECT_EQ(reply.lines, Lines{"m-qm-raw-bytes=" + std::to_string(raw.size())});
-    return std::chrono::duration<double>(Clock::now() - start).count();
-  };
-  raw_seconds(4096);  // warm-up
-  const double raw_before = raw_seconds(model.size());
-  auto start = Clock::now();
-  auto end = Upload(board, model, 4096);
-  const double upload_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  EXPECT_TRUE(ValueAfter(end.lines, "m-qm-model-ops=").has_value()) << Joined(end.lines);
-  const double raw_after = raw_seconds(model.size());
-
-  const double raw_rate = 2.0 * model.size() / (raw_before + raw_after);
-  const double upload_rate = model.size() / upload_seconds;
-  RecordProperty("raw_bytes_per_second", std::to_string(raw_rate));
-  RecordProperty("upload_bytes_per_second", std::to_string(upload_rate));
-  std::printf("link: raw %.0f B/s (%.0f before, %.0f after), chunked upload %.0f B/s (%.1f%% of raw), %zu bytes\n",
-              raw_rate, model.size() / raw_before, model.size() / raw_after, upload_rate,
-              100.0 * upload_rate / raw_rate, model.size());
-  EXPECT_GE(upload_rate, 0.8 * raw_rate);
-}
-
 // ---- The other boards -----------------------------------------------------------------
 
 TEST_F(FirmwareProtocolTest, Netduinoplus2BootsAndAnswersName) {

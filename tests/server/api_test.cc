@@ -164,7 +164,8 @@ TEST_F(ApiTest, LongPollIsWokenBySubmission) {
   v1::Job job = Submit(SmallSpec());
   worker.join();
   EXPECT_EQ(lease.job().id(), job.id());
-  EXPECT_LT(leased_at_ms - submitted_at, 500) << "the long poll was not woken by the submission";
+  // Half the 8 s wait: generous for a loaded machine, still proves the wake-up.
+  EXPECT_LT(leased_at_ms - submitted_at, 4000) << "the long poll was not woken by the submission";
 }
 
 TEST_F(ApiTest, LongPollWithoutWorkAnswersEmptyAfterTheWait) {

@@ -147,7 +147,7 @@ TEST(WorkerSupervisorTest, StopTerminatesWorkersAndKillsThoseIgnoringSigterm) {
     auto before = std::chrono::steady_clock::now();
     supervisor.Stop();
     auto took = std::chrono::steady_clock::now() - before;
-    EXPECT_LT(took, milliseconds(1500)) << binary;
+    EXPECT_LT(took, milliseconds(5000)) << binary;  // bounded: grace 400 ms, then SIGKILL
     EXPECT_NE(::kill(pid, 0), 0) << binary << ": worker still alive after Stop";
     EXPECT_EQ(supervisor.starts(), 1) << binary;
   }
