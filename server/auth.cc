@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "server/content_hash.h"
+#include "engine/sha256.h"
 #include "server/grpc_status.h"
 
 namespace qatlab::server {
@@ -23,7 +23,7 @@ std::string Trim(const std::string& text) {
 
 TokenAuthenticator::TokenAuthenticator(std::string token) {
   // Comparing fixed-length digests keeps even the token's length secret.
-  if (!token.empty()) token_digest_ = Sha256::HexOf(token);
+  if (!token.empty()) token_digest_ = Sha256Hex(token);
 }
 
 grpc::Status TokenAuthenticator::Check(const grpc::ServerContextBase& context) const {
@@ -39,7 +39,7 @@ grpc::Status TokenAuthenticator::Check(const grpc::ServerContextBase& context) c
   if (value.compare(0, kPrefix.size(), kPrefix) != 0) {
     return ToGrpcStatus(Status::Unauthenticated("authorization metadata is not 'Bearer <token>'"));
   }
-  std::string offered = Sha256::HexOf(value.substr(kPrefix.size()));
+  std::string offered = Sha256Hex(value.substr(kPrefix.size()));
   if (CRYPTO_memcmp(offered.data(), token_digest_.data(), token_digest_.size()) != 0) {
     return ToGrpcStatus(Status::Unauthenticated("invalid token"));
   }

@@ -24,7 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client/server_link.h"
-#include "client/sha256.h"
+#include "engine/sha256.h"
 #include "engine/experiment.h"
 #include "engine/mnist.h"
 #include "qatlab/v1/worker.grpc.pb.h"
@@ -58,11 +58,6 @@ std::string DefaultWorkerId() {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') std::snprintf(host, sizeof(host), "worker");
   return std::string(host) + "-" + std::to_string(getpid());
-}
-
-bool IsSha256Hex(const std::string& text) {
-  return text.size() == 64 &&
-         std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 // Exponential back-off with jitter for reaching a server that is away:

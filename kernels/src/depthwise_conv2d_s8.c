@@ -1,11 +1,11 @@
-/* Depthwise 2-D convolution (channel multiplier 1), reference only. */
+/* Depthwise 2-D convolution (channel multiplier 1), reference variant. */
 #include "argument_checks.h"
-#include "qatlab_kernels/kernels.h"
+#include "qatlab_kernels/kernel_variants.h"
 
-qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                 const qk_dims* input_dims, const int8_t* input,
-                                 const qk_packed_weights* weights, const int32_t* bias,
-                                 const qk_dims* output_dims, int8_t* output) {
+qk_status qk_depthwise_conv2d_s8_reference(const qk_conv_params* params, const qk_per_channel_quant* quant,
+                                           const qk_dims* input_dims, const int8_t* input,
+                                           const qk_packed_weights* weights, const int32_t* bias,
+                                           const qk_dims* output_dims, int8_t* output) {
   if (!params || !quant || !quant->multiplier || !quant->shift || !input_dims || !input ||
       !weights || !weights->data || !output_dims || !output || !qk_dims_ok(input_dims) ||
       !qk_dims_ok(output_dims) || input_dims->channels != output_dims->channels ||
@@ -47,3 +47,12 @@ qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_chan
   }
   return QK_OK;
 }
+
+#if !QK_DSP_KERNELS
+qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
+                                 const qk_dims* input_dims, const int8_t* input,
+                                 const qk_packed_weights* weights, const int32_t* bias,
+                                 const qk_dims* output_dims, int8_t* output) {
+  return qk_depthwise_conv2d_s8_reference(params, quant, input_dims, input, weights, bias, output_dims, output);
+}
+#endif

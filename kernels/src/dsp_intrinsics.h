@@ -1,4 +1,4 @@
-/* The three Cortex-M DSP (SIMD32) instructions the optimized kernels use.
+/* The Cortex-M DSP (SIMD32) instructions the optimized kernels use.
  * With __ARM_FEATURE_DSP they are the ACLE intrinsics; elsewhere they are
  * portable C with the same results, so the host test runs the optimized
  * code path bit for bit (internal header). */
@@ -23,6 +23,26 @@ static inline uint32_t qk_sxtab16(uint32_t a, uint32_t b) {
   return (uint32_t)__sxtab16((int16x2_t)a, (int8x4_t)b);
 }
 
+/* SMLABB / SMLATT: accumulator + the product of the low (high) signed
+ * halfwords of x and y, wrapping modulo 2^32. */
+static inline int32_t qk_smlabb(uint32_t x, uint32_t y, int32_t accumulator) {
+  return __smlabb((int32_t)x, (int32_t)y, accumulator);
+}
+static inline int32_t qk_smlatt(uint32_t x, uint32_t y, int32_t accumulator) {
+  return __smlatt((int32_t)x, (int32_t)y, accumulator);
+}
+/* SXTB16 / SXTAB16 of b rotated right by 8 (bytes 1 and 3), one instruction. */
+static inline uint32_t qk_sxtb16_ror8(uint32_t x) {
+  uint32_t result;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(result) : "r"(x));
+  return result;
+}
+static inline uint32_t qk_sxtab16_ror8(uint32_t a, uint32_t b) {
+  uint32_t result;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(result) : "r"(a), "r"(b));
+  return result;
+}
+
 #else
 
 static inline int32_t qk_halfword_low(uint32_t x) { return (int16_t)(uint16_t)(x & 0xFFFFu); }
@@ -41,6 +61,15 @@ static inline uint32_t qk_sxtb16(uint32_t x) { return qk_pack_halfwords(qk_byte_
 static inline uint32_t qk_sxtab16(uint32_t a, uint32_t b) {
   return qk_pack_halfwords(qk_halfword_low(a) + qk_byte_at(b, 0), qk_halfword_high(a) + qk_byte_at(b, 2));
 }
+
+static inline int32_t qk_smlabb(uint32_t x, uint32_t y, int32_t accumulator) {
+  return (int32_t)((uint32_t)accumulator + (uint32_t)(qk_halfword_low(x) * qk_halfword_low(y)));
+}
+static inline int32_t qk_smlatt(uint32_t x, uint32_t y, int32_t accumulator) {
+  return (int32_t)((uint32_t)accumulator + (uint32_t)(qk_halfword_high(x) * qk_halfword_high(y)));
+}
+static inline uint32_t qk_sxtb16_ror8(uint32_t x) { return qk_sxtb16((x >> 8) | (x << 24)); }
+static inline uint32_t qk_sxtab16_ror8(uint32_t a, uint32_t b) { return qk_sxtab16(a, (b >> 8) | (b << 24)); }
 
 #endif
 

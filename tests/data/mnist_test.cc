@@ -4,22 +4,20 @@
 #include "engine/mnist.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "engine/dataset.h"
+#include "engine/sha256.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab {
@@ -27,18 +25,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// sha256 of a file, computed here independently of engine/mnist.cc.
+// The file's sha256, or the error text so that a mismatch says why.
 std::string FileSha256(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  const std::string bytes = contents.str();
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
-  char hex[2 * EVP_MAX_MD_SIZE + 1] = {};
-  for (unsigned int i = 0; i < length; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-  return hex;
+  StatusOr<std::string> sum = Sha256OfFile(path);
+  return sum.ok() ? *sum : sum.status().ToString();
 }
 
 class TemporaryDirectory {

@@ -157,6 +157,43 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
   }
 }
 
+TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
+  naive::VectorGenerator generator(4007);
+  for (int trial = 0; trial < 400; ++trial) {
+    const int bits = trial % 4 == 0 ? RandomBits(generator) : generator.Int(5, 8);
+    const int kernel_h = generator.Int(1, 5), kernel_w = generator.Int(1, 5), stride = generator.Int(1, 3);
+    const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
+    const int channels = generator.Int(1, 19);  // odd counts and remainders of 4
+    const qk_dims in_dims{generator.Int(std::max(1, kernel_h - 2 * padding), 14),
+                          generator.Int(std::max(1, kernel_w - 2 * padding), 14), channels};
+    const qk_dims out_dims{(in_dims.height + 2 * padding - kernel_h) / stride + 1,
+                           (in_dims.width + 2 * padding - kernel_w) / stride + 1, channels};
+    const size_t taps = static_cast<size_t>(kernel_h) * kernel_w;
+    const std::vector<int8_t> unpacked = generator.Weights(taps * channels, bits);
+    const std::vector<uint8_t> packed = naive::PackRows(unpacked, taps, static_cast<size_t>(channels), bits);
+    const std::vector<int8_t> input =
+        generator.Int8s(static_cast<size_t>(in_dims.height) * in_dims.width * in_dims.channels);
+    IntegerOp op;
+    op.bias = generator.Int32s(channels, -100000, 100000);
+    generator.Quantization(op, channels);
+    const qk_conv_params params{-generator.Int(-128, 127), generator.Int(-128, 127), kernel_h, kernel_w, stride,
+                                padding, {generator.Int(-128, -1), generator.Int(0, 127)}};
+    const qk_per_channel_quant quant{op.multiplier.data(), op.shift.data()};
+    const qk_packed_weights weights{packed.data(), bits};
+    const int32_t* bias = trial % 5 == 0 ? nullptr : op.bias.data();
+    const size_t output_size = static_cast<size_t>(out_dims.height) * out_dims.width * out_dims.channels;
+    std::vector<int8_t> reference(output_size), optimized(output_size);
+    ASSERT_EQ(qk_depthwise_conv2d_s8_reference(&params, &quant, &in_dims, input.data(), &weights, bias, &out_dims,
+                                               reference.data()),
+              QK_OK);
+    ASSERT_EQ(qk_depthwise_conv2d_s8_dsp(&params, &quant, &in_dims, input.data(), &weights, bias, &out_dims,
+                                         optimized.data()),
+              QK_OK);
+    ASSERT_EQ(optimized, reference) << "trial " << trial << " bits " << bits << " c " << channels << " k "
+                                    << kernel_h << "x" << kernel_w << " s " << stride << " p " << padding;
+  }
+}
+
 TEST(DspVariantsTest, BothVariantsRejectTheSameBadArguments) {
   const std::vector<int8_t> input(8, 0);
   const std::vector<uint8_t> packed(8, 0);

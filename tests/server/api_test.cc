@@ -73,7 +73,7 @@ TEST_F(ApiTest, AJobsLifeAsClientAndWorkerSeeIt) {
     header.mutable_header()->set_job_id(job.id());
     header.mutable_header()->set_lease_id(lease.lease_id());
     header.mutable_header()->set_name("qat_w8a8.qmodel");
-    header.mutable_header()->set_sha256(Sha256::HexOf(model));
+    header.mutable_header()->set_sha256(Sha256Hex(model));
     header.mutable_header()->set_size(static_cast<int64_t>(model.size()));
     ASSERT_TRUE(stream->Write(header));
     for (size_t at = 0; at < model.size(); at += 50'000) {
@@ -84,12 +84,12 @@ TEST_F(ApiTest, AJobsLifeAsClientAndWorkerSeeIt) {
     stream->WritesDone();
     grpc::Status status = stream->Finish();
     ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(uploaded.artifact().sha256(), Sha256::HexOf(model));
+    EXPECT_EQ(uploaded.artifact().sha256(), Sha256Hex(model));
   }
 
   v1::JobResult result = ResultFor(job.id());
   result.mutable_variants(0)->set_artifact("qat_w8a8.qmodel");
-  result.mutable_variants(0)->set_artifact_sha256(Sha256::HexOf(model));
+  result.mutable_variants(0)->set_artifact_sha256(Sha256Hex(model));
   grpc::Status completed = Complete(job.id(), lease.lease_id(), result);
   ASSERT_TRUE(completed.ok()) << completed.error_message();
   watcher.join();
@@ -121,7 +121,7 @@ TEST_F(ApiTest, AJobsLifeAsClientAndWorkerSeeIt) {
   std::vector<size_t> sizes;
   while (reader->Read(&chunk)) {
     if (sizes.empty()) {
-      EXPECT_EQ(chunk.sha256(), Sha256::HexOf(model));
+      EXPECT_EQ(chunk.sha256(), Sha256Hex(model));
       EXPECT_EQ(chunk.size(), static_cast<int64_t>(model.size()));
     }
     sizes.push_back(chunk.data().size());
@@ -246,7 +246,7 @@ TEST_F(ApiTest, UploadedDatasetCanBeReferencedAndFetched) {
   v1::ListDatasetsResponse list;
   ASSERT_TRUE(experiments_->ListDatasets(Context().get(), v1::ListDatasetsRequest(), &list).ok());
   ASSERT_EQ(list.datasets_size(), 1);
-  EXPECT_EQ(list.datasets(0).sha256(), Sha256::HexOf(data));
+  EXPECT_EQ(list.datasets(0).sha256(), Sha256Hex(data));
 }
 
 TEST_F(ApiTest, CancelRunningReachesTheWorkerOnItsNextHeartbeat) {

@@ -34,7 +34,7 @@ TEST(ArtifactStoreTest, StoresUnderItsDigestAndReadsBackInChunks) {
   auto store = ArtifactStore::Open(dir.path().string());
   ASSERT_TRUE(store.ok());
   std::string data = Bytes(200'000, 1);
-  std::string sha = Sha256::HexOf(data);
+  std::string sha = Sha256Hex(data);
   auto writer = (*store)->BeginWrite(sha, static_cast<int64_t>(data.size()), 1 << 20);
   ASSERT_TRUE(writer.ok());
   for (size_t at = 0; at < data.size(); at += 30'000) {
@@ -64,7 +64,7 @@ TEST(ArtifactStoreTest, DigestMismatchStoresNothing) {
   TempDir dir;
   auto store = ArtifactStore::Open(dir.path().string());
   std::string data = Bytes(1000, 2);
-  std::string wrong = Sha256::HexOf("something else");
+  std::string wrong = Sha256Hex("something else");
   auto writer = (*store)->BeginWrite(wrong, 0, 1 << 20);
   ASSERT_TRUE((*writer)->Append(data).ok());
   auto stored = (*writer)->Finish();
@@ -78,14 +78,14 @@ TEST(ArtifactStoreTest, SizeMismatchEmptyAndOversizedAreRefused) {
   TempDir dir;
   auto store = ArtifactStore::Open(dir.path().string());
   std::string data = Bytes(1000, 3);
-  std::string sha = Sha256::HexOf(data);
+  std::string sha = Sha256Hex(data);
   {
     auto writer = (*store)->BeginWrite(sha, 999, 1 << 20);
     ASSERT_TRUE((*writer)->Append(data).ok());
     EXPECT_NE((*writer)->Finish().status().message().find("size mismatch"), std::string::npos);
   }
   {
-    auto writer = (*store)->BeginWrite(Sha256::HexOf(""), 0, 1 << 20);
+    auto writer = (*store)->BeginWrite(Sha256Hex(""), 0, 1 << 20);
     EXPECT_NE((*writer)->Finish().status().message().find("empty upload"), std::string::npos);
   }
   {
@@ -98,7 +98,7 @@ TEST(ArtifactStoreTest, SizeMismatchEmptyAndOversizedAreRefused) {
 TEST(ArtifactStoreTest, UnknownBlobIsNotFound) {
   TempDir dir;
   auto store = ArtifactStore::Open(dir.path().string());
-  EXPECT_EQ((*store)->ReadAll(Sha256::HexOf("absent")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ((*store)->ReadAll(Sha256Hex("absent")).status().code(), StatusCode::kNotFound);
   EXPECT_EQ((*store)->ReadAll("../../etc/passwd").status().code(), StatusCode::kInvalidArgument);
 }
 
@@ -117,8 +117,8 @@ TEST(ArtifactStoreTest, LeftoverTempFilesAreClearedAtOpen) {
 
 TEST(Sha256Test, KnownDigests) {
   // FIPS 180-2 test vectors.
-  EXPECT_EQ(Sha256::HexOf(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(Sha256::HexOf("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

@@ -204,21 +204,21 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
          return workers_->CompleteJob(Context().get(), r, &response);
        },
        Code::INVALID_ARGUMENT, "result"},
-      {"empty upload", [&] { return UploadRaw({Header("empty", "idx", Sha256::HexOf(""))}); },
+      {"empty upload", [&] { return UploadRaw({Header("empty", "idx", Sha256Hex(""))}); },
        Code::INVALID_ARGUMENT, "empty upload"},
       {"upload announced larger than the limit",
-       [&] { return UploadRaw({Header("huge", "idx", Sha256::HexOf(big), static_cast<int64_t>(big.size()))}); },
+       [&] { return UploadRaw({Header("huge", "idx", Sha256Hex(big), static_cast<int64_t>(big.size()))}); },
        Code::RESOURCE_EXHAUSTED, "size limit"},
       {"upload streaming past the limit", [&] { return UploadDataset("huge2", big, "", 256 * 1024); },
        Code::RESOURCE_EXHAUSTED, "size limit"},
       {"upload whose bytes do not match the sha256",
-       [&] { return UploadDataset("corrupt", "these bytes", Sha256::HexOf("other bytes")); }, Code::INVALID_ARGUMENT,
+       [&] { return UploadDataset("corrupt", "these bytes", Sha256Hex("other bytes")); }, Code::INVALID_ARGUMENT,
        "sha256 mismatch"},
       {"upload with a malformed sha256", [&] { return UploadDataset("badsha", "bytes", "xyz"); },
        Code::INVALID_ARGUMENT, "header.sha256"},
       {"upload with a path as name", [&] { return UploadDataset("../etc", "bytes"); }, Code::INVALID_ARGUMENT,
        "header.name"},
-      {"upload with unknown format", [&] { return UploadRaw({Header("f", "parquet", Sha256::HexOf("x"))}); },
+      {"upload with unknown format", [&] { return UploadRaw({Header("f", "parquet", Sha256Hex("x"))}); },
        Code::INVALID_ARGUMENT, "header.format"},
       {"upload starting with a chunk",
        [&] {
@@ -238,7 +238,7 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
          header.mutable_header()->set_job_id(lease.job().id());
          header.mutable_header()->set_lease_id(stale_lease);
          header.mutable_header()->set_name("m.qmodel");
-         header.mutable_header()->set_sha256(Sha256::HexOf("m"));
+         header.mutable_header()->set_sha256(Sha256Hex("m"));
          stream->Write(header);
          v1::UploadArtifactRequest chunk;
          chunk.set_chunk("m");
@@ -301,7 +301,7 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
   v1::ListDatasetsResponse datasets;
   ASSERT_TRUE(experiments_->ListDatasets(Context().get(), v1::ListDatasetsRequest(), &datasets).ok());
   ASSERT_EQ(datasets.datasets_size(), 1);
-  EXPECT_EQ(datasets.datasets(0).sha256(), Sha256::HexOf(data));
+  EXPECT_EQ(datasets.datasets(0).sha256(), Sha256Hex(data));
   // The leased job is still the worker's to finish.
   EXPECT_TRUE(Complete(lease.job().id(), lease.lease_id(), ResultFor(lease.job().id())).ok());
   // No stray upload files were left in the store.

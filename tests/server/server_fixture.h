@@ -10,7 +10,7 @@
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "server/content_hash.h"
+#include "engine/sha256.h"
 #include "server/server.h"
 #include "test_support.h"
 
@@ -85,7 +85,7 @@ class ServerFixture : public ::testing::Test {
   // announced sha256 (default: the true one).
   grpc::Status UploadDataset(const std::string& name, const std::string& data, std::string sha256 = "",
                              size_t chunk = 4096, v1::Dataset* out = nullptr) {
-    if (sha256.empty()) sha256 = Sha256::HexOf(data);
+    if (sha256.empty()) sha256 = Sha256Hex(data);
     v1::Dataset dataset;
     auto context = Context();
     auto stream = experiments_->UploadDataset(context.get(), &dataset);

@@ -9,9 +9,10 @@
 
 #include "qatlab_kernels/kernels.h"
 
-/* 1 when the unsuffixed dense and conv2d kernels are the DSP variants: the
- * core has the DSP extension and the build did not ask for the reference
- * (-DQK_FORCE_REFERENCE=1, e.g. to measure the reference on the same core). */
+/* 1 when the unsuffixed dense, conv2d and depthwise conv2d kernels are the
+ * DSP variants: the core has the DSP extension and the build did not ask for
+ * the reference (-DQK_FORCE_REFERENCE=1, e.g. to measure the reference on the
+ * same core). */
 #if defined(__ARM_FEATURE_DSP) && !(defined(QK_FORCE_REFERENCE) && QK_FORCE_REFERENCE)
 #define QK_DSP_KERNELS 1
 #else
@@ -42,6 +43,17 @@ qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_qu
                            const qk_dims* input_dims, const int8_t* input,
                            const qk_packed_weights* weights, const int32_t* bias,
                            const qk_dims* output_dims, int8_t* output);
+
+qk_status qk_depthwise_conv2d_s8_reference(const qk_conv_params* params, const qk_per_channel_quant* quant,
+                                           const qk_dims* input_dims, const int8_t* input,
+                                           const qk_packed_weights* weights, const int32_t* bias,
+                                           const qk_dims* output_dims, int8_t* output);
+/* 8-bit containers (5..8-bit weights) only; 2..4-bit weights take the
+ * reference path. Four channels at a time (SXTAB16/SXTB16, SMLABB/SMLATT). */
+qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant,
+                                     const qk_dims* input_dims, const int8_t* input,
+                                     const qk_packed_weights* weights, const int32_t* bias,
+                                     const qk_dims* output_dims, int8_t* output);
 
 /* sum over i < count of (input[i] + input_offset) * weights[i], wrapping
  * modulo 2^32: the inner product both DSP kernels are built on (a contiguous

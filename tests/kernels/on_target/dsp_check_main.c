@@ -137,6 +137,36 @@ static int check_conv(uint32_t trial) {
   return 1;
 }
 
+static int check_depthwise(uint32_t trial) {
+  const int32_t kernel_h = random_in(1, 5), kernel_w = random_in(1, 5), stride = random_in(1, 3);
+  const int32_t padding = random_in(0, (kernel_h < kernel_w ? kernel_h : kernel_w) - 1);
+  const int32_t min_h = kernel_h - 2 * padding > 1 ? kernel_h - 2 * padding : 1;
+  const int32_t min_w = kernel_w - 2 * padding > 1 ? kernel_w - 2 * padding : 1;
+  const int32_t channels = random_in(1, 12);
+  const qk_dims in_dims = {random_in(min_h, 14), random_in(min_w, 14), channels};
+  const qk_dims out_dims = {(in_dims.height + 2 * padding - kernel_h) / stride + 1,
+                            (in_dims.width + 2 * padding - kernel_w) / stride + 1, channels};
+  fill_s8(g_input, in_dims.height * in_dims.width * channels);
+  fill_s8(g_weights, kernel_h * kernel_w * channels);
+  fill_quantization(channels);
+  const qk_conv_params params = {random_in(-127, 128), random_in(-128, 127), kernel_h, kernel_w, stride, padding,
+                                 {random_in(-128, -1), random_in(0, 127)}};
+  const qk_per_channel_quant quant = {g_multiplier, g_shift};
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, 8};
+  const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
+  if (qk_depthwise_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims,
+                                       g_reference) != QK_OK ||
+      qk_depthwise_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
+      memcmp(g_reference, g_optimized, output_size) != 0) {
+    char text[64] = "dsp check: depthwise mismatch in trial ";
+    append_number(text, trial);
+    print(text);
+    print("\n");
+    return 0;
+  }
+  return 1;
+}
+
 int main(void) {
   if (strcmp(qk_kernel_variant(), "cortex-m-dsp") != 0) {
     print("dsp check: built without the DSP variant\n");
@@ -144,11 +174,11 @@ int main(void) {
   }
   const uint32_t trials = 300;
   for (uint32_t trial = 0; trial < trials; ++trial) {
-    if (!check_dense(trial) || !check_conv(trial)) return 1;
+    if (!check_dense(trial) || !check_conv(trial) || !check_depthwise(trial)) return 1;
   }
-  char text[80] = "dsp check: ok, ";
-  append_number(text, 2u * trials);
-  strcat(text, " dense and conv2d cases (int8 and int4) bit-exact on cortex-m-dsp\n");
+  char text[128] = "dsp check: ok, ";
+  append_number(text, 3u * trials);
+  strcat(text, " dense, conv2d (int8, int4), depthwise (int8) cases bit-exact on cortex-m-dsp\n");
   print(text);
   return 0;
 }

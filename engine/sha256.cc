@@ -1,8 +1,8 @@
-#include "client/sha256.h"
-
-#include <fstream>
+#include "engine/sha256.h"
 
 #include <openssl/evp.h>
+
+#include <fstream>
 
 namespace qatlab {
 
@@ -18,21 +18,21 @@ Sha256::Sha256() : state_(std::make_unique<State>()) {
 Sha256::~Sha256() { EVP_MD_CTX_free(state_->context); }
 
 void Sha256::Update(std::string_view bytes) {
-  EVP_DigestUpdate(state_->context, bytes.data(), bytes.size());
+  if (!bytes.empty()) EVP_DigestUpdate(state_->context, bytes.data(), bytes.size());
 }
 
 std::string Sha256::FinishHex() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_DigestFinal_ex(state_->context, digest, &length);
-  static const char* hex = "0123456789abcdef";
-  std::string text;
-  text.reserve(2 * length);
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * length);
   for (unsigned int i = 0; i < length; ++i) {
-    text.push_back(hex[digest[i] >> 4]);
-    text.push_back(hex[digest[i] & 15]);
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 15]);
   }
-  return text;
+  return hex;
 }
 
 std::string Sha256Hex(std::string_view bytes) {
@@ -52,6 +52,14 @@ StatusOr<std::string> Sha256OfFile(const std::string& path) {
   }
   if (in.bad()) return Status::IOError("error reading " + path);
   return digest.FinishHex();
+}
+
+bool IsSha256Hex(std::string_view text) {
+  if (text.size() != 64) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
 }
 
 }  // namespace qatlab
