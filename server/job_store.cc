@@ -517,16 +517,9 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
-  s.Bind(1, job_id);
-  if (!s.Step()) {
-    QATLAB_RETURN_IF_ERROR(s.status());
-    return NoSuchJob(job_id);
-  }
   int64_t seq = 0;
-  const std::string current_lease = s.ColumnText(9);
-  v1::Job before = JobFromRow(s, &seq);
-  if (before.state() != v1::RUNNING || current_lease != lease_id) return StaleLease(job_id, lease_id, before);
+  v1::Job before;
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, &seq));
   const int64_t now = clock_.NowUnixMs();
   v1::Job job = before;
   if (before.cancel_requested()) {
@@ -590,15 +583,8 @@ Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, co
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
-  s.Bind(1, job_id);
-  if (!s.Step()) {
-    QATLAB_RETURN_IF_ERROR(s.status());
-    return NoSuchJob(job_id);
-  }
-  const std::string current_lease = s.ColumnText(9);
-  v1::Job before = JobFromRow(s, nullptr);
-  if (before.state() != v1::RUNNING || current_lease != lease_id) return StaleLease(job_id, lease_id, before);
+  v1::Job before;
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, nullptr));
   const int64_t now = clock_.NowUnixMs();
   v1::Job job = before;
   std::string message;
@@ -674,8 +660,11 @@ StatusOr<int> JobStore::ExpireLeases() {
   return static_cast<int>(expired.size());
 }
 
-Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_id) {
-  std::lock_guard lock(mutex_);
+// REQUIRES: mutex_ held. Loads the job into *job (and its row seq) when
+// `lease_id` is its current lease and it is RUNNING; NotFound or
+// FailedPrecondition (a stale lease) otherwise.
+Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job,
+                               int64_t* seq) {
   Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
   s.Bind(1, job_id);
   if (!s.Step()) {
@@ -683,8 +672,15 @@ Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_
     return NoSuchJob(job_id);
   }
   const std::string current_lease = s.ColumnText(9);
-  v1::Job job = JobFromRow(s, nullptr);
-  if (job.state() != v1::RUNNING || current_lease != lease_id) return StaleLease(job_id, lease_id, job);
+  *job = JobFromRow(s, seq);
+  if (job->state() != v1::RUNNING || current_lease != lease_id) return StaleLease(job_id, lease_id, *job);
+  return Status::Ok();
+}
+
+Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_id) {
+  std::lock_guard lock(mutex_);
+  v1::Job job;
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &job, nullptr));
   return Status::Ok();
 }
 
@@ -702,16 +698,9 @@ StatusOr<v1::Artifact> JobStore::RecordArtifact(const std::string& job_id, const
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
-  s.Bind(1, job_id);
-  if (!s.Step()) {
-    QATLAB_RETURN_IF_ERROR(s.status());
-    return NoSuchJob(job_id);
-  }
   int64_t seq = 0;
-  const std::string current_lease = s.ColumnText(9);
-  v1::Job job = JobFromRow(s, &seq);
-  if (job.state() != v1::RUNNING || current_lease != lease_id) return StaleLease(job_id, lease_id, job);
+  v1::Job job;
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &job, &seq));
   QATLAB_RETURN_IF_ERROR(RecordBlob(sha256, size));
   // A retried attempt may upload the same name again: the newest wins.
   Statement insert = db_->Prepare(

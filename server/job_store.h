@@ -152,6 +152,7 @@ class JobStore {
   // *created is false). REQUIRES: a transaction is open.
   StatusOr<v1::Job> InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created);
   StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq);
+  Status LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq);
   Status RecordBlob(const std::string& sha256, int64_t size);
   std::string RandomToken(size_t length);
   void Announce(const v1::Job& before_or_empty, JobUpdate update);
