@@ -33,10 +33,6 @@ Status CheckDatasetName(const std::string& name) {
 
 }  // namespace
 
-grpc::Status DevicesNotImplemented() {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "devices and measurements are not available in this qatlab-server version yet");
-}
 
 grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                           v1::SubmitJobResponse* response) {

@@ -42,7 +42,5 @@ grpc::Status DownloadArtifactFrom(ServiceDependencies& deps, grpc::ServerContext
                                   const v1::DownloadArtifactRequest& request,
                                   grpc::ServerWriter<v1::ArtifactChunk>* writer);
 
-// The answer to every device/measurement RPC until that part of the API lands.
-grpc::Status DevicesNotImplemented();
 
 }  // namespace qatlab::server
