@@ -1,8 +1,51 @@
 #include "engine/network.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include "qatlab_kernels/fixed_point.h"
 
 namespace qatlab {
+namespace {
+
+// Average pooling as the integer kernel computes it (kernels/src/pooling_s8.c):
+// the int8 values of each window, zero point included, summed and divided
+// with rounding half away from zero. Averaging the real values in float and
+// rounding that differs on exact ties, which a quarter of 2x2 windows are,
+// and float error decides the tie; so a quantized network averages the
+// integers of its grid instead. The window is window_h x window_w with
+// stride equal to the window; `in` lies on `grid`.
+void AveragePoolOnGrid(const Tensor& in, const QuantParams& grid, int window_h, int window_w, Tensor* out) {
+  const ImageShape& is = in.shape;
+  const ImageShape& os = out->shape;
+  const int channels = is.channels;
+  const int32_t window = window_h * window_w;
+  std::vector<int32_t> sums(channels);
+  for (int n = 0; n < in.n; ++n) {
+    const float* x = in.sample(n);
+    float* y = out->sample(n);
+    for (int oy = 0; oy < os.height; ++oy) {
+      for (int ox = 0; ox < os.width; ++ox) {
+        std::fill(sums.begin(), sums.end(), 0);
+        for (int ky = 0; ky < window_h; ++ky) {
+          for (int kx = 0; kx < window_w; ++kx) {
+            const float* v = x + ((oy * window_h + ky) * is.width + ox * window_w + kx) * channels;
+            for (int c = 0; c < channels; ++c) {
+              sums[c] += static_cast<int32_t>(std::lround(v[c] / grid.scale)) + grid.zero_point;
+            }
+          }
+        }
+        float* result = y + (oy * os.width + ox) * channels;
+        for (int c = 0; c < channels; ++c) {
+          const int32_t q = qk_divide_round_half_away(sums[c], window);
+          result[c] = grid.scale * static_cast<float>(q - grid.zero_point);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<Network>> Network::Create(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,
                                                    uint64_t seed) {
@@ -132,6 +175,13 @@ const Tensor& Network::Forward(const float* images, int n, bool training) {
         }
       }
       layers_[i]->Forward(acts_[i], &out, training);
+      const std::string& type = specs_[i].type();
+      if (quantized_ && (type == "avgpool" || type == "global_avgpool") && grid_[i] != nullptr &&
+          grid_[i]->has_range() && !grid_[i]->calibrating()) {
+        const int window_h = type == "avgpool" ? specs_[i].pool() : shapes_[i].height;
+        const int window_w = type == "avgpool" ? specs_[i].pool() : shapes_[i].width;
+        AveragePoolOnGrid(acts_[i], grid_[i]->params(), window_h, window_w, &out);
+      }
     }
     if (quantizers_[i + 1]) quantizers_[i + 1]->Forward(&out, training);
   }

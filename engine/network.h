@@ -6,7 +6,8 @@
 //   * the input (scale 1/255, zero point -128: q = pixel - 128 exactly);
 //   * the end of each fused group: a weighted layer with its batchnorm and
 //     relu/relu6, or an add with its relu/relu6;
-//   * average-pooling outputs, re-quantized on their input's grid.
+//   * average-pooling outputs, on their input's grid and computed from its
+//     integers exactly as the kernel does (docs/quant-spec.md).
 // Max pooling and flatten keep values on their input's grid.
 #pragma once
 

@@ -95,6 +95,7 @@ class ActivationQuantizer {
   // EndCalibration sets the range by `method` and freezes.
   void BeginCalibration(int samples);
   void EndCalibration(RangeMethod method, double percentile);
+  bool calibrating() const { return calibrating_; }
 
   // LSQ: from now on the scale (initialized from the current range) is
   // learned; the zero point stays fixed.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <random>
 
 #include "engine/integer_export.h"
@@ -27,19 +28,44 @@ FloatBuffer RandomImages(int count, int size, uint32_t seed) {
 
 struct RoundTrip {
   int logits = 0;
+  int exact = 0;        // integer == fake-quant
   int within_one = 0;   // |integer - fake-quant| <= 1 LSB
   int same_class = 0;
   int images = 0;
 };
 
+v1::LayerSpec Layer(const std::string& type, int filters = 0, int pool = 0) {
+  v1::LayerSpec layer;
+  layer.set_type(type);
+  layer.set_filters(filters);
+  layer.set_kernel(filters > 0 ? 3 : 0);
+  layer.set_padding(filters > 0 ? 1 : 0);
+  layer.set_pool(pool);
+  return layer;
+}
+
+// A preset, or "avg_cnn": the cnn preset with average instead of max
+// pooling (2x2 windows: a quarter of their integer sums are exact ties).
+std::vector<v1::LayerSpec> ModelLayers(const std::string& name) {
+  if (name == "avg_cnn") {
+    v1::LayerSpec dense;
+    dense.set_type("dense");
+    dense.set_units(10);
+    return {Layer("conv2d", 8),  Layer("relu"), Layer("avgpool", 0, 2), Layer("conv2d", 16),
+            Layer("relu"),       Layer("avgpool", 0, 2), Layer("flatten"), dense};
+  }
+  v1::ModelSpec model;
+  model.set_preset(name);
+  auto layers = ResolveModelLayers(model);
+  EXPECT_TRUE(layers.ok()) << name;
+  return layers.ok() ? *layers : std::vector<v1::LayerSpec>{};
+}
+
 RoundTrip ExportAndCompare(const std::string& preset, const QuantizationSettings& settings, bool train_steps) {
   RoundTrip result;
-  v1::ModelSpec model;
-  model.set_preset(preset);
-  auto layers = ResolveModelLayers(model);
-  EXPECT_TRUE(layers.ok());
+  const auto layers = ModelLayers(preset);
   const ImageShape shape{28, 28, 1};
-  auto net_or = Network::Create(*layers, shape, 3);
+  auto net_or = Network::Create(layers, shape, 3);
   EXPECT_TRUE(net_or.ok());
   Network& net = **net_or;
   const int n = 64;
@@ -76,6 +102,7 @@ RoundTrip ExportAndCompare(const std::string& preset, const QuantizationSettings
     for (int c = 0; c < classes; ++c) {
       const float fake_q = std::round(logits.sample(i)[c] / out.scale) + out.zero_point;
       ++result.logits;
+      if (fake_q == output[c]) ++result.exact;
       if (std::fabs(fake_q - output[c]) <= 1.0f) ++result.within_one;
       if (logits.sample(i)[c] > logits.sample(i)[fake_best]) fake_best = c;
       if (output[c] > output[int_best]) int_best = c;
@@ -91,24 +118,28 @@ class ExportRoundTrip : public testing::TestWithParam<std::tuple<std::string, in
 TEST_P(ExportRoundTrip, IntegerLogitsMatchFakeQuantizedLogits) {
   const auto& [preset, bits] = GetParam();
   QuantizationSettings settings;
-  v1::ModelSpec model;
-  model.set_preset(preset);
-  auto layers = ResolveModelLayers(model);
-  ASSERT_TRUE(layers.ok());
   int weighted = 0;
-  for (const auto& l : *layers) weighted += IsWeightedLayerType(l.type()) ? 1 : 0;
+  for (const auto& l : ModelLayers(preset)) weighted += IsWeightedLayerType(l.type()) ? 1 : 0;
   settings.weight_bits.assign(weighted, bits);
   const RoundTrip r = ExportAndCompare(preset, settings, true);
   ASSERT_GT(r.logits, 0);
-  // Random weights make many near-ties, so compare logits, not only classes.
-  EXPECT_GE(r.within_one, r.logits * 98 / 100) << preset << " w" << bits;
-  EXPECT_GE(r.same_class, r.images * 90 / 100) << preset << " w" << bits;
+  // The fake-quantized graph rounds where and as the integer model does, so
+  // only float summation order can move a value across a rounding boundary:
+  // nearly every logit is identical. (Two-step requantization rounding, or
+  // float average pooling, each leave several percent of logits off by one.)
+  std::printf("%s w%d: %d of %d logits identical, %d within one LSB, %d of %d classes agree\n", preset.c_str(), bits,
+              r.exact, r.logits, r.within_one, r.same_class, r.images);
+  EXPECT_GE(r.exact, r.logits * 99 / 100) << preset << " w" << bits;
+  EXPECT_EQ(r.within_one, r.logits) << preset << " w" << bits;
+  // Random weights make many near-ties between classes.
+  EXPECT_GE(r.same_class, r.images * 98 / 100) << preset << " w" << bits;
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, ExportRoundTrip,
                          testing::Values(std::make_tuple("mlp", 8), std::make_tuple("cnn", 8),
                                          std::make_tuple("cnn_bn", 4), std::make_tuple("ds_cnn", 8),
-                                         std::make_tuple("cnn", 2)));
+                                         std::make_tuple("cnn", 2), std::make_tuple("ds_cnn", 4),
+                                         std::make_tuple("avg_cnn", 8), std::make_tuple("avg_cnn", 4)));
 
 TEST(QuantizeMultiplier, RepresentsTheRealMultiplier) {
   for (double m : {0.75, 0.5, 1e-3, 0.999999, 1.5, 3e-6}) {

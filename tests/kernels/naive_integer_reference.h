@@ -13,26 +13,16 @@
 
 namespace qatlab::naive {
 
-// round(a * b / 2^31), halves up, saturating: floor((a*b + 2^30) / 2^31).
-inline int32_t DoublingHighMul(int32_t a, int32_t b) {
-  const __int128 product = static_cast<__int128>(a) * b;
-  const __int128 rounded = (product + (static_cast<__int128>(1) << 30)) >> 31;  // floor division
-  return rounded > INT32_MAX ? INT32_MAX : static_cast<int32_t>(rounded);
-}
-
-// x / 2^e, halves away from zero, from the magnitude.
-inline int32_t DivideByPowerOfTwo(int32_t x, int e) {
-  const int64_t magnitude = x < 0 ? -static_cast<int64_t>(x) : x;
-  int64_t quotient = magnitude >> e;
-  const int64_t remainder = magnitude - (quotient << e);
-  if (e > 0 && 2 * remainder >= (int64_t{1} << e)) ++quotient;
-  return static_cast<int32_t>(x < 0 ? -quotient : quotient);
-}
-
+// x * M0 / 2^(31 - shift) with 128-bit arithmetic, rounded to nearest with
+// halves away from zero (from the magnitude), saturated to int32.
 inline int32_t Requantize(int32_t x, int32_t multiplier, int32_t shift) {
-  const int64_t shifted = static_cast<int64_t>(x) * (int64_t{1} << std::max(shift, 0));
-  const int32_t saturated = static_cast<int32_t>(std::clamp<int64_t>(shifted, INT32_MIN, INT32_MAX));
-  return DivideByPowerOfTwo(DoublingHighMul(saturated, multiplier), std::max(-shift, 0));
+  const __int128 product = static_cast<__int128>(x) * multiplier;
+  const __int128 magnitude = product < 0 ? -product : product;
+  const int e = 31 - shift;
+  __int128 quotient = magnitude >> e;
+  if (2 * (magnitude - (quotient << e)) >= (static_cast<__int128>(1) << e)) ++quotient;
+  const __int128 value = product < 0 ? -quotient : quotient;
+  return static_cast<int32_t>(std::clamp<__int128>(value, INT32_MIN, INT32_MAX));
 }
 
 inline int8_t Output(int64_t accumulator, int32_t multiplier, int32_t shift, int32_t zero_point, int32_t low,
