@@ -109,7 +109,10 @@ Transaction::~Transaction() {
 Status Transaction::Commit() {
   if (done_) return begin_status_.ok() ? Status::FailedPrecondition("transaction already finished") : begin_status_;
   Status s = db_.Exec("COMMIT");
-  if (s.ok()) done_ = true;  // on failure the destructor rolls back
+  if (!s.ok()) return s;  // the destructor rolls back
+  done_ = true;
+  for (std::function<void()>& action : after_commit_) action();
+  after_commit_.clear();
   return s;
 }
 

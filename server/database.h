@@ -13,10 +13,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/status.h"
 
@@ -88,10 +90,19 @@ class Transaction {
   const Status& status() const { return begin_status_; }
   Status Commit();
 
+  // The connection the transaction is open on: what is written through it
+  // commits or rolls back with the transaction.
+  Database& database() { return db_; }
+  // Runs `action` once COMMIT succeeded, before Commit returns, in the order
+  // given; never after a rollback. For what must follow only a durable write:
+  // waking pollers, logging what was stored.
+  void AfterCommit(std::function<void()> action) { after_commit_.push_back(std::move(action)); }
+
  private:
   Database& db_;
   Status begin_status_;
   bool done_ = false;
+  std::vector<std::function<void()>> after_commit_;
 };
 
 enum class SyncMode { kNormal, kFull };

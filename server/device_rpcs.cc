@@ -1,7 +1,6 @@
 #include "server/device_rpcs.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -123,15 +122,6 @@ grpc::Status AddMeasurements(DeviceStore* store, const std::string& job_id, v1::
   if (!measurements.ok()) return ToGrpcStatus(measurements.status());
   for (v1::Measurement& m : *measurements) *response->add_measurements() = std::move(m);
   return grpc::Status::OK;
-}
-
-void QueueMeasureOn(DeviceStore* store, const std::string& job_id) {
-  if (store == nullptr) return;
-  StatusOr<std::vector<v1::Measurement>> queued = store->QueueMeasureOn(job_id);
-  if (!queued.ok()) {
-    spdlog::error("job {}: measurements its spec asks for (measure_on) were not queued: {}", job_id,
-                  queued.status().ToString());
-  }
 }
 
 }  // namespace qatlab::server::device_rpcs

@@ -39,10 +39,4 @@ grpc::Status Measure(DeviceStore* store, const v1::MeasureRequest& request, v1::
 // Adds the job's measurements to a GetResults answer (none without a store).
 grpc::Status AddMeasurements(DeviceStore* store, const std::string& job_id, v1::GetResultsResponse* response);
 
-// --- the job-completion path ---
-// Queues what the finished job's spec.measure_on asks for. Called after the
-// job's completion was committed; a failure here is logged, not returned:
-// the job's own completion stands, and `qatctl measure` can queue it again.
-void QueueMeasureOn(DeviceStore* store, const std::string& job_id);
-
 }  // namespace qatlab::server::device_rpcs

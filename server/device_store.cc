@@ -71,10 +71,21 @@ Status NoSuchDevice(const std::string& id) {
   return Status::NotFound(fmt::format("device {} is not registered", id));
 }
 
-Status StaleLease(const std::string& id, const std::string& lease_id, const v1::Measurement& m) {
-  return Status::FailedPrecondition(fmt::format(
-      "lease {} is not the current lease of measurement {} (measurement is {}, attempt {})", lease_id, id,
-      m.state(), m.attempt()));
+LeaseSchema MeasurementLeaseSchema() {
+  LeaseSchema schema;
+  schema.table = "measurements";
+  schema.noun = "measurement";
+  schema.holder_column = "device_id";
+  schema.holder_noun = "device";
+  schema.queued = fmt::format("'{}'", kQueued);
+  schema.running = fmt::format("'{}'", kRunning);
+  schema.succeeded = fmt::format("'{}'", kSucceeded);
+  schema.failed = fmt::format("'{}'", kFailed);
+  return schema;  // measurements are never cancelled
+}
+
+LeasedRow LeaseOf(const v1::Measurement& m, const std::string& current_lease) {
+  return {m.id(), m.state() == kRunning, current_lease, m.state(), m.attempt()};
 }
 
 // One quantized variant of a finished job that a board can run.
@@ -119,7 +130,10 @@ StatusOr<std::vector<MeasurableVariant>> LoadQuantizedVariants(Database& db, int
 }  // namespace
 
 DeviceStore::DeviceStore(std::unique_ptr<Database> db, const Clock& clock, DeviceStoreOptions options)
-    : clock_(clock), options_(options), db_(std::move(db)), random_(std::random_device{}()) {}
+    : clock_(clock),
+      options_(options),
+      db_(std::move(db)),
+      leases_(MeasurementLeaseSchema(), options_.lease_ms, tokens_) {}
 
 StatusOr<std::unique_ptr<DeviceStore>> DeviceStore::Open(const std::string& db_path, const Clock& clock,
                                                          DeviceStoreOptions options) {
@@ -132,14 +146,6 @@ StatusOr<std::unique_ptr<DeviceStore>> DeviceStore::Open(const std::string& db_p
   if (!db.ok()) return db.status();
   QATLAB_RETURN_IF_ERROR(ApplyMigrations(**db, EmbeddedMigrations()));
   return std::unique_ptr<DeviceStore>(new DeviceStore(std::move(*db), clock, options));
-}
-
-std::string DeviceStore::RandomToken(size_t length) {
-  static const char kBase32[] = "abcdefghijklmnopqrstuvwxyz234567";
-  std::string token;
-  token.reserve(length);
-  for (size_t i = 0; i < length; ++i) token.push_back(kBase32[random_() % 32]);
-  return token;
 }
 
 void DeviceStore::AnnounceQueued() {
@@ -221,7 +227,7 @@ StatusOr<v1::Device> DeviceStore::Register(const v1::Device& device) {
     QATLAB_RETURN_IF_ERROR(existing.status());
   }
   const bool known = !id.empty();
-  if (!known) id = "d-" + RandomToken(12);
+  if (!known) id = "d-" + tokens_.Next(12);
   Statement upsert = db_->Prepare(
       "INSERT INTO devices (id, name, board_kind, core, clock_hz, flash_bytes, ram_bytes, firmware_version, "
       "kernel_variant, emulated, registered_unix_ms, last_seen_unix_ms) "
@@ -334,7 +340,7 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
 
     const int64_t now = clock_.NowUnixMs();
     for (const std::string& variant : chosen) {
-      const std::string id = "m-" + RandomToken(12);
+      const std::string id = "m-" + tokens_.Next(12);
       Statement insert = db_->Prepare(
           "INSERT INTO measurements (id, job_seq, variant, board_kind, requested_device_id, origin, state, "
           "max_attempts, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'request', ?6, ?7, ?8)");
@@ -360,71 +366,72 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
   return queued;
 }
 
-StatusOr<std::vector<v1::Measurement>> DeviceStore::QueueMeasureOn(const std::string& job_id) {
+Status DeviceStore::QueueMeasureOn(Transaction& transaction, int64_t job_seq, const v1::Job& job) {
+  if (job.spec().measure_on().empty()) return Status::Ok();
+  Database& db = transaction.database();
+  StatusOr<std::vector<MeasurableVariant>> variants = LoadQuantizedVariants(db, job_seq);
+  if (!variants.ok()) return variants.status();
+  const int64_t now = clock_.NowUnixMs();
   std::vector<v1::Measurement> queued;
-  {
-    std::lock_guard lock(mutex_);
-    Transaction transaction(*db_);
-    QATLAB_RETURN_IF_ERROR(transaction.status());
-    StatusOr<JobRow> job = LoadJobRow(*db_, job_id);
-    if (!job.ok()) return job.status();
-    if (job->spec.measure_on().empty()) return queued;
-    if (job->state != v1::SUCCEEDED) {
-      return Status::FailedPrecondition(
-          fmt::format("job {} is {}; measure_on applies once it has SUCCEEDED", job_id, v1::JobState_Name(job->state)));
-    }
-    StatusOr<std::vector<MeasurableVariant>> variants = LoadQuantizedVariants(*db_, job->seq);
-    if (!variants.ok()) return variants.status();
-    const int64_t now = clock_.NowUnixMs();
-    for (const std::string& board_kind : job->spec.measure_on()) {
-      for (const MeasurableVariant& variant : *variants) {
-        if (!variant.has_artifact) {
-          spdlog::warn("job {}: variant {} has no {}.qmodel artifact; not measured on {}", job_id, variant.name,
-                       variant.name, board_kind);
-          continue;
-        }
-        const std::string id = "m-" + RandomToken(12);
-        Statement insert = db_->Prepare(
-            "INSERT OR IGNORE INTO measurements (id, job_seq, variant, board_kind, origin, state, max_attempts, "
-            "created_unix_ms) VALUES (?1, ?2, ?3, ?4, 'measure_on', ?5, ?6, ?7)");
-        insert.Bind(1, id).Bind(2, job->seq).Bind(3, variant.name).Bind(4, board_kind).Bind(5, kQueued);
-        insert.Bind(6, options_.max_attempts).Bind(7, now);
-        QATLAB_RETURN_IF_ERROR(insert.Run());
-        if (db_->Changes() == 0) continue;  // queued by an earlier call
-        v1::Measurement m;
-        m.set_id(id);
-        m.set_job_id(job_id);
-        m.set_variant(variant.name);
-        m.set_board_kind(board_kind);
-        m.set_state(kQueued);
-        queued.push_back(std::move(m));
+  for (const std::string& board_kind : job.spec().measure_on()) {
+    for (const MeasurableVariant& variant : *variants) {
+      if (!variant.has_artifact) {
+        spdlog::warn("job {}: variant {} has no {}.qmodel artifact; not measured on {}", job.id(), variant.name,
+                     variant.name, board_kind);
+        continue;
       }
+      const std::string id = "m-" + tokens_.Next(12);
+      Statement insert = db.Prepare(
+          "INSERT OR IGNORE INTO measurements (id, job_seq, variant, board_kind, origin, state, max_attempts, "
+          "created_unix_ms) VALUES (?1, ?2, ?3, ?4, 'measure_on', ?5, ?6, ?7)");
+      insert.Bind(1, id).Bind(2, job_seq).Bind(3, variant.name).Bind(4, board_kind).Bind(5, kQueued);
+      insert.Bind(6, options_.max_attempts).Bind(7, now);
+      QATLAB_RETURN_IF_ERROR(insert.Run());
+      if (db.Changes() == 0) continue;  // queued before
+      v1::Measurement& m = queued.emplace_back();
+      m.set_id(id);
+      m.set_job_id(job.id());
+      m.set_variant(variant.name);
+      m.set_board_kind(board_kind);
     }
-    QATLAB_RETURN_IF_ERROR(transaction.Commit());
   }
-  for (const v1::Measurement& m : queued) {
-    spdlog::info("measurement {}: queued job {} variant {} on {} (measure_on)", m.id(), m.job_id(), m.variant(),
-                 m.board_kind());
-  }
-  if (!queued.empty()) AnnounceQueued();
-  return queued;
+  if (queued.empty()) return Status::Ok();
+  transaction.AfterCommit([this, queued = std::move(queued)] {
+    for (const v1::Measurement& m : queued) {
+      spdlog::info("measurement {}: queued job {} variant {} on {} (measure_on)", m.id(), m.job_id(), m.variant(),
+                   m.board_kind());
+    }
+    AnnounceQueued();
+  });
+  return Status::Ok();
 }
 
 StatusOr<std::optional<v1::Measurement>> DeviceStore::LoadMeasurement(const std::string& measurement_id,
-                                                                      std::string* lease_id) {
+                                                                      int64_t* seq, std::string* lease_id) {
   Statement s = db_->Prepare(MeasurementSelect("m.id = ?1"));
   s.Bind(1, measurement_id);
   if (!s.Step()) {
     QATLAB_RETURN_IF_ERROR(s.status());
     return std::optional<v1::Measurement>();
   }
+  if (seq != nullptr) *seq = s.ColumnInt(kSeqColumn);
   if (lease_id != nullptr) *lease_id = s.ColumnText(kLeaseIdColumn);
   return std::optional<v1::Measurement>(MeasurementFromRow(s));
 }
 
+StatusOr<v1::Measurement> DeviceStore::LoadLeasedMeasurement(const std::string& measurement_id,
+                                                             const std::string& lease_id, int64_t* seq) {
+  std::string current_lease;
+  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, seq, &current_lease);
+  if (!m.ok()) return m.status();
+  if (!m->has_value()) return NoSuchMeasurement(measurement_id);
+  QATLAB_RETURN_IF_ERROR(leases_.Check(LeaseOf(**m, current_lease), lease_id));
+  return std::move(**m);
+}
+
 StatusOr<v1::Measurement> DeviceStore::GetMeasurement(const std::string& measurement_id) {
   std::lock_guard lock(mutex_);
-  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, nullptr);
+  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, nullptr, nullptr);
   if (!m.ok()) return m.status();
   if (!m->has_value()) return NoSuchMeasurement(measurement_id);
   return std::move(**m);
@@ -469,17 +476,13 @@ StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::stri
       const int64_t seq = next.ColumnInt(kSeqColumn);
       MeasurementLease granted;
       granted.measurement = MeasurementFromRow(next);
-      granted.lease_id = "l-" + RandomToken(20);
-      granted.deadline_unix_ms = now + options_.lease_ms;
+      LeaseGrant grant;
+      QATLAB_RETURN_IF_ERROR(leases_.Grant(*db_, seq, device_id, now, &grant));
+      granted.lease_id = std::move(grant.lease_id);
+      granted.deadline_unix_ms = grant.deadline_unix_ms;
       granted.measurement.set_state(kRunning);
       granted.measurement.set_attempt(granted.measurement.attempt() + 1);
       granted.measurement.set_device_id(device_id);
-      Statement update = db_->Prepare(
-          "UPDATE measurements SET state = ?2, attempt = ?3, device_id = ?4, lease_id = ?5, "
-          "lease_deadline_unix_ms = ?6, started_unix_ms = ?7 WHERE seq = ?1");
-      update.Bind(1, seq).Bind(2, kRunning).Bind(3, granted.measurement.attempt()).Bind(4, device_id);
-      update.Bind(5, granted.lease_id).Bind(6, granted.deadline_unix_ms).Bind(7, now);
-      QATLAB_RETURN_IF_ERROR(update.Run());
       lease = std::move(granted);
     } else {
       QATLAB_RETURN_IF_ERROR(next.status());
@@ -499,20 +502,18 @@ StatusOr<MeasurementHeartbeat> DeviceStore::Heartbeat(const std::string& measure
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
+  int64_t seq = 0;
   std::string current_lease;
-  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, &current_lease);
+  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, &seq, &current_lease);
   if (!m.ok()) return m.status();
   if (!m->has_value()) return NoSuchMeasurement(measurement_id);
   MeasurementHeartbeat outcome;
-  if ((*m)->state() != kRunning || current_lease != lease_id) {
+  if (!leases_.IsCurrent(LeaseOf(**m, current_lease), lease_id)) {
     outcome.lease_lost = true;
     return outcome;
   }
   const int64_t now = clock_.NowUnixMs();
-  outcome.deadline_unix_ms = now + options_.lease_ms;
-  Statement update = db_->Prepare("UPDATE measurements SET lease_deadline_unix_ms = ?2 WHERE id = ?1");
-  update.Bind(1, measurement_id).Bind(2, outcome.deadline_unix_ms);
-  QATLAB_RETURN_IF_ERROR(update.Run());
+  QATLAB_RETURN_IF_ERROR(leases_.Extend(*db_, seq, now, &outcome.deadline_unix_ms));
   QATLAB_RETURN_IF_ERROR(TouchDevice((*m)->device_id(), now));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   return outcome;
@@ -523,25 +524,21 @@ Status DeviceStore::Complete(const std::string& measurement_id, const std::strin
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  std::string current_lease;
-  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, &current_lease);
+  int64_t seq = 0;
+  StatusOr<v1::Measurement> m = LoadLeasedMeasurement(measurement_id, lease_id, &seq);
   if (!m.ok()) return m.status();
-  if (!m->has_value()) return NoSuchMeasurement(measurement_id);
-  if ((*m)->state() != kRunning || current_lease != lease_id) return StaleLease(measurement_id, lease_id, **m);
   const int64_t now = clock_.NowUnixMs();
   std::string result_bytes;
   result.SerializeToString(&result_bytes);
   const bool bit_exact = result.checked_inputs() > 0 && result.bit_exact_inputs() == result.checked_inputs();
-  Statement update = db_->Prepare(
-      "UPDATE measurements SET state = ?2, result = ?3, median_us = ?4, bit_exact = ?5, error = '', "
-      "finished_unix_ms = ?6 WHERE id = ?1");
-  update.Bind(1, measurement_id).Bind(2, kSucceeded).BindBlob(3, result_bytes).Bind(4, result.median_us());
-  update.Bind(5, bit_exact ? 1 : 0).Bind(6, now);
+  QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kSucceeded, "", now));
+  Statement update = db_->Prepare("UPDATE measurements SET result = ?2, median_us = ?3, bit_exact = ?4 WHERE seq = ?1");
+  update.Bind(1, seq).BindBlob(2, result_bytes).Bind(3, result.median_us()).Bind(4, bit_exact ? 1 : 0);
   QATLAB_RETURN_IF_ERROR(update.Run());
-  QATLAB_RETURN_IF_ERROR(TouchDevice((*m)->device_id(), now));
+  QATLAB_RETURN_IF_ERROR(TouchDevice(m->device_id(), now));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   spdlog::info("measurement {}: SUCCEEDED on {} (median {:.1f} us, {}/{} outputs bit-exact)", measurement_id,
-               (*m)->device_id(), result.median_us(), result.bit_exact_inputs(), result.checked_inputs());
+               m->device_id(), result.median_us(), result.bit_exact_inputs(), result.checked_inputs());
   return Status::Ok();
 }
 
@@ -551,27 +548,18 @@ Status DeviceStore::Fail(const std::string& measurement_id, const std::string& l
     std::lock_guard lock(mutex_);
     Transaction transaction(*db_);
     QATLAB_RETURN_IF_ERROR(transaction.status());
-    std::string current_lease;
-    StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, &current_lease);
+    int64_t seq = 0;
+    StatusOr<v1::Measurement> m = LoadLeasedMeasurement(measurement_id, lease_id, &seq);
     if (!m.ok()) return m.status();
-    if (!m->has_value()) return NoSuchMeasurement(measurement_id);
-    if ((*m)->state() != kRunning || current_lease != lease_id) return StaleLease(measurement_id, lease_id, **m);
     const int64_t now = clock_.NowUnixMs();
     // Given back (agent stopping, board lost): not counted as an attempt, and
     // any device of the kind may take it again.
-    Statement update = retryable ? db_->Prepare(
-                                       "UPDATE measurements SET state = ?2, attempt = attempt - 1, device_id = '', "
-                                       "lease_id = '', error = ?3 WHERE id = ?1")
-                                 : db_->Prepare(
-                                       "UPDATE measurements SET state = ?2, error = ?3, finished_unix_ms = ?4 "
-                                       "WHERE id = ?1");
-    update.Bind(1, measurement_id).Bind(2, retryable ? kQueued : kFailed).Bind(3, error);
-    if (!retryable) update.Bind(4, now);
-    QATLAB_RETURN_IF_ERROR(update.Run());
-    QATLAB_RETURN_IF_ERROR(TouchDevice((*m)->device_id(), now));
+    QATLAB_RETURN_IF_ERROR(retryable ? leases_.GiveBack(*db_, seq, error)
+                                     : leases_.Finish(*db_, seq, LeaseEnd::kFailed, error, now));
+    QATLAB_RETURN_IF_ERROR(TouchDevice(m->device_id(), now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
     spdlog::info("measurement {}: {} by {}: {}", measurement_id, retryable ? "given back" : "FAILED",
-                 (*m)->device_id(), error);
+                 m->device_id(), error);
   }
   if (retryable) AnnounceQueued();
   return Status::Ok();
@@ -580,42 +568,14 @@ Status DeviceStore::Fail(const std::string& measurement_id, const std::string& l
 StatusOr<int> DeviceStore::ExpireLeasesLocked(int64_t now) {
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  struct Expired {
-    std::string id;
-    std::string device_id;
-    int attempt;
-    int max_attempts;
-  };
-  std::vector<Expired> expired;
-  {
-    Statement s = db_->Prepare(
-        "SELECT id, device_id, attempt, max_attempts FROM measurements WHERE state = ?1 "
-        "AND lease_deadline_unix_ms < ?2 ORDER BY seq LIMIT 500");
-    s.Bind(1, kRunning).Bind(2, now);
-    while (s.Step()) {
-      expired.push_back({s.ColumnText(0), s.ColumnText(1), static_cast<int>(s.ColumnInt(2)),
-                         static_cast<int>(s.ColumnInt(3))});
-    }
-    QATLAB_RETURN_IF_ERROR(s.status());
-  }
-  if (expired.empty()) return 0;
-  for (const Expired& e : expired) {
-    const bool exhausted = e.attempt >= e.max_attempts;
-    const std::string reason =
-        fmt::format("lease of device {} expired (attempt {} of {})", e.device_id, e.attempt, e.max_attempts);
-    Statement update = exhausted ? db_->Prepare(
-                                       "UPDATE measurements SET state = ?2, error = ?3, finished_unix_ms = ?4 "
-                                       "WHERE id = ?1")
-                                 : db_->Prepare(
-                                       "UPDATE measurements SET state = ?2, error = ?3, device_id = '', "
-                                       "lease_id = '' WHERE id = ?1");
-    update.Bind(1, e.id).Bind(2, exhausted ? kFailed : kQueued).Bind(3, reason);
-    if (exhausted) update.Bind(4, now);
-    QATLAB_RETURN_IF_ERROR(update.Run());
-    spdlog::info("measurement {}: {} -> {}", e.id, reason, exhausted ? kFailed : kQueued);
-  }
+  StatusOr<std::vector<ExpiredLease>> expired = leases_.ExpireDue(*db_, now);
+  if (!expired.ok()) return expired.status();
+  if (expired->empty()) return 0;
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
-  return static_cast<int>(expired.size());
+  for (const ExpiredLease& e : *expired) {
+    spdlog::info("measurement {}: {} -> {}", e.id, e.reason, e.outcome == ExpiredLease::kRequeued ? kQueued : kFailed);
+  }
+  return static_cast<int>(expired->size());
 }
 
 StatusOr<int> DeviceStore::ExpireLeases() {

@@ -3,7 +3,8 @@
 // database: every change is committed before a call returns.
 //
 // Measurement states and transitions:
-//   Queue / QueueMeasureOn  -> QUEUED (one per quantized variant and board kind)
+//   Queue / QueueMeasureOn  -> QUEUED (one per quantized variant and board kind;
+//                           QueueMeasureOn inside the job's own completion)
 //   LeaseNext               QUEUED of the device's board kind (and requested
 //                           for that device or for any) -> RUNNING
 //                           (attempt + 1, new lease id + deadline)
@@ -15,7 +16,8 @@
 //                           attempt reached max_attempts
 // A stale lease id (the measurement was requeued or finished since) is
 // refused with FailedPrecondition and changes nothing: a measurement finishes
-// exactly once.
+// exactly once. The lease rules are those of server/lease.h, which the job
+// queue shares.
 //
 // Devices: Register with a name the agent chooses; the same name again keeps
 // the id and replaces what the board reported (firmware updates, a different
@@ -27,7 +29,9 @@
 // store (same database file, its own connection) to know which variants a job
 // has; it never writes them. No gRPC here. Time comes from an injected Clock.
 // Thread-safety: every method may be called from any thread; one mutex
-// serialises use of this store's SQLite connection.
+// serialises use of this store's SQLite connection. QueueMeasureOn is the
+// exception: it writes through the job store's transaction and takes no lock
+// of this store (see there).
 #pragma once
 
 #include <chrono>
@@ -36,7 +40,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -44,6 +47,8 @@
 #include "qatlab/v1/experiment.pb.h"
 #include "server/clock.h"
 #include "server/database.h"
+#include "server/lease.h"
+#include "server/random_tokens.h"
 
 namespace qatlab::server {
 
@@ -97,12 +102,20 @@ class DeviceStore {
   // InvalidArgument: a float variant (nothing to run on an integer board), or
   // a board_kind that contradicts the requested device's.
   StatusOr<std::vector<v1::Measurement>> Queue(const MeasureRequest& request);
-  // Queues what the job's spec.measure_on asks for: each quantized variant
-  // with an artifact on each listed board kind. Idempotent: what was queued
-  // for the job before is not queued again (returns only new measurements).
-  // A job without measure_on queues nothing. REQUIRES: the job SUCCEEDED
-  // (FailedPrecondition otherwise).
-  StatusOr<std::vector<v1::Measurement>> QueueMeasureOn(const std::string& job_id);
+  // Queues what `job`'s spec.measure_on asks for: each quantized variant with
+  // a .qmodel artifact on each listed board kind. The JobStore's
+  // on_success hook (JobSucceededHook): it writes through `transaction`,
+  // the job store's, so the measurements commit with the job's success or
+  // not at all; a non-OK status rolls that success back. Idempotent: what was
+  // queued for the job before is not queued again. A job without measure_on
+  // queues nothing. The new measurements are logged and long polls woken
+  // once the transaction committed.
+  // Takes no lock of this store (the caller holds the database's write lock,
+  // for which this store's lock holders may be waiting): it uses only
+  // `transaction`, the options, the clock and the id source.
+  // REQUIRES: `job` (row `job_seq`) is SUCCEEDED in `transaction`, its
+  // variant results and artifacts written.
+  Status QueueMeasureOn(Transaction& transaction, int64_t job_seq, const v1::Job& job);
   StatusOr<v1::Measurement> GetMeasurement(const std::string& measurement_id);
   // A job's measurements in queue order (NotFound for an unknown job).
   StatusOr<std::vector<v1::Measurement>> ListMeasurements(const std::string& job_id);
@@ -136,20 +149,25 @@ class DeviceStore {
 
   // All REQUIRE mutex_ held.
   StatusOr<std::optional<v1::Device>> LoadDevice(const std::string& device_id);
-  StatusOr<std::optional<v1::Measurement>> LoadMeasurement(const std::string& measurement_id,
+  // `seq` and `lease_id` (the current or last lease) may be null.
+  StatusOr<std::optional<v1::Measurement>> LoadMeasurement(const std::string& measurement_id, int64_t* seq,
                                                            std::string* lease_id);
+  // The measurement under the presented lease: NotFound, or FailedPrecondition
+  // for a stale lease.
+  StatusOr<v1::Measurement> LoadLeasedMeasurement(const std::string& measurement_id, const std::string& lease_id,
+                                                  int64_t* seq);
   Status TouchDevice(const std::string& device_id, int64_t now);
   StatusOr<int> ExpireLeasesLocked(int64_t now);
   std::string DeviceState(int64_t last_seen_unix_ms, bool busy, int64_t now) const;
-  std::string RandomToken(size_t length);
   void AnnounceQueued();
 
   const Clock& clock_;
   const DeviceStoreOptions options_;
+  RandomTokens tokens_;
 
   std::mutex mutex_;
   std::unique_ptr<Database> db_;  // guarded by mutex_
-  std::mt19937_64 random_;        // guarded by mutex_
+  LeaseTable leases_;             // used with db_, so under mutex_
 
   // Long-poll wake-ups, separate from mutex_ so waiting never blocks the store.
   std::mutex queue_mutex_;

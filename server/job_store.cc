@@ -64,30 +64,40 @@ void SplitInts(const std::string& text, google::protobuf::RepeatedField<int32_t>
 
 Status NoSuchJob(const std::string& job_id) { return Status::NotFound(fmt::format("job {} not found", job_id)); }
 
-Status StaleLease(const std::string& job_id, const std::string& lease_id, const v1::Job& job) {
-  return Status::FailedPrecondition(fmt::format("lease {} is not the current lease of job {} (job is {}, attempt {})",
-                                                lease_id, job_id, v1::JobState_Name(job.state()), job.attempt()));
+LeaseSchema JobLeaseSchema() {
+  static_assert(v1::QUEUED == 1 && v1::RUNNING == 2, "the jobs_queue and jobs_lease indexes say state = 1 and 2");
+  LeaseSchema schema;
+  schema.table = "jobs";
+  schema.noun = "job";
+  schema.holder_column = "worker_id";
+  schema.holder_noun = "worker";
+  schema.queued = std::to_string(v1::QUEUED);
+  schema.running = std::to_string(v1::RUNNING);
+  schema.succeeded = std::to_string(v1::SUCCEEDED);
+  schema.failed = std::to_string(v1::FAILED);
+  schema.cancelled = std::to_string(v1::CANCELLED);
+  return schema;
+}
+
+LeasedRow LeaseOf(const v1::Job& job, const std::string& current_lease) {
+  return {job.id(), job.state() == v1::RUNNING, current_lease, v1::JobState_Name(job.state()), job.attempt()};
 }
 
 }  // namespace
 
 JobStore::JobStore(std::unique_ptr<Database> db, const Clock& clock, JobNotifier& notifier, JobStoreOptions options)
-    : clock_(clock), notifier_(notifier), options_(options), db_(std::move(db)), random_(std::random_device{}()) {}
+    : clock_(clock),
+      notifier_(notifier),
+      options_(std::move(options)),
+      db_(std::move(db)),
+      leases_(JobLeaseSchema(), options_.lease_ms, tokens_) {}
 
 StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& db_path, const Clock& clock,
                                                    JobNotifier& notifier, JobStoreOptions options) {
   StatusOr<std::unique_ptr<Database>> db = Database::Open(db_path, options.sync);
   if (!db.ok()) return db.status();
   QATLAB_RETURN_IF_ERROR(ApplyMigrations(**db, EmbeddedMigrations()));
-  return std::unique_ptr<JobStore>(new JobStore(std::move(*db), clock, notifier, options));
-}
-
-std::string JobStore::RandomToken(size_t length) {
-  static const char kBase32[] = "abcdefghijklmnopqrstuvwxyz234567";
-  std::string token;
-  token.reserve(length);
-  for (size_t i = 0; i < length; ++i) token.push_back(kBase32[random_() % 32]);
-  return token;
+  return std::unique_ptr<JobStore>(new JobStore(std::move(*db), clock, notifier, std::move(options)));
 }
 
 void JobStore::Announce(const v1::Job& before, JobUpdate update) {
@@ -99,10 +109,14 @@ void JobStore::Announce(const v1::Job& before, JobUpdate update) {
   notifier_.Publish(update);
 }
 
-StatusOr<std::optional<v1::Job>> JobStore::LoadJob(const std::string& job_id, int64_t* seq) {
+StatusOr<std::optional<v1::Job>> JobStore::LoadJob(const std::string& job_id, int64_t* seq,
+                                                   std::string* current_lease) {
   Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
   s.Bind(1, job_id);
-  if (s.Step()) return std::optional<v1::Job>(JobFromRow(s, seq));
+  if (s.Step()) {
+    if (current_lease != nullptr) *current_lease = s.ColumnText(9);
+    return std::optional<v1::Job>(JobFromRow(s, seq));
+  }
   QATLAB_RETURN_IF_ERROR(s.status());
   return std::optional<v1::Job>();
 }
@@ -118,7 +132,7 @@ StatusOr<v1::Job> JobStore::InsertJob(const v1::JobSpec& spec, const std::string
     QATLAB_RETURN_IF_ERROR(existing.status());
   }
   const int64_t now = clock_.NowUnixMs();
-  std::string id = "j-" + RandomToken(12);
+  std::string id = "j-" + tokens_.Next(12);
   std::string spec_bytes;
   spec.SerializeToString(&spec_bytes);
   Statement insert = db_->Prepare(
@@ -426,22 +440,18 @@ StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_
   }
   int64_t seq = 0;
   v1::Job before = JobFromRow(next, &seq);
+  const int64_t now = clock_.NowUnixMs();
+  LeaseGrant grant;
+  QATLAB_RETURN_IF_ERROR(leases_.Grant(*db_, seq, worker_id, now, &grant));
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
   JobLease lease;
   lease.job = before;
-  lease.lease_id = "l-" + RandomToken(20);
-  const int64_t now = clock_.NowUnixMs();
-  lease.deadline_unix_ms = now + options_.lease_ms;
+  lease.lease_id = std::move(grant.lease_id);
+  lease.deadline_unix_ms = grant.deadline_unix_ms;
   lease.job.set_state(v1::RUNNING);
   lease.job.set_attempt(before.attempt() + 1);
   lease.job.set_worker_id(worker_id);
   lease.job.set_started_unix_ms(now);
-  Statement update = db_->Prepare(
-      "UPDATE jobs SET state = ?2, attempt = ?3, worker_id = ?4, lease_id = ?5, lease_deadline_unix_ms = ?6, "
-      "started_unix_ms = ?7 WHERE seq = ?1");
-  update.Bind(1, seq).Bind(2, static_cast<int>(v1::RUNNING)).Bind(3, lease.job.attempt()).Bind(4, worker_id);
-  update.Bind(5, lease.lease_id).Bind(6, lease.deadline_unix_ms).Bind(7, now);
-  QATLAB_RETURN_IF_ERROR(update.Run());
-  QATLAB_RETURN_IF_ERROR(transaction.Commit());
   Announce(before, JobUpdate{lease.job, std::nullopt, std::nullopt,
                              fmt::format("leased by {} (attempt {} of {})", worker_id, lease.job.attempt(),
                                          lease.job.max_attempts())});
@@ -453,33 +463,25 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
-  s.Bind(1, job_id);
-  if (!s.Step()) {
-    QATLAB_RETURN_IF_ERROR(s.status());
-    return NoSuchJob(job_id);
-  }
-  const std::string current_lease = s.ColumnText(9);
-  v1::Job before = JobFromRow(s, nullptr);
+  int64_t seq = 0;
+  std::string current_lease;
+  StatusOr<std::optional<v1::Job>> loaded = LoadJob(job_id, &seq, &current_lease);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value()) return NoSuchJob(job_id);
+  const v1::Job& before = **loaded;
   HeartbeatOutcome outcome;
-  if (current_lease != lease_id) {
-    outcome.lease_lost = true;
-    return outcome;
-  }
-  if (before.state() == v1::CANCELLED) {
+  if (current_lease == lease_id && before.state() == v1::CANCELLED) {
     outcome.cancelled = true;  // a repeated heartbeat after the cancel took effect
     return outcome;
   }
-  if (before.state() != v1::RUNNING) {
+  if (!leases_.IsCurrent(LeaseOf(before, current_lease), lease_id)) {
     outcome.lease_lost = true;
     return outcome;
   }
   const int64_t now = clock_.NowUnixMs();
   v1::Job job = before;
   if (before.cancel_requested()) {
-    Statement cancel = db_->Prepare("UPDATE jobs SET state = ?2, finished_unix_ms = ?3 WHERE id = ?1");
-    cancel.Bind(1, job_id).Bind(2, static_cast<int>(v1::CANCELLED)).Bind(3, now);
-    QATLAB_RETURN_IF_ERROR(cancel.Run());
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, std::nullopt, now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
     job.set_state(v1::CANCELLED);
     job.set_finished_unix_ms(now);
@@ -487,7 +489,7 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
     Announce(before, JobUpdate{job, std::nullopt, std::nullopt, "cancelled; worker " + job.worker_id() + " told"});
     return outcome;
   }
-  outcome.deadline_unix_ms = now + options_.lease_ms;
+  QATLAB_RETURN_IF_ERROR(leases_.Extend(*db_, seq, now, &outcome.deadline_unix_ms));
   // Only a progress report that says something new becomes an event; timer
   // heartbeats just keep the lease alive.
   const bool new_progress =
@@ -498,15 +500,10 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
   if (new_progress) {
     std::string progress_bytes;
     progress->SerializeToString(&progress_bytes);
-    Statement update =
-        db_->Prepare("UPDATE jobs SET lease_deadline_unix_ms = ?2, last_progress = ?3 WHERE id = ?1");
-    update.Bind(1, job_id).Bind(2, outcome.deadline_unix_ms).BindBlob(3, progress_bytes);
+    Statement update = db_->Prepare("UPDATE jobs SET last_progress = ?2 WHERE seq = ?1");
+    update.Bind(1, seq).BindBlob(2, progress_bytes);
     QATLAB_RETURN_IF_ERROR(update.Run());
     *job.mutable_last_progress() = *progress;
-  } else {
-    Statement update = db_->Prepare("UPDATE jobs SET lease_deadline_unix_ms = ?2 WHERE id = ?1");
-    update.Bind(1, job_id).Bind(2, outcome.deadline_unix_ms);
-    QATLAB_RETURN_IF_ERROR(update.Run());
   }
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   if (new_progress) Announce(before, JobUpdate{job, *progress, std::nullopt, ""});
@@ -524,9 +521,7 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
   v1::Job job = before;
   if (before.cancel_requested()) {
     // The worker finished before it heard of the cancel; the user's cancel wins.
-    Statement cancel = db_->Prepare("UPDATE jobs SET state = ?2, finished_unix_ms = ?3 WHERE id = ?1");
-    cancel.Bind(1, job_id).Bind(2, static_cast<int>(v1::CANCELLED)).Bind(3, now);
-    QATLAB_RETURN_IF_ERROR(cancel.Run());
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, std::nullopt, now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
     job.set_state(v1::CANCELLED);
     job.set_finished_unix_ms(now);
@@ -567,13 +562,12 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
       QATLAB_RETURN_IF_ERROR(epoch.Run());
     }
   }
-  Statement done = db_->Prepare("UPDATE jobs SET state = ?2, finished_unix_ms = ?3, error = '' WHERE id = ?1");
-  done.Bind(1, job_id).Bind(2, static_cast<int>(v1::SUCCEEDED)).Bind(3, now);
-  QATLAB_RETURN_IF_ERROR(done.Run());
-  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kSucceeded, "", now));
   job.set_state(v1::SUCCEEDED);
   job.set_finished_unix_ms(now);
   job.clear_error();
+  if (options_.on_success) QATLAB_RETURN_IF_ERROR(options_.on_success(transaction, seq, job));
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
   Announce(before, JobUpdate{job, std::nullopt, result, "completed by " + job.worker_id()});
   return Status::Ok();
 }
@@ -583,33 +577,31 @@ Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, co
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
+  int64_t seq = 0;
   v1::Job before;
-  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, nullptr));
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, &seq));
   const int64_t now = clock_.NowUnixMs();
   v1::Job job = before;
   std::string message;
   if (before.cancel_requested()) {
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, error, now));
     job.set_state(v1::CANCELLED);
     job.set_finished_unix_ms(now);
     message = "cancelled (worker gave the job up)";
   } else if (retryable) {
     // Given back (e.g. the worker is shutting down): not counted as an attempt.
+    QATLAB_RETURN_IF_ERROR(leases_.GiveBack(*db_, seq, error));
     job.set_state(v1::QUEUED);
     job.set_attempt(before.attempt() - 1);
     job.set_worker_id("");
     message = "given back by " + before.worker_id() + ": " + error;
   } else {
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kFailed, error, now));
     job.set_state(v1::FAILED);
     job.set_finished_unix_ms(now);
     message = error;
   }
   job.set_error(error);
-  Statement update = db_->Prepare(
-      "UPDATE jobs SET state = ?2, attempt = ?3, worker_id = ?4, error = ?5, finished_unix_ms = ?6, "
-      "lease_id = CASE WHEN ?2 = 1 THEN '' ELSE lease_id END WHERE id = ?1");
-  update.Bind(1, job_id).Bind(2, static_cast<int>(job.state())).Bind(3, job.attempt()).Bind(4, job.worker_id());
-  update.Bind(5, error).Bind(6, job.finished_unix_ms());
-  QATLAB_RETURN_IF_ERROR(update.Run());
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   Announce(before, JobUpdate{job, std::nullopt, std::nullopt, message});
   return Status::Ok();
@@ -617,47 +609,23 @@ Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, co
 
 StatusOr<int> JobStore::ExpireLeases() {
   std::lock_guard lock(mutex_);
-  const int64_t now = clock_.NowUnixMs();
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  std::vector<v1::Job> expired;
-  {
-    Statement s = db_->Prepare(fmt::format(
-        "SELECT {} FROM jobs WHERE state = 2 AND lease_deadline_unix_ms < ?1 LIMIT 500", kJobColumns));
-    static_assert(v1::RUNNING == 2, "the jobs_lease index and this query say state = 2");
-    s.Bind(1, now);
-    while (s.Step()) expired.push_back(JobFromRow(s, nullptr));
-    QATLAB_RETURN_IF_ERROR(s.status());
-  }
-  if (expired.empty()) return 0;
+  StatusOr<std::vector<ExpiredLease>> expired = leases_.ExpireDue(*db_, clock_.NowUnixMs());
+  if (!expired.ok()) return expired.status();
+  if (expired->empty()) return 0;
   std::vector<JobUpdate> updates;
-  for (const v1::Job& before : expired) {
-    v1::Job job = before;
-    std::string reason = fmt::format("lease of worker {} expired (attempt {} of {})", before.worker_id(),
-                                     before.attempt(), before.max_attempts());
-    if (before.cancel_requested()) {
-      job.set_state(v1::CANCELLED);
-      job.set_finished_unix_ms(now);
-    } else if (before.attempt() >= before.max_attempts()) {
-      job.set_state(v1::FAILED);
-      job.set_finished_unix_ms(now);
-      job.set_error(reason);
-    } else {
-      job.set_state(v1::QUEUED);
-      job.set_worker_id("");
-      job.set_error(reason);
-    }
-    Statement update = db_->Prepare(
-        "UPDATE jobs SET state = ?2, worker_id = ?3, error = ?4, finished_unix_ms = ?5, "
-        "lease_id = CASE WHEN ?2 = 1 THEN '' ELSE lease_id END WHERE id = ?1");
-    update.Bind(1, job.id()).Bind(2, static_cast<int>(job.state())).Bind(3, job.worker_id()).Bind(4, job.error());
-    update.Bind(5, job.finished_unix_ms());
-    QATLAB_RETURN_IF_ERROR(update.Run());
-    updates.push_back(JobUpdate{job, std::nullopt, std::nullopt, reason});
+  for (const ExpiredLease& e : *expired) {
+    StatusOr<std::optional<v1::Job>> job = LoadJob(e.id, nullptr);
+    if (!job.ok()) return job.status();
+    if (!job->has_value()) return Status::Internal(fmt::format("job {} vanished while its lease expired", e.id));
+    updates.push_back(JobUpdate{std::move(**job), std::nullopt, std::nullopt, e.reason});
   }
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
-  for (size_t i = 0; i < expired.size(); ++i) Announce(expired[i], std::move(updates[i]));
-  return static_cast<int>(expired.size());
+  v1::Job running;  // what every expired job was before
+  running.set_state(v1::RUNNING);
+  for (JobUpdate& update : updates) Announce(running, std::move(update));
+  return static_cast<int>(expired->size());
 }
 
 // REQUIRES: mutex_ held. Loads the job into *job (and its row seq) when
@@ -665,16 +633,12 @@ StatusOr<int> JobStore::ExpireLeases() {
 // FailedPrecondition (a stale lease) otherwise.
 Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job,
                                int64_t* seq) {
-  Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
-  s.Bind(1, job_id);
-  if (!s.Step()) {
-    QATLAB_RETURN_IF_ERROR(s.status());
-    return NoSuchJob(job_id);
-  }
-  const std::string current_lease = s.ColumnText(9);
-  *job = JobFromRow(s, seq);
-  if (job->state() != v1::RUNNING || current_lease != lease_id) return StaleLease(job_id, lease_id, *job);
-  return Status::Ok();
+  std::string current_lease;
+  StatusOr<std::optional<v1::Job>> loaded = LoadJob(job_id, seq, &current_lease);
+  if (!loaded.ok()) return loaded.status();
+  if (!loaded->has_value()) return NoSuchJob(job_id);
+  *job = std::move(**loaded);
+  return leases_.Check(LeaseOf(*job, current_lease), lease_id);
 }
 
 Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_id) {

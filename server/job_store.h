@@ -8,14 +8,17 @@
 //   LeaseNext         QUEUED -> RUNNING (attempt + 1, new lease id + deadline)
 //   Heartbeat         RUNNING: deadline extended; if a cancel was requested
 //                     -> CANCELLED and the reply says so
-//   Complete          RUNNING (current lease only) -> SUCCEEDED, result stored
+//   Complete          RUNNING (current lease only) -> SUCCEEDED, result stored,
+//                     and in the same transaction whatever on_success adds
+//                     (the server: the measurements spec.measure_on asks for)
 //   Fail              RUNNING (current lease only) -> FAILED, or back to
 //                     QUEUED with the attempt not counted when retryable
 //   ExpireLeases      RUNNING past deadline -> QUEUED, or FAILED once attempt
 //                     reached max_attempts, or CANCELLED if one was requested
 //   Cancel            QUEUED -> CANCELLED; RUNNING -> cancel_requested
 // A stale lease id (the job was requeued or finished since) is refused with
-// FailedPrecondition and changes nothing: a job finishes exactly once.
+// FailedPrecondition and changes nothing: a job finishes exactly once. The
+// lease rules are those of server/lease.h, which the measurement queue shares.
 //
 // After a restart RUNNING jobs keep their persisted lease and deadline: a
 // worker that survived the restart carries on and heartbeats as before; one
@@ -33,8 +36,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -44,12 +47,25 @@
 #include "server/clock.h"
 #include "server/database.h"
 #include "server/job_notifier.h"
+#include "server/lease.h"
+#include "server/random_tokens.h"
 
 namespace qatlab::server {
+
+// Work that commits or rolls back together with a job's success: called
+// inside Complete's transaction once the job's result rows are written and its
+// row says SUCCEEDED (`job_seq` is that row). What it writes through
+// transaction.database() joins the transaction; a non-OK status rolls the
+// whole completion back and Complete returns it (the job stays RUNNING under
+// its lease). Called with the store's lock and the database's write lock held:
+// it must not call the JobStore, nor wait for a lock anyone holds while
+// waiting for the database.
+using JobSucceededHook = std::function<Status(Transaction& transaction, int64_t job_seq, const v1::Job& job)>;
 
 struct JobStoreOptions {
   int64_t lease_ms = 30000;  // a lease's life without heartbeats
   SyncMode sync = SyncMode::kNormal;
+  JobSucceededHook on_success = {};  // empty: nothing more to do
 };
 
 struct JobLease {
@@ -110,6 +126,9 @@ class JobStore {
   StatusOr<std::optional<JobLease>> LeaseNext(const std::string& worker_id);
   StatusOr<HeartbeatOutcome> Heartbeat(const std::string& job_id, const std::string& lease_id,
                                        const v1::EpochStats* progress);
+  // RUNNING under `lease_id` -> SUCCEEDED with `result`, and options.on_success
+  // in the same transaction; when a cancel was requested meanwhile, CANCELLED
+  // instead and FailedPrecondition.
   Status Complete(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result);
   Status Fail(const std::string& job_id, const std::string& lease_id, const std::string& error, bool retryable);
   // Handles every RUNNING job whose deadline passed; returns how many.
@@ -133,7 +152,8 @@ class JobStore {
   // --- maintenance and tests ---
   StatusOr<std::string> IntegrityCheck();  // "ok" when healthy
   StatusOr<int64_t> CountJobs();
-  int64_t lease_ms() const { return options_.lease_ms; }
+  // How often a worker should heartbeat (see HeartbeatIntervalMs).
+  int64_t heartbeat_interval_ms() const { return leases_.heartbeat_interval_ms(); }
 
  private:
   JobStore(std::unique_ptr<Database> db, const Clock& clock, JobNotifier& notifier, JobStoreOptions options);
@@ -151,10 +171,12 @@ class JobStore {
   // Inserts one job (or finds the one with the same idempotency key, then
   // *created is false). REQUIRES: a transaction is open.
   StatusOr<v1::Job> InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created);
-  StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq);
+  // `seq` and `current_lease` (the job's lease id, never shown to users) may
+  // be null.
+  StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq,
+                                           std::string* current_lease = nullptr);
   Status LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq);
   Status RecordBlob(const std::string& sha256, int64_t size);
-  std::string RandomToken(size_t length);
   void Announce(const v1::Job& before_or_empty, JobUpdate update);
 
   const Clock& clock_;
@@ -167,9 +189,11 @@ class JobStore {
   std::vector<PendingSubmission*> batch_queue_;  // guarded by batch_mutex_
   bool batch_leader_active_ = false;             // guarded by batch_mutex_
 
+  RandomTokens tokens_;
+
   std::mutex mutex_;
   std::unique_ptr<Database> db_;  // guarded by mutex_
-  std::mt19937_64 random_;        // guarded by mutex_
+  LeaseTable leases_;             // used with db_, so under mutex_
 };
 
 }  // namespace qatlab::server

@@ -67,16 +67,22 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) return Status::IOError(fmt::format("cannot create data directory {}: {}", options.data_dir, ec.message()));
 
-  StatusOr<std::unique_ptr<JobStore>> store =
-      JobStore::Open((std::filesystem::path(options.data_dir) / "qatlab.db").string(), *server->clock_,
-                     server->notifier_, JobStoreOptions{options.lease_ms, options.sync});
-  if (!store.ok()) return store.status();
-  server->store_ = std::move(*store);
+  const std::string db_path = (std::filesystem::path(options.data_dir) / "qatlab.db").string();
   StatusOr<std::unique_ptr<DeviceStore>> devices = DeviceStore::Open(
-      (std::filesystem::path(options.data_dir) / "qatlab.db").string(), *server->clock_,
-      DeviceStoreOptions{.lease_ms = options.lease_ms, .sync = options.sync});
+      db_path, *server->clock_, DeviceStoreOptions{.lease_ms = options.lease_ms, .sync = options.sync});
   if (!devices.ok()) return devices.status();
   server->devices_ = std::move(*devices);
+  // A job's success and the measurements its spec.measure_on asks for commit
+  // in one transaction: no crash can leave a finished job unmeasured.
+  JobStoreOptions job_options{.lease_ms = options.lease_ms, .sync = options.sync};
+  job_options.on_success = [devices = server->devices_.get()](Transaction& transaction, int64_t job_seq,
+                                                              const v1::Job& job) {
+    return devices->QueueMeasureOn(transaction, job_seq, job);
+  };
+  StatusOr<std::unique_ptr<JobStore>> store =
+      JobStore::Open(db_path, *server->clock_, server->notifier_, std::move(job_options));
+  if (!store.ok()) return store.status();
+  server->store_ = std::move(*store);
   StatusOr<std::unique_ptr<ArtifactStore>> artifacts = ArtifactStore::Open(options.data_dir);
   if (!artifacts.ok()) return artifacts.status();
   server->artifacts_ = std::move(*artifacts);

@@ -34,7 +34,9 @@ grpc::Status WorkerService::LeaseJob(grpc::ServerContext* context, const v1::Lea
   if (request->wait_ms() < 0) return Invalid(fmt::format("wait_ms: {} is negative", request->wait_ms()));
   const int wait_ms = std::min(request->wait_ms(), deps_.limits.max_lease_wait_ms);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  response->set_heartbeat_interval_ms(static_cast<int32_t>(std::max<int64_t>(deps_.store.lease_ms() / 3, 100)));
+  // The server decides how often workers beat (HeartbeatIntervalMs): often
+  // enough for a cancel to stop a job within a second.
+  response->set_heartbeat_interval_ms(static_cast<int32_t>(deps_.store.heartbeat_interval_ms()));
   while (!deps_.draining.load()) {
     // Read the generation before looking, so a submission that lands between
     // the look and the wait still wakes us.
@@ -82,9 +84,8 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context, const v1::
       return Invalid(fmt::format("result.variants[{}].artifact_sha256: not a lowercase sha256 hex digest", i));
     }
   }
-  Status completed = deps_.store.Complete(request->job_id(), request->lease_id(), request->result());
-  if (completed.ok()) device_rpcs::QueueMeasureOn(deps_.devices, request->job_id());
-  return ToGrpcStatus(completed);
+  // The store queues what spec.measure_on asks for in the same transaction.
+  return ToGrpcStatus(deps_.store.Complete(request->job_id(), request->lease_id(), request->result()));
 }
 
 grpc::Status WorkerService::FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,

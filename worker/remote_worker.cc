@@ -37,7 +37,13 @@ using std::chrono::milliseconds;
 
 constexpr size_t kUploadChunkBytes = 256 * 1024;
 constexpr int kHeartbeatTimeoutMs = 5000;
-constexpr int kMaxHeartbeatIntervalMs = 1000;
+// The server decides how often to heartbeat (LeaseJobResponse
+// heartbeat_interval_ms: often enough that a cancel stops the job within a
+// second); the worker only refuses to hammer it.
+constexpr int kMinHeartbeatIntervalMs = 10;
+// Used when a server names no interval: a cancel must still be heard within
+// about a second.
+constexpr int kDefaultHeartbeatIntervalMs = 1000;
 constexpr int kUnaryTimeoutMs = 30000;
 // A long poll may take wait_ms; beyond that, this much more means the server
 // is not there (the call waits for a connection meanwhile).
@@ -49,10 +55,6 @@ constexpr auto kShutdownGrace = std::chrono::seconds(5);
 // server before completing anyway.
 constexpr auto kProgressFlushWait = std::chrono::seconds(3);
 constexpr const char* kDatasetPrefix = "dataset:";
-
-int64_t UnixMillisNow() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string DefaultWorkerId() {
   char host[256] = {};
@@ -290,15 +292,9 @@ int RemoteWorker::Run() {
 
 void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
   const v1::Job& job = lease.job();
-  int interval_ms = lease.heartbeat_interval_ms();
-  if (interval_ms <= 0) {
-    // No interval given: beat three times per lease, as the deadline implies.
-    int64_t lease_left = lease.lease_deadline_unix_ms() - UnixMillisNow();
-    interval_ms = lease_left > 600 ? static_cast<int>(lease_left / 3) : 1000;
-  }
-  // A cancel reaches the worker only in a heartbeat reply, and it must stop
-  // within about a second: beat at least that often, whatever the lease.
-  interval_ms = std::min(interval_ms, kMaxHeartbeatIntervalMs);
+  const int interval_ms =
+      lease.heartbeat_interval_ms() > 0 ? std::max(lease.heartbeat_interval_ms(), kMinHeartbeatIntervalMs)
+                                        : kDefaultHeartbeatIntervalMs;
   auto run = std::make_shared<JobRun>(job.id(), lease.lease_id(), milliseconds(interval_ms));
   {
     std::lock_guard lock(mutex_);

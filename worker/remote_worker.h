@@ -4,9 +4,9 @@
 // The life of one job:
 //   LeaseJob (long poll)  ->  fetch `dataset:<name>` inputs into the cache
 //   -> RunExperiment, with a heartbeat thread that reports every finished
-//      epoch at once and otherwise beats every heartbeat_interval_ms, but at
-//      least once a second (so a long epoch does not lose the lease, and a
-//      cancel is heard within a second)
+//      epoch at once and otherwise beats every heartbeat_interval_ms, as the
+//      server chose it (at most a second, so a cancel is heard within a
+//      second, and a fraction of the lease, so a long epoch keeps it)
 //   -> UploadArtifact for each .qmodel (sha256 checked by the server)
 //   -> CompleteJob with the JobResult.
 // A heartbeat answered `cancelled` or `lease_lost` makes the progress callback

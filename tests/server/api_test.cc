@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "server/auth.h"
+#include "server/database.h"
+#include "server/lease.h"
 #include "server_fixture.h"
 
 namespace qatlab::server {
@@ -268,6 +270,96 @@ TEST_F(ApiTest, CancelRunningReachesTheWorkerOnItsNextHeartbeat) {
   v1::Job now;
   ASSERT_TRUE(experiments_->GetJob(Context().get(), get, &now).ok());
   EXPECT_EQ(now.state(), v1::CANCELLED);
+}
+
+// The server, not the worker, decides how often a worker beats, and it
+// decides for the cancel promise: a cancel is heard within a second, and the
+// lease survives a lost beat (an interval under a third of the lease).
+TEST_F(ApiTest, LeaseAsksForHeartbeatsThatKeepTheCancelPromise) {
+  Submit(SmallSpec());
+  v1::LeaseJobResponse lease = Lease();
+  ASSERT_FALSE(lease.lease_id().empty());
+  EXPECT_GT(lease.heartbeat_interval_ms(), 0);
+  EXPECT_LE(lease.heartbeat_interval_ms(), kCancelLatencyMs);
+  EXPECT_LT(lease.heartbeat_interval_ms(), options_.lease_ms / 3);
+}
+
+// A server started with options of the test's choosing.
+class ConfiguredServerTest : public ServerFixture {};
+
+TEST_F(ConfiguredServerTest, WithTheDefaultLeaseTheHeartbeatIsStillASecond) {
+  options_.lease_ms = ServerOptions().lease_ms;  // 30 s
+  StartServer();
+  Submit(SmallSpec());
+  v1::LeaseJobResponse lease = Lease();
+  ASSERT_FALSE(lease.lease_id().empty());
+  EXPECT_EQ(lease.heartbeat_interval_ms(), kCancelLatencyMs);
+}
+
+// A job whose spec says measure_on is SUCCEEDED only together with its
+// measurements: when they cannot be stored, CompleteJob fails and changes
+// nothing, and the worker can complete again under the same lease.
+TEST_F(ApiTest, MeasureOnMeasurementsCommitWithTheJobsCompletion) {
+  v1::JobSpec spec = SmallSpec("measure-on");
+  spec.add_measure_on("mps2-an386");
+  v1::Job job = Submit(spec);
+  v1::LeaseJobResponse lease = Lease();
+  ASSERT_EQ(lease.job().id(), job.id());
+  const std::string model(1000, 'm');
+  {
+    v1::UploadArtifactResponse uploaded;
+    auto context = Context();
+    auto stream = workers_->UploadArtifact(context.get(), &uploaded);
+    v1::UploadArtifactRequest header;
+    header.mutable_header()->set_job_id(job.id());
+    header.mutable_header()->set_lease_id(lease.lease_id());
+    header.mutable_header()->set_name("qat_w8a8.qmodel");
+    header.mutable_header()->set_sha256(Sha256Hex(model));
+    ASSERT_TRUE(stream->Write(header));
+    v1::UploadArtifactRequest part;
+    part.set_chunk(model);
+    ASSERT_TRUE(stream->Write(part));
+    stream->WritesDone();
+    grpc::Status status = stream->Finish();
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  v1::JobResult result = ResultFor(job.id());
+  v1::VariantResult* quantized = result.add_variants();
+  quantized->set_name("qat_w8a8");
+  quantized->set_kind("qat");
+  quantized->set_artifact("qat_w8a8.qmodel");
+  quantized->set_artifact_sha256(Sha256Hex(model));
+  auto results = [&] {
+    v1::GetResultsRequest get;
+    get.set_id(job.id());
+    v1::GetResultsResponse response;
+    grpc::Status status = experiments_->GetResults(Context().get(), get, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  };
+
+  // A second connection makes every measurement insert fail, as a full disk would.
+  auto db = Database::Open(dir_.file("qatlab.db"));
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  ASSERT_TRUE((*db)->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
+                          "BEGIN SELECT RAISE(ABORT, 'injected'); END")
+                  .ok());
+  grpc::Status refused = Complete(job.id(), lease.lease_id(), result);
+  EXPECT_FALSE(refused.ok()) << "the job completed although its measurements were not stored";
+  v1::GetResultsResponse after_failure = results();
+  EXPECT_EQ(after_failure.job().state(), v1::RUNNING);
+  EXPECT_FALSE(after_failure.has_result());
+  EXPECT_EQ(after_failure.measurements_size(), 0);
+
+  ASSERT_TRUE((*db)->Exec("DROP TRIGGER break_measurements").ok());
+  grpc::Status completed = Complete(job.id(), lease.lease_id(), result);
+  ASSERT_TRUE(completed.ok()) << completed.error_message();
+  v1::GetResultsResponse done = results();
+  EXPECT_EQ(done.job().state(), v1::SUCCEEDED);
+  ASSERT_EQ(done.measurements_size(), 1);
+  EXPECT_EQ(done.measurements(0).variant(), "qat_w8a8");
+  EXPECT_EQ(done.measurements(0).board_kind(), "mps2-an386");
+  EXPECT_EQ(done.measurements(0).state(), "QUEUED");
 }
 
 TEST_F(ApiTest, HealthServiceAnswersServing) {

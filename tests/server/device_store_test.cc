@@ -1,6 +1,7 @@
 // The device and measurement store against a real SQLite file: jobs come from
-// the real JobStore (submitted, leased, artifacts recorded, completed), time
-// from a ManualClock so lease expiry is exercised without sleeping.
+// the real JobStore (submitted, leased, artifacts recorded, completed; wired to
+// DeviceStore::QueueMeasureOn as the server wires it), time from a ManualClock
+// so lease expiry is exercised without sleeping.
 #include "server/device_store.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "server/database.h"
 #include "server/job_notifier.h"
 #include "server/job_store.h"
 
@@ -28,7 +30,11 @@ class DeviceStoreTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     const std::string db_path = (dir_ / "qatlab.db").string();
-    StatusOr<std::unique_ptr<JobStore>> jobs = JobStore::Open(db_path, clock_, notifier_);
+    JobStoreOptions job_options;
+    job_options.on_success = [this](Transaction& transaction, int64_t job_seq, const v1::Job& job) {
+      return devices_->QueueMeasureOn(transaction, job_seq, job);
+    };
+    StatusOr<std::unique_ptr<JobStore>> jobs = JobStore::Open(db_path, clock_, notifier_, std::move(job_options));
     ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
     jobs_ = std::move(*jobs);
     DeviceStoreOptions options;
@@ -49,6 +55,19 @@ class DeviceStoreTest : public ::testing::Test {
   // variants, each with its <name>.qmodel artifact unless listed in `no_artifact`.
   std::string FinishedJob(const std::vector<std::string>& quantized, const std::vector<std::string>& measure_on = {},
                           const std::set<std::string>& no_artifact = {}) {
+    RunningJob job = RanJob(quantized, measure_on, no_artifact);
+    EXPECT_TRUE(jobs_->Complete(job.id, job.lease_id, job.result).ok());
+    return job.id;
+  }
+
+  // The same job, still RUNNING: its artifacts uploaded, its result not yet.
+  struct RunningJob {
+    std::string id;
+    std::string lease_id;
+    v1::JobResult result;
+  };
+  RunningJob RanJob(const std::vector<std::string>& quantized, const std::vector<std::string>& measure_on = {},
+                    const std::set<std::string>& no_artifact = {}) {
     v1::JobSpec spec;
     spec.set_experiment("device-store-test");
     spec.set_max_attempts(1);
@@ -72,8 +91,22 @@ class DeviceStoreTest : public ::testing::Test {
           jobs_->RecordArtifact(job->id(), (*lease)->lease_id, quantized[i] + ".qmodel", sha, 1000);
       EXPECT_TRUE(artifact.ok()) << artifact.status().ToString();
     }
-    EXPECT_TRUE(jobs_->Complete(job->id(), (*lease)->lease_id, result).ok());
-    return job->id();
+    return {job->id(), (*lease)->lease_id, result};
+  }
+
+  // Makes every later INSERT INTO measurements fail, as a full disk would,
+  // through a connection of its own (the stores' connections see it at once).
+  void BreakMeasurementInserts() {
+    StatusOr<std::unique_ptr<Database>> db = Database::Open((dir_ / "qatlab.db").string());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
+                            "BEGIN SELECT RAISE(ABORT, 'injected: measurements cannot be written'); END")
+                    .ok());
+  }
+  void RepairMeasurementInserts() {
+    StatusOr<std::unique_ptr<Database>> db = Database::Open((dir_ / "qatlab.db").string());
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->Exec("DROP TRIGGER break_measurements").ok());
   }
 
   v1::Device Board(const std::string& name, const std::string& kind = "mps2-an386") {
@@ -225,20 +258,53 @@ TEST_F(DeviceStoreTest, MeasureRefusesWhatCannotRun) {
   EXPECT_NE(too_early.status().message().find("QUEUED"), std::string::npos) << too_early.status().message();
 }
 
-TEST_F(DeviceStoreTest, MeasureOnQueuesEachVariantAndKindOnce) {
-  const std::string job = FinishedJob({"ptq_w8a8", "qat_w8a8"}, {"mps2-an386", "netduinoplus2"});
-  StatusOr<std::vector<v1::Measurement>> queued = devices_->QueueMeasureOn(job);
+// spec.measure_on is honoured by the job's completion itself: when Complete
+// returns, the job is SUCCEEDED and its measurements are queued, with no
+// second call that a crash could miss.
+TEST_F(DeviceStoreTest, CompletingAMeasureOnJobQueuesItsMeasurementsWithIt) {
+  const uint64_t seen = devices_->QueueGeneration();
+  RunningJob ran = RanJob({"ptq_w8a8", "qat_w8a8", "qat_w4a8"}, {"mps2-an386", "netduinoplus2"}, {"qat_w4a8"});
+  ASSERT_TRUE(jobs_->Complete(ran.id, ran.lease_id, ran.result).ok());
+
+  EXPECT_EQ(jobs_->Get(ran.id)->state(), v1::SUCCEEDED);
+  StatusOr<std::vector<v1::Measurement>> queued = devices_->ListMeasurements(ran.id);
   ASSERT_TRUE(queued.ok()) << queued.status().ToString();
-  EXPECT_EQ(queued->size(), 4u);
-  StatusOr<std::vector<v1::Measurement>> again = devices_->QueueMeasureOn(job);
-  ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(again->empty());
-  EXPECT_EQ(devices_->ListMeasurements(job)->size(), 4u);
+  std::set<std::pair<std::string, std::string>> what;
+  for (const v1::Measurement& m : *queued) {
+    EXPECT_EQ(m.state(), "QUEUED");
+    what.insert({m.variant(), m.board_kind()});
+  }
+  EXPECT_EQ(queued->size(), 4u);  // the variant without a .qmodel is not measured
+  EXPECT_EQ(what, (std::set<std::pair<std::string, std::string>>{{"ptq_w8a8", "mps2-an386"},
+                                                                  {"ptq_w8a8", "netduinoplus2"},
+                                                                  {"qat_w8a8", "mps2-an386"},
+                                                                  {"qat_w8a8", "netduinoplus2"}}));
+  EXPECT_TRUE(devices_->WaitForQueueChange(seen, std::chrono::milliseconds(0)));  // agents were woken
 
   const std::string plain = FinishedJob({"qat_w8a8"});
-  StatusOr<std::vector<v1::Measurement>> none = devices_->QueueMeasureOn(plain);
-  ASSERT_TRUE(none.ok());
-  EXPECT_TRUE(none->empty());
+  EXPECT_TRUE(devices_->ListMeasurements(plain)->empty());
+}
+
+// The invariant the single transaction buys: a SUCCEEDED job with measure_on
+// always has its measurements. When they cannot be stored the job does not
+// succeed either; its worker's lease still holds, and completing again works.
+TEST_F(DeviceStoreTest, MeasurementsThatCannotBeQueuedRollTheJobsCompletionBack) {
+  RunningJob ran = RanJob({"qat_w8a8"}, {"mps2-an386"});
+  const uint64_t seen = devices_->QueueGeneration();
+  BreakMeasurementInserts();
+
+  Status completed = jobs_->Complete(ran.id, ran.lease_id, ran.result);
+  EXPECT_FALSE(completed.ok());
+  EXPECT_NE(completed.message().find("injected"), std::string::npos) << completed.ToString();
+  EXPECT_EQ(jobs_->Get(ran.id)->state(), v1::RUNNING);
+  EXPECT_EQ(jobs_->GetResult(ran.id).status().code(), StatusCode::kFailedPrecondition);  // no result rows either
+  EXPECT_TRUE(devices_->ListMeasurements(ran.id)->empty());
+  EXPECT_FALSE(devices_->WaitForQueueChange(seen, std::chrono::milliseconds(0)));  // nobody woken for nothing
+
+  RepairMeasurementInserts();
+  ASSERT_TRUE(jobs_->Complete(ran.id, ran.lease_id, ran.result).ok());
+  EXPECT_EQ(jobs_->Get(ran.id)->state(), v1::SUCCEEDED);
+  EXPECT_EQ(devices_->ListMeasurements(ran.id)->size(), 1u);
 }
 
 TEST_F(DeviceStoreTest, LeaseMatchesBoardKindAndRequestedDevice) {
