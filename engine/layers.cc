@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "engine/parallel.h"
 
@@ -14,7 +17,6 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using ConstMap = Eigen::Map<const RowMatrix>;
 using MutableMap = Eigen::Map<RowMatrix>;
 using ConstRow = Eigen::Map<const Eigen::RowVectorXf>;
-using MutableRow = Eigen::Map<Eigen::RowVectorXf>;
 
 // SplitMix64: a tiny, well-mixed generator; the same on every platform.
 struct SplitMix64 {
@@ -33,31 +35,27 @@ struct SplitMix64 {
 };
 
 // out_part = in_part * W^T + b over rows [begin, end) of row width `inputs`.
+// The product accumulates onto the bias: `y = x * W^T` would first zero y
+// and then need another pass to add it.
 void AffineRows(const float* in, const float* w, const float* b, int rows, int inputs, int outputs, float* out) {
   if (rows <= 0) return;
   ConstMap x(in, rows, inputs);
   ConstMap weights(w, outputs, inputs);
   MutableMap y(out, rows, outputs);
-  y.noalias() = x * weights.transpose();
-  y.rowwise() += ConstRow(b, outputs);
+  y.rowwise() = ConstRow(b, outputs);
+  y.noalias() += x * weights.transpose();
 }
 
-// dW_part = dY^T X, db_part = column sums of dY, dX = dY W (when dx).
+// dW_part += dY^T X, db_part += column sums of dY, dX = dY W (when dx).
 void AffineRowsBackward(const float* in, const float* w, const float* dout, int rows, int inputs, int outputs,
                         float* dw, float* db, float* dx) {
+  if (rows <= 0) return;
   MutableMap grad_w(dw, outputs, inputs);
-  MutableRow grad_b(db, outputs);
-  if (rows <= 0) {
-    grad_w.setZero();
-    grad_b.setZero();
-    return;
-  }
   ConstMap x(in, rows, inputs);
   ConstMap dy(dout, rows, outputs);
-  grad_w.noalias() = dy.transpose() * x;
+  grad_w.noalias() += dy.transpose() * x;
   // Column sums in plain row order (Eigen's reduction order could depend on
   // alignment).
-  grad_b.setZero();
   for (int r = 0; r < rows; ++r) {
     const float* row = dout + static_cast<size_t>(r) * outputs;
     for (int c = 0; c < outputs; ++c) db[c] += row[c];
@@ -65,6 +63,283 @@ void AffineRowsBackward(const float* in, const float* w, const float* dout, int 
   if (dx != nullptr) {
     MutableMap grad_x(dx, rows, inputs);
     grad_x.noalias() = dy * ConstMap(w, outputs, inputs);
+  }
+}
+
+// The element loops below take everything by value: a loop that reads a
+// lambda's by-reference captures must reload them after every store (the
+// store might alias them), which keeps it scalar and branchy.
+
+// y = min(max(x, 0), cap) over `count` elements.
+void ClampRange(const float* x, float cap, int count, float* y) {
+  for (int i = 0; i < count; ++i) y[i] = std::min(std::max(x[i], 0.0f), cap);
+}
+
+// dx = dy where 0 < x < cap, else 0.
+void ClampBackwardRange(const float* x, const float* dy, float cap, int count, float* dx) {
+  for (int i = 0; i < count; ++i) {
+    const bool pass = (x[i] > 0.0f) & (x[i] < cap);
+    dx[i] = pass ? dy[i] : 0.0f;
+  }
+}
+
+// sum[c] += x and sum_sq[c] += x^2 over `positions` rows of `channels`, in
+// double.
+void AddChannelSums(const float* x, size_t positions, int channels, double* sum, double* sum_sq) {
+  for (size_t p = 0; p < positions; ++p) {
+    const float* row = x + p * channels;
+    for (int c = 0; c < channels; ++c) {
+      const double v = row[c];
+      sum[c] += v;
+      sum_sq[c] += v * v;
+    }
+  }
+}
+
+// Filters are processed eight at a time (one AVX register of floats); the
+// single-channel convolution pads its filter count up to a multiple.
+constexpr int kFilterBlock = 8;
+
+// Eight floats as one vector register.
+using EightFloats = Eigen::Array<float, kFilterBlock, 1>;
+
+// dst = src and dst += src over `count` floats, for the short runs of
+// im2col and col2im: eight at a time without the overlap checks a plain
+// loop would make at every call.
+void CopyFloats(const float* src, int count, float* dst) {
+  int k = 0;
+  for (; k + 8 <= count; k += 8) Eigen::Map<EightFloats>(dst + k) = Eigen::Map<const EightFloats>(src + k);
+  for (; k < count; ++k) dst[k] = src[k];
+}
+
+void AddFloats(const float* src, int count, float* dst) {
+  int k = 0;
+  for (; k + 8 <= count; k += 8) Eigen::Map<EightFloats>(dst + k) += Eigen::Map<const EightFloats>(src + k);
+  for (; k < count; ++k) dst[k] += src[k];
+}
+
+int RoundUpToFilterBlock(int filters) { return (filters + kFilterBlock - 1) / kFilterBlock * kFilterBlock; }
+
+// Output pixels computed together: their sums are independent, so the
+// multiply-adds of one do not wait for those of the previous one.
+constexpr int kPixelBlock = 4;
+
+// Eight filters' values.
+using FilterBlock = EightFloats;
+using ConstFilterBlockMap = Eigen::Map<const FilterBlock>;
+using FilterBlockMap = Eigen::Map<FilterBlock>;
+
+// kPixels consecutive output pixels of a single-channel convolution, all
+// filters. x: the padded input at the first pixel's window; weight:
+// [taps][blocked]; bias: [blocked]; out: kPixels x blocked. Each output is
+// the bias plus the taps' products in row order.
+template <int kPixels>
+void ConvolvePixels(const float* x, int padded_width, const ConvGeometry& g, const float* weight, const float* bias,
+                    int blocked, float* out) {
+  for (int f0 = 0; f0 < blocked; f0 += kFilterBlock) {
+    FilterBlock sum[kPixels];
+    for (int p = 0; p < kPixels; ++p) sum[p] = ConstFilterBlockMap(bias + f0);
+    for (int ky = 0; ky < g.kernel; ++ky) {
+      for (int kx = 0; kx < g.kernel; ++kx) {
+        const FilterBlock w = ConstFilterBlockMap(weight + (ky * g.kernel + kx) * blocked + f0);
+        const float* in = x + ky * padded_width + kx;
+        for (int p = 0; p < kPixels; ++p) sum[p] += in[p * g.stride] * w;
+      }
+    }
+    for (int p = 0; p < kPixels; ++p) FilterBlockMap(out + p * blocked + f0) = sum[p];
+  }
+}
+
+// out: (OH, OW, blocked) of one single-channel image, zero-padded to
+// `padded_width` columns; `blocked` = filters rounded up to kFilterBlock.
+void ConvolveSingleChannel(const float* padded, int padded_width, const ConvGeometry& g, const float* weight,
+                           const float* bias, int blocked, float* out) {
+  for (int oy = 0; oy < g.out.height; ++oy) {
+    const float* row = padded + static_cast<size_t>(oy * g.stride) * padded_width;
+    float* result = out + static_cast<size_t>(oy) * g.out.width * blocked;
+    int ox = 0;
+    for (; ox + kPixelBlock <= g.out.width; ox += kPixelBlock) {
+      ConvolvePixels<kPixelBlock>(row + ox * g.stride, padded_width, g, weight, bias, blocked, result + ox * blocked);
+    }
+    for (; ox < g.out.width; ++ox) {
+      ConvolvePixels<1>(row + ox * g.stride, padded_width, g, weight, bias, blocked, result + ox * blocked);
+    }
+  }
+}
+
+// The weight gradient of one sample added to dw ([taps][blocked]); dout:
+// (OH, OW, blocked); geometry as ConvolveSingleChannel. Each tap's sum runs
+// over kPixelBlock interleaved partial sums, added pairwise at the end.
+void SingleChannelWeightGradient(const float* padded, int padded_width, const ConvGeometry& g, const float* dout,
+                                 int blocked, float* dw) {
+  static_assert(kPixelBlock == 4, "the partial sums are added pairwise");
+  for (int ky = 0; ky < g.kernel; ++ky) {
+    for (int kx = 0; kx < g.kernel; ++kx) {
+      for (int f0 = 0; f0 < blocked; f0 += kFilterBlock) {
+        FilterBlock sum[kPixelBlock];
+        for (auto& partial : sum) partial.setZero();
+        for (int oy = 0; oy < g.out.height; ++oy) {
+          const float* x = padded + static_cast<size_t>(oy * g.stride + ky) * padded_width + kx;
+          const float* grad = dout + static_cast<size_t>(oy) * g.out.width * blocked + f0;
+          int ox = 0;
+          for (; ox + kPixelBlock <= g.out.width; ox += kPixelBlock) {
+            for (int p = 0; p < kPixelBlock; ++p) {
+              sum[p] += x[(ox + p) * g.stride] * ConstFilterBlockMap(grad + (ox + p) * blocked);
+            }
+          }
+          for (; ox < g.out.width; ++ox) sum[0] += x[ox * g.stride] * ConstFilterBlockMap(grad + ox * blocked);
+        }
+        FilterBlockMap(dw + (ky * g.kernel + kx) * blocked + f0) += (sum[0] + sum[1]) + (sum[2] + sum[3]);
+      }
+    }
+  }
+}
+
+// The input gradient of one sample, added to the zero-padded `padded_grad`;
+// w: [filters][taps] as the layer stores it.
+void SingleChannelInputGradient(const float* dout, const float* w, const ConvGeometry& g, int filters,
+                                int padded_width, float* padded_grad) {
+  const int taps = g.kernel * g.kernel;
+  for (int oy = 0; oy < g.out.height; ++oy) {
+    for (int ox = 0; ox < g.out.width; ++ox) {
+      float* window = padded_grad + static_cast<size_t>(oy * g.stride) * padded_width + ox * g.stride;
+      const float* grad = dout + (static_cast<size_t>(oy) * g.out.width + ox) * filters;
+      for (int ky = 0; ky < g.kernel; ++ky) {
+        for (int kx = 0; kx < g.kernel; ++kx) {
+          const int tap = ky * g.kernel + kx;
+          float sum = 0.0f;
+          for (int f = 0; f < filters; ++f) sum += grad[f] * w[f * taps + tap];
+          window[ky * padded_width + kx] += sum;
+        }
+      }
+    }
+  }
+}
+
+// Pooling of one sample, window = stride = pool, no padding (PoolLayer).
+// Each loops over the channels of one pixel innermost, the contiguous run
+// that vectorizes. The max-pooling loops take eight channels at a time with
+// AVX where the compiler targets it (bit-identical to the plain loops after
+// them, which take the rest).
+
+// y = the window maximum; ties and order as a row-order scan that replaces
+// the running maximum only by a greater value (what _mm256_max_ps(v, m)
+// computes: v > m ? v : m). When `winner` is not null it receives, per
+// output, the window index (ky * pool + kx) of the maximum as a float: a
+// quarter of the input's size for backward to read, instead of the input.
+void MaxPoolSample(const float* x, const ImageShape& in, const ImageShape& out, int pool, float* y, float* winner) {
+  const int channels = in.channels;
+  for (int oy = 0; oy < out.height; ++oy) {
+    for (int ox = 0; ox < out.width; ++ox) {
+      const size_t o = (static_cast<size_t>(oy) * out.width + ox) * channels;
+      const float* first = x + (static_cast<size_t>(oy * pool) * in.width + ox * pool) * channels;
+      int c = 0;
+#if defined(__AVX__)
+      for (; c + 8 <= channels; c += 8) {
+        __m256 top = _mm256_loadu_ps(first + c);
+        __m256 index = _mm256_setzero_ps();
+        for (int ky = 0; ky < pool; ++ky) {
+          for (int kx = 0; kx < pool; ++kx) {
+            if (ky == 0 && kx == 0) continue;
+            const __m256 v = _mm256_loadu_ps(first + (static_cast<size_t>(ky) * in.width + kx) * channels + c);
+            const __m256 greater = _mm256_cmp_ps(v, top, _CMP_GT_OQ);
+            top = _mm256_max_ps(v, top);
+            index = _mm256_blendv_ps(index, _mm256_set1_ps(static_cast<float>(ky * pool + kx)), greater);
+          }
+        }
+        _mm256_storeu_ps(y + o + c, top);
+        if (winner != nullptr) _mm256_storeu_ps(winner + o + c, index);
+      }
+#endif
+      for (; c < channels; ++c) {
+        float top = first[c];
+        float index = 0.0f;
+        for (int ky = 0; ky < pool; ++ky) {
+          for (int kx = 0; kx < pool; ++kx) {
+            const float v = first[(static_cast<size_t>(ky) * in.width + kx) * channels + c];
+            const bool greater = v > top;
+            top = greater ? v : top;
+            index = greater ? static_cast<float>(ky * pool + kx) : index;
+          }
+        }
+        y[o + c] = top;
+        if (winner != nullptr) winner[o + c] = index;
+      }
+    }
+  }
+}
+
+// The whole of dy goes to the input MaxPoolSample recorded in `winner`.
+// Writes every covered element of dx.
+void MaxPoolBackwardSample(const float* winner, const float* dy, const ImageShape& in, const ImageShape& out,
+                           int pool, float* dx) {
+  const int channels = in.channels;
+  for (int oy = 0; oy < out.height; ++oy) {
+    for (int ox = 0; ox < out.width; ++ox) {
+      const size_t o = (static_cast<size_t>(oy) * out.width + ox) * channels;
+      float* first = dx + (static_cast<size_t>(oy * pool) * in.width + ox * pool) * channels;
+      int c = 0;
+#if defined(__AVX__)
+      for (; c + 8 <= channels; c += 8) {
+        const __m256 index = _mm256_loadu_ps(winner + o + c);
+        const __m256 grad = _mm256_loadu_ps(dy + o + c);
+        for (int ky = 0; ky < pool; ++ky) {
+          for (int kx = 0; kx < pool; ++kx) {
+            const __m256 hit = _mm256_cmp_ps(index, _mm256_set1_ps(static_cast<float>(ky * pool + kx)), _CMP_EQ_OQ);
+            _mm256_storeu_ps(first + (static_cast<size_t>(ky) * in.width + kx) * channels + c,
+                             _mm256_and_ps(hit, grad));
+          }
+        }
+      }
+#endif
+      for (; c < channels; ++c) {
+        for (int ky = 0; ky < pool; ++ky) {
+          for (int kx = 0; kx < pool; ++kx) {
+            const bool hit = winner[o + c] == static_cast<float>(ky * pool + kx);
+            first[(static_cast<size_t>(ky) * in.width + kx) * channels + c] = hit ? dy[o + c] : 0.0f;
+          }
+        }
+      }
+    }
+  }
+}
+
+// y = the window mean (sum in row order, then times 1 / pool^2).
+void AveragePoolSample(const float* x, const ImageShape& in, const ImageShape& out, int pool, float* y) {
+  const int channels = in.channels;
+  const float inverse_window = 1.0f / static_cast<float>(pool * pool);
+  for (int oy = 0; oy < out.height; ++oy) {
+    for (int ox = 0; ox < out.width; ++ox) {
+      float* result = y + (static_cast<size_t>(oy) * out.width + ox) * channels;
+      const float* first = x + (static_cast<size_t>(oy * pool) * in.width + ox * pool) * channels;
+      for (int c = 0; c < channels; ++c) result[c] = first[c];
+      for (int ky = 0; ky < pool; ++ky) {
+        for (int kx = 0; kx < pool; ++kx) {
+          if (ky == 0 && kx == 0) continue;
+          const float* v = x + (static_cast<size_t>(oy * pool + ky) * in.width + ox * pool + kx) * channels;
+          for (int c = 0; c < channels; ++c) result[c] += v[c];
+        }
+      }
+      for (int c = 0; c < channels; ++c) result[c] *= inverse_window;
+    }
+  }
+}
+
+// Every element of a window gets dy / pool^2. Writes every covered element
+// of dx.
+void AveragePoolBackwardSample(const float* dy, const ImageShape& in, const ImageShape& out, int pool, float* dx) {
+  const int channels = in.channels;
+  const float inverse_window = 1.0f / static_cast<float>(pool * pool);
+  for (int oy = 0; oy < out.height; ++oy) {
+    for (int ox = 0; ox < out.width; ++ox) {
+      const float* g = dy + (static_cast<size_t>(oy) * out.width + ox) * channels;
+      for (int ky = 0; ky < pool; ++ky) {
+        for (int kx = 0; kx < pool; ++kx) {
+          float* d = dx + (static_cast<size_t>(oy * pool + ky) * in.width + ox * pool + kx) * channels;
+          for (int c = 0; c < channels; ++c) d[c] = g[c] * inverse_window;
+        }
+      }
+    }
   }
 }
 
@@ -184,13 +459,21 @@ void WeightedLayer::UpdateBatchNormStatistics(const Tensor& out) {
   const int channels = out_channels_;
   const size_t positions = out.data.size() / channels;
   if (positions < 2) return;
-  std::vector<double> sum(channels, 0.0), sum_sq(channels, 0.0);
-  for (size_t p = 0; p < positions; ++p) {
-    const float* row = out.data.data() + p * channels;
-    for (int c = 0; c < channels; ++c) {
-      sum[c] += row[c];
-      sum_sq[c] += static_cast<double>(row[c]) * row[c];
-    }
+  // Sums per half batch, then part 0's plus part 1's (engine/parallel.h).
+  std::vector<double> part_sums[2];
+  RunInTwoParts([&](int part) {
+    int begin, end;
+    PartRange(out.n, part, &begin, &end);
+    std::vector<double>& sums = part_sums[part];
+    sums.assign(2 * static_cast<size_t>(channels), 0.0);
+    AddChannelSums(out.data.data() + static_cast<size_t>(begin) * out.sample_size(),
+                   static_cast<size_t>(end - begin) * out.sample_size() / channels, channels, sums.data(),
+                   sums.data() + channels);
+  });
+  std::vector<double> sum(channels), sum_sq(channels);
+  for (int c = 0; c < channels; ++c) {
+    sum[c] = part_sums[0][c] + part_sums[1][c];
+    sum_sq[c] = part_sums[0][channels + c] + part_sums[1][channels + c];
   }
   for (int c = 0; c < channels; ++c) {
     const double k = fold_factor_[c];
@@ -308,6 +591,7 @@ void DenseLayer::ComputeBackward(const float* w, const Tensor& in, const Tensor&
   RunInTwoParts([&](int part) {
     int begin, end;
     PartRange(in.n, part, &begin, &end);
+    std::fill(part_dw_[part].begin(), part_dw_[part].end(), 0.0f);
     float* part_w = part_dw_[part].data();
     AffineRowsBackward(in.sample(begin), w, dout.sample(begin), end - begin, inputs_, units_, part_w,
                        part_w + weight_.size(), din != nullptr ? din->sample(begin) : nullptr);
@@ -365,7 +649,7 @@ void Conv2DLayer::Im2Col(const Tensor& in, int begin, int end, float* col) const
           const float* src_row = image + static_cast<size_t>(iy) * g.in.width * cin;
           if (columns_inside) {
             const float* src = src_row + static_cast<size_t>(ix0) * cin;
-            for (int k = 0; k < run; ++k) dst[k] = src[k];
+            CopyFloats(src, run, dst);
             continue;
           }
           for (int kx = 0; kx < g.kernel; ++kx) {
@@ -403,7 +687,7 @@ void Conv2DLayer::Col2Im(const float* col, int begin, int end, Tensor* din) cons
           float* dst_row = image + static_cast<size_t>(iy) * g.in.width * cin;
           if (columns_inside) {
             float* dst = dst_row + static_cast<size_t>(ix0) * cin;
-            for (int k = 0; k < run; ++k) dst[k] += src[k];
+            AddFloats(src, run, dst);
             continue;
           }
           for (int kx = 0; kx < g.kernel; ++kx) {
@@ -419,45 +703,175 @@ void Conv2DLayer::Col2Im(const float* col, int begin, int end, Tensor* din) cons
   }
 }
 
-void Conv2DLayer::ComputeForward(const float* w, const float* b, const Tensor& in, Tensor* out) {
-  out->Resize(in.n, geometry_.out);
-  const int positions = geometry_.out.height * geometry_.out.width;
+void Conv2DLayer::ArrangeTapMajor(const float* w, const float* b) {
+  const int taps = geometry_.kernel * geometry_.kernel;
+  const int blocked = RoundUpToFilterBlock(filters_);
+  tap_major_weight_.assign(static_cast<size_t>(taps) * blocked, 0.0f);
+  for (int f = 0; f < filters_; ++f) {
+    for (int t = 0; t < taps; ++t) tap_major_weight_[t * blocked + f] = w[f * taps + t];
+  }
+  blocked_bias_.assign(blocked, 0.0f);
+  std::copy(b, b + filters_, blocked_bias_.begin());
+}
+
+void Conv2DLayer::SingleChannelForward(const float* w, const float* b, const Tensor& in, Tensor* out) {
+  const ConvGeometry& g = geometry_;
+  ArrangeTapMajor(w, b);
+  const int blocked = RoundUpToFilterBlock(filters_);
+  const int padded_width = g.in.width + 2 * g.padding;
+  const size_t padded_size = static_cast<size_t>(g.in.height + 2 * g.padding) * padded_width;
+  const size_t pixels = static_cast<size_t>(g.out.height) * g.out.width;
   RunInTwoParts([&](int part) {
     int begin, end;
     PartRange(in.n, part, &begin, &end);
-    if (end <= begin) return;
-    const float* col = in.sample(begin);
-    if (!direct()) {
-      col_[part].resize(static_cast<size_t>(end - begin) * positions * patch_);
-      Im2Col(in, begin, end, col_[part].data());
-      col = col_[part].data();
+    // The border stays zero; each sample overwrites the interior.
+    FloatBuffer& padded = padded_[part];
+    padded.assign(padded_size, 0.0f);
+    FloatBuffer& blocked_out = blocked_rows_[part];
+    if (blocked != filters_) blocked_out.resize(pixels * blocked);
+    for (int n = begin; n < end; ++n) {
+      const float* image = in.sample(n);
+      for (int y = 0; y < g.in.height; ++y) {
+        std::copy(image + static_cast<size_t>(y) * g.in.width, image + static_cast<size_t>(y + 1) * g.in.width,
+                  padded.begin() + static_cast<size_t>(y + g.padding) * padded_width + g.padding);
+      }
+      float* result = blocked == filters_ ? out->sample(n) : blocked_out.data();
+      ConvolveSingleChannel(padded.data(), padded_width, g, tap_major_weight_.data(), blocked_bias_.data(), blocked,
+                            result);
+      if (blocked != filters_) {
+        for (size_t p = 0; p < pixels; ++p) {
+          std::copy(result + p * blocked, result + p * blocked + filters_, out->sample(n) + p * filters_);
+        }
+      }
     }
-    AffineRows(col, w, b, (end - begin) * positions, patch_, filters_, out->sample(begin));
+  });
+}
+
+void Conv2DLayer::SingleChannelBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw,
+                                        float* db) {
+  const ConvGeometry& g = geometry_;
+  const int taps = g.kernel * g.kernel;
+  const int blocked = RoundUpToFilterBlock(filters_);
+  const int padded_width = g.in.width + 2 * g.padding;
+  const size_t padded_size = static_cast<size_t>(g.in.height + 2 * g.padding) * padded_width;
+  const size_t pixels = static_cast<size_t>(g.out.height) * g.out.width;
+  const size_t weights = weight_.size();
+  if (din != nullptr) din->Resize(in.n, in.shape);
+  RunInTwoParts([&](int part) {
+    int begin, end;
+    PartRange(in.n, part, &begin, &end);
+    FloatBuffer& padded = padded_[part];
+    FloatBuffer& padded_grad = padded_grad_[part];
+    FloatBuffer& blocked_grad = blocked_rows_[part];
+    FloatBuffer& part_dw = tap_major_dw_[part];
+    padded.assign(padded_size, 0.0f);
+    if (blocked != filters_) blocked_grad.assign(pixels * blocked, 0.0f);
+    part_dw.assign(static_cast<size_t>(taps) * blocked, 0.0f);
+    FloatBuffer bias_sum(blocked, 0.0f);
+    for (int n = begin; n < end; ++n) {
+      const float* image = in.sample(n);
+      for (int y = 0; y < g.in.height; ++y) {
+        std::copy(image + static_cast<size_t>(y) * g.in.width, image + static_cast<size_t>(y + 1) * g.in.width,
+                  padded.begin() + static_cast<size_t>(y + g.padding) * padded_width + g.padding);
+      }
+      const float* grad = dout.sample(n);
+      if (blocked != filters_) {
+        for (size_t p = 0; p < pixels; ++p) {
+          std::copy(grad + p * filters_, grad + (p + 1) * filters_, blocked_grad.begin() + p * blocked);
+        }
+      }
+      const float* rows = blocked == filters_ ? grad : blocked_grad.data();
+      // Bias gradient: column sums in plain row order (a block of columns at
+      // a time, each still summed row after row).
+      for (size_t p = 0; p < pixels; ++p) {
+        for (int f0 = 0; f0 < blocked; f0 += kFilterBlock) {
+          FilterBlockMap(bias_sum.data() + f0) += ConstFilterBlockMap(rows + p * blocked + f0);
+        }
+      }
+      SingleChannelWeightGradient(padded.data(), padded_width, g, rows, blocked, part_dw.data());
+      if (din != nullptr) {
+        padded_grad.assign(padded_size, 0.0f);
+        SingleChannelInputGradient(grad, w, g, filters_, padded_width, padded_grad.data());
+        float* grad_in = din->sample(n);
+        for (int y = 0; y < g.in.height; ++y) {
+          const auto row = padded_grad.begin() + static_cast<size_t>(y + g.padding) * padded_width + g.padding;
+          std::copy(row, row + g.in.width, grad_in + static_cast<size_t>(y) * g.in.width);
+        }
+      }
+    }
+    float* part_w = part_dw_[part].data();
+    for (int f = 0; f < filters_; ++f) {
+      for (int t = 0; t < taps; ++t) part_w[f * taps + t] = part_dw[t * blocked + f];
+    }
+    std::copy(bias_sum.begin(), bias_sum.begin() + filters_, part_w + weights);
+  });
+  for (size_t i = 0; i < weights; ++i) dw[i] = part_dw_[0][i] + part_dw_[1][i];
+  for (int c = 0; c < filters_; ++c) db[c] = part_dw_[0][weights + c] + part_dw_[1][weights + c];
+}
+
+int Conv2DLayer::SamplesPerChunk() const {
+  const size_t sample_col = static_cast<size_t>(geometry_.out.height) * geometry_.out.width * patch_;
+  return static_cast<int>(std::max<size_t>(1, kChunkColFloats / std::max<size_t>(1, sample_col)));
+}
+
+void Conv2DLayer::ComputeForward(const float* w, const float* b, const Tensor& in, Tensor* out) {
+  out->Resize(in.n, geometry_.out);
+  if (single_channel()) {
+    SingleChannelForward(w, b, in, out);
+    return;
+  }
+  const int positions = geometry_.out.height * geometry_.out.width;
+  const int chunk = SamplesPerChunk();
+  RunInTwoParts([&](int part) {
+    int begin, end;
+    PartRange(in.n, part, &begin, &end);
+    if (direct()) {
+      AffineRows(in.sample(begin), w, b, (end - begin) * positions, patch_, filters_, out->sample(begin));
+      return;
+    }
+    FloatBuffer& col = col_[part];
+    col.resize(static_cast<size_t>(chunk) * positions * patch_);
+    for (int first = begin; first < end; first += chunk) {
+      const int last = std::min(end, first + chunk);
+      Im2Col(in, first, last, col.data());
+      AffineRows(col.data(), w, b, (last - first) * positions, patch_, filters_, out->sample(first));
+    }
   });
 }
 
 void Conv2DLayer::ComputeBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw,
                                   float* db) {
+  if (single_channel()) {
+    SingleChannelBackward(w, in, dout, din, dw, db);
+    return;
+  }
   if (din != nullptr) din->Resize(in.n, in.shape);
   const int positions = geometry_.out.height * geometry_.out.width;
+  const int chunk = direct() ? in.n : SamplesPerChunk();
   RunInTwoParts([&](int part) {
     int begin, end;
     PartRange(in.n, part, &begin, &end);
-    const int rows = (end - begin) * positions;
+    std::fill(part_dw_[part].begin(), part_dw_[part].end(), 0.0f);
     float* part_w = part_dw_[part].data();
-    const float* col = direct() ? in.sample(std::min(begin, in.n - 1)) : col_[part].data();
-    float* dcol = nullptr;
-    if (din != nullptr && rows > 0) {
-      if (direct()) {
-        dcol = din->sample(begin);
-      } else {
-        dcol_[part].resize(static_cast<size_t>(rows) * patch_);
-        dcol = dcol_[part].data();
-      }
+    if (!direct()) {
+      col_[part].resize(static_cast<size_t>(chunk) * positions * patch_);
+      if (din != nullptr) dcol_[part].resize(col_[part].size());
     }
-    AffineRowsBackward(col, w, dout.data.data() + static_cast<size_t>(begin) * positions * filters_, rows, patch_,
-                       filters_, part_w, part_w + weight_.size(), dcol);
-    if (din != nullptr && rows > 0 && !direct()) Col2Im(dcol, begin, end, din);
+    // Chunk by chunk, the columns are rebuilt rather than kept from forward:
+    // a chunk's stay in cache between the products that read them.
+    for (int first = begin; first < end; first += chunk) {
+      const int last = std::min(end, first + chunk);
+      const int rows = (last - first) * positions;
+      const float* col = in.sample(first);
+      float* dcol = din != nullptr ? din->sample(first) : nullptr;
+      if (!direct()) {
+        Im2Col(in, first, last, col_[part].data());
+        col = col_[part].data();
+        if (din != nullptr) dcol = dcol_[part].data();
+      }
+      AffineRowsBackward(col, w, dout.sample(first), rows, patch_, filters_, part_w, part_w + weight_.size(), dcol);
+      if (din != nullptr && !direct()) Col2Im(dcol, first, last, din);
+    }
   });
   const size_t n = weight_.size();
   for (size_t i = 0; i < n; ++i) dw[i] = part_dw_[0][i] + part_dw_[1][i];
@@ -682,7 +1096,7 @@ void ReluLayer::Forward(const Tensor& in, Tensor* out, bool) {
   RunInTwoParts([&](int part) {
     int begin, end;
     PartRange(static_cast<int>(in.data.size()), part, &begin, &end);
-    for (int i = begin; i < end; ++i) y[i] = std::min(std::max(x[i], 0.0f), cap);
+    ClampRange(x + begin, cap, end - begin, y + begin);
   });
 }
 
@@ -696,7 +1110,7 @@ void ReluLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dout, Te
   RunInTwoParts([&](int part) {
     int begin, end;
     PartRange(static_cast<int>(in.data.size()), part, &begin, &end);
-    for (int i = begin; i < end; ++i) dx[i] = (x[i] > 0.0f && x[i] < cap) ? dy[i] : 0.0f;
+    ClampBackwardRange(x + begin, dy + begin, cap, end - begin, dx + begin);
   });
 }
 
@@ -710,50 +1124,17 @@ ImageShape PoolLayer::Setup(const ImageShape& input) {
 
 void PoolLayer::Forward(const Tensor& in, Tensor* out, bool training) {
   out->Resize(in.n, out_);
-  const int channels = in_.channels;
-  if (max_ && training) argmax_.resize(out->data.size());
-  const float inverse_window = 1.0f / static_cast<float>(pool_ * pool_);
+  const bool record = max_ && training;
+  if (record) winner_.resize(out->data.size());
   RunInTwoParts([&](int part) {
     int begin, end;
     PartRange(in.n, part, &begin, &end);
     for (int n = begin; n < end; ++n) {
-      const float* x = in.sample(n);
-      float* y = out->sample(n);
-      int32_t* arg = max_ && training ? argmax_.data() + n * out->sample_size() : nullptr;
-      for (int oy = 0; oy < out_.height; ++oy) {
-        for (int ox = 0; ox < out_.width; ++ox) {
-          const size_t o = (static_cast<size_t>(oy) * out_.width + ox) * channels;
-          float* result = y + o;
-          // Window elements in row order; the first maximum wins ties.
-          const int32_t first = ((oy * pool_) * in_.width + ox * pool_) * channels;
-          for (int c = 0; c < channels; ++c) result[c] = x[first + c];
-          if (arg != nullptr) {
-            for (int c = 0; c < channels; ++c) arg[o + c] = first + c;
-          }
-          for (int ky = 0; ky < pool_; ++ky) {
-            for (int kx = 0; kx < pool_; ++kx) {
-              if (ky == 0 && kx == 0) continue;
-              const int32_t i = ((oy * pool_ + ky) * in_.width + ox * pool_ + kx) * channels;
-              const float* v = x + i;
-              if (!max_) {
-                for (int c = 0; c < channels; ++c) result[c] += v[c];
-              } else if (arg != nullptr) {
-                int32_t* a = arg + o;
-                for (int c = 0; c < channels; ++c) {
-                  // Branch-free so the loop vectorizes.
-                  const bool greater = v[c] > result[c];
-                  result[c] = greater ? v[c] : result[c];
-                  a[c] = greater ? i + c : a[c];
-                }
-              } else {
-                for (int c = 0; c < channels; ++c) result[c] = v[c] > result[c] ? v[c] : result[c];
-              }
-            }
-          }
-          if (!max_) {
-            for (int c = 0; c < channels; ++c) result[c] *= inverse_window;
-          }
-        }
+      if (max_) {
+        float* winner = record ? winner_.data() + n * out->sample_size() : nullptr;
+        MaxPoolSample(in.sample(n), in_, out_, pool_, out->sample(n), winner);
+      } else {
+        AveragePoolSample(in.sample(n), in_, out_, pool_, out->sample(n));
       }
     }
   });
@@ -762,34 +1143,23 @@ void PoolLayer::Forward(const Tensor& in, Tensor* out, bool training) {
 void PoolLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dout, Tensor* din) {
   if (din == nullptr) return;
   din->Resize(in.n, in.shape);
-  const int channels = in_.channels;
-  const float inverse_window = 1.0f / static_cast<float>(pool_ * pool_);
-  const size_t out_size = dout.sample_size();
+  // Windows tile the input unless the size is not a multiple of the pool;
+  // the uncovered border then gets no gradient.
+  const bool tiled = in_.height == out_.height * pool_ && in_.width == out_.width * pool_;
   RunInTwoParts([&](int part) {
-  int first, last;
-  PartRange(in.n, part, &first, &last);
-  if (last > first) std::memset(din->sample(first), 0, sizeof(float) * din->sample_size() * (last - first));
-  for (int n = first; n < last; ++n) {
-    const float* dy = dout.sample(n);
-    float* dx = din->sample(n);
-    if (max_) {
-      const int32_t* arg = argmax_.data() + n * out_size;
-      for (size_t o = 0; o < out_size; ++o) dx[arg[o]] += dy[o];
-      continue;
+    int begin, end;
+    PartRange(in.n, part, &begin, &end);
+    if (!tiled && end > begin) {
+      std::memset(din->sample(begin), 0, sizeof(float) * din->sample_size() * (end - begin));
     }
-    for (int oy = 0; oy < out_.height; ++oy) {
-      for (int ox = 0; ox < out_.width; ++ox) {
-        for (int c = 0; c < channels; ++c) {
-          const float g = dy[(static_cast<size_t>(oy) * out_.width + ox) * channels + c] * inverse_window;
-          for (int ky = 0; ky < pool_; ++ky) {
-            for (int kx = 0; kx < pool_; ++kx) {
-              dx[((oy * pool_ + ky) * in_.width + ox * pool_ + kx) * channels + c] += g;
-            }
-          }
-        }
+    for (int n = begin; n < end; ++n) {
+      if (max_) {
+        MaxPoolBackwardSample(winner_.data() + n * dout.sample_size(), dout.sample(n), in_, out_, pool_,
+                              din->sample(n));
+      } else {
+        AveragePoolBackwardSample(dout.sample(n), in_, out_, pool_, din->sample(n));
       }
     }
-  }
   });
 }
 

@@ -20,7 +20,10 @@ std::atomic<int> g_threads{2};
 // One helper thread that runs part 1 while the caller runs part 0. Both
 // sides spin briefly (a batch's layers hand work over every few hundred
 // microseconds) and then sleep, so an oversubscribed machine is not burnt
-// by spinning.
+// by spinning. Part 1 goes to whichever side claims it first: when the
+// helper has not been scheduled by the time part 0 is done (a busy
+// machine), the caller runs part 1 itself instead of waiting. Which thread
+// runs a part does not change its result (one thread runs both anyway).
 class PartTwoWorker {
  public:
   PartTwoWorker() : thread_([this] { Loop(); }) {}
@@ -39,12 +42,23 @@ class PartTwoWorker {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = &fn;
+      claimed_ = false;
       done_.store(false, std::memory_order_relaxed);
       ++posted_;
       posted_atomic_.store(posted_, std::memory_order_release);
     }
     wake_worker_.notify_one();
     fn(0);
+    bool mine = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      mine = !claimed_;
+      claimed_ = true;
+    }
+    if (mine) {
+      fn(1);
+      return;
+    }
     for (int spin = 0; spin < kSpins; ++spin) {
       if (done_.load(std::memory_order_acquire)) return;
       QATLAB_CPU_RELAX();
@@ -70,6 +84,9 @@ class PartTwoWorker {
         wake_worker_.wait(lock, [&] { return posted_ != seen; });
         seen = posted_;
         if (stop_) return;
+        // The caller claimed part 1 itself; the job may already be gone.
+        if (claimed_) continue;
+        claimed_ = true;
         job = job_;
       }
       (*job)(1);
@@ -84,6 +101,7 @@ class PartTwoWorker {
   std::mutex mutex_;
   std::condition_variable wake_worker_, wake_caller_;
   const std::function<void(int)>* job_ = nullptr;  // guarded by mutex_
+  bool claimed_ = false;                            // part 1 of job_ taken; guarded by mutex_
   uint64_t posted_ = 0;                             // guarded by mutex_
   std::atomic<uint64_t> posted_atomic_{0};
   std::atomic<bool> done_{false};

@@ -22,6 +22,75 @@ double QuantError(const std::vector<float>& values, const QuantParams& p) {
   return error;
 }
 
+// The element loops of ActivationQuantizer take everything by value: a loop
+// that reads a lambda's by-reference captures must reload them after every
+// store (the store might alias them), which keeps it scalar. One loop per
+// case keeps each branch-free and vectorizable.
+
+// The extremes of x[0, count), exact: eight interleaved running extremes
+// vectorize, and a minimum does not depend on the order it is taken in (up
+// to the sign of a zero, which the range arithmetic does not see).
+void MinMaxOfRange(const float* x, int count, float* min, float* max) {
+  constexpr int kLanes = 8;
+  float lo[kLanes], hi[kLanes];
+  for (int j = 0; j < kLanes; ++j) {
+    lo[j] = std::numeric_limits<float>::infinity();
+    hi[j] = -std::numeric_limits<float>::infinity();
+  }
+  int i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      lo[j] = std::min(lo[j], x[i + j]);
+      hi[j] = std::max(hi[j], x[i + j]);
+    }
+  }
+  for (; i < count; ++i) {
+    lo[0] = std::min(lo[0], x[i]);
+    hi[0] = std::max(hi[0], x[i]);
+  }
+  *min = *std::min_element(lo, lo + kLanes);
+  *max = *std::max_element(hi, hi + kLanes);
+}
+
+// x = FakeQuantize(x) with bounds low, high (qmin, qmax less the zero point).
+void FakeQuantizeRange(float scale, float low, float high, int count, float* x) {
+  for (int i = 0; i < count; ++i) {
+    float v = x[i] / scale;
+    v = v < low ? low : (v > high ? high : v);
+    x[i] = scale * RoundHalfAway(v);
+  }
+}
+
+// As FakeQuantizeRange, and mask = 1 where x was inside the range, else 0.
+void FakeQuantizeRangeWithMask(float scale, float low, float high, int count, float* x, float* mask) {
+  for (int i = 0; i < count; ++i) {
+    const float v = x[i] / scale;
+    mask[i] = (v >= low && v <= high) ? 1.0f : 0.0f;
+    const float clamped = v < low ? low : (v > high ? high : v);
+    x[i] = scale * RoundHalfAway(clamped);
+  }
+}
+
+// As FakeQuantizeRangeWithMask, and term = d x_hat / d s: round(v) - v
+// inside the range, the clamp bound outside.
+void FakeQuantizeRangeWithLsqTerm(float scale, float low, float high, int count, float* x, float* mask,
+                                  float* term) {
+  for (int i = 0; i < count; ++i) {
+    const float v = x[i] / scale;
+    const bool inside = v >= low && v <= high;
+    const float clamped = v < low ? low : (v > high ? high : v);
+    const float rounded = RoundHalfAway(clamped);
+    mask[i] = inside ? 1.0f : 0.0f;
+    term[i] = inside ? rounded - v : clamped;
+    x[i] = scale * rounded;
+  }
+}
+
+// x *= factor elementwise.
+void MultiplyRange(const float* factor, int count, float* x) {
+  for (int i = 0; i < count; ++i) x[i] *= factor[i];
+}
+
 }  // namespace
 
 QuantParams ActivationParams(float min, float max, int bits, bool symmetric) {
@@ -212,14 +281,7 @@ void ActivationQuantizer::Forward(Tensor* x, bool training) {
     RunInTwoParts([&](int part) {
       int begin, end;
       PartRange(static_cast<int>(count), part, &begin, &end);
-      float lo = std::numeric_limits<float>::infinity();
-      float hi = -lo;
-      for (int i = begin; i < end; ++i) {
-        lo = std::min(lo, data[i]);
-        hi = std::max(hi, data[i]);
-      }
-      part_lo[part] = lo;
-      part_hi[part] = hi;
+      MinMaxOfRange(data + begin, end - begin, &part_lo[part], &part_hi[part]);
     });
     const float lo = std::min(part_lo[0], part_lo[1]);
     const float hi = std::max(part_hi[0], part_hi[1]);
@@ -242,36 +304,15 @@ void ActivationQuantizer::Forward(Tensor* x, bool training) {
   const float scale = p.scale;
   float* mask = training ? pass_mask_.data() : nullptr;
   float* term = training && learned_ ? lsq_term_.data() : nullptr;
-  // Separate loops per case keep each one branch-free and vectorizable.
   RunInTwoParts([&](int part) {
     int begin, end;
     PartRange(static_cast<int>(count), part, &begin, &end);
     if (mask == nullptr) {
-      for (int i = begin; i < end; ++i) {
-        float v = data[i] / scale;
-        v = v < low ? low : (v > high ? high : v);
-        data[i] = scale * RoundHalfAway(v);
-      }
-      return;
-    }
-    if (term != nullptr) {
-      for (int i = begin; i < end; ++i) {
-        const float v = data[i] / scale;
-        const bool inside = v >= low && v <= high;
-        const float clamped = v < low ? low : (v > high ? high : v);
-        const float rounded = RoundHalfAway(clamped);
-        mask[i] = inside ? 1.0f : 0.0f;
-        // d x_hat / d s: round(v) - v inside the range, the clamp bound outside.
-        term[i] = inside ? rounded - v : clamped;
-        data[i] = scale * rounded;
-      }
-      return;
-    }
-    for (int i = begin; i < end; ++i) {
-      const float v = data[i] / scale;
-      mask[i] = (v >= low && v <= high) ? 1.0f : 0.0f;
-      const float clamped = v < low ? low : (v > high ? high : v);
-      data[i] = scale * RoundHalfAway(clamped);
+      FakeQuantizeRange(scale, low, high, end - begin, data + begin);
+    } else if (term == nullptr) {
+      FakeQuantizeRangeWithMask(scale, low, high, end - begin, data + begin, mask + begin);
+    } else {
+      FakeQuantizeRangeWithLsqTerm(scale, low, high, end - begin, data + begin, mask + begin, term + begin);
     }
   });
 }
@@ -287,7 +328,12 @@ void ActivationQuantizer::Backward(Tensor* grad) {
     for (size_t i = 0; i < count; ++i) sum += static_cast<double>(g[i]) * lsq_term_[i];
     lsq_grad_ += static_cast<float>(sum * scale_factor);
   }
-  for (size_t i = 0; i < count; ++i) g[i] *= pass_mask_[i];
+  const float* mask = pass_mask_.data();
+  RunInTwoParts([&](int part) {
+    int begin, end;
+    PartRange(static_cast<int>(count), part, &begin, &end);
+    MultiplyRange(mask + begin, end - begin, g + begin);
+  });
 }
 
 }  // namespace qatlab

@@ -108,6 +108,58 @@ TEST(GradientCheck, Conv2DPaddedStrided) {
   CheckLayer(&layer, {5, 5, 2}, 2);
 }
 
+// Single-channel inputs take the direct path (no im2col); ten filters cover
+// a full block of eight and a partial one, eight exactly one block.
+TEST(GradientCheck, Conv2DSingleChannelPadded) {
+  Conv2DLayer layer(10, 3, 1, 1);
+  CheckLayer(&layer, {5, 5, 1}, 2);
+}
+
+TEST(GradientCheck, Conv2DSingleChannelStridedUnpadded) {
+  Conv2DLayer layer(8, 3, 2, 0);
+  CheckLayer(&layer, {7, 6, 1}, 3);
+}
+
+// The direct path computes the same convolution as the definition, with
+// the weight layout [filters][kh][kw][Cin] that export relies on; eight
+// filters fill the vector block exactly, nine do not.
+void ExpectSingleChannelConvolutionMatchesDefinition(int filters) {
+  const int kernel = 3, stride = 2, padding = 1;
+  Conv2DLayer layer(filters, kernel, stride, padding);
+  const ImageShape shape{6, 5, 1};
+  const ImageShape out_shape = layer.Setup(shape);
+  layer.Initialize(3);
+  Tensor in, out;
+  in.Resize(2, shape);
+  in.data = RandomValues(in.data.size(), 5);
+  layer.Forward(in, &out, false);
+  const FloatBuffer& w = layer.weights();
+  const FloatBuffer& b = layer.bias();
+  for (int n = 0; n < in.n; ++n) {
+    for (int oy = 0; oy < out_shape.height; ++oy) {
+      for (int ox = 0; ox < out_shape.width; ++ox) {
+        for (int f = 0; f < filters; ++f) {
+          double expected = b[f];
+          for (int ky = 0; ky < kernel; ++ky) {
+            for (int kx = 0; kx < kernel; ++kx) {
+              const int iy = oy * stride - padding + ky, ix = ox * stride - padding + kx;
+              if (iy < 0 || iy >= shape.height || ix < 0 || ix >= shape.width) continue;
+              expected += static_cast<double>(w[(f * kernel + ky) * kernel + kx]) * in.sample(n)[iy * shape.width + ix];
+            }
+          }
+          const float actual = out.sample(n)[(oy * out_shape.width + ox) * filters + f];
+          EXPECT_NEAR(actual, expected, 1e-5) << n << " " << oy << " " << ox << " " << f;
+        }
+      }
+    }
+  }
+}
+
+TEST(GradientCheck, Conv2DSingleChannelMatchesDefinition) {
+  ExpectSingleChannelConvolutionMatchesDefinition(8);
+  ExpectSingleChannelConvolutionMatchesDefinition(9);
+}
+
 TEST(GradientCheck, Conv2DPointwise) {
   Conv2DLayer layer(3, 1, 1, 0);
   CheckLayer(&layer, {3, 3, 4}, 3);
@@ -185,6 +237,32 @@ TEST(GradientCheck, Relu6) {
 TEST(GradientCheck, MaxPool) {
   PoolLayer layer(true, 2);
   CheckLayer(&layer, {4, 5, 2}, 2, true, 0.05f);
+}
+
+// Ten channels: eight take the vector path, two the plain loop after it.
+TEST(GradientCheck, MaxPoolVectorChannels) {
+  PoolLayer layer(true, 2);
+  CheckLayer(&layer, {4, 4, 10}, 2, true, 0.01f);
+}
+
+// Ties go to the first maximum in row order, in the vector path as in the
+// plain one: all-equal windows send the whole gradient to their first
+// element.
+TEST(GradientCheck, MaxPoolTiesGoToTheFirstMaximum) {
+  PoolLayer layer(true, 2);
+  const ImageShape shape{2, 2, 9};
+  layer.Setup(shape);
+  Tensor in, out, din;
+  in.Resize(1, shape);
+  std::fill(in.data.begin(), in.data.end(), 1.5f);
+  layer.Forward(in, &out, true);
+  Tensor dout = out;
+  for (size_t c = 0; c < dout.data.size(); ++c) dout.data[c] = static_cast<float>(c + 1);
+  layer.Backward(in, out, dout, &din);
+  for (size_t i = 0; i < din.data.size(); ++i) {
+    const float expected = i < 9 ? static_cast<float>(i + 1) : 0.0f;
+    EXPECT_EQ(din.data[i], expected) << i;
+  }
 }
 
 TEST(GradientCheck, AvgPool) {
