@@ -48,6 +48,56 @@ std::string UpperCase(std::string text) {
   return text;
 }
 
+// `qatctl show`: the job, its labels and times, then its results or, while
+// it runs, its latest progress.
+void PrintJobDetails(const v1::GetResultsResponse& results) {
+  const v1::Job& job = results.job();
+  fmt::print("{}\n", JobSummaryLine(job));
+  if (!job.labels().empty()) {
+    std::vector<std::string> labels;
+    for (const auto& [key, value] : job.labels()) labels.push_back(key + "=" + value);
+    std::sort(labels.begin(), labels.end());
+    fmt::print("labels: {}\n", fmt::join(labels, " "));
+  }
+  fmt::print("created {}  started {}  finished {}\n", FormatUnixMillis(job.created_unix_ms()),
+             FormatUnixMillis(job.started_unix_ms()), FormatUnixMillis(job.finished_unix_ms()));
+  if (results.has_result() && results.result().variants_size() > 0) {
+    const v1::JobResult& result = results.result();
+    fmt::print("model {}  data {} ({} train / {} test)  total {}\n\n", result.model(), result.dataset(),
+               result.train_samples(), result.test_samples(), FormatDuration(result.total_seconds()));
+    fmt::print("{}", RenderResultTable(results));
+  } else if (job.state() == v1::RUNNING && job.has_last_progress()) {
+    const v1::EpochStats& last = job.last_progress();
+    fmt::print("progress: {} epoch {}/{}  loss {:.4f}  test {}\n", last.variant(), last.epoch(), last.epochs(),
+               last.loss(), FormatPercent(last.test_accuracy()));
+  }
+}
+
+void PrintDatasetTable(const v1::ListDatasetsResponse& response) {
+  TextTable table;
+  using Align = TextTable::Align;
+  table.SetColumns({"NAME", "FORMAT", "SIZE", "SHA256", "CREATED"},
+                   {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft, Align::kLeft});
+  for (const auto& dataset : response.datasets()) {
+    table.AddRow({dataset.name(), dataset.format(), FormatKilobytes(dataset.size()), dataset.sha256().substr(0, 16),
+                  FormatUnixMillis(dataset.created_unix_ms())});
+  }
+  fmt::print("{}", table.Render());
+}
+
+// The variants of a job that have an artifact.
+void PrintArtifactTable(const v1::GetResultsResponse& results) {
+  TextTable table;
+  using Align = TextTable::Align;
+  table.SetColumns({"VARIANT", "ARTIFACT", "SIZE", "SHA256"}, {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft});
+  for (const auto& variant : results.result().variants()) {
+    if (variant.artifact().empty() && variant.artifact_sha256().empty()) continue;
+    table.AddRow({variant.name(), variant.artifact(), FormatKilobytes(variant.flash_bytes()),
+                  variant.artifact_sha256()});
+  }
+  fmt::print("{}", table.Render());
+}
+
 }  // namespace
 
 QatctlCommands::QatctlCommands(QatctlOptions options)
@@ -67,6 +117,11 @@ void QatctlCommands::Prepare(grpc::ClientContext* context, bool with_deadline) c
   PrepareCall(context, options_.token, with_deadline ? options_.timeout_ms : 0);
 }
 
+int QatctlCommands::PrintJson(const google::protobuf::Message& message) const {
+  fmt::print("{}\n", ToJson(message, true));
+  return 0;
+}
+
 int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempotency_key, bool watch) {
   StatusOr<v1::JobSpec> spec = BuildJobSpec(flags);
   if (!spec.ok()) return Fail(DescribeStatus(spec.status()));
@@ -74,12 +129,10 @@ int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempote
   *request.mutable_spec() = *spec;
   request.set_idempotency_key(idempotency_key);
   v1::SubmitJobResponse response;
-  grpc::ClientContext context;
-  Prepare(&context, true);
-  grpc::Status status = stub_->SubmitJob(&context, request, &response);
+  grpc::Status status = Call(&v1::ExperimentService::Stub::SubmitJob, request, &response);
   if (!status.ok()) return FailRpc(status);
   if (options_.json && !watch) {
-    fmt::print("{}\n", ToJson(response.job(), true));
+    PrintJson(response.job());
   } else {
     fmt::print("{}\n", response.job().id());
   }
@@ -128,12 +181,10 @@ int QatctlCommands::Watch(const std::string& job_id) {
 
   const v1::Job& job = view.job();
   if (!options_.json && job.state() == v1::SUCCEEDED) {
-    v1::GetResultsResponse results;
-    grpc::ClientContext context;
-    Prepare(&context, true);
     v1::GetResultsRequest request;
     request.set_id(job_id);
-    grpc::Status status = stub_->GetResults(&context, request, &results);
+    v1::GetResultsResponse results;
+    grpc::Status status = Call(&v1::ExperimentService::Stub::GetResults, request, &results);
     if (!status.ok()) {
       if (!view.has_result()) return FailRpc(status);
       *results.mutable_job() = job;
@@ -170,9 +221,7 @@ int QatctlCommands::List(const ListFlags& flags) {
   while (all.jobs_size() < limit) {
     request.set_page_size(std::min(1000, limit - all.jobs_size()));
     v1::ListJobsResponse page;
-    grpc::ClientContext context;
-    Prepare(&context, true);
-    grpc::Status status = stub_->ListJobs(&context, request, &page);
+    grpc::Status status = Call(&v1::ExperimentService::Stub::ListJobs, request, &page);
     if (!status.ok()) return FailRpc(status);
     for (auto& job : *page.mutable_jobs()) {
       if (all.jobs_size() < limit) *all.add_jobs() = std::move(job);
@@ -181,10 +230,7 @@ int QatctlCommands::List(const ListFlags& flags) {
     request.set_page_token(page.next_page_token());
     all.set_next_page_token(page.next_page_token());
   }
-  if (options_.json) {
-    fmt::print("{}\n", ToJson(all, true));
-    return 0;
-  }
+  if (options_.json) return PrintJson(all);
   TextTable table;
   using Align = TextTable::Align;
   table.SetColumns({"ID", "STATE", "EXPERIMENT", "MODEL", "CONFIGS", "ATTEMPT", "CREATED", "PROGRESS"},
@@ -221,36 +267,7 @@ int QatctlCommands::List(const ListFlags& flags) {
 int QatctlCommands::Show(const std::string& job_id) {
   v1::GetResultsRequest request;
   request.set_id(job_id);
-  v1::GetResultsResponse results;
-  grpc::ClientContext context;
-  Prepare(&context, true);
-  grpc::Status status = stub_->GetResults(&context, request, &results);
-  if (!status.ok()) return FailRpc(status);
-  if (options_.json) {
-    fmt::print("{}\n", ToJson(results, true));
-    return 0;
-  }
-  const v1::Job& job = results.job();
-  fmt::print("{}\n", JobSummaryLine(job));
-  if (!job.labels().empty()) {
-    std::vector<std::string> labels;
-    for (const auto& [key, value] : job.labels()) labels.push_back(key + "=" + value);
-    std::sort(labels.begin(), labels.end());
-    fmt::print("labels: {}\n", fmt::join(labels, " "));
-  }
-  fmt::print("created {}  started {}  finished {}\n", FormatUnixMillis(job.created_unix_ms()),
-             FormatUnixMillis(job.started_unix_ms()), FormatUnixMillis(job.finished_unix_ms()));
-  if (results.has_result() && results.result().variants_size() > 0) {
-    const v1::JobResult& result = results.result();
-    fmt::print("model {}  data {} ({} train / {} test)  total {}\n\n", result.model(), result.dataset(),
-               result.train_samples(), result.test_samples(), FormatDuration(result.total_seconds()));
-    fmt::print("{}", RenderResultTable(results));
-  } else if (job.state() == v1::RUNNING && job.has_last_progress()) {
-    const v1::EpochStats& last = job.last_progress();
-    fmt::print("progress: {} epoch {}/{}  loss {:.4f}  test {}\n", last.variant(), last.epoch(), last.epochs(),
-               last.loss(), FormatPercent(last.test_accuracy()));
-  }
-  return 0;
+  return CallAndPrint(&v1::ExperimentService::Stub::GetResults, request, PrintJobDetails);
 }
 
 int QatctlCommands::Compare(const std::vector<std::string>& job_ids) {
@@ -259,9 +276,7 @@ int QatctlCommands::Compare(const std::vector<std::string>& job_ids) {
     v1::GetResultsRequest request;
     request.set_id(id);
     v1::GetResultsResponse results;
-    grpc::ClientContext context;
-    Prepare(&context, true);
-    grpc::Status status = stub_->GetResults(&context, request, &results);
+    grpc::Status status = Call(&v1::ExperimentService::Stub::GetResults, request, &results);
     if (!status.ok()) return FailRpc(status);
     all.push_back(std::move(results));
   }
@@ -278,39 +293,12 @@ int QatctlCommands::Compare(const std::vector<std::string>& job_ids) {
 int QatctlCommands::Cancel(const std::string& job_id) {
   v1::CancelJobRequest request;
   request.set_id(job_id);
-  v1::Job job;
-  grpc::ClientContext context;
-  Prepare(&context, true);
-  grpc::Status status = stub_->CancelJob(&context, request, &job);
-  if (!status.ok()) return FailRpc(status);
-  if (options_.json) {
-    fmt::print("{}\n", ToJson(job, true));
-  } else {
-    fmt::print("{}\n", JobSummaryLine(job));
-  }
-  return 0;
+  return CallAndPrint(&v1::ExperimentService::Stub::CancelJob, request,
+                      [](const v1::Job& job) { fmt::print("{}\n", JobSummaryLine(job)); });
 }
 
 int QatctlCommands::ListDatasets() {
-  v1::ListDatasetsResponse response;
-  grpc::ClientContext context;
-  Prepare(&context, true);
-  grpc::Status status = stub_->ListDatasets(&context, v1::ListDatasetsRequest(), &response);
-  if (!status.ok()) return FailRpc(status);
-  if (options_.json) {
-    fmt::print("{}\n", ToJson(response, true));
-    return 0;
-  }
-  TextTable table;
-  using Align = TextTable::Align;
-  table.SetColumns({"NAME", "FORMAT", "SIZE", "SHA256", "CREATED"},
-                   {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft, Align::kLeft});
-  for (const auto& dataset : response.datasets()) {
-    table.AddRow({dataset.name(), dataset.format(), FormatKilobytes(dataset.size()), dataset.sha256().substr(0, 16),
-                  FormatUnixMillis(dataset.created_unix_ms())});
-  }
-  fmt::print("{}", table.Render());
-  return 0;
+  return CallAndPrint(&v1::ExperimentService::Stub::ListDatasets, v1::ListDatasetsRequest(), PrintDatasetTable);
 }
 
 int QatctlCommands::UploadDataset(const std::string& name, const std::string& file, const std::string& format) {
@@ -346,7 +334,7 @@ int QatctlCommands::UploadDataset(const std::string& name, const std::string& fi
   grpc::Status status = writer->Finish();
   if (!status.ok()) return FailRpc(status);
   if (options_.json) {
-    fmt::print("{}\n", ToJson(dataset, true));
+    PrintJson(dataset);
   } else {
     fmt::print("uploaded dataset {} ({}, {}, sha256 {})\n", dataset.name(), dataset.format(),
                FormatKilobytes(dataset.size()), dataset.sha256());
@@ -357,25 +345,8 @@ int QatctlCommands::UploadDataset(const std::string& name, const std::string& fi
 int QatctlCommands::ListArtifacts(const std::string& job_id) {
   v1::GetResultsRequest request;
   request.set_id(job_id);
-  v1::GetResultsResponse results;
-  grpc::ClientContext context;
-  Prepare(&context, true);
-  grpc::Status status = stub_->GetResults(&context, request, &results);
-  if (!status.ok()) return FailRpc(status);
-  if (options_.json) {
-    fmt::print("{}\n", ToJson(results.result(), true));
-    return 0;
-  }
-  TextTable table;
-  using Align = TextTable::Align;
-  table.SetColumns({"VARIANT", "ARTIFACT", "SIZE", "SHA256"}, {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft});
-  for (const auto& variant : results.result().variants()) {
-    if (variant.artifact().empty() && variant.artifact_sha256().empty()) continue;
-    table.AddRow({variant.name(), variant.artifact(), FormatKilobytes(variant.flash_bytes()),
-                  variant.artifact_sha256()});
-  }
-  fmt::print("{}", table.Render());
-  return 0;
+  return CallAndPrint(&v1::ExperimentService::Stub::GetResults, request, PrintArtifactTable,
+                      [](const v1::GetResultsResponse& results) -> const v1::JobResult& { return results.result(); });
 }
 
 int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& name, const std::string& output) {

@@ -5,9 +5,12 @@
 // job that ends FAILED or CANCELLED).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <google/protobuf/message.h>
 
 #include "client/job_spec_flags.h"
 #include "qatlab/v1/experiment.grpc.pb.h"
@@ -52,6 +55,33 @@ class QatctlCommands {
   int Fail(const std::string& reason) const;
   int FailRpc(const grpc::Status& status) const;
   void Prepare(grpc::ClientContext* context, bool with_deadline) const;
+  // Prints `message` as indented protobuf JSON and a newline; returns 0.
+  int PrintJson(const google::protobuf::Message& message) const;
+
+  template <typename Request, typename Response>
+  using UnaryRpc = grpc::Status (v1::ExperimentService::Stub::*)(grpc::ClientContext*, const Request&, Response*);
+
+  // One unary call with the token and the per-call deadline.
+  template <typename Request, typename Response>
+  grpc::Status Call(UnaryRpc<Request, Response> rpc, const Request& request, Response* response) const {
+    grpc::ClientContext context;
+    Prepare(&context, true);
+    return (stub_.get()->*rpc)(&context, request, response);
+  }
+
+  // The shape of the commands that make one call and print its answer: on
+  // failure the error line and 1; else 0, after printing `json_part(response)`
+  // as JSON under --json, or calling `print_text(response)` otherwise.
+  template <typename Request, typename Response, typename PrintText, typename JsonPart = std::identity>
+  int CallAndPrint(UnaryRpc<Request, Response> rpc, const Request& request, PrintText print_text,
+                   JsonPart json_part = {}) const {
+    Response response;
+    grpc::Status status = Call(rpc, request, &response);
+    if (!status.ok()) return FailRpc(status);
+    if (options_.json) return PrintJson(json_part(response));
+    print_text(response);
+    return 0;
+  }
 
   QatctlOptions options_;
   std::unique_ptr<v1::ExperimentService::Stub> stub_;

@@ -1,6 +1,5 @@
 // The device side of qatctl: `qatctl devices` and `qatctl measure`.
 #include <fmt/format.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "client/qatctl_commands.h"
 #include "client/text_table.h"
@@ -8,32 +7,16 @@
 namespace qatlab {
 namespace {
 
-std::string DeviceJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  std::string text;
-  if (!google::protobuf::util::MessageToJsonString(message, &text, options).ok()) return "{}";
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
-}
-
 std::string FormatClock(uint32_t hz) {
   if (hz == 0) return "-";
   return hz % 1000000 == 0 ? fmt::format("{} MHz", hz / 1000000) : fmt::format("{:.1f} MHz", hz / 1e6);
 }
 
-}  // namespace
-
-int QatctlCommands::ListDevices() {
-  v1::ListDevicesResponse response;
-  grpc::ClientContext context;
-  Prepare(&context, true);
-  grpc::Status status = stub_->ListDevices(&context, v1::ListDevicesRequest(), &response);
-  if (!status.ok()) return FailRpc(status);
-  if (options_.json) {
-    fmt::print("{}\n", DeviceJson(response));
-    return 0;
+// `address`: the server's, for the hint when no device is registered yet.
+void PrintDeviceTable(const v1::ListDevicesResponse& response, const std::string& address) {
+  if (response.devices().empty()) {
+    fmt::print("no devices registered (start qatlab-agent --server {})\n", address);
+    return;
   }
   TextTable table;
   using Align = TextTable::Align;
@@ -47,30 +30,10 @@ int QatctlCommands::ListDevices() {
                   FormatKilobytes(device.ram_bytes()), device.firmware_version(), device.kernel_variant(),
                   device.state(), FormatUnixMillis(device.last_seen_unix_ms())});
   }
-  if (table.empty()) {
-    fmt::print("no devices registered (start qatlab-agent --server {})\n", options_.address);
-    return 0;
-  }
   fmt::print("{}", table.Render());
-  return 0;
 }
 
-int QatctlCommands::Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,
-                            const std::string& device_id) {
-  v1::MeasureRequest request;
-  request.set_job_id(job_id);
-  request.set_variant(variant);
-  request.set_board_kind(board_kind);
-  request.set_device_id(device_id);
-  v1::MeasureResponse response;
-  grpc::ClientContext context;
-  Prepare(&context, true);
-  grpc::Status status = stub_->Measure(&context, request, &response);
-  if (!status.ok()) return FailRpc(status);
-  if (options_.json) {
-    fmt::print("{}\n", DeviceJson(response));
-    return 0;
-  }
+void PrintMeasurementTable(const v1::MeasureResponse& response) {
   TextTable table;
   using Align = TextTable::Align;
   table.SetColumns({"MEASUREMENT", "JOB", "VARIANT", "BOARD", "DEVICE", "STATE"},
@@ -80,7 +43,23 @@ int QatctlCommands::Measure(const std::string& job_id, const std::string& varian
                   m.state()});
   }
   fmt::print("{}", table.Render());
-  return 0;
+}
+
+}  // namespace
+
+int QatctlCommands::ListDevices() {
+  return CallAndPrint(&v1::ExperimentService::Stub::ListDevices, v1::ListDevicesRequest(),
+                      [this](const v1::ListDevicesResponse& devices) { PrintDeviceTable(devices, options_.address); });
+}
+
+int QatctlCommands::Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,
+                            const std::string& device_id) {
+  v1::MeasureRequest request;
+  request.set_job_id(job_id);
+  request.set_variant(variant);
+  request.set_board_kind(board_kind);
+  request.set_device_id(device_id);
+  return CallAndPrint(&v1::ExperimentService::Stub::Measure, request, PrintMeasurementTable);
 }
 
 }  // namespace qatlab
