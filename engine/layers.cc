@@ -374,24 +374,26 @@ void WeightedLayer::QuantizeWeights(const WeightQuantization& quantization) {
   quantization_ = quantization;
   quantization_.frozen = false;
   quantization_.learned = false;
-  RefreshEffectiveWeights();
+  RefreshEffectiveWeights(false);
   if (quantization.frozen) FreezeWeightScales();
   if (quantization.learned) EnableLearnedWeightScales();
 }
 
 void WeightedLayer::FreezeWeightScales() {
+  // Keeps the scales the weights were last computed with (MSE scales are not
+  // searched again: the final weights were trained against these, and a
+  // fresh search can pick a different clipping and re-round every weight).
   quantization_.frozen = false;
-  scales_valid_ = false;  // a fresh search, also for MSE scales
-  RefreshEffectiveWeights();
+  RefreshEffectiveWeights(false);
   quantization_.frozen = true;
 }
 
 void WeightedLayer::EnableLearnedWeightScales() {
-  RefreshEffectiveWeights();
+  RefreshEffectiveWeights(false);
   quantization_.learned = true;
 }
 
-void WeightedLayer::RefreshEffectiveWeights() {
+void WeightedLayer::RefreshEffectiveWeights(bool training) {
   const size_t count = weight_.size();
   folded_weight_.resize(count);
   effective_weight_.resize(count);
@@ -412,10 +414,11 @@ void WeightedLayer::RefreshEffectiveWeights() {
     return;
   }
   // MSE scales cost a search over every weight; between refreshes (every
-  // kMseRefreshInterval calls) they are kept, which a small QAT learning
-  // rate barely notices.
+  // kMseRefreshInterval training forwards) they are kept, which a small QAT
+  // learning rate barely notices. Evaluation never moves them, so it sees the
+  // scales training last used, whenever it runs.
   const bool reuse_mse_scales = quantization_.method == RangeMethod::kMse && scales_valid_ &&
-                                (refresh_count_++ % kMseRefreshInterval) != 0;
+                                (!training || (refresh_count_++ % kMseRefreshInterval) != 0);
   if (!quantization_.frozen && !quantization_.learned && !reuse_mse_scales) {
     scales_valid_ = true;
     if (quantization_.per_tensor) {
@@ -447,7 +450,7 @@ void WeightedLayer::RefreshEffectiveWeights() {
 }
 
 void WeightedLayer::Forward(const Tensor& in, Tensor* out, bool training) {
-  RefreshEffectiveWeights();
+  RefreshEffectiveWeights(training);
   ComputeForward(effective_weight_.data(), effective_bias_.data(), in, out);
   if (bn_ != nullptr && training && !bn_->frozen()) UpdateBatchNormStatistics(*out);
 }

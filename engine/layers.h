@@ -74,8 +74,8 @@ class WeightedLayer : public Layer {
 
   // The weights and bias the layer computes with (folded, fake-quantized),
   // and the per-channel weight scales; valid after Forward or
-  // RefreshEffectiveWeights.
-  void RefreshEffectiveWeights();
+  // RefreshEffectiveWeights. Only training forwards move MSE-chosen scales.
+  void RefreshEffectiveWeights(bool training);
   const FloatBuffer& effective_weights() const { return effective_weight_; }
   const FloatBuffer& effective_bias() const { return effective_bias_; }
   const FloatBuffer& weight_scales() const { return scale_; }

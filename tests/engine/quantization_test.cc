@@ -223,6 +223,39 @@ TEST(WeightQuantization, EffectiveWeightsLieOnPerChannelGrid) {
   }
 }
 
+// MSE-chosen weight scales move only with training forwards, and freezing
+// keeps the ones in use: evaluating (during or after QAT) and exporting see
+// the scales the weights were trained against. A fresh search at the end of
+// QAT once cost ds_cnn w4a8 five points.
+TEST(WeightQuantization, MseScalesMoveOnlyInTrainingAndFreezeKeepsThem) {
+  DenseLayer dense(4);
+  dense.Setup({1, 1, 16});
+  dense.Initialize(5);
+  WeightQuantization wq;
+  wq.bits = 4;
+  wq.method = RangeMethod::kMse;
+  dense.QuantizeWeights(wq);
+  const FloatBuffer chosen = dense.weight_scales();
+  for (float& w : dense.weights()) w *= 3.0f;  // as if training moved them
+  Tensor in, out;
+  in.Resize(2, {1, 1, 16});
+  std::fill(in.data.begin(), in.data.end(), 0.5f);
+  for (int i = 0; i < 40; ++i) dense.Forward(in, &out, false);
+  EXPECT_EQ(dense.weight_scales(), chosen) << "evaluation moved the scales";
+  dense.FreezeWeightScales();
+  EXPECT_EQ(dense.weight_scales(), chosen) << "freezing searched again";
+  dense.Forward(in, &out, true);
+  EXPECT_EQ(dense.weight_scales(), chosen) << "frozen scales moved in training";
+
+  DenseLayer trained(4);
+  trained.Setup({1, 1, 16});
+  trained.Initialize(5);
+  trained.QuantizeWeights(wq);
+  for (float& w : trained.weights()) w *= 3.0f;
+  trained.Forward(in, &out, true);  // the first training forward searches
+  for (size_t c = 0; c < chosen.size(); ++c) EXPECT_NEAR(trained.weight_scales()[c], 3.0f * chosen[c], 1e-5f * chosen[c] + 1e-7f);
+}
+
 TEST(NetworkQuantization, QuantizersSitAtFusedGroupBoundaries) {
   v1::ModelSpec model;
   model.set_preset("cnn_bn");
