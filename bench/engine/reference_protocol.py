@@ -4,7 +4,7 @@ with `qatlab-worker run`, one run each, and checks them against the reference
 table in ARCHITECTURE.md (PyTorch 1.13.1, same data and protocol; ds_cnn has
 no PyTorch figures, so only its integer-model checks apply).
 
-Too slow for every CI run (about a minute per preset on 2 cores); run on demand:
+Too slow for every CI run (about 50 s for the four presets on 2 cores); run on demand:
     bench/engine/reference_protocol.py --worker build/worker/qatlab-worker
 Prints one table per preset and the checks of issue #2; exits 1 if any fails.
 """
