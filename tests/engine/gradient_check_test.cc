@@ -48,6 +48,22 @@ void ExpectClose(double analytic, double numeric, const std::string& what) {
   EXPECT_NEAR(analytic, numeric, tolerance) << what;
 }
 
+// Compares analytic[i] with the central difference of loss() in values[i],
+// for i in [0, count) with the given stride; values are restored.
+void CheckAgainstCentralDifferences(float* values, const float* analytic, size_t count,
+                                    const std::function<double()>& loss, const std::string& what,
+                                    size_t stride = 1) {
+  for (size_t i = 0; i < count; i += stride) {
+    const float saved = values[i];
+    values[i] = saved + kStep;
+    const double up = loss();
+    values[i] = saved - kStep;
+    const double down = loss();
+    values[i] = saved;
+    ExpectClose(analytic[i], (up - down) / (2 * kStep), what + "[" + std::to_string(i) + "]");
+  }
+}
+
 // Checks d(sum(out * R))/d(input) and /d(parameters) of `layer`.
 void CheckLayer(Layer* layer, const ImageShape& shape, int batch, bool check_input = true, float gap = 0.0f) {
   const ImageShape out_shape = layer->Setup(shape);
@@ -72,29 +88,12 @@ void CheckLayer(Layer* layer, const ImageShape& shape, int batch, bool check_inp
   };
   if (check_input) {
     ASSERT_EQ(din.data.size(), in.data.size());
-    for (size_t i = 0; i < in.data.size(); ++i) {
-      const float saved = in.data[i];
-      in.data[i] = saved + kStep;
-      const double up = loss();
-      in.data[i] = saved - kStep;
-      const double down = loss();
-      in.data[i] = saved;
-      ExpectClose(din.data[i], (up - down) / (2 * kStep), layer->type() + " input " + std::to_string(i));
-    }
+    CheckAgainstCentralDifferences(in.data.data(), din.data.data(), in.data.size(), loss, layer->type() + " input");
   }
   for (size_t k = 0; k < params.size(); ++k) {
     const std::vector<float> grad(params[k].grad, params[k].grad + params[k].size);
-    for (size_t i = 0; i < params[k].size; ++i) {
-      float& value = params[k].value[i];
-      const float saved = value;
-      value = saved + kStep;
-      const double up = loss();
-      value = saved - kStep;
-      const double down = loss();
-      value = saved;
-      ExpectClose(grad[i], (up - down) / (2 * kStep),
-                  layer->type() + " parameter " + std::to_string(k) + "[" + std::to_string(i) + "]");
-    }
+    CheckAgainstCentralDifferences(params[k].value, grad.data(), params[k].size, loss,
+                                   layer->type() + " parameter " + std::to_string(k));
   }
 }
 
@@ -195,32 +194,10 @@ TEST(GradientCheck, BatchNormTraining) {
     layer.Forward(in, &o, true);
     return Projected(o, r);
   };
-  for (size_t i = 0; i < in.data.size(); ++i) {
-    const float saved = in.data[i];
-    in.data[i] = saved + kStep;
-    const double up = loss();
-    in.data[i] = saved - kStep;
-    const double down = loss();
-    in.data[i] = saved;
-    ExpectClose(din.data[i], (up - down) / (2 * kStep), "batchnorm input " + std::to_string(i));
-  }
+  CheckAgainstCentralDifferences(in.data.data(), din.data.data(), in.data.size(), loss, "batchnorm input");
   const FloatBuffer grad_gamma = layer.grad_gamma, grad_beta = layer.grad_beta;
-  for (int c = 0; c < 3; ++c) {
-    const float saved = layer.gamma[c];
-    layer.gamma[c] = saved + kStep;
-    const double up = loss();
-    layer.gamma[c] = saved - kStep;
-    const double down = loss();
-    layer.gamma[c] = saved;
-    ExpectClose(grad_gamma[c], (up - down) / (2 * kStep), "gamma");
-    const float saved_beta = layer.beta[c];
-    layer.beta[c] = saved_beta + kStep;
-    const double up_beta = loss();
-    layer.beta[c] = saved_beta - kStep;
-    const double down_beta = loss();
-    layer.beta[c] = saved_beta;
-    ExpectClose(grad_beta[c], (up_beta - down_beta) / (2 * kStep), "beta");
-  }
+  CheckAgainstCentralDifferences(layer.gamma.data(), grad_gamma.data(), 3, loss, "gamma");
+  CheckAgainstCentralDifferences(layer.beta.data(), grad_beta.data(), 3, loss, "beta");
 }
 
 TEST(GradientCheck, Relu) {
@@ -287,15 +264,9 @@ TEST(GradientCheck, SoftmaxCrossEntropy) {
   const int32_t labels[3] = {0, 3, 2};
   Tensor grad;
   SoftmaxCrossEntropy(logits, labels, &grad);
-  for (size_t i = 0; i < logits.data.size(); ++i) {
-    const float saved = logits.data[i];
-    logits.data[i] = saved + kStep;
-    const double up = SoftmaxCrossEntropy(logits, labels, nullptr);
-    logits.data[i] = saved - kStep;
-    const double down = SoftmaxCrossEntropy(logits, labels, nullptr);
-    logits.data[i] = saved;
-    ExpectClose(grad.data[i], (up - down) / (2 * kStep), "logit " + std::to_string(i));
-  }
+  CheckAgainstCentralDifferences(
+      logits.data.data(), grad.data.data(), logits.data.size(),
+      [&] { return SoftmaxCrossEntropy(logits, labels, nullptr); }, "logit");
 }
 
 // Conv followed by a folded batch norm (no quantization, frozen statistics):
@@ -327,15 +298,7 @@ TEST(GradientCheck, Conv2DWithFoldedBatchNorm) {
     return Projected(o, r);
   };
   auto check = [&](FloatBuffer& values, const FloatBuffer& grads, const std::string& what) {
-    for (size_t i = 0; i < values.size(); ++i) {
-      const float saved = values[i];
-      values[i] = saved + kStep;
-      const double up = loss();
-      values[i] = saved - kStep;
-      const double down = loss();
-      values[i] = saved;
-      ExpectClose(grads[i], (up - down) / (2 * kStep), what + "[" + std::to_string(i) + "]");
-    }
+    CheckAgainstCentralDifferences(values.data(), grads.data(), values.size(), loss, what);
   };
   std::vector<ParameterRef> params;
   conv.Parameters(&params);
@@ -387,16 +350,9 @@ TEST(GradientCheck, NetworkWithResidualAdd) {
   int checked = 0;
   for (auto& p : params) {
     const std::vector<float> analytic(p.grad, p.grad + p.size);
-    for (size_t i = 0; i < p.size; i += std::max<size_t>(1, p.size / 6)) {
-      const float saved = p.value[i];
-      p.value[i] = saved + kStep;
-      const double up = loss();
-      p.value[i] = saved - kStep;
-      const double down = loss();
-      p.value[i] = saved;
-      ExpectClose(analytic[i], (up - down) / (2 * kStep), "parameter");
-      ++checked;
-    }
+    const size_t stride = std::max<size_t>(1, p.size / 6);
+    CheckAgainstCentralDifferences(p.value, analytic.data(), p.size, loss, "parameter", stride);
+    checked += static_cast<int>((p.size + stride - 1) / stride);
   }
   EXPECT_GT(checked, 50);
 }
