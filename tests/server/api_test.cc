@@ -69,22 +69,7 @@ TEST_F(ApiTest, AJobsLifeAsClientAndWorkerSeeIt) {
   for (size_t i = 0; i < model.size(); ++i) model[i] = static_cast<char>(i * 31 + 7);
   {
     v1::UploadArtifactResponse uploaded;
-    auto context = Context();
-    auto stream = workers_->UploadArtifact(context.get(), &uploaded);
-    v1::UploadArtifactRequest header;
-    header.mutable_header()->set_job_id(job.id());
-    header.mutable_header()->set_lease_id(lease.lease_id());
-    header.mutable_header()->set_name("qat_w8a8.qmodel");
-    header.mutable_header()->set_sha256(Sha256Hex(model));
-    header.mutable_header()->set_size(static_cast<int64_t>(model.size()));
-    ASSERT_TRUE(stream->Write(header));
-    for (size_t at = 0; at < model.size(); at += 50'000) {
-      v1::UploadArtifactRequest part;
-      part.set_chunk(model.substr(at, 50'000));
-      ASSERT_TRUE(stream->Write(part));
-    }
-    stream->WritesDone();
-    grpc::Status status = stream->Finish();
+    grpc::Status status = UploadModel(job.id(), lease.lease_id(), "qat_w8a8.qmodel", model, 50'000, &uploaded);
     ASSERT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(uploaded.artifact().sha256(), Sha256Hex(model));
   }
@@ -307,20 +292,7 @@ TEST_F(ApiTest, MeasureOnMeasurementsCommitWithTheJobsCompletion) {
   ASSERT_EQ(lease.job().id(), job.id());
   const std::string model(1000, 'm');
   {
-    v1::UploadArtifactResponse uploaded;
-    auto context = Context();
-    auto stream = workers_->UploadArtifact(context.get(), &uploaded);
-    v1::UploadArtifactRequest header;
-    header.mutable_header()->set_job_id(job.id());
-    header.mutable_header()->set_lease_id(lease.lease_id());
-    header.mutable_header()->set_name("qat_w8a8.qmodel");
-    header.mutable_header()->set_sha256(Sha256Hex(model));
-    ASSERT_TRUE(stream->Write(header));
-    v1::UploadArtifactRequest part;
-    part.set_chunk(model);
-    ASSERT_TRUE(stream->Write(part));
-    stream->WritesDone();
-    grpc::Status status = stream->Finish();
+    grpc::Status status = UploadModel(job.id(), lease.lease_id(), "qat_w8a8.qmodel", model, model.size());
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
   v1::JobResult result = ResultFor(job.id());

@@ -230,22 +230,7 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
       {"same data set name, different content", [&] { return UploadDataset("good-data", "different bytes"); },
        Code::ALREADY_EXISTS, "already exists"},
       {"artifact upload on a stale lease",
-       [&] {
-         v1::UploadArtifactResponse response;
-         auto context = Context();
-         auto stream = workers_->UploadArtifact(context.get(), &response);
-         v1::UploadArtifactRequest header;
-         header.mutable_header()->set_job_id(lease.job().id());
-         header.mutable_header()->set_lease_id(stale_lease);
-         header.mutable_header()->set_name("m.qmodel");
-         header.mutable_header()->set_sha256(Sha256Hex("m"));
-         stream->Write(header);
-         v1::UploadArtifactRequest chunk;
-         chunk.set_chunk("m");
-         stream->Write(chunk);
-         stream->WritesDone();
-         return stream->Finish();
-       },
+       [&] { return UploadModel(lease.job().id(), stale_lease, "m.qmodel", "m", 1); },
        Code::FAILED_PRECONDITION, "not the current lease"},
       {"download from unknown job",
        [&] {

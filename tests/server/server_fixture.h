@@ -81,6 +81,31 @@ class ServerFixture : public ::testing::Test {
     return workers_->CompleteJob(Context().get(), request, &response);
   }
 
+  // Uploads `model` as the artifact `name` of a leased job, in chunks of
+  // `chunk` bytes, with its true size and sha256.
+  grpc::Status UploadModel(const std::string& job_id, const std::string& lease_id, const std::string& name,
+                           const std::string& model, size_t chunk, v1::UploadArtifactResponse* out = nullptr) {
+    v1::UploadArtifactResponse uploaded;
+    auto context = Context();
+    auto stream = workers_->UploadArtifact(context.get(), &uploaded);
+    v1::UploadArtifactRequest header;
+    header.mutable_header()->set_job_id(job_id);
+    header.mutable_header()->set_lease_id(lease_id);
+    header.mutable_header()->set_name(name);
+    header.mutable_header()->set_sha256(Sha256Hex(model));
+    header.mutable_header()->set_size(static_cast<int64_t>(model.size()));
+    stream->Write(header);
+    for (size_t at = 0; at < model.size(); at += chunk) {
+      v1::UploadArtifactRequest part;
+      part.set_chunk(model.substr(at, chunk));
+      if (!stream->Write(part)) break;
+    }
+    stream->WritesDone();
+    grpc::Status status = stream->Finish();
+    if (out != nullptr) *out = uploaded;
+    return status;
+  }
+
   // Uploads `data` as a data set (chunks of `chunk` bytes) with the given
   // announced sha256 (default: the true one).
   grpc::Status UploadDataset(const std::string& name, const std::string& data, std::string sha256 = "",
