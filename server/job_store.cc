@@ -216,23 +216,36 @@ StatusOr<v1::Job> JobStore::Submit(const v1::JobSpec& spec, const std::string& i
   // Group commit: concurrent submissions queue up; whoever finds no batch in
   // progress commits everything queued so far in one transaction, while the
   // others wait. A commit costs far more than an insert, so under load this
-  // multiplies throughput; alone, a submission is its own batch.
-  PendingSubmission me{&spec, &idempotency_key, std::nullopt};
+  // multiplies throughput; alone, a submission is its own batch. Each waiter
+  // is woken only when its own outcome is ready or the batch is handed to it,
+  // never by commits of batches it is not part of.
+  PendingSubmission me;
+  me.spec = &spec;
+  me.idempotency_key = &idempotency_key;
   std::unique_lock lock(batch_mutex_);
   batch_queue_.push_back(&me);
-  while (!me.outcome.has_value()) {
-    if (batch_leader_active_) {
-      batch_done_.wait(lock);
-      continue;
-    }
-    batch_leader_active_ = true;
-    std::vector<PendingSubmission*> batch;
-    batch.swap(batch_queue_);
-    lock.unlock();
-    CommitSubmissions(batch);
-    lock.lock();
+  if (batch_leader_active_) {
+    me.wake.wait(lock, [&] { return me.done || me.lead; });
+    if (me.done) return std::move(*me.outcome);
+  }
+  batch_leader_active_ = true;
+  std::vector<PendingSubmission*> batch;
+  batch.swap(batch_queue_);
+  lock.unlock();
+  CommitSubmissions(batch);
+  lock.lock();
+  // Notified under the lock: a woken waiter returns (destroying its `wake`)
+  // only once it holds the lock again.
+  for (PendingSubmission* pending : batch) {
+    if (pending == &me) continue;
+    pending->done = true;
+    pending->wake.notify_one();
+  }
+  if (batch_queue_.empty()) {
     batch_leader_active_ = false;
-    batch_done_.notify_all();
+  } else {
+    batch_queue_.front()->lead = true;
+    batch_queue_.front()->wake.notify_one();
   }
   return std::move(*me.outcome);
 }

@@ -159,9 +159,14 @@ class JobStore {
   JobStore(std::unique_ptr<Database> db, const Clock& clock, JobNotifier& notifier, JobStoreOptions options);
 
   struct PendingSubmission {
-    const v1::JobSpec* spec;
-    const std::string* idempotency_key;
+    const v1::JobSpec* spec = nullptr;
+    const std::string* idempotency_key = nullptr;
     std::optional<StatusOr<v1::Job>> outcome;  // set by the batch's committer
+    // Guarded by batch_mutex_: `done` once outcome is set; `lead` when the
+    // previous committer hands the next batch to this submission.
+    bool done = false;
+    bool lead = false;
+    std::condition_variable wake;  // signalled on either
   };
   // Commits `batch` (in one transaction when all succeed) and sets each
   // outcome. Takes mutex_.
@@ -185,7 +190,6 @@ class JobStore {
 
   // Submissions waiting for the next group commit (see Submit).
   std::mutex batch_mutex_;
-  std::condition_variable batch_done_;
   std::vector<PendingSubmission*> batch_queue_;  // guarded by batch_mutex_
   bool batch_leader_active_ = false;             // guarded by batch_mutex_
 

@@ -23,6 +23,10 @@ namespace qatlab::server {
 
 namespace {
 
+// Idle threads the sync gRPC server keeps ready for the next call (see Start).
+constexpr int kMinIdleRpcThreads = 2;
+constexpr int kMaxIdleRpcThreads = 64;
+
 StatusOr<std::string> ReadWholeFile(const std::string& path, const char* flag) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::InvalidArgument(fmt::format("{} {}: cannot be read", flag, path));
@@ -115,6 +119,13 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   builder.RegisterService(server->worker_service_.get());
   // Upload chunks may be up to a few MiB; leave headroom above gRPC's 4 MiB.
   builder.SetMaxReceiveMessageSize(16 << 20);
+  // The sync server's defaults (1..2 idle polling threads) make a thread that
+  // finishes an RPC exit whenever two others are idle, and a new one start
+  // whenever none is: with a few concurrent clients that is a thread created
+  // and joined every few calls, which cost more than the SQLite commit. Keep
+  // idle threads around instead (they leave after 10 s idle beyond the max).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, kMinIdleRpcThreads);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, kMaxIdleRpcThreads);
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return Status::InvalidArgument(
