@@ -370,7 +370,8 @@ Status InferLayerShapes(const std::vector<v1::LayerSpec>& layers, const ImageSha
                                        ShapeText(shape) + " with padding " + std::to_string(layer.padding()));
       }
       const int channels = type == "conv2d" ? layer.filters() : shape.channels;
-      shape = {(padded_h - layer.kernel()) / stride + 1, (padded_w - layer.kernel()) / stride + 1, channels};
+      shape = {WindowOutputSize(shape.height, layer.kernel(), stride, layer.padding()),
+               WindowOutputSize(shape.width, layer.kernel(), stride, layer.padding()), channels};
     } else if (type == "maxpool" || type == "avgpool") {
       if (layer.pool() > shape.height || layer.pool() > shape.width) {
         return Status::InvalidArgument(label + ": pool " + std::to_string(layer.pool()) + " does not fit input " +

@@ -62,6 +62,12 @@ bool IsWeightedLayerType(const std::string& type);
 // integer model has no tensor between them).
 bool ContinuesFusedGroup(const std::string& type);
 
+// Output size along one axis of a convolution window: (in + 2 * padding -
+// kernel) / stride + 1. REQUIRES: kernel <= in + 2 * padding, stride >= 1.
+inline int WindowOutputSize(int in, int kernel, int stride, int padding) {
+  return (in + 2 * padding - kernel) / stride + 1;
+}
+
 // The per-sample output shape of each layer of `layers` applied to `input`,
 // or the first layer that does not chain. shapes->size() == layers.size().
 Status InferLayerShapes(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,

@@ -355,6 +355,13 @@ void WeightedLayer::Allocate(size_t weight_count, int out_channels) {
   grad_bias_.assign(out_channels, 0.0f);
   scale_.assign(out_channels, 1.0f);
   grad_scale_.assign(out_channels, 0.0f);
+  for (auto& part : part_dw_) part.assign(weight_count + out_channels, 0.0f);
+}
+
+void WeightedLayer::SumPartGradients(float* dw, float* db) const {
+  const size_t n = weight_.size();
+  for (size_t i = 0; i < n; ++i) dw[i] = part_dw_[0][i] + part_dw_[1][i];
+  for (int c = 0; c < out_channels_; ++c) db[c] = part_dw_[0][n + c] + part_dw_[1][n + c];
 }
 
 void WeightedLayer::Initialize(uint64_t seed) {
@@ -569,7 +576,6 @@ void WeightedLayer::State(std::vector<FloatBuffer*>* state) {
 ImageShape DenseLayer::Setup(const ImageShape& input) {
   inputs_ = input.size();
   Allocate(static_cast<size_t>(units_) * inputs_, units_);
-  for (auto& dw : part_dw_) dw.assign(weight_.size() + units_, 0.0f);
   return {1, 1, units_};
 }
 
@@ -599,26 +605,18 @@ void DenseLayer::ComputeBackward(const float* w, const Tensor& in, const Tensor&
     AffineRowsBackward(in.sample(begin), w, dout.sample(begin), end - begin, inputs_, units_, part_w,
                        part_w + weight_.size(), din != nullptr ? din->sample(begin) : nullptr);
   });
-  const size_t n = weight_.size();
-  for (size_t i = 0; i < n; ++i) dw[i] = part_dw_[0][i] + part_dw_[1][i];
-  for (int c = 0; c < units_; ++c) db[c] = part_dw_[0][n + c] + part_dw_[1][n + c];
+  SumPartGradients(dw, db);
 }
 
 // ---------------------------------------------------------------- conv2d
 
-Conv2DLayer::Conv2DLayer(int filters, int kernel, int stride, int padding) : filters_(filters) {
-  geometry_.kernel = kernel;
-  geometry_.stride = stride;
-  geometry_.padding = padding;
-}
+Conv2DLayer::Conv2DLayer(int filters, int kernel, int stride, int padding)
+    : filters_(filters), geometry_{kernel, stride, padding, {}, {}} {}
 
 ImageShape Conv2DLayer::Setup(const ImageShape& input) {
-  geometry_.in = input;
-  geometry_.out = {(input.height + 2 * geometry_.padding - geometry_.kernel) / geometry_.stride + 1,
-                   (input.width + 2 * geometry_.padding - geometry_.kernel) / geometry_.stride + 1, filters_};
+  geometry_.SetInput(input, filters_);
   patch_ = geometry_.kernel * geometry_.kernel * input.channels;
   Allocate(static_cast<size_t>(filters_) * patch_, filters_);
-  for (auto& dw : part_dw_) dw.assign(weight_.size() + filters_, 0.0f);
   return geometry_.out;
 }
 
@@ -808,8 +806,7 @@ void Conv2DLayer::SingleChannelBackward(const float* w, const Tensor& in, const 
     }
     std::copy(bias_sum.begin(), bias_sum.begin() + filters_, part_w + weights);
   });
-  for (size_t i = 0; i < weights; ++i) dw[i] = part_dw_[0][i] + part_dw_[1][i];
-  for (int c = 0; c < filters_; ++c) db[c] = part_dw_[0][weights + c] + part_dw_[1][weights + c];
+  SumPartGradients(dw, db);
 }
 
 int Conv2DLayer::SamplesPerChunk() const {
@@ -876,25 +873,17 @@ void Conv2DLayer::ComputeBackward(const float* w, const Tensor& in, const Tensor
       if (din != nullptr && !direct()) Col2Im(dcol, first, last, din);
     }
   });
-  const size_t n = weight_.size();
-  for (size_t i = 0; i < n; ++i) dw[i] = part_dw_[0][i] + part_dw_[1][i];
-  for (int c = 0; c < filters_; ++c) db[c] = part_dw_[0][n + c] + part_dw_[1][n + c];
+  SumPartGradients(dw, db);
 }
 
 // ---------------------------------------------------------------- depthwise
 
-DepthwiseConv2DLayer::DepthwiseConv2DLayer(int kernel, int stride, int padding) {
-  geometry_.kernel = kernel;
-  geometry_.stride = stride;
-  geometry_.padding = padding;
-}
+DepthwiseConv2DLayer::DepthwiseConv2DLayer(int kernel, int stride, int padding)
+    : geometry_{kernel, stride, padding, {}, {}} {}
 
 ImageShape DepthwiseConv2DLayer::Setup(const ImageShape& input) {
-  geometry_.in = input;
-  geometry_.out = {(input.height + 2 * geometry_.padding - geometry_.kernel) / geometry_.stride + 1,
-                   (input.width + 2 * geometry_.padding - geometry_.kernel) / geometry_.stride + 1, input.channels};
+  geometry_.SetInput(input, input.channels);
   Allocate(static_cast<size_t>(geometry_.kernel) * geometry_.kernel * input.channels, input.channels);
-  for (auto& dw : part_dw_) dw.assign(weight_.size() + input.channels, 0.0f);
   return geometry_.out;
 }
 
@@ -976,8 +965,7 @@ void DepthwiseConv2DLayer::ComputeBackward(const float* w, const Tensor& in, con
       }
     }
   });
-  for (size_t i = 0; i < weights; ++i) dw[i] = part_dw_[0][i] + part_dw_[1][i];
-  for (int c = 0; c < channels; ++c) db[c] = part_dw_[0][weights + c] + part_dw_[1][weights + c];
+  SumPartGradients(dw, db);
 }
 
 // ---------------------------------------------------------------- batchnorm

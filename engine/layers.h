@@ -104,7 +104,11 @@ class WeightedLayer : public Layer {
   virtual void ChannelSpan(int channel, size_t* first, size_t* count, size_t* stride) const = 0;
   virtual int fan_in() const = 0;
 
+  // Sizes the parameters, their gradients and the per-part gradient sums.
   void Allocate(size_t weight_count, int out_channels);
+  // dw = part 0 + part 1 of part_dw_ (weights), db likewise (the biases that
+  // follow the weights in each part): a fixed order, whatever the threads.
+  void SumPartGradients(float* dw, float* db) const;
 
   // Calls fn(i) for every weight index i of output channel c, in order.
   template <typename Fn>
@@ -116,6 +120,8 @@ class WeightedLayer : public Layer {
 
   FloatBuffer weight_, bias_, grad_weight_, grad_bias_;
   int out_channels_ = 0;
+  // Per half batch: weight gradients, then bias gradients.
+  FloatBuffer part_dw_[2];
 
  private:
   void UpdateBatchNormStatistics(const Tensor& out);
@@ -152,13 +158,20 @@ class DenseLayer final : public WeightedLayer {
  private:
   int units_;
   int inputs_ = 0;
-  FloatBuffer part_dw_[2];
 };
 
 // Convolution geometry shared by Conv2D and DepthwiseConv2D.
 struct ConvGeometry {
   int kernel = 1, stride = 1, padding = 0;
   ImageShape in, out;
+
+  // Sets `in` and `out` (with `out_channels`) for a per-sample input.
+  // REQUIRES: the window fits (InferLayerShapes checked it).
+  void SetInput(const ImageShape& input, int out_channels) {
+    in = input;
+    out = {WindowOutputSize(input.height, kernel, stride, padding),
+           WindowOutputSize(input.width, kernel, stride, padding), out_channels};
+  }
 };
 
 // in: (N, H, W, Cin); out: (N, OH, OW, filters); w: [filters][kh][kw][Cin].
@@ -202,7 +215,7 @@ class Conv2DLayer final : public WeightedLayer {
   int filters_;
   ConvGeometry geometry_;
   int patch_ = 0;  // kh * kw * Cin
-  FloatBuffer col_[2], dcol_[2], part_dw_[2];
+  FloatBuffer col_[2], dcol_[2];
   // Single-channel path, per part: the padded input and its gradient, rows
   // of filters rounded up to the block (when filters is not a multiple),
   // and the weight gradient.
@@ -228,7 +241,6 @@ class DepthwiseConv2DLayer final : public WeightedLayer {
 
  private:
   ConvGeometry geometry_;
-  FloatBuffer part_dw_[2];
 };
 
 // Batch normalization over N, H, W per channel. Training forwards use the

@@ -1,5 +1,7 @@
 #include "tests/device/seeded_models.h"
 
+#include "engine/job_spec.h"
+
 #include <cmath>
 #include <random>
 #include <string>
@@ -79,8 +81,8 @@ class ModelBuilder {
 
   int AddConv(int input, int channels, int kernel, int stride, int padding, bool relu) {
     const IntegerTensor& in = tensor(input);
-    int out_h = (in.height + 2 * padding - kernel) / stride + 1;
-    int out_w = (in.width + 2 * padding - kernel) / stride + 1;
+    int out_h = WindowOutputSize(in.height, kernel, stride, padding);
+    int out_w = WindowOutputSize(in.width, kernel, stride, padding);
     int in_c = in.channels;
     return AddWeighted(IntegerOpKind::kConv2D, input, out_h, out_w, channels, kernel, stride, padding,
                        static_cast<int64_t>(channels) * kernel * kernel * in_c, kernel * kernel * in_c,
@@ -89,8 +91,8 @@ class ModelBuilder {
 
   int AddDepthwise(int input, int kernel, int stride, int padding, bool relu) {
     const IntegerTensor& in = tensor(input);
-    int out_h = (in.height + 2 * padding - kernel) / stride + 1;
-    int out_w = (in.width + 2 * padding - kernel) / stride + 1;
+    int out_h = WindowOutputSize(in.height, kernel, stride, padding);
+    int out_w = WindowOutputSize(in.width, kernel, stride, padding);
     return AddWeighted(IntegerOpKind::kDepthwiseConv2D, input, out_h, out_w, in.channels, kernel,
                        stride, padding, static_cast<int64_t>(kernel) * kernel * in.channels,
                        kernel * kernel, relu);
