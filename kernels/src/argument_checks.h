@@ -60,23 +60,42 @@ static inline void qk_valid_taps(int32_t origin, int32_t kernel, int32_t size, i
   *last = size - origin < kernel ? size - origin : kernel;
 }
 
-/* The arguments of qk_depthwise_conv2d_s8 (every variant): pointers present,
- * shapes that chain with the window, channel multiplier 1, quantization in
- * range. */
-static inline int qk_depthwise_conv2d_args_ok(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                              const qk_dims* input_dims, const int8_t* input,
-                                              const qk_packed_weights* weights, const qk_dims* output_dims,
-                                              const int8_t* output) {
+/* The arguments of qk_dense_s8 (every variant): pointers present, counts
+ * positive, a supported bit width, quantization in range. */
+static inline int qk_dense_args_ok(const qk_dense_params* params, const qk_per_channel_quant* quant,
+                                   int32_t input_count, const int8_t* input, const qk_packed_weights* weights,
+                                   int32_t output_count, const int8_t* output) {
+  return params && quant && quant->multiplier && quant->shift && input && weights && weights->data && output &&
+         input_count >= 1 && output_count >= 1 && qk_bits_ok(weights->bits) &&
+         qk_activation_ok(&params->activation) && qk_input_offset_ok(params->input_offset) &&
+         qk_output_offset_ok(params->output_offset) && qk_shifts_ok(quant->shift, output_count);
+}
+
+/* The arguments of qk_conv2d_s8 (every variant): pointers present, shapes
+ * that chain with the window, a supported bit width, quantization in range. */
+static inline int qk_conv2d_args_ok(const qk_conv_params* params, const qk_per_channel_quant* quant,
+                                    const qk_dims* input_dims, const int8_t* input,
+                                    const qk_packed_weights* weights, const qk_dims* output_dims,
+                                    const int8_t* output) {
   return params && quant && quant->multiplier && quant->shift && input_dims && input && weights &&
          weights->data && output_dims && output && qk_dims_ok(input_dims) && qk_dims_ok(output_dims) &&
-         input_dims->channels == output_dims->channels && qk_bits_ok(weights->bits) &&
-         qk_activation_ok(&params->activation) && qk_input_offset_ok(params->input_offset) &&
-         qk_output_offset_ok(params->output_offset) &&
+         qk_bits_ok(weights->bits) && qk_activation_ok(&params->activation) &&
+         qk_input_offset_ok(params->input_offset) && qk_output_offset_ok(params->output_offset) &&
          qk_window_axis_ok(input_dims->height, params->kernel_h, params->stride, params->padding,
                            output_dims->height) &&
          qk_window_axis_ok(input_dims->width, params->kernel_w, params->stride, params->padding,
                            output_dims->width) &&
          qk_shifts_ok(quant->shift, output_dims->channels);
+}
+
+/* The arguments of qk_depthwise_conv2d_s8 (every variant): those of a
+ * convolution, with channel multiplier 1. */
+static inline int qk_depthwise_conv2d_args_ok(const qk_conv_params* params, const qk_per_channel_quant* quant,
+                                              const qk_dims* input_dims, const int8_t* input,
+                                              const qk_packed_weights* weights, const qk_dims* output_dims,
+                                              const int8_t* output) {
+  return qk_conv2d_args_ok(params, quant, input_dims, input, weights, output_dims, output) &&
+         input_dims->channels == output_dims->channels;
 }
 
 #endif /* QATLAB_KERNELS_SRC_ARGUMENT_CHECKS_H_ */

@@ -17,15 +17,7 @@ qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_qu
   if (container != 8 && !(container == 4 && run_fits_s4)) {
     return qk_conv2d_s8_reference(params, quant, input_dims, input, weights, bias, output_dims, output);
   }
-  if (!params || !quant || !quant->multiplier || !quant->shift || !input_dims || !input ||
-      !weights->data || !output_dims || !output || !qk_dims_ok(input_dims) || !qk_dims_ok(output_dims) ||
-      !qk_activation_ok(&params->activation) || !qk_input_offset_ok(params->input_offset) ||
-      !qk_output_offset_ok(params->output_offset) ||
-      !qk_window_axis_ok(input_dims->height, params->kernel_h, params->stride, params->padding,
-                         output_dims->height) ||
-      !qk_window_axis_ok(input_dims->width, params->kernel_w, params->stride, params->padding,
-                         output_dims->width) ||
-      !qk_shifts_ok(quant->shift, output_dims->channels)) {
+  if (!qk_conv2d_args_ok(params, quant, input_dims, input, weights, output_dims, output)) {
     return QK_ERR_ARGUMENT;
   }
   const int32_t in_h = input_dims->height, in_w = input_dims->width, in_c = input_dims->channels;

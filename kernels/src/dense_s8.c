@@ -6,11 +6,7 @@ qk_status qk_dense_s8_reference(const qk_dense_params* params, const qk_per_chan
                                 int32_t input_count, const int8_t* input,
                                 const qk_packed_weights* weights, const int32_t* bias,
                                 int32_t output_count, int8_t* output) {
-  if (!params || !quant || !quant->multiplier || !quant->shift || !input || !weights ||
-      !weights->data || !output || input_count < 1 || output_count < 1 ||
-      !qk_bits_ok(weights->bits) || !qk_activation_ok(&params->activation) ||
-      !qk_input_offset_ok(params->input_offset) || !qk_output_offset_ok(params->output_offset) ||
-      !qk_shifts_ok(quant->shift, output_count)) {
+  if (!qk_dense_args_ok(params, quant, input_count, input, weights, output_count, output)) {
     return QK_ERR_ARGUMENT;
   }
   const int32_t container = qk_weight_container_bits(weights->bits);

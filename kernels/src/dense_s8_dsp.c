@@ -12,10 +12,7 @@ qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_qu
   if (container != 8 && !(container == 4 && input_count <= QK_DSP_MAX_S4_RUN)) {
     return qk_dense_s8_reference(params, quant, input_count, input, weights, bias, output_count, output);
   }
-  if (!params || !quant || !quant->multiplier || !quant->shift || !input || !weights->data || !output ||
-      input_count < 1 || output_count < 1 || !qk_activation_ok(&params->activation) ||
-      !qk_input_offset_ok(params->input_offset) || !qk_output_offset_ok(params->output_offset) ||
-      !qk_shifts_ok(quant->shift, output_count)) {
+  if (!qk_dense_args_ok(params, quant, input_count, input, weights, output_count, output)) {
     return QK_ERR_ARGUMENT;
   }
   if (container == 4) {
