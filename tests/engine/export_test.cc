@@ -12,6 +12,7 @@
 #include "engine/job_spec.h"
 #include "engine/network.h"
 #include "engine/qmodel_writer.h"
+#include "tests/engine/preset_network.h"
 
 namespace qatlab {
 namespace {
@@ -54,11 +55,7 @@ std::vector<v1::LayerSpec> ModelLayers(const std::string& name) {
     return {Layer("conv2d", 8),  Layer("relu"), Layer("avgpool", 0, 2), Layer("conv2d", 16),
             Layer("relu"),       Layer("avgpool", 0, 2), Layer("flatten"), dense};
   }
-  v1::ModelSpec model;
-  model.set_preset(name);
-  auto layers = ResolveModelLayers(model);
-  EXPECT_TRUE(layers.ok()) << name;
-  return layers.ok() ? *layers : std::vector<v1::LayerSpec>{};
+  return PresetLayerSpecs(name);
 }
 
 RoundTrip ExportAndCompare(const std::string& preset, const QuantizationSettings& settings, bool train_steps) {
@@ -152,33 +149,25 @@ TEST(QuantizeMultiplier, RepresentsTheRealMultiplier) {
 }
 
 TEST(Export, RequiresQuantizedNetwork) {
-  v1::ModelSpec model;
-  model.set_preset("mlp");
-  auto layers = ResolveModelLayers(model);
-  ASSERT_TRUE(layers.ok());
-  auto net = Network::Create(*layers, {28, 28, 1}, 1);
-  ASSERT_TRUE(net.ok());
-  auto exported = ExportIntegerModel(**net, "mlp");
+  auto net = PresetNetwork("mlp", {28, 28, 1}, 1);
+  ASSERT_NE(net, nullptr);
+  auto exported = ExportIntegerModel(*net, "mlp");
   ASSERT_FALSE(exported.ok());
   EXPECT_EQ(exported.status().code(), StatusCode::kFailedPrecondition);
 }
 
 // Folded batch norm and fused ReLU appear as one conv op with the clamp.
 TEST(Export, FoldsBatchNormAndFusesRelu) {
-  v1::ModelSpec model;
-  model.set_preset("cnn_bn");
-  auto layers = ResolveModelLayers(model);
-  ASSERT_TRUE(layers.ok());
-  auto net = Network::Create(*layers, {28, 28, 1}, 1);
-  ASSERT_TRUE(net.ok());
+  auto net = PresetNetwork("cnn_bn", {28, 28, 1}, 1);
+  ASSERT_NE(net, nullptr);
   QuantizationSettings settings;
   settings.weight_bits = {8, 8, 8};
-  (*net)->EnableQuantization(settings);
+  net->EnableQuantization(settings);
   const FloatBuffer images = RandomImages(8, 784, 4);
-  (*net)->BeginCalibration(8);
-  (*net)->Forward(images.data(), 8, false);
-  (*net)->EndCalibration(RangeMethod::kMinMax, 99.99);
-  auto m = ExportIntegerModel(**net, "cnn_bn");
+  net->BeginCalibration(8);
+  net->Forward(images.data(), 8, false);
+  net->EndCalibration(RangeMethod::kMinMax, 99.99);
+  auto m = ExportIntegerModel(*net, "cnn_bn");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_EQ(m->ops.size(), 5u);  // conv, maxpool, conv, maxpool, dense
   EXPECT_EQ(m->ops[0].kind, IntegerOpKind::kConv2D);

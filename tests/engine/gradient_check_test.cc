@@ -10,6 +10,7 @@
 #include "engine/job_spec.h"
 #include "engine/layers.h"
 #include "engine/network.h"
+#include "tests/engine/preset_network.h"
 
 namespace qatlab {
 namespace {
@@ -314,14 +315,10 @@ TEST(GradientCheck, Conv2DWithFoldedBatchNorm) {
 // A residual network end to end: the add must route gradients to both its
 // inputs. Checks parameter gradients of the whole network's loss.
 TEST(GradientCheck, NetworkWithResidualAdd) {
-  v1::ModelSpec model;
-  model.set_preset("ds_cnn");
-  auto layers = ResolveModelLayers(model);
-  ASSERT_TRUE(layers.ok());
   // Smaller head for a quick check: 8x8 input.
-  auto net_or = Network::Create(*layers, {8, 8, 1}, 5);
-  ASSERT_TRUE(net_or.ok()) << net_or.status().ToString();
-  Network& net = **net_or;
+  auto net_or = PresetNetwork("ds_cnn", {8, 8, 1}, 5);
+  ASSERT_NE(net_or, nullptr);
+  Network& net = *net_or;
   // Evaluation-mode batch norm keeps the loss a smooth function of weights.
   const FloatBuffer images = RandomValues(3 * 64, 21, 1.0f);
   const int32_t labels[3] = {1, 7, 4};

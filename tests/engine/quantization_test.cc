@@ -7,6 +7,7 @@
 #include "engine/layers.h"
 #include "engine/network.h"
 #include "engine/quantizers.h"
+#include "tests/engine/preset_network.h"
 
 namespace qatlab {
 namespace {
@@ -257,23 +258,19 @@ TEST(WeightQuantization, MseScalesMoveOnlyInTrainingAndFreezeKeepsThem) {
 }
 
 TEST(NetworkQuantization, QuantizersSitAtFusedGroupBoundaries) {
-  v1::ModelSpec model;
-  model.set_preset("cnn_bn");
-  auto layers = ResolveModelLayers(model);
-  ASSERT_TRUE(layers.ok());
-  auto net = Network::Create(*layers, {28, 28, 1}, 1);
-  ASSERT_TRUE(net.ok());
+  auto net = PresetNetwork("cnn_bn", {28, 28, 1}, 1);
+  ASSERT_NE(net, nullptr);
   QuantizationSettings settings;
   settings.weight_bits = {8, 8, 8};
-  (*net)->EnableQuantization(settings);
+  net->EnableQuantization(settings);
   // conv bn relu maxpool conv bn relu maxpool flatten dense:
   // acts 0 (input), 3 (after relu), 7 (after relu), 10 (logits).
   std::vector<int> quantized;
-  for (int a = 0; a <= (*net)->layer_count(); ++a) {
-    if ((*net)->quantizer(a) != nullptr) quantized.push_back(a);
+  for (int a = 0; a <= net->layer_count(); ++a) {
+    if (net->quantizer(a) != nullptr) quantized.push_back(a);
   }
   EXPECT_EQ(quantized, (std::vector<int>{0, 3, 7, 10}));
-  const QuantParams input = (*net)->quantizer(0)->params();
+  const QuantParams input = net->quantizer(0)->params();
   EXPECT_EQ(input.zero_point, -128);
   EXPECT_FLOAT_EQ(input.scale, 1.0f / 255.0f);
 }
