@@ -15,8 +15,8 @@
 
 #include "client/progress_view.h"
 #include "client/result_view.h"
-#include "client/server_link.h"
-#include "engine/sha256.h"
+#include "server_client/server_link.h"
+#include "digest/sha256.h"
 #include "client/text_table.h"
 
 namespace qatlab {

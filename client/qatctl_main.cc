@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "client/qatctl_commands.h"
-#include "client/server_link.h"
+#include "server_client/server_link.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"qatctl: submit, follow and compare quantization experiments on a qatlab-server"};

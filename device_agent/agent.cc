@@ -20,8 +20,8 @@
 #include <utility>
 #include <vector>
 
-#include "client/server_link.h"
-#include "engine/sha256.h"
+#include "server_client/server_link.h"
+#include "digest/sha256.h"
 #include "device_agent/dut_client.h"
 #include "device_agent/qemu_board.h"
 #include "device_agent/serial_port.h"

@@ -1,5 +1,7 @@
 #include "device_agent/dut_client.h"
 
+#include "qatlab_kernels/qmodel.h"
+
 #include <array>
 #include <charconv>
 #include <cstdio>
@@ -119,26 +121,11 @@ StatusOr<std::vector<float>> ParseScores(const std::string& text, const std::str
   return scores;
 }
 
-const std::array<uint32_t, 256>& Crc32Table() {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  return table;
-}
-
 }  // namespace
 
 uint32_t Crc32(std::span<const uint8_t> data) {
-  const auto& table = Crc32Table();
-  uint32_t crc = 0xFFFFFFFFu;
-  for (uint8_t byte : data) crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8);
-  return crc ^ 0xFFFFFFFFu;
+  // The firmware checks uploads with the kernels' CRC-32; so does this side.
+  return qk_crc32(0, data.data(), static_cast<uint32_t>(data.size()));
 }
 
 StatusOr<std::unique_ptr<DutClient>> DutClient::Connect(SerialPort& port,

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "device_agent/serial_port.h"
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "device_agent/dut_client.h"
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab/v1/experiment.pb.h"
 
 namespace qatlab {

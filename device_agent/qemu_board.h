@@ -16,7 +16,7 @@
 #include <string>
 
 #include "device_agent/serial_port.h"
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 

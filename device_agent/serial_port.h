@@ -1,7 +1,7 @@
 // The byte link to a board: a USB-UART (/dev/ttyACM0), or the pseudo-terminal
 // QEMU puts the emulated UART on. Hardware sits behind this small interface so
 // that tests can wrap a real port and inject the faults real UARTs show
-// (see fault_injecting_serial_port.h).
+// (see tests/device/fault_injecting_serial_port.h).
 #pragma once
 
 #include <chrono>
@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 namespace v1 {

@@ -10,7 +10,7 @@
 #include "engine/network.h"
 #include "engine/parallel.h"
 #include "engine/qmodel_writer.h"
-#include "engine/sha256.h"
+#include "digest/sha256.h"
 #include "engine/trainer.h"
 
 namespace qatlab {

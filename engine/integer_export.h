@@ -8,7 +8,7 @@
 
 #include "engine/integer_model.h"
 #include "engine/network.h"
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 

@@ -10,7 +10,7 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab_kernels/qmodel.h"
 
 namespace qatlab {

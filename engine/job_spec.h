@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab {

@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/sha256.h"
+#include "digest/sha256.h"
 
 namespace qatlab {
 

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <string>
 
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "engine/layers.h"
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/integer_model.h"
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine/status.h"
-#include "engine/sha256.h"
+#include "status/status.h"
+#include "digest/sha256.h"
 
 namespace qatlab::server {
 

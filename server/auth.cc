@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "engine/sha256.h"
+#include "digest/sha256.h"
 #include "server/grpc_status.h"
 
 namespace qatlab::server {

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab/v1/experiment.pb.h"
 #include "server/artifact_store.h"
 

@@ -20,7 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 
 struct sqlite3;
 struct sqlite3_stmt;

@@ -43,7 +43,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab/v1/experiment.pb.h"
 #include "server/clock.h"
 #include "server/database.h"

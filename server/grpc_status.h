@@ -4,7 +4,7 @@
 
 #include <grpcpp/support/status.h>
 
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 

@@ -41,7 +41,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab/v1/experiment.pb.h"
 #include "qatlab/v1/worker.pb.h"
 #include "server/clock.h"

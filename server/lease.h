@@ -31,7 +31,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "server/database.h"
 #include "server/random_tokens.h"
 

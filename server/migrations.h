@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "server/database.h"
 
 namespace qatlab::server {

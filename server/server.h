@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "server/clock.h"
 #include "server/service_dependencies.h"
 

@@ -6,7 +6,7 @@
 #include <functional>
 #include <string>
 
-#include "engine/status.h"
+#include "status/status.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab::server {

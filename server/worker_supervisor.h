@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 

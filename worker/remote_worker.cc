@@ -23,8 +23,8 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include "client/server_link.h"
-#include "engine/sha256.h"
+#include "server_client/server_link.h"
+#include "digest/sha256.h"
 #include "engine/experiment.h"
 #include "engine/mnist.h"
 #include "qatlab/v1/worker.grpc.pb.h"

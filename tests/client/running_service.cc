@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
-#include "client/server_link.h"
+#include "server_client/server_link.h"
 
 namespace qatlab::testing {
 

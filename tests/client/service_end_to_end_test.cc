@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/sha256.h"
+#include "digest/sha256.h"
 #include "engine/mnist.h"
 #include "tests/client/running_service.h"
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "engine/dataset.h"
-#include "engine/sha256.h"
+#include "digest/sha256.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab {

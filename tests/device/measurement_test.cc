@@ -7,7 +7,7 @@
 
 #include <thread>
 
-#include "device_agent/fault_injecting_serial_port.h"
+#include "tests/device/fault_injecting_serial_port.h"
 #include "engine/integer_runner.h"
 #include "engine/qmodel_writer.h"
 #include "tests/device/emulated_board.h"

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "device_agent/fault_injecting_serial_port.h"
+#include "tests/device/fault_injecting_serial_port.h"
 #include "device_agent/serial_port.h"
 
 namespace qatlab {

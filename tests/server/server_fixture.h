@@ -10,7 +10,7 @@
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "engine/sha256.h"
+#include "digest/sha256.h"
 #include "server/server.h"
 #include "test_support.h"
 

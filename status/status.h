@@ -115,3 +115,16 @@ class [[nodiscard]] StatusOr {
     ::qatlab::Status _status = (expr);        \
     if (!_status.ok()) return _status;        \
   } while (0)
+
+// `lhs = value of expr`, or returns expr's Status from the calling function:
+//   QATLAB_ASSIGN_OR_RETURN(auto model, LoadModel(path));
+//   QATLAB_ASSIGN_OR_RETURN(shapes[i], InferShape(layer));
+// expr is a StatusOr<T>; the calling function returns Status or StatusOr<U>.
+#define QATLAB_ASSIGN_OR_RETURN(lhs, expr) \
+  QATLAB_ASSIGN_OR_RETURN_IMPL(QATLAB_STATUS_CONCAT(_qatlab_status_or_, __LINE__), lhs, expr)
+#define QATLAB_ASSIGN_OR_RETURN_IMPL(temporary, lhs, expr) \
+  auto temporary = (expr);                                 \
+  if (!temporary.ok()) return temporary.status();          \
+  lhs = std::move(temporary).value()
+#define QATLAB_STATUS_CONCAT(a, b) QATLAB_STATUS_CONCAT_INNER(a, b)
+#define QATLAB_STATUS_CONCAT_INNER(a, b) a##b

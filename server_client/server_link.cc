@@ -1,4 +1,4 @@
-#include "client/server_link.h"
+#include "server_client/server_link.h"
 
 #include <cstdlib>
 #include <fstream>

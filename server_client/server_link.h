@@ -10,7 +10,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
-#include "engine/status.h"
+#include "status/status.h"
 
 namespace qatlab {
 

@@ -1,4 +1,4 @@
-#include "device_agent/fault_injecting_serial_port.h"
+#include "tests/device/fault_injecting_serial_port.h"
 
 #include <algorithm>
 

@@ -1,0 +1,146 @@
+// The child-process helper against real programs (sh, sleep).
+#include "process/child_process.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace qatlab {
+namespace {
+
+using std::chrono::milliseconds;
+
+ChildSpec Command(std::vector<std::string> argv) {
+  ChildSpec spec;
+  spec.argv = std::move(argv);
+  return spec;
+}
+
+ChildSpec Shell(const std::string& script) { return Command({"sh", "-c", script}); }
+
+TEST(ChildProcess, CapturesBothStreamsAndTheExitCode) {
+  auto run = RunToCompletion(Shell("echo out; echo err >&2; exit 3"), milliseconds(10000));
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->exit_status, 3);
+  EXPECT_FALSE(run->timed_out);
+  EXPECT_EQ(run->out, "out\n");
+  EXPECT_EQ(run->err, "err\n");
+}
+
+TEST(ChildProcess, AMissingProgramIsNotFoundNamingIt) {
+  auto child = ChildProcess::Start(Command({"qatlab-no-such-program"}));
+  ASSERT_FALSE(child.ok());
+  EXPECT_EQ(child.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(child.status().message().find("qatlab-no-such-program"), std::string::npos);
+}
+
+TEST(ChildProcess, AMissingWorkingDirectoryIsAnIOErrorNamingIt) {
+  ChildSpec spec = Shell("true");
+  spec.working_directory = "/nonexistent/qatlab";
+  auto child = ChildProcess::Start(spec);
+  ASSERT_FALSE(child.ok());
+  EXPECT_EQ(child.status().code(), StatusCode::kIOError);
+  EXPECT_NE(child.status().message().find("/nonexistent/qatlab"), std::string::npos);
+}
+
+TEST(ChildProcess, EnvironmentOverridesAndWorkingDirectoryReachTheChild) {
+  ChildSpec spec = Shell("echo \"$QATLAB_CHILD_TEST\" $(pwd)");
+  spec.environment["QATLAB_CHILD_TEST"] = "seen";
+  spec.working_directory = "/";
+  auto run = RunToCompletion(spec, milliseconds(10000));
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->out, "seen /\n");
+}
+
+TEST(ChildProcess, ATimeoutKillsTheChild) {
+  const auto start = std::chrono::steady_clock::now();
+  auto run = RunToCompletion(Shell("exec sleep 30"), milliseconds(300));
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_TRUE(run->timed_out);
+  EXPECT_EQ(run->exit_status, 128 + SIGKILL);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST(ChildProcess, StopEndsAChildThatIgnoresSigtermWithSigkill) {
+  ChildSpec spec = Shell("trap '' TERM; echo ready; while :; do sleep 0.05; done");
+  spec.stdout_to = ChildOutput::kPipe;
+  auto child = ChildProcess::Start(spec);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  char ready[6] = {};
+  ASSERT_EQ(::read((*child)->stdout_fd(), ready, 5), 5) << "the shell never said it ignores SIGTERM";
+  EXPECT_TRUE((*child)->Running());
+  EXPECT_EQ((*child)->Stop(milliseconds(200)), 128 + SIGKILL);
+  EXPECT_FALSE((*child)->Running());
+}
+
+TEST(ChildProcess, StopEndsAWellBehavedChildWithSigterm) {
+  auto child = ChildProcess::Start(Command({"sleep", "30"}));
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  EXPECT_EQ((*child)->Stop(milliseconds(10000)), 128 + SIGTERM);
+}
+
+TEST(ChildProcess, DestroyingARunningChildKillsAndReapsIt) {
+  pid_t pid = 0;
+  {
+    auto child = ChildProcess::Start(Command({"sleep", "30"}));
+    ASSERT_TRUE(child.ok()) << child.status().ToString();
+    pid = (*child)->pid();
+  }
+  // Reaped: the pid is no longer ours to signal.
+  EXPECT_EQ(::kill(pid, 0), -1);
+}
+
+TEST(ChildProcess, AProcessGroupIsSignalledWhole) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("qatlab_pg_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ChildSpec spec = Shell("sleep 30 & echo $! > grandchild; wait");
+  spec.working_directory = dir.string();
+  spec.own_process_group = true;
+  auto child = ChildProcess::Start(spec);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  pid_t grandchild = 0;
+  for (int i = 0; i < 200 && grandchild == 0; ++i) {
+    std::ifstream in(dir / "grandchild");
+    in >> grandchild;
+    if (grandchild == 0) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GT(grandchild, 0);
+  (*child)->Stop(milliseconds(5000));
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    // The grandchild is reaped by init once killed; until then kill(0) works.
+    std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    gone = text.empty() || text.find(") Z") != std::string::npos;
+    if (!gone) std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_TRUE(gone) << "the grandchild " << grandchild << " outlived its group";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ChildProcess, OutputToAFileSharedByBothStreams) {
+  const std::string path = std::filesystem::temp_directory_path() / ("qatlab_out_" + std::to_string(::getpid()));
+  ChildSpec spec = Shell("echo one; echo two >&2");
+  spec.stdout_to = spec.stderr_to = ChildOutput::kFile;
+  spec.stdout_path = spec.stderr_path = path;
+  spec.truncate_files = true;
+  auto child = ChildProcess::Start(spec);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
+  EXPECT_EQ((*child)->WaitFor(milliseconds(10000)), 0);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "one\ntwo\n");
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace qatlab
