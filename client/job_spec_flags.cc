@@ -34,21 +34,18 @@ StatusOr<v1::QuantConfig> ParseOneConfig(const std::string& item) {
     while (start <= weights.size()) {
       size_t colon = weights.find(':', start);
       std::string_view part = weights.substr(start, colon == std::string_view::npos ? weights.npos : colon - start);
-      StatusOr<int> bits = ParseBitWidth(part, item);
-      if (!bits.ok()) return bits.status();
-      config.add_layer_weight_bits(*bits);
+      QATLAB_ASSIGN_OR_RETURN(int bits, ParseBitWidth(part, item));
+      config.add_layer_weight_bits(bits);
       if (colon == std::string_view::npos) break;
       start = colon + 1;
     }
   } else {
-    StatusOr<int> bits = ParseBitWidth(weights, item);
-    if (!bits.ok()) return bits.status();
-    config.set_weight_bits(*bits);
+    QATLAB_ASSIGN_OR_RETURN(int bits, ParseBitWidth(weights, item));
+    config.set_weight_bits(bits);
   }
   if (!activations.empty()) {
-    StatusOr<int> bits = ParseBitWidth(activations, item);
-    if (!bits.ok()) return bits.status();
-    config.set_activation_bits(*bits);
+    QATLAB_ASSIGN_OR_RETURN(int bits, ParseBitWidth(activations, item));
+    config.set_activation_bits(bits);
   } else {
     config.set_activation_bits(8);
   }
@@ -63,9 +60,8 @@ StatusOr<std::vector<v1::QuantConfig>> ParseBitConfigs(const std::string& text) 
   std::string item;
   while (std::getline(stream, item, ',')) {
     if (item.empty()) continue;
-    StatusOr<v1::QuantConfig> config = ParseOneConfig(item);
-    if (!config.ok()) return config.status();
-    configs.push_back(*config);
+    QATLAB_ASSIGN_OR_RETURN(v1::QuantConfig config, ParseOneConfig(item));
+    configs.push_back(config);
   }
   if (configs.empty()) return Status::InvalidArgument("--bits: no bit configuration in \"" + text + "\"");
   return configs;
@@ -91,12 +87,11 @@ StatusOr<std::string> ReadFileBytes(const std::string& path) {
 StatusOr<v1::JobSpec> BuildJobSpec(const SubmitFlags& flags) {
   v1::JobSpec spec;
   if (!flags.job_file.empty()) {
-    StatusOr<std::string> text = ReadFileBytes(flags.job_file);
-    if (!text.ok()) return text.status();
+    QATLAB_ASSIGN_OR_RETURN(std::string text, ReadFileBytes(flags.job_file));
     // protobuf's parser names the offending field ("Cannot find field: foo",
     // "Invalid value for enum field ...") and we add the file.
     google::protobuf::util::JsonParseOptions options;
-    auto parsed = google::protobuf::util::JsonStringToMessage(*text, &spec, options);
+    auto parsed = google::protobuf::util::JsonStringToMessage(text, &spec, options);
     if (!parsed.ok()) {
       return Status::InvalidArgument(flags.job_file + ": " + std::string(parsed.message()));
     }
@@ -106,10 +101,9 @@ StatusOr<v1::JobSpec> BuildJobSpec(const SubmitFlags& flags) {
     spec.mutable_model()->set_preset(flags.preset);
   }
   if (!flags.bits.empty()) {
-    StatusOr<std::vector<v1::QuantConfig>> configs = ParseBitConfigs(flags.bits);
-    if (!configs.ok()) return configs.status();
+    QATLAB_ASSIGN_OR_RETURN(std::vector<v1::QuantConfig> configs, ParseBitConfigs(flags.bits));
     spec.clear_configs();
-    for (auto& config : *configs) *spec.add_configs() = config;
+    for (auto& config : configs) *spec.add_configs() = config;
   }
   if (flags.epochs) spec.mutable_training()->set_epochs(*flags.epochs);
   if (flags.batch_size) spec.mutable_training()->set_batch_size(*flags.batch_size);
@@ -122,9 +116,8 @@ StatusOr<v1::JobSpec> BuildJobSpec(const SubmitFlags& flags) {
   if (flags.max_attempts) spec.set_max_attempts(*flags.max_attempts);
   if (!flags.experiment.empty()) spec.set_experiment(flags.experiment);
   for (const auto& text : flags.labels) {
-    StatusOr<std::pair<std::string, std::string>> label = ParseLabel(text);
-    if (!label.ok()) return label.status();
-    (*spec.mutable_labels())[label->first] = label->second;
+    QATLAB_ASSIGN_OR_RETURN(const auto label, ParseLabel(text));
+    (*spec.mutable_labels())[label.first] = label.second;
   }
   for (const auto& board : flags.measure_on) spec.add_measure_on(board);
   if (flags.skip_ptq) spec.set_skip_ptq(true);

@@ -78,11 +78,10 @@ StatusOr<std::string> FindValue(const DutClient::Reply& reply, const std::string
 template <typename Int>
 StatusOr<Int> FindInt(const DutClient::Reply& reply, const std::string& command,
                       const std::string& prefix) {
-  StatusOr<std::string> text = FindValue(reply, command, prefix);
-  if (!text.ok()) return text.status();
+  QATLAB_ASSIGN_OR_RETURN(std::string text, FindValue(reply, command, prefix));
   Int value{};
-  if (!ParseInt(*text, &value)) {
-    return Status::Corruption(command + ": '" + prefix + "' carries " + Quote(*text) +
+  if (!ParseInt(text, &value)) {
+    return Status::Corruption(command + ": '" + prefix + "' carries " + Quote(text) +
                               ", not a number");
   }
   return value;
@@ -107,10 +106,9 @@ StatusOr<std::vector<std::string>> BracketList(const std::string& text, const st
 }
 
 StatusOr<std::vector<float>> ParseScores(const std::string& text, const std::string& what) {
-  StatusOr<std::vector<std::string>> items = BracketList(text, what);
-  if (!items.ok()) return items.status();
+  QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> items, BracketList(text, what));
   std::vector<float> scores;
-  for (const std::string& item : *items) {
+  for (const std::string& item : items) {
     char* end = nullptr;
     float value = std::strtof(item.c_str(), &end);
     if (item.empty() || end != item.c_str() + item.size()) {
@@ -135,11 +133,10 @@ StatusOr<std::unique_ptr<DutClient>> DutClient::Connect(SerialPort& port,
   }
   std::unique_ptr<DutClient> client(new DutClient(port, options));
   QATLAB_RETURN_IF_ERROR(client->Handshake(options.handshake_attempts));
-  StatusOr<BoardInfo> info = client->Info();
-  if (!info.ok()) return info.status();
-  if (info->protocol_version != 1) {
+  QATLAB_ASSIGN_OR_RETURN(BoardInfo info, client->Info());
+  if (info.protocol_version != 1) {
     return Status::FailedPrecondition("board on " + port.Name() + " speaks protocol " +
-                                      std::to_string(info->protocol_version) +
+                                      std::to_string(info.protocol_version) +
                                       ", this host speaks 1");
   }
   return client;
@@ -288,11 +285,10 @@ StatusOr<DutClient::Reply> DutClient::CommandOnce(const std::string& command,
 
 StatusOr<BoardInfo> DutClient::Info() {
   static const std::string kCommand = "qm-info";
-  StatusOr<Reply> reply = Command(kCommand);
-  if (!reply.ok()) return reply.status();
-  if (!reply->error.empty()) return BoardError(kCommand, reply->error);
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(kCommand));
+  if (!reply.error.empty()) return BoardError(kCommand, reply.error);
   std::map<std::string, std::string> values;
-  for (const std::string& line : reply->lines) {
+  for (const std::string& line : reply.lines) {
     static const std::string kPrefix = "m-qm-info-";
     if (!StartsWith(line, kPrefix)) continue;
     size_t equals = line.find('=');
@@ -305,7 +301,7 @@ StatusOr<BoardInfo> DutClient::Info() {
     auto it = values.find(key);
     if (it == values.end()) {
       return Status::Corruption("qm-info: no '" + std::string(key) + "' in the reply " +
-                                Quote(JoinLines(reply->lines)));
+                                Quote(JoinLines(reply.lines)));
     }
     *out = it->second;
     return Status::Ok();
@@ -338,7 +334,7 @@ StatusOr<BoardInfo> DutClient::Info() {
   info.model_loaded = loaded == "loaded";
   if (info.chunk_max < 1 || info.model_capacity < 1 || info.infer_max < 1) {
     return Status::Corruption("qm-info: chunk_max, model_capacity and infer_max must be >= 1; got " +
-                              Quote(JoinLines(reply->lines)));
+                              Quote(JoinLines(reply.lines)));
   }
   info_ = info;
   return info;
@@ -410,13 +406,11 @@ StatusOr<LoadedModel> DutClient::UploadModel(std::span<const uint8_t> model, Upl
 
   std::string begin = "qm-begin " + std::to_string(model.size()) + " " + Hex32(Crc32(model)) + " " +
                       std::to_string(chunk);
-  StatusOr<Reply> begun = Command(begin);
-  if (!begun.ok()) return begun.status();
-  if (!begun->error.empty()) return BoardError("qm-begin", begun->error);
-  StatusOr<int64_t> chunks = FindInt<int64_t>(*begun, "qm-begin", "m-qm-begin-chunks=");
-  if (!chunks.ok()) return chunks.status();
-  if (*chunks != count) {
-    return Status::Corruption("qm-begin: board expects " + std::to_string(*chunks) +
+  QATLAB_ASSIGN_OR_RETURN(Reply begun, Command(begin));
+  if (!begun.error.empty()) return BoardError("qm-begin", begun.error);
+  QATLAB_ASSIGN_OR_RETURN(int64_t chunks, FindInt<int64_t>(begun, "qm-begin", "m-qm-begin-chunks="));
+  if (chunks != count) {
+    return Status::Corruption("qm-begin: board expects " + std::to_string(chunks) +
                               " chunks, the host counts " + std::to_string(count));
   }
 
@@ -431,17 +425,15 @@ StatusOr<LoadedModel> DutClient::UploadModel(std::span<const uint8_t> model, Upl
     ++s.chunks;
   }
 
-  StatusOr<Reply> ended = Command("qm-end");
-  if (!ended.ok()) return ended.status();
-  if (!ended->error.empty()) return BoardError("qm-end", ended->error);
+  QATLAB_ASSIGN_OR_RETURN(Reply ended, Command("qm-end"));
+  if (!ended.error.empty()) return BoardError("qm-end", ended.error);
   LoadedModel loaded;
   for (auto [prefix, field] : {std::pair{"m-qm-model-input_bytes=", &loaded.input_bytes},
                                std::pair{"m-qm-model-output_bytes=", &loaded.output_bytes},
                                std::pair{"m-qm-model-arena_bytes=", &loaded.arena_bytes},
                                std::pair{"m-qm-model-ops=", &loaded.ops}}) {
-    StatusOr<int64_t> value = FindInt<int64_t>(*ended, "qm-end", prefix);
-    if (!value.ok()) return value.status();
-    *field = *value;
+    QATLAB_ASSIGN_OR_RETURN(int64_t value, FindInt<int64_t>(ended, "qm-end", prefix));
+    *field = value;
   }
   s.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   info_.model_loaded = true;
@@ -458,35 +450,29 @@ Status DutClient::SetInput(std::span<const int8_t> input) {
   std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(input.data()), input.size());
   std::string command = "qm-input " + std::to_string(bytes.size()) + " " + Hex32(Crc32(bytes));
   int resends = 0;
-  StatusOr<Reply> reply = SendAcknowledged(command, bytes, "m-qm-input-bytes=", &resends);
-  if (!reply.ok()) return reply.status();
-  if (!reply->error.empty()) return BoardError("qm-input", reply->error);
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, SendAcknowledged(command, bytes, "m-qm-input-bytes=", &resends));
+  if (!reply.error.empty()) return BoardError("qm-input", reply.error);
   return Status::Ok();
 }
 
 StatusOr<InferenceOutput> DutClient::Output() {
   static const std::string kCommand = "qm-output";
-  StatusOr<Reply> reply = Command(kCommand, {}, options_.command_timeout + options_.per_inference_timeout);
-  if (!reply.ok()) return reply.status();
-  if (!reply->error.empty()) return BoardError(kCommand, reply->error);
-  StatusOr<std::string> list = FindValue(*reply, kCommand, "m-qm-output-");
-  if (!list.ok()) return list.status();
-  StatusOr<std::vector<std::string>> items = BracketList(*list, kCommand);
-  if (!items.ok()) return items.status();
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(kCommand, {}, options_.command_timeout + options_.per_inference_timeout));
+  if (!reply.error.empty()) return BoardError(kCommand, reply.error);
+  QATLAB_ASSIGN_OR_RETURN(std::string list, FindValue(reply, kCommand, "m-qm-output-"));
+  QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> items, BracketList(list, kCommand));
   InferenceOutput output;
-  for (const std::string& item : *items) {
+  for (const std::string& item : items) {
     int value = 0;
     if (!ParseInt(item, &value) || value < -128 || value > 127) {
       return Status::Corruption("qm-output: logit " + Quote(item) + " is not an int8");
     }
     output.logits.push_back(static_cast<int8_t>(value));
   }
-  StatusOr<int> argmax = FindInt<int>(*reply, kCommand, "m-qm-argmax-");
-  if (!argmax.ok()) return argmax.status();
-  StatusOr<uint64_t> cycles = FindInt<uint64_t>(*reply, kCommand, "m-qm-cycles-");
-  if (!cycles.ok()) return cycles.status();
-  output.argmax = *argmax;
-  output.cycles = *cycles;
+  QATLAB_ASSIGN_OR_RETURN(int argmax, FindInt<int>(reply, kCommand, "m-qm-argmax-"));
+  QATLAB_ASSIGN_OR_RETURN(uint64_t cycles, FindInt<uint64_t>(reply, kCommand, "m-qm-cycles-"));
+  output.argmax = argmax;
+  output.cycles = cycles;
   return output;
 }
 
@@ -496,20 +482,17 @@ StatusOr<CycleStats> DutClient::Infer(int count) {
                                    std::to_string(info_.infer_max));
   }
   std::string command = "qm-infer " + std::to_string(count);
-  StatusOr<Reply> reply = Command(command, {}, options_.command_timeout + options_.per_inference_timeout * count);
-  if (!reply.ok()) return reply.status();
-  if (!reply->error.empty()) return BoardError(command, reply->error);
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(command, {}, options_.command_timeout + options_.per_inference_timeout * count));
+  if (!reply.error.empty()) return BoardError(command, reply.error);
   CycleStats stats;
-  StatusOr<int> n = FindInt<int>(*reply, command, "m-qm-infer-count=");
-  if (!n.ok()) return n.status();
-  stats.count = *n;
+  QATLAB_ASSIGN_OR_RETURN(int n, FindInt<int>(reply, command, "m-qm-infer-count="));
+  stats.count = n;
   for (auto [prefix, field] : {std::pair{"m-qm-infer-min=", &stats.min},
                                std::pair{"m-qm-infer-median=", &stats.median},
                                std::pair{"m-qm-infer-max=", &stats.max},
                                std::pair{"m-qm-infer-total=", &stats.total}}) {
-    StatusOr<uint64_t> value = FindInt<uint64_t>(*reply, command, prefix);
-    if (!value.ok()) return value.status();
-    *field = *value;
+    QATLAB_ASSIGN_OR_RETURN(uint64_t value, FindInt<uint64_t>(reply, command, prefix));
+    *field = value;
   }
   if (stats.count != count) {
     return Status::Corruption(command + ": board ran " + std::to_string(stats.count) + " inferences");
@@ -519,11 +502,10 @@ StatusOr<CycleStats> DutClient::Infer(int count) {
 
 StatusOr<std::vector<LayerCycles>> DutClient::Layers() {
   static const std::string kCommand = "qm-layers";
-  StatusOr<Reply> reply = Command(kCommand);
-  if (!reply.ok()) return reply.status();
-  if (!reply->error.empty()) return BoardError(kCommand, reply->error);
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(kCommand));
+  if (!reply.error.empty()) return BoardError(kCommand, reply.error);
   std::vector<LayerCycles> layers;
-  for (const std::string& line : reply->lines) {
+  for (const std::string& line : reply.lines) {
     static const std::string kPrefix = "m-qm-layer-";
     if (!StartsWith(line, kPrefix)) continue;
     // m-qm-layer-<index>-<op kind>-<cycles>
@@ -564,9 +546,8 @@ StatusOr<MlperfWindow> DutClient::MlperfInfer(int count, int warmup) {
     } else if (line == "m-infer-done") {
       done = true;
     } else if (StartsWith(line, "m-results-")) {
-      StatusOr<std::vector<float>> scores = ParseScores(line.substr(10), command);
-      if (!scores.ok()) return scores.status();
-      window.results = std::move(scores).value();
+      QATLAB_ASSIGN_OR_RETURN(std::vector<float> scores, ParseScores(line.substr(10), command));
+      window.results = std::move(scores);
     }
   }
   if (laps.size() != 2 || !done) {
@@ -580,12 +561,10 @@ StatusOr<MlperfWindow> DutClient::MlperfInfer(int count, int warmup) {
 
 StatusOr<std::vector<float>> DutClient::MlperfResults() {
   static const std::string kCommand = "results";
-  StatusOr<Reply> reply = Command(kCommand);
-  if (!reply.ok()) return reply.status();
-  if (!reply->error.empty()) return BoardError(kCommand, reply->error);
-  StatusOr<std::string> list = FindValue(*reply, kCommand, "m-results-");
-  if (!list.ok()) return list.status();
-  return ParseScores(*list, kCommand);
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(kCommand));
+  if (!reply.error.empty()) return BoardError(kCommand, reply.error);
+  QATLAB_ASSIGN_OR_RETURN(std::string list, FindValue(reply, kCommand, "m-results-"));
+  return ParseScores(list, kCommand);
 }
 
 StatusOr<LinkThroughput> DutClient::RawThroughput(int64_t bytes) {
@@ -600,14 +579,12 @@ StatusOr<LinkThroughput> DutClient::RawThroughput(int64_t bytes) {
   // 1 KB/s is far below any working link; beyond that the board is gone.
   auto timeout = options_.command_timeout + std::chrono::milliseconds(bytes);
   Clock::time_point start = Clock::now();
-  StatusOr<Reply> reply = Command(command, payload, std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
-  if (!reply.ok()) return reply.status();
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(command, payload, std::chrono::duration_cast<std::chrono::milliseconds>(timeout)));
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  if (!reply->error.empty()) return BoardError(command, reply->error);
-  StatusOr<int64_t> received = FindInt<int64_t>(*reply, command, "m-qm-raw-bytes=");
-  if (!received.ok()) return received.status();
-  if (*received != bytes) {
-    return Status::Corruption(command + ": board counted " + std::to_string(*received) + " bytes");
+  if (!reply.error.empty()) return BoardError(command, reply.error);
+  QATLAB_ASSIGN_OR_RETURN(int64_t received, FindInt<int64_t>(reply, command, "m-qm-raw-bytes="));
+  if (received != bytes) {
+    return Status::Corruption(command + ": board counted " + std::to_string(received) + " bytes");
   }
   LinkThroughput result;
   result.bytes = bytes;

@@ -120,10 +120,11 @@ class [[nodiscard]] StatusOr {
 //   QATLAB_ASSIGN_OR_RETURN(auto model, LoadModel(path));
 //   QATLAB_ASSIGN_OR_RETURN(shapes[i], InferShape(layer));
 // expr is a StatusOr<T>; the calling function returns Status or StatusOr<U>.
-#define QATLAB_ASSIGN_OR_RETURN(lhs, expr) \
-  QATLAB_ASSIGN_OR_RETURN_IMPL(QATLAB_STATUS_CONCAT(_qatlab_status_or_, __LINE__), lhs, expr)
+// The expression may contain commas; lhs may not (alias such a type first).
+#define QATLAB_ASSIGN_OR_RETURN(lhs, ...) \
+  QATLAB_ASSIGN_OR_RETURN_IMPL(QATLAB_STATUS_CONCAT(_qatlab_status_or_, __LINE__), lhs, (__VA_ARGS__))
 #define QATLAB_ASSIGN_OR_RETURN_IMPL(temporary, lhs, expr) \
-  auto temporary = (expr);                                 \
+  auto temporary = expr;                                   \
   if (!temporary.ok()) return temporary.status();          \
   lhs = std::move(temporary).value()
 #define QATLAB_STATUS_CONCAT(a, b) QATLAB_STATUS_CONCAT_INNER(a, b)

@@ -33,11 +33,9 @@ struct Board {
 StatusOr<Board> Boot(const std::string& elf) {
   QemuBoardOptions options;
   options.firmware_elf = elf;
-  StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(options);
-  if (!board.ok()) return board.status();
-  StatusOr<std::unique_ptr<DutClient>> client = DutClient::Connect((*board)->serial());
-  if (!client.ok()) return client.status();
-  return Board{std::move(board).value(), std::move(client).value()};
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<QemuBoard> board, QemuBoard::Start(options));
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<DutClient> client, DutClient::Connect((board)->serial()));
+  return Board{std::move(board), std::move(client)};
 }
 
 int Fail(const Status& status) {
