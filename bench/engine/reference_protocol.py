@@ -16,8 +16,8 @@ import subprocess
 import sys
 import tempfile
 
-# PyTorch reference figures (docs/benchmarks.md, "The PyTorch reference"): float, PTQ int8, QAT int8,
-# PTQ w4a8, QAT w4a8, PTQ w2a8, QAT w2a8.
+# PyTorch reference figures (docs/benchmarks.md, "The PyTorch reference"):
+# float, PTQ int8, QAT int8, PTQ w4a8, QAT w4a8, PTQ w2a8, QAT w2a8.
 REFERENCE = {
     "mlp": {"float": 94.60, "ptq_w8a8": 94.60, "qat_w8a8": 95.55, "ptq_w4a8": 94.25,
             "qat_w4a8": 95.30, "ptq_w2a8": 88.05, "qat_w2a8": 94.45},
