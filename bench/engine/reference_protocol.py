@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Runs the reference-protocol comparisons (examples/{mlp,cnn,cnn_bn,ds_cnn}.json)
 with `qatlab-worker run`, one run each, and checks them against the reference
-table in ARCHITECTURE.md (PyTorch 1.13.1, same data and protocol; ds_cnn has
-no PyTorch figures, so only its integer-model checks apply).
+table in docs/benchmarks.md, "The PyTorch reference" (PyTorch 1.13.1, same data
+and protocol; ds_cnn has no PyTorch figures, so only its integer-model checks
+apply).
 
 Too slow for every CI run (about 50 s for the four presets on 2 cores); run on demand:
     bench/engine/reference_protocol.py --worker build/worker/qatlab-worker
@@ -15,8 +16,8 @@ import subprocess
 import sys
 import tempfile
 
-# PyTorch reference figures (ARCHITECTURE.md): float, PTQ int8, QAT int8,
-# PTQ w4a8, QAT w4a8, PTQ w2a8, QAT w2a8.
+# PyTorch reference figures (docs/benchmarks.md, "The PyTorch reference"):
+# float, PTQ int8, QAT int8, PTQ w4a8, QAT w4a8, PTQ w2a8, QAT w2a8.
 REFERENCE = {
     "mlp": {"float": 94.60, "ptq_w8a8": 94.60, "qat_w8a8": 95.55, "ptq_w4a8": 94.25,
             "qat_w4a8": 95.30, "ptq_w2a8": 88.05, "qat_w2a8": 94.45},
