@@ -6,11 +6,6 @@
 //      database of 100,000 jobs (after listing and leasing)         aim < 200 MB
 // Usage: bench_server [--submissions N] [--seconds S] [--jobs-for-rss N]
 #include <grpcpp/grpcpp.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -18,9 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -28,6 +21,9 @@
 #include "qatlab/v1/worker.grpc.pb.h"
 #include "server/job_store.h"
 #include "server/server.h"
+#include "tests/support/loopback_port.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_processes.h"
 
 namespace {
 
@@ -35,18 +31,7 @@ using namespace qatlab;
 using namespace qatlab::server;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-
-struct TempDir {
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / fmt::format("qatlab-bench-{}-{}", ::getpid(), std::random_device{}());
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::filesystem::path path;
-};
+using test_support::TempDir;
 
 v1::JobSpec BenchSpec(int i) {
   v1::JobSpec spec;
@@ -141,19 +126,6 @@ LeaseFigures LeaseLoops(QatlabServer& server, int loops, double run_seconds) {
   return figures;
 }
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  int port = ntohs(address.sin_port);
-  ::close(fd);
-  return port;
-}
-
 long RssKiB(pid_t pid, const char* field) {
   std::ifstream status(fmt::format("/proc/{}/status", pid));
   for (std::string line; std::getline(status, line);) {
@@ -167,7 +139,7 @@ void MeasureRss(int jobs) {
   {
     SystemClock clock;
     JobNotifier notifier;
-    auto store = JobStore::Open((dir.path / "qatlab.db").string(), clock, notifier);
+    auto store = JobStore::Open(dir.File("qatlab.db"), clock, notifier);
     if (!store.ok()) {
       fmt::print("  cannot open store: {}\n", store.status().ToString());
       return;
@@ -185,21 +157,20 @@ void MeasureRss(int jobs) {
     fmt::print("  filled {} jobs in {:.1f} s (store-level, no gRPC)\n", jobs,
                std::chrono::duration<double>(Clock::now() - start).count());
   }
-  const int port = FreePort();
+  const int port = test_support::FreeLoopbackPort();
   std::string address = fmt::format("127.0.0.1:{}", port);
-  std::vector<std::string> args = {QATLAB_SERVER_BINARY, "--listen", address, "--data-dir", dir.path.string(),
-                                   "--local-workers", "0", "--log-level", "warn"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+  StatusOr<std::unique_ptr<test_support::LoggedChild>> server = test_support::LoggedChild::Start(
+      {QATLAB_SERVER_BINARY, "--listen", address, "--data-dir", dir.path(), "--local-workers", "0", "--log-level",
+       "warn"},
+      dir.File("server.log"));
+  if (!server.ok()) {
+    fmt::print("  cannot start qatlab-server: {}\n", server.status().ToString());
+    return;
   }
+  const pid_t pid = (*server)->pid();
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20))) {
-    fmt::print("  server did not start\n");
+    fmt::print("  server did not start:\n{}\n", (*server)->Log());
   } else {
     long idle = RssKiB(pid, "VmRSS:");
     auto experiments = v1::ExperimentService::NewStub(channel);
@@ -236,9 +207,7 @@ void MeasureRss(int jobs) {
     fmt::print("  listed {} jobs; server RSS idle {:.1f} MB, after work {:.1f} MB, peak {:.1f} MB  (aim < 200 MB)\n",
                listed, idle / 1024.0, rss / 1024.0, peak / 1024.0);
   }
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  (*server)->Stop(std::chrono::seconds(10));
 }
 
 }  // namespace
@@ -257,7 +226,7 @@ int main(int argc, char** argv) {
   TempDir dir;
   ServerOptions options;
   options.listen = "127.0.0.1:0";
-  options.data_dir = dir.path.string();
+  options.data_dir = dir.path();
   auto server = QatlabServer::Start(options);
   if (!server.ok()) {
     fmt::print("cannot start server: {}\n", server.status().ToString());

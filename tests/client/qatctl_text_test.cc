@@ -9,7 +9,7 @@
 #include "client/progress_view.h"
 #include "client/result_view.h"
 #include "client/text_table.h"
-#include "tests/client/process_harness.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab {
 namespace {
@@ -58,7 +58,7 @@ TEST(QatctlText, BitsFlagBecomesOneConfigPerItem) {
 }
 
 TEST(QatctlText, FlagsOverrideTheJobFile) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   std::string path = dir.path() + "/job.json";
   std::ofstream(path) << R"({"experiment": "from-file", "model": {"preset": "cnn"},
                             "training": {"epochs": 10, "batch_size": 32}})";

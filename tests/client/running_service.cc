@@ -3,12 +3,13 @@
 #include <signal.h>
 
 #include <fstream>
-#include <thread>
 
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
 #include "server_client/server_link.h"
+#include "tests/support/loopback_port.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab::testing {
 
@@ -38,7 +39,7 @@ bool IsFinal(const v1::Job& job) {
 }
 
 RunningService::RunningService(ServiceOptions options) : options_(std::move(options)) {
-  port_ = FreeLoopbackPort();
+  port_ = test_support::FreeLoopbackPort();
   address_ = fmt::format("127.0.0.1:{}", port_);
   data_dir_ = work_dir_.path() + "/data";
   if (!options_.token.empty()) token_file_ = WriteFile("token", options_.token + "\n");
@@ -70,31 +71,37 @@ RunningService::~RunningService() {
     argv.push_back("--token-file");
     argv.push_back(token_file_);
   }
-  server_ = ChildProcess::Start(argv, log);
-  if (!server_) return ::testing::AssertionFailure() << "cannot start " << argv[0];
+  StatusOr<std::unique_ptr<test_support::LoggedChild>> server = test_support::LoggedChild::Start(argv, log);
+  if (!server.ok()) return ::testing::AssertionFailure() << server.status().ToString();
+  server_ = std::move(*server);
   // First the port (cheap, and it keeps the gRPC channel out of its
   // reconnect back-off), then one call that waits for the channel.
-  auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (std::chrono::steady_clock::now() < deadline && !LoopbackPortAccepts(port_)) {
-    if (!server_->Running()) {
-      return ::testing::AssertionFailure() << "qatlab-server exited at start:\n" << server_->Log();
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  while (std::chrono::steady_clock::now() < deadline) {
-    grpc::ClientContext context;
-    NewContext(&context);
-    context.set_wait_for_ready(true);
-    context.set_deadline(std::chrono::system_clock::now() + 3s);
-    v1::ListJobsRequest request;
-    request.set_page_size(1);
-    v1::ListJobsResponse response;
-    if (stub_->ListJobs(&context, request, &response).ok()) return ::testing::AssertionSuccess();
-    if (!server_->Running()) {
-      return ::testing::AssertionFailure() << "qatlab-server exited at start:\n" << server_->Log();
-    }
-  }
-  return ::testing::AssertionFailure() << "qatlab-server did not answer within 15 s:\n" << server_->Log();
+  bool exited = false;
+  ::testing::AssertionResult listening = test_support::WaitUntil(
+      [&] {
+        exited = !server_->Running();
+        return exited || test_support::LoopbackPortAccepts(port_);
+      },
+      15s, "qatlab-server to listen on " + address_);
+  if (exited) return ::testing::AssertionFailure() << "qatlab-server exited at start:\n" << server_->Log();
+  if (!listening) return listening << ":\n" << server_->Log();
+  ::testing::AssertionResult answering = test_support::WaitUntil(
+      [&] {
+        grpc::ClientContext context;
+        NewContext(&context);
+        context.set_wait_for_ready(true);
+        context.set_deadline(std::chrono::system_clock::now() + 3s);
+        v1::ListJobsRequest request;
+        request.set_page_size(1);
+        v1::ListJobsResponse response;
+        if (stub_->ListJobs(&context, request, &response).ok()) return true;
+        exited = !server_->Running();
+        return exited;
+      },
+      15s, "qatlab-server to answer ListJobs");
+  if (exited) return ::testing::AssertionFailure() << "qatlab-server exited at start:\n" << server_->Log();
+  if (!answering) return answering << ":\n" << server_->Log();
+  return ::testing::AssertionSuccess();
 }
 
 void RunningService::KillServer() {
@@ -103,8 +110,8 @@ void RunningService::KillServer() {
   server_->WaitFor(10s);
 }
 
-ChildProcess* RunningService::StartWorker(const std::string& worker_id,
-                                          const std::vector<std::string>& extra_arguments) {
+test_support::LoggedChild* RunningService::StartWorker(const std::string& worker_id,
+                                                       const std::vector<std::string>& extra_arguments) {
   std::string log = fmt::format("{}/worker-{}.log", work_dir_.path(), worker_id);
   log_paths_.push_back(log);
   std::vector<std::string> argv = {QatlabWorkerBinary(), "--server", address_, "--worker-id", worker_id};
@@ -113,11 +120,16 @@ ChildProcess* RunningService::StartWorker(const std::string& worker_id,
     argv.push_back(token_file_);
   }
   argv.insert(argv.end(), extra_arguments.begin(), extra_arguments.end());
-  workers_.push_back(ChildProcess::Start(argv, log));
+  StatusOr<std::unique_ptr<test_support::LoggedChild>> worker = test_support::LoggedChild::Start(argv, log);
+  if (!worker.ok()) {
+    ADD_FAILURE() << worker.status().ToString();
+    return nullptr;
+  }
+  workers_.push_back(std::move(*worker));
   return workers_.back().get();
 }
 
-CommandResult RunningService::Qatctl(const std::vector<std::string>& arguments, std::chrono::milliseconds timeout,
+CapturedRun RunningService::Qatctl(const std::vector<std::string>& arguments, std::chrono::milliseconds timeout,
                                      bool with_token) {
   std::vector<std::string> argv = {QatctlBinary(), "--server", address_};
   if (with_token && !token_file_.empty()) {
@@ -126,7 +138,7 @@ CommandResult RunningService::Qatctl(const std::vector<std::string>& arguments, 
   }
   argv.insert(argv.end(), arguments.begin(), arguments.end());
   // QATLAB_TOKEN from the environment running the tests must not leak in.
-  return RunCommand(argv, timeout, {{"QATLAB_TOKEN", ""}, {"QATLAB_SERVER", ""}});
+  return test_support::RunCommand(argv, timeout, {{"QATLAB_TOKEN", ""}, {"QATLAB_SERVER", ""}});
 }
 
 std::string RunningService::WriteFile(const std::string& name, const std::string& text) const {
@@ -184,19 +196,18 @@ std::vector<v1::Job> RunningService::ListAllJobs() {
 std::optional<v1::Job> RunningService::WaitForJob(const std::string& job_id,
                                                   const std::function<bool(const v1::Job&)>& done,
                                                   std::chrono::milliseconds timeout, const std::string& what) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
   std::optional<v1::Job> last;
   std::string error;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::optional<v1::Job> job = GetJob(job_id, &error);
-    if (job) {
-      last = job;
-      if (done(*job)) return job;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  ADD_FAILURE() << "timed out after " << timeout.count() << " ms waiting for job " << job_id << " to be " << what
-                << "; last seen: " << (last ? last->ShortDebugString() : "nothing (" + error + ")") << "\n"
+  ::testing::AssertionResult waited = test_support::WaitUntil(
+      [&] {
+        std::optional<v1::Job> job = GetJob(job_id, &error);
+        if (job) last = job;
+        return job && done(*job);
+      },
+      timeout, "job " + job_id + " to be " + what);
+  if (waited) return last;
+  ADD_FAILURE() << waited.message() << "; last seen: " << (last ? last->ShortDebugString() : "nothing (" + error + ")")
+                << "\n"
                 << Logs();
   return std::nullopt;
 }
@@ -204,7 +215,7 @@ std::optional<v1::Job> RunningService::WaitForJob(const std::string& job_id,
 std::string RunningService::Logs() const {
   std::string text;
   for (const auto& path : log_paths_) {
-    std::string log = ReadWholeFile(path);
+    std::string log = test_support::ReadWholeFile(path);
     // The tail is what explains a failure; whole logs drown the report.
     if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
     text += "---- " + path + "\n" + log;

@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include "qatlab/v1/experiment.grpc.pb.h"
-#include "tests/client/process_harness.h"
+#include "process/child_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_processes.h"
 
 namespace qatlab::testing {
 
@@ -37,15 +39,16 @@ class RunningService {
   void KillServer();
 
   // Starts `qatlab-worker --server ... --worker-id <id> <extra_arguments>`.
-  // Owned here.
-  ChildProcess* StartWorker(const std::string& worker_id, const std::vector<std::string>& extra_arguments = {});
+  // Owned here. Null (and the test failed) when it cannot be started.
+  test_support::LoggedChild* StartWorker(const std::string& worker_id,
+                                         const std::vector<std::string>& extra_arguments = {});
 
   const std::string& address() const { return address_; }
   const std::string& work_dir() const { return work_dir_.path(); }
   const std::string& token_file() const { return token_file_; }
 
   // qatctl --server <address> [--token-file F] <arguments...>
-  CommandResult Qatctl(const std::vector<std::string>& arguments, std::chrono::milliseconds timeout = 30s,
+  CapturedRun Qatctl(const std::vector<std::string>& arguments, std::chrono::milliseconds timeout = 30s,
                        bool with_token = true);
 
   // Writes `text` to <work_dir>/<name> and returns the path.
@@ -57,8 +60,8 @@ class RunningService {
   std::optional<v1::GetResultsResponse> GetResults(const std::string& job_id);
   std::vector<v1::Job> ListAllJobs();
 
-  // Polls GetJob every 100 ms until `done` holds; fails the test with
-  // `what`, the last job seen and the logs after `timeout`.
+  // Polls GetJob until `done` holds; fails the test with `what`, the last
+  // job seen and the logs after `timeout`.
   std::optional<v1::Job> WaitForJob(const std::string& job_id, const std::function<bool(const v1::Job&)>& done,
                                     std::chrono::milliseconds timeout, const std::string& what);
 
@@ -69,14 +72,14 @@ class RunningService {
   grpc::ClientContext* NewContext(grpc::ClientContext* context) const;
 
   ServiceOptions options_;
-  TempDir work_dir_;
+  test_support::TempDir work_dir_;
   int port_ = 0;
   std::string address_;
   std::string data_dir_;
   std::string token_file_;
   int server_starts_ = 0;
-  std::unique_ptr<ChildProcess> server_;
-  std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::unique_ptr<test_support::LoggedChild> server_;
+  std::vector<std::unique_ptr<test_support::LoggedChild>> workers_;
   std::vector<std::string> log_paths_;
   std::unique_ptr<v1::ExperimentService::Stub> stub_;
 };

@@ -9,7 +9,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -22,6 +21,9 @@ namespace qatlab::testing {
 namespace {
 
 using nlohmann::json;
+using test_support::LoggedChild;
+using test_support::ReadWholeFile;
+using test_support::RunCommand;
 
 // MNIST-10k must be in the cache before workers start: fetch it once for the
 // whole suite (a no-op when cached) instead of letting parallel workers race.
@@ -51,7 +53,7 @@ std::vector<std::string> Lines(const std::string& text) {
 
 // Submits a job file with qatctl; returns the id it printed ("" on failure).
 std::string SubmitWithQatctl(RunningService& service, const std::string& job_file) {
-  CommandResult submitted = service.Qatctl({"submit", job_file});
+  CapturedRun submitted = service.Qatctl({"submit", job_file});
   EXPECT_EQ(submitted.exit_status, 0) << submitted.err;
   return Trim(submitted.out);
 }
@@ -77,7 +79,7 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
   std::string job_file = service.WriteFile("job.json", TinyJobJson("e2e-basic", 1, 1));
 
   // submit --watch --json: the id, then one JSON event per line.
-  CommandResult watched = service.Qatctl({"submit", job_file, "--watch", "--json"}, 120s);
+  CapturedRun watched = service.Qatctl({"submit", job_file, "--watch", "--json"}, 120s);
   ASSERT_EQ(watched.exit_status, 0) << watched.err << service.Logs();
   std::vector<std::string> lines = Lines(watched.out);
   ASSERT_GE(lines.size(), 2u) << watched.out;
@@ -93,7 +95,7 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
   EXPECT_EQ(last_state, "SUCCEEDED") << watched.out;
 
   // show --json: the result, with every variant.
-  CommandResult shown = service.Qatctl({"show", job_id, "--json"});
+  CapturedRun shown = service.Qatctl({"show", job_id, "--json"});
   ASSERT_EQ(shown.exit_status, 0) << shown.err;
   json results = json::parse(shown.out);
   EXPECT_EQ(results["job"]["state"], "SUCCEEDED");
@@ -106,21 +108,21 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
 
   // The human forms: watch of a finished job ends with the result table and
   // exit 0; compare has no latency column (nothing was measured).
-  CommandResult replay = service.Qatctl({"watch", job_id});
+  CapturedRun replay = service.Qatctl({"watch", job_id});
   EXPECT_EQ(replay.exit_status, 0) << replay.err;
   EXPECT_NE(replay.out.find("SUCCEEDED"), std::string::npos) << replay.out;
   EXPECT_NE(replay.out.find("qat_w8a8"), std::string::npos) << replay.out;
-  CommandResult compared = service.Qatctl({"compare", job_id});
+  CapturedRun compared = service.Qatctl({"compare", job_id});
   EXPECT_EQ(compared.exit_status, 0) << compared.err;
   EXPECT_NE(compared.out.find("ptq_w8a8"), std::string::npos) << compared.out;
   EXPECT_EQ(compared.out.find("LATENCY"), std::string::npos) << compared.out;
-  CommandResult listed = service.Qatctl({"ls", "--state", "succeeded", "--label", "suite=client-e2e"});
+  CapturedRun listed = service.Qatctl({"ls", "--state", "succeeded", "--label", "suite=client-e2e"});
   EXPECT_EQ(listed.exit_status, 0) << listed.err;
   EXPECT_NE(listed.out.find(job_id), std::string::npos) << listed.out;
 
   // The QAT model downloads intact: its sha256 is the one in the result.
   std::string model_path = service.work_dir() + "/qat.qmodel";
-  CommandResult downloaded = service.Qatctl({"artifacts", "get", job_id, "qat_w8a8.qmodel", "-o", model_path});
+  CapturedRun downloaded = service.Qatctl({"artifacts", "get", job_id, "qat_w8a8.qmodel", "-o", model_path});
   ASSERT_EQ(downloaded.exit_status, 0) << downloaded.err;
   std::string expected_sha256;
   for (const auto& variant : results["result"]["variants"]) {
@@ -133,7 +135,7 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
   // Python: the example sweep runs the same tiny job through the generated
   // stubs; the engine is deterministic, so its accuracies equal the first's.
   std::string sweep_json = service.work_dir() + "/sweep.json";
-  CommandResult sweep = RunCommand(
+  CapturedRun sweep = RunCommand(
       {"/usr/bin/python3", SweepScript(), "--server", service.address(), "--presets", "mlp", "--bits", "8",
        "--epochs", "1", "--qat-epochs", "1", "--train-limit", "1000", "--test-limit", "500", "--experiment",
        "e2e-sweep", "--timeout", "120", "--json-out", sweep_json},
@@ -157,7 +159,7 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
 TEST(ServiceEndToEnd, WorkerKilledMidTrainingIsReleasedAndMatchesUndisturbedRun) {
   RunningService service({.local_workers = 0, .lease_seconds = 3, .token = ""});
   ASSERT_TRUE(service.StartServer());
-  ChildProcess* first_worker = service.StartWorker("w-first");
+  LoggedChild* first_worker = service.StartWorker("w-first");
   std::string job_file = service.WriteFile("job.json", TinyJobJson("e2e-kill-worker", 40, 1));
 
   std::string reference_id = SubmitWithQatctl(service, job_file);
@@ -200,8 +202,7 @@ TEST(ServiceEndToEnd, ServerKilledAndRestartedFinishesEveryJobExactlyOnce) {
   std::optional<v1::Job> last_queued = service.GetJob(job_ids.back());
   ASSERT_TRUE(last_queued);
   EXPECT_EQ(last_queued->state(), v1::QUEUED) << "the story needs a queued job when the server dies";
-  service.KillServer();
-  std::this_thread::sleep_for(1s);
+  service.KillServer();  // returns once the process is gone and every connection with it
   ASSERT_TRUE(service.StartServer());
 
   for (const auto& id : job_ids) {
@@ -242,14 +243,14 @@ TEST(ServiceEndToEnd, CancelQueuedAndRunningJobsFreesTheWorker) {
   std::string next_id = SubmitWithQatctl(service, service.WriteFile("next.json", TinyJobJson("e2e-cancel", 1, 1, 7)));
   ASSERT_TRUE(service.WaitForJob(long_id, RunningWithProgress, 60s, "running with progress"));
 
-  CommandResult cancel_queued = service.Qatctl({"cancel", queued_id});
+  CapturedRun cancel_queued = service.Qatctl({"cancel", queued_id});
   EXPECT_EQ(cancel_queued.exit_status, 0) << cancel_queued.err;
   std::optional<v1::Job> queued = service.GetJob(queued_id);
   ASSERT_TRUE(queued);
   EXPECT_EQ(queued->state(), v1::CANCELLED);
 
   auto cancelled_at = std::chrono::steady_clock::now();
-  CommandResult cancel_running = service.Qatctl({"cancel", long_id});
+  CapturedRun cancel_running = service.Qatctl({"cancel", long_id});
   EXPECT_EQ(cancel_running.exit_status, 0) << cancel_running.err;
   std::optional<v1::Job> stopped =
       service.WaitForJob(long_id, IsFinal, 10s, "cancelled");
@@ -271,7 +272,7 @@ TEST(ServiceEndToEnd, CancelQueuedAndRunningJobsFreesTheWorker) {
   EXPECT_EQ(next->state(), v1::SUCCEEDED);
 
   // Following a cancelled job ends non-zero and says so.
-  CommandResult watch_cancelled = service.Qatctl({"watch", long_id});
+  CapturedRun watch_cancelled = service.Qatctl({"watch", long_id});
   EXPECT_NE(watch_cancelled.exit_status, 0);
   EXPECT_NE(watch_cancelled.err.find("CANCELLED"), std::string::npos) << watch_cancelled.err;
 }
@@ -283,7 +284,7 @@ TEST(ServiceEndToEnd, WorkerSigtermGivesItsJobBack) {
   // not expired.
   RunningService service({.local_workers = 0, .lease_seconds = 30, .token = ""});
   ASSERT_TRUE(service.StartServer());
-  ChildProcess* worker = service.StartWorker("w-leaving");
+  LoggedChild* worker = service.StartWorker("w-leaving");
   std::string job_id = SubmitWithQatctl(service, service.WriteFile("job.json", TinyJobJson("e2e-sigterm", 60, 1)));
   ASSERT_TRUE(service.WaitForJob(job_id, RunningWithProgress, 60s, "running with progress"));
 
@@ -313,11 +314,11 @@ TEST(ServiceEndToEnd, UploadedDatasetsAreFetchedIntoTheWorkerCache) {
   ASSERT_TRUE(mnist_dir.ok()) << mnist_dir.status().ToString();
   const char* names[] = {"digits-train-images", "digits-train-labels", "digits-test-images", "digits-test-labels"};
   for (size_t i = 0; i < kMnist10kFiles.size(); ++i) {
-    CommandResult uploaded = service.Qatctl(
+    CapturedRun uploaded = service.Qatctl(
         {"datasets", "upload", names[i], *mnist_dir + "/" + kMnist10kFiles[i].name, "--format", "idx"});
     ASSERT_EQ(uploaded.exit_status, 0) << uploaded.err;
   }
-  CommandResult listed = service.Qatctl({"datasets", "ls", "--json"});
+  CapturedRun listed = service.Qatctl({"datasets", "ls", "--json"});
   ASSERT_EQ(listed.exit_status, 0) << listed.err;
   EXPECT_EQ(json::parse(listed.out)["datasets"].size(), 4u) << listed.out;
 
@@ -345,20 +346,20 @@ TEST(ServiceEndToEnd, QatctlErrorsAreOneLineWithTheCode) {
   RunningService service({.local_workers = 0, .lease_seconds = 3, .token = "e2e-secret"});
   ASSERT_TRUE(service.StartServer());
 
-  CommandResult unknown = service.Qatctl({"show", "j-does-not-exist"});
+  CapturedRun unknown = service.Qatctl({"show", "j-does-not-exist"});
   EXPECT_NE(unknown.exit_status, 0);
   EXPECT_EQ(unknown.err.rfind("qatctl: error: NOT_FOUND: ", 0), 0u) << unknown.err;
   EXPECT_NE(unknown.err.find("j-does-not-exist"), std::string::npos) << unknown.err;
   EXPECT_EQ(Lines(unknown.err).size(), 1u) << unknown.err;
 
-  CommandResult cancel_unknown = service.Qatctl({"cancel", "j-does-not-exist"});
+  CapturedRun cancel_unknown = service.Qatctl({"cancel", "j-does-not-exist"});
   EXPECT_NE(cancel_unknown.exit_status, 0);
   EXPECT_EQ(cancel_unknown.err.rfind("qatctl: error: NOT_FOUND: ", 0), 0u) << cancel_unknown.err;
 
   // A value out of range: the server names the field.
   std::string bad_bits = service.WriteFile(
       "bad_bits.json", R"({"model": {"preset": "mlp"}, "configs": [{"weightBits": 12}]})");
-  CommandResult rejected = service.Qatctl({"submit", bad_bits});
+  CapturedRun rejected = service.Qatctl({"submit", bad_bits});
   EXPECT_NE(rejected.exit_status, 0);
   EXPECT_EQ(rejected.err.rfind("qatctl: error: INVALID_ARGUMENT: ", 0), 0u) << rejected.err;
   EXPECT_NE(rejected.err.find("weight_bits"), std::string::npos) << rejected.err;
@@ -366,17 +367,17 @@ TEST(ServiceEndToEnd, QatctlErrorsAreOneLineWithTheCode) {
 
   // A misspelt field: refused before anything is sent, naming it.
   std::string misspelt = service.WriteFile("misspelt.json", R"({"modle": {"preset": "mlp"}})");
-  CommandResult unparsed = service.Qatctl({"submit", misspelt});
+  CapturedRun unparsed = service.Qatctl({"submit", misspelt});
   EXPECT_NE(unparsed.exit_status, 0);
   EXPECT_EQ(unparsed.err.rfind("qatctl: error: INVALID_ARGUMENT: ", 0), 0u) << unparsed.err;
   EXPECT_NE(unparsed.err.find("modle"), std::string::npos) << unparsed.err;
 
   // Nothing was stored by the refused submissions.
-  CommandResult listed = service.Qatctl({"ls", "--json"});
+  CapturedRun listed = service.Qatctl({"ls", "--json"});
   ASSERT_EQ(listed.exit_status, 0) << listed.err;
   EXPECT_TRUE(json::parse(listed.out)["jobs"].empty()) << listed.out;
 
-  CommandResult no_token = service.Qatctl({"ls"}, 30s, /*with_token=*/false);
+  CapturedRun no_token = service.Qatctl({"ls"}, 30s, /*with_token=*/false);
   EXPECT_NE(no_token.exit_status, 0);
   EXPECT_EQ(no_token.err.rfind("qatctl: error: UNAUTHENTICATED", 0), 0u) << no_token.err;
 }

@@ -15,29 +15,12 @@
 #include <vector>
 
 #include "qatlab/v1/job.pb.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern = (fs::temp_directory_path() / "qatlab-dataset-test-XXXXXX").string();
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    if (::mkdtemp(buffer.data()) != nullptr) path_ = buffer.data();
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -121,7 +104,7 @@ void ExpectHoldsPixels(const Dataset& dataset, const std::vector<uint8_t>& pixel
 // ------------------------------------------------------------- round trips
 
 TEST(LoadIdx, ReadsBackImagesAndLabelsOfRankThree) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const int count = 37, height = 5, width = 7;
   std::vector<uint8_t> pixels = RandomPixels(count * height * width, 1);
   std::vector<int32_t> labels = RandomLabels(count, 10, 2);
@@ -142,7 +125,7 @@ TEST(LoadIdx, ReadsBackImagesAndLabelsOfRankThree) {
 }
 
 TEST(LoadIdx, ReadsChannelsFromRankFour) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const int count = 6, height = 4, width = 3, channels = 3;
   std::vector<uint8_t> pixels = RandomPixels(count * height * width * channels, 3);
   std::vector<int32_t> labels = RandomLabels(count, 4, 4);
@@ -158,7 +141,7 @@ TEST(LoadIdx, ReadsChannelsFromRankFour) {
 }
 
 TEST(LoadNpy, ReadsUint8ImagesWithInt64Labels) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const int count = 20, height = 6, width = 6;
   std::vector<uint8_t> pixels = RandomPixels(count * height * width, 5);
   std::vector<int32_t> labels32 = RandomLabels(count, 10, 6);
@@ -177,7 +160,7 @@ TEST(LoadNpy, ReadsUint8ImagesWithInt64Labels) {
 }
 
 TEST(LoadNpy, ReadsFloatImagesOfRankFourWithoutAUint8View) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const int count = 9, height = 3, width = 2, channels = 2;
   std::mt19937 random(7);
   std::uniform_real_distribution<float> unit(0.0f, 1.0f);
@@ -197,7 +180,7 @@ TEST(LoadNpy, ReadsFloatImagesOfRankFourWithoutAUint8View) {
 }
 
 TEST(LoadNpy, ReadsAFlatSquareSampleAsASquareImage) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const int count = 4;
   std::vector<uint8_t> pixels = RandomPixels(count * 16, 9);
   std::vector<int32_t> labels = RandomLabels(count, 2, 10);
@@ -228,7 +211,7 @@ std::string CsvText(const std::vector<int32_t>& labels, const std::vector<uint8_
 }
 
 TEST(LoadCsv, ReadsRowsAfterAHeaderWithCrLfAndBlankLines) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const int count = 11, height = 3, width = 3;
   std::vector<uint8_t> pixels = RandomPixels(count * height * width, 11);
   std::vector<int32_t> labels = RandomLabels(count, 5, 12);
@@ -244,7 +227,7 @@ TEST(LoadCsv, ReadsRowsAfterAHeaderWithCrLfAndBlankLines) {
 }
 
 TEST(LoadCsv, InfersASquareShapeFromTheColumnCount) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const int count = 5;
   std::vector<uint8_t> pixels = RandomPixels(count * 25, 13);
   std::vector<int32_t> labels = RandomLabels(count, 3, 14);
@@ -262,7 +245,7 @@ TEST(LoadCsv, InfersASquareShapeFromTheColumnCount) {
 // ------------------------------------------------------------- LoadDataset
 
 // Writes train (count_train) and test (count_test) NPY pairs of 4x4 images.
-v1::DataSpec WriteNpyPair(const TemporaryDirectory& dir, int count_train, int count_test, int classes) {
+v1::DataSpec WriteNpyPair(const test_support::TempDir& dir, int count_train, int count_test, int classes) {
   std::vector<uint8_t> train = RandomPixels(count_train * 16, 20);
   std::vector<uint8_t> test = RandomPixels(count_test * 16, 21);
   WriteBytes(dir.File("train_x.npy"), NpyBytes("|u1", {static_cast<uint64_t>(count_train), 4, 4}, RawBytes(train)));
@@ -281,7 +264,7 @@ v1::DataSpec WriteNpyPair(const TemporaryDirectory& dir, int count_train, int co
 }
 
 TEST(LoadDataset, AppliesLimitsAndCountsClassesOverBothSets) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   v1::DataSpec spec = WriteNpyPair(dir, 300, 100, 7);
   spec.set_train_limit(250);
   spec.set_test_limit(40);
@@ -299,7 +282,7 @@ TEST(LoadDataset, AppliesLimitsAndCountsClassesOverBothSets) {
 }
 
 TEST(LoadDataset, RejectsALabelAboveTheStatedClassCount) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   v1::DataSpec spec = WriteNpyPair(dir, 50, 20, 7);
   spec.set_num_classes(5);
 
@@ -312,7 +295,7 @@ TEST(LoadDataset, RejectsALabelAboveTheStatedClassCount) {
 }
 
 TEST(LoadDataset, ReshapesAFlatNpyToTheStatedShape) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   v1::DataSpec spec = WriteNpyPair(dir, 10, 10, 2);
   std::vector<uint8_t> flat = RandomPixels(10 * 16, 24);
   WriteBytes(dir.File("train_x.npy"), NpyBytes("|u1", {10, 16}, RawBytes(flat)));
@@ -329,7 +312,7 @@ TEST(LoadDataset, ReshapesAFlatNpyToTheStatedShape) {
 }
 
 TEST(LoadDataset, RejectsTrainAndTestOfDifferentShapes) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   v1::DataSpec spec = WriteNpyPair(dir, 10, 10, 2);
   WriteBytes(dir.File("test_x.npy"), NpyBytes("|u1", {10, 5, 5}, RawBytes(RandomPixels(250, 25))));
 
@@ -341,7 +324,7 @@ TEST(LoadDataset, RejectsTrainAndTestOfDifferentShapes) {
 }
 
 TEST(LoadDataset, ReadsCsvWithTheShapeFromTheSpec) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   std::vector<int32_t> labels = RandomLabels(8, 3, 26);
   std::vector<uint8_t> pixels = RandomPixels(8 * 6, 27);
   WriteBytes(dir.File("train.csv"), CsvText(labels, pixels, 6, "\n"));
@@ -383,24 +366,24 @@ TEST(LoadDataset, NamesAnUnknownSourceAndAMissingPath) {
 // result; the message must contain `expected` and name `file`.
 struct MalformedCase {
   std::string name;
-  std::function<Status(const TemporaryDirectory&)> load;
+  std::function<Status(const test_support::TempDir&)> load;
   std::string file;
   std::string expected;
 };
 
-Status LoadIdxFiles(const TemporaryDirectory& dir, const std::string& images, const std::string& labels) {
+Status LoadIdxFiles(const test_support::TempDir& dir, const std::string& images, const std::string& labels) {
   WriteBytes(dir.File("images"), images);
   WriteBytes(dir.File("labels"), labels);
   return LoadIdx(dir.File("images"), dir.File("labels")).status();
 }
 
-Status LoadNpyFiles(const TemporaryDirectory& dir, const std::string& images, const std::string& labels) {
+Status LoadNpyFiles(const test_support::TempDir& dir, const std::string& images, const std::string& labels) {
   WriteBytes(dir.File("x.npy"), images);
   WriteBytes(dir.File("y.npy"), labels);
   return LoadNpy(dir.File("x.npy"), dir.File("y.npy")).status();
 }
 
-Status LoadCsvText(const TemporaryDirectory& dir, const std::string& text) {
+Status LoadCsvText(const test_support::TempDir& dir, const std::string& text) {
   WriteBytes(dir.File("d.csv"), text);
   return LoadCsv(dir.File("d.csv"), 1, 3, 1).status();
 }
@@ -411,113 +394,113 @@ const std::string kGoodNpyLabels = NpyBytes("|u1", {2}, std::string(2, '\1'));
 std::vector<MalformedCase> MalformedCases() {
   return {
       {"IdxTruncatedHeader",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x08, {10, 28, 28}, "").substr(0, 9), kTenLabels);
        },
        "images", "truncated: IDX header of rank 3 needs 16 bytes but the file has 9"},
-      {"IdxEmptyFile", [](const TemporaryDirectory& d) { return LoadIdxFiles(d, "", kTenLabels); }, "images",
+      {"IdxEmptyFile", [](const test_support::TempDir& d) { return LoadIdxFiles(d, "", kTenLabels); }, "images",
        "truncated: 0 bytes"},
       {"IdxTruncatedData",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x08, {10, 28, 28}, std::string(1200, '\0')), kTenLabels);
        },
        "images", "truncated: header says 10 images of 28x28 (7840 bytes) but 1200 remain"},
       {"IdxWrongMagic",
-       [](const TemporaryDirectory& d) { return LoadIdxFiles(d, "PK\3\4 this is a zip file", kTenLabels); }, "images",
+       [](const test_support::TempDir& d) { return LoadIdxFiles(d, "PK\3\4 this is a zip file", kTenLabels); }, "images",
        "not an IDX file (magic 0x504B0304"},
       {"IdxUnsupportedType",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x0D, {10, 2, 2}, std::string(160, '\0')), kTenLabels);
        },
        "images", "unsupported IDX element type 0x0D"},
       {"IdxTrailingBytes",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x08, {10, 2, 2}, std::string(41, '\0')), kTenLabels);
        },
        "images", "1 unexpected bytes after the data"},
       {"IdxLabelCountMismatch",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x08, {10, 2, 2}, std::string(40, '\0')),
                              IdxBytes(0x08, {9}, std::string(9, '\0')));
        },
        "images", "has 10 images but"},
       {"IdxLabelsOfRankTwo",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x08, {10, 2, 2}, std::string(40, '\0')),
                              IdxBytes(0x08, {10, 1}, std::string(10, '\0')));
        },
        "labels", "IDX rank 2 for labels, expected 1"},
       {"IdxHugeShape",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x08, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, ""), kTenLabels);
        },
        "images", "implausibly large"},
       {"NpyBadMagic",
-       [](const TemporaryDirectory& d) { return LoadNpyFiles(d, "NUMPY\1\0 not really", kGoodNpyLabels); }, "x.npy",
+       [](const test_support::TempDir& d) { return LoadNpyFiles(d, "NUMPY\1\0 not really", kGoodNpyLabels); }, "x.npy",
        "not an NPY file"},
       {"NpyFortranOrder",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadNpyFiles(d, NpyBytes("|u1", {2, 2, 2}, std::string(8, '\0'), true), kGoodNpyLabels);
        },
        "x.npy", "fortran_order is True"},
       {"NpyUnsupportedDtype",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadNpyFiles(d, NpyBytes("<f8", {2, 2, 2}, std::string(64, '\0')), kGoodNpyLabels);
        },
        "x.npy", "unsupported dtype '<f8' for images"},
       {"NpyFloatLabels",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadNpyFiles(d, NpyBytes("|u1", {2, 2, 2}, std::string(8, '\0')),
                              NpyBytes("<f4", {2}, std::string(8, '\0')));
        },
        "y.npy", "unsupported dtype '<f4' for labels"},
       {"NpyBadHeader",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          std::string bytes = NpyBytes("|u1", {2, 2, 2}, std::string(8, '\0'));
          bytes.replace(bytes.find("'shape'"), 7, "'shope'");
          return LoadNpyFiles(d, bytes, kGoodNpyLabels);
        },
        "x.npy", "bad NPY header: unknown key 'shope'"},
       {"NpyHeaderLongerThanFile",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadNpyFiles(d, NpyBytes("|u1", {2, 2, 2}, "").substr(0, 30), kGoodNpyLabels);
        },
        "x.npy", "header bytes but 20 remain"},
       {"NpyTruncatedData",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadNpyFiles(d, NpyBytes("<f4", {2, 2, 2}, std::string(12, '\0')), kGoodNpyLabels);
        },
        "x.npy", "truncated: shape (2x2x2) of '<f4' needs 32 bytes but 12 remain"},
       {"NpyFloatOutsideUnitRange",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          std::vector<float> values(8, 0.5f);
          values[5] = 255.0f;
          return LoadNpyFiles(d, NpyBytes("<f4", {2, 2, 2}, RawBytes(values)), kGoodNpyLabels);
        },
        "x.npy", "of sample 1 is outside [0, 1]"},
       {"NpyNegativeLabel",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          std::vector<int64_t> labels = {1, -3};
          return LoadNpyFiles(d, NpyBytes("|u1", {2, 2, 2}, std::string(8, '\0')),
                              NpyBytes("<i8", {2}, RawBytes(labels)));
        },
        "y.npy", "label -3 of sample 1 is negative"},
       {"NpyCountMismatch",
-       [](const TemporaryDirectory& d) {
+       [](const test_support::TempDir& d) {
          return LoadNpyFiles(d, NpyBytes("|u1", {3, 2, 2}, std::string(12, '\0')), kGoodNpyLabels);
        },
        "x.npy", "has 3 images but"},
-      {"CsvRaggedRow", [](const TemporaryDirectory& d) { return LoadCsvText(d, "1,2,3,4\n0,5,6\n"); }, "d.csv",
+      {"CsvRaggedRow", [](const test_support::TempDir& d) { return LoadCsvText(d, "1,2,3,4\n0,5,6\n"); }, "d.csv",
        "line 2: 3 columns, expected 4"},
-      {"CsvValue300", [](const TemporaryDirectory& d) { return LoadCsvText(d, "h,a,b,c\n1,2,3,4\n0,5,300,7\n"); },
+      {"CsvValue300", [](const test_support::TempDir& d) { return LoadCsvText(d, "h,a,b,c\n1,2,3,4\n0,5,300,7\n"); },
        "d.csv", "line 3, column 3: value 300 is outside 0..255"},
-      {"CsvNotANumber", [](const TemporaryDirectory& d) { return LoadCsvText(d, "1,2,3,4\n0,5,abc,7\n"); }, "d.csv",
+      {"CsvNotANumber", [](const test_support::TempDir& d) { return LoadCsvText(d, "1,2,3,4\n0,5,abc,7\n"); }, "d.csv",
        "line 2, column 3: 'abc' is not an integer"},
-      {"CsvNegativeLabel", [](const TemporaryDirectory& d) { return LoadCsvText(d, "-1,2,3,4\n"); }, "d.csv",
+      {"CsvNegativeLabel", [](const test_support::TempDir& d) { return LoadCsvText(d, "-1,2,3,4\n"); }, "d.csv",
        "line 1, column 1: label -1 is negative"},
-      {"CsvOnlyAHeader", [](const TemporaryDirectory& d) { return LoadCsvText(d, "label,a,b,c\n"); }, "d.csv",
+      {"CsvOnlyAHeader", [](const test_support::TempDir& d) { return LoadCsvText(d, "label,a,b,c\n"); }, "d.csv",
        "holds no samples"},
-      {"MissingFile", [](const TemporaryDirectory& d) { return LoadIdx(d.File("nowhere"), d.File("labels")).status(); },
+      {"MissingFile", [](const test_support::TempDir& d) { return LoadIdx(d.File("nowhere"), d.File("labels")).status(); },
        "nowhere", "cannot open"},
   };
 }
@@ -528,7 +511,7 @@ void PrintTo(const MalformedCase& c, std::ostream* out) { *out << c.name; }
 class MalformedInput : public testing::TestWithParam<MalformedCase> {};
 
 TEST_P(MalformedInput, IsAnErrorNamingTheFileAndTheFault) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const MalformedCase& c = GetParam();
 
   Status status = c.load(dir);

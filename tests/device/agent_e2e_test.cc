@@ -15,24 +15,27 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab_firmware_paths.h"
-#include "tests/client/process_harness.h"
 #include "tests/client/running_service.h"
+#include "tests/support/test_processes.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab::testing {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using test_support::LoggedChild;
+using test_support::WaitUntil;
 
 // The pids of the running processes whose parent is `parent` and whose
 // command name is `name` (from /proc/<pid>/stat).
@@ -88,12 +91,13 @@ class AgentEndToEndTest : public ::testing::Test {
 
   void StartAgent() {
     agent_log_ = service_->work_dir() + "/agent.log";
-    agent_ = ChildProcess::Start({QATLAB_AGENT_BINARY, "--server", service_->address(), "--name", "e2e-board",
-                                  "--firmware", QATLAB_FIRMWARE_MPS2_AN386, "--lease-wait-ms", "1000",
-                                  "--check-inputs", "20", "--accuracy-samples", "20", "--warmup", "2",
-                                  "--windows", "3", "--inferences-per-window", "5"},
-                                 agent_log_, {{"QATLAB_TOKEN", ""}});
-    ASSERT_NE(agent_, nullptr);
+    StatusOr<std::unique_ptr<LoggedChild>> agent = LoggedChild::Start(
+        {QATLAB_AGENT_BINARY, "--server", service_->address(), "--name", "e2e-board", "--firmware",
+         QATLAB_FIRMWARE_MPS2_AN386, "--lease-wait-ms", "1000", "--check-inputs", "20", "--accuracy-samples", "20",
+         "--warmup", "2", "--windows", "3", "--inferences-per-window", "5"},
+        agent_log_, {{"QATLAB_TOKEN", ""}});
+    ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+    agent_ = std::move(*agent);
   }
 
   std::string Logs() const {
@@ -111,18 +115,41 @@ class AgentEndToEndTest : public ::testing::Test {
 
   // Waits (bounded) until the agent's board is registered.
   std::vector<v1::Device> WaitForDevice() {
-    const Clock::time_point registered_by = Clock::now() + std::chrono::seconds(30);
     std::vector<v1::Device> devices;
-    while (devices.empty() && Clock::now() < registered_by) {
-      devices = ListDevices();
-      if (devices.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          devices = ListDevices();
+          return !devices.empty();
+        },
+        std::chrono::seconds(30), "the agent's board to register"));
     return devices;
+  }
+
+  // Waits (bounded) until the agent's log holds `text`.
+  ::testing::AssertionResult WaitForAgentLog(const std::string& text, std::chrono::milliseconds timeout) {
+    return WaitUntil([&] { return agent_->Log().find(text) != std::string::npos; }, timeout,
+                     "\"" + text + "\" in the agent's log");
+  }
+
+  // Waits (bounded) until the job has measurements and all of them satisfy
+  // `done`; returns the last ones seen.
+  std::vector<v1::Measurement> WaitForMeasurements(const std::string& job_id,
+                                                   const std::function<bool(const v1::Measurement&)>& done,
+                                                   std::chrono::milliseconds timeout, const std::string& what) {
+    std::vector<v1::Measurement> measurements;
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          measurements = Measurements(job_id);
+          return !measurements.empty() && std::all_of(measurements.begin(), measurements.end(), done);
+        },
+        timeout, "the measurements of " + job_id + " to be " + what))
+        << Logs();
+    return measurements;
   }
 
   // Submits the job file `json` with qatctl and waits (bounded) until it ends.
   std::optional<v1::Job> RunJob(const std::string& json) {
-    const CommandResult submitted = service_->Qatctl({"submit", service_->WriteFile("job.json", json)});
+    const CapturedRun submitted = service_->Qatctl({"submit", service_->WriteFile("job.json", json)});
     EXPECT_EQ(submitted.exit_status, 0) << submitted.err << Logs();
     const std::string job_id = FirstJobId(submitted.out);
     EXPECT_FALSE(job_id.empty()) << submitted.out;
@@ -139,7 +166,7 @@ class AgentEndToEndTest : public ::testing::Test {
 
   std::unique_ptr<RunningService> service_;
   std::unique_ptr<v1::ExperimentService::Stub> experiments_;
-  std::unique_ptr<ChildProcess> agent_;
+  std::unique_ptr<LoggedChild> agent_;
   std::string agent_log_;
 };
 
@@ -155,7 +182,7 @@ TEST_F(AgentEndToEndTest, TrainedModelsAreMeasuredOnTheEmulatedBoardExactlyOnceT
   EXPECT_GT(devices[0].ram_bytes(), 0);
   EXPECT_FALSE(devices[0].firmware_version().empty());
   EXPECT_EQ(devices[0].state(), "ONLINE");
-  const CommandResult listed = service_->Qatctl({"devices"});
+  const CapturedRun listed = service_->Qatctl({"devices"});
   EXPECT_EQ(listed.exit_status, 0) << listed.err;
   EXPECT_NE(listed.out.find("e2e-board"), std::string::npos) << listed.out;
   EXPECT_NE(listed.out.find("ONLINE"), std::string::npos) << listed.out;
@@ -174,32 +201,17 @@ TEST_F(AgentEndToEndTest, TrainedModelsAreMeasuredOnTheEmulatedBoardExactlyOnceT
   ASSERT_EQ(job->state(), v1::SUCCEEDED) << job->error() << Logs();
   const std::string job_id = job->id();
 
-  // The emulator dies while the first measurement runs on it.
-  const Clock::time_point running_by = Clock::now() + std::chrono::seconds(30);
-  bool running = false;
-  while (!running && Clock::now() < running_by) {
-    running = agent_->Log().find(": run 1 on the board") != std::string::npos;
-    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(running) << "no measurement started\n" << Logs();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the model upload
+  // The emulator dies while the first measurement runs on it: killed as soon
+  // as the run has begun, so that it cannot finish first.
+  ASSERT_TRUE(WaitForAgentLog(": run 1 on the board", std::chrono::seconds(30))) << Logs();
   const std::vector<pid_t> emulators = ChildrenNamed(agent_->pid(), "qemu-system-arm");
   ASSERT_EQ(emulators.size(), 1u) << Logs();
   ASSERT_EQ(::kill(emulators[0], SIGKILL), 0);
 
   // Every quantized variant is measured, once.
-  const Clock::time_point measured_by = Clock::now() + std::chrono::seconds(90);
-  std::vector<v1::Measurement> measurements;
-  bool all_final = false;
-  while (!all_final && Clock::now() < measured_by) {
-    measurements = Measurements(job_id);
-    all_final = !measurements.empty();
-    for (const v1::Measurement& m : measurements) {
-      all_final = all_final && (m.state() == "SUCCEEDED" || m.state() == "FAILED");
-    }
-    if (!all_final) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  ASSERT_TRUE(all_final) << Logs();
+  const std::vector<v1::Measurement> measurements = WaitForMeasurements(
+      job_id, [](const v1::Measurement& m) { return m.state() == "SUCCEEDED" || m.state() == "FAILED"; },
+      std::chrono::seconds(90), "finished");
   ASSERT_EQ(measurements.size(), 2u) << Logs();  // ptq_w8a8 and qat_w8a8
   std::set<std::string> variants;
   for (const v1::Measurement& m : measurements) {
@@ -235,7 +247,7 @@ TEST_F(AgentEndToEndTest, TrainedModelsAreMeasuredOnTheEmulatedBoardExactlyOnceT
   EXPECT_NE(restarted[0], emulators[0]);
 
   // The user sees latency beside accuracy and size.
-  const CommandResult compared = service_->Qatctl({"--json", "compare", job_id});
+  const CapturedRun compared = service_->Qatctl({"--json", "compare", job_id});
   EXPECT_EQ(compared.exit_status, 0) << compared.err;
   EXPECT_NE(compared.out.find(std::to_string(measurements[0].result().median_cycles())), std::string::npos)
       << compared.out;
@@ -265,17 +277,13 @@ TEST_F(AgentEndToEndTest, ModelLargerThanTheBoardIsRefusedWithTheReasonNotAttemp
   ASSERT_TRUE(job.has_value());
   ASSERT_EQ(job->state(), v1::SUCCEEDED) << job->error() << Logs();
 
-  const CommandResult queued = service_->Qatctl({"measure", job->id(), "--variant", "qat_w8a8"});
+  const CapturedRun queued = service_->Qatctl({"measure", job->id(), "--variant", "qat_w8a8"});
   ASSERT_EQ(queued.exit_status, 0) << queued.err << Logs();
   EXPECT_NE(queued.out.find("qat_w8a8"), std::string::npos) << queued.out;
 
-  const Clock::time_point failed_by = Clock::now() + std::chrono::seconds(60);
-  std::vector<v1::Measurement> measurements;
-  while (Clock::now() < failed_by) {
-    measurements = Measurements(job->id());
-    if (measurements.size() == 1 && measurements[0].state() == "FAILED") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const std::vector<v1::Measurement> measurements = WaitForMeasurements(
+      job->id(), [](const v1::Measurement& m) { return m.state() == "FAILED"; }, std::chrono::seconds(60),
+      "failed");
   ASSERT_EQ(measurements.size(), 1u) << Logs();
   const v1::Measurement& m = measurements[0];
   ASSERT_EQ(m.state(), "FAILED") << Logs();
@@ -302,11 +310,7 @@ TEST_F(AgentEndToEndTest, SigtermGivesTheMeasurementBackAndAnotherAgentFinishesI
   ASSERT_TRUE(job.has_value());
   ASSERT_EQ(job->state(), v1::SUCCEEDED) << job->error() << Logs();
 
-  const Clock::time_point running_by = Clock::now() + std::chrono::seconds(30);
-  while (agent_->Log().find(": run 1 on the board") == std::string::npos && Clock::now() < running_by) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_NE(agent_->Log().find(": run 1 on the board"), std::string::npos) << Logs();
+  ASSERT_TRUE(WaitForAgentLog(": run 1 on the board", std::chrono::seconds(30))) << Logs();
   const std::vector<pid_t> emulators = ChildrenNamed(agent_->pid(), "qemu-system-arm");
   ASSERT_EQ(emulators.size(), 1u) << Logs();
   agent_->Signal(SIGTERM);
@@ -323,12 +327,9 @@ TEST_F(AgentEndToEndTest, SigtermGivesTheMeasurementBackAndAnotherAgentFinishesI
 
   // The same board, started again, finishes it.
   StartAgent();
-  const Clock::time_point measured_by = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < measured_by) {
-    measurements = Measurements(job->id());
-    if (measurements.size() == 1 && measurements[0].state() == "SUCCEEDED") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  measurements = WaitForMeasurements(
+      job->id(), [](const v1::Measurement& m) { return m.state() == "SUCCEEDED"; }, std::chrono::seconds(60),
+      "measured by the restarted agent");
   ASSERT_EQ(measurements.size(), 1u);
   EXPECT_EQ(measurements[0].state(), "SUCCEEDED") << measurements[0].error() << Logs();
   EXPECT_EQ(measurements[0].attempt(), 1);

@@ -8,12 +8,9 @@
 // so the boot banner is not lost (ARCHITECTURE.md, "The emulated board").
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -24,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -34,8 +32,9 @@
 #include "qatlab_firmware_paths.h"
 #include "qatlab_kernels/qmodel.h"
 #include "qatlab_kernels/qmodel_format.h"
-
-extern char** environ;
+#include "process/child_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 
 namespace {
 
@@ -56,36 +55,22 @@ class EmulatedBoard {
   // Starts `machine` running `elf`. Returns "" on success, else what failed.
   std::string Start(const std::string& elf, const std::string& machine) {
     if (!std::filesystem::exists(elf)) return "no firmware image at " + elf;
-    char dir_template[] = "/tmp/qatlab-fwtest-XXXXXX";
-    if (!mkdtemp(dir_template)) return "mkdtemp failed";
-    temp_dir_ = dir_template;
-    const std::string qmp_path = temp_dir_ + "/qmp.sock";
+    temp_dir_ = std::make_unique<qatlab::test_support::TempDir>();
+    const std::string qmp_path = temp_dir_->File("qmp.sock");
 
-    int out_pipe[2];
-    if (pipe(out_pipe) != 0) return "pipe failed";
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDERR_FILENO);
-    posix_spawn_file_actions_addclose(&actions, out_pipe[0]);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    const std::string qmp_arg = "unix:" + qmp_path + ",server,nowait";
-    std::vector<std::string> args = {"qemu-system-arm", "-M",      machine,  "-nographic", "-monitor",
-                                     "none",            "-serial", "pty",    "-icount",    "shift=0",
-                                     "-S",              "-qmp",    qmp_arg,  "-kernel",    elf};
-    std::vector<char*> argv;
-    for (auto& arg : args) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    const int spawn_error = posix_spawnp(&pid_, "qemu-system-arm", &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out_pipe[1]);
-    qemu_output_ = out_pipe[0];
-    if (spawn_error != 0) {
-      pid_ = -1;
-      return "cannot start qemu-system-arm: " + std::string(strerror(spawn_error));
-    }
+    qatlab::ChildSpec spec;
+    spec.argv = {"qemu-system-arm", "-M",   machine,   "-nographic", "-monitor", "none",    "-serial", "pty",
+                 "-icount",         "shift=0", "-S",  "-qmp",       "unix:" + qmp_path + ",server,nowait",
+                 "-kernel",         elf};
+    // QEMU names the pty on its standard output; its errors go to stderr.
+    spec.stdout_to = qatlab::ChildOutput::kPipe;
+    spec.stderr_to = qatlab::ChildOutput::kFile;
+    spec.stderr_path = temp_dir_->File("qemu-stderr.log");
+    qatlab::StatusOr<std::unique_ptr<qatlab::ChildProcess>> qemu = qatlab::ChildProcess::Start(spec);
+    if (!qemu.ok()) return "cannot start qemu-system-arm: " + qemu.status().ToString();
+    qemu_ = std::move(*qemu);
+    qemu_output_ = qemu_->stdout_fd();
 
-    // QEMU names the pty on its standard output.
     std::string output;
     const auto deadline = Clock::now() + milliseconds(5000);
     std::string pty_path;
@@ -93,7 +78,10 @@ class EmulatedBoard {
       if (!WaitReadable(qemu_output_, milliseconds(100))) continue;
       char buffer[512];
       const ssize_t got = read(qemu_output_, buffer, sizeof buffer);
-      if (got <= 0) return "QEMU exited before naming its pty; it said: " + output;
+      if (got <= 0) {
+        return "QEMU exited before naming its pty; it said: " + output +
+               qatlab::test_support::ReadWholeFile(spec.stderr_path);
+      }
       output.append(buffer, static_cast<size_t>(got));
       const auto at = output.find("/dev/pts/");
       if (at != std::string::npos) {
@@ -101,7 +89,10 @@ class EmulatedBoard {
         if (end != std::string::npos) pty_path = output.substr(at, end - at);
       }
     }
-    if (pty_path.empty()) return "QEMU did not name its pty within 5 s; it said: " + output;
+    if (pty_path.empty()) {
+      return "QEMU did not name its pty within 5 s; it said: " + output +
+             qatlab::test_support::ReadWholeFile(spec.stderr_path);
+    }
 
     pty_ = open(pty_path.c_str(), O_RDWR | O_NOCTTY);
     if (pty_ < 0) return "cannot open " + pty_path;
@@ -114,17 +105,11 @@ class EmulatedBoard {
   }
 
   void Stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
+    qemu_.reset();  // SIGKILL and reap; closes its output pipe
     if (pty_ >= 0) close(pty_);
-    if (qemu_output_ >= 0) close(qemu_output_);
     if (qmp_ >= 0) close(qmp_);
     pty_ = qemu_output_ = qmp_ = -1;
-    if (!temp_dir_.empty()) std::filesystem::remove_all(temp_dir_);
-    temp_dir_.clear();
+    temp_dir_.reset();
   }
 
   // Blocking: a pty takes bytes as fast as QEMU drains them into the guest.
@@ -218,10 +203,10 @@ class EmulatedBoard {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::snprintf(address.sun_path, sizeof address.sun_path, "%s", qmp_path.c_str());
-    while (connect(qmp_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      if (Clock::now() > deadline) return "cannot connect to QMP at " + qmp_path;
-      usleep(10000);
-    }
+    const ::testing::AssertionResult connected = qatlab::test_support::WaitUntil(
+        [&] { return connect(qmp_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0; },
+        std::chrono::duration_cast<milliseconds>(deadline - Clock::now()), "QMP to listen at " + qmp_path);
+    if (!connected) return connected.message();
     std::string qmp_text;
     auto read_until = [&](const std::string& needle) {
       while (qmp_text.find(needle) == std::string::npos && Clock::now() < deadline) {
@@ -243,11 +228,11 @@ class EmulatedBoard {
     return "";
   }
 
-  pid_t pid_ = -1;
+  std::unique_ptr<qatlab::test_support::TempDir> temp_dir_;  // the QMP socket, QEMU's stdout
+  std::unique_ptr<qatlab::ChildProcess> qemu_;
   int pty_ = -1;
-  int qemu_output_ = -1;
+  int qemu_output_ = -1;  // QEMU's stderr, owned by qemu_
   int qmp_ = -1;
-  std::string temp_dir_;
   std::string pending_;
 };
 

@@ -12,6 +12,7 @@
 #include "engine/qmodel_writer.h"
 #include "tests/device/emulated_board.h"
 #include "tests/device/seeded_models.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab {
 namespace {
@@ -165,32 +166,37 @@ TEST(MeasureModel, EmulatorKilledMidMeasurementIsUnavailableAndARetryCompletes) 
   MeasurementInputs inputs;
   inputs.inputs = SeededInputs(4, 28 * 28, 42);
   {
-    EmulatedBoard board = Boot();
-    ASSERT_TRUE(board.client);
-    pid_t pid = board.board->pid();
-    // Kill QEMU while the model is on its way up (the upload alone takes
-    // about a second at the pty's speed).
-    std::thread killer([pid] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    QemuBoardOptions board_options;
+    board_options.firmware_elf = QATLAB_FIRMWARE_MPS2_AN386;
+    StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(board_options);
+    ASSERT_TRUE(board.ok()) << board.status().ToString();
+    // Only to count the bytes sent: no fault is armed.
+    FaultInjectingSerialPort counted((*board)->serial());
+    StatusOr<std::unique_ptr<DutClient>> client = DutClient::Connect(counted);
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    const pid_t pid = (*board)->pid();
+    // Kill QEMU while the model is on its way up: once a quarter of it has
+    // been sent (the upload goes in acknowledged chunks and takes about a
+    // second at the pty's speed).
+    const int64_t sent_before = counted.bytes_written();
+    std::thread killer([&] {
+      EXPECT_TRUE(test_support::WaitUntil(
+          [&] { return counted.bytes_written() - sent_before >= static_cast<int64_t>(qmodel.size() / 4); },
+          std::chrono::seconds(30), "a quarter of the model to be sent"));
       ::kill(pid, SIGKILL);
     });
     auto start = std::chrono::steady_clock::now();
-    StatusOr<v1::MeasurementResult> result =
-        MeasureModel(*board.client, qmodel, inputs, QuickOptions(*board.board));
+    StatusOr<v1::MeasurementResult> result = MeasureModel(**client, qmodel, inputs, QuickOptions(**board));
     killer.join();
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
     EXPECT_NE(result.status().message().find("hung up"), std::string::npos) << result.status().ToString();
     // Noticed at once, not after a pile of timeouts and retries.
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-    EXPECT_TRUE(board.client->link_lost());
+    EXPECT_TRUE((*client)->link_lost());
     // The pty hangs up while QEMU is still exiting; it is gone soon after.
-    bool alive = true;
-    for (int i = 0; i < 200 && alive; ++i) {
-      alive = board.board->IsAlive();
-      if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    EXPECT_FALSE(alive);
+    EXPECT_TRUE(test_support::WaitUntil([&] { return !(*board)->IsAlive(); }, std::chrono::seconds(10),
+                                        "the killed emulator to be reaped"));
   }
   EmulatedBoard fresh = Boot();
   ASSERT_TRUE(fresh.client);

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "tests/device/emulated_board.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab {
 namespace {
@@ -84,12 +85,8 @@ TEST(QemuBoard, NoticesAnEmulatorKilledFromOutside) {
   ASSERT_TRUE(board.ok()) << board.status().ToString();
   pid_t pid = (*board)->pid();
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  bool alive = true;
-  for (int i = 0; i < 100 && alive; ++i) {
-    alive = (*board)->IsAlive();
-    if (alive) ::usleep(10000);
-  }
-  EXPECT_FALSE(alive);
+  EXPECT_TRUE(test_support::WaitUntil([&] { return !(*board)->IsAlive(); }, milliseconds(10000),
+                                      "the board to notice its emulator is gone"));
   EXPECT_TRUE(ProcessIsGone(pid));
 }
 

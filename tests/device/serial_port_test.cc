@@ -2,6 +2,7 @@
 // the test holds the master end, the port under test opens the slave, just
 // as the host opens the pty QEMU creates.
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -34,16 +35,21 @@ class PtyPair : public ::testing::Test {
     if (master_ >= 0) ::close(master_);
   }
 
-  // What the "board" (the master end) received, waiting up to 1 s for `n` bytes.
+  // What the "board" (the master end) received, waiting up to 1 s for `n`
+  // bytes: woken by each arrival (poll), not by a timer.
   std::string MasterReceive(size_t n) {
     std::string got;
-    auto deadline = std::chrono::steady_clock::now() + milliseconds(1000);
+    const auto deadline = std::chrono::steady_clock::now() + milliseconds(1000);
     ::fcntl(master_, F_SETFL, O_NONBLOCK);
-    while (got.size() < n && std::chrono::steady_clock::now() < deadline) {
+    while (got.size() < n) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd readable{master_, POLLIN, 0};
+      if (::poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
       char buffer[256];
       ssize_t r = ::read(master_, buffer, sizeof(buffer));
       if (r > 0) got.append(buffer, static_cast<size_t>(r));
-      else ::usleep(1000);
+      else if (readable.revents & (POLLHUP | POLLERR)) break;
     }
     return got;
   }

@@ -7,10 +7,11 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
+
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab {
 namespace {
@@ -98,36 +99,35 @@ TEST(ChildProcess, DestroyingARunningChildKillsAndReapsIt) {
 }
 
 TEST(ChildProcess, AProcessGroupIsSignalledWhole) {
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("qatlab_pg_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  test_support::TempDir dir;
   ChildSpec spec = Shell("sleep 30 & echo $! > grandchild; wait");
-  spec.working_directory = dir.string();
+  spec.working_directory = dir.path();
   spec.own_process_group = true;
   auto child = ChildProcess::Start(spec);
   ASSERT_TRUE(child.ok()) << child.status().ToString();
   pid_t grandchild = 0;
-  for (int i = 0; i < 200 && grandchild == 0; ++i) {
-    std::ifstream in(dir / "grandchild");
-    in >> grandchild;
-    if (grandchild == 0) std::this_thread::sleep_for(milliseconds(10));
-  }
-  ASSERT_GT(grandchild, 0);
+  ASSERT_TRUE(test_support::WaitUntil(
+      [&] {
+        std::ifstream in(dir.File("grandchild"));
+        in >> grandchild;
+        return grandchild > 0;
+      },
+      milliseconds(10000), "the shell to write its background child's pid"));
   (*child)->Stop(milliseconds(5000));
-  bool gone = false;
-  for (int i = 0; i < 200 && !gone; ++i) {
-    // The grandchild is reaped by init once killed; until then kill(0) works.
-    std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
-    std::string text;
-    std::getline(stat, text);
-    gone = text.empty() || text.find(") Z") != std::string::npos;
-    if (!gone) std::this_thread::sleep_for(milliseconds(10));
-  }
-  EXPECT_TRUE(gone) << "the grandchild " << grandchild << " outlived its group";
-  std::filesystem::remove_all(dir);
+  // The grandchild is reaped by init once killed; until then it is a zombie.
+  EXPECT_TRUE(test_support::WaitUntil(
+      [&] {
+        std::ifstream stat("/proc/" + std::to_string(grandchild) + "/stat");
+        std::string text;
+        std::getline(stat, text);
+        return text.empty() || text.find(") Z") != std::string::npos;
+      },
+      milliseconds(10000), "the grandchild " + std::to_string(grandchild) + " to end with its group"));
 }
 
 TEST(ChildProcess, OutputToAFileSharedByBothStreams) {
-  const std::string path = std::filesystem::temp_directory_path() / ("qatlab_out_" + std::to_string(::getpid()));
+  test_support::TempDir dir;
+  const std::string path = dir.File("out");
   ChildSpec spec = Shell("echo one; echo two >&2");
   spec.stdout_to = spec.stderr_to = ChildOutput::kFile;
   spec.stdout_path = spec.stderr_path = path;
@@ -139,7 +139,6 @@ TEST(ChildProcess, OutputToAFileSharedByBothStreams) {
   std::stringstream text;
   text << in.rdbuf();
   EXPECT_EQ(text.str(), "one\ntwo\n");
-  std::filesystem::remove(path);
 }
 
 }  // namespace

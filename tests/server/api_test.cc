@@ -5,6 +5,7 @@
 #include <condition_variable>
 
 #include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "server/database.h"
 #include "server/lease.h"
 #include "server_fixture.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab::server {
 namespace {
@@ -19,6 +21,7 @@ namespace {
 using std::chrono::milliseconds;
 using testing::ServerFixture;
 using testing::SmallSpec;
+using test_support::WaitUntil;
 
 class ApiTest : public ServerFixture {
  protected:
@@ -33,8 +36,10 @@ TEST_F(ApiTest, AJobsLifeAsClientAndWorkerSeeIt) {
   ASSERT_EQ(job.state(), v1::QUEUED);
   ASSERT_TRUE(job.id().rfind("j-", 0) == 0) << job.id();
 
-  // A watcher connected before the work starts sees it all.
-  std::vector<v1::JobEvent> events;
+  // A watcher connected before the work starts sees it all. Its first event
+  // (the current state) tells that it is subscribed.
+  std::mutex events_mutex;
+  std::vector<v1::JobEvent> events;  // guarded by events_mutex
   grpc::Status watch_status;
   std::thread watcher([&] {
     v1::WatchJobRequest request;
@@ -42,10 +47,18 @@ TEST_F(ApiTest, AJobsLifeAsClientAndWorkerSeeIt) {
     auto context = Context(20000);
     auto reader = experiments_->WatchJob(context.get(), request);
     v1::JobEvent event;
-    while (reader->Read(&event)) events.push_back(event);
+    while (reader->Read(&event)) {
+      std::lock_guard lock(events_mutex);
+      events.push_back(event);
+    }
     watch_status = reader->Finish();
   });
-  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        std::lock_guard lock(events_mutex);
+        return !events.empty();
+      },
+      milliseconds(10000), "the watcher to see the job's current state"));
 
   v1::LeaseJobResponse lease = Lease("w-life");
   ASSERT_EQ(lease.job().id(), job.id());
@@ -146,6 +159,11 @@ TEST_F(ApiTest, LongPollIsWokenBySubmission) {
     lease = Lease("poller", 8000);
     leased_at_ms = since();
   });
+  // The server shows no sign of a parked long poll, so this pause only makes
+  // it likely that the submission lands during the wait; when it lands first
+  // the lease is immediate and the test still holds. That the submission
+  // wakes a waiting poll is proved without timing in
+  // JobStoreTest.ASubmissionWakesAWaitingLongPoll.
   std::this_thread::sleep_for(milliseconds(300));
   int64_t submitted_at = since();
   v1::Job job = Submit(SmallSpec());
@@ -311,7 +329,7 @@ TEST_F(ApiTest, MeasureOnMeasurementsCommitWithTheJobsCompletion) {
   };
 
   // A second connection makes every measurement insert fail, as a full disk would.
-  auto db = Database::Open(dir_.file("qatlab.db"));
+  auto db = Database::Open(dir_.File("qatlab.db"));
   ASSERT_TRUE(db.ok()) << db.status().ToString();
   ASSERT_TRUE((*db)->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
                           "BEGIN SELECT RAISE(ABORT, 'injected'); END")

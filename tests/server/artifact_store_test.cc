@@ -7,11 +7,12 @@
 #include <fstream>
 
 #include "test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab::server {
 namespace {
 
-using testing::TempDir;
+using test_support::TempDir;
 
 std::string Bytes(size_t n, uint32_t seed) {
   std::string bytes(n, '\0');
@@ -31,7 +32,7 @@ size_t FilesUnder(const std::filesystem::path& dir) {
 
 TEST(ArtifactStoreTest, StoresUnderItsDigestAndReadsBackInChunks) {
   TempDir dir;
-  auto store = ArtifactStore::Open(dir.path().string());
+  auto store = ArtifactStore::Open(dir.path());
   ASSERT_TRUE(store.ok());
   std::string data = Bytes(200'000, 1);
   std::string sha = Sha256Hex(data);
@@ -44,7 +45,7 @@ TEST(ArtifactStoreTest, StoresUnderItsDigestAndReadsBackInChunks) {
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
   EXPECT_EQ(*stored, sha);
   EXPECT_TRUE((*store)->Contains(sha));
-  EXPECT_EQ((*store)->PathOf(sha), (dir.path() / "blobs" / sha.substr(0, 2) / sha).string());
+  EXPECT_EQ((*store)->PathOf(sha), (std::filesystem::path(dir.path()) / "blobs" / sha.substr(0, 2) / sha).string());
 
   std::vector<size_t> sizes;
   std::string back;
@@ -62,7 +63,7 @@ TEST(ArtifactStoreTest, StoresUnderItsDigestAndReadsBackInChunks) {
 
 TEST(ArtifactStoreTest, DigestMismatchStoresNothing) {
   TempDir dir;
-  auto store = ArtifactStore::Open(dir.path().string());
+  auto store = ArtifactStore::Open(dir.path());
   std::string data = Bytes(1000, 2);
   std::string wrong = Sha256Hex("something else");
   auto writer = (*store)->BeginWrite(wrong, 0, 1 << 20);
@@ -76,7 +77,7 @@ TEST(ArtifactStoreTest, DigestMismatchStoresNothing) {
 
 TEST(ArtifactStoreTest, SizeMismatchEmptyAndOversizedAreRefused) {
   TempDir dir;
-  auto store = ArtifactStore::Open(dir.path().string());
+  auto store = ArtifactStore::Open(dir.path());
   std::string data = Bytes(1000, 3);
   std::string sha = Sha256Hex(data);
   {
@@ -97,7 +98,7 @@ TEST(ArtifactStoreTest, SizeMismatchEmptyAndOversizedAreRefused) {
 
 TEST(ArtifactStoreTest, UnknownBlobIsNotFound) {
   TempDir dir;
-  auto store = ArtifactStore::Open(dir.path().string());
+  auto store = ArtifactStore::Open(dir.path());
   EXPECT_EQ((*store)->ReadAll(Sha256Hex("absent")).status().code(), StatusCode::kNotFound);
   EXPECT_EQ((*store)->ReadAll("../../etc/passwd").status().code(), StatusCode::kInvalidArgument);
 }
@@ -105,12 +106,12 @@ TEST(ArtifactStoreTest, UnknownBlobIsNotFound) {
 TEST(ArtifactStoreTest, LeftoverTempFilesAreClearedAtOpen) {
   TempDir dir;
   {
-    auto store = ArtifactStore::Open(dir.path().string());
+    auto store = ArtifactStore::Open(dir.path());
     ASSERT_TRUE(store.ok());
   }
-  std::filesystem::path stray = dir.path() / "tmp" / "crashed-upload.part";
+  std::filesystem::path stray = std::filesystem::path(dir.path()) / "tmp" / "crashed-upload.part";
   { std::ofstream(stray) << "half"; }
-  auto store = ArtifactStore::Open(dir.path().string());
+  auto store = ArtifactStore::Open(dir.path());
   ASSERT_TRUE(store.ok());
   EXPECT_FALSE(std::filesystem::exists(stray));
 }

@@ -1,6 +1,7 @@
 // A table of bad requests, each with the gRPC status code and message
 // substring it must get. Afterwards the database is intact and everything
 // stored before is still there.
+#include <filesystem>
 #include <functional>
 
 #include "server/auth.h"
@@ -291,11 +292,11 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
   EXPECT_TRUE(Complete(lease.job().id(), lease.lease_id(), ResultFor(lease.job().id())).ok());
   // No stray upload files were left in the store.
   size_t blobs = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir_.path() / "blobs")) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::filesystem::path(dir_.path()) / "blobs")) {
     blobs += entry.is_regular_file();
   }
   EXPECT_EQ(blobs, 1u);
-  EXPECT_TRUE(std::filesystem::is_empty(dir_.path() / "tmp"));
+  EXPECT_TRUE(std::filesystem::is_empty(std::filesystem::path(dir_.path()) / "tmp"));
 }
 
 class TokenTest : public ServerFixture {
@@ -334,10 +335,10 @@ TEST_F(TokenTest, CallsNeedTheRightBearerToken) {
 }
 
 TEST(ServerStartTest, NonLoopbackWithoutTokenIsRefused) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   ServerOptions options;
   options.listen = "0.0.0.0:0";
-  options.data_dir = dir.path().string();
+  options.data_dir = dir.path();
   auto server = QatlabServer::Start(options);
   ASSERT_FALSE(server.ok());
   EXPECT_EQ(server.status().code(), StatusCode::kInvalidArgument);
@@ -346,10 +347,10 @@ TEST(ServerStartTest, NonLoopbackWithoutTokenIsRefused) {
 }
 
 TEST(ServerStartTest, NonLoopbackWithTokenStarts) {
-  testing::TempDir dir;
+  test_support::TempDir dir;
   ServerOptions options;
   options.listen = "0.0.0.0:0";
-  options.data_dir = dir.path().string();
+  options.data_dir = dir.path();
   options.token = "t";
   auto server = QatlabServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status().ToString();

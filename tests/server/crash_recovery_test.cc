@@ -2,85 +2,37 @@
 // the same data directory: every accepted job finishes exactly once.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <map>
-#include <thread>
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
 #include "test_support.h"
+#include "tests/support/loopback_port.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_processes.h"
 
 namespace qatlab::server {
 namespace {
 
 using std::chrono::milliseconds;
 using testing::SmallSpec;
-using testing::TempDir;
+using test_support::FreeLoopbackPort;
+using test_support::LoggedChild;
+using test_support::RunCommand;
+using test_support::TempDir;
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  int port = ntohs(address.sin_port);
-  ::close(fd);
-  return port;
+// One run of the real binary, its output in <dir>/server.log; killed with
+// SIGKILL on destruction if alive.
+std::unique_ptr<LoggedChild> StartServer(const TempDir& dir, int port) {
+  StatusOr<std::unique_ptr<LoggedChild>> server = LoggedChild::Start(
+      {QATLAB_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", dir.File("data"),
+       "--local-workers", "0", "--lease-seconds", "4", "--log-level", "warn"},
+      dir.File("server.log"));
+  EXPECT_TRUE(server.ok()) << server.status().ToString();
+  return server.ok() ? std::move(*server) : nullptr;
 }
-
-// One run of the real binary; killed with SIGKILL on destruction if alive.
-class ServerProcess {
- public:
-  ServerProcess(const std::string& data_dir, int port, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {QATLAB_SERVER_BINARY, "--listen",       "127.0.0.1:" + std::to_string(port),
-                                     "--data-dir",         data_dir,         "--local-workers",
-                                     "0",                  "--lease-seconds", "4",
-                                     "--log-level",        "warn"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-  }
-  ~ServerProcess() { Kill(); }
-  void Signal(int signal_number) { ::kill(pid_, signal_number); }
-  void Kill() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      pid_ = 0;
-    }
-  }
-  // Exit status once it exited within `limit`, or -1.
-  int WaitExit(milliseconds limit) {
-    auto give_up = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < give_up) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = 0;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = 0;
-};
 
 struct Client {
   explicit Client(int port) {
@@ -122,15 +74,16 @@ grpc::Status Complete(Client& client, const std::string& job_id, const std::stri
 
 TEST(CrashRecoveryTest, SigkilledServerLosesNoJobAndFinishesEachExactlyOnce) {
   TempDir dir;
-  const int port = FreePort();
+  const int port = FreeLoopbackPort();
   constexpr int kJobs = 20;
   std::vector<std::string> accepted;
   std::map<std::string, std::string> held_leases;  // job -> lease, across the crash
   int completions = 0;
   {
-    ServerProcess server(dir.path().string(), port);
+    std::unique_ptr<LoggedChild> server = StartServer(dir, port);
+    ASSERT_NE(server, nullptr);
     Client client(port);
-    ASSERT_TRUE(client.WaitReady(milliseconds(10000))) << "server did not come up";
+    ASSERT_TRUE(client.WaitReady(milliseconds(10000))) << "server did not come up\n" << server->Log();
     for (int i = 0; i < kJobs; ++i) {
       v1::SubmitJobRequest request;
       *request.mutable_spec() = SmallSpec("crash", i % 3);
@@ -152,12 +105,14 @@ TEST(CrashRecoveryTest, SigkilledServerLosesNoJobAndFinishesEachExactlyOnce) {
       ASSERT_TRUE(Complete(client, it->first, it->second).ok());
       ++completions;
     }
-    server.Kill();  // SIGKILL: no chance to flush or clean up
+    server->Signal(SIGKILL);  // no chance to flush or clean up
+    ASSERT_TRUE(server->WaitFor(milliseconds(10000))) << "SIGKILL did not end the server";
   }
 
-  ServerProcess server(dir.path().string(), port);
+  std::unique_ptr<LoggedChild> server = StartServer(dir, port);
+  ASSERT_NE(server, nullptr);
   Client client(port);
-  ASSERT_TRUE(client.WaitReady(milliseconds(10000))) << "server did not come back";
+  ASSERT_TRUE(client.WaitReady(milliseconds(10000))) << "server did not come back\n" << server->Log();
 
   // One worker survived the crash and finishes its job under its old lease
   // (the restart took well under the 4 s lease).
@@ -207,37 +162,22 @@ TEST(CrashRecoveryTest, SigkilledServerLosesNoJobAndFinishesEachExactlyOnce) {
 TEST(CrashRecoveryTest, BinaryRefusesNonLoopbackWithoutTokenAndStopsOnSigterm) {
   TempDir dir;
   {
-    std::vector<std::string> args = {QATLAB_SERVER_BINARY, "--listen", "0.0.0.0:" + std::to_string(FreePort()),
-                                     "--data-dir", dir.path().string(), "--local-workers", "0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int err_pipe[2];
-    ASSERT_EQ(::pipe(err_pipe), 0);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::dup2(err_pipe[1], 2);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(err_pipe[1]);
-    std::string err;
-    char buffer[512];
-    for (ssize_t n; (n = ::read(err_pipe[0], buffer, sizeof buffer)) > 0;) err.append(buffer, n);
-    ::close(err_pipe[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0);
-    EXPECT_NE(err.find("without a token"), std::string::npos) << err;
+    CapturedRun refused = RunCommand({QATLAB_SERVER_BINARY, "--listen", "0.0.0.0:" + std::to_string(FreeLoopbackPort()),
+                                      "--data-dir", dir.File("data"), "--local-workers", "0"},
+                                     milliseconds(30000));
+    EXPECT_FALSE(refused.timed_out);
+    EXPECT_NE(refused.exit_status, 0);
+    EXPECT_NE(refused.err.find("without a token"), std::string::npos) << refused.err;
   }
   {
-    const int port = FreePort();
-    ServerProcess server(dir.path().string(), port);
+    const int port = FreeLoopbackPort();
+    std::unique_ptr<LoggedChild> server = StartServer(dir, port);
+    ASSERT_NE(server, nullptr);
     Client client(port);
-    ASSERT_TRUE(client.WaitReady(milliseconds(10000)));
-    ASSERT_EQ(server.WaitExit(milliseconds(1)), -1) << "server exited on its own";
-    server.Signal(SIGTERM);
-    EXPECT_EQ(server.WaitExit(milliseconds(5000)), 0) << "no clean exit within 5 s of SIGTERM";
+    ASSERT_TRUE(client.WaitReady(milliseconds(10000))) << server->Log();
+    ASSERT_TRUE(server->Running()) << "server exited on its own\n" << server->Log();
+    server->Signal(SIGTERM);
+    EXPECT_EQ(server->WaitFor(milliseconds(5000)), 0) << "no clean exit within 5 s of SIGTERM\n" << server->Log();
   }
 }
 

@@ -14,6 +14,7 @@
 #include "server/database.h"
 #include "server/job_notifier.h"
 #include "server/job_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab::server {
 namespace {
@@ -24,12 +25,7 @@ constexpr int64_t kLeaseMs = 10'000;
 class DeviceStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("qatlab_device_store_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    const std::string db_path = (dir_ / "qatlab.db").string();
+    const std::string db_path = dir_.File("qatlab.db");
     JobStoreOptions job_options;
     job_options.on_success = [this](Transaction& transaction, int64_t job_seq, const v1::Job& job) {
       return devices_->QueueMeasureOn(transaction, job_seq, job);
@@ -48,7 +44,6 @@ class DeviceStoreTest : public ::testing::Test {
   void TearDown() override {
     devices_.reset();
     jobs_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // A job that ran to SUCCEEDED with a float variant and the given quantized
@@ -97,14 +92,14 @@ class DeviceStoreTest : public ::testing::Test {
   // Makes every later INSERT INTO measurements fail, as a full disk would,
   // through a connection of its own (the stores' connections see it at once).
   void BreakMeasurementInserts() {
-    StatusOr<std::unique_ptr<Database>> db = Database::Open((dir_ / "qatlab.db").string());
+    StatusOr<std::unique_ptr<Database>> db = Database::Open(dir_.File("qatlab.db"));
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     ASSERT_TRUE((*db)->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
                             "BEGIN SELECT RAISE(ABORT, 'injected: measurements cannot be written'); END")
                     .ok());
   }
   void RepairMeasurementInserts() {
-    StatusOr<std::unique_ptr<Database>> db = Database::Open((dir_ / "qatlab.db").string());
+    StatusOr<std::unique_ptr<Database>> db = Database::Open(dir_.File("qatlab.db"));
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     ASSERT_TRUE((*db)->Exec("DROP TRIGGER break_measurements").ok());
   }
@@ -156,7 +151,7 @@ class DeviceStoreTest : public ::testing::Test {
     return result;
   }
 
-  std::filesystem::path dir_;
+  test_support::TempDir dir_;
   ManualClock clock_{kStart};
   JobNotifier notifier_;
   std::unique_ptr<JobStore> jobs_;
@@ -447,7 +442,7 @@ TEST_F(DeviceStoreTest, MeasurementsSurviveReopening) {
   MeasurementLease lease = Lease(device);
   ASSERT_TRUE(devices_->Complete(lease.measurement.id(), lease.lease_id, Result(42)).ok());
   devices_.reset();
-  StatusOr<std::unique_ptr<DeviceStore>> reopened = DeviceStore::Open((dir_ / "qatlab.db").string(), clock_);
+  StatusOr<std::unique_ptr<DeviceStore>> reopened = DeviceStore::Open(dir_.File("qatlab.db"), clock_);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
   StatusOr<std::vector<v1::Measurement>> listed = (*reopened)->ListMeasurements(job);
   ASSERT_TRUE(listed.ok());

@@ -9,12 +9,13 @@
 #include <thread>
 
 #include "test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab::server {
 namespace {
 
 using testing::SmallSpec;
-using testing::TempDir;
+using test_support::TempDir;
 
 constexpr int64_t kLeaseMs = 1000;
 
@@ -24,7 +25,7 @@ class JobStoreTest : public ::testing::Test {
 
   void Reopen() {
     store_.reset();
-    auto store = JobStore::Open(dir_.file("qatlab.db"), clock_, notifier_, JobStoreOptions{kLeaseMs});
+    auto store = JobStore::Open(dir_.File("qatlab.db"), clock_, notifier_, JobStoreOptions{kLeaseMs});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(*store);
   }
@@ -90,6 +91,18 @@ class JobStoreTest : public ::testing::Test {
   JobNotifier notifier_;
   std::unique_ptr<JobStore> store_;
 };
+
+TEST_F(JobStoreTest, ASubmissionWakesAWaitingLongPoll) {
+  // What LeaseJob waits on: without the wake-up, the waiter would sleep its
+  // whole minute and see an unchanged generation.
+  const uint64_t seen = notifier_.QueueGeneration();
+  bool woken = false;
+  std::thread poller([&] { woken = notifier_.WaitForQueueChange(seen, std::chrono::minutes(1)); });
+  Submit(SmallSpec("wake"));
+  poller.join();
+  EXPECT_TRUE(woken);
+  EXPECT_NE(notifier_.QueueGeneration(), seen);
+}
 
 TEST_F(JobStoreTest, LeasesByPriorityThenSubmissionOrder) {
   std::string a = Submit(SmallSpec("a", 0)).id();

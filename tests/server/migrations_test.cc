@@ -6,11 +6,12 @@
 #include "server/job_store.h"
 #include "server/migrations.h"
 #include "test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab::server {
 namespace {
 
-using testing::TempDir;
+using test_support::TempDir;
 
 std::unique_ptr<Database> OpenDb(const std::string& path) {
   auto db = Database::Open(path);
@@ -42,7 +43,7 @@ TEST(MigrationsTest, EmbeddedMigrationsAreNumberedFromOneWithoutGaps) {
 
 TEST(MigrationsTest, FreshDatabaseGetsEveryMigrationInOrder) {
   TempDir dir;
-  auto db = OpenDb(dir.file("m.db"));
+  auto db = OpenDb(dir.File("m.db"));
   ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
   EXPECT_EQ(*SchemaVersion(*db), 2);
   EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM a"), 2);
@@ -52,10 +53,10 @@ TEST(MigrationsTest, FreshDatabaseGetsEveryMigrationInOrder) {
 TEST(MigrationsTest, ReopeningIsANoOp) {
   TempDir dir;
   {
-    auto db = OpenDb(dir.file("m.db"));
+    auto db = OpenDb(dir.File("m.db"));
     ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
   }
-  auto db = OpenDb(dir.file("m.db"));
+  auto db = OpenDb(dir.File("m.db"));
   ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
   // The INSERTs did not run a second time.
   EXPECT_EQ(QueryInt(*db, "SELECT COUNT(*) FROM a"), 2);
@@ -64,7 +65,7 @@ TEST(MigrationsTest, ReopeningIsANoOp) {
 
 TEST(MigrationsTest, OlderDatabaseIsBroughtUpToDate) {
   TempDir dir;
-  auto db = OpenDb(dir.file("m.db"));
+  auto db = OpenDb(dir.File("m.db"));
   ASSERT_TRUE(ApplyMigrations(*db, {kTwoSteps[0]}).ok());
   EXPECT_EQ(*SchemaVersion(*db), 1);
   ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
@@ -74,7 +75,7 @@ TEST(MigrationsTest, OlderDatabaseIsBroughtUpToDate) {
 
 TEST(MigrationsTest, NewerDatabaseIsRefusedWithAClearMessage) {
   TempDir dir;
-  auto db = OpenDb(dir.file("m.db"));
+  auto db = OpenDb(dir.File("m.db"));
   ASSERT_TRUE(ApplyMigrations(*db, kTwoSteps).ok());
   Status refused = ApplyMigrations(*db, {kTwoSteps[0]});
   EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition);
@@ -84,7 +85,7 @@ TEST(MigrationsTest, NewerDatabaseIsRefusedWithAClearMessage) {
 
 TEST(MigrationsTest, NewerButDeclaredCompatibleDatabaseIsAccepted) {
   TempDir dir;
-  auto db = OpenDb(dir.file("m.db"));
+  auto db = OpenDb(dir.File("m.db"));
   std::vector<Migration> additive = {kTwoSteps[0],
                                      {2, "0002_c.sql", "-- compatible_version: 1\nCREATE TABLE c (z INTEGER);"}};
   ASSERT_TRUE(ApplyMigrations(*db, additive).ok());
@@ -94,7 +95,7 @@ TEST(MigrationsTest, NewerButDeclaredCompatibleDatabaseIsAccepted) {
 
 TEST(MigrationsTest, FailingMigrationLeavesTheLastGoodVersion) {
   TempDir dir;
-  auto db = OpenDb(dir.file("m.db"));
+  auto db = OpenDb(dir.File("m.db"));
   std::vector<Migration> broken = {kTwoSteps[0], {2, "0002_broken.sql", "CREATE TABLE half (q INTEGER); SELEKT 1;"}};
   Status failed = ApplyMigrations(*db, broken);
   EXPECT_FALSE(failed.ok());
@@ -106,7 +107,7 @@ TEST(MigrationsTest, FailingMigrationLeavesTheLastGoodVersion) {
 
 TEST(MigrationsTest, GapsInVersionsAreRejected) {
   TempDir dir;
-  auto db = OpenDb(dir.file("m.db"));
+  auto db = OpenDb(dir.File("m.db"));
   Status gap = ApplyMigrations(*db, {kTwoSteps[0], {3, "0003_x.sql", "SELECT 1;"}});
   EXPECT_EQ(gap.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(gap.message().find("0003_x.sql"), std::string::npos);
@@ -114,7 +115,7 @@ TEST(MigrationsTest, GapsInVersionsAreRejected) {
 
 TEST(MigrationsTest, JobStoreRefusesADatabaseFromANewerServer) {
   TempDir dir;
-  const std::string path = dir.file("qatlab.db");
+  const std::string path = dir.File("qatlab.db");
   {
     auto db = OpenDb(path);
     ASSERT_TRUE(ApplyMigrations(*db, EmbeddedMigrations()).ok());
@@ -131,7 +132,7 @@ TEST(MigrationsTest, JobStoreRefusesADatabaseFromANewerServer) {
 
 TEST(DatabaseTest, OpensInWalMode) {
   TempDir dir;
-  auto db = OpenDb(dir.file("w.db"));
+  auto db = OpenDb(dir.File("w.db"));
   Statement s = db->Prepare("PRAGMA journal_mode");
   ASSERT_TRUE(s.Step());
   EXPECT_EQ(s.ColumnText(0), "wal");
@@ -139,7 +140,7 @@ TEST(DatabaseTest, OpensInWalMode) {
 
 TEST(DatabaseTest, TransactionRollsBackUnlessCommitted) {
   TempDir dir;
-  auto db = OpenDb(dir.file("t.db"));
+  auto db = OpenDb(dir.File("t.db"));
   ASSERT_TRUE(db->Exec("CREATE TABLE t (v INTEGER)").ok());
   {
     Transaction transaction(*db);
@@ -157,7 +158,7 @@ TEST(DatabaseTest, TransactionRollsBackUnlessCommitted) {
 
 TEST(DatabaseTest, BadSqlIsAnErrorNamingTheStatement) {
   TempDir dir;
-  auto db = OpenDb(dir.file("e.db"));
+  auto db = OpenDb(dir.File("e.db"));
   Statement s = db->Prepare("SELECT nope FROM nowhere");
   EXPECT_FALSE(s.Step());
   EXPECT_FALSE(s.status().ok());

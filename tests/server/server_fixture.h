@@ -13,6 +13,7 @@
 #include "digest/sha256.h"
 #include "server/server.h"
 #include "test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace qatlab::server::testing {
 
@@ -21,7 +22,7 @@ class ServerFixture : public ::testing::Test {
   // Tests adjust options_ in their constructor or before calling StartServer.
   void SetUp() override {
     options_.listen = "127.0.0.1:0";
-    options_.data_dir = dir_.path().string();
+    options_.data_dir = dir_.path();
     options_.lease_ms = 2000;
     options_.limits.max_upload_bytes = 1 << 20;
     options_.limits.max_lease_wait_ms = 10000;
@@ -142,7 +143,7 @@ class ServerFixture : public ::testing::Test {
     return result;
   }
 
-  TempDir dir_;
+  test_support::TempDir dir_;
   ServerOptions options_;
   std::unique_ptr<QatlabServer> server_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -8,18 +8,20 @@
 
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include "test_support.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab::server {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::TempDir;
+using test_support::TempDir;
+using test_support::WaitUntil;
 
 std::string WriteScript(const TempDir& dir, const std::string& name, const std::string& body) {
-  std::string path = dir.file(name);
+  std::string path = dir.File(name);
   std::ofstream(path) << "#!/bin/sh\n" << body;
   ::chmod(path.c_str(), 0755);
   return path;
@@ -30,16 +32,6 @@ std::vector<std::string> ReadLines(const std::string& path) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
-}
-
-template <typename Predicate>
-bool WaitFor(Predicate predicate, milliseconds limit) {
-  auto give_up = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (predicate()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return predicate();
 }
 
 TEST(RestartBackoffTest, DoublesFromHalfASecondToThirtyAndResetsAfterAMinute) {
@@ -77,7 +69,7 @@ TEST(WorkerSupervisorTest, MissingBinaryIsReportedClearly) {
 
 TEST(WorkerSupervisorTest, RestartsDeadWorkersWithGrowingDelays) {
   TempDir dir;
-  const std::string log = dir.file("starts.log");
+  const std::string log = dir.File("starts.log");
   // Each run records when it started (with its arguments) and when it is
   // about to die, in ms, then exits with an error.
   std::string script = WriteScript(dir, "dying-worker.sh",
@@ -92,7 +84,8 @@ TEST(WorkerSupervisorTest, RestartsDeadWorkersWithGrowingDelays) {
   options.stop_grace = milliseconds(500);
   WorkerSupervisor supervisor(options);
   ASSERT_TRUE(supervisor.Start().ok());
-  ASSERT_TRUE(WaitFor([&] { return ReadLines(log).size() >= 16; }, milliseconds(8000)));
+  ASSERT_TRUE(WaitUntil([&] { return ReadLines(log).size() >= 16; }, milliseconds(8000),
+                        "eight starts and ends of the dying workers"));
   supervisor.Stop();
 
   std::vector<int64_t> worker1_starts, worker1_ends;
@@ -129,10 +122,16 @@ TEST(WorkerSupervisorTest, RestartsDeadWorkersWithGrowingDelays) {
 
 TEST(WorkerSupervisorTest, StopTerminatesWorkersAndKillsThoseIgnoringSigterm) {
   TempDir dir;
-  const std::string log = dir.file("signals.log");
+  const std::string log = dir.File("signals.log");
+  // Each worker says "ready" once its trap is installed: a SIGTERM before
+  // that would end even the stubborn one.
+  const std::string ready = dir.File("ready.log");
   std::string polite = WriteScript(dir, "polite.sh",
-                                   "trap 'echo term >> " + log + "; exit 0' TERM\nwhile true; do sleep 0.05; done\n");
-  std::string stubborn = WriteScript(dir, "stubborn.sh", "trap '' TERM\nwhile true; do sleep 0.05; done\n");
+                                   "trap 'echo term >> " + log + "; exit 0' TERM\necho ready >> " + ready +
+                                       "\nwhile true; do sleep 0.05; done\n");
+  std::string stubborn = WriteScript(dir, "stubborn.sh", "trap '' TERM\necho ready >> " + ready +
+                                                             "\nwhile true; do sleep 0.05; done\n");
+  size_t started = 0;
   for (const std::string& binary : {polite, stubborn}) {
     WorkerSupervisorOptions options;
     options.binary = binary;
@@ -141,8 +140,9 @@ TEST(WorkerSupervisorTest, StopTerminatesWorkersAndKillsThoseIgnoringSigterm) {
     options.stop_grace = milliseconds(400);
     WorkerSupervisor supervisor(options);
     ASSERT_TRUE(supervisor.Start().ok());
-    ASSERT_TRUE(WaitFor([&] { return supervisor.pids()[0] > 0; }, milliseconds(2000)));
-    std::this_thread::sleep_for(milliseconds(200));  // let the shell install its trap
+    ++started;
+    ASSERT_TRUE(WaitUntil([&] { return supervisor.pids()[0] > 0 && ReadLines(ready).size() == started; },
+                          milliseconds(10000), binary + " to install its trap"));
     pid_t pid = supervisor.pids()[0];
     auto before = std::chrono::steady_clock::now();
     supervisor.Stop();
