@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/dataset.h"
+#include "data/dataset.h"
 #include "engine/integer_export.h"
 #include "engine/integer_runner.h"
 #include "engine/job_spec.h"

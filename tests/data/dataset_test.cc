@@ -1,7 +1,7 @@
 // The IDX / NPY / CSV loaders: files written here from seeded random data
 // load back exactly, and every malformed file gives a message that names the
 // file and the fault.
-#include "engine/dataset.h"
+#include "data/dataset.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

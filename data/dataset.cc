@@ -1,4 +1,4 @@
-#include "engine/dataset.h"
+#include "data/dataset.h"
 
 #include <algorithm>
 #include <bit>
@@ -9,7 +9,7 @@
 #include <limits>
 #include <sstream>
 
-#include "engine/mnist.h"
+#include "data/mnist.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab {

@@ -1,6 +1,6 @@
 // Labelled image data sets and the loaders for the formats users bring:
 // IDX (the MNIST format), NPY (numpy.save) and CSV. The built-in MNIST-10k
-// set is produced as IDX files by engine/mnist.h.
+// set is produced as IDX files by data/mnist.h.
 //
 // Every loader reads untrusted files: a malformed, truncated or inconsistent
 // file yields a Status whose message names the file and what is wrong; no
