@@ -25,7 +25,7 @@
 #include "device_agent/dut_client.h"
 #include "device_agent/qemu_board.h"
 #include "device_agent/serial_port.h"
-#include "engine/dataset.h"
+#include "data/dataset.h"
 #include "engine/integer_runner.h"
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"

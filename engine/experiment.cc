@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/dataset.h"
+#include "data/dataset.h"
 #include "engine/integer_export.h"
 #include "engine/integer_runner.h"
 #include "engine/job_spec.h"
@@ -76,7 +76,7 @@ std::vector<int8_t> QuantizedTestInputs(const Dataset& test, const IntegerRunner
     if (test.has_pixels()) {
       runner.QuantizeImage(test.pixel_image(i), out);
     } else {
-      QuantizeFloatImage(test.image(i), sample, runner.input_scale(), runner.input_zero_point(), out);
+      QuantizeFloatImage(test.float_image(i), sample, runner.input_scale(), runner.input_zero_point(), out);
     }
   }
   return inputs;

@@ -38,9 +38,13 @@ double Evaluate(Network* net, const Dataset& data, std::vector<int32_t>* predict
   if (predictions != nullptr) predictions->assign(data.size(), 0);
   int correct = 0;
   const int classes = net->num_classes();
+  // The data set holds its pixels as they came (bytes, mostly): each batch
+  // is converted to floats here.
+  FloatBuffer batch_images(static_cast<size_t>(std::min(kEvaluationBatch, data.size())) * data.sample_size());
   for (int begin = 0; begin < data.size(); begin += kEvaluationBatch) {
     const int n = std::min(kEvaluationBatch, data.size() - begin);
-    const Tensor& logits = net->Forward(data.image(begin), n, false);
+    data.ImagesAsFloats(begin, n, batch_images.data());
+    const Tensor& logits = net->Forward(batch_images.data(), n, false);
     for (int i = 0; i < n; ++i) {
       const int predicted = ArgMax(logits.sample(i), classes);
       if (predicted == data.labels[begin + i]) ++correct;
@@ -53,9 +57,11 @@ double Evaluate(Network* net, const Dataset& data, std::vector<int32_t>* predict
 void Calibrate(Network* net, const Dataset& data, int samples, RangeMethod method, double percentile) {
   samples = std::min(samples, data.size());
   net->BeginCalibration(samples);
+  FloatBuffer batch_images(static_cast<size_t>(std::min(kEvaluationBatch, samples)) * data.sample_size());
   for (int begin = 0; begin < samples; begin += kEvaluationBatch) {
     const int n = std::min(kEvaluationBatch, samples - begin);
-    net->Forward(data.image(begin), n, false);
+    data.ImagesAsFloats(begin, n, batch_images.data());
+    net->Forward(batch_images.data(), n, false);
   }
   net->EndCalibration(method, percentile);
 }
@@ -96,8 +102,7 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
       const int n = std::min(batch, samples - begin);
       for (int i = 0; i < n; ++i) {
         const int index = order[begin + i];
-        std::copy(train.image(index), train.image(index) + sample_size,
-                  batch_images.begin() + static_cast<size_t>(i) * sample_size);
+        train.ImageAsFloats(index, batch_images.data() + static_cast<size_t>(i) * sample_size);
         batch_labels[i] = train.labels[index];
       }
       const Tensor& logits = net->Forward(batch_images.data(), n, true);

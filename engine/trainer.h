@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dataset.h"
+#include "data/dataset.h"
 #include "engine/experiment.h"
 #include "engine/network.h"
 

@@ -26,7 +26,7 @@
 #include "server_client/server_link.h"
 #include "digest/sha256.h"
 #include "engine/experiment.h"
-#include "engine/mnist.h"
+#include "data/mnist.h"
 #include "qatlab/v1/worker.grpc.pb.h"
 
 namespace qatlab {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/dataset.h"
+#include "data/dataset.h"
 #include "engine/job_spec.h"
 #include "engine/network.h"
 #include "engine/parallel.h"

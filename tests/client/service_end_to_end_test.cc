@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "digest/sha256.h"
-#include "engine/mnist.h"
+#include "data/mnist.h"
 #include "tests/client/running_service.h"
 
 namespace qatlab::testing {

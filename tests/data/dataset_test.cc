@@ -1,7 +1,7 @@
 // The IDX / NPY / CSV loaders: files written here from seeded random data
 // load back exactly, and every malformed file gives a message that names the
 // file and the fault.
-#include "engine/dataset.h"
+#include "data/dataset.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -94,11 +94,20 @@ int MaxLabel(const std::vector<int32_t>& labels) {
   return max_label;
 }
 
-// The uint8 view holds the bytes, the float view holds them / 255.
+// All the images of a data set as floats, converted the way training reads them.
+std::vector<float> AllImagesAsFloats(const Dataset& dataset) {
+  std::vector<float> values(static_cast<size_t>(dataset.size()) * dataset.sample_size());
+  dataset.ImagesAsFloats(0, dataset.size(), values.data());
+  return values;
+}
+
+// The bytes are held as they are, once; training reads them / 255.
 void ExpectHoldsPixels(const Dataset& dataset, const std::vector<uint8_t>& pixels) {
   ASSERT_EQ(dataset.pixels, pixels);
-  ASSERT_EQ(dataset.images.size(), pixels.size());
-  for (size_t i = 0; i < pixels.size(); ++i) ASSERT_EQ(dataset.images[i], pixels[i] / 255.0f) << "value " << i;
+  ASSERT_TRUE(dataset.float_pixels.empty());
+  const std::vector<float> values = AllImagesAsFloats(dataset);
+  ASSERT_EQ(values.size(), pixels.size());
+  for (size_t i = 0; i < pixels.size(); ++i) ASSERT_EQ(values[i], pixels[i] / 255.0f) << "value " << i;
 }
 
 // ------------------------------------------------------------- round trips
@@ -174,8 +183,9 @@ TEST(LoadNpy, ReadsFloatImagesOfRankFourWithoutAUint8View) {
 
   ASSERT_TRUE(dataset.ok()) << dataset.status().ToString();
   EXPECT_EQ(dataset->channels, channels);
-  EXPECT_EQ(dataset->images, values);
+  EXPECT_EQ(dataset->float_pixels, values);
   EXPECT_FALSE(dataset->has_pixels());
+  EXPECT_EQ(AllImagesAsFloats(*dataset), values);
   EXPECT_EQ(dataset->labels, labels);
 }
 
@@ -274,8 +284,10 @@ TEST(LoadDataset, AppliesLimitsAndCountsClassesOverBothSets) {
   ASSERT_TRUE(pair.ok()) << pair.status().ToString();
   EXPECT_EQ(pair->train.size(), 250);
   EXPECT_EQ(pair->test.size(), 40);
-  EXPECT_EQ(pair->train.images.size(), 250u * 16);
   EXPECT_EQ(pair->train.pixels.size(), 250u * 16);
+  EXPECT_TRUE(pair->train.float_pixels.empty());
+  // Only what is kept was ever allocated: 250 images of 16 bytes, 250 labels.
+  EXPECT_LE(pair->train.memory_bytes(), 250u * 16 + 250u * sizeof(int32_t));
   EXPECT_EQ(pair->train.num_classes, 7);
   EXPECT_EQ(pair->test.num_classes, 7);
   EXPECT_EQ(pair->name, "train_x.npy");
@@ -524,20 +536,102 @@ TEST_P(MalformedInput, IsAnErrorNamingTheFileAndTheFault) {
 INSTANTIATE_TEST_SUITE_P(Loaders, MalformedInput, testing::ValuesIn(MalformedCases()),
                          [](const testing::TestParamInfo<MalformedCase>& info) { return info.param.name; });
 
-TEST(Dataset, TruncateKeepsTheFirstSamplesInBothViews) {
+TEST(Dataset, TruncateKeepsTheFirstSamplesAndReleasesTheRest) {
   Dataset dataset;
   dataset.height = 1;
   dataset.width = 2;
   dataset.channels = 1;
   dataset.pixels = {1, 2, 3, 4, 5, 6};
-  dataset.images = {1, 2, 3, 4, 5, 6};
   dataset.labels = {0, 1, 0};
 
   dataset.Truncate(2);
 
   EXPECT_EQ(dataset.size(), 2);
   EXPECT_EQ(dataset.pixels, (std::vector<uint8_t>{1, 2, 3, 4}));
-  EXPECT_EQ(dataset.images.size(), 4u);
+  EXPECT_EQ(dataset.memory_bytes(), 4u + 2 * sizeof(int32_t));
+}
+
+// ------------------------------------------------------------- memory
+
+// 1000 MNIST-sized images, as IDX files in dir; returns the pixels.
+std::vector<uint8_t> WriteThousandDigitSizedImages(const TemporaryDirectory& dir) {
+  std::vector<uint8_t> pixels = RandomPixels(1000 * 28 * 28, 31);
+  WriteBytes(dir.File("images"), IdxBytes(0x08, {1000, 28, 28}, RawBytes(pixels)));
+  WriteBytes(dir.File("labels"), IdxBytes(0x08, {1000}, LabelBytesU8(RandomLabels(1000, 10, 32))));
+  return pixels;
+}
+
+TEST(Dataset, AnEightBitSetIsHeldAsOneBytePerValue) {
+  TemporaryDirectory dir;
+  WriteThousandDigitSizedImages(dir);
+
+  StatusOr<Dataset> dataset = LoadIdx(dir.File("images"), dir.File("labels"));
+
+  ASSERT_TRUE(dataset.ok()) << dataset.status().ToString();
+  // 784 bytes per image and a 4-byte label; a float copy would be 3136 more.
+  EXPECT_GE(dataset->memory_bytes(), 1000u * 784);
+  EXPECT_LE(dataset->memory_bytes(), 1000u * 784 + 1000u * sizeof(int32_t));
+}
+
+TEST(Dataset, ConvertsEachBatchToTheFloatsTrainingAlwaysRead) {
+  // Every byte value once, in a 16x16 image, then the same image reversed.
+  Dataset dataset;
+  dataset.height = 16;
+  dataset.width = 16;
+  dataset.channels = 1;
+  for (int v = 0; v < 256; ++v) dataset.pixels.push_back(static_cast<uint8_t>(v));
+  for (int v = 255; v >= 0; --v) dataset.pixels.push_back(static_cast<uint8_t>(v));
+  dataset.labels = {0, 1};
+
+  std::vector<float> batch(2 * 256);
+  dataset.ImagesAsFloats(0, 2, batch.data());
+  std::vector<float> second(256);
+  dataset.ImageAsFloats(1, second.data());
+
+  // What the loaders stored before batches were converted: byte / 255.0f.
+  for (int v = 0; v < 256; ++v) {
+    EXPECT_EQ(batch[v], static_cast<uint8_t>(v) / 255.0f) << v;
+    EXPECT_EQ(batch[256 + 255 - v], static_cast<uint8_t>(v) / 255.0f) << v;
+    EXPECT_EQ(second[255 - v], static_cast<uint8_t>(v) / 255.0f) << v;
+  }
+  EXPECT_EQ(batch[0], 0.0f);
+  EXPECT_EQ(batch[51], 0.2f);
+  EXPECT_EQ(batch[255], 1.0f);
+}
+
+TEST(Dataset, ALimitKeepsTheFirstSamplesAndOnlyTheirMemory) {
+  TemporaryDirectory dir;
+  const std::vector<uint8_t> pixels = WriteThousandDigitSizedImages(dir);
+
+  StatusOr<Dataset> dataset = LoadIdx(dir.File("images"), dir.File("labels"), 100);
+
+  ASSERT_TRUE(dataset.ok()) << dataset.status().ToString();
+  EXPECT_EQ(dataset->size(), 100);
+  ExpectHoldsPixels(*dataset, std::vector<uint8_t>(pixels.begin(), pixels.begin() + 100 * 784));
+  EXPECT_LE(dataset->memory_bytes(), 100u * 784 + 100u * sizeof(int32_t));
+}
+
+TEST(Dataset, ALimitDoesNotHideAFaultPastIt) {
+  TemporaryDirectory dir;
+  // IDX: one byte short at the very end.
+  WriteBytes(dir.File("images"), IdxBytes(0x08, {10, 2, 2}, std::string(39, '\0')));
+  WriteBytes(dir.File("labels"), IdxBytes(0x08, {10}, std::string(10, '\0')));
+  // NPY: the last float is out of range.
+  std::vector<float> values(10 * 4, 0.5f);
+  values.back() = 2.0f;
+  WriteBytes(dir.File("x.npy"), NpyBytes("<f4", {10, 2, 2}, RawBytes(values)));
+  WriteBytes(dir.File("y.npy"), NpyBytes("|u1", {10}, std::string(10, '\0')));
+  // CSV: the last line has a value above 255.
+  WriteBytes(dir.File("d.csv"), "0,1,2,3,4\n1,5,6,7,8\n0,9,10,11,300\n");
+
+  const Status idx = LoadIdx(dir.File("images"), dir.File("labels"), 2).status();
+  const Status npy = LoadNpy(dir.File("x.npy"), dir.File("y.npy"), 2).status();
+  const Status csv = LoadCsv(dir.File("d.csv"), 2, 2, 1, 1).status();
+
+  EXPECT_NE(idx.message().find("truncated"), std::string::npos) << idx.ToString();
+  EXPECT_NE(npy.message().find("value 2.000000 of sample 9 is outside [0, 1]"), std::string::npos) << npy.ToString();
+  EXPECT_NE(csv.message().find("line 3, column 5: value 300 is outside 0..255"), std::string::npos)
+      << csv.ToString();
 }
 
 }  // namespace

