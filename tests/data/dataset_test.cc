@@ -554,7 +554,7 @@ TEST(Dataset, TruncateKeepsTheFirstSamplesAndReleasesTheRest) {
 // ------------------------------------------------------------- memory
 
 // 1000 MNIST-sized images, as IDX files in dir; returns the pixels.
-std::vector<uint8_t> WriteThousandDigitSizedImages(const TemporaryDirectory& dir) {
+std::vector<uint8_t> WriteThousandDigitSizedImages(const test_support::TempDir& dir) {
   std::vector<uint8_t> pixels = RandomPixels(1000 * 28 * 28, 31);
   WriteBytes(dir.File("images"), IdxBytes(0x08, {1000, 28, 28}, RawBytes(pixels)));
   WriteBytes(dir.File("labels"), IdxBytes(0x08, {1000}, LabelBytesU8(RandomLabels(1000, 10, 32))));
@@ -562,7 +562,7 @@ std::vector<uint8_t> WriteThousandDigitSizedImages(const TemporaryDirectory& dir
 }
 
 TEST(Dataset, AnEightBitSetIsHeldAsOneBytePerValue) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   WriteThousandDigitSizedImages(dir);
 
   StatusOr<Dataset> dataset = LoadIdx(dir.File("images"), dir.File("labels"));
@@ -600,7 +600,7 @@ TEST(Dataset, ConvertsEachBatchToTheFloatsTrainingAlwaysRead) {
 }
 
 TEST(Dataset, ALimitKeepsTheFirstSamplesAndOnlyTheirMemory) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   const std::vector<uint8_t> pixels = WriteThousandDigitSizedImages(dir);
 
   StatusOr<Dataset> dataset = LoadIdx(dir.File("images"), dir.File("labels"), 100);
@@ -612,7 +612,7 @@ TEST(Dataset, ALimitKeepsTheFirstSamplesAndOnlyTheirMemory) {
 }
 
 TEST(Dataset, ALimitDoesNotHideAFaultPastIt) {
-  TemporaryDirectory dir;
+  test_support::TempDir dir;
   // IDX: one byte short at the very end.
   WriteBytes(dir.File("images"), IdxBytes(0x08, {10, 2, 2}, std::string(39, '\0')));
   WriteBytes(dir.File("labels"), IdxBytes(0x08, {10}, std::string(10, '\0')));
