@@ -1,5 +1,5 @@
 // The per-sample shape of an image or activation (HWC) and the window
-// arithmetic every convolution and pooling layer shares.
+// arithmetic every convolution layer shares.
 #pragma once
 
 namespace qatlab {
@@ -18,5 +18,19 @@ struct ImageShape {
 inline int WindowOutputSize(int in, int kernel, int stride, int padding) {
   return (in + 2 * padding - kernel) / stride + 1;
 }
+
+// Convolution geometry shared by Conv2D and DepthwiseConv2D.
+struct ConvGeometry {
+  int kernel = 1, stride = 1, padding = 0;
+  ImageShape in, out;
+
+  // Sets `in` and `out` (with `out_channels`) for a per-sample input.
+  // REQUIRES: the window fits (InferLayerShapes checked it).
+  void SetInput(const ImageShape& input, int out_channels) {
+    in = input;
+    out = {WindowOutputSize(input.height, kernel, stride, padding),
+           WindowOutputSize(input.width, kernel, stride, padding), out_channels};
+  }
+};
 
 }  // namespace qatlab

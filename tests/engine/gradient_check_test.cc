@@ -89,12 +89,12 @@ void CheckLayer(Layer* layer, const ImageShape& shape, int batch, bool check_inp
   };
   if (check_input) {
     ASSERT_EQ(din.data.size(), in.data.size());
-    CheckAgainstCentralDifferences(in.data.data(), din.data.data(), in.data.size(), loss, layer->type() + " input");
+    CheckAgainstCentralDifferences(in.data.data(), din.data.data(), in.data.size(), loss, std::string(LayerKindName(layer->kind())) + " input");
   }
   for (size_t k = 0; k < params.size(); ++k) {
     const std::vector<float> grad(params[k].grad, params[k].grad + params[k].size);
     CheckAgainstCentralDifferences(params[k].value, grad.data(), params[k].size, loss,
-                                   layer->type() + " parameter " + std::to_string(k));
+                                   std::string(LayerKindName(layer->kind())) + " parameter " + std::to_string(k));
   }
 }
 
