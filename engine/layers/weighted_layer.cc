@@ -34,8 +34,6 @@ void WeightedLayer::Allocate(size_t weight_count, int out_channels) {
   grad_weight_.assign(weight_count, 0.0f);
   bias_.assign(out_channels, 0.0f);
   grad_bias_.assign(out_channels, 0.0f);
-  scale_.assign(out_channels, 1.0f);
-  grad_scale_.assign(out_channels, 0.0f);
   for (auto& part : part_dw_) part.assign(weight_count + out_channels, 0.0f);
 }
 
@@ -59,9 +57,9 @@ void WeightedLayer::FoldBatchNorm(BatchNormLayer* bn) {
 
 void WeightedLayer::QuantizeWeights(const WeightQuantization& quantization) {
   quantized_ = true;
-  quantization_ = quantization;
-  quantization_.frozen = false;
-  quantization_.learned = false;
+  std::vector<WeightQuantizer::ChannelSpan> channels(out_channels_);
+  for (int c = 0; c < out_channels_; ++c) ChannelSpan(c, &channels[c].first, &channels[c].count, &channels[c].stride);
+  quantizer_.Configure(quantization, std::move(channels), weight_.size());
   RefreshEffectiveWeights(false);
   if (quantization.frozen) FreezeWeightScales();
   if (quantization.learned) EnableLearnedWeightScales();
@@ -71,14 +69,14 @@ void WeightedLayer::FreezeWeightScales() {
   // Keeps the scales the weights were last computed with (MSE scales are not
   // searched again: the final weights were trained against these, and a
   // fresh search can pick a different clipping and re-round every weight).
-  quantization_.frozen = false;
+  quantizer_.set_frozen(false);
   RefreshEffectiveWeights(false);
-  quantization_.frozen = true;
+  quantizer_.set_frozen(true);
 }
 
 void WeightedLayer::EnableLearnedWeightScales() {
   RefreshEffectiveWeights(false);
-  quantization_.learned = true;
+  quantizer_.set_learned(true);
 }
 
 void WeightedLayer::RefreshEffectiveWeights(bool training) {
@@ -101,37 +99,12 @@ void WeightedLayer::RefreshEffectiveWeights(bool training) {
     effective_weight_ = folded_weight_;
     return;
   }
-  // MSE scales cost a search over every weight; between refreshes (every
-  // kMseRefreshInterval training forwards) they are kept, which a small QAT
-  // learning rate barely notices. Evaluation never moves them, so it sees the
-  // scales training last used, whenever it runs.
-  const bool reuse_mse_scales = quantization_.method == RangeMethod::kMse && scales_valid_ &&
-                                (!training || (refresh_count_++ % kMseRefreshInterval) != 0);
-  if (!quantization_.frozen && !quantization_.learned && !reuse_mse_scales) {
-    scales_valid_ = true;
-    if (quantization_.per_tensor) {
-      const float s = ChooseWeightScale(folded_weight_.data(), count, 1, quantization_.bits, quantization_.method);
-      std::fill(scale_.begin(), scale_.end(), s);
-    } else {
-      for (int c = 0; c < out_channels_; ++c) {
-        size_t first, n, stride;
-        ChannelSpan(c, &first, &n, &stride);
-        scale_[c] = ChooseWeightScale(folded_weight_.data() + first, n, stride, quantization_.bits,
-                                      quantization_.method);
-      }
-    }
-  }
-  QuantParams p;
-  p.qmax = WeightQmax(quantization_.bits);
-  p.qmin = -p.qmax;
-  for (int c = 0; c < out_channels_; ++c) {
-    p.scale = scale_[c];
-    ForEachInChannel(c, [&](size_t i) { effective_weight_[i] = FakeQuantize(folded_weight_[i], p); });
-  }
+  quantizer_.Forward(folded_weight_.data(), training, effective_weight_.data());
+  const FloatBuffer& scales = quantizer_.scales();
   if (input_scale_ > 0.0f) {
     // Gradients pass straight through the bias rounding.
     for (int c = 0; c < out_channels_; ++c) {
-      const double bias_scale = static_cast<double>(input_scale_) * scale_[c];
+      const double bias_scale = static_cast<double>(input_scale_) * scales[c];
       effective_bias_[c] = static_cast<float>(std::round(effective_bias_[c] / bias_scale) * bias_scale);
     }
   }
@@ -184,37 +157,9 @@ void WeightedLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dout
   grad_effective_bias_.resize(out_channels_);
   ComputeBackward(effective_weight_.data(), in, dout, din, grad_effective_weight_.data(),
                   grad_effective_bias_.data());
-  // Straight-through estimator: d w_hat / d w_folded = 1 inside the range.
+  // The straight-through estimator (and the LSQ scale gradients).
   FloatBuffer& grad_folded = grad_effective_weight_;
-  if (quantized_) {
-    const float qmax = static_cast<float>(WeightQmax(quantization_.bits));
-    std::vector<double> scale_sum;
-    if (quantization_.learned) scale_sum.assign(out_channels_, 0.0);
-    for (int c = 0; c < out_channels_; ++c) {
-      const float inverse_scale = 1.0f / scale_[c];
-      double sum = 0;
-      ForEachInChannel(c, [&](size_t i) {
-        const float v = folded_weight_[i] * inverse_scale;
-        const bool inside = v >= -qmax && v <= qmax;
-        if (quantization_.learned) {
-          const float term = inside ? RoundHalfAway(v) - v : (v < 0 ? -qmax : qmax);
-          sum += static_cast<double>(grad_folded[i]) * term;
-        }
-        if (!inside) grad_folded[i] = 0.0f;
-      });
-      if (quantization_.learned) scale_sum[c] = sum;
-    }
-    if (quantization_.learned) {
-      const double per_channel = static_cast<double>(count) / out_channels_;
-      const double factor = 1.0 / std::sqrt((quantization_.per_tensor ? count : per_channel) * qmax);
-      if (quantization_.per_tensor) {
-        double total = 0;
-        for (double s : scale_sum) total += s;
-        std::fill(scale_sum.begin(), scale_sum.end(), total / out_channels_);
-      }
-      for (int c = 0; c < out_channels_; ++c) grad_scale_[c] = static_cast<float>(scale_sum[c] * factor);
-    }
-  }
+  if (quantized_) quantizer_.Backward(folded_weight_.data(), grad_folded.data());
   if (bn_ != nullptr) {
     std::vector<double> grad_gamma(out_channels_, 0.0);
     for (int c = 0; c < out_channels_; ++c) {
@@ -242,8 +187,9 @@ void WeightedLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dout
 void WeightedLayer::Parameters(std::vector<ParameterRef>* params) {
   params->push_back({weight_.data(), grad_weight_.data(), weight_.size(), true});
   params->push_back({bias_.data(), grad_bias_.data(), bias_.size(), false});
-  if (quantized_ && quantization_.learned) {
-    params->push_back({scale_.data(), grad_scale_.data(), scale_.size(), false, 1e-8f});
+  if (quantized_ && quantizer_.settings().learned) {
+    FloatBuffer& scales = quantizer_.mutable_scales();
+    params->push_back({scales.data(), quantizer_.scale_gradients().data(), scales.size(), false, 1e-8f});
   }
 }
 

@@ -43,9 +43,9 @@ class WeightedLayer : public Layer {
   void RefreshEffectiveWeights(bool training);
   const FloatBuffer& effective_weights() const { return effective_weight_; }
   const FloatBuffer& effective_bias() const { return effective_bias_; }
-  const FloatBuffer& weight_scales() const { return scale_; }
+  const FloatBuffer& weight_scales() const { return quantizer_.scales(); }
   bool weights_quantized() const { return quantized_; }
-  const WeightQuantization& weight_quantization() const { return quantization_; }
+  const WeightQuantization& weight_quantization() const { return quantizer_.settings(); }
   BatchNormLayer* folded_batch_norm() const { return bn_; }
 
   int out_channels() const { return out_channels_; }
@@ -92,13 +92,9 @@ class WeightedLayer : public Layer {
   void UpdateBatchNormStatistics(const Tensor& out);
 
   BatchNormLayer* bn_ = nullptr;
-  static constexpr int kMseRefreshInterval = 16;
   bool quantized_ = false;
-  bool scales_valid_ = false;
-  uint64_t refresh_count_ = 0;
   float input_scale_ = 0.0f;
-  WeightQuantization quantization_;
-  FloatBuffer scale_, grad_scale_;
+  WeightQuantizer quantizer_;  // configured by QuantizeWeights
   FloatBuffer fold_factor_;     // gamma / sqrt(var + eps) per channel
   FloatBuffer folded_weight_;   // before quantization
   FloatBuffer effective_weight_, effective_bias_;
