@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "data/dataset.h"
 #include "engine/integer_export.h"
@@ -58,6 +59,32 @@ TrainingPlan QatPlan(const v1::JobSpec& spec, const std::string& variant) {
   // config so configs are compared on equal footing.
   plan.seed = spec.seed() ^ 0x5157415154ULL;
   return plan;
+}
+
+v1::EpochStats ToEpochStats(const EpochRecord& record) {
+  v1::EpochStats stats;
+  stats.set_variant(record.variant);
+  stats.set_epoch(record.epoch);
+  stats.set_epochs(record.epochs);
+  stats.set_loss(record.loss);
+  stats.set_train_accuracy(record.train_accuracy);
+  stats.set_test_accuracy(record.test_accuracy);
+  stats.set_seconds(record.seconds);
+  return stats;
+}
+
+// Train's progress as the job's progress events.
+TrainingProgressCallback ReportAsProgressEvents(const ProgressCallback& progress) {
+  if (!progress) return nullptr;
+  return [&progress](const TrainingProgress& training) {
+    ProgressEvent event;
+    event.stats = ToEpochStats(training.stats);
+    event.end_of_epoch = training.end_of_epoch;
+    event.batch = training.batch;
+    event.batches = training.batches;
+    event.eta_seconds = training.eta_seconds;
+    return progress(event);
+  };
 }
 
 std::vector<int> WeightBitsPerLayer(const v1::QuantConfig& config, int weighted_layers) {
@@ -148,10 +175,10 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   QATLAB_RETURN_IF_ERROR(ValidateJobSpec(spec, shape, num_classes));
   if (data.train.size() == 0) return Status::InvalidArgument("data: the training set is empty");
   if (data.test.size() == 0) return Status::InvalidArgument("data: the test set is empty");
-  auto layers = ResolveModelLayers(spec.model());
-  if (!layers.ok()) return layers.status();
+  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
   SetTrainingThreads(options.threads);
 
+  const TrainingProgressCallback report = ReportAsProgressEvents(progress);
   ExperimentOutput output;
   v1::JobResult& result = output.result;
   result.set_experiment(spec.experiment());
@@ -161,8 +188,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   result.set_test_samples(data.test.size());
 
   // Float baseline.
-  auto float_net = Network::Create(*layers, shape, spec.seed());
-  if (!float_net.ok()) return float_net.status();
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> float_net, Network::Create(layers, shape, spec.seed()));
   v1::VariantResult* float_variant = result.add_variants();
   float_variant->set_name("float");
   float_variant->set_kind("float");
@@ -170,20 +196,20 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   float_variant->set_activation_bits(32);
   {
     const auto train_start = Clock::now();
-    std::vector<v1::EpochStats> history;
-    QATLAB_RETURN_IF_ERROR(Train(float_net->get(), data.train, data.test, FloatPlan(spec), progress, &history));
+    std::vector<EpochRecord> history;
+    QATLAB_RETURN_IF_ERROR(Train(float_net.get(), data.train, data.test, FloatPlan(spec), report, &history));
     float_variant->set_train_seconds(SecondsSince(train_start));
-    for (auto& e : history) *float_variant->add_history() = e;
+    for (const EpochRecord& e : history) *float_variant->add_history() = ToEpochStats(e);
   }
-  float_variant->set_accuracy(Evaluate(float_net->get(), data.test, nullptr));
-  const int64_t float_parameters = (*float_net)->FloatParameterCount();
+  float_variant->set_accuracy(Evaluate(float_net.get(), data.test, nullptr));
+  const int64_t float_parameters = float_net->FloatParameterCount();
   float_variant->set_parameters(float_parameters);
   float_variant->set_flash_bytes(float_parameters * static_cast<int64_t>(sizeof(float)));
-  float_variant->set_macs((*float_net)->MacCount());
-  float_variant->set_ram_bytes((*float_net)->FloatActivationBytes());
+  float_variant->set_macs(float_net->MacCount());
+  float_variant->set_ram_bytes(float_net->FloatActivationBytes());
   result.set_float_weight_bytes(float_parameters * static_cast<int64_t>(sizeof(float)));
 
-  const int weighted = (*float_net)->weighted_layer_count();
+  const int weighted = float_net->weighted_layer_count();
   const RangeMethod ptq_method = ParseRangeMethod(spec.ptq().method());
   for (const v1::QuantConfig& config : spec.configs()) {
     const std::vector<int> bits = WeightBitsPerLayer(config, weighted);
@@ -198,20 +224,19 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       v1::VariantResult* variant = result.add_variants();
       FillQuantVariant(config, bits, "ptq", variant);
       const auto ptq_start = Clock::now();
-      auto net = Network::Create(*layers, shape, spec.seed());
-      if (!net.ok()) return net.status();
-      (*net)->CopyStateFrom(**float_net);
+      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, Network::Create(layers, shape, spec.seed()));
+      net->CopyStateFrom(*float_net);
       QuantizationSettings ptq_settings = settings;
       ptq_settings.weight_method = ptq_method == RangeMethod::kMse ? RangeMethod::kMse : RangeMethod::kMinMax;
       ptq_settings.low_bit_weight_method = ptq_settings.weight_method;
       ptq_settings.freeze_weight_scales = true;
-      (*net)->EnableQuantization(ptq_settings);
-      Calibrate(net->get(), data.train, spec.ptq().calibration_samples(), ptq_method, spec.ptq().percentile());
+      net->EnableQuantization(ptq_settings);
+      Calibrate(net.get(), data.train, spec.ptq().calibration_samples(), ptq_method, spec.ptq().percentile());
       variant->set_train_seconds(SecondsSince(ptq_start));
       std::vector<int32_t> predictions;
-      variant->set_accuracy(Evaluate(net->get(), data.test, &predictions));
+      variant->set_accuracy(Evaluate(net.get(), data.test, &predictions));
       if (exportable) {
-        QATLAB_RETURN_IF_ERROR(ExportAndMeasure(**net, result.model() + " " + variant->name(), data.test, predictions,
+        QATLAB_RETURN_IF_ERROR(ExportAndMeasure(*net, result.model() + " " + variant->name(), data.test, predictions,
                                                 variant, &output.artifacts));
       }
     }
@@ -220,27 +245,26 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       v1::VariantResult* variant = result.add_variants();
       FillQuantVariant(config, bits, "qat", variant);
       const auto qat_start = Clock::now();
-      auto net = Network::Create(*layers, shape, spec.seed());
-      if (!net.ok()) return net.status();
-      (*net)->CopyStateFrom(**float_net);
+      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, Network::Create(layers, shape, spec.seed()));
+      net->CopyStateFrom(*float_net);
       QuantizationSettings qat_settings = settings;
       qat_settings.low_bit_weight_method = RangeMethod::kMse;
-      (*net)->EnableQuantization(qat_settings);
+      net->EnableQuantization(qat_settings);
       // Observers start from a min-max calibration rather than the first
       // batch, then follow their moving averages.
-      Calibrate(net->get(), data.train, spec.ptq().calibration_samples(), RangeMethod::kMinMax, 99.99);
-      if (spec.qat().learned_step_size()) (*net)->EnableLearnedStepSize();
-      std::vector<v1::EpochStats> history;
-      QATLAB_RETURN_IF_ERROR(Train(net->get(), data.train, data.test, QatPlan(spec, variant->name()), progress, &history));
-      for (auto& e : history) *variant->add_history() = e;
-      (*net)->FreezeObservers(true);
-      (*net)->FreezeBatchNorm(true);
-      (*net)->FreezeWeightScales();
+      Calibrate(net.get(), data.train, spec.ptq().calibration_samples(), RangeMethod::kMinMax, 99.99);
+      if (spec.qat().learned_step_size()) net->EnableLearnedStepSize();
+      std::vector<EpochRecord> history;
+      QATLAB_RETURN_IF_ERROR(Train(net.get(), data.train, data.test, QatPlan(spec, variant->name()), report, &history));
+      for (const EpochRecord& e : history) *variant->add_history() = ToEpochStats(e);
+      net->FreezeObservers(true);
+      net->FreezeBatchNorm(true);
+      net->FreezeWeightScales();
       variant->set_train_seconds(SecondsSince(qat_start));
       std::vector<int32_t> predictions;
-      variant->set_accuracy(Evaluate(net->get(), data.test, &predictions));
+      variant->set_accuracy(Evaluate(net.get(), data.test, &predictions));
       if (exportable) {
-        QATLAB_RETURN_IF_ERROR(ExportAndMeasure(**net, result.model() + " " + variant->name(), data.test, predictions,
+        QATLAB_RETURN_IF_ERROR(ExportAndMeasure(*net, result.model() + " " + variant->name(), data.test, predictions,
                                                 variant, &output.artifacts));
       }
     }

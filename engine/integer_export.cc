@@ -7,13 +7,6 @@
 namespace qatlab {
 namespace {
 
-std::string LayerLabel(const Network& net, int i) {
-  const v1::LayerSpec& spec = net.layer_spec(i);
-  std::string label = "model.layers[" + std::to_string(i) + "] (" + spec.type();
-  if (!spec.name().empty()) label += " '" + spec.name() + "'";
-  return label + ")";
-}
-
 IntegerTensor MakeTensor(const ImageShape& shape, const QuantParams& p) {
   IntegerTensor t;
   t.height = shape.height;
@@ -28,9 +21,9 @@ IntegerTensor MakeTensor(const ImageShape& shape, const QuantParams& p) {
 void FusedClamp(const Network& net, int end, const QuantParams& out, IntegerOp* op) {
   op->act_min = -128;
   op->act_max = 127;
-  const std::string& type = net.layer_spec(end).type();
-  if (type == "relu" || type == "relu6") op->act_min = std::max(-128, out.zero_point);
-  if (type == "relu6") {
+  const LayerKind kind = net.layer_config(end).kind;
+  if (kind == LayerKind::kRelu || kind == LayerKind::kRelu6) op->act_min = std::max(-128, out.zero_point);
+  if (kind == LayerKind::kRelu6) {
     const long cap = out.zero_point + std::lround(6.0 / out.scale);
     op->act_max = static_cast<int32_t>(std::min<long>(127, cap));
   }
@@ -83,35 +76,35 @@ StatusOr<IntegerModel> ExportIntegerModel(const Network& net, const std::string&
   };
   auto group_end = [&](int i) {
     int end = i;
-    while (end + 1 < count && ContinuesFusedGroup(net.layer_spec(end + 1).type())) ++end;
+    while (end + 1 < count && ContinuesFusedGroup(net.layer_config(end + 1).kind)) ++end;
     return end;
   };
 
   for (int i = 0; i < count; ++i) {
-    const std::string& type = net.layer_spec(i).type();
-    const std::string label = LayerLabel(net, i);
-    if (ContinuesFusedGroup(type)) continue;  // folded into the group's op
+    const LayerConfig& config = net.layer_config(i);
+    const LayerKind kind = config.kind;
+    const std::string label = LayerLabel(config, i);
+    if (ContinuesFusedGroup(kind)) continue;  // folded into the group's op
     if (tensor_of[i] < 0) return Status::Internal(label + ": input is not an integer tensor");
     const QuantParams& in = params_of[i];
-    if (type == "flatten") {
+    if (kind == LayerKind::kFlatten) {
       tensor_of[i + 1] = tensor_of[i];
       params_of[i + 1] = in;
       continue;
     }
     IntegerOp op;
     op.input = tensor_of[i];
-    if (type == "maxpool" || type == "avgpool" || type == "global_avgpool") {
-      op.kind = type == "maxpool"   ? IntegerOpKind::kMaxPool
-                : type == "avgpool" ? IntegerOpKind::kAvgPool
-                                    : IntegerOpKind::kGlobalAvgPool;
+    if (kind == LayerKind::kMaxPool || kind == LayerKind::kAvgPool || kind == LayerKind::kGlobalAvgPool) {
+      op.kind = kind == LayerKind::kMaxPool   ? IntegerOpKind::kMaxPool
+                : kind == LayerKind::kAvgPool ? IntegerOpKind::kAvgPool
+                                              : IntegerOpKind::kGlobalAvgPool;
       const ImageShape& shape = net.activation_shape(i);
-      if (type == "global_avgpool") {
+      if (kind == LayerKind::kGlobalAvgPool) {
         op.kernel_h = shape.height;
         op.kernel_w = shape.width;
         op.stride = 1;
       } else {
-        const int pool = net.layer_spec(i).pool();
-        op.kernel_h = op.kernel_w = op.stride = pool;
+        op.kernel_h = op.kernel_w = op.stride = config.pool.pool;
       }
       op.output = new_output(i + 1, in);
       model.ops.push_back(std::move(op));
@@ -126,7 +119,7 @@ StatusOr<IntegerModel> ExportIntegerModel(const Network& net, const std::string&
     }
     FusedClamp(net, end, out, &op);
 
-    if (type == "add") {
+    if (kind == LayerKind::kAdd) {
       const int source = net.residual_source(i);
       if (tensor_of[source] < 0) return Status::Internal(label + ": residual input is not an integer tensor");
       const QuantParams& b = params_of[source];
@@ -154,14 +147,14 @@ StatusOr<IntegerModel> ExportIntegerModel(const Network& net, const std::string&
     const int channels = weighted->out_channels();
     op.weight_bits = weighted->weight_quantization().bits;
     const int qmax = WeightQmax(op.weight_bits);
-    if (type == "dense") {
+    if (kind == LayerKind::kDense) {
       op.kind = IntegerOpKind::kDense;
     } else {
-      const auto& spec = net.layer_spec(i);
-      op.kind = type == "conv2d" ? IntegerOpKind::kConv2D : IntegerOpKind::kDepthwiseConv2D;
-      op.kernel_h = op.kernel_w = spec.kernel();
-      op.stride = spec.stride() == 0 ? 1 : spec.stride();
-      op.padding = spec.padding();
+      const ConvolutionSettings& conv = config.convolution;
+      op.kind = kind == LayerKind::kConv2D ? IntegerOpKind::kConv2D : IntegerOpKind::kDepthwiseConv2D;
+      op.kernel_h = op.kernel_w = conv.kernel;
+      op.stride = conv.stride;
+      op.padding = conv.padding;
     }
     op.weights.resize(w.size());
     const bool depthwise = op.kind == IntegerOpKind::kDepthwiseConv2D;

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 
@@ -81,40 +82,47 @@ std::vector<v1::LayerSpec> PresetLayers(const std::string& preset) {
 }
 
 
-const std::set<std::string>& KnownLayerTypes() {
-  static const std::set<std::string> types = {
-      "dense",   "conv2d",  "depthwise_conv2d", "batchnorm",      "relu",    "relu6",
-      "maxpool", "avgpool", "global_avgpool",   "flatten",        "add"};
-  return types;
+// The one place a layer type's text becomes a LayerKind.
+bool ParseLayerKind(const std::string& type, LayerKind* kind) {
+  static const std::map<std::string, LayerKind> kinds = {
+      {"dense", LayerKind::kDense},         {"conv2d", LayerKind::kConv2D},
+      {"depthwise_conv2d", LayerKind::kDepthwiseConv2D},
+      {"batchnorm", LayerKind::kBatchNorm}, {"relu", LayerKind::kRelu},
+      {"relu6", LayerKind::kRelu6},         {"maxpool", LayerKind::kMaxPool},
+      {"avgpool", LayerKind::kAvgPool},     {"global_avgpool", LayerKind::kGlobalAvgPool},
+      {"flatten", LayerKind::kFlatten},     {"add", LayerKind::kAdd}};
+  const auto it = kinds.find(type);
+  if (it == kinds.end()) return false;
+  *kind = it->second;
+  return true;
 }
 
-std::string LayerLabel(const v1::LayerSpec& layer, int index) {
-  std::string label = "model.layers[" + std::to_string(index) + "] (" + layer.type();
-  if (!layer.name().empty()) label += " '" + layer.name() + "'";
-  return label + ")";
-}
-
-std::string ShapeText(const ImageShape& s) {
-  return std::to_string(s.height) + "x" + std::to_string(s.width) + "x" + std::to_string(s.channels);
-}
-
-
-Status ValidateLayers(const std::vector<v1::LayerSpec>& layers) {
-  if (layers.empty()) return Status::InvalidArgument("model: no layers");
-  std::set<std::string> names;
-  for (int i = 0; i < static_cast<int>(layers.size()); ++i) {
-    const v1::LayerSpec& layer = layers[i];
-    const std::string label = LayerLabel(layer, i);
-    if (!KnownLayerTypes().count(layer.type())) {
-      return Status::InvalidArgument(label + ": unknown layer type '" + layer.type() +
-                                     "' (known: dense, conv2d, depthwise_conv2d, batchnorm, relu, relu6, "
-                                     "maxpool, avgpool, global_avgpool, flatten, add)");
-    }
-    const std::string& type = layer.type();
-    const std::string previous = i > 0 ? layers[i - 1].type() : "";
-    if (type == "dense" && layer.units() <= 0) return Status::InvalidArgument(label + ": units must be > 0");
-    if (type == "conv2d" && layer.filters() <= 0) return Status::InvalidArgument(label + ": filters must be > 0");
-    if (type == "conv2d" || type == "depthwise_conv2d") {
+// The settings of `layer` as the engine reads them; `previous` holds the
+// layers before it, already translated. Checks the fields of the layer's
+// kind and its place in a fused group.
+StatusOr<LayerConfig> TranslateLayer(const v1::LayerSpec& layer, int index, const std::vector<LayerConfig>& previous,
+                                     const std::set<std::string>& earlier_names) {
+  LayerConfig config;
+  config.name = layer.name();
+  if (!ParseLayerKind(layer.type(), &config.kind)) {
+    std::string label = "model.layers[" + std::to_string(index) + "] (" + layer.type();
+    if (!layer.name().empty()) label += " '" + layer.name() + "'";
+    return Status::InvalidArgument(label + "): unknown layer type '" + layer.type() +
+                                   "' (known: dense, conv2d, depthwise_conv2d, batchnorm, relu, relu6, "
+                                   "maxpool, avgpool, global_avgpool, flatten, add)");
+  }
+  const std::string label = LayerLabel(config, index);
+  const bool after_weighted = index > 0 && IsWeighted(previous.back().kind);
+  switch (config.kind) {
+    case LayerKind::kDense:
+      if (layer.units() <= 0) return Status::InvalidArgument(label + ": units must be > 0");
+      config.dense.units = layer.units();
+      break;
+    case LayerKind::kConv2D:
+    case LayerKind::kDepthwiseConv2D:
+      if (config.kind == LayerKind::kConv2D && layer.filters() <= 0) {
+        return Status::InvalidArgument(label + ": filters must be > 0");
+      }
       if (layer.kernel() <= 0) return Status::InvalidArgument(label + ": kernel must be > 0");
       if (layer.stride() < 0) return Status::InvalidArgument(label + ": stride must be >= 1");
       if (layer.padding() < 0) return Status::InvalidArgument(label + ": padding must be >= 0");
@@ -122,51 +130,63 @@ Status ValidateLayers(const std::vector<v1::LayerSpec>& layers) {
         return Status::InvalidArgument(label + ": padding " + std::to_string(layer.padding()) +
                                        " must be smaller than kernel " + std::to_string(layer.kernel()));
       }
-    }
-    if ((type == "maxpool" || type == "avgpool") && layer.pool() <= 0) {
-      return Status::InvalidArgument(label + ": pool must be > 0");
-    }
-    if (type == "batchnorm" && !IsWeightedLayerType(previous)) {
-      return Status::InvalidArgument(label + ": batchnorm must directly follow a dense, conv2d or "
-                                     "depthwise_conv2d layer (it is folded into that layer)");
-    }
-    if (type == "relu" || type == "relu6") {
-      const bool after_bn = previous == "batchnorm";
-      if (!IsWeightedLayerType(previous) && !after_bn && previous != "add") {
-        return Status::InvalidArgument(label + ": " + type + " must follow a dense, conv2d, "
+      config.convolution.filters = config.kind == LayerKind::kConv2D ? layer.filters() : 0;
+      config.convolution.kernel = layer.kernel();
+      config.convolution.stride = layer.stride() == 0 ? 1 : layer.stride();
+      config.convolution.padding = layer.padding();
+      break;
+    case LayerKind::kMaxPool:
+    case LayerKind::kAvgPool:
+      if (layer.pool() <= 0) return Status::InvalidArgument(label + ": pool must be > 0");
+      config.pool.pool = layer.pool();
+      break;
+    case LayerKind::kBatchNorm:
+      if (!after_weighted) {
+        return Status::InvalidArgument(label + ": batchnorm must directly follow a dense, conv2d or "
+                                       "depthwise_conv2d layer (it is folded into that layer)");
+      }
+      break;
+    case LayerKind::kRelu:
+    case LayerKind::kRelu6: {
+      const bool after_bn_or_add = index > 0 && (previous.back().kind == LayerKind::kBatchNorm ||
+                                                 previous.back().kind == LayerKind::kAdd);
+      if (!after_weighted && !after_bn_or_add) {
+        return Status::InvalidArgument(label + ": " + layer.type() + " must follow a dense, conv2d, "
                                        "depthwise_conv2d, batchnorm or add layer (it is fused into it)");
       }
+      break;
     }
-    if (type == "add") {
+    case LayerKind::kAdd: {
       if (layer.from().empty()) return Status::InvalidArgument(label + ": add needs `from` (an earlier layer's name)");
-      if (!names.count(layer.from())) {
+      if (!earlier_names.count(layer.from())) {
         return Status::InvalidArgument(label + ": `from` names unknown layer '" + layer.from() +
                                        "' (it must be the name of an earlier layer)");
       }
+      config.add.from = layer.from();
+      for (int j = 0; j < index; ++j) {
+        if (previous[j].name == layer.from()) config.add.from_layer = j;
+      }
       // The residual input must be a tensor of the integer model, i.e. the
       // end of a fused group.
-      for (int j = 0; j < i; ++j) {
-        if (layers[j].name() != layer.from()) continue;
-        if (j + 1 < i && ContinuesFusedGroup(layers[j + 1].type())) {
-          return Status::InvalidArgument(label + ": `from` layer '" + layer.from() + "' is followed by " +
-                                         layers[j + 1].type() + ", which is fused into it; name the last "
-                                         "layer of that group instead");
-        }
+      const int j = config.add.from_layer;
+      if (j + 1 < index && ContinuesFusedGroup(previous[j + 1].kind)) {
+        return Status::InvalidArgument(label + ": `from` layer '" + layer.from() + "' is followed by " +
+                                       LayerKindName(previous[j + 1].kind) +
+                                       ", which is fused into it; name the last layer of that group instead");
       }
-      if (i == 0) return Status::InvalidArgument(label + ": add cannot be the first layer");
+      if (index == 0) return Status::InvalidArgument(label + ": add cannot be the first layer");
+      break;
     }
-    if (!layer.name().empty()) {
-      if (!names.insert(layer.name()).second) {
-        return Status::InvalidArgument(label + ": duplicate layer name '" + layer.name() + "'");
-      }
-    }
+    case LayerKind::kGlobalAvgPool:
+    case LayerKind::kFlatten:
+      break;
   }
-  return Status::Ok();
+  return config;
 }
 
-int CountWeighted(const std::vector<v1::LayerSpec>& layers) {
+int CountWeighted(const std::vector<LayerConfig>& layers) {
   int count = 0;
-  for (const auto& layer : layers) count += IsWeightedLayerType(layer.type()) ? 1 : 0;
+  for (const auto& layer : layers) count += IsWeighted(layer.kind) ? 1 : 0;
   return count;
 }
 
@@ -178,14 +198,6 @@ Status CheckBits(int bits, const std::string& field) {
 }
 
 }  // namespace
-
-bool IsWeightedLayerType(const std::string& type) {
-  return type == "dense" || type == "conv2d" || type == "depthwise_conv2d";
-}
-
-bool ContinuesFusedGroup(const std::string& type) {
-  return type == "batchnorm" || type == "relu" || type == "relu6";
-}
 
 StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json) {
   v1::JobSpec spec;
@@ -268,9 +280,7 @@ StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& mod
 }
 
 Status ValidateJobSpec(const v1::JobSpec& spec) {
-  auto layers = ResolveModelLayers(spec.model());
-  if (!layers.ok()) return layers.status();
-  QATLAB_RETURN_IF_ERROR(ValidateLayers(*layers));
+  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
 
   const auto& data = spec.data();
   const std::string source = data.source().empty() ? "mnist" : data.source();
@@ -324,7 +334,7 @@ Status ValidateJobSpec(const v1::JobSpec& spec) {
   if (qat.freeze_observers_epoch() < 0) return Status::InvalidArgument("qat.freeze_observers_epoch: must be >= 0");
   if (qat.freeze_bn_epoch() < 0) return Status::InvalidArgument("qat.freeze_bn_epoch: must be >= 0");
 
-  const int weighted = CountWeighted(*layers);
+  const int weighted = CountWeighted(layers);
   std::set<std::string> config_names;
   for (int c = 0; c < spec.configs_size(); ++c) {
     const auto& config = spec.configs(c);
@@ -351,69 +361,34 @@ Status ValidateJobSpec(const v1::JobSpec& spec) {
   return Status::Ok();
 }
 
-Status InferLayerShapes(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,
-                        std::vector<ImageShape>* shapes) {
-  shapes->clear();
-  ImageShape shape = input;
+StatusOr<std::vector<LayerConfig>> TranslateLayers(const std::vector<v1::LayerSpec>& layers) {
+  if (layers.empty()) return Status::InvalidArgument("model: no layers");
+  std::vector<LayerConfig> configs;
+  std::set<std::string> names;
   for (int i = 0; i < static_cast<int>(layers.size()); ++i) {
-    const v1::LayerSpec& layer = layers[i];
-    const std::string label = LayerLabel(layer, i);
-    const std::string& type = layer.type();
-    if (type == "dense") {
-      shape = {1, 1, layer.units()};
-    } else if (type == "conv2d" || type == "depthwise_conv2d") {
-      const int stride = layer.stride() == 0 ? 1 : layer.stride();
-      const int padded_h = shape.height + 2 * layer.padding();
-      const int padded_w = shape.width + 2 * layer.padding();
-      if (layer.kernel() > padded_h || layer.kernel() > padded_w) {
-        return Status::InvalidArgument(label + ": kernel " + std::to_string(layer.kernel()) + " does not fit input " +
-                                       ShapeText(shape) + " with padding " + std::to_string(layer.padding()));
-      }
-      const int channels = type == "conv2d" ? layer.filters() : shape.channels;
-      shape = {WindowOutputSize(shape.height, layer.kernel(), stride, layer.padding()),
-               WindowOutputSize(shape.width, layer.kernel(), stride, layer.padding()), channels};
-    } else if (type == "maxpool" || type == "avgpool") {
-      if (layer.pool() > shape.height || layer.pool() > shape.width) {
-        return Status::InvalidArgument(label + ": pool " + std::to_string(layer.pool()) + " does not fit input " +
-                                       ShapeText(shape));
-      }
-      shape = {shape.height / layer.pool(), shape.width / layer.pool(), shape.channels};
-    } else if (type == "global_avgpool") {
-      shape = {1, 1, shape.channels};
-    } else if (type == "flatten") {
-      shape = {1, 1, shape.size()};
-    } else if (type == "add") {
-      int from = -1;
-      for (int j = 0; j < i; ++j) {
-        if (layers[j].name() == layer.from()) from = j;
-      }
-      if (from < 0) {
-        return Status::InvalidArgument(label + ": `from` names unknown layer '" + layer.from() + "'");
-      }
-      if (!((*shapes)[from] == shape)) {
-        return Status::InvalidArgument(label + ": shapes differ: input " + ShapeText(shape) + " vs '" + layer.from() +
-                                       "' " + ShapeText((*shapes)[from]));
-      }
+    QATLAB_ASSIGN_OR_RETURN(LayerConfig config, TranslateLayer(layers[i], i, configs, names));
+    if (!config.name.empty() && !names.insert(config.name).second) {
+      return Status::InvalidArgument(LayerLabel(config, i) + ": duplicate layer name '" + config.name + "'");
     }
-    // batchnorm, relu, relu6 keep the shape.
-    if (shape.height <= 0 || shape.width <= 0 || shape.channels <= 0) {
-      return Status::InvalidArgument(label + ": produces an empty output " + ShapeText(shape));
-    }
-    shapes->push_back(shape);
+    configs.push_back(std::move(config));
   }
-  return Status::Ok();
+  return configs;
+}
+
+StatusOr<std::vector<LayerConfig>> TranslateModel(const v1::ModelSpec& model) {
+  QATLAB_ASSIGN_OR_RETURN(const std::vector<v1::LayerSpec> layers, ResolveModelLayers(model));
+  return TranslateLayers(layers);
 }
 
 Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes) {
   QATLAB_RETURN_IF_ERROR(ValidateJobSpec(spec));
   if (input.size() <= 0) return Status::InvalidArgument("data: empty input shape " + ShapeText(input));
-  auto layers = ResolveModelLayers(spec.model());
-  if (!layers.ok()) return layers.status();
+  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
   std::vector<ImageShape> shapes;
-  QATLAB_RETURN_IF_ERROR(InferLayerShapes(*layers, input, &shapes));
+  QATLAB_RETURN_IF_ERROR(InferLayerShapes(layers, input, &shapes));
   const ImageShape& out = shapes.back();
   if (out.size() != num_classes) {
-    return Status::InvalidArgument(LayerLabel(layers->back(), static_cast<int>(layers->size()) - 1) +
+    return Status::InvalidArgument(LayerLabel(layers.back(), static_cast<int>(layers.size()) - 1) +
                                    ": the model ends with " + std::to_string(out.size()) + " outputs (" +
                                    ShapeText(out) + ") but the data has " + std::to_string(num_classes) + " classes");
   }

@@ -1,6 +1,9 @@
 // The job specification (qatlab.v1.JobSpec): parsing its JSON form, filling
-// defaults, expanding model presets and validating it. Shared by the worker's
-// CLI, the server (cheap checks at submission) and the engine itself.
+// defaults, expanding model presets, validating it, and translating its
+// layers into the engine's own types (engine/model_config.h). Shared by the
+// worker's CLI, the server (cheap checks at submission) and the engine's
+// entry point (engine/experiment.h). This is the edge of the engine: nothing
+// below it sees the wire format.
 //
 // Every error names what is wrong: the field ("training.batch_size"), or the
 // layer by index, name and type ("model.layers[3] (conv2d 'c2')").
@@ -9,19 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "engine/model_config.h"
+#include "engine/shape.h"
 #include "status/status.h"
 #include "qatlab/v1/job.pb.h"
 
 namespace qatlab {
-
-// Per-sample shape of an image or activation, HWC.
-struct ImageShape {
-  int height = 0;
-  int width = 0;
-  int channels = 0;
-  int size() const { return height * width * channels; }
-  bool operator==(const ImageShape&) const = default;
-};
 
 // Parses a job file's JSON (protobuf's canonical JSON mapping; snake_case
 // names accepted too). Unknown fields are errors, naming the field.
@@ -56,21 +52,14 @@ Status ValidateJobSpec(const v1::JobSpec& spec);
 // model ends with num_classes outputs.
 Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes);
 
-// dense, conv2d, depthwise_conv2d: the layers with weights.
-bool IsWeightedLayerType(const std::string& type);
-// batchnorm, relu, relu6: layers fused into the layer before them (the
-// integer model has no tensor between them).
-bool ContinuesFusedGroup(const std::string& type);
+// The engine's description of `layers`: each layer's kind and settings,
+// strides of 0 read as 1, `add` sources resolved to layer indices. Checks
+// what needs no shapes: known layer types and their fields, add targets
+// (an earlier layer ending a fused group), fused-group structure, unique
+// names. Errors name the first offending layer.
+StatusOr<std::vector<LayerConfig>> TranslateLayers(const std::vector<v1::LayerSpec>& layers);
 
-// Output size along one axis of a convolution window: (in + 2 * padding -
-// kernel) / stride + 1. REQUIRES: kernel <= in + 2 * padding, stride >= 1.
-inline int WindowOutputSize(int in, int kernel, int stride, int padding) {
-  return (in + 2 * padding - kernel) / stride + 1;
-}
-
-// The per-sample output shape of each layer of `layers` applied to `input`,
-// or the first layer that does not chain. shapes->size() == layers.size().
-Status InferLayerShapes(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,
-                        std::vector<ImageShape>* shapes);
+// ResolveModelLayers, then TranslateLayers.
+StatusOr<std::vector<LayerConfig>> TranslateModel(const v1::ModelSpec& model);
 
 }  // namespace qatlab

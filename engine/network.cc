@@ -47,45 +47,53 @@ void AveragePoolOnGrid(const Tensor& in, const QuantParams& grid, int window_h, 
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Network>> Network::Create(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,
+StatusOr<std::unique_ptr<Network>> Network::Create(const std::vector<LayerConfig>& layers, const ImageShape& input,
                                                    uint64_t seed) {
   std::vector<ImageShape> shapes;
   QATLAB_RETURN_IF_ERROR(InferLayerShapes(layers, input, &shapes));
   std::unique_ptr<Network> net(new Network());
-  net->specs_ = layers;
+  net->configs_ = layers;
   net->shapes_.push_back(input);
   net->residual_source_.assign(layers.size(), -1);
   for (size_t i = 0; i < layers.size(); ++i) {
-    const v1::LayerSpec& spec = layers[i];
-    const std::string& type = spec.type();
-    const int stride = spec.stride() == 0 ? 1 : spec.stride();
+    const LayerConfig& config = layers[i];
+    const ConvolutionSettings& conv = config.convolution;
     std::unique_ptr<Layer> layer;
-    if (type == "dense") {
-      layer = std::make_unique<DenseLayer>(spec.units());
-    } else if (type == "conv2d") {
-      layer = std::make_unique<Conv2DLayer>(spec.filters(), spec.kernel(), stride, spec.padding());
-    } else if (type == "depthwise_conv2d") {
-      layer = std::make_unique<DepthwiseConv2DLayer>(spec.kernel(), stride, spec.padding());
-    } else if (type == "batchnorm") {
-      layer = std::make_unique<BatchNormLayer>();
-    } else if (type == "relu" || type == "relu6") {
-      layer = std::make_unique<ReluLayer>(type == "relu6" ? 6.0f : 0.0f);
-    } else if (type == "maxpool" || type == "avgpool") {
-      layer = std::make_unique<PoolLayer>(type == "maxpool", spec.pool());
-    } else if (type == "global_avgpool") {
-      layer = std::make_unique<GlobalAvgPoolLayer>();
-    } else if (type == "flatten") {
-      layer = std::make_unique<FlattenLayer>();
-    } else if (type == "add") {
-      for (size_t j = 0; j < i; ++j) {
-        if (layers[j].name() == spec.from()) net->residual_source_[i] = static_cast<int>(j) + 1;
-      }
-      if (net->residual_source_[i] < 0) {
-        return Status::InvalidArgument("model.layers[" + std::to_string(i) + "] (add): unknown `from` '" +
-                                       spec.from() + "'");
-      }
-    } else {
-      return Status::InvalidArgument("model.layers[" + std::to_string(i) + "]: unknown layer type '" + type + "'");
+    switch (config.kind) {
+      case LayerKind::kDense:
+        layer = std::make_unique<DenseLayer>(config.dense.units);
+        break;
+      case LayerKind::kConv2D:
+        layer = std::make_unique<Conv2DLayer>(conv.filters, conv.kernel, conv.stride, conv.padding);
+        break;
+      case LayerKind::kDepthwiseConv2D:
+        layer = std::make_unique<DepthwiseConv2DLayer>(conv.kernel, conv.stride, conv.padding);
+        break;
+      case LayerKind::kBatchNorm:
+        layer = std::make_unique<BatchNormLayer>();
+        break;
+      case LayerKind::kRelu:
+        layer = std::make_unique<ReluLayer>(0.0f);
+        break;
+      case LayerKind::kRelu6:
+        layer = std::make_unique<ReluLayer>(6.0f);
+        break;
+      case LayerKind::kMaxPool:
+        layer = std::make_unique<PoolLayer>(true, config.pool.pool);
+        break;
+      case LayerKind::kAvgPool:
+        layer = std::make_unique<PoolLayer>(false, config.pool.pool);
+        break;
+      case LayerKind::kGlobalAvgPool:
+        layer = std::make_unique<GlobalAvgPoolLayer>();
+        break;
+      case LayerKind::kFlatten:
+        layer = std::make_unique<FlattenLayer>();
+        break;
+      case LayerKind::kAdd:
+        // InferLayerShapes checked that the source is an earlier layer.
+        net->residual_source_[i] = config.add.from_layer + 1;
+        break;
     }
     const ImageShape out = layer ? layer->Setup(net->shapes_.back()) : net->shapes_.back();
     if (auto* weighted = dynamic_cast<WeightedLayer*>(layer.get())) {
@@ -115,7 +123,7 @@ void Network::CopyStateFrom(Network& other) {
 
 int Network::weighted_layer_count() const {
   int count = 0;
-  for (const auto& spec : specs_) count += IsWeightedLayerType(spec.type()) ? 1 : 0;
+  for (const auto& config : configs_) count += IsWeighted(config.kind) ? 1 : 0;
   return count;
 }
 
@@ -136,7 +144,7 @@ int64_t Network::MacCount() const {
     if (!weighted) continue;
     const ImageShape& out = shapes_[i + 1];
     const int64_t positions = static_cast<int64_t>(out.height) * out.width;
-    if (specs_[i].type() == "dense") {
+    if (configs_[i].kind == LayerKind::kDense) {
       macs += static_cast<int64_t>(weighted->weights().size());
     } else {
       // Each output position uses every weight once (depthwise: per channel).
@@ -175,11 +183,12 @@ const Tensor& Network::Forward(const float* images, int n, bool training) {
         }
       }
       layers_[i]->Forward(acts_[i], &out, training);
-      const std::string& type = specs_[i].type();
-      if (quantized_ && (type == "avgpool" || type == "global_avgpool") && grid_[i] != nullptr &&
-          grid_[i]->has_range() && !grid_[i]->calibrating()) {
-        const int window_h = type == "avgpool" ? specs_[i].pool() : shapes_[i].height;
-        const int window_w = type == "avgpool" ? specs_[i].pool() : shapes_[i].width;
+      const LayerConfig& config = configs_[i];
+      const bool average_pool = config.kind == LayerKind::kAvgPool || config.kind == LayerKind::kGlobalAvgPool;
+      if (quantized_ && average_pool && grid_[i] != nullptr && grid_[i]->has_range() && !grid_[i]->calibrating()) {
+        const bool windowed = config.kind == LayerKind::kAvgPool;
+        const int window_h = windowed ? config.pool.pool : shapes_[i].height;
+        const int window_w = windowed ? config.pool.pool : shapes_[i].width;
         AveragePoolOnGrid(acts_[i], grid_[i]->params(), window_h, window_w, &out);
       }
     }
@@ -258,11 +267,11 @@ void Network::EnableQuantization(const QuantizationSettings& settings) {
   grid.assign(count + 1, nullptr);
   grid[0] = quantizers_[0].get();
   for (int i = 0; i < count; ++i) {
-    const std::string& type = specs_[i].type();
-    const bool next_continues = i + 1 < count && ContinuesFusedGroup(specs_[i + 1].type());
-    if (type == "maxpool" || type == "flatten") {
+    const LayerKind kind = configs_[i].kind;
+    const bool next_continues = i + 1 < count && ContinuesFusedGroup(configs_[i + 1].kind);
+    if (kind == LayerKind::kMaxPool || kind == LayerKind::kFlatten) {
       grid[i + 1] = grid[i];
-    } else if (type == "avgpool" || type == "global_avgpool") {
+    } else if (kind == LayerKind::kAvgPool || kind == LayerKind::kGlobalAvgPool) {
       quantizers_[i + 1] = std::make_unique<ActivationQuantizer>(settings.activation_bits, settings.symmetric_activations);
       quantizers_[i + 1]->ShareParamsWith(grid[i]);
       grid[i + 1] = quantizers_[i + 1].get();

@@ -1,4 +1,4 @@
-// A trainable model built from a list of LayerSpecs: the layers, the
+// A trainable model built from a list of LayerConfigs (engine/model_config.h): the layers, the
 // activations between them (act 0 is the input, act i + 1 the output of
 // layer i), residual adds, and — once quantization is enabled — the
 // activation fake-quantizers at exactly the tensors the integer model will
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "engine/layers.h"
+#include "engine/model_config.h"
 #include "status/status.h"
-#include "qatlab/v1/job.pb.h"
 
 namespace qatlab {
 
@@ -35,8 +35,10 @@ struct QuantizationSettings {
 
 class Network {
  public:
-  // REQUIRES: ValidateJobSpec-level checks passed for `layers` and `input`.
-  static StatusOr<std::unique_ptr<Network>> Create(const std::vector<v1::LayerSpec>& layers, const ImageShape& input,
+  // `layers` as TranslateLayers (engine/job_spec.h) produces them. Errors:
+  // InvalidArgument when the shapes do not chain from `input`
+  // (InferLayerShapes).
+  static StatusOr<std::unique_ptr<Network>> Create(const std::vector<LayerConfig>& layers, const ImageShape& input,
                                                    uint64_t seed);
 
   // Copies every parameter and statistic from `other`.
@@ -73,7 +75,7 @@ class Network {
 
   int layer_count() const { return static_cast<int>(layers_.size()); }
   Layer* layer(int i) const { return layers_[i].get(); }
-  const v1::LayerSpec& layer_spec(int i) const { return specs_[i]; }
+  const LayerConfig& layer_config(int i) const { return configs_[i]; }
   int weighted_layer_count() const;
   // Per-sample shape of act i (0: input).
   const ImageShape& activation_shape(int act) const { return shapes_[act]; }
@@ -94,7 +96,7 @@ class Network {
  private:
   Network() = default;
 
-  std::vector<v1::LayerSpec> specs_;
+  std::vector<LayerConfig> configs_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<ImageShape> shapes_;             // layer_count + 1
   std::vector<int> residual_source_;           // per layer, -1 unless add

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/layers.h"
+#include "engine/layers/layer.h"
 
 namespace qatlab {
 

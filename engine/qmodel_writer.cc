@@ -424,9 +424,8 @@ StatusOr<std::vector<uint8_t>> WriteQModel(const IntegerModel& model) {
 }
 
 StatusOr<ModelFootprint> ComputeFootprint(const IntegerModel& model) {
-  StatusOr<std::vector<uint8_t>> bytes = WriteQModel(model);
-  if (!bytes.ok()) return bytes.status();
-  return ComputeQModelFootprint(*bytes);
+  QATLAB_ASSIGN_OR_RETURN(const std::vector<uint8_t> bytes, WriteQModel(model));
+  return ComputeQModelFootprint(bytes);
 }
 
 StatusOr<ModelFootprint> ComputeQModelFootprint(const std::vector<uint8_t>& qmodel) {

@@ -336,4 +336,77 @@ void ActivationQuantizer::Backward(Tensor* grad) {
   });
 }
 
+void WeightQuantizer::Configure(const WeightQuantization& settings, std::vector<ChannelSpan> channels,
+                                size_t weight_count) {
+  settings_ = settings;
+  settings_.frozen = false;
+  settings_.learned = false;
+  channels_ = std::move(channels);
+  weight_count_ = weight_count;
+  scales_valid_ = false;
+  refresh_count_ = 0;
+  scale_.assign(channels_.size(), 1.0f);
+  grad_scale_.assign(channels_.size(), 0.0f);
+}
+
+void WeightQuantizer::Forward(const float* w, bool training, float* w_hat) {
+  const int channels = static_cast<int>(channels_.size());
+  // Evaluation never moves MSE scales, so it sees the scales training last
+  // used, whenever it runs; a small QAT learning rate barely notices the
+  // refresh interval.
+  const bool reuse_mse_scales = settings_.method == RangeMethod::kMse && scales_valid_ &&
+                                (!training || (refresh_count_++ % kMseRefreshInterval) != 0);
+  if (!settings_.frozen && !settings_.learned && !reuse_mse_scales) {
+    scales_valid_ = true;
+    if (settings_.per_tensor) {
+      const float s = ChooseWeightScale(w, weight_count_, 1, settings_.bits, settings_.method);
+      std::fill(scale_.begin(), scale_.end(), s);
+    } else {
+      for (int c = 0; c < channels; ++c) {
+        const ChannelSpan& span = channels_[c];
+        scale_[c] = ChooseWeightScale(w + span.first, span.count, span.stride, settings_.bits, settings_.method);
+      }
+    }
+  }
+  QuantParams p;
+  p.qmax = WeightQmax(settings_.bits);
+  p.qmin = -p.qmax;
+  for (int c = 0; c < channels; ++c) {
+    p.scale = scale_[c];
+    ForEachInChannel(c, [&](size_t i) { w_hat[i] = FakeQuantize(w[i], p); });
+  }
+}
+
+void WeightQuantizer::Backward(const float* w, float* grad) {
+  const int channels = static_cast<int>(channels_.size());
+  const bool learned = settings_.learned;
+  const float qmax = static_cast<float>(WeightQmax(settings_.bits));
+  std::vector<double> scale_sum;
+  if (learned) scale_sum.assign(channels, 0.0);
+  for (int c = 0; c < channels; ++c) {
+    const float inverse_scale = 1.0f / scale_[c];
+    double sum = 0;
+    ForEachInChannel(c, [&](size_t i) {
+      const float v = w[i] * inverse_scale;
+      const bool inside = v >= -qmax && v <= qmax;
+      if (learned) {
+        const float term = inside ? RoundHalfAway(v) - v : (v < 0 ? -qmax : qmax);
+        sum += static_cast<double>(grad[i]) * term;
+      }
+      if (!inside) grad[i] = 0.0f;
+    });
+    if (learned) scale_sum[c] = sum;
+  }
+  if (!learned) return;
+  const double count = static_cast<double>(weight_count_);
+  const double per_channel = count / channels;
+  const double factor = 1.0 / std::sqrt((settings_.per_tensor ? count : per_channel) * qmax);
+  if (settings_.per_tensor) {
+    double total = 0;
+    for (double s : scale_sum) total += s;
+    std::fill(scale_sum.begin(), scale_sum.end(), total / channels);
+  }
+  for (int c = 0; c < channels; ++c) grad_scale_[c] = static_cast<float>(scale_sum[c] * factor);
+}
+
 }  // namespace qatlab

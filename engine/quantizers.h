@@ -1,7 +1,9 @@
 // Fake quantization (QUANT_SPEC.md, "Training must mirror it"): the real
 // value a quantized tensor would hold, computed in float, with the
-// straight-through estimator in the backward pass; observers that track
-// activation ranges; and the range choices used by post-training calibration.
+// straight-through estimator in the backward pass. Two quantizers, each a
+// forward/backward pair: ActivationQuantizer (with the observers that track
+// activation ranges) and WeightQuantizer (per-channel weight scales); and the
+// range choices used by post-training calibration.
 #pragma once
 
 #include <cstddef>
@@ -58,6 +60,17 @@ void ChooseActivationRange(std::vector<float>* values, RangeMethod method, doubl
 // (what makes 2- and 4-bit PTQ usable). percentile is treated as minmax for
 // weights. Never returns less than 1e-8.
 float ChooseWeightScale(const float* w, size_t count, size_t stride, int bits, RangeMethod method);
+
+// How a weighted layer quantizes its (folded) weights.
+struct WeightQuantization {
+  int bits = 8;
+  bool per_tensor = false;
+  RangeMethod method = RangeMethod::kMinMax;
+  // Scales are recomputed from the weights at every forward unless frozen
+  // (PTQ) or learned (LSQ).
+  bool frozen = false;
+  bool learned = false;
+};
 
 // Quantizes one activation tensor in place: observe (training, not frozen),
 // then fake-quantize; the backward pass passes gradients where the input was
@@ -135,15 +148,66 @@ class ActivationQuantizer {
   FloatBuffer lsq_term_;      // d x_hat / d s per element (LSQ only)
 };
 
-// How a weighted layer quantizes its (folded) weights.
-struct WeightQuantization {
-  int bits = 8;
-  bool per_tensor = false;
-  RangeMethod method = RangeMethod::kMinMax;
-  // Scales are recomputed from the weights at every forward unless frozen
-  // (PTQ) or learned (LSQ).
-  bool frozen = false;
-  bool learned = false;
+// Fake-quantizes a weighted layer's (folded) weights: symmetric, narrow range
+// (q in [-qmax, qmax]), one scale per output channel or one for the tensor.
+// Forward chooses the scales from the weights (unless frozen or learned) and
+// writes w_hat = FakeQuantize(w); Backward is the straight-through estimator
+// (the gradient passes where w / s was inside [-qmax, qmax]) and, with
+// learned step size (LSQ), the scale gradient of Esser et al.:
+//   dL/ds = g * sum over the channel of dL/dw_hat * (round(v) - v) inside,
+//           +-qmax outside, with v = w / s and g = 1 / sqrt(N * qmax)
+// (N: weights per scale; per-tensor scales share the channels' mean).
+class WeightQuantizer {
+ public:
+  // The weights of one output channel: `count` of them at first + j * stride.
+  struct ChannelSpan {
+    size_t first = 0;
+    size_t count = 0;
+    size_t stride = 1;
+  };
+
+  // Sets the layout (one span per output channel, `weight_count` weights in
+  // all), scales 1, and `settings` with frozen and learned off: scales then
+  // follow the weights at every Forward.
+  void Configure(const WeightQuantization& settings, std::vector<ChannelSpan> channels, size_t weight_count);
+
+  // w_hat = FakeQuantize(w) per channel. Scales are first re-chosen from `w`
+  // unless frozen or learned; MSE scales only every kMseRefreshInterval
+  // training forwards (and never by evaluation forwards), since the search
+  // costs a pass over every weight per candidate clipping.
+  // w, w_hat: weight_count values.
+  void Forward(const float* w, bool training, float* w_hat);
+  // grad: dL/dw_hat in, dL/dw out (0 where w / s was outside the range).
+  // With learned scales, also overwrites scale_gradients().
+  // REQUIRES: Forward(w, ...) was the last forward.
+  void Backward(const float* w, float* grad);
+
+  // Scales stop following the weights (PTQ, end of QAT).
+  void set_frozen(bool frozen) { settings_.frozen = frozen; }
+  // LSQ: from now on the scales are trained parameters.
+  void set_learned(bool learned) { settings_.learned = learned; }
+
+  const WeightQuantization& settings() const { return settings_; }
+  const FloatBuffer& scales() const { return scale_; }
+  // The learned scales and their gradients, as parameters for the optimizer.
+  FloatBuffer& mutable_scales() { return scale_; }
+  FloatBuffer& scale_gradients() { return grad_scale_; }
+
+  static constexpr int kMseRefreshInterval = 16;
+
+ private:
+  template <typename Fn>
+  void ForEachInChannel(int c, Fn&& fn) const {
+    const ChannelSpan& span = channels_[c];
+    for (size_t j = 0; j < span.count; ++j) fn(span.first + j * span.stride);
+  }
+
+  WeightQuantization settings_;
+  std::vector<ChannelSpan> channels_;
+  size_t weight_count_ = 0;
+  bool scales_valid_ = false;
+  uint64_t refresh_count_ = 0;
+  FloatBuffer scale_, grad_scale_;
 };
 
 }  // namespace qatlab

@@ -7,7 +7,7 @@
 #include <new>
 #include <vector>
 
-#include "engine/job_spec.h"
+#include "engine/shape.h"
 
 namespace qatlab {
 

@@ -67,7 +67,7 @@ void Calibrate(Network* net, const Dataset& data, int samples, RangeMethod metho
 }
 
 Status Train(Network* net, const Dataset& train, const Dataset& test, const TrainingPlan& plan,
-             const ProgressCallback& progress, std::vector<v1::EpochStats>* history) {
+             const TrainingProgressCallback& progress, std::vector<EpochRecord>* history) {
   auto optimizer = MakeOptimizer(plan.optimizer, plan.momentum, plan.weight_decay);
   if (!optimizer) return Status::InvalidArgument("unknown optimizer '" + plan.optimizer + "'");
   std::vector<ParameterRef> params;
@@ -114,13 +114,13 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
       optimizer->Step(params, learning_rate);
 
       if (progress && (b + 1) % kProgressEveryBatches == 0 && b + 1 < batches) {
-        ProgressEvent event;
-        event.stats.set_variant(plan.variant);
-        event.stats.set_epoch(epoch + 1);
-        event.stats.set_epochs(plan.epochs);
-        event.stats.set_loss(loss_sum / seen);
-        event.stats.set_train_accuracy(100.0 * correct / seen);
-        event.stats.set_seconds(SecondsSince(epoch_start));
+        TrainingProgress event;
+        event.stats.variant = plan.variant;
+        event.stats.epoch = epoch + 1;
+        event.stats.epochs = plan.epochs;
+        event.stats.loss = loss_sum / seen;
+        event.stats.train_accuracy = 100.0 * correct / seen;
+        event.stats.seconds = SecondsSince(epoch_start);
         event.batch = b + 1;
         event.batches = batches;
         const double done = epoch + static_cast<double>(b + 1) / batches;
@@ -129,17 +129,17 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
       }
     }
     const double test_accuracy = Evaluate(net, test, nullptr);
-    v1::EpochStats stats;
-    stats.set_variant(plan.variant);
-    stats.set_epoch(epoch + 1);
-    stats.set_epochs(plan.epochs);
-    stats.set_loss(seen > 0 ? loss_sum / seen : 0.0);
-    stats.set_train_accuracy(seen > 0 ? 100.0 * correct / seen : 0.0);
-    stats.set_test_accuracy(test_accuracy);
-    stats.set_seconds(SecondsSince(epoch_start));
+    EpochRecord stats;
+    stats.variant = plan.variant;
+    stats.epoch = epoch + 1;
+    stats.epochs = plan.epochs;
+    stats.loss = seen > 0 ? loss_sum / seen : 0.0;
+    stats.train_accuracy = seen > 0 ? 100.0 * correct / seen : 0.0;
+    stats.test_accuracy = test_accuracy;
+    stats.seconds = SecondsSince(epoch_start);
     if (history != nullptr) history->push_back(stats);
     if (progress) {
-      ProgressEvent event;
+      TrainingProgress event;
       event.stats = stats;
       event.end_of_epoch = true;
       event.batch = batches;

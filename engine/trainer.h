@@ -2,14 +2,39 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
-#include "engine/experiment.h"
 #include "engine/network.h"
 
 namespace qatlab {
+
+// One epoch's figures (what a job's result reports per epoch).
+struct EpochRecord {
+  std::string variant;
+  int epoch = 0;  // 1-based
+  int epochs = 0;
+  double loss = 0;
+  double train_accuracy = 0;  // percent
+  double test_accuracy = 0;   // percent; final only at the end of an epoch
+  double seconds = 0;
+};
+
+// What Train reports after every batch and every epoch.
+struct TrainingProgress {
+  // loss and train_accuracy so far in this epoch; test_accuracy and seconds
+  // are final only when end_of_epoch.
+  EpochRecord stats;
+  bool end_of_epoch = false;
+  int batch = 0;           // batches done in this epoch
+  int batches = 0;         // batches per epoch
+  double eta_seconds = 0;  // estimate for the rest of this training
+};
+
+// Returns false to cancel training. Keep it cheap.
+using TrainingProgressCallback = std::function<bool(const TrainingProgress&)>;
 
 struct TrainingPlan {
   std::string variant;          // reported in progress events
@@ -29,10 +54,10 @@ struct TrainingPlan {
 
 // Trains `net` for plan.epochs, shuffling the training set each epoch with a
 // seeded Fisher-Yates; evaluates on `test` after every epoch and appends one
-// EpochStats per epoch to `history`. Returns Cancelled as soon as
+// EpochRecord per epoch to `history`. Returns Cancelled as soon as
 // `progress` returns false (called after every batch and every epoch).
 Status Train(Network* net, const Dataset& train, const Dataset& test, const TrainingPlan& plan,
-             const ProgressCallback& progress, std::vector<v1::EpochStats>* history);
+             const TrainingProgressCallback& progress, std::vector<EpochRecord>* history);
 
 // Accuracy in percent; `predictions` (optional) receives the argmax per image
 // (first index on ties).

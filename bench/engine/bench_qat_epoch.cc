@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   for (const std::string& preset : presets) {
     qatlab::v1::ModelSpec model;
     model.set_preset(preset);
-    auto layers = qatlab::ResolveModelLayers(model);
+    auto layers = qatlab::TranslateModel(model);
     if (!layers.ok()) {
       std::fprintf(stderr, "error: %s\n", layers.status().ToString().c_str());
       return 1;
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     }
     qatlab::TrainingPlan plan;
     plan.epochs = epochs;
-    std::vector<qatlab::v1::EpochStats> float_history, qat_history;
+    std::vector<qatlab::EpochRecord> float_history, qat_history;
     const double float_cpu_start = ProcessCpuSeconds();
     if (auto s = qatlab::Train(net->get(), data->train, data->test, plan, nullptr, &float_history); !s.ok()) {
       std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
@@ -101,8 +101,8 @@ int main(int argc, char** argv) {
     const double qat_cpu = (ProcessCpuSeconds() - qat_cpu_start) / epochs;
     // Each epoch's time includes its test-set evaluation (2,000 images).
     double float_seconds = 0, qat_seconds = 0;
-    for (const auto& e : float_history) float_seconds += e.seconds();
-    for (const auto& e : qat_history) qat_seconds += e.seconds();
+    for (const auto& e : float_history) float_seconds += e.seconds;
+    for (const auto& e : qat_history) qat_seconds += e.seconds;
     float_seconds /= epochs;
     qat_seconds /= epochs;
     double low = 0, high = 0;
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
       std::snprintf(ratio, sizeof ratio, "%.1fx", low / qat_seconds);
     }
     std::printf("%-8s %11.3f %11.3f %13.3f %13.3f %11.2f %14s %8s %13.1f\n", preset.c_str(), float_seconds, qat_seconds,
-                float_cpu, qat_cpu, qat_history.back().test_accuracy(), pytorch, ratio, PeakRssMiB());
+                float_cpu, qat_cpu, qat_history.back().test_accuracy, pytorch, ratio, PeakRssMiB());
     std::fflush(stdout);
   }
   return 0;

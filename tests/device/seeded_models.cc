@@ -1,6 +1,6 @@
 #include "tests/device/seeded_models.h"
 
-#include "engine/job_spec.h"
+#include "engine/shape.h"
 
 #include <cmath>
 #include <random>

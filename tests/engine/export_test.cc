@@ -60,7 +60,7 @@ std::vector<v1::LayerSpec> ModelLayers(const std::string& name) {
 
 RoundTrip ExportAndCompare(const std::string& preset, const QuantizationSettings& settings, bool train_steps) {
   RoundTrip result;
-  const auto layers = ModelLayers(preset);
+  const std::vector<LayerConfig> layers = EngineLayers(ModelLayers(preset));
   const ImageShape shape{28, 28, 1};
   auto net_or = Network::Create(layers, shape, 3);
   EXPECT_TRUE(net_or.ok());
@@ -116,7 +116,7 @@ TEST_P(ExportRoundTrip, IntegerLogitsMatchFakeQuantizedLogits) {
   const auto& [preset, bits] = GetParam();
   QuantizationSettings settings;
   int weighted = 0;
-  for (const auto& l : ModelLayers(preset)) weighted += IsWeightedLayerType(l.type()) ? 1 : 0;
+  for (const LayerConfig& l : EngineLayers(ModelLayers(preset))) weighted += IsWeighted(l.kind) ? 1 : 0;
   settings.weight_bits.assign(weighted, bits);
   const RoundTrip r = ExportAndCompare(preset, settings, true);
   ASSERT_GT(r.logits, 0);

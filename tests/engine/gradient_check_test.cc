@@ -2,6 +2,7 @@
 // pass: loss = sum(out * R) for a fixed random R, so dL/dout = R.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "engine/job_spec.h"
 #include "engine/layers.h"
 #include "engine/network.h"
+#include "engine/quantizers.h"
 #include "tests/engine/preset_network.h"
 
 namespace qatlab {
@@ -87,14 +89,15 @@ void CheckLayer(Layer* layer, const ImageShape& shape, int batch, bool check_inp
     layer->Forward(in, &o, true);
     return Projected(o, r);
   };
+  const std::string name = LayerKindName(layer->kind());
   if (check_input) {
     ASSERT_EQ(din.data.size(), in.data.size());
-    CheckAgainstCentralDifferences(in.data.data(), din.data.data(), in.data.size(), loss, layer->type() + " input");
+    CheckAgainstCentralDifferences(in.data.data(), din.data.data(), in.data.size(), loss, name + " input");
   }
   for (size_t k = 0; k < params.size(); ++k) {
     const std::vector<float> grad(params[k].grad, params[k].grad + params[k].size);
     CheckAgainstCentralDifferences(params[k].value, grad.data(), params[k].size, loss,
-                                   layer->type() + " parameter " + std::to_string(k));
+                                   name + " parameter " + std::to_string(k));
   }
 }
 
@@ -352,6 +355,118 @@ TEST(GradientCheck, NetworkWithResidualAdd) {
     checked += static_cast<int>((p.size + stride - 1) / stride);
   }
   EXPECT_GT(checked, 50);
+}
+
+// LSQ differentiates the straight-through surrogate of the fake-quantized
+// weight, w_hat(s) = s * (clamp(w / s) + c) with c = round(v0) - v0 held at
+// its value at the current scale (v0 = clamp(w / s0)): equal to
+// FakeQuantize(w) at s0, with derivative round(v) - v inside the range and
+// +-qmax outside. This computes sum(w_hat * R) of that surrogate, with
+// `scales` giving each channel's s.
+double SurrogateLoss(const FloatBuffer& w, const FloatBuffer& offsets,
+                     const std::vector<WeightQuantizer::ChannelSpan>& channels, const std::vector<double>& scales,
+                     int bits, const FloatBuffer& r) {
+  const double qmax = WeightQmax(bits);
+  double loss = 0;
+  for (size_t c = 0; c < channels.size(); ++c) {
+    for (size_t j = 0; j < channels[c].count; ++j) {
+      const size_t i = channels[c].first + j * channels[c].stride;
+      const double v = std::clamp(w[i] / scales[c], -qmax, qmax);
+      loss += r[i] * scales[c] * (v + offsets[i]);
+    }
+  }
+  return loss;
+}
+
+// Learned weight scales (LSQ) of `settings`: the weight gradient passes
+// straight through inside the range and stops outside; the scale gradient,
+// undone of its 1 / sqrt(N * qmax) factor, matches central differences of
+// SurrogateLoss in each channel's scale (in the one shared scale when
+// per-tensor).
+void CheckLearnedWeightScaleGradient(const WeightQuantization& settings) {
+  // Three channels of eight weights, interleaved as a depthwise layer stores
+  // them (channel c at c + 3j), so the spans' strides are exercised.
+  constexpr int kChannels = 3;
+  constexpr size_t kPerChannel = 8;
+  std::vector<WeightQuantizer::ChannelSpan> channels;
+  for (int c = 0; c < kChannels; ++c) channels.push_back({static_cast<size_t>(c), kPerChannel, kChannels});
+  const size_t count = kChannels * kPerChannel;
+  const FloatBuffer w = RandomValues(count, 31);
+  const FloatBuffer r = RandomValues(count, 37);
+
+  WeightQuantizer quantizer;
+  quantizer.Configure(settings, channels, count);
+  FloatBuffer w_hat(count);
+  quantizer.Forward(w.data(), false, w_hat.data());  // min-max scales
+  quantizer.set_learned(true);
+  // Learned scales below min-max clip the largest weights: both branches of
+  // the gradient are exercised.
+  for (float& s : quantizer.mutable_scales()) s *= 0.85f;
+  quantizer.Forward(w.data(), true, w_hat.data());
+  FloatBuffer grad = r;
+  quantizer.Backward(w.data(), grad.data());
+
+  const int bits = settings.bits;
+  const double qmax = WeightQmax(bits);
+  const FloatBuffer& scales = quantizer.scales();
+  FloatBuffer offsets(count);
+  int clipped = 0;
+  for (int c = 0; c < kChannels; ++c) {
+    for (size_t j = 0; j < kPerChannel; ++j) {
+      const size_t i = c + j * kChannels;
+      const float v = w[i] / scales[c];
+      const bool inside = v >= -qmax && v <= qmax;
+      clipped += inside ? 0 : 1;
+      const float v0 = std::clamp(v, static_cast<float>(-qmax), static_cast<float>(qmax));
+      offsets[i] = RoundHalfAway(v0) - v0;
+      EXPECT_FLOAT_EQ(w_hat[i], scales[c] * RoundHalfAway(v0)) << "w_hat[" << i << "]";
+      EXPECT_EQ(grad[i], inside ? r[i] : 0.0f) << "straight-through gradient [" << i << "]";
+    }
+  }
+  EXPECT_GT(clipped, 0);
+  EXPECT_LT(clipped, static_cast<int>(count) / 2);
+
+  // Steps well inside one rounding interval of every weight.
+  const FloatBuffer& scale_grads = quantizer.scale_gradients();
+  std::vector<double> base(scales.begin(), scales.end());
+  auto numeric = [&](const std::vector<int>& moved) {
+    const double step = 1e-4 * base[moved[0]];
+    std::vector<double> up = base, down = base;
+    for (int c : moved) {
+      up[c] += step;
+      down[c] -= step;
+    }
+    return (SurrogateLoss(w, offsets, channels, up, bits, r) - SurrogateLoss(w, offsets, channels, down, bits, r)) /
+           (2 * step);
+  };
+  auto expect_match = [](double analytic, double numeric, const std::string& what) {
+    EXPECT_NEAR(analytic, numeric, 1e-3 + 1e-3 * std::fabs(numeric)) << what;
+  };
+  if (settings.per_tensor) {
+    // One scale: each channel reports the mean of the channels' sums.
+    const double factor = kChannels * std::sqrt(count * qmax);
+    for (int c = 0; c < kChannels; ++c) {
+      expect_match(scale_grads[c] * factor, numeric({0, 1, 2}), "per-tensor scale, channel " + std::to_string(c));
+    }
+  } else {
+    const double factor = std::sqrt(kPerChannel * qmax);
+    for (int c = 0; c < kChannels; ++c) {
+      expect_match(scale_grads[c] * factor, numeric({c}), "scale of channel " + std::to_string(c));
+    }
+  }
+}
+
+TEST(GradientCheck, LearnedWeightScalesPerChannel) {
+  WeightQuantization settings;
+  settings.bits = 4;
+  CheckLearnedWeightScaleGradient(settings);
+}
+
+TEST(GradientCheck, LearnedWeightScalesPerTensor) {
+  WeightQuantization settings;
+  settings.bits = 3;
+  settings.per_tensor = true;
+  CheckLearnedWeightScaleGradient(settings);
 }
 
 }  // namespace

@@ -133,5 +133,38 @@ TEST(JobSpec, CheapValidationNeedsNoShape) {
   EXPECT_NE(status.message().find("configs[0].weight_bits"), std::string::npos);
 }
 
+// The engine sees a layer list once translated: kinds, settings with strides
+// of 0 read as 1, and an add's source as the index of the named layer.
+TEST(JobSpec, LayersTranslateIntoEngineTypes) {
+  const v1::JobSpec spec = Parse(R"({"model": {"layers": [
+      {"type": "conv2d", "filters": 4, "kernel": 3, "padding": 1},
+      {"type": "relu6", "name": "block"},
+      {"type": "depthwise_conv2d", "kernel": 3, "stride": 2, "padding": 1},
+      {"type": "add", "from": "block"},
+      {"type": "avgpool", "pool": 2},
+      {"type": "flatten"},
+      {"type": "dense", "units": 10}]}})");
+  auto layers = TranslateModel(spec.model());
+  ASSERT_TRUE(layers.ok()) << layers.status().ToString();
+  ASSERT_EQ(layers->size(), 7u);
+  const std::vector<LayerConfig>& l = *layers;
+  EXPECT_EQ(l[0].kind, LayerKind::kConv2D);
+  EXPECT_EQ(l[0].convolution.filters, 4);
+  EXPECT_EQ(l[0].convolution.stride, 1);
+  EXPECT_EQ(l[0].convolution.padding, 1);
+  EXPECT_EQ(l[1].kind, LayerKind::kRelu6);
+  EXPECT_EQ(l[1].name, "block");
+  EXPECT_EQ(l[2].kind, LayerKind::kDepthwiseConv2D);
+  EXPECT_EQ(l[2].convolution.stride, 2);
+  EXPECT_EQ(l[3].kind, LayerKind::kAdd);
+  EXPECT_EQ(l[3].add.from_layer, 1);
+  EXPECT_EQ(l[4].kind, LayerKind::kAvgPool);
+  EXPECT_EQ(l[4].pool.pool, 2);
+  EXPECT_EQ(l[5].kind, LayerKind::kFlatten);
+  EXPECT_EQ(l[6].kind, LayerKind::kDense);
+  EXPECT_EQ(l[6].dense.units, 10);
+  EXPECT_EQ(LayerLabel(l[1], 1), "model.layers[1] (relu6 'block')");
+}
+
 }  // namespace
 }  // namespace qatlab

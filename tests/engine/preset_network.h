@@ -21,9 +21,22 @@ inline std::vector<v1::LayerSpec> PresetLayerSpecs(const std::string& preset) {
   return layers.ok() ? *layers : std::vector<v1::LayerSpec>{};
 }
 
+// `layers` as the engine reads them (a failed test and no layers when they
+// do not translate).
+inline std::vector<LayerConfig> EngineLayers(const std::vector<v1::LayerSpec>& layers) {
+  auto configs = TranslateLayers(layers);
+  EXPECT_TRUE(configs.ok()) << configs.status().ToString();
+  return configs.ok() ? *configs : std::vector<LayerConfig>{};
+}
+
+// The engine's layers of `preset`.
+inline std::vector<LayerConfig> PresetLayerConfigs(const std::string& preset) {
+  return EngineLayers(PresetLayerSpecs(preset));
+}
+
 // `preset` built for `input` with `seed`, or nullptr (and a failed test).
 inline std::unique_ptr<Network> PresetNetwork(const std::string& preset, const ImageShape& input, uint64_t seed) {
-  auto net = Network::Create(PresetLayerSpecs(preset), input, seed);
+  auto net = Network::Create(PresetLayerConfigs(preset), input, seed);
   EXPECT_TRUE(net.ok()) << preset << ": " << net.status().ToString();
   return net.ok() ? std::move(*net) : nullptr;
 }
