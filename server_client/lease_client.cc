@@ -36,18 +36,22 @@ void LeaseClient::Prepare(grpc::ClientContext* context, int timeout_ms) const {
   if (options_.wait_for_ready) context->set_wait_for_ready(true);
 }
 
-template <typename Call>
-Status LeaseClient::LongPoll(grpc::ClientContext* context, Call call) {
+template <typename Response, typename Call>
+StatusOr<Response> LeaseClient::LongPoll(int wait_ms, const char* what, Call call) {
+  grpc::ClientContext context;
+  Prepare(&context, wait_ms + kLongPollSlackMs);
   {
     std::lock_guard lock(lease_mutex_);
     if (leases_cancelled_) return Status::Cancelled("stopping: no more leases");
-    lease_call_ = context;
+    lease_call_ = &context;
   }
-  Status status = call();
+  Response response;
+  Status status = FromRpcStatus(call(&context, &response), what);
   std::lock_guard lock(lease_mutex_);
   lease_call_ = nullptr;
   if (leases_cancelled_ && !status.ok()) return Status::Cancelled("stopping: no more leases");
-  return status;
+  QATLAB_RETURN_IF_ERROR(status);
+  return response;
 }
 
 void LeaseClient::CancelLeases() {
@@ -57,16 +61,12 @@ void LeaseClient::CancelLeases() {
 }
 
 StatusOr<v1::LeaseJobResponse> LeaseClient::LeaseJob(const std::string& worker_id, int wait_ms) {
-  grpc::ClientContext context;
-  Prepare(&context, wait_ms + kLongPollSlackMs);
   v1::LeaseJobRequest request;
   request.set_worker_id(worker_id);
   request.set_wait_ms(wait_ms);
-  v1::LeaseJobResponse response;
-  QATLAB_RETURN_IF_ERROR(LongPoll(&context, [&] {
-    return FromRpcStatus(workers_->LeaseJob(&context, request, &response), "LeaseJob");
-  }));
-  return response;
+  return LongPoll<v1::LeaseJobResponse>(wait_ms, "LeaseJob", [&](grpc::ClientContext* context, auto* response) {
+    return workers_->LeaseJob(context, request, response);
+  });
 }
 
 StatusOr<v1::HeartbeatResponse> LeaseClient::HeartbeatJob(const std::string& job_id, const std::string& lease_id,
@@ -182,16 +182,12 @@ StatusOr<v1::Device> LeaseClient::RegisterDevice(const v1::Device& device) {
 }
 
 StatusOr<v1::LeaseMeasurementResponse> LeaseClient::LeaseMeasurement(const std::string& device_id, int wait_ms) {
-  grpc::ClientContext context;
-  Prepare(&context, wait_ms + kLongPollSlackMs);
   v1::LeaseMeasurementRequest request;
   request.set_device_id(device_id);
   request.set_wait_ms(wait_ms);
-  v1::LeaseMeasurementResponse response;
-  QATLAB_RETURN_IF_ERROR(LongPoll(&context, [&] {
-    return FromRpcStatus(workers_->LeaseMeasurement(&context, request, &response), "LeaseMeasurement");
-  }));
-  return response;
+  return LongPoll<v1::LeaseMeasurementResponse>(
+      wait_ms, "LeaseMeasurement",
+      [&](grpc::ClientContext* context, auto* response) { return workers_->LeaseMeasurement(context, request, response); });
 }
 
 StatusOr<v1::HeartbeatResponse> LeaseClient::HeartbeatMeasurement(const std::string& measurement_id,

@@ -76,9 +76,10 @@ class LeaseClient {
 
  private:
   void Prepare(grpc::ClientContext* context, int timeout_ms) const;
-  // Runs a long poll with `context` registered for CancelLeases().
-  template <typename Call>
-  Status LongPoll(grpc::ClientContext* context, Call call);
+  // A long poll of `wait_ms`: `call(context, response)` runs with its context
+  // registered for CancelLeases().
+  template <typename Response, typename Call>
+  StatusOr<Response> LongPoll(int wait_ms, const char* what, Call call);
 
   const LeaseClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
