@@ -37,6 +37,15 @@ void LeaseClient::Prepare(grpc::ClientContext* context, int timeout_ms) const {
 }
 
 template <typename Response, typename Call>
+StatusOr<Response> LeaseClient::Unary(int timeout_ms, const std::string& what, Call call) {
+  grpc::ClientContext context;
+  Prepare(&context, timeout_ms);
+  Response response;
+  QATLAB_RETURN_IF_ERROR(FromRpcStatus(call(&context, &response), what));
+  return response;
+}
+
+template <typename Response, typename Call>
 StatusOr<Response> LeaseClient::LongPoll(int wait_ms, const char* what, Call call) {
   grpc::ClientContext context;
   Prepare(&context, wait_ms + kLongPollSlackMs);
@@ -71,15 +80,13 @@ StatusOr<v1::LeaseJobResponse> LeaseClient::LeaseJob(const std::string& worker_i
 
 StatusOr<v1::HeartbeatResponse> LeaseClient::HeartbeatJob(const std::string& job_id, const std::string& lease_id,
                                                           const v1::EpochStats* progress) {
-  grpc::ClientContext context;
-  Prepare(&context, kHeartbeatTimeoutMs);
   v1::HeartbeatRequest request;
   request.set_job_id(job_id);
   request.set_lease_id(lease_id);
   if (progress != nullptr) *request.mutable_progress() = *progress;
-  v1::HeartbeatResponse response;
-  QATLAB_RETURN_IF_ERROR(FromRpcStatus(workers_->Heartbeat(&context, request, &response), "Heartbeat"));
-  return response;
+  return Unary<v1::HeartbeatResponse>(kHeartbeatTimeoutMs, "Heartbeat", [&](auto* context, auto* response) {
+    return workers_->Heartbeat(context, request, response);
+  });
 }
 
 Status LeaseClient::UploadArtifact(const std::string& job_id, const std::string& lease_id, const std::string& name,
@@ -105,27 +112,28 @@ Status LeaseClient::UploadArtifact(const std::string& job_id, const std::string&
 }
 
 Status LeaseClient::CompleteJob(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result) {
-  grpc::ClientContext context;
-  Prepare(&context, kUnaryTimeoutMs);
   v1::CompleteJobRequest request;
   request.set_job_id(job_id);
   request.set_lease_id(lease_id);
   *request.mutable_result() = result;
-  v1::CompleteJobResponse response;
-  return FromRpcStatus(workers_->CompleteJob(&context, request, &response), "CompleteJob " + job_id);
+  return Unary<v1::CompleteJobResponse>(kUnaryTimeoutMs, "CompleteJob " + job_id,
+                                        [&](auto* context, auto* response) {
+                                          return workers_->CompleteJob(context, request, response);
+                                        })
+      .status();
 }
 
 Status LeaseClient::FailJob(const std::string& job_id, const std::string& lease_id, const std::string& error,
                             bool retryable) {
-  grpc::ClientContext context;
-  Prepare(&context, kUnaryTimeoutMs);
   v1::FailJobRequest request;
   request.set_job_id(job_id);
   request.set_lease_id(lease_id);
   request.set_error(error);
   request.set_retryable(retryable);
-  v1::FailJobResponse response;
-  return FromRpcStatus(workers_->FailJob(&context, request, &response), "FailJob " + job_id);
+  return Unary<v1::FailJobResponse>(kUnaryTimeoutMs, "FailJob " + job_id, [&](auto* context, auto* response) {
+           return workers_->FailJob(context, request, response);
+         })
+      .status();
 }
 
 StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const std::string& cache_directory) {
@@ -172,13 +180,14 @@ StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const s
 }
 
 StatusOr<v1::Device> LeaseClient::RegisterDevice(const v1::Device& device) {
-  grpc::ClientContext context;
-  Prepare(&context, kUnaryTimeoutMs);
   v1::RegisterDeviceRequest request;
   *request.mutable_device() = device;
-  v1::RegisterDeviceResponse response;
-  QATLAB_RETURN_IF_ERROR(FromRpcStatus(workers_->RegisterDevice(&context, request, &response), "RegisterDevice"));
-  return response.device();
+  QATLAB_ASSIGN_OR_RETURN(v1::RegisterDeviceResponse registered,
+                          Unary<v1::RegisterDeviceResponse>(
+                              kUnaryTimeoutMs, "RegisterDevice", [&](auto* context, auto* response) {
+                                return workers_->RegisterDevice(context, request, response);
+                              }));
+  return registered.device();
 }
 
 StatusOr<v1::LeaseMeasurementResponse> LeaseClient::LeaseMeasurement(const std::string& device_id, int wait_ms) {
@@ -192,50 +201,48 @@ StatusOr<v1::LeaseMeasurementResponse> LeaseClient::LeaseMeasurement(const std::
 
 StatusOr<v1::HeartbeatResponse> LeaseClient::HeartbeatMeasurement(const std::string& measurement_id,
                                                                   const std::string& lease_id) {
-  grpc::ClientContext context;
-  Prepare(&context, kHeartbeatTimeoutMs);
   v1::HeartbeatMeasurementRequest request;
   request.set_measurement_id(measurement_id);
   request.set_lease_id(lease_id);
-  v1::HeartbeatResponse response;
-  QATLAB_RETURN_IF_ERROR(
-      FromRpcStatus(workers_->HeartbeatMeasurement(&context, request, &response), "HeartbeatMeasurement"));
-  return response;
+  return Unary<v1::HeartbeatResponse>(kHeartbeatTimeoutMs, "HeartbeatMeasurement",
+                                      [&](auto* context, auto* response) {
+                                        return workers_->HeartbeatMeasurement(context, request, response);
+                                      });
 }
 
 Status LeaseClient::CompleteMeasurement(const std::string& measurement_id, const std::string& lease_id,
                                         const v1::MeasurementResult& result) {
-  grpc::ClientContext context;
-  Prepare(&context, kUnaryTimeoutMs);
   v1::CompleteMeasurementRequest request;
   request.set_measurement_id(measurement_id);
   request.set_lease_id(lease_id);
   *request.mutable_result() = result;
-  v1::CompleteJobResponse response;
-  return FromRpcStatus(workers_->CompleteMeasurement(&context, request, &response), "CompleteMeasurement");
+  return Unary<v1::CompleteJobResponse>(kUnaryTimeoutMs, "CompleteMeasurement " + measurement_id,
+                                        [&](auto* context, auto* response) {
+                                          return workers_->CompleteMeasurement(context, request, response);
+                                        })
+      .status();
 }
 
 Status LeaseClient::FailMeasurement(const std::string& measurement_id, const std::string& lease_id,
                                     const std::string& error, bool retryable) {
-  grpc::ClientContext context;
-  Prepare(&context, kUnaryTimeoutMs);
   v1::FailMeasurementRequest request;
   request.set_measurement_id(measurement_id);
   request.set_lease_id(lease_id);
   request.set_error(error);
   request.set_retryable(retryable);
-  v1::FailJobResponse response;
-  return FromRpcStatus(workers_->FailMeasurement(&context, request, &response), "FailMeasurement");
+  return Unary<v1::FailJobResponse>(kUnaryTimeoutMs, "FailMeasurement " + measurement_id,
+                                    [&](auto* context, auto* response) {
+                                      return workers_->FailMeasurement(context, request, response);
+                                    })
+      .status();
 }
 
 StatusOr<v1::Job> LeaseClient::GetJob(const std::string& job_id) {
-  grpc::ClientContext context;
-  Prepare(&context, kUnaryTimeoutMs);
   v1::GetJobRequest request;
   request.set_id(job_id);
-  v1::Job job;
-  QATLAB_RETURN_IF_ERROR(FromRpcStatus(experiments_->GetJob(&context, request, &job), "GetJob " + job_id));
-  return job;
+  return Unary<v1::Job>(kUnaryTimeoutMs, "GetJob " + job_id, [&](auto* context, auto* job) {
+    return experiments_->GetJob(context, request, job);
+  });
 }
 
 StatusOr<std::string> LeaseClient::DownloadArtifact(const std::string& job_id, const std::string& name) {

@@ -76,6 +76,10 @@ class LeaseClient {
 
  private:
   void Prepare(grpc::ClientContext* context, int timeout_ms) const;
+  // One call with a deadline: `call(context, response)`; the response, or the
+  // failure as FromRpcStatus with `what`.
+  template <typename Response, typename Call>
+  StatusOr<Response> Unary(int timeout_ms, const std::string& what, Call call);
   // A long poll of `wait_ms`: `call(context, response)` runs with its context
   // registered for CancelLeases().
   template <typename Response, typename Call>
