@@ -66,23 +66,17 @@ class AttachedBoard {
     SerialPort* port = nullptr;
     if (emulated()) {
       QemuBoardOptions qemu;
-      StatusOr<BoardKind> kind = ParseBoardKind(options_.board_kind);
-      if (!kind.ok()) return kind.status();
-      qemu.kind = *kind;
+      QATLAB_ASSIGN_OR_RETURN(qemu.kind, ParseBoardKind(options_.board_kind));
       qemu.firmware_elf = options_.firmware_elf;
       qemu.qemu_binary = options_.qemu_binary;
-      StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(qemu);
-      if (!board.ok()) return board.status();
-      qemu_ = std::move(*board);
+      QATLAB_ASSIGN_OR_RETURN(qemu_, QemuBoard::Start(qemu));
       emulator_pid_.store(qemu_->pid());
       timing_model_ = qemu_->timing_model();
       port = &qemu_->serial();
     } else {
       TtyOptions tty;
       tty.baud = options_.baud;
-      StatusOr<std::unique_ptr<SerialPort>> opened = OpenTtySerialPort(options_.serial_port, tty);
-      if (!opened.ok()) return opened.status();
-      tty_ = std::move(*opened);
+      QATLAB_ASSIGN_OR_RETURN(tty_, OpenTtySerialPort(options_.serial_port, tty));
       timing_model_ = "dwt cyccnt";
       port = tty_.get();
     }
@@ -317,10 +311,9 @@ class Agent {
     const std::string key = spec.SerializeAsString();
     auto found = test_sets_.find(key);
     if (found != test_sets_.end()) return &found->second;
-    StatusOr<DatasetPair> pair = LoadDataset(spec, options_.data_cache_dir);
-    if (!pair.ok()) return pair.status();
+    QATLAB_ASSIGN_OR_RETURN(DatasetPair pair, LoadDataset(spec, options_.data_cache_dir));
     if (test_sets_.size() >= 4) test_sets_.clear();  // a bounded cache: specs rarely vary
-    return &test_sets_.emplace(key, std::move(pair->test)).first->second;
+    return &test_sets_.emplace(key, std::move(pair.test)).first->second;
   }
 
   Outcome Measure(const v1::Measurement& m, const LeaseKeeper& keeper) {

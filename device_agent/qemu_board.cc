@@ -74,10 +74,9 @@ class QmpConnection {
     timeval tv{1, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     // The greeting: {"QMP": {...}}
-    StatusOr<std::string> greeting = ReadLine(deadline);
-    if (!greeting.ok()) return greeting.status();
-    if (greeting->find("\"QMP\"") == std::string::npos) {
-      return Status::Corruption("QMP greeting expected, got: " + *greeting);
+    QATLAB_ASSIGN_OR_RETURN(const std::string greeting, ReadLine(deadline));
+    if (greeting.find("\"QMP\"") == std::string::npos) {
+      return Status::Corruption("QMP greeting expected, got: " + greeting);
     }
     return Status::Ok();
   }
@@ -224,9 +223,7 @@ Status QemuBoard::Boot() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 
-  StatusOr<std::unique_ptr<SerialPort>> port = OpenTtySerialPort(pty_path_);
-  if (!port.ok()) return port.status();
-  serial_ = std::move(port).value();
+  QATLAB_ASSIGN_OR_RETURN(serial_, OpenTtySerialPort(pty_path_));
 
   QmpConnection qmp;
   QATLAB_RETURN_IF_ERROR(qmp.Connect(work_dir_ + "/qmp.sock", deadline));
