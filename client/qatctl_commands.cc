@@ -15,6 +15,7 @@
 
 #include "client/progress_view.h"
 #include "client/result_view.h"
+#include "retry/backoff.h"
 #include "server_client/server_link.h"
 #include "digest/sha256.h"
 #include "client/text_table.h"
@@ -144,7 +145,7 @@ int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempote
 int QatctlCommands::Watch(const std::string& job_id) {
   ProgressView view(options_.json ? nullptr : stdout, isatty(STDOUT_FILENO));
   auto give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
-  auto pause = std::chrono::milliseconds(200);
+  Backoff reconnect({std::chrono::milliseconds(200), std::chrono::milliseconds(2000), 0.0});
   grpc::Status last_status;
   while (true) {
     grpc::ClientContext context;
@@ -169,14 +170,13 @@ int QatctlCommands::Watch(const std::string& job_id) {
     if (!last_status.ok() && !IsTransientRpcError(last_status)) return FailRpc(last_status);
     if (got_event) {
       give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
-      pause = std::chrono::milliseconds(200);
+      reconnect.Reset();
     }
     if (std::chrono::steady_clock::now() > give_up_at) {
       return FailRpc(last_status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "watch stream ended early")
                                       : last_status);
     }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+    std::this_thread::sleep_for(reconnect.Next());
   }
 
   const v1::Job& job = view.job();
