@@ -7,13 +7,14 @@ namespace qatlab {
 
 StatusOr<ReceivedBlob> ReceiveChecked(grpc::ClientContext& context,
                                       grpc::ClientReaderInterface<v1::ArtifactChunk>& reader,
-                                      const DownloadSink& sink, const std::string& what) {
+                                      const DownloadSink& sink, const std::string& what,
+                                      const std::string& address) {
   ReceivedBlob blob;
   v1::ArtifactChunk chunk;
   if (!reader.Read(&chunk)) {
     grpc::Status status = reader.Finish();
     if (status.ok()) return Status::Unavailable(what + ": the server sent nothing");
-    return FromRpcStatus(status, what);
+    return FromRpcStatus(status, what, address);
   }
   blob.announced.sha256 = chunk.sha256();
   blob.announced.size = chunk.size();
@@ -31,7 +32,7 @@ StatusOr<ReceivedBlob> ReceiveChecked(grpc::ClientContext& context,
     blob.size += static_cast<int64_t>(chunk.data().size());
     appended = sink.append(chunk.data());
   } while (reader.Read(&chunk));
-  QATLAB_RETURN_IF_ERROR(FromRpcStatus(reader.Finish(), what));
+  QATLAB_RETURN_IF_ERROR(FromRpcStatus(reader.Finish(), what, address));
   QATLAB_RETURN_IF_ERROR(appended.WithContext(what));
   blob.sha256 = digest.FinishHex();
   if (blob.announced.size >= 0 && blob.size != blob.announced.size) {

@@ -42,13 +42,14 @@ struct ReceivedBlob {
 };
 
 // Reads `reader` (a call made with `context`) to its end into `sink`.
-// Errors: the call failed (as FromRpcStatus, prefixed with `what`; a stream
+// Errors: the call failed (as FromRpcStatus with `what` and `address`; a stream
 // that ended before its first chunk with OK reads as kUnavailable), `append`
 // failed (its Status), the size or sha256 differ from the announcement
 // (kCorruption). A sink that received bytes of a failed download must
 // discard them.
 StatusOr<ReceivedBlob> ReceiveChecked(grpc::ClientContext& context,
                                       grpc::ClientReaderInterface<v1::ArtifactChunk>& reader,
-                                      const DownloadSink& sink, const std::string& what);
+                                      const DownloadSink& sink, const std::string& what,
+                                      const std::string& address = "");
 
 }  // namespace qatlab

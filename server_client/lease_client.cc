@@ -41,7 +41,7 @@ StatusOr<Response> LeaseClient::Unary(int timeout_ms, const std::string& what, C
   grpc::ClientContext context;
   Prepare(&context, timeout_ms);
   Response response;
-  QATLAB_RETURN_IF_ERROR(FromRpcStatus(call(&context, &response), what));
+  QATLAB_RETURN_IF_ERROR(FromRpcStatus(call(&context, &response), what, options_.address));
   return response;
 }
 
@@ -55,7 +55,7 @@ StatusOr<Response> LeaseClient::LongPoll(int wait_ms, const char* what, Call cal
     lease_call_ = &context;
   }
   Response response;
-  Status status = FromRpcStatus(call(&context, &response), what);
+  Status status = FromRpcStatus(call(&context, &response), what, options_.address);
   std::lock_guard lock(lease_mutex_);
   lease_call_ = nullptr;
   if (leases_cancelled_ && !status.ok()) return Status::Cancelled("stopping: no more leases");
@@ -108,7 +108,7 @@ Status LeaseClient::UploadArtifact(const std::string& job_id, const std::string&
     open = writer->Write(chunk);
   }
   writer->WritesDone();
-  return FromRpcStatus(writer->Finish(), "UploadArtifact " + job_id + "/" + name);
+  return FromRpcStatus(writer->Finish(), "UploadArtifact " + job_id + "/" + name, options_.address);
 }
 
 Status LeaseClient::CompleteJob(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result) {
@@ -165,7 +165,7 @@ StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const s
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     return out ? Status::Ok() : Status::IOError("cannot write " + partial.string());
   };
-  StatusOr<ReceivedBlob> blob = ReceiveChecked(context, *reader, sink, "FetchDataset " + name);
+  StatusOr<ReceivedBlob> blob = ReceiveChecked(context, *reader, sink, "FetchDataset " + name, options_.address);
   if (blob.ok() && !blob->taken) return cached.string();
   out.close();
   if (blob.ok() && !out) blob = Status::IOError("error writing " + partial.string());
@@ -258,7 +258,7 @@ StatusOr<std::string> LeaseClient::DownloadArtifact(const std::string& job_id, c
     bytes.append(piece);
     return Status::Ok();
   };
-  QATLAB_RETURN_IF_ERROR(ReceiveChecked(context, *reader, sink, "DownloadArtifact " + job_id + "/" + name).status());
+  QATLAB_RETURN_IF_ERROR(ReceiveChecked(context, *reader, sink, "DownloadArtifact " + job_id + "/" + name, options_.address).status());
   return bytes;
 }
 

@@ -4,9 +4,16 @@
 
 namespace qatlab {
 
-Status FromRpcStatus(const grpc::Status& status, const std::string& what) {
+Status FromRpcStatus(const grpc::Status& status, const std::string& what, const std::string& address) {
   if (status.ok()) return Status::Ok();
-  std::string message = what + ": " + DescribeRpcError(status);
+  // The code travels as the Status code; the message need not repeat it.
+  std::string message = what + ": ";
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !address.empty()) {
+    const std::string line = DescribeRpcError(status, address);
+    message += line.substr(line.find(": ") + 2);
+  } else {
+    message += status.error_message().empty() ? RpcCodeName(status.error_code()) : status.error_message();
+  }
   switch (status.error_code()) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::OUT_OF_RANGE:

@@ -14,7 +14,8 @@
 namespace qatlab {
 
 // OK for an OK call; otherwise a Status whose message is
-// "<what>: <DescribeRpcError(status)>" and whose code is
+// "<what>: <the server's message>" (the gRPC code's name when it sent none;
+// DescribeStatus() then reads "NOT_FOUND: <what>: ...") and whose code is
 //   INVALID_ARGUMENT, OUT_OF_RANGE          -> kInvalidArgument
 //   NOT_FOUND                               -> kNotFound
 //   ALREADY_EXISTS                          -> kAlreadyExists
@@ -25,6 +26,8 @@ namespace qatlab {
 //   UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED -> kUnavailable (worth retrying)
 //   DATA_LOSS                               -> kCorruption
 //   anything else                           -> kInternal
-Status FromRpcStatus(const grpc::Status& status, const std::string& what);
+// With `address`, an UNAVAILABLE reads "cannot reach qatlab-server at
+// <address> (<gRPC's text>)", as DescribeRpcError() words it.
+Status FromRpcStatus(const grpc::Status& status, const std::string& what, const std::string& address = "");
 
 }  // namespace qatlab
