@@ -15,6 +15,8 @@
 
 #include "client/progress_view.h"
 #include "client/result_view.h"
+#include "retry/backoff.h"
+#include "server_client/checked_download.h"
 #include "server_client/server_link.h"
 #include "digest/sha256.h"
 #include "client/text_table.h"
@@ -144,7 +146,7 @@ int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempote
 int QatctlCommands::Watch(const std::string& job_id) {
   ProgressView view(options_.json ? nullptr : stdout, isatty(STDOUT_FILENO));
   auto give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
-  auto pause = std::chrono::milliseconds(200);
+  Backoff reconnect({std::chrono::milliseconds(200), std::chrono::milliseconds(2000), 0.0});
   grpc::Status last_status;
   while (true) {
     grpc::ClientContext context;
@@ -169,14 +171,13 @@ int QatctlCommands::Watch(const std::string& job_id) {
     if (!last_status.ok() && !IsTransientRpcError(last_status)) return FailRpc(last_status);
     if (got_event) {
       give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
-      pause = std::chrono::milliseconds(200);
+      reconnect.Reset();
     }
     if (std::chrono::steady_clock::now() > give_up_at) {
       return FailRpc(last_status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "watch stream ended early")
                                       : last_status);
     }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+    std::this_thread::sleep_for(reconnect.Next());
   }
 
   const v1::Job& job = view.job();
@@ -367,51 +368,27 @@ int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& na
     out.open(partial, std::ios::binary | std::ios::trunc);
     if (!out) return Fail(fmt::format("IO_ERROR: cannot write {}", partial));
   }
-  Sha256 digest;
-  std::string expected_sha256;
-  int64_t expected_size = -1;
-  int64_t received = 0;
-  v1::ArtifactChunk chunk;
-  bool first = true;
-  while (reader->Read(&chunk)) {
-    if (first) {
-      expected_sha256 = chunk.sha256();
-      expected_size = chunk.size() > 0 || !chunk.sha256().empty() ? chunk.size() : -1;
-      first = false;
-    }
-    digest.Update(chunk.data());
-    received += static_cast<int64_t>(chunk.data().size());
+  DownloadSink sink;
+  sink.append = [&](std::string_view bytes) {
     if (to_stdout) {
-      std::fwrite(chunk.data().data(), 1, chunk.data().size(), stdout);
-    } else {
-      out.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+      std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+      return Status::Ok();
     }
-  }
-  grpc::Status status = reader->Finish();
-  if (!to_stdout) out.close();
-  auto discard = [&] {
-    if (!to_stdout) std::filesystem::remove(partial);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    return out ? Status::Ok() : Status::IOError("cannot write " + partial);
   };
-  if (!status.ok()) {
-    discard();
-    return FailRpc(status);
-  }
-  std::string actual = digest.FinishHex();
-  if (!expected_sha256.empty() && actual != expected_sha256) {
-    discard();
-    return Fail(fmt::format("DATA_LOSS: artifact {} of job {}: sha256 {} does not match the announced {}", name,
-                            job_id, actual, expected_sha256));
-  }
-  if (expected_size >= 0 && received != expected_size) {
-    discard();
-    return Fail(fmt::format("DATA_LOSS: artifact {} of job {}: received {} bytes, expected {}", name, job_id,
-                            received, expected_size));
+  StatusOr<ReceivedBlob> blob =
+      ReceiveChecked(context, *reader, sink, fmt::format("artifact {} of job {}", name, job_id), options_.address);
+  if (!to_stdout) out.close();
+  if (!blob.ok()) {
+    if (!to_stdout) std::filesystem::remove(partial);
+    return Fail(DescribeStatus(blob.status()));
   }
   if (to_stdout) return 0;
   std::error_code error;
   std::filesystem::rename(partial, path, error);
   if (error) return Fail(fmt::format("IO_ERROR: cannot write {}: {}", path, error.message()));
-  fmt::print(stderr, "wrote {} ({} bytes, sha256 {})\n", path, received, actual);
+  fmt::print(stderr, "wrote {} ({} bytes, sha256 {})\n", path, blob->size, blob->sha256);
   return 0;
 }
 

@@ -1,8 +1,6 @@
 #include "device_agent/agent.h"
 
 #include <fmt/format.h>
-#include <grpcpp/grpcpp.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -20,15 +18,17 @@
 #include <utility>
 #include <vector>
 
+#include "process/stop_signal.h"
+#include "retry/backoff.h"
+#include "server_client/host_name.h"
+#include "server_client/lease_client.h"
+#include "server_client/lease_keeper.h"
 #include "server_client/server_link.h"
-#include "digest/sha256.h"
 #include "device_agent/dut_client.h"
 #include "device_agent/qemu_board.h"
 #include "device_agent/serial_port.h"
 #include "data/dataset.h"
 #include "engine/integer_runner.h"
-#include "qatlab/v1/experiment.grpc.pb.h"
-#include "qatlab/v1/worker.grpc.pb.h"
 
 #ifndef QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR
 #define QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR ""
@@ -41,192 +41,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-Status FromRpc(const grpc::Status& status, const std::string& what) {
-  if (status.ok()) return Status::Ok();
-  const std::string message = what + ": " + DescribeRpcError(status);
-  switch (status.error_code()) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return Status::InvalidArgument(message);
-    case grpc::StatusCode::NOT_FOUND:
-      return Status::NotFound(message);
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return Status::AlreadyExists(message);
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return Status::FailedPrecondition(message);
-    case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return Status::Unauthenticated(message);
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Status::ResourceExhausted(message);
-    case grpc::StatusCode::CANCELLED:
-      return Status::Cancelled(message);
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::ABORTED:
-      return Status::Unavailable(message);
-    default:
-      return Status::Internal(message);
-  }
-}
-
-std::string HostName() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "host";
-  return name;
-}
-
-// Sleeps up to `duration`, returning early once `stop` is set.
-void SleepUnlessStopped(const std::atomic<bool>& stop, milliseconds duration) {
-  const Clock::time_point end = Clock::now() + duration;
-  while (!stop.load() && Clock::now() < end) {
-    std::this_thread::sleep_for(std::min<Clock::duration>(milliseconds(50), end - Clock::now()));
-  }
-}
-
-// The calls the agent makes. gRPC stubs are thread-safe, so the heartbeat
-// thread and the main loop share one link.
-class ServerLink {
- public:
-  ServerLink(const std::string& address, std::string token)
-      : address_(address),
-        token_(std::move(token)),
-        channel_(OpenServerChannel(address)),
-        workers_(v1::WorkerService::NewStub(channel_)),
-        experiments_(v1::ExperimentService::NewStub(channel_)) {}
-
-  const std::string& address() const { return address_; }
-
-  StatusOr<v1::Device> Register(const v1::Device& device) {
-    grpc::ClientContext context;
-    PrepareCall(&context, token_, 10000);
-    v1::RegisterDeviceRequest request;
-    *request.mutable_device() = device;
-    v1::RegisterDeviceResponse response;
-    QATLAB_RETURN_IF_ERROR(FromRpc(workers_->RegisterDevice(&context, request, &response), "RegisterDevice"));
-    return response.device();
-  }
-
-  // The long poll can be cut short from another thread with CancelLease().
-  StatusOr<v1::LeaseMeasurementResponse> Lease(const std::string& device_id, int wait_ms) {
-    grpc::ClientContext context;
-    PrepareCall(&context, token_, wait_ms + 10000);
-    {
-      std::lock_guard lock(lease_mutex_);
-      if (lease_cancelled_) return Status::Cancelled("the agent is stopping");
-      lease_context_ = &context;
-    }
-    v1::LeaseMeasurementRequest request;
-    request.set_device_id(device_id);
-    request.set_wait_ms(wait_ms);
-    v1::LeaseMeasurementResponse response;
-    grpc::Status status = workers_->LeaseMeasurement(&context, request, &response);
-    {
-      std::lock_guard lock(lease_mutex_);
-      lease_context_ = nullptr;
-    }
-    QATLAB_RETURN_IF_ERROR(FromRpc(status, "LeaseMeasurement"));
-    return response;
-  }
-
-  void CancelLease() {
-    std::lock_guard lock(lease_mutex_);
-    lease_cancelled_ = true;
-    if (lease_context_ != nullptr) lease_context_->TryCancel();
-  }
-
-  StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& measurement_id, const std::string& lease_id) {
-    grpc::ClientContext context;
-    PrepareCall(&context, token_, 5000);
-    v1::HeartbeatMeasurementRequest request;
-    request.set_measurement_id(measurement_id);
-    request.set_lease_id(lease_id);
-    v1::HeartbeatResponse response;
-    QATLAB_RETURN_IF_ERROR(
-        FromRpc(workers_->HeartbeatMeasurement(&context, request, &response), "HeartbeatMeasurement"));
-    return response;
-  }
-
-  Status Complete(const std::string& measurement_id, const std::string& lease_id,
-                  const v1::MeasurementResult& result) {
-    grpc::ClientContext context;
-    PrepareCall(&context, token_, 10000);
-    v1::CompleteMeasurementRequest request;
-    request.set_measurement_id(measurement_id);
-    request.set_lease_id(lease_id);
-    *request.mutable_result() = result;
-    v1::CompleteJobResponse response;
-    return FromRpc(workers_->CompleteMeasurement(&context, request, &response), "CompleteMeasurement");
-  }
-
-  Status Fail(const std::string& measurement_id, const std::string& lease_id, const std::string& error,
-              bool retryable) {
-    grpc::ClientContext context;
-    PrepareCall(&context, token_, 10000);
-    v1::FailMeasurementRequest request;
-    request.set_measurement_id(measurement_id);
-    request.set_lease_id(lease_id);
-    request.set_error(error);
-    request.set_retryable(retryable);
-    v1::FailJobResponse response;
-    return FromRpc(workers_->FailMeasurement(&context, request, &response), "FailMeasurement");
-  }
-
-  StatusOr<v1::Job> GetJob(const std::string& job_id) {
-    grpc::ClientContext context;
-    PrepareCall(&context, token_, 10000);
-    v1::GetJobRequest request;
-    request.set_id(job_id);
-    v1::Job job;
-    QATLAB_RETURN_IF_ERROR(FromRpc(experiments_->GetJob(&context, request, &job), "GetJob " + job_id));
-    return job;
-  }
-
-  // The artifact's bytes, checked against the size and sha256 the server
-  // announced in the first chunk.
-  StatusOr<std::vector<uint8_t>> Download(const std::string& job_id, const std::string& name) {
-    grpc::ClientContext context;
-    PrepareCall(&context, token_, 60000);
-    v1::DownloadArtifactRequest request;
-    request.set_job_id(job_id);
-    request.set_name(name);
-    std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = workers_->DownloadArtifact(&context, request);
-    std::string bytes;
-    std::string expected_sha256;
-    int64_t expected_size = -1;
-    v1::ArtifactChunk chunk;
-    bool first = true;
-    while (reader->Read(&chunk)) {
-      if (first) {
-        expected_sha256 = chunk.sha256();
-        expected_size = chunk.size();
-        first = false;
-      }
-      bytes += chunk.data();
-    }
-    const std::string what = "DownloadArtifact " + job_id + "/" + name;
-    QATLAB_RETURN_IF_ERROR(FromRpc(reader->Finish(), what));
-    if (expected_size >= 0 && static_cast<int64_t>(bytes.size()) != expected_size) {
-      return Status::Unavailable(fmt::format("{}: received {} bytes, the server announced {}", what, bytes.size(),
-                                             expected_size));
-    }
-    if (!expected_sha256.empty() && Sha256Hex(bytes) != expected_sha256) {
-      return Status::Unavailable(fmt::format("{}: content does not match sha256 {}", what, expected_sha256));
-    }
-    return std::vector<uint8_t>(bytes.begin(), bytes.end());
-  }
-
- private:
-  const std::string address_;
-  const std::string token_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::WorkerService::Stub> workers_;
-  std::unique_ptr<v1::ExperimentService::Stub> experiments_;
-
-  std::mutex lease_mutex_;
-  grpc::ClientContext* lease_context_ = nullptr;  // guarded by lease_mutex_
-  bool lease_cancelled_ = false;                  // guarded by lease_mutex_
-};
+// Reaching a server that is away, bringing a board back: 250 ms doubling to
+// 5 s, with jitter.
+constexpr BackoffPolicy kRetryBackoff{milliseconds(250), milliseconds(5000), 0.2};
+// How long a report (complete, fail) is repeated while the server is away.
+constexpr milliseconds kReportRetries(8000);
 
 // The board the agent owns: a real one on a serial port, or QEMU running the
 // firmware. Used by the main loop only; StopEmulator() may be called from the
@@ -247,23 +66,17 @@ class AttachedBoard {
     SerialPort* port = nullptr;
     if (emulated()) {
       QemuBoardOptions qemu;
-      StatusOr<BoardKind> kind = ParseBoardKind(options_.board_kind);
-      if (!kind.ok()) return kind.status();
-      qemu.kind = *kind;
+      QATLAB_ASSIGN_OR_RETURN(qemu.kind, ParseBoardKind(options_.board_kind));
       qemu.firmware_elf = options_.firmware_elf;
       qemu.qemu_binary = options_.qemu_binary;
-      StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(qemu);
-      if (!board.ok()) return board.status();
-      qemu_ = std::move(*board);
+      QATLAB_ASSIGN_OR_RETURN(qemu_, QemuBoard::Start(qemu));
       emulator_pid_.store(qemu_->pid());
       timing_model_ = qemu_->timing_model();
       port = &qemu_->serial();
     } else {
       TtyOptions tty;
       tty.baud = options_.baud;
-      StatusOr<std::unique_ptr<SerialPort>> opened = OpenTtySerialPort(options_.serial_port, tty);
-      if (!opened.ok()) return opened.status();
-      tty_ = std::move(*opened);
+      QATLAB_ASSIGN_OR_RETURN(tty_, OpenTtySerialPort(options_.serial_port, tty));
       timing_model_ = "dwt cyccnt";
       port = tty_.get();
     }
@@ -309,52 +122,6 @@ class AttachedBoard {
   std::atomic<pid_t> emulator_pid_{0};
 };
 
-// Keeps a measurement lease alive from a thread of its own while the main
-// loop measures. lost() turns true when the server says the lease is gone.
-class LeaseKeeper {
- public:
-  LeaseKeeper(ServerLink& server, std::string measurement_id, std::string lease_id, milliseconds interval)
-      : server_(server), measurement_id_(std::move(measurement_id)), lease_id_(std::move(lease_id)) {
-    thread_ = std::thread([this, interval] { Beat(interval); });
-  }
-  ~LeaseKeeper() {
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-  bool lost() const { return lost_.load(); }
-
- private:
-  void Beat(milliseconds interval) {
-    std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, interval, [this] { return done_; })) {
-      lock.unlock();
-      StatusOr<v1::HeartbeatResponse> beat = server_.Heartbeat(measurement_id_, lease_id_);
-      if (beat.ok() && beat->lease_lost()) {
-        spdlog::warn("measurement {}: the server took the lease back; this run will not be reported",
-                     measurement_id_);
-        lost_.store(true);
-      } else if (!beat.ok()) {
-        if (beat.status().code() == StatusCode::kNotFound) lost_.store(true);
-        spdlog::warn("measurement {}: heartbeat failed: {}", measurement_id_, beat.status().ToString());
-      }
-      lock.lock();
-    }
-  }
-
-  ServerLink& server_;
-  const std::string measurement_id_;
-  const std::string lease_id_;
-  std::atomic<bool> lost_{false};
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool done_ = false;  // guarded by mutex_
-  std::thread thread_;
-};
-
 // What became of one leased measurement.
 struct Outcome {
   enum Kind { kMeasured, kFailed, kGiveBack, kLeaseLost } kind = kFailed;
@@ -365,13 +132,17 @@ struct Outcome {
 class Agent {
  public:
   Agent(const AgentOptions& options, std::string token)
-      : options_(options), server_(options.server_address, std::move(token)), board_(options_) {}
+      : options_(options), server_({options.server_address, std::move(token)}), board_(options_) {}
 
   // Called from the signal thread.
   void RequestStop() {
-    if (stop_.exchange(true)) return;
+    {
+      std::lock_guard lock(stop_mutex_);
+      if (stop_.exchange(true)) return;
+      stop_changed_.notify_all();
+    }
     spdlog::info("agent: stopping");
-    server_.CancelLease();
+    server_.CancelLeases();
     board_.StopEmulator();
   }
 
@@ -390,21 +161,21 @@ class Agent {
           return 1;
         }
         if (!registered.ok()) {
-          Backoff("register with " + server_.address(), registered);
+          WaitToRetry("register with " + server_.address(), registered);
           continue;
         }
       }
-      StatusOr<v1::LeaseMeasurementResponse> lease = server_.Lease(device_id_, options_.lease_wait_ms);
+      StatusOr<v1::LeaseMeasurementResponse> lease = server_.LeaseMeasurement(device_id_, options_.lease_wait_ms);
       if (!lease.ok()) {
         if (stop_.load()) break;
         if (lease.status().code() == StatusCode::kNotFound) {
           device_id_.clear();  // the server forgot us (new database): register again
           continue;
         }
-        Backoff("lease a measurement", lease.status());
+        WaitToRetry("lease a measurement", lease.status());
         continue;
       }
-      server_backoff_ = milliseconds(0);
+      server_backoff_.Reset();
       if (!lease->has_measurement()) continue;
       HandleLease(*lease);
     }
@@ -414,10 +185,16 @@ class Agent {
   }
 
  private:
-  void Backoff(const std::string& what, const Status& error) {
-    server_backoff_ = std::clamp(server_backoff_ * 2, milliseconds(250), milliseconds(5000));
-    spdlog::warn("agent: cannot {} ({}); retrying in {} ms", what, error.ToString(), server_backoff_.count());
-    SleepUnlessStopped(stop_, server_backoff_);
+  void WaitToRetry(const std::string& what, const Status& error) {
+    const milliseconds wait = server_backoff_.Next();
+    spdlog::warn("agent: cannot {} ({}); retrying in {} ms", what, error.ToString(), wait.count());
+    SleepUnlessStopped(wait);
+  }
+
+  // Sleeps up to `duration`; false (early) once the agent is stopping.
+  bool SleepUnlessStopped(milliseconds duration) {
+    std::unique_lock lock(stop_mutex_);
+    return !stop_changed_.wait_for(lock, duration, [this] { return stop_.load(); });
   }
 
   // (Re)starts the board with exponential back-off until it answers, `stop`,
@@ -425,7 +202,7 @@ class Agent {
   // server sees what it reports now.
   Status ConnectBoard(std::optional<milliseconds> give_up_after) {
     const Clock::time_point start = Clock::now();
-    milliseconds delay(250);
+    Backoff backoff(kRetryBackoff);
     Status last;
     for (int attempt = 1; !stop_.load(); ++attempt) {
       last = board_.Connect();
@@ -441,9 +218,9 @@ class Agent {
       if (last.code() == StatusCode::kInvalidArgument && attempt == 1 && board_.emulated()) {
         return last;  // a bad board kind or firmware path does not get better
       }
-      if (give_up_after.has_value() && Clock::now() - start + delay > *give_up_after) return last;
-      SleepUnlessStopped(stop_, delay);
-      delay = std::min(delay * 2, milliseconds(5000));
+      const milliseconds wait = backoff.Next();
+      if (give_up_after.has_value() && Clock::now() - start + wait > *give_up_after) return last;
+      SleepUnlessStopped(wait);
     }
     return last.ok() ? Status::Cancelled("the agent is stopping") : last;
   }
@@ -460,11 +237,9 @@ class Agent {
     device.set_firmware_version(info.firmware_version);
     device.set_kernel_variant(info.kernel_variant);
     device.set_emulated(board_.emulated());
-    StatusOr<v1::Device> registered = server_.Register(device);
-    if (!registered.ok()) return registered.status();
-    device_id_ = registered->id();
-    spdlog::info("agent: registered as device {} ({}, {})", device_id_, registered->name(),
-                 registered->board_kind());
+    QATLAB_ASSIGN_OR_RETURN(const v1::Device registered, server_.RegisterDevice(device));
+    device_id_ = registered.id();
+    spdlog::info("agent: registered as device {} ({}, {})", device_id_, registered.name(), registered.board_kind());
     return Status::Ok();
   }
 
@@ -477,20 +252,18 @@ class Agent {
   void HandleLease(const v1::LeaseMeasurementResponse& lease) {
     const v1::Measurement& m = lease.measurement();
     spdlog::info("measurement {}: job {} variant {} (attempt {})", m.id(), m.job_id(), m.variant(), m.attempt());
-    const int64_t now_ms = std::chrono::duration_cast<milliseconds>(
-                               std::chrono::system_clock::now().time_since_epoch())
-                               .count();
-    const milliseconds interval(std::clamp<int64_t>((lease.lease_deadline_unix_ms() - now_ms) / 3, 200, 10000));
     Outcome outcome;
     {
-      LeaseKeeper keeper(server_, m.id(), lease.lease_id(), interval);
+      LeaseKeeper keeper("measurement " + m.id(), HeartbeatInterval(0, lease.lease_deadline_unix_ms()),
+                         [&](const v1::EpochStats*) { return server_.HeartbeatMeasurement(m.id(), lease.lease_id()); });
       outcome = Measure(m, keeper);
-      if (keeper.lost()) outcome.kind = Outcome::kLeaseLost;
+      if (!keeper.held()) outcome.kind = Outcome::kLeaseLost;
     }
     Status reported;
     switch (outcome.kind) {
       case Outcome::kMeasured:
-        reported = ReportWithRetries([&] { return server_.Complete(m.id(), lease.lease_id(), outcome.result); });
+        reported = ReportWithRetries(
+            [&] { return server_.CompleteMeasurement(m.id(), lease.lease_id(), outcome.result); });
         if (reported.ok()) {
           spdlog::info("measurement {}: done: median {} cycles ({:.1f} us), {}/{} outputs bit-exact", m.id(),
                        outcome.result.median_cycles(), outcome.result.median_us(),
@@ -499,11 +272,13 @@ class Agent {
         break;
       case Outcome::kFailed:
         spdlog::warn("measurement {}: failed: {}", m.id(), outcome.error);
-        reported = ReportWithRetries([&] { return server_.Fail(m.id(), lease.lease_id(), outcome.error, false); });
+        reported = ReportWithRetries(
+            [&] { return server_.FailMeasurement(m.id(), lease.lease_id(), outcome.error, false); });
         break;
       case Outcome::kGiveBack:
         spdlog::info("measurement {}: giving it back: {}", m.id(), outcome.error);
-        reported = ReportWithRetries([&] { return server_.Fail(m.id(), lease.lease_id(), outcome.error, true); });
+        reported = ReportWithRetries(
+            [&] { return server_.FailMeasurement(m.id(), lease.lease_id(), outcome.error, true); });
         break;
       case Outcome::kLeaseLost:
         spdlog::warn("measurement {}: lease lost; nothing reported", m.id());
@@ -512,26 +287,21 @@ class Agent {
     if (!reported.ok()) spdlog::warn("measurement {}: could not report: {}", m.id(), reported.ToString());
   }
 
-  // A report the server refused for good (stale lease) is not retried; one
-  // that did not reach it is, a few times.
+  // A report the server refused for good (stale lease) is not repeated; one
+  // that did not reach it is, for a few seconds.
   template <typename Call>
   Status ReportWithRetries(Call call) {
-    Status status;
-    milliseconds delay(250);
-    for (int attempt = 0; attempt < 6; ++attempt) {
-      status = call();
-      if (status.ok() || status.code() != StatusCode::kUnavailable) return status;
-      std::this_thread::sleep_for(delay);
-      delay = std::min(delay * 2, milliseconds(4000));
-    }
-    return status;
+    return RetryWhileUnavailable(call, Backoff(kRetryBackoff), kReportRetries);
   }
 
   static Outcome Failed(std::string error) { return {Outcome::kFailed, {}, std::move(error)}; }
   static Outcome GiveBack(std::string error) { return {Outcome::kGiveBack, {}, std::move(error)}; }
   // A server-side lookup that failed: gone for good, or worth another agent's try.
   static Outcome FromLookup(const Status& status) {
-    return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kCancelled
+    // A download that did not match its announced size or sha256 is a
+    // transfer fault: another try may well succeed.
+    return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kCancelled ||
+                   status.code() == StatusCode::kCorruption
                ? GiveBack(status.ToString())
                : Failed(status.ToString());
   }
@@ -541,10 +311,9 @@ class Agent {
     const std::string key = spec.SerializeAsString();
     auto found = test_sets_.find(key);
     if (found != test_sets_.end()) return &found->second;
-    StatusOr<DatasetPair> pair = LoadDataset(spec, options_.data_cache_dir);
-    if (!pair.ok()) return pair.status();
+    QATLAB_ASSIGN_OR_RETURN(DatasetPair pair, LoadDataset(spec, options_.data_cache_dir));
     if (test_sets_.size() >= 4) test_sets_.clear();  // a bounded cache: specs rarely vary
-    return &test_sets_.emplace(key, std::move(pair->test)).first->second;
+    return &test_sets_.emplace(key, std::move(pair.test)).first->second;
   }
 
   Outcome Measure(const v1::Measurement& m, const LeaseKeeper& keeper) {
@@ -553,14 +322,15 @@ class Agent {
     StatusOr<const Dataset*> test = TestImages(job->spec().data());
     if (!test.ok()) return Failed("test data of job " + m.job_id() + ": " + test.status().ToString());
     const std::string artifact = m.variant() + ".qmodel";
-    StatusOr<std::vector<uint8_t>> qmodel = server_.Download(m.job_id(), artifact);
-    if (!qmodel.ok()) return FromLookup(qmodel.status());
-    StatusOr<IntegerRunner> host = IntegerRunner::Open(*qmodel);
+    StatusOr<std::string> downloaded = server_.DownloadArtifact(m.job_id(), artifact);
+    if (!downloaded.ok()) return FromLookup(downloaded.status());
+    const std::vector<uint8_t> qmodel(downloaded->begin(), downloaded->end());
+    StatusOr<IntegerRunner> host = IntegerRunner::Open(qmodel);
     if (!host.ok()) return Failed(artifact + " of job " + m.job_id() + ": " + host.status().ToString());
 
     // Refused before anything is sent: the board could never hold it.
     const BoardInfo& board = board_.info();
-    const int64_t model_bytes = static_cast<int64_t>(qmodel->size());
+    const int64_t model_bytes = static_cast<int64_t>(qmodel.size());
     if ((board.flash_bytes > 0 && model_bytes > board.flash_bytes) ||
         (board.model_capacity > 0 && model_bytes > board.model_capacity)) {
       return Failed(fmt::format("{} of job {} does not fit board {}: the model is {} bytes, the board has {} bytes "
@@ -599,7 +369,7 @@ class Agent {
     Status last;
     for (int run = 1; run <= options_.local_attempts; ++run) {
       if (stop_.load()) return GiveBack("the agent is stopping");
-      if (keeper.lost()) return {Outcome::kLeaseLost, {}, ""};
+      if (!keeper.held()) return {Outcome::kLeaseLost, {}, ""};
       if (!board_.Alive()) {
         spdlog::warn("measurement {}: the board was lost before run {}; bringing it back", m.id(), run);
         Status connected = ConnectBoard(milliseconds(options_.board_reconnect_timeout_ms));
@@ -611,7 +381,7 @@ class Agent {
       measurement.timing_model = board_.timing_model();
       spdlog::info("measurement {}: run {} on the board: {} model bytes, {} inputs", m.id(), run, model_bytes,
                    inputs.inputs.size());
-      StatusOr<v1::MeasurementResult> result = MeasureModel(board_.client(), *qmodel, inputs, measurement);
+      StatusOr<v1::MeasurementResult> result = MeasureModel(board_.client(), qmodel, inputs, measurement);
       if (result.ok()) return {Outcome::kMeasured, std::move(*result), ""};
       last = result.status();
       if (stop_.load()) return GiveBack("the agent is stopping");
@@ -629,11 +399,13 @@ class Agent {
   }
 
   const AgentOptions& options_;
-  ServerLink server_;
+  LeaseClient server_;
   AttachedBoard board_;
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> stop_{false};  // set under stop_mutex_, read anywhere
+  std::mutex stop_mutex_;
+  std::condition_variable stop_changed_;
   std::string device_id_;  // empty: not registered (again) yet
-  milliseconds server_backoff_{0};
+  Backoff server_backoff_{kRetryBackoff};
   std::map<std::string, Dataset> test_sets_;
 };
 
@@ -683,26 +455,15 @@ int RunAgent(const AgentOptions& given) {
     return 1;
   }
 
-  // Signals are taken by a thread of their own (sigtimedwait), never by an
-  // asynchronous handler, so stopping may use locks and gRPC.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
+  StatusOr<std::unique_ptr<StopSignal>> stop_signal = StopSignal::Install();
+  if (!stop_signal.ok()) {
+    spdlog::error("agent: {}", stop_signal.status().ToString());
+    return 1;
+  }
   Agent agent(options, std::move(*token));
-  std::atomic<bool> finished{false};
-  std::thread signal_thread([&] {
-    const timespec poll = {0, 200 * 1000 * 1000};
-    while (!finished.load()) {
-      const int signal = sigtimedwait(&signals, nullptr, &poll);
-      if (signal == SIGTERM || signal == SIGINT) agent.RequestStop();
-    }
-  });
+  (*stop_signal)->OnSignal([&agent](int) { agent.RequestStop(); });
   const int exit_code = agent.Run();
-  finished.store(true);
-  signal_thread.join();
+  stop_signal->reset();  // ends the signal thread before the agent goes
   return exit_code;
 }
 

@@ -4,7 +4,8 @@
 // The board is a real one on a serial port (`--port /dev/ttyACM0`), or, with
 // no port, the qatlab firmware in QEMU on a pty (QemuBoard). The agent
 // registers what the board reports (core, clock, flash, RAM, kernel variant,
-// firmware version, emulated or not) and then, one at a time:
+// firmware version, emulated or not) and then, one at a time, as a loop over
+// the shared lease client (server_client/lease_client.h, lease_keeper.h):
 //   LeaseMeasurement (long poll)
 //   -> GetJob for the job's data spec; the first test images of its data set
 //      (engine LoadDataset, from the local cache), quantized with the model's
@@ -75,8 +76,8 @@ std::string DefaultFirmwarePath(const std::string& board_kind);
 // Runs until SIGTERM or SIGINT and returns the process exit status: 0 after a
 // signal, 1 when the agent cannot run at all (bad options, unreadable token
 // file, missing firmware, the server refusing the token).
-// REQUIRES: called from main before any other thread is started, so that
-// every thread inherits the blocked signals.
+// Hears the signals through a StopSignal (process/stop_signal.h).
+// REQUIRES: called once per process.
 int RunAgent(const AgentOptions& options);
 
 }  // namespace qatlab

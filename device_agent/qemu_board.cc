@@ -1,12 +1,9 @@
 #include "device_agent/qemu_board.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -77,10 +74,9 @@ class QmpConnection {
     timeval tv{1, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     // The greeting: {"QMP": {...}}
-    StatusOr<std::string> greeting = ReadLine(deadline);
-    if (!greeting.ok()) return greeting.status();
-    if (greeting->find("\"QMP\"") == std::string::npos) {
-      return Status::Corruption("QMP greeting expected, got: " + *greeting);
+    QATLAB_ASSIGN_OR_RETURN(const std::string greeting, ReadLine(deadline));
+    if (greeting.find("\"QMP\"") == std::string::npos) {
+      return Status::Corruption("QMP greeting expected, got: " + greeting);
     }
     return Status::Ok();
   }
@@ -146,8 +142,9 @@ StatusOr<BoardKind> ParseBoardKind(const std::string& name) {
                                  "' (known: mps2-an386, netduinoplus2)");
 }
 
-QemuBoard::QemuBoard(QemuBoardOptions options, pid_t pid, std::string work_dir)
-    : options_(std::move(options)), pid_(pid), work_dir_(std::move(work_dir)) {}
+QemuBoard::QemuBoard(QemuBoardOptions options, std::unique_ptr<ChildProcess> process, std::string work_dir)
+    : options_(std::move(options)), process_(std::move(process)), pid_(process_->pid()),
+      work_dir_(std::move(work_dir)) {}
 
 QemuBoard::~QemuBoard() {
   Kill();
@@ -183,41 +180,24 @@ StatusOr<std::unique_ptr<QemuBoard>> QemuBoard::Start(const QemuBoardOptions& op
       "-qmp", "unix:" + qmp_path + ",server=on,wait=off",
       "-kernel", options.firmware_elf,
   };
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (log_fd < 0) {
+  ChildSpec spec;
+  spec.argv = std::move(args);
+  spec.stdout_to = ChildOutput::kFile;
+  spec.stdout_path = log_path;
+  spec.stderr_to = ChildOutput::kFile;
+  spec.stderr_path = log_path;
+  spec.truncate_files = true;
+  // Its own process group, so Kill() takes everything QEMU may spawn; dies
+  // with the thread that started it, so a crashed caller leaves no emulator.
+  spec.own_process_group = true;
+  spec.death_signal = SIGKILL;
+  StatusOr<std::unique_ptr<ChildProcess>> process = ChildProcess::Start(spec);
+  if (!process.ok()) {
     std::filesystem::remove_all(work_dir);
-    return Status::IOError("create " + log_path + ": " + std::strerror(errno));
+    return process.status().WithContext(std::string("start QEMU ") + BoardKindName(options.kind));
   }
-  pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    int error = errno;
-    ::close(log_fd);
-    std::filesystem::remove_all(work_dir);
-    return Status::ResourceExhausted(std::string("fork for QEMU: ") + std::strerror(error));
-  }
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec. Its own process group,
-    // so Kill() takes everything QEMU may spawn; dies with its parent thread
-    // so a crashed test leaves no emulator behind.
-    ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    int null_fd = ::open("/dev/null", O_RDONLY);
-    if (null_fd >= 0) ::dup2(null_fd, 0);
-    ::dup2(log_fd, 1);
-    ::dup2(log_fd, 2);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(log_fd);
-  ::setpgid(pid, pid);  // also from the parent: no race with Kill()
 
-  std::unique_ptr<QemuBoard> board(new QemuBoard(options, pid, work_dir));
+  std::unique_ptr<QemuBoard> board(new QemuBoard(options, std::move(process).value(), work_dir));
   Status booted = board->Boot();
   if (!booted.ok()) {
     std::string tail = board->OutputTail(600);
@@ -243,9 +223,7 @@ Status QemuBoard::Boot() {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 
-  StatusOr<std::unique_ptr<SerialPort>> port = OpenTtySerialPort(pty_path_);
-  if (!port.ok()) return port.status();
-  serial_ = std::move(port).value();
+  QATLAB_ASSIGN_OR_RETURN(serial_, OpenTtySerialPort(pty_path_));
 
   QmpConnection qmp;
   QATLAB_RETURN_IF_ERROR(qmp.Connect(work_dir_ + "/qmp.sock", deadline));
@@ -288,26 +266,16 @@ Status QemuBoard::Boot() {
 }
 
 void QemuBoard::Kill() {
-  if (reaped_) return;
-  ::kill(-pid_, SIGKILL);
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  reaped_ = true;
+  // The destructor SIGKILLs the group and reaps QEMU.
+  process_.reset();
 }
 
 bool QemuBoard::IsAlive() {
-  if (reaped_) return false;
-  int status = 0;
-  pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == 0) return true;
-  if (r == pid_ || (r < 0 && errno == ECHILD)) {
-    reaped_ = true;
-    // Anything QEMU left in its group goes too.
-    ::kill(-pid_, SIGKILL);
-  }
-  return !reaped_;
+  if (process_ == nullptr) return false;
+  // Poll() also kills what QEMU left in its group once it has ended.
+  if (process_->Running()) return true;
+  process_.reset();
+  return false;
 }
 
 std::string QemuBoard::timing_model() const {

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "device_agent/serial_port.h"
+#include "process/child_process.h"
 #include "status/status.h"
 
 namespace qatlab {
@@ -77,12 +78,12 @@ class QemuBoard {
   std::string OutputTail(size_t max_bytes = 2000) const;
 
  private:
-  QemuBoard(QemuBoardOptions options, pid_t pid, std::string work_dir);
+  QemuBoard(QemuBoardOptions options, std::unique_ptr<ChildProcess> process, std::string work_dir);
   Status Boot();
 
   QemuBoardOptions options_;
+  std::unique_ptr<ChildProcess> process_;  // null once killed or found dead (and reaped)
   pid_t pid_;
-  bool reaped_ = false;
   std::string work_dir_;  // private temp directory: QMP socket, QEMU's output log
   std::string pty_path_;
   std::unique_ptr<SerialPort> serial_;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "process/stop_signal.h"
 #include "server/auth.h"
 #include "server/server.h"
 
@@ -79,21 +80,19 @@ int main(int argc, char** argv) {
     options.token_file = token_file;
   }
 
-  // Signals are taken synchronously by this thread; every thread started from
-  // here on inherits the mask (workers unblock it after fork).
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
+  // Installed before the server starts its threads, so a signal during
+  // start-up is held for the Wait() below rather than killing us half-way.
+  auto stop_signal = qatlab::StopSignal::Install();
+  if (!stop_signal.ok()) {
+    std::cerr << "qatlab-server: " << stop_signal.status().message() << "\n";
+    return 1;
+  }
   auto server = qatlab::server::QatlabServer::Start(options);
   if (!server.ok()) {
     std::cerr << "qatlab-server: " << server.status().message() << "\n";
     return 1;
   }
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = (*stop_signal)->Wait();
   spdlog::info("qatlab-server: received {}; shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->Shutdown(std::chrono::milliseconds(2000));
   return 0;

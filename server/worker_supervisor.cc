@@ -1,16 +1,12 @@
 #include "server/worker_supervisor.h"
 
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 namespace qatlab::server {
@@ -18,18 +14,12 @@ namespace qatlab::server {
 namespace {
 constexpr std::chrono::milliseconds kPollInterval{100};
 
-std::string DescribeExit(int wait_status) {
-  if (WIFEXITED(wait_status)) return fmt::format("exited with status {}", WEXITSTATUS(wait_status));
-  if (WIFSIGNALED(wait_status)) return fmt::format("killed by signal {}", WTERMSIG(wait_status));
-  return "stopped";
+// `exit_status` as ChildProcess reports it: the code, or 128 + the signal.
+std::string DescribeExit(int exit_status) {
+  if (exit_status > 128) return fmt::format("killed by signal {}", exit_status - 128);
+  return fmt::format("exited with status {}", exit_status);
 }
 }  // namespace
-
-std::chrono::milliseconds RestartBackoff::Next(std::chrono::milliseconds previous,
-                                               std::chrono::milliseconds lived) const {
-  if (previous.count() == 0 || lived >= reset_after) return initial;
-  return std::min(previous * 2, max);
-}
 
 WorkerSupervisor::WorkerSupervisor(WorkerSupervisorOptions options) : options_(std::move(options)) {}
 
@@ -73,48 +63,38 @@ Status WorkerSupervisor::Start() {
   if (options_.count <= 0) return Status::Ok();
   {
     std::lock_guard lock(mutex_);
-    slots_.assign(options_.count, Slot{});
+    slots_.clear();
+    for (int i = 0; i < options_.count; ++i) slots_.emplace_back(options_.backoff);
     stopping_ = false;
   }
   monitor_ = std::thread([this] { Monitor(); });
   return Status::Ok();
 }
 
-pid_t WorkerSupervisor::Spawn(int index) {
-  std::vector<std::string> args = CommandLine(options_, index);
-  // Everything the child touches is prepared before fork: after fork in a
-  // threaded process only async-signal-safe calls are allowed.
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the server blocks SIGTERM in its threads
-    // Tied to the forking thread (the monitor), which lives as long as the
-    // supervisor: if the server dies, its workers get SIGTERM.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(1);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
+void WorkerSupervisor::Spawn(int index, Slot& slot) {
+  ChildSpec spec;
+  spec.argv = CommandLine(options_, index);
+  spec.stdout_to = ChildOutput::kInherit;
+  spec.stderr_to = ChildOutput::kInherit;
+  // Tied to the monitor thread, which lives as long as the supervisor: if
+  // the server dies, its workers get SIGTERM and give their jobs back.
+  spec.death_signal = SIGTERM;
+  slot.started = std::chrono::steady_clock::now();
+  StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(spec);
+  if (!started.ok()) {
+    slot.restart_at = slot.started + slot.backoff.Next();
+    spdlog::error("worker local-{}: {}; trying again in {} ms", index, started.status().ToString(),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(slot.restart_at - slot.started).count());
+    return;
   }
-  if (pid < 0) {
-    spdlog::error("worker local-{}: fork failed: {}", index, std::strerror(errno));
-    return 0;
-  }
-  spdlog::info("worker local-{}: started (pid {}): {}", index, pid, fmt::join(args, " "));
-  return pid;
+  slot.process = std::move(started).value();
+  ++starts_;
+  spdlog::info("worker local-{}: started (pid {}): {}", index, slot.process->pid(), fmt::join(spec.argv, " "));
 }
 
 void WorkerSupervisor::Monitor() {
   std::unique_lock lock(mutex_);
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    slots_[i].pid = Spawn(static_cast<int>(i) + 1);
-    slots_[i].started = std::chrono::steady_clock::now();
-    if (slots_[i].pid > 0) ++starts_;
-  }
+  for (size_t i = 0; i < slots_.size(); ++i) Spawn(static_cast<int>(i) + 1, slots_[i]);
   while (!stopping_) {
     wake_.wait_for(lock, kPollInterval);
     if (stopping_) break;
@@ -122,24 +102,18 @@ void WorkerSupervisor::Monitor() {
     for (size_t i = 0; i < slots_.size(); ++i) {
       Slot& slot = slots_[i];
       const int index = static_cast<int>(i) + 1;
-      if (slot.pid > 0) {
-        int wait_status = 0;
-        if (::waitpid(slot.pid, &wait_status, WNOHANG) != slot.pid) continue;
+      if (slot.process) {
+        std::optional<int> exit_status = slot.process->Poll();
+        if (!exit_status) continue;
         auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(now - slot.started);
-        slot.last_delay = options_.backoff.Next(slot.last_delay, lived);
-        slot.restart_at = now + slot.last_delay;
-        spdlog::warn("worker local-{} (pid {}) {} after {} ms; restarting in {} ms", index, slot.pid,
-                     DescribeExit(wait_status), lived.count(), slot.last_delay.count());
-        slot.pid = 0;
+        if (lived >= options_.backoff_reset_after) slot.backoff.Reset();
+        const std::chrono::milliseconds delay = slot.backoff.Next();
+        slot.restart_at = now + delay;
+        spdlog::warn("worker local-{} (pid {}) {} after {} ms; restarting in {} ms", index, slot.process->pid(),
+                     DescribeExit(*exit_status), lived.count(), delay.count());
+        slot.process.reset();
       } else if (now >= slot.restart_at) {
-        slot.pid = Spawn(index);
-        slot.started = now;
-        if (slot.pid > 0) {
-          ++starts_;
-        } else {
-          slot.last_delay = options_.backoff.Next(slot.last_delay, std::chrono::milliseconds(0));
-          slot.restart_at = now + slot.last_delay;
-        }
+        Spawn(index, slot);
       }
     }
   }
@@ -148,32 +122,29 @@ void WorkerSupervisor::Monitor() {
 }
 
 void WorkerSupervisor::TerminateAll() {
-  std::vector<pid_t> alive;
+  // The processes stay in their slots (pids() still names them) until each
+  // has ended; only this thread changes the slots now that stopping_ is set.
+  std::vector<ChildProcess*> alive;
   {
     std::lock_guard lock(mutex_);
     for (Slot& slot : slots_) {
-      if (slot.pid > 0) alive.push_back(slot.pid);
+      if (slot.process) alive.push_back(slot.process.get());
     }
   }
-  for (pid_t pid : alive) ::kill(pid, SIGTERM);
+  // All at once, so the grace period is shared rather than one per worker.
+  for (ChildProcess* process : alive) process->Signal(SIGTERM);
   const auto give_up = std::chrono::steady_clock::now() + options_.stop_grace;
-  while (!alive.empty() && std::chrono::steady_clock::now() < give_up) {
-    alive.erase(std::remove_if(alive.begin(), alive.end(),
-                               [](pid_t pid) {
-                                 int wait_status = 0;
-                                 return ::waitpid(pid, &wait_status, WNOHANG) == pid;
-                               }),
-                alive.end());
-    if (!alive.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  for (pid_t pid : alive) {
-    spdlog::warn("worker pid {} ignored SIGTERM for {} ms; killing it", pid, options_.stop_grace.count());
-    ::kill(pid, SIGKILL);
-    int wait_status = 0;
-    ::waitpid(pid, &wait_status, 0);
+  for (ChildProcess* process : alive) {
+    const auto left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                 give_up - std::chrono::steady_clock::now()));
+    if (!process->WaitFor(left)) {
+      spdlog::warn("worker pid {} ignored SIGTERM for {} ms; killing it", process->pid(),
+                   options_.stop_grace.count());
+      process->Stop(std::chrono::milliseconds(0));
+    }
   }
   std::lock_guard lock(mutex_);
-  for (Slot& slot : slots_) slot.pid = 0;
+  for (Slot& slot : slots_) slot.process.reset();
 }
 
 void WorkerSupervisor::Stop() {
@@ -193,7 +164,7 @@ int WorkerSupervisor::starts() const {
 std::vector<pid_t> WorkerSupervisor::pids() const {
   std::lock_guard lock(mutex_);
   std::vector<pid_t> pids;
-  for (const Slot& slot : slots_) pids.push_back(slot.pid);
+  for (const Slot& slot : slots_) pids.push_back(slot.process ? slot.process->pid() : 0);
   return pids;
 }
 

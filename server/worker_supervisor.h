@@ -1,5 +1,7 @@
 // Runs N local qatlab-worker processes and restarts any that die, with
 // back-off (0.5 s doubling to 30 s; reset once a worker lived a minute).
+// The processes are process::ChildProcess (process/child_process.h); the
+// waits are a retry/backoff.h Backoff per worker.
 //
 // Each worker runs
 //   <binary> --server <address> --worker-id local-K [--token-file F] [--data-cache DIR]
@@ -13,24 +15,17 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "process/child_process.h"
+#include "retry/backoff.h"
 #include "status/status.h"
 
 namespace qatlab::server {
-
-struct RestartBackoff {
-  std::chrono::milliseconds initial{500};
-  std::chrono::milliseconds max{30000};
-  std::chrono::milliseconds reset_after{60000};  // a worker that lived this long starts over at `initial`
-
-  // The wait before restarting a worker that just died after living `lived`,
-  // given the wait used before its previous restart (0 for none).
-  std::chrono::milliseconds Next(std::chrono::milliseconds previous, std::chrono::milliseconds lived) const;
-};
 
 struct WorkerSupervisorOptions {
   std::string binary;          // the qatlab-worker executable
@@ -38,7 +33,11 @@ struct WorkerSupervisorOptions {
   int count = 1;
   std::string token_file;  // passed on when non-empty
   std::string data_cache;  // passed on when non-empty
-  RestartBackoff backoff;
+  // Waits before restarting a worker that died; deterministic (no jitter)
+  // so the log says exactly when the next start comes.
+  BackoffPolicy backoff{std::chrono::milliseconds(500), std::chrono::milliseconds(30000), 0.0};
+  // A worker that lived this long before dying starts over at backoff.initial.
+  std::chrono::milliseconds backoff_reset_after{60000};
   std::chrono::milliseconds stop_grace{10000};
 };
 
@@ -65,13 +64,16 @@ class WorkerSupervisor {
 
  private:
   struct Slot {
-    pid_t pid = 0;
+    explicit Slot(const BackoffPolicy& policy) : backoff(policy) {}
+    std::unique_ptr<ChildProcess> process;  // null while waiting to restart
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point restart_at;
-    std::chrono::milliseconds last_delay{0};
+    Backoff backoff;
   };
   void Monitor();
-  pid_t Spawn(int index);  // called on the monitor thread only
+  // Starts worker `index` in `slot`; called on the monitor thread only, so
+  // the death signal is tied to it.
+  void Spawn(int index, Slot& slot);
   void TerminateAll();
 
   const WorkerSupervisorOptions options_;

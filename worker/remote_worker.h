@@ -1,7 +1,8 @@
 // `qatlab-worker --server HOST:PORT`: a worker that takes training jobs from a
 // qatlab-server, one at a time, and runs them with the engine.
 //
-// The life of one job:
+// A thin loop over the shared lease client (server_client/lease_client.h,
+// lease_keeper.h). The life of one job:
 //   LeaseJob (long poll)  ->  fetch `dataset:<name>` inputs into the cache
 //   -> RunExperiment, with a heartbeat thread that reports every finished
 //      epoch at once and otherwise beats every heartbeat_interval_ms, as the
@@ -40,8 +41,8 @@ struct RemoteWorkerOptions {
 
 // Runs until SIGTERM or SIGINT and returns the process exit status: 0 after a
 // signal, 1 when the worker cannot run at all (unreadable token file, the
-// server refusing the token). Installs handlers for SIGTERM and SIGINT that
-// hand the signal to a thread of its own. REQUIRES: called once per process.
+// server refusing the token). Hears the signals through a StopSignal
+// (process/stop_signal.h). REQUIRES: called once per process.
 int RunRemoteWorker(const RemoteWorkerOptions& options);
 
 }  // namespace qatlab

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,13 +12,12 @@
 
 #include "engine/experiment.h"
 #include "engine/job_spec.h"
+#include "process/stop_signal.h"
 
 namespace qatlab {
 namespace {
 
 std::atomic<bool> g_stop_requested{false};
-
-void RequestStop(int) { g_stop_requested = true; }
 
 // One line, whatever the message holds.
 std::string OneLine(std::string text) {
@@ -83,8 +81,10 @@ int RunJobCommand(const RunCommandOptions& options) {
   std::filesystem::create_directories(options.out_dir, error);
   if (error) return Fail("cannot create output directory '" + options.out_dir + "': " + error.message());
 
-  std::signal(SIGINT, RequestStop);
-  std::signal(SIGTERM, RequestStop);
+  // SIGINT/SIGTERM stop the engine between batches; the job ends cancelled.
+  StatusOr<std::unique_ptr<StopSignal>> stop_signal = StopSignal::Install();
+  if (!stop_signal.ok()) return Fail(stop_signal.status().ToString());
+  (*stop_signal)->OnSignal([](int) { g_stop_requested = true; });
   ExperimentOptions experiment_options;
   experiment_options.data_cache_dir = options.data_cache_dir;
   experiment_options.threads = options.threads;

@@ -34,18 +34,6 @@ std::vector<std::string> ReadLines(const std::string& path) {
   return lines;
 }
 
-TEST(RestartBackoffTest, DoublesFromHalfASecondToThirtyAndResetsAfterAMinute) {
-  RestartBackoff backoff;
-  milliseconds delay{0};
-  std::vector<int64_t> delays;
-  for (int i = 0; i < 9; ++i) {
-    delay = backoff.Next(delay, milliseconds(100));
-    delays.push_back(delay.count());
-  }
-  EXPECT_EQ(delays, (std::vector<int64_t>{500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000}));
-  EXPECT_EQ(backoff.Next(milliseconds(30000), milliseconds(60000)).count(), 500);
-}
-
 TEST(WorkerSupervisorTest, CommandLineCarriesServerIdTokenAndCache) {
   WorkerSupervisorOptions options;
   options.binary = "/opt/qatlab/bin/qatlab-worker";
