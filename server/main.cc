@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "server/auth.h"
-#include "server/server.h"
+#include "server/rpc/auth.h"
+#include "server/rpc/server.h"
 
 namespace {
 

@@ -26,8 +26,8 @@
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "server/job_store.h"
-#include "server/server.h"
+#include "server/store/job_store.h"
+#include "server/rpc/server.h"
 
 namespace {
 

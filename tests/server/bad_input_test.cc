@@ -3,7 +3,7 @@
 // stored before is still there.
 #include <functional>
 
-#include "server/auth.h"
+#include "server/rpc/auth.h"
 #include "server_fixture.h"
 
 namespace qatlab::server {

@@ -2,7 +2,7 @@
 // the real JobStore (submitted, leased, artifacts recorded, completed; wired to
 // DeviceStore::QueueMeasureOn as the server wires it), time from a ManualClock
 // so lease expiry is exercised without sleeping.
-#include "server/device_store.h"
+#include "server/store/device_store.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,9 +11,9 @@
 #include <set>
 #include <string>
 
-#include "server/database.h"
-#include "server/job_notifier.h"
-#include "server/job_store.h"
+#include "server/store/database.h"
+#include "server/store/job_notifier.h"
+#include "server/store/job_store.h"
 
 namespace qatlab::server {
 namespace {

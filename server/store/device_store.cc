@@ -1,9 +1,9 @@
-#include "server/device_store.h"
+#include "server/store/device_store.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "server/migrations.h"
+#include "server/store/migrations.h"
 
 namespace qatlab::server {
 

@@ -21,7 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "qatlab/v1/experiment.pb.h"
+#include "qatlab/v1/resources.pb.h"
 
 namespace qatlab::server {
 

@@ -1,9 +1,9 @@
-#include "server/blob_transfer.h"
+#include "server/rpc/blob_transfer.h"
 
 #include <algorithm>
 #include <cctype>
 
-#include "server/grpc_status.h"
+#include "server/rpc/grpc_status.h"
 
 namespace qatlab::server {
 

@@ -1,4 +1,4 @@
-#include "server/server.h"
+#include "server/rpc/server.h"
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -14,9 +14,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "server/auth.h"
-#include "server/experiment_service.h"
-#include "server/worker_service.h"
+#include "server/rpc/auth.h"
+#include "server/rpc/experiment_service.h"
+#include "server/rpc/worker_service.h"
 #include "server/worker_supervisor.h"
 
 namespace qatlab::server {

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "server/service_dependencies.h"
+#include "server/rpc/service_dependencies.h"
 
 namespace qatlab::server {
 

@@ -1,4 +1,4 @@
-#include "server/job_store.h"
+#include "server/store/job_store.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -7,7 +7,7 @@
 #include <charconv>
 #include <cstdint>
 
-#include "server/migrations.h"
+#include "server/store/migrations.h"
 
 namespace qatlab::server {
 

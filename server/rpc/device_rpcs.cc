@@ -1,11 +1,11 @@
-#include "server/device_rpcs.h"
+#include "server/rpc/device_rpcs.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 
-#include "server/grpc_status.h"
+#include "server/rpc/grpc_status.h"
 
 namespace qatlab::server::device_rpcs {
 

@@ -32,8 +32,8 @@
 #include <vector>
 
 #include "status/status.h"
-#include "server/database.h"
-#include "server/random_tokens.h"
+#include "server/store/database.h"
+#include "server/store/random_tokens.h"
 
 namespace qatlab::server {
 

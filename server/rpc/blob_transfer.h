@@ -12,7 +12,7 @@
 
 #include "status/status.h"
 #include "qatlab/v1/experiment.pb.h"
-#include "server/artifact_store.h"
+#include "server/store/artifact_store.h"
 
 namespace qatlab::server {
 

@@ -16,7 +16,7 @@
 //                           attempt reached max_attempts
 // A stale lease id (the measurement was requeued or finished since) is
 // refused with FailedPrecondition and changes nothing: a measurement finishes
-// exactly once. The lease rules are those of server/lease.h, which the job
+// exactly once. The lease rules are those of server/store/lease.h, which the job
 // queue shares.
 //
 // Devices: Register with a name the agent chooses; the same name again keeps
@@ -44,11 +44,11 @@
 #include <vector>
 
 #include "status/status.h"
-#include "qatlab/v1/experiment.pb.h"
-#include "server/clock.h"
-#include "server/database.h"
-#include "server/lease.h"
-#include "server/random_tokens.h"
+#include "qatlab/v1/resources.pb.h"
+#include "server/store/clock.h"
+#include "server/store/database.h"
+#include "server/store/lease.h"
+#include "server/store/random_tokens.h"
 
 namespace qatlab::server {
 

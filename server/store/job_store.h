@@ -18,7 +18,7 @@
 //   Cancel            QUEUED -> CANCELLED; RUNNING -> cancel_requested
 // A stale lease id (the job was requeued or finished since) is refused with
 // FailedPrecondition and changes nothing: a job finishes exactly once. The
-// lease rules are those of server/lease.h, which the measurement queue shares.
+// lease rules are those of server/store/lease.h, which the measurement queue shares.
 //
 // After a restart RUNNING jobs keep their persisted lease and deadline: a
 // worker that survived the restart carries on and heartbeats as before; one
@@ -42,13 +42,12 @@
 #include <vector>
 
 #include "status/status.h"
-#include "qatlab/v1/experiment.pb.h"
-#include "qatlab/v1/worker.pb.h"
-#include "server/clock.h"
-#include "server/database.h"
-#include "server/job_notifier.h"
-#include "server/lease.h"
-#include "server/random_tokens.h"
+#include "qatlab/v1/resources.pb.h"
+#include "server/store/clock.h"
+#include "server/store/database.h"
+#include "server/store/job_notifier.h"
+#include "server/store/lease.h"
+#include "server/store/random_tokens.h"
 
 namespace qatlab::server {
 

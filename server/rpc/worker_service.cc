@@ -1,14 +1,14 @@
-#include "server/worker_service.h"
+#include "server/rpc/worker_service.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 
-#include "server/blob_transfer.h"
-#include "server/device_rpcs.h"
-#include "server/experiment_service.h"
-#include "server/grpc_status.h"
+#include "server/rpc/blob_transfer.h"
+#include "server/rpc/device_rpcs.h"
+#include "server/rpc/experiment_service.h"
+#include "server/rpc/grpc_status.h"
 
 namespace qatlab::server {
 

@@ -1,11 +1,11 @@
-#include "server/experiment_service.h"
+#include "server/rpc/experiment_service.h"
 
 #include <fmt/format.h>
 
-#include "server/blob_transfer.h"
-#include "server/device_rpcs.h"
-#include "server/grpc_status.h"
-#include "server/submission_validation.h"
+#include "server/rpc/blob_transfer.h"
+#include "server/rpc/device_rpcs.h"
+#include "server/rpc/grpc_status.h"
+#include "server/rpc/submission_validation.h"
 
 namespace qatlab::server {
 

@@ -1,4 +1,4 @@
-#include "server/job_notifier.h"
+#include "server/store/job_notifier.h"
 
 #include <algorithm>
 

@@ -1,11 +1,11 @@
-#include "server/auth.h"
+#include "server/rpc/auth.h"
 
 #include <openssl/crypto.h>
 
 #include <fstream>
 
 #include "digest/sha256.h"
-#include "server/grpc_status.h"
+#include "server/rpc/grpc_status.h"
 
 namespace qatlab::server {
 

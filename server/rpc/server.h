@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "status/status.h"
-#include "server/clock.h"
-#include "server/service_dependencies.h"
+#include "server/store/clock.h"
+#include "server/rpc/service_dependencies.h"
 
 namespace grpc {
 class Server;

@@ -5,11 +5,11 @@
 #include <atomic>
 #include <cstdint>
 
-#include "server/artifact_store.h"
-#include "server/auth.h"
-#include "server/device_store.h"
-#include "server/job_notifier.h"
-#include "server/job_store.h"
+#include "server/store/artifact_store.h"
+#include "server/rpc/auth.h"
+#include "server/store/device_store.h"
+#include "server/store/job_notifier.h"
+#include "server/store/job_store.h"
 
 namespace qatlab::server {
 

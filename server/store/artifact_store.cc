@@ -1,4 +1,4 @@
-#include "server/artifact_store.h"
+#include "server/store/artifact_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

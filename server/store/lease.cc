@@ -1,4 +1,4 @@
-#include "server/lease.h"
+#include "server/store/lease.h"
 
 #include <fmt/format.h>
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "status/status.h"
-#include "server/database.h"
+#include "server/store/database.h"
 
 namespace qatlab::server {
 

@@ -16,7 +16,7 @@
 
 #include "qatlab/v1/experiment.pb.h"
 #include "qatlab/v1/worker.pb.h"
-#include "server/device_store.h"
+#include "server/store/device_store.h"
 
 namespace qatlab::server::device_rpcs {
 
