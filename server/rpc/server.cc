@@ -73,12 +73,15 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
 
   const std::string db_path = (std::filesystem::path(options.data_dir) / "qatlab.db").string();
   StatusOr<std::unique_ptr<DeviceStore>> devices = DeviceStore::Open(
-      db_path, *server->clock_, DeviceStoreOptions{.lease_ms = options.lease_ms, .sync = options.sync});
+      db_path, *server->clock_, DeviceStoreOptions{.lease_ms = options.lease_ms,
+                                            .sync = options.sync,
+                                            .max_database_bytes = options.max_database_bytes});
   if (!devices.ok()) return devices.status();
   server->devices_ = std::move(*devices);
   // A job's success and the measurements its spec.measure_on asks for commit
   // in one transaction: no crash can leave a finished job unmeasured.
-  JobStoreOptions job_options{.lease_ms = options.lease_ms, .sync = options.sync};
+  JobStoreOptions job_options{
+      .lease_ms = options.lease_ms, .sync = options.sync, .max_database_bytes = options.max_database_bytes};
   job_options.on_success = [devices = server->devices_.get()](Transaction& transaction, int64_t job_seq,
                                                               const v1::Job& job) {
     return devices->QueueMeasureOn(transaction, job_seq, job);

@@ -35,6 +35,9 @@ struct ServerOptions {
   std::string tls_key_file;
   int64_t lease_ms = 30000;
   SyncMode sync = SyncMode::kNormal;
+  // > 0: a quota on qatlab.db; past it submissions fail RESOURCE_EXHAUSTED,
+  // as they do when the disk itself is full.
+  int64_t max_database_bytes = 0;
   ServiceLimits limits;
   int local_workers = 0;
   std::string worker_binary;  // empty: found next to this executable

@@ -8,6 +8,19 @@
 // Statements are cached per SQL text (prepared once, reset on release), so the
 // hot paths of the queue do not re-parse SQL.
 //
+// Errors: SQLite's result codes become Status codes in one place
+// (SqliteStatus in database.cc), so that the RPC layer can tell a client what
+// kind of trouble the server is in rather than a blanket INTERNAL:
+//   SQLITE_FULL (disk or quota full), NOMEM, TOOBIG   -> ResourceExhausted
+//   SQLITE_CORRUPT, NOTADB                            -> Corruption
+//   SQLITE_BUSY, LOCKED                               -> Unavailable (retry)
+//   SQLITE_IOERR, CANTOPEN, READONLY, PERM            -> IOError (the server's
+//                                                        disk or permissions)
+//   SQLITE_INTERRUPT                                  -> Cancelled
+//   anything else (constraint, misuse, schema, ...)   -> Internal (our SQL)
+// A failed statement inside a Transaction leaves the rollback to the
+// destructor: nothing committed before is touched.
+//
 // Thread-safety: a Database and its Statements are NOT thread-safe; the owner
 // serialises access (the job store holds one mutex around every use).
 #pragma once
@@ -69,7 +82,7 @@ class Statement {
  private:
   friend class Database;
   Statement(Database* db, sqlite3_stmt* stmt, Status status) : db_(db), stmt_(stmt), status_(std::move(status)) {}
-  void RecordError(const char* what);
+  void RecordError(const char* what, int result_code);
 
   Database* db_;
   sqlite3_stmt* stmt_;  // owned by the Database's cache
@@ -110,8 +123,12 @@ enum class SyncMode { kNormal, kFull };
 class Database {
  public:
   // Opens (creating if needed) the database at `path` in WAL mode with the
-  // given synchronous level, a busy timeout, and foreign keys on.
-  static StatusOr<std::unique_ptr<Database>> Open(const std::string& path, SyncMode sync = SyncMode::kNormal);
+  // given synchronous level, a busy timeout, and foreign keys on. With
+  // `max_bytes` > 0 the file may not grow past it: writes beyond fail with
+  // ResourceExhausted, as on a full disk. Errors name `path`; a file that is
+  // not a database is Corruption and is left untouched.
+  static StatusOr<std::unique_ptr<Database>> Open(const std::string& path, SyncMode sync = SyncMode::kNormal,
+                                                  int64_t max_bytes = 0);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

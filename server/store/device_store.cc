@@ -142,10 +142,10 @@ StatusOr<std::unique_ptr<DeviceStore>> DeviceStore::Open(const std::string& db_p
         fmt::format("device store options must be positive (lease_ms {}, online_window_ms {}, max_attempts {})",
                     options.lease_ms, options.online_window_ms, options.max_attempts));
   }
-  StatusOr<std::unique_ptr<Database>> db = Database::Open(db_path, options.sync);
-  if (!db.ok()) return db.status();
-  QATLAB_RETURN_IF_ERROR(ApplyMigrations(**db, EmbeddedMigrations()));
-  return std::unique_ptr<DeviceStore>(new DeviceStore(std::move(*db), clock, options));
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                          Database::Open(db_path, options.sync, options.max_database_bytes));
+  QATLAB_RETURN_IF_ERROR(ApplyMigrations(*db, EmbeddedMigrations()));
+  return std::unique_ptr<DeviceStore>(new DeviceStore(std::move(db), clock, options));
 }
 
 void DeviceStore::AnnounceQueued() {

@@ -60,6 +60,7 @@ struct DeviceStoreOptions {
   int64_t online_window_ms = 30000;  // heard from within this: ONLINE
   int max_attempts = 3;              // leases per measurement before it fails
   SyncMode sync = SyncMode::kNormal;
+  int64_t max_database_bytes = 0;    // as JobStoreOptions::max_database_bytes
 };
 
 struct MeasurementLease {

@@ -94,10 +94,10 @@ JobStore::JobStore(std::unique_ptr<Database> db, const Clock& clock, JobNotifier
 
 StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& db_path, const Clock& clock,
                                                    JobNotifier& notifier, JobStoreOptions options) {
-  StatusOr<std::unique_ptr<Database>> db = Database::Open(db_path, options.sync);
-  if (!db.ok()) return db.status();
-  QATLAB_RETURN_IF_ERROR(ApplyMigrations(**db, EmbeddedMigrations()));
-  return std::unique_ptr<JobStore>(new JobStore(std::move(*db), clock, notifier, std::move(options)));
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                          Database::Open(db_path, options.sync, options.max_database_bytes));
+  QATLAB_RETURN_IF_ERROR(ApplyMigrations(*db, EmbeddedMigrations()));
+  return std::unique_ptr<JobStore>(new JobStore(std::move(db), clock, notifier, std::move(options)));
 }
 
 void JobStore::Announce(const v1::Job& before, JobUpdate update) {

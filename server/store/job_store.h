@@ -64,6 +64,10 @@ using JobSucceededHook = std::function<Status(Transaction& transaction, int64_t 
 struct JobStoreOptions {
   int64_t lease_ms = 30000;  // a lease's life without heartbeats
   SyncMode sync = SyncMode::kNormal;
+  // > 0: the database file may not grow past this; a write beyond fails with
+  // ResourceExhausted (as on a full disk) and rolls back, losing nothing
+  // already stored.
+  int64_t max_database_bytes = 0;
   JobSucceededHook on_success = {};  // empty: nothing more to do
 };
 

@@ -51,9 +51,8 @@ StatusOr<Recorded> ReadRecorded(Database& db) {
 }  // namespace
 
 StatusOr<int> SchemaVersion(Database& db) {
-  StatusOr<Recorded> recorded = ReadRecorded(db);
-  if (!recorded.ok()) return recorded.status();
-  return recorded->version;
+  QATLAB_ASSIGN_OR_RETURN(Recorded recorded, ReadRecorded(db));
+  return recorded.version;
 }
 
 Status ApplyMigrations(Database& db, const std::vector<Migration>& migrations) {
@@ -65,17 +64,17 @@ Status ApplyMigrations(Database& db, const std::vector<Migration>& migrations) {
   }
   const int newest_known = static_cast<int>(migrations.size());
 
-  StatusOr<Recorded> recorded = ReadRecorded(db);
-  if (!recorded.ok()) return recorded.status().WithContext(db.path());
-  if (recorded->compatible_version > newest_known) {
+  // Errors name the file already (see Database).
+  QATLAB_ASSIGN_OR_RETURN(Recorded recorded, ReadRecorded(db));
+  if (recorded.compatible_version > newest_known) {
     return Status::FailedPrecondition(fmt::format(
         "database {} has schema version {} (needs a qatlab-server that knows schema version {} or newer); "
         "this qatlab-server knows schema versions up to {}: upgrade qatlab-server",
-        db.path(), recorded->version, recorded->compatible_version, newest_known));
+        db.path(), recorded.version, recorded.compatible_version, newest_known));
   }
 
   for (const Migration& migration : migrations) {
-    if (migration.version <= recorded->version) continue;
+    if (migration.version <= recorded.version) continue;
     Transaction transaction(db);
     QATLAB_RETURN_IF_ERROR(transaction.status());
     Status applied = db.Exec(migration.sql);
