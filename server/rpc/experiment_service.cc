@@ -41,7 +41,7 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   if (!request->has_spec()) return Invalid("spec: missing; a submission needs a job spec");
   if (request->idempotency_key().size() > 256) return Invalid("idempotency_key: longer than 256 characters");
   v1::JobSpec spec = request->spec();
-  Status valid = PrepareSubmission(&spec, [&](const std::string& name) { return deps_.store.FindDataset(name).ok(); });
+  Status valid = PrepareSubmission(&spec, [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); });
   if (!valid.ok()) return ToGrpcStatus(valid);
   StatusOr<v1::Job> job = deps_.store.Submit(spec, request->idempotency_key());
   if (!job.ok()) return ToGrpcStatus(job.status());
@@ -168,7 +168,7 @@ grpc::Status ExperimentService::UploadDataset(grpc::ServerContext* context,
     return ToGrpcStatus(s);
   }
   // Data sets are immutable: refuse a clashing name before taking the bytes.
-  if (StatusOr<v1::Dataset> existing = deps_.store.FindDataset(header.name());
+  if (StatusOr<v1::Dataset> existing = deps_.catalogue.FindDataset(header.name());
       existing.ok() && existing->sha256() != announced.sha256) {
     return ToGrpcStatus(Status::AlreadyExists(
         fmt::format("dataset '{}' already exists with different content (sha256 {}); data sets are immutable, "
@@ -179,7 +179,7 @@ grpc::Status ExperimentService::UploadDataset(grpc::ServerContext* context,
   StatusOr<std::string> sha256 =
       ReceiveUploadBody(reader, deps_.artifacts, announced, deps_.limits.max_upload_bytes, &received);
   if (!sha256.ok()) return ToGrpcStatus(sha256.status().WithContext("dataset " + header.name()));
-  StatusOr<v1::Dataset> dataset = deps_.store.RecordDataset(header.name(), header.format(), *sha256, received);
+  StatusOr<v1::Dataset> dataset = deps_.catalogue.RecordDataset(header.name(), header.format(), *sha256, received);
   if (!dataset.ok()) return ToGrpcStatus(dataset.status());
   *response = std::move(*dataset);
   return grpc::Status::OK;
@@ -188,7 +188,7 @@ grpc::Status ExperimentService::UploadDataset(grpc::ServerContext* context,
 grpc::Status ExperimentService::ListDatasets(grpc::ServerContext* context, const v1::ListDatasetsRequest*,
                                              v1::ListDatasetsResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  StatusOr<std::vector<v1::Dataset>> datasets = deps_.store.ListDatasets();
+  StatusOr<std::vector<v1::Dataset>> datasets = deps_.catalogue.ListDatasets();
   if (!datasets.ok()) return ToGrpcStatus(datasets.status());
   for (v1::Dataset& d : *datasets) *response->add_datasets() = std::move(d);
   return grpc::Status::OK;
@@ -204,7 +204,7 @@ grpc::Status DownloadArtifactFrom(ServiceDependencies& deps, grpc::ServerContext
   if (!request.sha256().empty() && !IsSha256Hex(request.sha256())) {
     return Invalid(fmt::format("sha256: '{}' is not a lowercase sha256 hex digest", request.sha256().substr(0, 80)));
   }
-  StatusOr<v1::Artifact> artifact = deps.store.FindArtifact(request.job_id(), request.name(), request.sha256());
+  StatusOr<v1::Artifact> artifact = deps.catalogue.FindArtifact(request.job_id(), request.name(), request.sha256());
   if (!artifact.ok()) return ToGrpcStatus(artifact.status());
   return SendBlob(deps.artifacts, artifact->sha256(), artifact->name(), artifact->size(), context, writer);
 }

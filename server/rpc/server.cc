@@ -72,12 +72,11 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   if (ec) return Status::IOError(fmt::format("cannot create data directory {}: {}", options.data_dir, ec.message()));
 
   const std::string db_path = (std::filesystem::path(options.data_dir) / "qatlab.db").string();
-  StatusOr<std::unique_ptr<DeviceStore>> devices = DeviceStore::Open(
-      db_path, *server->clock_, DeviceStoreOptions{.lease_ms = options.lease_ms,
-                                            .sync = options.sync,
-                                            .max_database_bytes = options.max_database_bytes});
-  if (!devices.ok()) return devices.status();
-  server->devices_ = std::move(*devices);
+  QATLAB_ASSIGN_OR_RETURN(server->devices_,
+                          DeviceStore::Open(db_path, *server->clock_,
+                                            DeviceStoreOptions{.lease_ms = options.lease_ms,
+                                                               .sync = options.sync,
+                                                               .max_database_bytes = options.max_database_bytes}));
   // A job's success and the measurements its spec.measure_on asks for commit
   // in one transaction: no crash can leave a finished job unmeasured.
   JobStoreOptions job_options{
@@ -86,29 +85,27 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
                                                               const v1::Job& job) {
     return devices->QueueMeasureOn(transaction, job_seq, job);
   };
-  StatusOr<std::unique_ptr<JobStore>> store =
-      JobStore::Open(db_path, *server->clock_, server->notifier_, std::move(job_options));
-  if (!store.ok()) return store.status();
-  server->store_ = std::move(*store);
-  StatusOr<std::unique_ptr<ArtifactStore>> artifacts = ArtifactStore::Open(options.data_dir);
-  if (!artifacts.ok()) return artifacts.status();
-  server->artifacts_ = std::move(*artifacts);
+  QATLAB_ASSIGN_OR_RETURN(server->store_,
+                          JobStore::Open(db_path, *server->clock_, server->notifier_, std::move(job_options)));
+  QATLAB_ASSIGN_OR_RETURN(
+      server->catalogue_,
+      Catalogue::Open(db_path, *server->clock_,
+                      CatalogueOptions{.sync = options.sync, .max_database_bytes = options.max_database_bytes}));
+  QATLAB_ASSIGN_OR_RETURN(server->artifacts_, ArtifactStore::Open(options.data_dir));
   server->authenticator_ = std::make_unique<TokenAuthenticator>(options.token);
 
-  ServiceDependencies deps{*server->store_,          *server->artifacts_, server->notifier_,
-                           *server->authenticator_, options.limits,      server->draining_};
+  ServiceDependencies deps{*server->store_,         *server->catalogue_, *server->artifacts_, server->notifier_,
+                           *server->authenticator_, options.limits,       server->draining_};
   deps.devices = server->devices_.get();
   server->experiment_service_ = std::make_unique<ExperimentService>(deps);
   server->worker_service_ = std::make_unique<WorkerService>(deps);
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (!options.tls_cert_file.empty()) {
-    StatusOr<std::string> cert = ReadWholeFile(options.tls_cert_file, "--tls-cert");
-    if (!cert.ok()) return cert.status();
-    StatusOr<std::string> key = ReadWholeFile(options.tls_key_file, "--tls-key");
-    if (!key.ok()) return key.status();
+    QATLAB_ASSIGN_OR_RETURN(std::string cert, ReadWholeFile(options.tls_cert_file, "--tls-cert"));
+    QATLAB_ASSIGN_OR_RETURN(std::string key, ReadWholeFile(options.tls_key_file, "--tls-key"));
     grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    ssl.pem_key_cert_pairs.push_back({key, cert});
     credentials = grpc::SslServerCredentials(ssl);
   } else {
     credentials = grpc::InsecureServerCredentials();

@@ -76,6 +76,7 @@ class QatlabServer {
   JobNotifier notifier_;
   std::unique_ptr<DeviceStore> devices_;  // before store_: its on_success hook uses devices_
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Catalogue> catalogue_;
   std::unique_ptr<ArtifactStore> artifacts_;
   std::unique_ptr<TokenAuthenticator> authenticator_;
   std::atomic<bool> draining_{false};

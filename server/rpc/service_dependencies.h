@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "server/store/artifact_store.h"
+#include "server/store/catalogue.h"
 #include "server/rpc/auth.h"
 #include "server/store/device_store.h"
 #include "server/store/job_notifier.h"
@@ -20,7 +21,8 @@ struct ServiceLimits {
 
 struct ServiceDependencies {
   JobStore& store;
-  ArtifactStore& artifacts;
+  Catalogue& catalogue;  // data sets and artifacts: rows
+  ArtifactStore& artifacts;  // their bytes
   JobNotifier& notifier;
   const TokenAuthenticator& authenticator;
   ServiceLimits limits;

@@ -123,7 +123,7 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
       ReceiveUploadBody(reader, deps_.artifacts, announced, deps_.limits.max_upload_bytes, &received);
   if (!sha256.ok()) return ToGrpcStatus(sha256.status().WithContext("artifact " + header.name()));
   StatusOr<v1::Artifact> artifact =
-      deps_.store.RecordArtifact(header.job_id(), header.lease_id(), header.name(), *sha256, received);
+      deps_.catalogue.RecordArtifact(header.job_id(), header.lease_id(), header.name(), *sha256, received);
   if (!artifact.ok()) return ToGrpcStatus(artifact.status());
   *response->mutable_artifact() = std::move(*artifact);
   return grpc::Status::OK;
@@ -133,7 +133,7 @@ grpc::Status WorkerService::FetchDataset(grpc::ServerContext* context, const v1:
                                          grpc::ServerWriter<v1::ArtifactChunk>* writer) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (request->name().empty()) return Invalid("name: empty; give the data set's name");
-  StatusOr<v1::Dataset> dataset = deps_.store.FindDataset(request->name());
+  StatusOr<v1::Dataset> dataset = deps_.catalogue.FindDataset(request->name());
   if (!dataset.ok()) return ToGrpcStatus(dataset.status());
   return SendBlob(deps_.artifacts, dataset->sha256(), dataset->name(), dataset->size(), context, writer);
 }

@@ -241,20 +241,18 @@ StatusOr<v1::Device> DeviceStore::Register(const v1::Device& device) {
   upsert.Bind(8, device.firmware_version()).Bind(9, device.kernel_variant()).Bind(10, device.emulated() ? 1 : 0);
   upsert.Bind(11, now);
   QATLAB_RETURN_IF_ERROR(upsert.Run());
-  StatusOr<std::optional<v1::Device>> stored = LoadDevice(id);
-  if (!stored.ok()) return stored.status();
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Device> stored, LoadDevice(id));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   spdlog::info("device {} ({}, {}) {}", id, device.name(), device.board_kind(),
                known ? "registered again" : "registered");
-  return std::move(**stored);
+  return std::move(*stored);
 }
 
 StatusOr<v1::Device> DeviceStore::GetDevice(const std::string& device_id) {
   std::lock_guard lock(mutex_);
-  StatusOr<std::optional<v1::Device>> device = LoadDevice(device_id);
-  if (!device.ok()) return device.status();
-  if (!device->has_value()) return NoSuchDevice(device_id);
-  return std::move(**device);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Device> device, LoadDevice(device_id));
+  if (!device.has_value()) return NoSuchDevice(device_id);
+  return std::move(*device);
 }
 
 StatusOr<std::vector<v1::Device>> DeviceStore::ListDevices() {
@@ -284,31 +282,28 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
     std::lock_guard lock(mutex_);
     Transaction transaction(*db_);
     QATLAB_RETURN_IF_ERROR(transaction.status());
-    StatusOr<JobRow> job = LoadJobRow(*db_, request.job_id);
-    if (!job.ok()) return job.status();
-    if (job->state != v1::SUCCEEDED) {
+    QATLAB_ASSIGN_OR_RETURN(JobRow job, LoadJobRow(*db_, request.job_id));
+    if (job.state != v1::SUCCEEDED) {
       return Status::FailedPrecondition(fmt::format("job {} is {}: its models exist only once it has SUCCEEDED",
-                                                    request.job_id, v1::JobState_Name(job->state)));
+                                                    request.job_id, v1::JobState_Name(job.state)));
     }
     std::string board_kind = request.board_kind;
     if (!request.device_id.empty()) {
-      StatusOr<std::optional<v1::Device>> device = LoadDevice(request.device_id);
-      if (!device.ok()) return device.status();
-      if (!device->has_value()) return NoSuchDevice(request.device_id);
+      QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Device> device, LoadDevice(request.device_id));
+      if (!device.has_value()) return NoSuchDevice(request.device_id);
       if (board_kind.empty()) {
-        board_kind = (*device)->board_kind();
-      } else if (board_kind != (*device)->board_kind()) {
+        board_kind = device->board_kind();
+      } else if (board_kind != device->board_kind()) {
         return Status::InvalidArgument(fmt::format("device {} is a {} board, not a {}", request.device_id,
-                                                   (*device)->board_kind(), board_kind));
+                                                   device->board_kind(), board_kind));
       }
     }
     if (board_kind.empty()) board_kind = kDefaultBoardKind;
 
-    StatusOr<std::vector<MeasurableVariant>> variants = LoadQuantizedVariants(*db_, job->seq);
-    if (!variants.ok()) return variants.status();
+    QATLAB_ASSIGN_OR_RETURN(std::vector<MeasurableVariant> variants, LoadQuantizedVariants(*db_, job.seq));
     std::vector<std::string> chosen;
     if (request.variant.empty()) {
-      for (const MeasurableVariant& v : *variants) {
+      for (const MeasurableVariant& v : variants) {
         if (v.has_artifact) chosen.push_back(v.name);
       }
       if (chosen.empty()) {
@@ -317,12 +312,12 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
       }
     } else {
       const MeasurableVariant* found = nullptr;
-      for (const MeasurableVariant& v : *variants) {
+      for (const MeasurableVariant& v : variants) {
         if (v.name == request.variant) found = &v;
       }
       if (found == nullptr) {
         Statement any = db_->Prepare("SELECT kind FROM variant_results WHERE job_seq = ?1 AND name = ?2");
-        any.Bind(1, job->seq).Bind(2, request.variant);
+        any.Bind(1, job.seq).Bind(2, request.variant);
         if (any.Step()) {
           return Status::InvalidArgument(fmt::format(
               "variant {} of job {} is a {} model; only quantized variants run on a board", request.variant,
@@ -344,7 +339,7 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
       Statement insert = db_->Prepare(
           "INSERT INTO measurements (id, job_seq, variant, board_kind, requested_device_id, origin, state, "
           "max_attempts, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'request', ?6, ?7, ?8)");
-      insert.Bind(1, id).Bind(2, job->seq).Bind(3, variant).Bind(4, board_kind).Bind(5, request.device_id);
+      insert.Bind(1, id).Bind(2, job.seq).Bind(3, variant).Bind(4, board_kind).Bind(5, request.device_id);
       insert.Bind(6, kQueued).Bind(7, options_.max_attempts).Bind(8, now);
       QATLAB_RETURN_IF_ERROR(insert.Run());
       v1::Measurement m;
@@ -369,12 +364,11 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
 Status DeviceStore::QueueMeasureOn(Transaction& transaction, int64_t job_seq, const v1::Job& job) {
   if (job.spec().measure_on().empty()) return Status::Ok();
   Database& db = transaction.database();
-  StatusOr<std::vector<MeasurableVariant>> variants = LoadQuantizedVariants(db, job_seq);
-  if (!variants.ok()) return variants.status();
+  QATLAB_ASSIGN_OR_RETURN(std::vector<MeasurableVariant> variants, LoadQuantizedVariants(db, job_seq));
   const int64_t now = clock_.NowUnixMs();
   std::vector<v1::Measurement> queued;
   for (const std::string& board_kind : job.spec().measure_on()) {
-    for (const MeasurableVariant& variant : *variants) {
+    for (const MeasurableVariant& variant : variants) {
       if (!variant.has_artifact) {
         spdlog::warn("job {}: variant {} has no {}.qmodel artifact; not measured on {}", job.id(), variant.name,
                      variant.name, board_kind);
@@ -422,27 +416,24 @@ StatusOr<std::optional<v1::Measurement>> DeviceStore::LoadMeasurement(const std:
 StatusOr<v1::Measurement> DeviceStore::LoadLeasedMeasurement(const std::string& measurement_id,
                                                              const std::string& lease_id, int64_t* seq) {
   std::string current_lease;
-  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, seq, &current_lease);
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return NoSuchMeasurement(measurement_id);
-  QATLAB_RETURN_IF_ERROR(leases_.Check(LeaseOf(**m, current_lease), lease_id));
-  return std::move(**m);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, seq, &current_lease));
+  if (!m.has_value()) return NoSuchMeasurement(measurement_id);
+  QATLAB_RETURN_IF_ERROR(leases_.Check(LeaseOf(*m, current_lease), lease_id));
+  return std::move(*m);
 }
 
 StatusOr<v1::Measurement> DeviceStore::GetMeasurement(const std::string& measurement_id) {
   std::lock_guard lock(mutex_);
-  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, nullptr, nullptr);
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return NoSuchMeasurement(measurement_id);
-  return std::move(**m);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, nullptr, nullptr));
+  if (!m.has_value()) return NoSuchMeasurement(measurement_id);
+  return std::move(*m);
 }
 
 StatusOr<std::vector<v1::Measurement>> DeviceStore::ListMeasurements(const std::string& job_id) {
   std::lock_guard lock(mutex_);
-  StatusOr<JobRow> job = LoadJobRow(*db_, job_id);
-  if (!job.ok()) return job.status();
+  QATLAB_ASSIGN_OR_RETURN(JobRow job, LoadJobRow(*db_, job_id));
   Statement s = db_->Prepare(MeasurementSelect("m.job_seq = ?1 ORDER BY m.seq"));
-  s.Bind(1, job->seq);
+  s.Bind(1, job.seq);
   std::vector<v1::Measurement> measurements;
   while (s.Step()) measurements.push_back(MeasurementFromRow(s));
   QATLAB_RETURN_IF_ERROR(s.status());
@@ -457,21 +448,19 @@ StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::stri
   {
     std::lock_guard lock(mutex_);
     const int64_t now = clock_.NowUnixMs();
-    StatusOr<int> expired_now = ExpireLeasesLocked(now);
-    if (!expired_now.ok()) return expired_now.status();
-    expired = *expired_now;
+    QATLAB_ASSIGN_OR_RETURN(int expired_now, ExpireLeasesLocked(now));
+    expired = expired_now;
 
     Transaction transaction(*db_);
     QATLAB_RETURN_IF_ERROR(transaction.status());
-    StatusOr<std::optional<v1::Device>> device = LoadDevice(device_id);
-    if (!device.ok()) return device.status();
-    if (!device->has_value()) return NoSuchDevice(device_id);
+    QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Device> device, LoadDevice(device_id));
+    if (!device.has_value()) return NoSuchDevice(device_id);
     QATLAB_RETURN_IF_ERROR(TouchDevice(device_id, now));
 
     Statement next = db_->Prepare(MeasurementSelect(
         "m.state = ?1 AND m.board_kind = ?2 AND (m.requested_device_id = '' OR m.requested_device_id = ?3) "
         "ORDER BY m.seq LIMIT 1"));
-    next.Bind(1, kQueued).Bind(2, (*device)->board_kind()).Bind(3, device_id);
+    next.Bind(1, kQueued).Bind(2, device->board_kind()).Bind(3, device_id);
     if (next.Step()) {
       const int64_t seq = next.ColumnInt(kSeqColumn);
       MeasurementLease granted;
@@ -504,17 +493,16 @@ StatusOr<MeasurementHeartbeat> DeviceStore::Heartbeat(const std::string& measure
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
   std::string current_lease;
-  StatusOr<std::optional<v1::Measurement>> m = LoadMeasurement(measurement_id, &seq, &current_lease);
-  if (!m.ok()) return m.status();
-  if (!m->has_value()) return NoSuchMeasurement(measurement_id);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, &seq, &current_lease));
+  if (!m.has_value()) return NoSuchMeasurement(measurement_id);
   MeasurementHeartbeat outcome;
-  if (!leases_.IsCurrent(LeaseOf(**m, current_lease), lease_id)) {
+  if (!leases_.IsCurrent(LeaseOf(*m, current_lease), lease_id)) {
     outcome.lease_lost = true;
     return outcome;
   }
   const int64_t now = clock_.NowUnixMs();
   QATLAB_RETURN_IF_ERROR(leases_.Extend(*db_, seq, now, &outcome.deadline_unix_ms));
-  QATLAB_RETURN_IF_ERROR(TouchDevice((*m)->device_id(), now));
+  QATLAB_RETURN_IF_ERROR(TouchDevice(m->device_id(), now));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   return outcome;
 }
@@ -525,8 +513,7 @@ Status DeviceStore::Complete(const std::string& measurement_id, const std::strin
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
-  StatusOr<v1::Measurement> m = LoadLeasedMeasurement(measurement_id, lease_id, &seq);
-  if (!m.ok()) return m.status();
+  QATLAB_ASSIGN_OR_RETURN(v1::Measurement m, LoadLeasedMeasurement(measurement_id, lease_id, &seq));
   const int64_t now = clock_.NowUnixMs();
   std::string result_bytes;
   result.SerializeToString(&result_bytes);
@@ -535,10 +522,10 @@ Status DeviceStore::Complete(const std::string& measurement_id, const std::strin
   Statement update = db_->Prepare("UPDATE measurements SET result = ?2, median_us = ?3, bit_exact = ?4 WHERE seq = ?1");
   update.Bind(1, seq).BindBlob(2, result_bytes).Bind(3, result.median_us()).Bind(4, bit_exact ? 1 : 0);
   QATLAB_RETURN_IF_ERROR(update.Run());
-  QATLAB_RETURN_IF_ERROR(TouchDevice(m->device_id(), now));
+  QATLAB_RETURN_IF_ERROR(TouchDevice(m.device_id(), now));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   spdlog::info("measurement {}: SUCCEEDED on {} (median {:.1f} us, {}/{} outputs bit-exact)", measurement_id,
-               m->device_id(), result.median_us(), result.bit_exact_inputs(), result.checked_inputs());
+               m.device_id(), result.median_us(), result.bit_exact_inputs(), result.checked_inputs());
   return Status::Ok();
 }
 
@@ -549,17 +536,16 @@ Status DeviceStore::Fail(const std::string& measurement_id, const std::string& l
     Transaction transaction(*db_);
     QATLAB_RETURN_IF_ERROR(transaction.status());
     int64_t seq = 0;
-    StatusOr<v1::Measurement> m = LoadLeasedMeasurement(measurement_id, lease_id, &seq);
-    if (!m.ok()) return m.status();
+    QATLAB_ASSIGN_OR_RETURN(v1::Measurement m, LoadLeasedMeasurement(measurement_id, lease_id, &seq));
     const int64_t now = clock_.NowUnixMs();
     // Given back (agent stopping, board lost): not counted as an attempt, and
     // any device of the kind may take it again.
     QATLAB_RETURN_IF_ERROR(retryable ? leases_.GiveBack(*db_, seq, error)
                                      : leases_.Finish(*db_, seq, LeaseEnd::kFailed, error, now));
-    QATLAB_RETURN_IF_ERROR(TouchDevice(m->device_id(), now));
+    QATLAB_RETURN_IF_ERROR(TouchDevice(m.device_id(), now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
     spdlog::info("measurement {}: {} by {}: {}", measurement_id, retryable ? "given back" : "FAILED",
-                 m->device_id(), error);
+                 m.device_id(), error);
   }
   if (retryable) AnnounceQueued();
   return Status::Ok();
@@ -568,14 +554,13 @@ Status DeviceStore::Fail(const std::string& measurement_id, const std::string& l
 StatusOr<int> DeviceStore::ExpireLeasesLocked(int64_t now) {
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  StatusOr<std::vector<ExpiredLease>> expired = leases_.ExpireDue(*db_, now);
-  if (!expired.ok()) return expired.status();
-  if (expired->empty()) return 0;
+  QATLAB_ASSIGN_OR_RETURN(std::vector<ExpiredLease> expired, leases_.ExpireDue(*db_, now));
+  if (expired.empty()) return 0;
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
-  for (const ExpiredLease& e : *expired) {
+  for (const ExpiredLease& e : expired) {
     spdlog::info("measurement {}: {} -> {}", e.id, e.reason, e.outcome == ExpiredLease::kRequeued ? kQueued : kFailed);
   }
-  return static_cast<int>(expired->size());
+  return static_cast<int>(expired.size());
 }
 
 StatusOr<int> DeviceStore::ExpireLeases() {

@@ -252,10 +252,9 @@ StatusOr<v1::Job> JobStore::Submit(const v1::JobSpec& spec, const std::string& i
 
 StatusOr<v1::Job> JobStore::Get(const std::string& job_id) {
   std::lock_guard lock(mutex_);
-  StatusOr<std::optional<v1::Job>> job = LoadJob(job_id, nullptr);
-  if (!job.ok()) return job.status();
-  if (!job->has_value()) return NoSuchJob(job_id);
-  return std::move(**job);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id, nullptr));
+  if (!job.has_value()) return NoSuchJob(job_id);
+  return std::move(*job);
 }
 
 StatusOr<JobPage> JobStore::List(const ListJobsQuery& query) {
@@ -315,10 +314,9 @@ StatusOr<v1::Job> JobStore::Cancel(const std::string& job_id) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  StatusOr<std::optional<v1::Job>> loaded = LoadJob(job_id, nullptr);
-  if (!loaded.ok()) return loaded.status();
-  if (!loaded->has_value()) return NoSuchJob(job_id);
-  v1::Job before = **loaded;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, nullptr));
+  if (!loaded.has_value()) return NoSuchJob(job_id);
+  v1::Job before = *loaded;
   v1::Job job = before;
   std::string message;
   switch (job.state()) {
@@ -358,9 +356,8 @@ StatusOr<v1::Job> JobStore::Cancel(const std::string& job_id) {
 StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
   std::lock_guard lock(mutex_);
   int64_t seq = 0;
-  StatusOr<std::optional<v1::Job>> job = LoadJob(job_id, &seq);
-  if (!job.ok()) return job.status();
-  if (!job->has_value()) return NoSuchJob(job_id);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id, &seq));
+  if (!job.has_value()) return NoSuchJob(job_id);
 
   v1::JobResult result;
   Statement head = db_->Prepare(
@@ -370,7 +367,7 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
   if (!head.Step()) {
     QATLAB_RETURN_IF_ERROR(head.status());
     return Status::FailedPrecondition(
-        fmt::format("job {} has no result (it is {})", job_id, v1::JobState_Name((*job)->state())));
+        fmt::format("job {} has no result (it is {})", job_id, v1::JobState_Name(job->state())));
   }
   result.set_experiment(head.ColumnText(0));
   result.set_model(head.ColumnText(1));
@@ -432,10 +429,9 @@ StatusOr<JobStore::Watch> JobStore::WatchJob(const std::string& job_id) {
   // Changes are published while mutex_ is held, so subscribing under it makes
   // the snapshot and the stream of changes line up exactly.
   std::lock_guard lock(mutex_);
-  StatusOr<std::optional<v1::Job>> job = LoadJob(job_id, nullptr);
-  if (!job.ok()) return job.status();
-  if (!job->has_value()) return NoSuchJob(job_id);
-  return Watch{std::move(**job), notifier_.Subscribe(job_id)};
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id, nullptr));
+  if (!job.has_value()) return NoSuchJob(job_id);
+  return Watch{std::move(*job), notifier_.Subscribe(job_id)};
 }
 
 // --- workers ---
@@ -478,10 +474,9 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
   std::string current_lease;
-  StatusOr<std::optional<v1::Job>> loaded = LoadJob(job_id, &seq, &current_lease);
-  if (!loaded.ok()) return loaded.status();
-  if (!loaded->has_value()) return NoSuchJob(job_id);
-  const v1::Job& before = **loaded;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, &seq, &current_lease));
+  if (!loaded.has_value()) return NoSuchJob(job_id);
+  const v1::Job& before = *loaded;
   HeartbeatOutcome outcome;
   if (current_lease == lease_id && before.state() == v1::CANCELLED) {
     outcome.cancelled = true;  // a repeated heartbeat after the cancel took effect
@@ -624,21 +619,19 @@ StatusOr<int> JobStore::ExpireLeases() {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  StatusOr<std::vector<ExpiredLease>> expired = leases_.ExpireDue(*db_, clock_.NowUnixMs());
-  if (!expired.ok()) return expired.status();
-  if (expired->empty()) return 0;
+  QATLAB_ASSIGN_OR_RETURN(std::vector<ExpiredLease> expired, leases_.ExpireDue(*db_, clock_.NowUnixMs()));
+  if (expired.empty()) return 0;
   std::vector<JobUpdate> updates;
-  for (const ExpiredLease& e : *expired) {
-    StatusOr<std::optional<v1::Job>> job = LoadJob(e.id, nullptr);
-    if (!job.ok()) return job.status();
-    if (!job->has_value()) return Status::Internal(fmt::format("job {} vanished while its lease expired", e.id));
-    updates.push_back(JobUpdate{std::move(**job), std::nullopt, std::nullopt, e.reason});
+  for (const ExpiredLease& e : expired) {
+    QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(e.id, nullptr));
+    if (!job.has_value()) return Status::Internal(fmt::format("job {} vanished while its lease expired", e.id));
+    updates.push_back(JobUpdate{std::move(*job), std::nullopt, std::nullopt, e.reason});
   }
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   v1::Job running;  // what every expired job was before
   running.set_state(v1::RUNNING);
   for (JobUpdate& update : updates) Announce(running, std::move(update));
-  return static_cast<int>(expired->size());
+  return static_cast<int>(expired.size());
 }
 
 // REQUIRES: mutex_ held. Loads the job into *job (and its row seq) when
@@ -647,10 +640,9 @@ StatusOr<int> JobStore::ExpireLeases() {
 Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job,
                                int64_t* seq) {
   std::string current_lease;
-  StatusOr<std::optional<v1::Job>> loaded = LoadJob(job_id, seq, &current_lease);
-  if (!loaded.ok()) return loaded.status();
-  if (!loaded->has_value()) return NoSuchJob(job_id);
-  *job = std::move(**loaded);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, seq, &current_lease));
+  if (!loaded.has_value()) return NoSuchJob(job_id);
+  *job = std::move(*loaded);
   return leases_.Check(LeaseOf(*job, current_lease), lease_id);
 }
 
@@ -659,143 +651,6 @@ Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_
   v1::Job job;
   QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &job, nullptr));
   return Status::Ok();
-}
-
-// --- artifacts and data sets ---
-
-Status JobStore::RecordBlob(const std::string& sha256, int64_t size) {
-  Statement s = db_->Prepare(
-      "INSERT INTO blobs (sha256, size, created_unix_ms) VALUES (?1, ?2, ?3) ON CONFLICT(sha256) DO NOTHING");
-  s.Bind(1, sha256).Bind(2, size).Bind(3, clock_.NowUnixMs());
-  return s.Run();
-}
-
-StatusOr<v1::Artifact> JobStore::RecordArtifact(const std::string& job_id, const std::string& lease_id,
-                                                const std::string& name, const std::string& sha256, int64_t size) {
-  std::lock_guard lock(mutex_);
-  Transaction transaction(*db_);
-  QATLAB_RETURN_IF_ERROR(transaction.status());
-  int64_t seq = 0;
-  v1::Job job;
-  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &job, &seq));
-  QATLAB_RETURN_IF_ERROR(RecordBlob(sha256, size));
-  // A retried attempt may upload the same name again: the newest wins.
-  Statement insert = db_->Prepare(
-      "INSERT INTO artifacts (job_seq, name, sha256, size, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5) "
-      "ON CONFLICT(job_seq, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, "
-      "created_unix_ms = excluded.created_unix_ms");
-  insert.Bind(1, seq).Bind(2, name).Bind(3, sha256).Bind(4, size).Bind(5, clock_.NowUnixMs());
-  QATLAB_RETURN_IF_ERROR(insert.Run());
-  QATLAB_RETURN_IF_ERROR(transaction.Commit());
-  v1::Artifact artifact;
-  artifact.set_job_id(job_id);
-  artifact.set_name(name);
-  artifact.set_sha256(sha256);
-  artifact.set_size(size);
-  return artifact;
-}
-
-StatusOr<v1::Artifact> JobStore::FindArtifact(const std::string& job_id, const std::string& name,
-                                              const std::string& sha256) {
-  std::lock_guard lock(mutex_);
-  v1::Artifact artifact;
-  if (!job_id.empty()) {
-    int64_t seq = 0;
-    StatusOr<std::optional<v1::Job>> job = LoadJob(job_id, &seq);
-    if (!job.ok()) return job.status();
-    if (!job->has_value()) return NoSuchJob(job_id);
-    Statement s = db_->Prepare(
-        "SELECT name, sha256, size FROM artifacts WHERE job_seq = ?1 AND "
-        "((?2 != '' AND name = ?2) OR (?2 = '' AND sha256 = ?3)) LIMIT 1");
-    s.Bind(1, seq).Bind(2, name).Bind(3, sha256);
-    if (!s.Step()) {
-      QATLAB_RETURN_IF_ERROR(s.status());
-      return Status::NotFound(fmt::format("job {} has no artifact {}", job_id, name.empty() ? sha256 : name));
-    }
-    artifact.set_job_id(job_id);
-    artifact.set_name(s.ColumnText(0));
-    artifact.set_sha256(s.ColumnText(1));
-    artifact.set_size(s.ColumnInt(2));
-    return artifact;
-  }
-  Statement s = db_->Prepare("SELECT size FROM blobs WHERE sha256 = ?1");
-  s.Bind(1, sha256);
-  if (!s.Step()) {
-    QATLAB_RETURN_IF_ERROR(s.status());
-    return Status::NotFound(fmt::format("no artifact with sha256 {}", sha256));
-  }
-  artifact.set_sha256(sha256);
-  artifact.set_size(s.ColumnInt(0));
-  return artifact;
-}
-
-StatusOr<v1::Dataset> JobStore::RecordDataset(const std::string& name, const std::string& format,
-                                              const std::string& sha256, int64_t size) {
-  std::lock_guard lock(mutex_);
-  Transaction transaction(*db_);
-  QATLAB_RETURN_IF_ERROR(transaction.status());
-  v1::Dataset dataset;
-  Statement existing = db_->Prepare("SELECT format, sha256, size, created_unix_ms FROM datasets WHERE name = ?1");
-  existing.Bind(1, name);
-  if (existing.Step()) {
-    dataset.set_name(name);
-    dataset.set_format(existing.ColumnText(0));
-    dataset.set_sha256(existing.ColumnText(1));
-    dataset.set_size(existing.ColumnInt(2));
-    dataset.set_created_unix_ms(existing.ColumnInt(3));
-    if (dataset.sha256() == sha256 && dataset.format() == format) return dataset;
-    return Status::AlreadyExists(fmt::format(
-        "dataset '{}' already exists with different content (sha256 {}); data sets are immutable, pick another name",
-        name, dataset.sha256()));
-  }
-  QATLAB_RETURN_IF_ERROR(existing.status());
-  QATLAB_RETURN_IF_ERROR(RecordBlob(sha256, size));
-  const int64_t now = clock_.NowUnixMs();
-  Statement insert = db_->Prepare(
-      "INSERT INTO datasets (name, format, sha256, size, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
-  insert.Bind(1, name).Bind(2, format).Bind(3, sha256).Bind(4, size).Bind(5, now);
-  QATLAB_RETURN_IF_ERROR(insert.Run());
-  QATLAB_RETURN_IF_ERROR(transaction.Commit());
-  dataset.set_name(name);
-  dataset.set_format(format);
-  dataset.set_sha256(sha256);
-  dataset.set_size(size);
-  dataset.set_created_unix_ms(now);
-  spdlog::info("dataset {}: stored ({} bytes, sha256 {})", name, size, sha256);
-  return dataset;
-}
-
-StatusOr<v1::Dataset> JobStore::FindDataset(const std::string& name) {
-  std::lock_guard lock(mutex_);
-  Statement s = db_->Prepare("SELECT format, sha256, size, created_unix_ms FROM datasets WHERE name = ?1");
-  s.Bind(1, name);
-  if (!s.Step()) {
-    QATLAB_RETURN_IF_ERROR(s.status());
-    return Status::NotFound(fmt::format("dataset '{}' not found", name));
-  }
-  v1::Dataset dataset;
-  dataset.set_name(name);
-  dataset.set_format(s.ColumnText(0));
-  dataset.set_sha256(s.ColumnText(1));
-  dataset.set_size(s.ColumnInt(2));
-  dataset.set_created_unix_ms(s.ColumnInt(3));
-  return dataset;
-}
-
-StatusOr<std::vector<v1::Dataset>> JobStore::ListDatasets() {
-  std::lock_guard lock(mutex_);
-  Statement s = db_->Prepare("SELECT name, format, sha256, size, created_unix_ms FROM datasets ORDER BY name");
-  std::vector<v1::Dataset> datasets;
-  while (s.Step()) {
-    v1::Dataset& d = datasets.emplace_back();
-    d.set_name(s.ColumnText(0));
-    d.set_format(s.ColumnText(1));
-    d.set_sha256(s.ColumnText(2));
-    d.set_size(s.ColumnInt(3));
-    d.set_created_unix_ms(s.ColumnInt(4));
-  }
-  QATLAB_RETURN_IF_ERROR(s.status());
-  return datasets;
 }
 
 StatusOr<std::string> JobStore::IntegrityCheck() {

@@ -1,5 +1,6 @@
 // The job queue and everything persisted about jobs: submissions, leases,
-// progress, results, artifacts and data sets. The queue IS the database: every
+// progress and results (the data sets and artifacts are the Catalogue's,
+// server/store/catalogue.h). The queue IS the database: every
 // change is committed before the call returns, so a server killed at any
 // moment and restarted loses no accepted job and no finished result.
 //
@@ -139,19 +140,6 @@ class JobStore {
   // OK when `lease_id` is the current lease of RUNNING job `job_id`.
   Status CheckLease(const std::string& job_id, const std::string& lease_id);
 
-  // --- artifacts and data sets (the files live in the ArtifactStore) ---
-  // REQUIRES: the blob `sha256` is in the artifact store.
-  StatusOr<v1::Artifact> RecordArtifact(const std::string& job_id, const std::string& lease_id,
-                                        const std::string& name, const std::string& sha256, int64_t size);
-  // By name within a job, or by content address alone (job_id may be empty).
-  StatusOr<v1::Artifact> FindArtifact(const std::string& job_id, const std::string& name, const std::string& sha256);
-  // AlreadyExists when `name` is taken by different content; the same content
-  // again returns the existing record.
-  StatusOr<v1::Dataset> RecordDataset(const std::string& name, const std::string& format, const std::string& sha256,
-                                      int64_t size);
-  StatusOr<v1::Dataset> FindDataset(const std::string& name);
-  StatusOr<std::vector<v1::Dataset>> ListDatasets();
-
   // --- maintenance and tests ---
   StatusOr<std::string> IntegrityCheck();  // "ok" when healthy
   StatusOr<int64_t> CountJobs();
@@ -184,7 +172,6 @@ class JobStore {
   StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq,
                                            std::string* current_lease = nullptr);
   Status LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq);
-  Status RecordBlob(const std::string& sha256, int64_t size);
   void Announce(const v1::Job& before_or_empty, JobUpdate update);
 
   const Clock& clock_;

@@ -29,11 +29,14 @@ LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& token
                            schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested",
                            schema_.table, schema_.running)) {}
 
-Status LeaseTable::Check(const LeasedRow& row, const std::string& presented) const {
-  if (IsCurrent(row, presented)) return Status::Ok();
+Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented) {
+  if (row.running && row.lease_id == presented) return Status::Ok();
   return Status::FailedPrecondition(fmt::format("lease {} is not the current lease of {} {} ({} is {}, attempt {})",
-                                                presented, schema_.noun, row.id, schema_.noun, row.state_name,
-                                                row.attempt));
+                                                presented, noun, row.id, noun, row.state_name, row.attempt));
+}
+
+Status LeaseTable::Check(const LeasedRow& row, const std::string& presented) const {
+  return CheckLease(row, schema_.noun, presented);
 }
 
 Status LeaseTable::Grant(Database& db, int64_t seq, const std::string& holder, int64_t now, LeaseGrant* grant) {

@@ -76,6 +76,12 @@ struct LeasedRow {
   int attempt = 0;
 };
 
+// OK when `presented` is the current lease of `row` and the row is RUNNING;
+// FailedPrecondition ("lease … is not the current lease of <noun> …")
+// otherwise. LeaseTable::Check for a table's own store; the Catalogue calls it
+// directly for the jobs whose artifacts it records.
+Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented);
+
 enum class LeaseEnd { kSucceeded, kFailed, kCancelled };
 
 struct ExpiredLease {
