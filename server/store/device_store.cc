@@ -448,8 +448,7 @@ StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::stri
   {
     std::lock_guard lock(mutex_);
     const int64_t now = clock_.NowUnixMs();
-    QATLAB_ASSIGN_OR_RETURN(int expired_now, ExpireLeasesLocked(now));
-    expired = expired_now;
+    QATLAB_ASSIGN_OR_RETURN(expired, ExpireLeasesLocked(now));
 
     Transaction transaction(*db_);
     QATLAB_RETURN_IF_ERROR(transaction.status());
