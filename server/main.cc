@@ -8,8 +8,8 @@
 #include <iostream>
 
 #include "process/stop_signal.h"
-#include "server/auth.h"
-#include "server/server.h"
+#include "server/rpc/auth.h"
+#include "server/rpc/server.h"
 
 namespace {
 

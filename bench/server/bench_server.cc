@@ -19,8 +19,8 @@
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "server/job_store.h"
-#include "server/server.h"
+#include "server/store/job_store.h"
+#include "server/rpc/server.h"
 #include "tests/support/loopback_port.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_processes.h"

@@ -9,9 +9,9 @@
 #include <set>
 #include <thread>
 
-#include "server/auth.h"
-#include "server/database.h"
-#include "server/lease.h"
+#include "server/rpc/auth.h"
+#include "server/store/database.h"
+#include "server/store/lease.h"
 #include "server_fixture.h"
 #include "tests/support/wait_until.h"
 

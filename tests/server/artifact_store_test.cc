@@ -1,5 +1,5 @@
 // The content-addressed store: atomic writes, digest and size checks, limits.
-#include "server/artifact_store.h"
+#include "server/store/artifact_store.h"
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <functional>
 
-#include "server/auth.h"
+#include "server/rpc/auth.h"
 #include "server_fixture.h"
 
 namespace qatlab::server {

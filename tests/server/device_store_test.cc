@@ -2,7 +2,7 @@
 // the real JobStore (submitted, leased, artifacts recorded, completed; wired to
 // DeviceStore::QueueMeasureOn as the server wires it), time from a ManualClock
 // so lease expiry is exercised without sleeping.
-#include "server/device_store.h"
+#include "server/store/device_store.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,9 +11,10 @@
 #include <set>
 #include <string>
 
-#include "server/database.h"
-#include "server/job_notifier.h"
-#include "server/job_store.h"
+#include "server/store/catalogue.h"
+#include "server/store/database.h"
+#include "server/store/job_notifier.h"
+#include "server/store/job_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace qatlab::server {
@@ -33,6 +34,9 @@ class DeviceStoreTest : public ::testing::Test {
     StatusOr<std::unique_ptr<JobStore>> jobs = JobStore::Open(db_path, clock_, notifier_, std::move(job_options));
     ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
     jobs_ = std::move(*jobs);
+    StatusOr<std::unique_ptr<Catalogue>> catalogue = Catalogue::Open(db_path, clock_);
+    ASSERT_TRUE(catalogue.ok()) << catalogue.status().ToString();
+    catalogue_ = std::move(*catalogue);
     DeviceStoreOptions options;
     options.lease_ms = kLeaseMs;
     options.online_window_ms = 20'000;
@@ -83,7 +87,7 @@ class DeviceStoreTest : public ::testing::Test {
       if (no_artifact.count(quantized[i]) != 0) continue;
       const std::string sha = std::string(63, 'a') + static_cast<char>('0' + i);
       StatusOr<v1::Artifact> artifact =
-          jobs_->RecordArtifact(job->id(), (*lease)->lease_id, quantized[i] + ".qmodel", sha, 1000);
+          catalogue_->RecordArtifact(job->id(), (*lease)->lease_id, quantized[i] + ".qmodel", sha, 1000);
       EXPECT_TRUE(artifact.ok()) << artifact.status().ToString();
     }
     return {job->id(), (*lease)->lease_id, result};
@@ -155,6 +159,7 @@ class DeviceStoreTest : public ::testing::Test {
   ManualClock clock_{kStart};
   JobNotifier notifier_;
   std::unique_ptr<JobStore> jobs_;
+  std::unique_ptr<Catalogue> catalogue_;
   std::unique_ptr<DeviceStore> devices_;
 };
 

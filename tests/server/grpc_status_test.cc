@@ -1,6 +1,6 @@
 // The single Status -> grpc::Status mapping: every code has a deliberate
 // gRPC code (never UNKNOWN) and messages pass through unchanged.
-#include "server/grpc_status.h"
+#include "server/rpc/grpc_status.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // The queue's rules, on a real SQLite file, with a ManualClock so lease expiry
 // is exercised without sleeping.
-#include "server/job_store.h"
+#include "server/store/job_store.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
-// The heartbeat rule of server/lease.h, which the job and measurement queues
+// The heartbeat rule of server/store/lease.h, which the job and measurement queues
 // share (their lease mechanics are exercised through job_store_test and
 // device_store_test against real SQLite).
-#include "server/lease.h"
+#include "server/store/lease.h"
 
 #include <gtest/gtest.h>
 

@@ -2,9 +2,9 @@
 // no-op, and a database newer than the binary is refused with a clear message.
 #include <gtest/gtest.h>
 
-#include "server/database.h"
-#include "server/job_store.h"
-#include "server/migrations.h"
+#include "server/store/database.h"
+#include "server/store/job_store.h"
+#include "server/store/migrations.h"
 #include "test_support.h"
 #include "tests/support/temp_dir.h"
 

@@ -11,7 +11,7 @@
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
 #include "digest/sha256.h"
-#include "server/server.h"
+#include "server/rpc/server.h"
 #include "test_support.h"
 #include "tests/support/temp_dir.h"
 

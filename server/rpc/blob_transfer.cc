@@ -1,0 +1,59 @@
+#include "server/rpc/blob_transfer.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "server/rpc/grpc_status.h"
+
+namespace qatlab::server {
+
+Status CheckUploadHeader(const std::string& sha256, int64_t size, int64_t max_bytes, UploadAnnouncement* out) {
+  std::string lower = sha256;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (!IsSha256Hex(lower)) {
+    return Status::InvalidArgument(
+        fmt::format("header.sha256: '{}' is not a sha256 digest (64 hex characters)", sha256.substr(0, 80)));
+  }
+  if (size < 0) return Status::InvalidArgument(fmt::format("header.size: {} is negative", size));
+  if (size > max_bytes) {
+    return Status::ResourceExhausted(
+        fmt::format("header.size: {} bytes exceeds the upload size limit of {} bytes", size, max_bytes));
+  }
+  out->sha256 = lower;
+  out->size = size;
+  return Status::Ok();
+}
+
+grpc::Status SendBlob(const ArtifactStore& store, const std::string& sha256, const std::string& name, int64_t size,
+                      grpc::ServerContext* context, grpc::ServerWriter<v1::ArtifactChunk>* writer) {
+  bool first = true;
+  bool broken = false;
+  Status read = store.ReadChunks(sha256, kDownloadChunkBytes, [&](std::string_view piece) {
+    if (context->IsCancelled()) {
+      broken = true;
+      return false;
+    }
+    v1::ArtifactChunk chunk;
+    chunk.set_data(piece.data(), piece.size());
+    if (first) {
+      chunk.set_name(name);
+      chunk.set_sha256(sha256);
+      chunk.set_size(size);
+      first = false;
+    }
+    if (!writer->Write(chunk)) {
+      broken = true;
+      return false;
+    }
+    return true;
+  });
+  if (!read.ok()) {
+    // A blob the database knows but the disk lost is data loss, not absence.
+    if (read.code() == StatusCode::kNotFound) return ToGrpcStatus(Status::Corruption(read.message()));
+    return ToGrpcStatus(read);
+  }
+  if (broken) return ToGrpcStatus(Status::Cancelled("download stream broken by the client"));
+  return grpc::Status::OK;
+}
+
+}  // namespace qatlab::server

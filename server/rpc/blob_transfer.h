@@ -1,0 +1,58 @@
+// Moving blobs over gRPC streams: receiving a client-streamed upload (header
+// first, then chunks) into the ArtifactStore, and sending a stored blob as a
+// stream of 64 KiB ArtifactChunks. Shared by both services.
+#pragma once
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/sync_stream.h>
+
+#include <fmt/format.h>
+
+#include <string>
+
+#include "status/status.h"
+#include "qatlab/v1/experiment.pb.h"
+#include "server/store/artifact_store.h"
+
+namespace qatlab::server {
+
+inline constexpr size_t kDownloadChunkBytes = 64 * 1024;
+
+// What an upload header announced, after checking.
+struct UploadAnnouncement {
+  std::string sha256;  // lowercase hex
+  int64_t size = 0;    // 0: not announced
+};
+
+// Checks the header's sha256 and size fields. `max_bytes` is the server limit.
+Status CheckUploadHeader(const std::string& sha256, int64_t size, int64_t max_bytes, UploadAnnouncement* out);
+
+// Reads the chunks that follow the header from `reader` into a new blob.
+// Returns the stored blob's sha256; on any failure nothing is stored.
+// `Request` is UploadDatasetRequest or UploadArtifactRequest (oneof part {
+// header, chunk }).
+template <typename Request>
+StatusOr<std::string> ReceiveUploadBody(grpc::ServerReader<Request>* reader, ArtifactStore& store,
+                                        const UploadAnnouncement& announced, int64_t max_bytes,
+                                        int64_t* received_bytes) {
+  StatusOr<std::unique_ptr<BlobWriter>> writer = store.BeginWrite(announced.sha256, announced.size, max_bytes);
+  if (!writer.ok()) return writer.status();
+  Request request;
+  int64_t index = 0;
+  while (reader->Read(&request)) {
+    ++index;
+    if (request.part_case() != Request::kChunk) {
+      return Status::InvalidArgument(fmt::format("message {} of the upload is not a chunk (header only comes first)",
+                                                 index));
+    }
+    QATLAB_RETURN_IF_ERROR((*writer)->Append(request.chunk()));
+  }
+  *received_bytes = (*writer)->bytes_written();
+  return (*writer)->Finish();
+}
+
+// Streams blob `sha256` as ArtifactChunks; the first carries name, sha256, size.
+grpc::Status SendBlob(const ArtifactStore& store, const std::string& sha256, const std::string& name, int64_t size,
+                      grpc::ServerContext* context, grpc::ServerWriter<v1::ArtifactChunk>* writer);
+
+}  // namespace qatlab::server

@@ -1,0 +1,96 @@
+// QatlabServer assembles the parts: the JobStore and ArtifactStore under the
+// data directory, the two gRPC services (plus health and reflection), the
+// lease reaper thread and the local worker supervisor. main.cc only parses
+// flags into ServerOptions; tests start the same server in-process.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "status/status.h"
+#include "server/store/clock.h"
+#include "server/rpc/service_dependencies.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace qatlab::server {
+
+class ExperimentService;
+class WorkerService;
+class WorkerSupervisor;
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:50051";  // port 0: pick a free one (see port())
+  std::string data_dir;                     // created if missing
+  std::string token;                        // empty: open (loopback only)
+  std::string token_file;                   // passed on to local workers
+  std::string tls_cert_file;                // both set: TLS
+  std::string tls_key_file;
+  int64_t lease_ms = 30000;
+  SyncMode sync = SyncMode::kNormal;
+  // > 0: a quota on qatlab.db; past it submissions fail RESOURCE_EXHAUSTED,
+  // as they do when the disk itself is full.
+  int64_t max_database_bytes = 0;
+  ServiceLimits limits;
+  int local_workers = 0;
+  std::string worker_binary;  // empty: found next to this executable
+  std::string worker_data_cache;
+  std::chrono::milliseconds worker_stop_grace{10000};
+};
+
+class QatlabServer {
+ public:
+  // Opens the stores, starts serving and spawns the local workers.
+  // InvalidArgument for a non-loopback listen address without a token or an
+  // address that cannot be bound; FailedPrecondition for a database newer than
+  // this binary. `clock` (default: system) must outlive the server.
+  static StatusOr<std::unique_ptr<QatlabServer>> Start(const ServerOptions& options, const Clock* clock = nullptr);
+  ~QatlabServer();  // Shutdown()s
+
+  // Stops taking submissions and leases, stops the local workers (they give
+  // their jobs back), ends in-flight calls within `grace`, and stops threads.
+  // Idempotent.
+  void Shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(2000));
+
+  int port() const { return port_; }
+  // "127.0.0.1:<port>" (or the listen host) — what clients and workers dial.
+  const std::string& address() const { return address_; }
+  JobStore& store() { return *store_; }
+  ArtifactStore& artifacts() { return *artifacts_; }
+  WorkerSupervisor* supervisor() { return supervisor_.get(); }
+
+ private:
+  QatlabServer() = default;
+  void ReapLeases();
+
+  ServerOptions options_;
+  SystemClock system_clock_;
+  const Clock* clock_ = nullptr;
+  JobNotifier notifier_;
+  std::unique_ptr<DeviceStore> devices_;  // before store_: its on_success hook uses devices_
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<Catalogue> catalogue_;
+  std::unique_ptr<ArtifactStore> artifacts_;
+  std::unique_ptr<TokenAuthenticator> authenticator_;
+  std::atomic<bool> draining_{false};
+  std::unique_ptr<ExperimentService> experiment_service_;
+  std::unique_ptr<WorkerService> worker_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<WorkerSupervisor> supervisor_;
+  std::thread reaper_;
+  std::mutex reaper_mutex_;
+  std::condition_variable reaper_wake_;
+  bool reaper_stop_ = false;  // guarded by reaper_mutex_
+  int port_ = 0;
+  std::string address_;
+  bool shut_down_ = false;
+};
+
+}  // namespace qatlab::server

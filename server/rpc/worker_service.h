@@ -1,0 +1,45 @@
+// qatlab.v1.WorkerService: what qatlab-worker (and later qatlab-agent) calls.
+// Thin: checks fields, calls the JobStore, maps the Status. LeaseJob long-polls
+// on the JobNotifier, woken by submissions and requeues.
+#pragma once
+
+#include "qatlab/v1/worker.grpc.pb.h"
+#include "server/rpc/service_dependencies.h"
+
+namespace qatlab::server {
+
+class WorkerService final : public v1::WorkerService::Service {
+ public:
+  explicit WorkerService(ServiceDependencies deps) : deps_(deps) {}
+
+  grpc::Status LeaseJob(grpc::ServerContext* context, const v1::LeaseJobRequest* request,
+                        v1::LeaseJobResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
+  grpc::Status CompleteJob(grpc::ServerContext* context, const v1::CompleteJobRequest* request,
+                           v1::CompleteJobResponse* response) override;
+  grpc::Status FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,
+                       v1::FailJobResponse* response) override;
+  grpc::Status UploadArtifact(grpc::ServerContext* context, grpc::ServerReader<v1::UploadArtifactRequest>* reader,
+                              v1::UploadArtifactResponse* response) override;
+  grpc::Status FetchDataset(grpc::ServerContext* context, const v1::FetchDatasetRequest* request,
+                            grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
+  grpc::Status DownloadArtifact(grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
+                                grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
+
+  grpc::Status RegisterDevice(grpc::ServerContext* context, const v1::RegisterDeviceRequest* request,
+                              v1::RegisterDeviceResponse* response) override;
+  grpc::Status LeaseMeasurement(grpc::ServerContext* context, const v1::LeaseMeasurementRequest* request,
+                                v1::LeaseMeasurementResponse* response) override;
+  grpc::Status HeartbeatMeasurement(grpc::ServerContext* context, const v1::HeartbeatMeasurementRequest* request,
+                                    v1::HeartbeatResponse* response) override;
+  grpc::Status CompleteMeasurement(grpc::ServerContext* context, const v1::CompleteMeasurementRequest* request,
+                                   v1::CompleteJobResponse* response) override;
+  grpc::Status FailMeasurement(grpc::ServerContext* context, const v1::FailMeasurementRequest* request,
+                               v1::FailJobResponse* response) override;
+
+ private:
+  ServiceDependencies deps_;
+};
+
+}  // namespace qatlab::server

@@ -1,0 +1,180 @@
+#include "server/store/catalogue.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "server/store/lease.h"
+#include "server/store/migrations.h"
+
+namespace qatlab::server {
+
+namespace {
+
+struct JobRow {
+  int64_t seq = 0;
+  LeasedRow lease;
+};
+
+// The job `job_id` as the lease rule sees it; nullopt for an unknown job.
+StatusOr<std::optional<JobRow>> LoadJobRow(Database& db, const std::string& job_id) {
+  Statement s = db.Prepare("SELECT seq, state, lease_id, attempt FROM jobs WHERE id = ?1");
+  s.Bind(1, job_id);
+  if (!s.Step()) {
+    QATLAB_RETURN_IF_ERROR(s.status());
+    return std::optional<JobRow>();
+  }
+  const auto state = static_cast<v1::JobState>(s.ColumnInt(1));
+  JobRow row;
+  row.seq = s.ColumnInt(0);
+  row.lease = {job_id, state == v1::RUNNING, s.ColumnText(2), v1::JobState_Name(state),
+               static_cast<int>(s.ColumnInt(3))};
+  return std::optional<JobRow>(std::move(row));
+}
+
+Status NoSuchJob(const std::string& job_id) { return Status::NotFound(fmt::format("job {} not found", job_id)); }
+
+v1::Dataset DatasetFromRow(const std::string& name, const Statement& s, int first_column) {
+  v1::Dataset dataset;
+  dataset.set_name(name);
+  dataset.set_format(s.ColumnText(first_column));
+  dataset.set_sha256(s.ColumnText(first_column + 1));
+  dataset.set_size(s.ColumnInt(first_column + 2));
+  dataset.set_created_unix_ms(s.ColumnInt(first_column + 3));
+  return dataset;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Catalogue>> Catalogue::Open(const std::string& db_path, const Clock& clock,
+                                                     CatalogueOptions options) {
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                          Database::Open(db_path, options.sync, options.max_database_bytes));
+  QATLAB_RETURN_IF_ERROR(ApplyMigrations(*db, EmbeddedMigrations()));
+  return std::unique_ptr<Catalogue>(new Catalogue(std::move(db), clock));
+}
+
+Status Catalogue::RecordBlob(const std::string& sha256, int64_t size) {
+  Statement s = db_->Prepare(
+      "INSERT INTO blobs (sha256, size, created_unix_ms) VALUES (?1, ?2, ?3) ON CONFLICT(sha256) DO NOTHING");
+  s.Bind(1, sha256).Bind(2, size).Bind(3, clock_.NowUnixMs());
+  return s.Run();
+}
+
+// --- data sets ---
+
+StatusOr<v1::Dataset> Catalogue::RecordDataset(const std::string& name, const std::string& format,
+                                               const std::string& sha256, int64_t size) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  Statement existing = db_->Prepare("SELECT format, sha256, size, created_unix_ms FROM datasets WHERE name = ?1");
+  existing.Bind(1, name);
+  if (existing.Step()) {
+    v1::Dataset dataset = DatasetFromRow(name, existing, 0);
+    if (dataset.sha256() == sha256 && dataset.format() == format) return dataset;
+    return Status::AlreadyExists(fmt::format(
+        "dataset '{}' already exists with different content (sha256 {}); data sets are immutable, pick another name",
+        name, dataset.sha256()));
+  }
+  QATLAB_RETURN_IF_ERROR(existing.status());
+  QATLAB_RETURN_IF_ERROR(RecordBlob(sha256, size));
+  const int64_t now = clock_.NowUnixMs();
+  Statement insert = db_->Prepare(
+      "INSERT INTO datasets (name, format, sha256, size, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
+  insert.Bind(1, name).Bind(2, format).Bind(3, sha256).Bind(4, size).Bind(5, now);
+  QATLAB_RETURN_IF_ERROR(insert.Run());
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  v1::Dataset dataset;
+  dataset.set_name(name);
+  dataset.set_format(format);
+  dataset.set_sha256(sha256);
+  dataset.set_size(size);
+  dataset.set_created_unix_ms(now);
+  spdlog::info("dataset {}: stored ({} bytes, sha256 {})", name, size, sha256);
+  return dataset;
+}
+
+StatusOr<v1::Dataset> Catalogue::FindDataset(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Statement s = db_->Prepare("SELECT format, sha256, size, created_unix_ms FROM datasets WHERE name = ?1");
+  s.Bind(1, name);
+  if (!s.Step()) {
+    QATLAB_RETURN_IF_ERROR(s.status());
+    return Status::NotFound(fmt::format("dataset '{}' not found", name));
+  }
+  return DatasetFromRow(name, s, 0);
+}
+
+StatusOr<std::vector<v1::Dataset>> Catalogue::ListDatasets() {
+  std::lock_guard lock(mutex_);
+  Statement s = db_->Prepare("SELECT name, format, sha256, size, created_unix_ms FROM datasets ORDER BY name");
+  std::vector<v1::Dataset> datasets;
+  while (s.Step()) datasets.push_back(DatasetFromRow(s.ColumnText(0), s, 1));
+  QATLAB_RETURN_IF_ERROR(s.status());
+  return datasets;
+}
+
+// --- artifacts ---
+
+StatusOr<v1::Artifact> Catalogue::RecordArtifact(const std::string& job_id, const std::string& lease_id,
+                                                 const std::string& name, const std::string& sha256, int64_t size) {
+  std::lock_guard lock(mutex_);
+  // BEGIN IMMEDIATE holds the write lock from the lease check to the commit:
+  // the job store cannot requeue or finish the job in between.
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  QATLAB_ASSIGN_OR_RETURN(std::optional<JobRow> job, LoadJobRow(*db_, job_id));
+  if (!job.has_value()) return NoSuchJob(job_id);
+  QATLAB_RETURN_IF_ERROR(CheckLease(job->lease, "job", lease_id));
+  QATLAB_RETURN_IF_ERROR(RecordBlob(sha256, size));
+  // A retried attempt may upload the same name again: the newest wins.
+  Statement insert = db_->Prepare(
+      "INSERT INTO artifacts (job_seq, name, sha256, size, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5) "
+      "ON CONFLICT(job_seq, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, "
+      "created_unix_ms = excluded.created_unix_ms");
+  insert.Bind(1, job->seq).Bind(2, name).Bind(3, sha256).Bind(4, size).Bind(5, clock_.NowUnixMs());
+  QATLAB_RETURN_IF_ERROR(insert.Run());
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  v1::Artifact artifact;
+  artifact.set_job_id(job_id);
+  artifact.set_name(name);
+  artifact.set_sha256(sha256);
+  artifact.set_size(size);
+  return artifact;
+}
+
+StatusOr<v1::Artifact> Catalogue::FindArtifact(const std::string& job_id, const std::string& name,
+                                               const std::string& sha256) {
+  std::lock_guard lock(mutex_);
+  v1::Artifact artifact;
+  if (!job_id.empty()) {
+    QATLAB_ASSIGN_OR_RETURN(std::optional<JobRow> job, LoadJobRow(*db_, job_id));
+    if (!job.has_value()) return NoSuchJob(job_id);
+    Statement s = db_->Prepare(
+        "SELECT name, sha256, size FROM artifacts WHERE job_seq = ?1 AND "
+        "((?2 != '' AND name = ?2) OR (?2 = '' AND sha256 = ?3)) LIMIT 1");
+    s.Bind(1, job->seq).Bind(2, name).Bind(3, sha256);
+    if (!s.Step()) {
+      QATLAB_RETURN_IF_ERROR(s.status());
+      return Status::NotFound(fmt::format("job {} has no artifact {}", job_id, name.empty() ? sha256 : name));
+    }
+    artifact.set_job_id(job_id);
+    artifact.set_name(s.ColumnText(0));
+    artifact.set_sha256(s.ColumnText(1));
+    artifact.set_size(s.ColumnInt(2));
+    return artifact;
+  }
+  Statement s = db_->Prepare("SELECT size FROM blobs WHERE sha256 = ?1");
+  s.Bind(1, sha256);
+  if (!s.Step()) {
+    QATLAB_RETURN_IF_ERROR(s.status());
+    return Status::NotFound(fmt::format("no artifact with sha256 {}", sha256));
+  }
+  artifact.set_sha256(sha256);
+  artifact.set_size(s.ColumnInt(0));
+  return artifact;
+}
+
+}  // namespace qatlab::server

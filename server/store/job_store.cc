@@ -1,0 +1,675 @@
+#include "server/store/job_store.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+
+#include "server/store/migrations.h"
+
+namespace qatlab::server {
+
+namespace {
+
+constexpr const char* kJobColumns =
+    "seq, id, experiment, state, priority, spec, attempt, max_attempts, worker_id, lease_id, "
+    "lease_deadline_unix_ms, cancel_requested, error, last_progress, created_unix_ms, started_unix_ms, "
+    "finished_unix_ms";
+
+constexpr const char* kPageTokenPrefix = "after:";
+
+// Reads a row selected with kJobColumns (starting at column 0).
+v1::Job JobFromRow(const Statement& row, int64_t* seq) {
+  v1::Job job;
+  if (seq != nullptr) *seq = row.ColumnInt(0);
+  job.set_id(row.ColumnText(1));
+  job.set_experiment(row.ColumnText(2));
+  job.set_state(static_cast<v1::JobState>(row.ColumnInt(3)));
+  job.set_priority(static_cast<int32_t>(row.ColumnInt(4)));
+  job.mutable_spec()->ParseFromString(row.ColumnBlob(5));
+  job.mutable_labels()->insert(job.spec().labels().begin(), job.spec().labels().end());
+  job.set_attempt(static_cast<int32_t>(row.ColumnInt(6)));
+  job.set_max_attempts(static_cast<int32_t>(row.ColumnInt(7)));
+  job.set_worker_id(row.ColumnText(8));
+  // column 9 (lease_id) is a capability of the worker holding it: never shown.
+  job.set_cancel_requested(row.ColumnInt(11) != 0);
+  job.set_error(row.ColumnText(12));
+  if (!row.ColumnIsNull(13)) job.mutable_last_progress()->ParseFromString(row.ColumnBlob(13));
+  job.set_created_unix_ms(row.ColumnInt(14));
+  job.set_started_unix_ms(row.ColumnInt(15));
+  job.set_finished_unix_ms(row.ColumnInt(16));
+  return job;
+}
+
+std::string JoinInts(const google::protobuf::RepeatedField<int32_t>& values) {
+  std::string out;
+  for (int v : values) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(v);
+  }
+  return out;
+}
+
+void SplitInts(const std::string& text, google::protobuf::RepeatedField<int32_t>* out) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    out->Add(std::stoi(text.substr(start, end - start)));
+    start = end + 1;
+  }
+}
+
+Status NoSuchJob(const std::string& job_id) { return Status::NotFound(fmt::format("job {} not found", job_id)); }
+
+LeaseSchema JobLeaseSchema() {
+  static_assert(v1::QUEUED == 1 && v1::RUNNING == 2, "the jobs_queue and jobs_lease indexes say state = 1 and 2");
+  LeaseSchema schema;
+  schema.table = "jobs";
+  schema.noun = "job";
+  schema.holder_column = "worker_id";
+  schema.holder_noun = "worker";
+  schema.queued = std::to_string(v1::QUEUED);
+  schema.running = std::to_string(v1::RUNNING);
+  schema.succeeded = std::to_string(v1::SUCCEEDED);
+  schema.failed = std::to_string(v1::FAILED);
+  schema.cancelled = std::to_string(v1::CANCELLED);
+  return schema;
+}
+
+LeasedRow LeaseOf(const v1::Job& job, const std::string& current_lease) {
+  return {job.id(), job.state() == v1::RUNNING, current_lease, v1::JobState_Name(job.state()), job.attempt()};
+}
+
+}  // namespace
+
+JobStore::JobStore(std::unique_ptr<Database> db, const Clock& clock, JobNotifier& notifier, JobStoreOptions options)
+    : clock_(clock),
+      notifier_(notifier),
+      options_(std::move(options)),
+      db_(std::move(db)),
+      leases_(JobLeaseSchema(), options_.lease_ms, tokens_) {}
+
+StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& db_path, const Clock& clock,
+                                                   JobNotifier& notifier, JobStoreOptions options) {
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Database> db,
+                          Database::Open(db_path, options.sync, options.max_database_bytes));
+  QATLAB_RETURN_IF_ERROR(ApplyMigrations(*db, EmbeddedMigrations()));
+  return std::unique_ptr<JobStore>(new JobStore(std::move(db), clock, notifier, std::move(options)));
+}
+
+void JobStore::Announce(const v1::Job& before, JobUpdate update) {
+  if (before.state() != update.job.state()) {
+    spdlog::info("job {}: {} -> {}{}{}", update.job.id(),
+                 before.state() == v1::JOB_STATE_UNSPECIFIED ? "new" : v1::JobState_Name(before.state()),
+                 v1::JobState_Name(update.job.state()), update.message.empty() ? "" : ": ", update.message);
+  }
+  notifier_.Publish(update);
+}
+
+StatusOr<std::optional<v1::Job>> JobStore::LoadJob(const std::string& job_id, int64_t* seq,
+                                                   std::string* current_lease) {
+  Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
+  s.Bind(1, job_id);
+  if (s.Step()) {
+    if (current_lease != nullptr) *current_lease = s.ColumnText(9);
+    return std::optional<v1::Job>(JobFromRow(s, seq));
+  }
+  QATLAB_RETURN_IF_ERROR(s.status());
+  return std::optional<v1::Job>();
+}
+
+// --- users ---
+
+StatusOr<v1::Job> JobStore::InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created) {
+  *created = false;
+  if (!idempotency_key.empty()) {
+    Statement existing = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE idempotency_key = ?1", kJobColumns));
+    existing.Bind(1, idempotency_key);
+    if (existing.Step()) return JobFromRow(existing, nullptr);
+    QATLAB_RETURN_IF_ERROR(existing.status());
+  }
+  const int64_t now = clock_.NowUnixMs();
+  std::string id = "j-" + tokens_.Next(12);
+  std::string spec_bytes;
+  spec.SerializeToString(&spec_bytes);
+  Statement insert = db_->Prepare(
+      "INSERT INTO jobs (id, experiment, state, priority, spec, max_attempts, idempotency_key, created_unix_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+  insert.Bind(1, id).Bind(2, spec.experiment()).Bind(3, static_cast<int>(v1::QUEUED)).Bind(4, spec.priority());
+  insert.BindBlob(5, spec_bytes).Bind(6, spec.max_attempts());
+  if (idempotency_key.empty()) {
+    insert.BindNull(7);
+  } else {
+    insert.Bind(7, idempotency_key);
+  }
+  insert.Bind(8, now);
+  QATLAB_RETURN_IF_ERROR(insert.Run());
+  const int64_t seq = db_->LastInsertRowId();
+  for (const auto& [key, value] : spec.labels()) {
+    Statement label = db_->Prepare("INSERT INTO job_labels (job_seq, key, value) VALUES (?1, ?2, ?3)");
+    label.Bind(1, seq).Bind(2, key).Bind(3, value);
+    QATLAB_RETURN_IF_ERROR(label.Run());
+  }
+  v1::Job job;
+  job.set_id(id);
+  job.set_experiment(spec.experiment());
+  job.mutable_labels()->insert(spec.labels().begin(), spec.labels().end());
+  job.set_state(v1::QUEUED);
+  *job.mutable_spec() = spec;
+  job.set_priority(spec.priority());
+  job.set_max_attempts(spec.max_attempts());
+  job.set_created_unix_ms(now);
+  *created = true;
+  return job;
+}
+
+void JobStore::CommitSubmissions(const std::vector<PendingSubmission*>& batch) {
+  std::lock_guard lock(mutex_);
+  // All in one transaction: one commit for the whole batch.
+  {
+    Transaction transaction(*db_);
+    std::vector<std::pair<v1::Job, bool>> jobs;
+    Status status = transaction.status();
+    for (PendingSubmission* pending : batch) {
+      if (!status.ok()) break;
+      bool created = false;
+      StatusOr<v1::Job> job = InsertJob(*pending->spec, *pending->idempotency_key, &created);
+      if (!job.ok()) {
+        status = job.status();
+        break;
+      }
+      jobs.emplace_back(std::move(*job), created);
+    }
+    if (status.ok()) status = transaction.Commit();
+    if (status.ok()) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (jobs[i].second) Announce(v1::Job(), JobUpdate{jobs[i].first, std::nullopt, std::nullopt, "submitted"});
+        batch[i]->outcome.emplace(std::move(jobs[i].first));
+      }
+      return;
+    }
+  }
+  // Something in the batch failed and the transaction rolled back: redo each
+  // submission on its own so one bad row does not fail the others.
+  for (PendingSubmission* pending : batch) {
+    Transaction transaction(*db_);
+    if (!transaction.status().ok()) {
+      pending->outcome.emplace(transaction.status());
+      continue;
+    }
+    bool created = false;
+    StatusOr<v1::Job> job = InsertJob(*pending->spec, *pending->idempotency_key, &created);
+    Status committed = job.ok() ? transaction.Commit() : job.status();
+    if (!committed.ok()) {
+      pending->outcome.emplace(committed);
+      continue;
+    }
+    if (created) Announce(v1::Job(), JobUpdate{*job, std::nullopt, std::nullopt, "submitted"});
+    pending->outcome.emplace(std::move(*job));
+  }
+}
+
+StatusOr<v1::Job> JobStore::Submit(const v1::JobSpec& spec, const std::string& idempotency_key) {
+  // Group commit: concurrent submissions queue up; whoever finds no batch in
+  // progress commits everything queued so far in one transaction, while the
+  // others wait. A commit costs far more than an insert, so under load this
+  // multiplies throughput; alone, a submission is its own batch. Each waiter
+  // is woken only when its own outcome is ready or the batch is handed to it,
+  // never by commits of batches it is not part of.
+  PendingSubmission me;
+  me.spec = &spec;
+  me.idempotency_key = &idempotency_key;
+  std::unique_lock lock(batch_mutex_);
+  batch_queue_.push_back(&me);
+  if (batch_leader_active_) {
+    me.wake.wait(lock, [&] { return me.done || me.lead; });
+    if (me.done) return std::move(*me.outcome);
+  }
+  batch_leader_active_ = true;
+  std::vector<PendingSubmission*> batch;
+  batch.swap(batch_queue_);
+  lock.unlock();
+  CommitSubmissions(batch);
+  lock.lock();
+  // Notified under the lock: a woken waiter returns (destroying its `wake`)
+  // only once it holds the lock again.
+  for (PendingSubmission* pending : batch) {
+    if (pending == &me) continue;
+    pending->done = true;
+    pending->wake.notify_one();
+  }
+  if (batch_queue_.empty()) {
+    batch_leader_active_ = false;
+  } else {
+    batch_queue_.front()->lead = true;
+    batch_queue_.front()->wake.notify_one();
+  }
+  return std::move(*me.outcome);
+}
+
+StatusOr<v1::Job> JobStore::Get(const std::string& job_id) {
+  std::lock_guard lock(mutex_);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id, nullptr));
+  if (!job.has_value()) return NoSuchJob(job_id);
+  return std::move(*job);
+}
+
+StatusOr<JobPage> JobStore::List(const ListJobsQuery& query) {
+  if (query.page_size < 0) {
+    return Status::InvalidArgument(fmt::format("page_size must not be negative (got {})", query.page_size));
+  }
+  const int page_size = query.page_size == 0 ? 50 : std::min(query.page_size, 1000);
+  int64_t after_seq = INT64_MAX;
+  if (!query.page_token.empty()) {
+    // Tokens are opaque to clients; they are the seq of the last job returned.
+    const std::string& token = query.page_token;
+    const size_t prefix = std::char_traits<char>::length(kPageTokenPrefix);
+    auto [end, ec] = std::from_chars(token.data() + std::min(prefix, token.size()), token.data() + token.size(),
+                                     after_seq);
+    if (token.compare(0, prefix, kPageTokenPrefix) != 0 || ec != std::errc() || end != token.data() + token.size() ||
+        after_seq <= 0) {
+      return Status::InvalidArgument(fmt::format("page_token '{}' is not a token this server issued", token));
+    }
+  }
+  std::string sql = fmt::format("SELECT {} FROM jobs WHERE seq < ?1", kJobColumns);
+  int next_param = 2;
+  if (query.state != v1::JOB_STATE_UNSPECIFIED) sql += fmt::format(" AND state = ?{}", next_param++);
+  if (!query.experiment.empty()) sql += fmt::format(" AND experiment = ?{}", next_param++);
+  for (size_t i = 0; i < query.labels.size(); ++i) {
+    sql += fmt::format(
+        " AND EXISTS (SELECT 1 FROM job_labels l WHERE l.job_seq = jobs.seq AND l.key = ?{} AND l.value = ?{})",
+        next_param, next_param + 1);
+    next_param += 2;
+  }
+  sql += fmt::format(" ORDER BY seq DESC LIMIT ?{}", next_param);
+
+  std::lock_guard lock(mutex_);
+  Statement s = db_->Prepare(sql);
+  int param = 1;
+  s.Bind(param++, after_seq);
+  if (query.state != v1::JOB_STATE_UNSPECIFIED) s.Bind(param++, static_cast<int>(query.state));
+  if (!query.experiment.empty()) s.Bind(param++, query.experiment);
+  for (const auto& [key, value] : query.labels) {
+    s.Bind(param++, key);
+    s.Bind(param++, value);
+  }
+  s.Bind(param, page_size + 1);  // one extra row tells whether another page exists
+  JobPage page;
+  int64_t last_seq = 0;
+  while (s.Step()) {
+    if (static_cast<int>(page.jobs.size()) == page_size) {
+      page.next_page_token = kPageTokenPrefix + std::to_string(last_seq);
+      break;
+    }
+    page.jobs.push_back(JobFromRow(s, &last_seq));
+  }
+  QATLAB_RETURN_IF_ERROR(s.status());
+  return page;
+}
+
+StatusOr<v1::Job> JobStore::Cancel(const std::string& job_id) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, nullptr));
+  if (!loaded.has_value()) return NoSuchJob(job_id);
+  v1::Job before = *loaded;
+  v1::Job job = before;
+  std::string message;
+  switch (job.state()) {
+    case v1::QUEUED: {
+      const int64_t now = clock_.NowUnixMs();
+      Statement s = db_->Prepare(
+          "UPDATE jobs SET state = ?2, cancel_requested = 1, finished_unix_ms = ?3 WHERE id = ?1 AND state = ?4");
+      s.Bind(1, job_id).Bind(2, static_cast<int>(v1::CANCELLED)).Bind(3, now).Bind(4, static_cast<int>(v1::QUEUED));
+      QATLAB_RETURN_IF_ERROR(s.Run());
+      job.set_state(v1::CANCELLED);
+      job.set_cancel_requested(true);
+      job.set_finished_unix_ms(now);
+      message = "cancelled while queued";
+      break;
+    }
+    case v1::RUNNING: {
+      if (job.cancel_requested()) return job;
+      Statement s = db_->Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1");
+      s.Bind(1, job_id);
+      QATLAB_RETURN_IF_ERROR(s.Run());
+      job.set_cancel_requested(true);
+      message = "cancel requested; the worker stops on its next heartbeat";
+      break;
+    }
+    case v1::CANCELLED:
+      return job;
+    default:
+      return Status::FailedPrecondition(
+          fmt::format("job {} already finished as {}; nothing to cancel", job_id, v1::JobState_Name(job.state())));
+  }
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  if (job.state() == v1::RUNNING) spdlog::info("job {}: {}", job_id, message);
+  Announce(before, JobUpdate{job, std::nullopt, std::nullopt, message});
+  return job;
+}
+
+StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
+  std::lock_guard lock(mutex_);
+  int64_t seq = 0;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id, &seq));
+  if (!job.has_value()) return NoSuchJob(job_id);
+
+  v1::JobResult result;
+  Statement head = db_->Prepare(
+      "SELECT experiment, model, dataset, train_samples, test_samples, total_seconds, float_weight_bytes "
+      "FROM results WHERE job_seq = ?1");
+  head.Bind(1, seq);
+  if (!head.Step()) {
+    QATLAB_RETURN_IF_ERROR(head.status());
+    return Status::FailedPrecondition(
+        fmt::format("job {} has no result (it is {})", job_id, v1::JobState_Name(job->state())));
+  }
+  result.set_experiment(head.ColumnText(0));
+  result.set_model(head.ColumnText(1));
+  result.set_dataset(head.ColumnText(2));
+  result.set_train_samples(static_cast<int32_t>(head.ColumnInt(3)));
+  result.set_test_samples(static_cast<int32_t>(head.ColumnInt(4)));
+  result.set_total_seconds(head.ColumnDouble(5));
+  result.set_float_weight_bytes(head.ColumnInt(6));
+
+  Statement variants = db_->Prepare(
+      "SELECT name, kind, config, weight_bits, activation_bits, layer_weight_bits, accuracy, integer_accuracy, "
+      "agreement, flash_bytes, parameters, macs, ram_bytes, train_seconds, artifact, artifact_sha256 "
+      "FROM variant_results WHERE job_seq = ?1 ORDER BY ordinal");
+  variants.Bind(1, seq);
+  std::map<std::string, v1::VariantResult*> by_name;
+  while (variants.Step()) {
+    v1::VariantResult* v = result.add_variants();
+    v->set_name(variants.ColumnText(0));
+    v->set_kind(variants.ColumnText(1));
+    v->set_config(variants.ColumnText(2));
+    v->set_weight_bits(static_cast<int32_t>(variants.ColumnInt(3)));
+    v->set_activation_bits(static_cast<int32_t>(variants.ColumnInt(4)));
+    SplitInts(variants.ColumnText(5), v->mutable_layer_weight_bits());
+    v->set_accuracy(variants.ColumnDouble(6));
+    v->set_integer_accuracy(variants.ColumnDouble(7));
+    v->set_agreement(variants.ColumnDouble(8));
+    v->set_flash_bytes(variants.ColumnInt(9));
+    v->set_parameters(variants.ColumnInt(10));
+    v->set_macs(variants.ColumnInt(11));
+    v->set_ram_bytes(variants.ColumnInt(12));
+    v->set_train_seconds(variants.ColumnDouble(13));
+    v->set_artifact(variants.ColumnText(14));
+    v->set_artifact_sha256(variants.ColumnText(15));
+    by_name[v->name()] = v;
+  }
+  QATLAB_RETURN_IF_ERROR(variants.status());
+
+  Statement epochs = db_->Prepare(
+      "SELECT variant, epoch, epochs, loss, train_accuracy, test_accuracy, seconds FROM epoch_history "
+      "WHERE job_seq = ?1 ORDER BY variant, epoch");
+  epochs.Bind(1, seq);
+  while (epochs.Step()) {
+    auto it = by_name.find(epochs.ColumnText(0));
+    if (it == by_name.end()) continue;
+    v1::EpochStats* e = it->second->add_history();
+    e->set_variant(epochs.ColumnText(0));
+    e->set_epoch(static_cast<int32_t>(epochs.ColumnInt(1)));
+    e->set_epochs(static_cast<int32_t>(epochs.ColumnInt(2)));
+    e->set_loss(epochs.ColumnDouble(3));
+    e->set_train_accuracy(epochs.ColumnDouble(4));
+    e->set_test_accuracy(epochs.ColumnDouble(5));
+    e->set_seconds(epochs.ColumnDouble(6));
+  }
+  QATLAB_RETURN_IF_ERROR(epochs.status());
+  return result;
+}
+
+StatusOr<JobStore::Watch> JobStore::WatchJob(const std::string& job_id) {
+  // Changes are published while mutex_ is held, so subscribing under it makes
+  // the snapshot and the stream of changes line up exactly.
+  std::lock_guard lock(mutex_);
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id, nullptr));
+  if (!job.has_value()) return NoSuchJob(job_id);
+  return Watch{std::move(*job), notifier_.Subscribe(job_id)};
+}
+
+// --- workers ---
+
+StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_id) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  Statement next = db_->Prepare(
+      fmt::format("SELECT {} FROM jobs WHERE state = 1 ORDER BY priority DESC, seq LIMIT 1", kJobColumns));
+  static_assert(v1::QUEUED == 1, "the jobs_queue index and this query say state = 1");
+  if (!next.Step()) {
+    QATLAB_RETURN_IF_ERROR(next.status());
+    return std::optional<JobLease>();
+  }
+  int64_t seq = 0;
+  v1::Job before = JobFromRow(next, &seq);
+  const int64_t now = clock_.NowUnixMs();
+  LeaseGrant grant;
+  QATLAB_RETURN_IF_ERROR(leases_.Grant(*db_, seq, worker_id, now, &grant));
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  JobLease lease;
+  lease.job = before;
+  lease.lease_id = std::move(grant.lease_id);
+  lease.deadline_unix_ms = grant.deadline_unix_ms;
+  lease.job.set_state(v1::RUNNING);
+  lease.job.set_attempt(before.attempt() + 1);
+  lease.job.set_worker_id(worker_id);
+  lease.job.set_started_unix_ms(now);
+  Announce(before, JobUpdate{lease.job, std::nullopt, std::nullopt,
+                             fmt::format("leased by {} (attempt {} of {})", worker_id, lease.job.attempt(),
+                                         lease.job.max_attempts())});
+  return std::optional<JobLease>(std::move(lease));
+}
+
+StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const std::string& lease_id,
+                                               const v1::EpochStats* progress) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  int64_t seq = 0;
+  std::string current_lease;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, &seq, &current_lease));
+  if (!loaded.has_value()) return NoSuchJob(job_id);
+  const v1::Job& before = *loaded;
+  HeartbeatOutcome outcome;
+  if (current_lease == lease_id && before.state() == v1::CANCELLED) {
+    outcome.cancelled = true;  // a repeated heartbeat after the cancel took effect
+    return outcome;
+  }
+  if (!leases_.IsCurrent(LeaseOf(before, current_lease), lease_id)) {
+    outcome.lease_lost = true;
+    return outcome;
+  }
+  const int64_t now = clock_.NowUnixMs();
+  v1::Job job = before;
+  if (before.cancel_requested()) {
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, std::nullopt, now));
+    QATLAB_RETURN_IF_ERROR(transaction.Commit());
+    job.set_state(v1::CANCELLED);
+    job.set_finished_unix_ms(now);
+    outcome.cancelled = true;
+    Announce(before, JobUpdate{job, std::nullopt, std::nullopt, "cancelled; worker " + job.worker_id() + " told"});
+    return outcome;
+  }
+  QATLAB_RETURN_IF_ERROR(leases_.Extend(*db_, seq, now, &outcome.deadline_unix_ms));
+  // Only a progress report that says something new becomes an event; timer
+  // heartbeats just keep the lease alive.
+  const bool new_progress =
+      progress != nullptr && (progress->variant() != before.last_progress().variant() ||
+                              progress->epoch() != before.last_progress().epoch() ||
+                              progress->loss() != before.last_progress().loss() ||
+                              progress->test_accuracy() != before.last_progress().test_accuracy());
+  if (new_progress) {
+    std::string progress_bytes;
+    progress->SerializeToString(&progress_bytes);
+    Statement update = db_->Prepare("UPDATE jobs SET last_progress = ?2 WHERE seq = ?1");
+    update.Bind(1, seq).BindBlob(2, progress_bytes);
+    QATLAB_RETURN_IF_ERROR(update.Run());
+    *job.mutable_last_progress() = *progress;
+  }
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  if (new_progress) Announce(before, JobUpdate{job, *progress, std::nullopt, ""});
+  return outcome;
+}
+
+Status JobStore::Complete(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  int64_t seq = 0;
+  v1::Job before;
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, &seq));
+  const int64_t now = clock_.NowUnixMs();
+  v1::Job job = before;
+  if (before.cancel_requested()) {
+    // The worker finished before it heard of the cancel; the user's cancel wins.
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, std::nullopt, now));
+    QATLAB_RETURN_IF_ERROR(transaction.Commit());
+    job.set_state(v1::CANCELLED);
+    job.set_finished_unix_ms(now);
+    Announce(before, JobUpdate{job, std::nullopt, std::nullopt, "cancelled; the finished result was discarded"});
+    return Status::FailedPrecondition(fmt::format("job {} was cancelled; its result was not stored", job_id));
+  }
+
+  Statement head = db_->Prepare(
+      "INSERT INTO results (job_seq, experiment, model, dataset, train_samples, test_samples, total_seconds, "
+      "float_weight_bytes, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+  head.Bind(1, seq).Bind(2, result.experiment()).Bind(3, result.model()).Bind(4, result.dataset());
+  head.Bind(5, result.train_samples()).Bind(6, result.test_samples()).Bind(7, result.total_seconds());
+  head.Bind(8, result.float_weight_bytes()).Bind(9, now);
+  QATLAB_RETURN_IF_ERROR(head.Run());
+  for (int i = 0; i < result.variants_size(); ++i) {
+    const v1::VariantResult& v = result.variants(i);
+    Statement row = db_->Prepare(
+        "INSERT INTO variant_results (job_seq, ordinal, name, kind, config, weight_bits, activation_bits, "
+        "layer_weight_bits, accuracy, integer_accuracy, agreement, flash_bytes, parameters, macs, ram_bytes, "
+        "train_seconds, artifact, artifact_sha256) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+    row.Bind(1, seq).Bind(2, i).Bind(3, v.name()).Bind(4, v.kind()).Bind(5, v.config()).Bind(6, v.weight_bits());
+    row.Bind(7, v.activation_bits()).Bind(8, JoinInts(v.layer_weight_bits())).Bind(9, v.accuracy());
+    row.Bind(10, v.integer_accuracy()).Bind(11, v.agreement()).Bind(12, v.flash_bytes()).Bind(13, v.parameters());
+    row.Bind(14, v.macs()).Bind(15, v.ram_bytes()).Bind(16, v.train_seconds()).Bind(17, v.artifact());
+    row.Bind(18, v.artifact_sha256());
+    Status inserted = row.Run();
+    if (!inserted.ok()) {
+      return Status::InvalidArgument(
+          fmt::format("result.variants[{}] (name '{}') could not be stored: {}", i, v.name(), inserted.message()));
+    }
+    for (const v1::EpochStats& e : v.history()) {
+      Statement epoch = db_->Prepare(
+          "INSERT OR REPLACE INTO epoch_history (job_seq, variant, epoch, epochs, loss, train_accuracy, "
+          "test_accuracy, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      epoch.Bind(1, seq).Bind(2, v.name()).Bind(3, e.epoch()).Bind(4, e.epochs()).Bind(5, e.loss());
+      epoch.Bind(6, e.train_accuracy()).Bind(7, e.test_accuracy()).Bind(8, e.seconds());
+      QATLAB_RETURN_IF_ERROR(epoch.Run());
+    }
+  }
+  QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kSucceeded, "", now));
+  job.set_state(v1::SUCCEEDED);
+  job.set_finished_unix_ms(now);
+  job.clear_error();
+  if (options_.on_success) QATLAB_RETURN_IF_ERROR(options_.on_success(transaction, seq, job));
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  Announce(before, JobUpdate{job, std::nullopt, result, "completed by " + job.worker_id()});
+  return Status::Ok();
+}
+
+Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, const std::string& error,
+                      bool retryable) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  int64_t seq = 0;
+  v1::Job before;
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, &seq));
+  const int64_t now = clock_.NowUnixMs();
+  v1::Job job = before;
+  std::string message;
+  if (before.cancel_requested()) {
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, error, now));
+    job.set_state(v1::CANCELLED);
+    job.set_finished_unix_ms(now);
+    message = "cancelled (worker gave the job up)";
+  } else if (retryable) {
+    // Given back (e.g. the worker is shutting down): not counted as an attempt.
+    QATLAB_RETURN_IF_ERROR(leases_.GiveBack(*db_, seq, error));
+    job.set_state(v1::QUEUED);
+    job.set_attempt(before.attempt() - 1);
+    job.set_worker_id("");
+    message = "given back by " + before.worker_id() + ": " + error;
+  } else {
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kFailed, error, now));
+    job.set_state(v1::FAILED);
+    job.set_finished_unix_ms(now);
+    message = error;
+  }
+  job.set_error(error);
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  Announce(before, JobUpdate{job, std::nullopt, std::nullopt, message});
+  return Status::Ok();
+}
+
+StatusOr<int> JobStore::ExpireLeases() {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  QATLAB_ASSIGN_OR_RETURN(std::vector<ExpiredLease> expired, leases_.ExpireDue(*db_, clock_.NowUnixMs()));
+  if (expired.empty()) return 0;
+  std::vector<JobUpdate> updates;
+  for (const ExpiredLease& e : expired) {
+    QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(e.id, nullptr));
+    if (!job.has_value()) return Status::Internal(fmt::format("job {} vanished while its lease expired", e.id));
+    updates.push_back(JobUpdate{std::move(*job), std::nullopt, std::nullopt, e.reason});
+  }
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  v1::Job running;  // what every expired job was before
+  running.set_state(v1::RUNNING);
+  for (JobUpdate& update : updates) Announce(running, std::move(update));
+  return static_cast<int>(expired.size());
+}
+
+// REQUIRES: mutex_ held. Loads the job into *job (and its row seq) when
+// `lease_id` is its current lease and it is RUNNING; NotFound or
+// FailedPrecondition (a stale lease) otherwise.
+Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job,
+                               int64_t* seq) {
+  std::string current_lease;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, seq, &current_lease));
+  if (!loaded.has_value()) return NoSuchJob(job_id);
+  *job = std::move(*loaded);
+  return leases_.Check(LeaseOf(*job, current_lease), lease_id);
+}
+
+Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_id) {
+  std::lock_guard lock(mutex_);
+  v1::Job job;
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &job, nullptr));
+  return Status::Ok();
+}
+
+StatusOr<std::string> JobStore::IntegrityCheck() {
+  std::lock_guard lock(mutex_);
+  Statement s = db_->Prepare("PRAGMA integrity_check");
+  std::string out;
+  while (s.Step()) {
+    if (!out.empty()) out += "\n";
+    out += s.ColumnText(0);
+  }
+  QATLAB_RETURN_IF_ERROR(s.status());
+  return out;
+}
+
+StatusOr<int64_t> JobStore::CountJobs() {
+  std::lock_guard lock(mutex_);
+  Statement s = db_->Prepare("SELECT COUNT(*) FROM jobs");
+  if (!s.Step()) return s.status().ok() ? Status::Internal("COUNT returned no row") : s.status();
+  return s.ColumnInt(0);
+}
+
+}  // namespace qatlab::server

@@ -1,0 +1,193 @@
+// The job queue and everything persisted about jobs: submissions, leases,
+// progress and results (the data sets and artifacts are the Catalogue's,
+// server/store/catalogue.h). The queue IS the database: every
+// change is committed before the call returns, so a server killed at any
+// moment and restarted loses no accepted job and no finished result.
+//
+// States and transitions (see docs/api.md):
+//   Submit            -> QUEUED
+//   LeaseNext         QUEUED -> RUNNING (attempt + 1, new lease id + deadline)
+//   Heartbeat         RUNNING: deadline extended; if a cancel was requested
+//                     -> CANCELLED and the reply says so
+//   Complete          RUNNING (current lease only) -> SUCCEEDED, result stored,
+//                     and in the same transaction whatever on_success adds
+//                     (the server: the measurements spec.measure_on asks for)
+//   Fail              RUNNING (current lease only) -> FAILED, or back to
+//                     QUEUED with the attempt not counted when retryable
+//   ExpireLeases      RUNNING past deadline -> QUEUED, or FAILED once attempt
+//                     reached max_attempts, or CANCELLED if one was requested
+//   Cancel            QUEUED -> CANCELLED; RUNNING -> cancel_requested
+// A stale lease id (the job was requeued or finished since) is refused with
+// FailedPrecondition and changes nothing: a job finishes exactly once. The
+// lease rules are those of server/store/lease.h, which the measurement queue shares.
+//
+// After a restart RUNNING jobs keep their persisted lease and deadline: a
+// worker that survived the restart carries on and heartbeats as before; one
+// that died with the server lets the lease expire and the job is requeued.
+//
+// No gRPC here. Time comes from an injected Clock; ExpireLeases is called by
+// the server's reaper thread (and by tests after advancing a ManualClock).
+// Thread-safety: every method may be called from any thread; one mutex
+// serialises use of the single SQLite connection (the server is the only
+// writer, so clients never see "database is locked").
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "status/status.h"
+#include "qatlab/v1/resources.pb.h"
+#include "server/store/clock.h"
+#include "server/store/database.h"
+#include "server/store/job_notifier.h"
+#include "server/store/lease.h"
+#include "server/store/random_tokens.h"
+
+namespace qatlab::server {
+
+// Work that commits or rolls back together with a job's success: called
+// inside Complete's transaction once the job's result rows are written and its
+// row says SUCCEEDED (`job_seq` is that row). What it writes through
+// transaction.database() joins the transaction; a non-OK status rolls the
+// whole completion back and Complete returns it (the job stays RUNNING under
+// its lease). Called with the store's lock and the database's write lock held:
+// it must not call the JobStore, nor wait for a lock anyone holds while
+// waiting for the database.
+using JobSucceededHook = std::function<Status(Transaction& transaction, int64_t job_seq, const v1::Job& job)>;
+
+struct JobStoreOptions {
+  int64_t lease_ms = 30000;  // a lease's life without heartbeats
+  SyncMode sync = SyncMode::kNormal;
+  // > 0: the database file may not grow past this; a write beyond fails with
+  // ResourceExhausted (as on a full disk) and rolls back, losing nothing
+  // already stored.
+  int64_t max_database_bytes = 0;
+  JobSucceededHook on_success = {};  // empty: nothing more to do
+};
+
+struct JobLease {
+  v1::Job job;
+  std::string lease_id;
+  int64_t deadline_unix_ms = 0;
+};
+
+struct HeartbeatOutcome {
+  bool cancelled = false;
+  bool lease_lost = false;
+  int64_t deadline_unix_ms = 0;
+};
+
+struct ListJobsQuery {
+  int page_size = 50;
+  std::string page_token;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  std::string experiment;
+  std::map<std::string, std::string> labels;
+};
+
+struct JobPage {
+  std::vector<v1::Job> jobs;
+  std::string next_page_token;  // empty on the last page
+};
+
+class JobStore {
+ public:
+  // Opens or creates the database at `db_path` and applies the embedded
+  // migrations (FailedPrecondition for a database newer than this binary).
+  // `clock` and `notifier` must outlive the store.
+  static StatusOr<std::unique_ptr<JobStore>> Open(const std::string& db_path, const Clock& clock,
+                                                  JobNotifier& notifier, JobStoreOptions options = {});
+
+  // --- users ---
+  // REQUIRES: `spec` validated, defaults applied. With a non-empty
+  // idempotency key already used, returns the job created the first time.
+  StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& idempotency_key);
+  StatusOr<v1::Job> Get(const std::string& job_id);
+  StatusOr<JobPage> List(const ListJobsQuery& query);
+  // QUEUED: CANCELLED at once. RUNNING: flagged; the worker learns on its next
+  // heartbeat. CANCELLED: no-op. SUCCEEDED/FAILED: FailedPrecondition.
+  StatusOr<v1::Job> Cancel(const std::string& job_id);
+  // NotFound for an unknown job; FailedPrecondition when it has no result.
+  StatusOr<v1::JobResult> GetResult(const std::string& job_id);
+  // The job as it is now plus a subscription to every later change, taken
+  // atomically (no change is missed or delivered twice).
+  struct Watch {
+    v1::Job job;
+    std::unique_ptr<JobSubscription> subscription;
+  };
+  StatusOr<Watch> WatchJob(const std::string& job_id);
+
+  // --- workers ---
+  // The highest-priority, oldest QUEUED job, now RUNNING under a new lease;
+  // nullopt when the queue is empty.
+  StatusOr<std::optional<JobLease>> LeaseNext(const std::string& worker_id);
+  StatusOr<HeartbeatOutcome> Heartbeat(const std::string& job_id, const std::string& lease_id,
+                                       const v1::EpochStats* progress);
+  // RUNNING under `lease_id` -> SUCCEEDED with `result`, and options.on_success
+  // in the same transaction; when a cancel was requested meanwhile, CANCELLED
+  // instead and FailedPrecondition.
+  Status Complete(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result);
+  Status Fail(const std::string& job_id, const std::string& lease_id, const std::string& error, bool retryable);
+  // Handles every RUNNING job whose deadline passed; returns how many.
+  StatusOr<int> ExpireLeases();
+  // OK when `lease_id` is the current lease of RUNNING job `job_id`.
+  Status CheckLease(const std::string& job_id, const std::string& lease_id);
+
+  // --- maintenance and tests ---
+  StatusOr<std::string> IntegrityCheck();  // "ok" when healthy
+  StatusOr<int64_t> CountJobs();
+  // How often a worker should heartbeat (see HeartbeatIntervalMs).
+  int64_t heartbeat_interval_ms() const { return leases_.heartbeat_interval_ms(); }
+
+ private:
+  JobStore(std::unique_ptr<Database> db, const Clock& clock, JobNotifier& notifier, JobStoreOptions options);
+
+  struct PendingSubmission {
+    const v1::JobSpec* spec = nullptr;
+    const std::string* idempotency_key = nullptr;
+    std::optional<StatusOr<v1::Job>> outcome;  // set by the batch's committer
+    // Guarded by batch_mutex_: `done` once outcome is set; `lead` when the
+    // previous committer hands the next batch to this submission.
+    bool done = false;
+    bool lead = false;
+    std::condition_variable wake;  // signalled on either
+  };
+  // Commits `batch` (in one transaction when all succeed) and sets each
+  // outcome. Takes mutex_.
+  void CommitSubmissions(const std::vector<PendingSubmission*>& batch);
+
+  // All REQUIRE mutex_ held.
+  // Inserts one job (or finds the one with the same idempotency key, then
+  // *created is false). REQUIRES: a transaction is open.
+  StatusOr<v1::Job> InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created);
+  // `seq` and `current_lease` (the job's lease id, never shown to users) may
+  // be null.
+  StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq,
+                                           std::string* current_lease = nullptr);
+  Status LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq);
+  void Announce(const v1::Job& before_or_empty, JobUpdate update);
+
+  const Clock& clock_;
+  JobNotifier& notifier_;
+  const JobStoreOptions options_;
+
+  // Submissions waiting for the next group commit (see Submit).
+  std::mutex batch_mutex_;
+  std::vector<PendingSubmission*> batch_queue_;  // guarded by batch_mutex_
+  bool batch_leader_active_ = false;             // guarded by batch_mutex_
+
+  RandomTokens tokens_;
+
+  std::mutex mutex_;
+  std::unique_ptr<Database> db_;  // guarded by mutex_
+  LeaseTable leases_;             // used with db_, so under mutex_
+};
+
+}  // namespace qatlab::server

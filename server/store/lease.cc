@@ -1,0 +1,133 @@
+#include "server/store/lease.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace qatlab::server {
+
+int64_t HeartbeatIntervalMs(int64_t lease_ms) {
+  return std::max<int64_t>(1, std::min(kCancelLatencyMs, lease_ms / 4));
+}
+
+LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& tokens)
+    : schema_(std::move(schema)),
+      lease_ms_(lease_ms),
+      tokens_(tokens),
+      grant_sql_(fmt::format("UPDATE {} SET state = {}, attempt = attempt + 1, {} = ?2, lease_id = ?3, "
+                             "lease_deadline_unix_ms = ?4, started_unix_ms = ?5 WHERE seq = ?1",
+                             schema_.table, schema_.running, schema_.holder_column)),
+      extend_sql_(fmt::format("UPDATE {} SET lease_deadline_unix_ms = ?2 WHERE seq = ?1", schema_.table)),
+      requeue_sql_(fmt::format("UPDATE {} SET state = {}, attempt = attempt - ?3, {} = '', lease_id = '', "
+                               "error = ?2 WHERE seq = ?1",
+                               schema_.table, schema_.queued, schema_.holder_column)),
+      // Ordered by deadline, so the index on (…, lease_deadline_unix_ms) of
+      // running rows serves both the filter and the order.
+      due_sql_(fmt::format("SELECT seq, id, {}, attempt, max_attempts, {} FROM {} WHERE state = {} AND "
+                           "lease_deadline_unix_ms < ?1 ORDER BY lease_deadline_unix_ms LIMIT 500",
+                           schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested",
+                           schema_.table, schema_.running)) {}
+
+Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented) {
+  if (row.running && row.lease_id == presented) return Status::Ok();
+  return Status::FailedPrecondition(fmt::format("lease {} is not the current lease of {} {} ({} is {}, attempt {})",
+                                                presented, noun, row.id, noun, row.state_name, row.attempt));
+}
+
+Status LeaseTable::Check(const LeasedRow& row, const std::string& presented) const {
+  return CheckLease(row, schema_.noun, presented);
+}
+
+Status LeaseTable::Grant(Database& db, int64_t seq, const std::string& holder, int64_t now, LeaseGrant* grant) {
+  const std::string lease_id = "l-" + tokens_.Next(20);
+  const int64_t deadline = now + lease_ms_;
+  Statement update = db.Prepare(grant_sql_);
+  update.Bind(1, seq).Bind(2, holder).Bind(3, lease_id).Bind(4, deadline).Bind(5, now);
+  QATLAB_RETURN_IF_ERROR(update.Run());
+  *grant = {lease_id, deadline};
+  return Status::Ok();
+}
+
+Status LeaseTable::Extend(Database& db, int64_t seq, int64_t now, int64_t* deadline) {
+  Statement update = db.Prepare(extend_sql_);
+  update.Bind(1, seq).Bind(2, now + lease_ms_);
+  QATLAB_RETURN_IF_ERROR(update.Run());
+  *deadline = now + lease_ms_;
+  return Status::Ok();
+}
+
+Status LeaseTable::Requeue(Database& db, int64_t seq, std::string_view error, bool count_attempt) {
+  Statement update = db.Prepare(requeue_sql_);
+  update.Bind(1, seq).Bind(2, error).Bind(3, count_attempt ? 0 : 1);
+  return update.Run();
+}
+
+Status LeaseTable::GiveBack(Database& db, int64_t seq, std::string_view error) {
+  return Requeue(db, seq, error, /*count_attempt=*/false);
+}
+
+Status LeaseTable::Finish(Database& db, int64_t seq, LeaseEnd end, std::optional<std::string_view> error,
+                          int64_t now) {
+  if (end == LeaseEnd::kCancelled && schema_.cancelled.empty()) {
+    return Status::Internal(fmt::format("a {} cannot be cancelled", schema_.noun));
+  }
+  const std::string& state = end == LeaseEnd::kSucceeded ? schema_.succeeded
+                             : end == LeaseEnd::kFailed  ? schema_.failed
+                                                         : schema_.cancelled;
+  Statement update = db.Prepare(fmt::format(
+      "UPDATE {} SET state = {}, error = COALESCE(?2, error), finished_unix_ms = ?3 WHERE seq = ?1", schema_.table,
+      state));
+  update.Bind(1, seq);
+  if (error.has_value()) {
+    update.Bind(2, *error);
+  } else {
+    update.BindNull(2);
+  }
+  update.Bind(3, now);
+  return update.Run();
+}
+
+StatusOr<std::vector<ExpiredLease>> LeaseTable::ExpireDue(Database& db, int64_t now) {
+  struct Due {
+    int64_t seq;
+    std::string id;
+    std::string holder;
+    int attempt;
+    int max_attempts;
+    bool cancel_requested;
+  };
+  std::vector<Due> due;
+  {
+    Statement s = db.Prepare(due_sql_);
+    s.Bind(1, now);
+    while (s.Step()) {
+      due.push_back({s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2), static_cast<int>(s.ColumnInt(3)),
+                     static_cast<int>(s.ColumnInt(4)), s.ColumnInt(5) != 0});
+    }
+    QATLAB_RETURN_IF_ERROR(s.status());
+  }
+  std::vector<ExpiredLease> expired;
+  expired.reserve(due.size());
+  for (const Due& row : due) {
+    ExpiredLease& e = expired.emplace_back();
+    e.seq = row.seq;
+    e.id = row.id;
+    e.reason = fmt::format("lease of {} {} expired (attempt {} of {})", schema_.holder_noun, row.holder,
+                           row.attempt, row.max_attempts);
+    if (row.cancel_requested) {
+      // The holder can no longer be told; the user's cancel takes effect.
+      e.outcome = ExpiredLease::kCancelled;
+      QATLAB_RETURN_IF_ERROR(Finish(db, row.seq, LeaseEnd::kCancelled, std::nullopt, now));
+    } else if (row.attempt >= row.max_attempts) {
+      e.outcome = ExpiredLease::kFailed;
+      QATLAB_RETURN_IF_ERROR(Finish(db, row.seq, LeaseEnd::kFailed, e.reason, now));
+    } else {
+      e.outcome = ExpiredLease::kRequeued;
+      QATLAB_RETURN_IF_ERROR(Requeue(db, row.seq, e.reason, /*count_attempt=*/true));
+    }
+  }
+  return expired;
+}
+
+}  // namespace qatlab::server

@@ -1,0 +1,143 @@
+// The lease mechanism the job queue (JobStore: jobs leased by workers) and the
+// measurement queue (DeviceStore: measurements leased by devices) share.
+//
+// A lease is one holder's claim on one row: the row is RUNNING under a random
+// lease id until a deadline that the holder's heartbeats push forward. The
+// rules, in this one place:
+//   Grant       QUEUED -> RUNNING: attempt + 1, the holder, a new lease id,
+//               deadline = now + lease_ms
+//   Extend      a heartbeat of the current lease: deadline = now + lease_ms
+//   Check       only the current lease of a RUNNING row may change it; any
+//               other lease is stale: FailedPrecondition, nothing changes
+//   GiveBack    RUNNING -> QUEUED without counting the attempt (a holder
+//               shutting down); holder and lease cleared
+//   Finish      RUNNING -> SUCCEEDED, FAILED or CANCELLED; holder and lease id
+//               stay as the record of who ran it
+//   ExpireDue   RUNNING past the deadline -> CANCELLED when a cancel was
+//               requested, FAILED once attempt reached max_attempts, else
+//               QUEUED (attempt counted; holder and lease cleared)
+// and holders heartbeat every HeartbeatIntervalMs(lease_ms).
+//
+// A leased table has the columns seq (INTEGER PRIMARY KEY), id, state,
+// attempt, max_attempts, <holder column>, lease_id, lease_deadline_unix_ms,
+// error, started_unix_ms and finished_unix_ms (and cancel_requested when its
+// rows can be cancelled); LeaseSchema names the table, the holder column and
+// how the state column spells each state.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "status/status.h"
+#include "server/store/database.h"
+#include "server/store/random_tokens.h"
+
+namespace qatlab::server {
+
+// A cancel reaches a worker only in the reply to a heartbeat, and a worker
+// promises to stop within a second of a cancel (docs/api.md).
+inline constexpr int64_t kCancelLatencyMs = 1000;
+
+// How often the holder of a lease lasting `lease_ms` should heartbeat: at
+// most kCancelLatencyMs, so a cancel is heard in time, and at most a quarter
+// of the lease, so a lease survives a lost or late beat or two. At least 1.
+int64_t HeartbeatIntervalMs(int64_t lease_ms);
+
+struct LeaseSchema {
+  std::string table;          // "jobs"
+  std::string noun;           // "job", as error messages name a row
+  std::string holder_column;  // "worker_id"
+  std::string holder_noun;    // "worker", as expiry reasons name a holder
+  // How the state column spells each state, as SQL literals ("2",
+  // "'RUNNING'"): literals rather than parameters, so SQLite uses the partial
+  // indexes that say `state = 2`.
+  std::string queued;
+  std::string running;
+  std::string succeeded;
+  std::string failed;
+  // Empty: rows are never cancelled (and the table has no cancel_requested).
+  std::string cancelled;
+};
+
+struct LeaseGrant {
+  std::string lease_id;
+  int64_t deadline_unix_ms = 0;
+};
+
+// What Check needs of a row, as its store read it.
+struct LeasedRow {
+  std::string id;
+  bool running = false;
+  std::string lease_id;    // the current (or last) lease
+  std::string state_name;  // for messages: "SUCCEEDED"
+  int attempt = 0;
+};
+
+// OK when `presented` is the current lease of `row` and the row is RUNNING;
+// FailedPrecondition ("lease … is not the current lease of <noun> …")
+// otherwise. LeaseTable::Check for a table's own store; the Catalogue calls it
+// directly for the jobs whose artifacts it records.
+Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented);
+
+enum class LeaseEnd { kSucceeded, kFailed, kCancelled };
+
+struct ExpiredLease {
+  enum Outcome { kRequeued, kFailed, kCancelled };
+  int64_t seq = 0;
+  std::string id;
+  Outcome outcome = kRequeued;
+  std::string reason;  // "lease of worker w-1 expired (attempt 1 of 3)"
+};
+
+// The rules above, applied to the lease columns of one table. Holds no state
+// of its own beyond its construction (the id source is thread-safe), so the
+// store's lock on its connection is all it needs.
+class LeaseTable {
+ public:
+  // `tokens` must outlive the table. REQUIRES: lease_ms > 0.
+  LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& tokens);
+
+  int64_t heartbeat_interval_ms() const { return HeartbeatIntervalMs(lease_ms_); }
+
+  // OK when `presented` is the current lease of `row` and the row is
+  // RUNNING; FailedPrecondition ("lease … is not the current lease of …")
+  // otherwise.
+  Status Check(const LeasedRow& row, const std::string& presented) const;
+  bool IsCurrent(const LeasedRow& row, const std::string& presented) const {
+    return row.running && row.lease_id == presented;
+  }
+
+  // The rest REQUIRE a transaction open on `db` and a row `seq` in the state
+  // named (the caller read it in that transaction).
+  // QUEUED -> RUNNING under a new lease to `holder`, started now. On
+  // success *grant holds the lease id and deadline.
+  Status Grant(Database& db, int64_t seq, const std::string& holder, int64_t now, LeaseGrant* grant);
+  // RUNNING: the deadline moves to now + lease_ms, stored in *deadline on
+  // success.
+  Status Extend(Database& db, int64_t seq, int64_t now, int64_t* deadline);
+  // RUNNING -> QUEUED, attempt - 1, `error` recorded.
+  Status GiveBack(Database& db, int64_t seq, std::string_view error);
+  // RUNNING -> `end`, finished now. `error` replaces the row's; nullopt
+  // keeps it. kCancelled on a table without cancel is an Internal error.
+  Status Finish(Database& db, int64_t seq, LeaseEnd end, std::optional<std::string_view> error, int64_t now);
+  // Every RUNNING row whose deadline passed (at most 500 per call, the
+  // longest expired first), each handled as the rules above say.
+  StatusOr<std::vector<ExpiredLease>> ExpireDue(Database& db, int64_t now);
+
+ private:
+  Status Requeue(Database& db, int64_t seq, std::string_view error, bool count_attempt);
+
+  const LeaseSchema schema_;
+  const int64_t lease_ms_;
+  RandomTokens& tokens_;
+  // The statements, spelled once for this table.
+  const std::string grant_sql_;
+  const std::string extend_sql_;
+  const std::string requeue_sql_;
+  const std::string due_sql_;
+};
+
+}  // namespace qatlab::server
