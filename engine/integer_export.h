@@ -1,7 +1,7 @@
 // Export of a quantized Network to the integer model the kernels run
 // (engine/integer_model.h): every scale resolved into int32 multipliers and
 // shifts, biases into int32, ReLU/ReLU6 into the output clamp, batch norm
-// already folded into the weights (QUANT_SPEC.md).
+// already folded into the weights (docs/quant-spec.md).
 #pragma once
 
 #include <string>

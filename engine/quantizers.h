@@ -1,4 +1,4 @@
-// Fake quantization (QUANT_SPEC.md, "Training must mirror it"): the real
+// Fake quantization (docs/quant-spec.md, "Training mirrors it"): the real
 // value a quantized tensor would hold, computed in float, with the
 // straight-through estimator in the backward pass. Two quantizers, each a
 // forward/backward pair: ActivationQuantizer (with the observers that track
@@ -38,7 +38,7 @@ inline float FakeQuantize(float x, const QuantParams& p) {
   return p.scale * RoundHalfAway(v);
 }
 
-// Activation parameters for the range [min, max] (QUANT_SPEC.md "Values"):
+// Activation parameters for the range [min, max] (docs/quant-spec.md, "Values"):
 // the range is widened to include 0; asymmetric: s = (max - min) / (2^b - 1),
 // z = round(qmin - min / s) clamped; symmetric: z = 0, s = max|.| / (2^(b-1) - 1).
 QuantParams ActivationParams(float min, float max, int bits, bool symmetric);

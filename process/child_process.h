@@ -4,8 +4,8 @@
 // live once:
 //   - everything the child uses is prepared before fork (after fork in a
 //     threaded process only async-signal-safe calls are allowed);
-//   - the child starts with no blocked signals (the server and the agent
-//     block SIGTERM in their threads to sigwait for it);
+//   - the child starts with no blocked signals, whatever mask the starting
+//     thread has (a test harness or an embedding program may block some);
 //   - a failed exec is reported to the parent as a Status naming the program
 //     and errno, through a close-on-exec pipe, not as an exit code 127;
 //   - a ChildProcess that is destroyed while its process runs kills (SIGKILL)

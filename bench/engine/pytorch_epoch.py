@@ -3,7 +3,7 @@
 mlp, cnn and cnn_bn under the reference protocol, on the same data as
 bench_qat_epoch (which runs this script and prints the ratio of the two).
 
-Protocol (ARCHITECTURE.md, "Reference figures"): MNIST-10k's 8,000 training
+Protocol (docs/benchmarks.md, "The PyTorch reference"): MNIST-10k's 8,000 training
 images (pixel / 255) in batches of 64, shuffled every epoch; float epochs
 with Adam at 1e-3, then QAT epochs from the float model with Adam at 1e-4.
 Each epoch's time includes the evaluation of the 2,000 test images, as

@@ -15,7 +15,7 @@ class BatchNormLayer;
 
 // Dense, Conv2D and DepthwiseConv2D: weights and a bias per output channel,
 // optionally with a following batch norm folded in and the folded weights
-// fake-quantized (QUANT_SPEC.md).
+// fake-quantized (docs/quant-spec.md, "Training mirrors it").
 class WeightedLayer : public Layer {
  public:
   // Deterministic PyTorch-style initialization: U(-1/sqrt(fan_in), +) for

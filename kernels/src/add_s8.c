@@ -1,5 +1,5 @@
 /* Residual add: both inputs rescaled to a common scale with the fixed-point
- * routines, summed, rescaled to the output (QUANT_SPEC.md). */
+ * routines, summed, rescaled to the output (docs/quant-spec.md). */
 #include "argument_checks.h"
 #include "qatlab_kernels/kernels.h"
 

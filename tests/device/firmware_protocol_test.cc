@@ -5,7 +5,7 @@
 //
 // Each test boots a fresh board: QEMU starts stopped (-S) with its UART on a
 // pty, the test opens the pty raw and then resumes the machine through QMP,
-// so the boot banner is not lost (ARCHITECTURE.md, "The emulated board").
+// so the boot banner is not lost (docs/architecture.md, "The emulated board").
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>

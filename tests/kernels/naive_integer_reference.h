@@ -1,4 +1,4 @@
-// An independent, deliberately plain implementation of QUANT_SPEC.md's
+// An independent, deliberately plain implementation of docs/quant-spec.md's
 // integer arithmetic for the kernel tests: 128-bit intermediates instead of
 // the nudge tricks, explicitly padded inputs instead of skipped taps, and
 // unpacked weights. The kernels must agree with it bit for bit.

@@ -1,4 +1,4 @@
-/* The fixed-point routines of QUANT_SPEC.md ("A layer's integer
+/* The fixed-point routines of docs/quant-spec.md ("A layer's integer
  * computation"), as static inline functions so that every kernel inlines
  * them. Portable C11, no floating point.
  *

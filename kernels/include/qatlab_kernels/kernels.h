@@ -1,5 +1,5 @@
 /* The integer kernels: int8 activations, 2..8-bit packed weights, int32 bias,
- * per-channel fixed-point requantization (QUANT_SPEC.md). Portable C11, no
+ * per-channel fixed-point requantization (docs/quant-spec.md). Portable C11, no
  * allocation, no floating point; no kernel needs a scratch buffer.
  *
  * Conventions (shared with engine/integer_model.h and docs/model-format.md):
