@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import resource
-import struct
 import sys
 import time
 
@@ -37,15 +36,8 @@ import torch
 from torch import nn
 import torch.ao.quantization as quantization
 
-
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    zero, dtype, rank = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
+from idx_file import read_idx  # noqa: E402  (bench/data/idx_file.py)
 
 
 def load_split(directory, prefix):

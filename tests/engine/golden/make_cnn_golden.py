@@ -41,25 +41,19 @@ run of the same step, the scale the test's tolerance is chosen against.
 import argparse
 import os
 import struct
+import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "bench", "data"))
+from idx_file import read_idx  # noqa: E402  (bench/data/idx_file.py)
+
 MAGIC = b"QLGD"
 VERSION = 1
 BATCH = 8
 SEED = 20261204
-
-
-def read_idx(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    zero, dtype, rank = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype != 0x08:
-        raise ValueError(f"{path}: not an unsigned-byte IDX file")
-    dims = struct.unpack(">" + "I" * rank, data[4:4 + 4 * rank])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
 def initial_parameters():
