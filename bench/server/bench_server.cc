@@ -78,6 +78,28 @@ double SubmissionsPerSecond(QatlabServer& server, int total, int clients) {
   return total / seconds;
 }
 
+// Leases a job as worker_id, waiting up to wait_ms for one, and completes it
+// at once with a stub result. Returns false if no job was leased; *leased
+// (when not null) is the time the lease answer arrived.
+bool LeaseAndComplete(v1::WorkerService::Stub& stub, const std::string& worker_id, int wait_ms,
+                      Clock::time_point* leased) {
+  v1::LeaseJobRequest request;
+  request.set_worker_id(worker_id);
+  request.set_wait_ms(wait_ms);
+  v1::LeaseJobResponse lease;
+  grpc::ClientContext lease_context;
+  if (!stub.LeaseJob(&lease_context, request, &lease).ok() || !lease.has_job()) return false;
+  if (leased != nullptr) *leased = Clock::now();
+  v1::CompleteJobRequest complete;
+  complete.set_job_id(lease.job().id());
+  complete.set_lease_id(lease.lease_id());
+  complete.mutable_result()->set_model("bench");
+  v1::CompleteJobResponse done;
+  grpc::ClientContext complete_context;
+  stub.CompleteJob(&complete_context, complete, &done);
+  return true;
+}
+
 struct LeaseFigures {
   std::vector<double> lease_ms;
   std::vector<double> cycle_ms;  // lease + complete
@@ -96,20 +118,8 @@ LeaseFigures LeaseLoops(QatlabServer& server, int loops, double run_seconds) {
       std::vector<double> lease_ms, cycle_ms;
       while (!stop) {
         auto t0 = Clock::now();
-        v1::LeaseJobRequest request;
-        request.set_worker_id(fmt::format("bench-{}", l));
-        request.set_wait_ms(200);
-        v1::LeaseJobResponse lease;
-        grpc::ClientContext lease_context;
-        if (!stub->LeaseJob(&lease_context, request, &lease).ok() || !lease.has_job()) continue;
-        auto t1 = Clock::now();
-        v1::CompleteJobRequest complete;
-        complete.set_job_id(lease.job().id());
-        complete.set_lease_id(lease.lease_id());
-        complete.mutable_result()->set_model("bench");
-        v1::CompleteJobResponse done;
-        grpc::ClientContext complete_context;
-        stub->CompleteJob(&complete_context, complete, &done);
+        Clock::time_point t1;
+        if (!LeaseAndComplete(*stub, fmt::format("bench-{}", l), 200, &t1)) continue;
         auto t2 = Clock::now();
         lease_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
         cycle_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
@@ -189,18 +199,7 @@ void MeasureRss(int jobs) {
       token = response.next_page_token();
     } while (!token.empty());
     for (int i = 0; i < 300; ++i) {
-      v1::LeaseJobRequest request;
-      request.set_worker_id("rss");
-      v1::LeaseJobResponse lease;
-      grpc::ClientContext context;
-      if (!workers->LeaseJob(&context, request, &lease).ok() || !lease.has_job()) break;
-      v1::CompleteJobRequest complete;
-      complete.set_job_id(lease.job().id());
-      complete.set_lease_id(lease.lease_id());
-      complete.mutable_result()->set_model("bench");
-      v1::CompleteJobResponse done;
-      grpc::ClientContext complete_context;
-      workers->CompleteJob(&complete_context, complete, &done);
+      if (!LeaseAndComplete(*workers, "rss", 0, nullptr)) break;
     }
     long rss = RssKiB(pid, "VmRSS:");
     long peak = RssKiB(pid, "VmHWM:");
