@@ -30,11 +30,17 @@ std::string ReadReply(SerialPort& port, const std::string& until) {
   return got;
 }
 
-TEST(QemuBoard, BootsAndAnswersOnItsPty) {
-  QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_MPS2_AN386);
+// QEMU on the MPS2-AN386 test firmware with default options; callers first
+// QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_MPS2_AN386).
+StatusOr<std::unique_ptr<QemuBoard>> StartAn386Board() {
   QemuBoardOptions options;
   options.firmware_elf = QATLAB_FIRMWARE_MPS2_AN386;
-  StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(options);
+  return QemuBoard::Start(options);
+}
+
+TEST(QemuBoard, BootsAndAnswersOnItsPty) {
+  QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_MPS2_AN386);
+  StatusOr<std::unique_ptr<QemuBoard>> board = StartAn386Board();
   ASSERT_TRUE(board.ok()) << board.status().ToString();
   EXPECT_TRUE((*board)->IsAlive());
   EXPECT_EQ((*board)->pty_path().rfind("/dev/pts/", 0), 0u) << (*board)->pty_path();
@@ -48,9 +54,7 @@ TEST(QemuBoard, BootsAndAnswersOnItsPty) {
 
 TEST(QemuBoard, KillReapsTheEmulatorAndTheLinkReportsIt) {
   QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_MPS2_AN386);
-  QemuBoardOptions options;
-  options.firmware_elf = QATLAB_FIRMWARE_MPS2_AN386;
-  StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(options);
+  StatusOr<std::unique_ptr<QemuBoard>> board = StartAn386Board();
   ASSERT_TRUE(board.ok()) << board.status().ToString();
   pid_t pid = (*board)->pid();
 
@@ -66,11 +70,9 @@ TEST(QemuBoard, KillReapsTheEmulatorAndTheLinkReportsIt) {
 
 TEST(QemuBoard, DestructorLeavesNoProcess) {
   QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_MPS2_AN386);
-  QemuBoardOptions options;
-  options.firmware_elf = QATLAB_FIRMWARE_MPS2_AN386;
   pid_t pid = 0;
   {
-    StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(options);
+    StatusOr<std::unique_ptr<QemuBoard>> board = StartAn386Board();
     ASSERT_TRUE(board.ok()) << board.status().ToString();
     pid = (*board)->pid();
   }
@@ -79,9 +81,7 @@ TEST(QemuBoard, DestructorLeavesNoProcess) {
 
 TEST(QemuBoard, NoticesAnEmulatorKilledFromOutside) {
   QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_MPS2_AN386);
-  QemuBoardOptions options;
-  options.firmware_elf = QATLAB_FIRMWARE_MPS2_AN386;
-  StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(options);
+  StatusOr<std::unique_ptr<QemuBoard>> board = StartAn386Board();
   ASSERT_TRUE(board.ok()) << board.status().ToString();
   pid_t pid = (*board)->pid();
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
