@@ -24,14 +24,14 @@ static void answer(char* text, uint32_t length) {
   }
   command_tokens tokens;
   command_split(text, &tokens);
-  if (!printable || tokens.count == 0) {
+  int handled = 0;
+  if (printable && tokens.count > 0) {
+    handled = qatlab_is_command(&tokens) ? qatlab_handle_command(&tokens) : mlperf_handle_command(&tokens);
+  }
+  if (!handled) {
     reply_text("e-[Unknown command: ");
     reply_printable(original, length);
     reply_line("]");
-  } else if (qatlab_is_command(&tokens)) {
-    qatlab_handle_command(&tokens, original, length);
-  } else {
-    mlperf_handle_command(&tokens, original, length);
   }
 }
 

@@ -218,17 +218,22 @@ void mlperf_print_results(void) {
   reply_line("]");
 }
 
+int mlperf_infer_once(uint64_t* cycles) {
+  qk_status status = model_runner_invoke(cycles);
+  if (status != QK_OK) {
+    reply_text("e-[Inference failed: ");
+    reply_text(qk_status_name(status));
+    reply_line("]");
+    return 0;
+  }
+  return 1;
+}
+
 /* Runs `count` inferences; replies with the error and returns 0 on failure. */
 static int run_inferences(uint32_t count) {
   for (uint32_t i = 0; i < count; ++i) {
     uint64_t cycles;
-    qk_status status = model_runner_invoke(&cycles);
-    if (status != QK_OK) {
-      reply_text("e-[Inference failed: ");
-      reply_text(qk_status_name(status));
-      reply_line("]");
-      return 0;
-    }
+    if (!mlperf_infer_once(&cycles)) return 0;
   }
   return 1;
 }
@@ -261,7 +266,7 @@ static void handle_infer(const command_tokens* tokens) {
   mlperf_print_results();
 }
 
-void mlperf_handle_command(const command_tokens* tokens, const char* original, uint32_t original_length) {
+int mlperf_handle_command(const command_tokens* tokens) {
   const char* verb = tokens->tokens[0];
   if (command_equals(verb, "name") && tokens->count == 1) {
     reply_text("m-name-dut-[qatlab-");
@@ -287,8 +292,7 @@ void mlperf_handle_command(const command_tokens* tokens, const char* original, u
       mlperf_print_results();
     }
   } else {
-    reply_text("e-[Unknown command: ");
-    reply_printable(original, original_length);
-    reply_line("]");
+    return 0;
   }
+  return 1;
 }

@@ -10,14 +10,17 @@
 /* Prints the boot banner (without the final m-ready). */
 void mlperf_print_banner(void);
 
-/* Handles an MLPerf command, or replies "Unknown command" for anything else.
- * `original` is the command text as received, for the error message. Does
- * not print m-ready. */
-void mlperf_handle_command(const command_tokens* tokens, const char* original, uint32_t original_length);
+/* Handles an MLPerf command; returns 0, having replied nothing, for anything
+ * else (the caller answers "Unknown command"). Does not print m-ready. */
+int mlperf_handle_command(const command_tokens* tokens);
 
 /* Replies with the error and returns 0 unless a model is loaded and the
  * input buffer holds exactly its input; shared with the qm- commands. */
 int mlperf_require_inference_ready(void);
+
+/* Runs one inference into *cycles; replies with the error and returns 0 on
+ * failure. Shared with the qm- commands. */
+int mlperf_infer_once(uint64_t* cycles);
 
 /* Prints "m-results-[…]" for the last inference's output. */
 void mlperf_print_results(void);

@@ -305,22 +305,10 @@ static void handle_raw(const command_tokens* tokens) {
   reply_end_line();
 }
 
-/* One inference; replies with the error and returns 0 on failure. */
-static int infer_once(uint64_t* cycles) {
-  qk_status status = model_runner_invoke(cycles);
-  if (status != QK_OK) {
-    reply_text("e-[Inference failed: ");
-    reply_text(qk_status_name(status));
-    reply_line("]");
-    return 0;
-  }
-  return 1;
-}
-
 static void handle_output(void) {
   if (!mlperf_require_inference_ready()) return;
   uint64_t cycles = 0;
-  if (!infer_once(&cycles)) return;
+  if (!mlperf_infer_once(&cycles)) return;
   const int8_t* output = model_runner_output();
   uint32_t length = model_runner_output_length();
   reply_text("m-qm-output-[");
@@ -390,7 +378,7 @@ static void handle_infer(const command_tokens* tokens) {
   uint64_t total = 0;
   for (uint32_t i = 0; i < count; ++i) {
     uint64_t cycles = 0;
-    if (!infer_once(&cycles)) return;
+    if (!mlperf_infer_once(&cycles)) return;
     total += cycles;
     g_infer_cycles[i] = cycles > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)cycles;
   }
@@ -402,7 +390,7 @@ static void handle_infer(const command_tokens* tokens) {
   print_infer_stat("total", total);
 }
 
-void qatlab_handle_command(const command_tokens* tokens, const char* original, uint32_t original_length) {
+int qatlab_handle_command(const command_tokens* tokens) {
   const char* verb = tokens->tokens[0];
   if (command_equals(verb, "qm-info") && tokens->count == 1) {
     handle_info();
@@ -425,8 +413,7 @@ void qatlab_handle_command(const command_tokens* tokens, const char* original, u
   } else if (command_equals(verb, "qm-infer")) {
     handle_infer(tokens);
   } else {
-    reply_text("e-[Unknown command: ");
-    reply_printable(original, original_length);
-    reply_line("]");
+    return 0;
   }
+  return 1;
 }

@@ -12,7 +12,8 @@
 int qatlab_is_command(const command_tokens* tokens);
 
 /* Handles a qm- command, consuming its binary payload from the serial link
- * where it has one. Does not print m-ready. */
-void qatlab_handle_command(const command_tokens* tokens, const char* original, uint32_t original_length);
+ * where it has one; returns 0, having replied nothing, for an unknown one
+ * (the caller answers "Unknown command"). Does not print m-ready. */
+int qatlab_handle_command(const command_tokens* tokens);
 
 #endif /* QATLAB_FW_QATLAB_COMMANDS_H_ */
