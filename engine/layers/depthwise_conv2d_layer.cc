@@ -6,6 +6,28 @@
 #include "engine/parallel.h"
 
 namespace qatlab {
+namespace {
+
+// Calls tap(offset, k) for each kernel tap of output pixel (oy, ox) that
+// falls inside the input (taps on the padding contribute nothing): offset is
+// the tap's pixel in a sample, k its row of w, both in floats to channel 0.
+// Forward and backward visit the taps in the same order.
+template <typename Tap>
+void ForEachTapInside(const ConvGeometry& g, int oy, int ox, Tap tap) {
+  const int channels = g.in.channels;
+  for (int ky = 0; ky < g.kernel; ++ky) {
+    const int iy = oy * g.stride - g.padding + ky;
+    if (iy < 0 || iy >= g.in.height) continue;
+    for (int kx = 0; kx < g.kernel; ++kx) {
+      const int ix = ox * g.stride - g.padding + kx;
+      if (ix < 0 || ix >= g.in.width) continue;
+      tap((static_cast<size_t>(iy) * g.in.width + ix) * channels,
+          (static_cast<size_t>(ky) * g.kernel + kx) * channels);
+    }
+  }
+}
+
+}  // namespace
 
 DepthwiseConv2DLayer::DepthwiseConv2DLayer(int kernel, int stride, int padding)
     : geometry_{kernel, stride, padding, {}, {}} {}
@@ -36,17 +58,10 @@ void DepthwiseConv2DLayer::ComputeForward(const float* w, const float* b, const 
         for (int ox = 0; ox < g.out.width; ++ox) {
           float* o = result + (static_cast<size_t>(oy) * g.out.width + ox) * channels;
           for (int c = 0; c < channels; ++c) o[c] = b[c];
-          for (int ky = 0; ky < g.kernel; ++ky) {
-            const int iy = oy * g.stride - g.padding + ky;
-            if (iy < 0 || iy >= g.in.height) continue;
-            for (int kx = 0; kx < g.kernel; ++kx) {
-              const int ix = ox * g.stride - g.padding + kx;
-              if (ix < 0 || ix >= g.in.width) continue;
-              const float* x = image + (static_cast<size_t>(iy) * g.in.width + ix) * channels;
-              const float* k = w + (static_cast<size_t>(ky) * g.kernel + kx) * channels;
-              for (int c = 0; c < channels; ++c) o[c] += x[c] * k[c];
-            }
-          }
+          ForEachTapInside(g, oy, ox, [&](size_t offset, size_t k) {
+            const float* x = image + offset;
+            for (int c = 0; c < channels; ++c) o[c] += x[c] * w[k + c];
+          });
         }
       }
     }
@@ -74,22 +89,14 @@ void DepthwiseConv2DLayer::ComputeBackward(const float* w, const Tensor& in, con
         for (int ox = 0; ox < g.out.width; ++ox) {
           const float* go = grad + (static_cast<size_t>(oy) * g.out.width + ox) * channels;
           for (int c = 0; c < channels; ++c) part_b[c] += go[c];
-          for (int ky = 0; ky < g.kernel; ++ky) {
-            const int iy = oy * g.stride - g.padding + ky;
-            if (iy < 0 || iy >= g.in.height) continue;
-            for (int kx = 0; kx < g.kernel; ++kx) {
-              const int ix = ox * g.stride - g.padding + kx;
-              if (ix < 0 || ix >= g.in.width) continue;
-              const size_t offset = (static_cast<size_t>(iy) * g.in.width + ix) * channels;
-              const size_t k = (static_cast<size_t>(ky) * g.kernel + kx) * channels;
-              const float* x = image + offset;
-              for (int c = 0; c < channels; ++c) part_w[k + c] += go[c] * x[c];
-              if (grad_in != nullptr) {
-                float* gi = grad_in + offset;
-                for (int c = 0; c < channels; ++c) gi[c] += go[c] * w[k + c];
-              }
+          ForEachTapInside(g, oy, ox, [&](size_t offset, size_t k) {
+            const float* x = image + offset;
+            for (int c = 0; c < channels; ++c) part_w[k + c] += go[c] * x[c];
+            if (grad_in != nullptr) {
+              float* gi = grad_in + offset;
+              for (int c = 0; c < channels; ++c) gi[c] += go[c] * w[k + c];
             }
-          }
+          });
         }
       }
     }
