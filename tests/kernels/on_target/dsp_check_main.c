@@ -78,7 +78,9 @@ static void append_number(char* text, uint32_t value) {
 static int8_t g_input[14 * 14 * 17];
 static int8_t g_weights[400 * 33];
 static int32_t g_bias[40], g_multiplier[40], g_shift[40];
-static int8_t g_reference[14 * 14 * 12 + 64], g_optimized[14 * 14 * 12 + 64];
+/* A convolution's output side is at most in + kernel - 1 (padding < kernel,
+ * stride >= 1): 14 + 5 - 1 = 18, by up to 12 channels. */
+static int8_t g_reference[18 * 18 * 12], g_optimized[18 * 18 * 12];
 
 static void fill_quantization(int32_t channels) {
   for (int32_t c = 0; c < channels; ++c) {
@@ -86,6 +88,39 @@ static void fill_quantization(int32_t channels) {
     g_multiplier[c] = (int32_t)((1u << 30) + (next_random() & 0x3FFFFFFFu));
     g_shift[c] = random_in(-14, -2);
   }
+}
+
+/* Prints "dsp check: <kernel> mismatch in trial <trial>"; returns 0. */
+static int report_mismatch(const char* kernel, uint32_t trial) {
+  char text[64] = "dsp check: ";
+  strcat(text, kernel);
+  strcat(text, " mismatch in trial ");
+  append_number(text, trial);
+  print(text);
+  print("\n");
+  return 0;
+}
+
+/* A random convolution: kernel 1..5 square or not, stride 1..3, padding
+ * below the kernel, an input of up to 14x14 that the window fits, random
+ * offsets and activation range. */
+typedef struct {
+  qk_conv_params params;
+  qk_dims in_dims, out_dims;
+} conv_case;
+
+static conv_case random_conv_case(int32_t in_channels, int32_t out_channels) {
+  const int32_t kernel_h = random_in(1, 5), kernel_w = random_in(1, 5), stride = random_in(1, 3);
+  const int32_t padding = random_in(0, (kernel_h < kernel_w ? kernel_h : kernel_w) - 1);
+  const int32_t min_h = kernel_h - 2 * padding > 1 ? kernel_h - 2 * padding : 1;
+  const int32_t min_w = kernel_w - 2 * padding > 1 ? kernel_w - 2 * padding : 1;
+  const int32_t in_h = random_in(min_h, 14), in_w = random_in(min_w, 14);
+  const conv_case c = {{random_in(-127, 128), random_in(-128, 127), kernel_h, kernel_w, stride, padding,
+                        {random_in(-128, -1), random_in(0, 127)}},
+                       {in_h, in_w, in_channels},
+                       {(in_h + 2 * padding - kernel_h) / stride + 1, (in_w + 2 * padding - kernel_w) / stride + 1,
+                        out_channels}};
+  return c;
 }
 
 static int check_dense(uint32_t trial) {
@@ -100,57 +135,38 @@ static int check_dense(uint32_t trial) {
   if (qk_dense_s8_reference(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_reference) != QK_OK ||
       qk_dense_s8(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_optimized) != QK_OK ||
       memcmp(g_reference, g_optimized, (size_t)outputs) != 0) {
-    char text[64] = "dsp check: dense mismatch in trial ";
-    append_number(text, trial);
-    print(text);
-    print("\n");
-    return 0;
+    return report_mismatch("dense", trial);
   }
   return 1;
 }
 
 static int check_conv(uint32_t trial) {
-  const int32_t kernel_h = random_in(1, 5), kernel_w = random_in(1, 5), stride = random_in(1, 3);
-  const int32_t padding = random_in(0, (kernel_h < kernel_w ? kernel_h : kernel_w) - 1);
-  const int32_t min_h = kernel_h - 2 * padding > 1 ? kernel_h - 2 * padding : 1;
-  const int32_t min_w = kernel_w - 2 * padding > 1 ? kernel_w - 2 * padding : 1;
-  const qk_dims in_dims = {random_in(min_h, 14), random_in(min_w, 14), random_in(1, 17)};
-  const qk_dims out_dims = {(in_dims.height + 2 * padding - kernel_h) / stride + 1,
-                            (in_dims.width + 2 * padding - kernel_w) / stride + 1, random_in(1, 12)};
-  fill_s8(g_input, in_dims.height * in_dims.width * in_dims.channels);
-  fill_s8(g_weights, out_dims.channels * kernel_h * kernel_w * in_dims.channels);
-  fill_quantization(out_dims.channels);
-  const qk_conv_params params = {random_in(-127, 128), random_in(-128, 127), kernel_h, kernel_w, stride, padding,
-                                 {random_in(-128, -1), random_in(0, 127)}};
+  const int32_t in_channels = random_in(1, 17), out_channels = random_in(1, 12);
+  const conv_case c = random_conv_case(in_channels, out_channels);
+  const qk_conv_params params = c.params;
+  const qk_dims in_dims = c.in_dims, out_dims = c.out_dims;
+  fill_s8(g_input, in_dims.height * in_dims.width * in_channels);
+  fill_s8(g_weights, out_channels * params.kernel_h * params.kernel_w * in_channels);
+  fill_quantization(out_channels);
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
   const qk_packed_weights weights = {(const uint8_t*)g_weights, trial % 2 ? 4 : 8};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * out_dims.channels);
   if (qk_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_reference) != QK_OK ||
       qk_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
       memcmp(g_reference, g_optimized, output_size) != 0) {
-    char text[64] = "dsp check: conv2d mismatch in trial ";
-    append_number(text, trial);
-    print(text);
-    print("\n");
-    return 0;
+    return report_mismatch("conv2d", trial);
   }
   return 1;
 }
 
 static int check_depthwise(uint32_t trial) {
-  const int32_t kernel_h = random_in(1, 5), kernel_w = random_in(1, 5), stride = random_in(1, 3);
-  const int32_t padding = random_in(0, (kernel_h < kernel_w ? kernel_h : kernel_w) - 1);
-  const int32_t min_h = kernel_h - 2 * padding > 1 ? kernel_h - 2 * padding : 1;
-  const int32_t min_w = kernel_w - 2 * padding > 1 ? kernel_w - 2 * padding : 1;
   const int32_t channels = random_in(1, 12);
-  const qk_dims in_dims = {random_in(min_h, 14), random_in(min_w, 14), channels};
-  const qk_dims out_dims = {(in_dims.height + 2 * padding - kernel_h) / stride + 1,
-                            (in_dims.width + 2 * padding - kernel_w) / stride + 1, channels};
+  const conv_case c = random_conv_case(channels, channels);
+  const qk_conv_params params = c.params;
+  const qk_dims in_dims = c.in_dims, out_dims = c.out_dims;
   fill_s8(g_input, in_dims.height * in_dims.width * channels);
-  fill_s8(g_weights, kernel_h * kernel_w * channels);
+  fill_s8(g_weights, params.kernel_h * params.kernel_w * channels);
   fill_quantization(channels);
-  const qk_conv_params params = {random_in(-127, 128), random_in(-128, 127), kernel_h, kernel_w, stride, padding,
-                                 {random_in(-128, -1), random_in(0, 127)}};
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
   const qk_packed_weights weights = {(const uint8_t*)g_weights, 8};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
@@ -158,11 +174,7 @@ static int check_depthwise(uint32_t trial) {
                                        g_reference) != QK_OK ||
       qk_depthwise_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
       memcmp(g_reference, g_optimized, output_size) != 0) {
-    char text[64] = "dsp check: depthwise mismatch in trial ";
-    append_number(text, trial);
-    print(text);
-    print("\n");
-    return 0;
+    return report_mismatch("depthwise", trial);
   }
   return 1;
 }
