@@ -53,11 +53,22 @@ static inline int8_t qk_output_s8(int32_t acc, int32_t multiplier, int32_t shift
   return (int8_t)qk_clamp_s32(value, activation->min, activation->max);
 }
 
-/* [first, last) of kernel taps k with 0 <= origin + k < size. */
-static inline void qk_valid_taps(int32_t origin, int32_t kernel, int32_t size, int32_t* first,
-                                 int32_t* last) {
-  *first = origin < 0 ? -origin : 0;
-  *last = size - origin < kernel ? size - origin : kernel;
+/* A sliding window along one axis at output index o: tap k reads input
+ * origin + k, and the taps [first, last) are those inside the input. */
+typedef struct {
+  int32_t origin;
+  int32_t first;
+  int32_t last;
+} qk_window_axis;
+
+/* The window of `kernel` taps at output index o on an input axis of `size`. */
+static inline qk_window_axis qk_window_on_axis(int32_t o, int32_t stride, int32_t padding, int32_t kernel,
+                                               int32_t size) {
+  qk_window_axis axis;
+  axis.origin = o * stride - padding;
+  axis.first = axis.origin < 0 ? -axis.origin : 0;
+  axis.last = size - axis.origin < kernel ? size - axis.origin : kernel;
+  return axis;
 }
 
 /* The arguments of qk_dense_s8 (every variant): pointers present, counts

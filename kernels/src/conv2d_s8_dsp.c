@@ -25,23 +25,19 @@ qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_qu
   const int32_t row_length = params->kernel_h * params->kernel_w * in_c;
   const int8_t* filters = (const int8_t*)weights->data;
   for (int32_t oy = 0; oy < out_h; ++oy) {
-    const int32_t origin_y = oy * params->stride - params->padding;
-    int32_t first_ky, last_ky;
-    qk_valid_taps(origin_y, params->kernel_h, in_h, &first_ky, &last_ky);
+    const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
     for (int32_t ox = 0; ox < out_w; ++ox) {
-      const int32_t origin_x = ox * params->stride - params->padding;
-      int32_t first_kx, last_kx;
-      qk_valid_taps(origin_x, params->kernel_w, in_w, &first_kx, &last_kx);
-      const int32_t run = (last_kx - first_kx) * in_c;
+      const qk_window_axis wx = qk_window_on_axis(ox, params->stride, params->padding, params->kernel_w, in_w);
+      const int32_t run = (wx.last - wx.first) * in_c;
       int8_t* out = output + (oy * out_w + ox) * out_c;
       if (container == 4) {
         const uint32_t row_bytes = qk_packed_row_bytes((uint32_t)row_length, weights->bits);
         for (int32_t oc = 0; oc < out_c; ++oc) {
           const uint8_t* row = weights->data + (uint32_t)oc * row_bytes;
           uint32_t acc = bias ? (uint32_t)bias[oc] : 0u;
-          for (int32_t ky = first_ky; ky < last_ky; ++ky) {
-            const int8_t* input_run = input + ((origin_y + ky) * in_w + origin_x + first_kx) * in_c;
-            const uint32_t tap = (uint32_t)((ky * params->kernel_w + first_kx) * in_c);
+          for (int32_t ky = wy.first; ky < wy.last; ++ky) {
+            const int8_t* input_run = input + ((wy.origin + ky) * in_w + wx.origin + wx.first) * in_c;
+            const uint32_t tap = (uint32_t)((ky * params->kernel_w + wx.first) * in_c);
             acc += (uint32_t)qk_dot_s8s4_dsp(input_run, row, tap, run, params->input_offset);
           }
           out[oc] = qk_output_s8((int32_t)acc, quant->multiplier[oc], quant->shift[oc], params->output_offset,
@@ -55,9 +51,9 @@ qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_qu
         const int8_t* filter1 = filter0 + row_length;
         uint32_t acc0 = bias ? (uint32_t)bias[oc] : 0u;
         uint32_t acc1 = bias ? (uint32_t)bias[oc + 1] : 0u;
-        for (int32_t ky = first_ky; ky < last_ky; ++ky) {
-          const int8_t* input_run = input + ((origin_y + ky) * in_w + origin_x + first_kx) * in_c;
-          const int32_t tap = (ky * params->kernel_w + first_kx) * in_c;
+        for (int32_t ky = wy.first; ky < wy.last; ++ky) {
+          const int8_t* input_run = input + ((wy.origin + ky) * in_w + wx.origin + wx.first) * in_c;
+          const int32_t tap = (ky * params->kernel_w + wx.first) * in_c;
           int32_t dot0, dot1;
           qk_dot2_s8_dsp(input_run, filter0 + tap, filter1 + tap, run, params->input_offset, &dot0, &dot1);
           acc0 += (uint32_t)dot0;
@@ -71,9 +67,9 @@ qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_qu
       if (oc < out_c) {
         const int8_t* filter = filters + oc * row_length;
         uint32_t acc = bias ? (uint32_t)bias[oc] : 0u;
-        for (int32_t ky = first_ky; ky < last_ky; ++ky) {
-          const int8_t* input_run = input + ((origin_y + ky) * in_w + origin_x + first_kx) * in_c;
-          const int8_t* filter_run = filter + (ky * params->kernel_w + first_kx) * in_c;
+        for (int32_t ky = wy.first; ky < wy.last; ++ky) {
+          const int8_t* input_run = input + ((wy.origin + ky) * in_w + wx.origin + wx.first) * in_c;
+          const int8_t* filter_run = filter + (ky * params->kernel_w + wx.first) * in_c;
           acc += (uint32_t)qk_dot_s8_dsp(input_run, filter_run, run, params->input_offset);
         }
         out[oc] = qk_output_s8((int32_t)acc, quant->multiplier[oc], quant->shift[oc], params->output_offset,

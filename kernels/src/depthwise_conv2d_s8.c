@@ -14,19 +14,15 @@ qk_status qk_depthwise_conv2d_s8_reference(const qk_conv_params* params, const q
   const int32_t container = qk_weight_container_bits(weights->bits);
   const uint32_t row_bytes = qk_packed_row_bytes((uint32_t)channels, weights->bits);
   for (int32_t oy = 0; oy < out_h; ++oy) {
-    const int32_t origin_y = oy * params->stride - params->padding;
-    int32_t first_ky, last_ky;
-    qk_valid_taps(origin_y, params->kernel_h, in_h, &first_ky, &last_ky);
+    const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
     for (int32_t ox = 0; ox < out_w; ++ox) {
-      const int32_t origin_x = ox * params->stride - params->padding;
-      int32_t first_kx, last_kx;
-      qk_valid_taps(origin_x, params->kernel_w, in_w, &first_kx, &last_kx);
+      const qk_window_axis wx = qk_window_on_axis(ox, params->stride, params->padding, params->kernel_w, in_w);
       int8_t* out = output + (oy * out_w + ox) * channels;
       for (int32_t c = 0; c < channels; ++c) {
         uint32_t acc = bias ? (uint32_t)bias[c] : 0u;
-        for (int32_t ky = first_ky; ky < last_ky; ++ky) {
-          for (int32_t kx = first_kx; kx < last_kx; ++kx) {
-            const int8_t value = input[((origin_y + ky) * in_w + origin_x + kx) * channels + c];
+        for (int32_t ky = wy.first; ky < wy.last; ++ky) {
+          for (int32_t kx = wx.first; kx < wx.last; ++kx) {
+            const int8_t value = input[((wy.origin + ky) * in_w + wx.origin + kx) * channels + c];
             const uint8_t* row = weights->data + (uint32_t)(ky * params->kernel_w + kx) * row_bytes;
             acc += (uint32_t)((value + params->input_offset) * qk_unpack_weight(row, (uint32_t)c, container));
           }

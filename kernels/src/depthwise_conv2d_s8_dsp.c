@@ -35,16 +35,12 @@ qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_
   const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
   const int32_t vector_channels = channels & ~3;
   for (int32_t oy = 0; oy < out_h; ++oy) {
-    const int32_t origin_y = oy * params->stride - params->padding;
-    int32_t first_ky, last_ky;
-    qk_valid_taps(origin_y, params->kernel_h, in_h, &first_ky, &last_ky);
+    const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
     for (int32_t ox = 0; ox < out_w; ++ox) {
-      const int32_t origin_x = ox * params->stride - params->padding;
-      int32_t first_kx, last_kx;
-      qk_valid_taps(origin_x, kernel_w, in_w, &first_kx, &last_kx);
-      const int32_t taps_per_row = last_kx - first_kx;
-      const int8_t* window = input + ((origin_y + first_ky) * in_w + origin_x + first_kx) * channels;
-      const int8_t* window_filters = filters + (first_ky * kernel_w + first_kx) * channels;
+      const qk_window_axis wx = qk_window_on_axis(ox, params->stride, params->padding, kernel_w, in_w);
+      const int32_t taps_per_row = wx.last - wx.first;
+      const int8_t* window = input + ((wy.origin + wy.first) * in_w + wx.origin + wx.first) * channels;
+      const int8_t* window_filters = filters + (wy.first * kernel_w + wx.first) * channels;
       const int32_t input_row_step = in_w * channels, filter_row_step = kernel_w * channels;
       int8_t* out = output + (oy * out_w + ox) * channels;
       int32_t c = 0;
@@ -58,7 +54,7 @@ qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_
         }
         const int8_t* input_row = window + c;
         const int8_t* filter_row = window_filters + c;
-        for (int32_t ky = first_ky; ky < last_ky;
+        for (int32_t ky = wy.first; ky < wy.last;
              ++ky, input_row += input_row_step, filter_row += filter_row_step) {
           const int8_t* in_p = input_row;
           const int8_t* w_p = filter_row;
@@ -87,7 +83,7 @@ qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_
         uint32_t acc = bias ? (uint32_t)bias[c] : 0u;
         const int8_t* input_row = window + c;
         const int8_t* filter_row = window_filters + c;
-        for (int32_t ky = first_ky; ky < last_ky;
+        for (int32_t ky = wy.first; ky < wy.last;
              ++ky, input_row += input_row_step, filter_row += filter_row_step) {
           for (int32_t k = 0; k < taps_per_row; ++k) {
             acc += (uint32_t)((input_row[k * channels] + input_offset) * filter_row[k * channels]);

@@ -23,21 +23,17 @@ static void qk_pool(const qk_pool_params* params, const qk_dims* input_dims, con
                     const qk_dims* output_dims, int8_t* output, int average) {
   const int32_t in_h = input_dims->height, in_w = input_dims->width, channels = input_dims->channels;
   for (int32_t oy = 0; oy < output_dims->height; ++oy) {
-    const int32_t origin_y = oy * params->stride - params->padding;
-    int32_t first_ky, last_ky;
-    qk_valid_taps(origin_y, params->kernel_h, in_h, &first_ky, &last_ky);
+    const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
     for (int32_t ox = 0; ox < output_dims->width; ++ox) {
-      const int32_t origin_x = ox * params->stride - params->padding;
-      int32_t first_kx, last_kx;
-      qk_valid_taps(origin_x, params->kernel_w, in_w, &first_kx, &last_kx);
-      const int32_t window = (last_ky - first_ky) * (last_kx - first_kx);
+      const qk_window_axis wx = qk_window_on_axis(ox, params->stride, params->padding, params->kernel_w, in_w);
+      const int32_t window = (wy.last - wy.first) * (wx.last - wx.first);
       int8_t* out = output + (oy * output_dims->width + ox) * channels;
       for (int32_t c = 0; c < channels; ++c) {
         int32_t sum = 0;
         int32_t maximum = -128;
-        for (int32_t ky = first_ky; ky < last_ky; ++ky) {
-          for (int32_t kx = first_kx; kx < last_kx; ++kx) {
-            const int32_t value = input[((origin_y + ky) * in_w + origin_x + kx) * channels + c];
+        for (int32_t ky = wy.first; ky < wy.last; ++ky) {
+          for (int32_t kx = wx.first; kx < wx.last; ++kx) {
+            const int32_t value = input[((wy.origin + ky) * in_w + wx.origin + kx) * channels + c];
             sum += value;
             if (value > maximum) maximum = value;
           }
