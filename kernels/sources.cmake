@@ -6,6 +6,7 @@
 set(QATLAB_KERNELS_INCLUDE_DIR ${CMAKE_CURRENT_LIST_DIR}/include)
 set(QATLAB_KERNELS_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/qmodel.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/kernel_variants.c
   ${CMAKE_CURRENT_LIST_DIR}/src/dense_s8.c
   ${CMAKE_CURRENT_LIST_DIR}/src/dense_s8_dsp.c
   ${CMAKE_CURRENT_LIST_DIR}/src/conv2d_s8.c

@@ -22,12 +22,3 @@ qk_status qk_dense_s8_reference(const qk_dense_params* params, const qk_per_chan
   }
   return QK_OK;
 }
-
-#if !QK_DSP_KERNELS
-qk_status qk_dense_s8(const qk_dense_params* params, const qk_per_channel_quant* quant,
-                      int32_t input_count, const int8_t* input,
-                      const qk_packed_weights* weights, const int32_t* bias,
-                      int32_t output_count, int8_t* output) {
-  return qk_dense_s8_reference(params, quant, input_count, input, weights, bias, output_count, output);
-}
-#endif

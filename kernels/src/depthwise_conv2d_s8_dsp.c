@@ -96,12 +96,3 @@ qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_
   }
   return QK_OK;
 }
-
-#if QK_DSP_KERNELS
-qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                 const qk_dims* input_dims, const int8_t* input,
-                                 const qk_packed_weights* weights, const int32_t* bias,
-                                 const qk_dims* output_dims, int8_t* output) {
-  return qk_depthwise_conv2d_s8_dsp(params, quant, input_dims, input, weights, bias, output_dims, output);
-}
-#endif
