@@ -158,11 +158,8 @@ TEST(Export, RequiresQuantizedNetwork) {
 
 // Folded batch norm and fused ReLU appear as one conv op with the clamp.
 TEST(Export, FoldsBatchNormAndFusesRelu) {
-  auto net = PresetNetwork("cnn_bn", {28, 28, 1}, 1);
+  auto net = QuantizedPresetNetwork("cnn_bn", {8, 8, 8});
   ASSERT_NE(net, nullptr);
-  QuantizationSettings settings;
-  settings.weight_bits = {8, 8, 8};
-  net->EnableQuantization(settings);
   const FloatBuffer images = RandomImages(8, 784, 4);
   net->BeginCalibration(8);
   net->Forward(images.data(), 8, false);

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/job_spec.h"
@@ -39,6 +40,18 @@ inline std::unique_ptr<Network> PresetNetwork(const std::string& preset, const I
   auto net = Network::Create(PresetLayerConfigs(preset), input, seed);
   EXPECT_TRUE(net.ok()) << preset << ": " << net.status().ToString();
   return net.ok() ? std::move(*net) : nullptr;
+}
+
+// `preset` built for 28x28x1 inputs with seed 1 and quantization enabled:
+// `weight_bits` per weighted layer, the other settings default; or nullptr
+// (and a failed test).
+inline std::unique_ptr<Network> QuantizedPresetNetwork(const std::string& preset, std::vector<int> weight_bits) {
+  auto net = PresetNetwork(preset, {28, 28, 1}, 1);
+  if (net == nullptr) return nullptr;
+  QuantizationSettings settings;
+  settings.weight_bits = std::move(weight_bits);
+  net->EnableQuantization(settings);
+  return net;
 }
 
 }  // namespace qatlab

@@ -258,11 +258,8 @@ TEST(WeightQuantization, MseScalesMoveOnlyInTrainingAndFreezeKeepsThem) {
 }
 
 TEST(NetworkQuantization, QuantizersSitAtFusedGroupBoundaries) {
-  auto net = PresetNetwork("cnn_bn", {28, 28, 1}, 1);
+  auto net = QuantizedPresetNetwork("cnn_bn", {8, 8, 8});
   ASSERT_NE(net, nullptr);
-  QuantizationSettings settings;
-  settings.weight_bits = {8, 8, 8};
-  net->EnableQuantization(settings);
   // conv bn relu maxpool conv bn relu maxpool flatten dense:
   // acts 0 (input), 3 (after relu), 7 (after relu), 10 (logits).
   std::vector<int> quantized;
