@@ -489,10 +489,8 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
   const int64_t now = clock_.NowUnixMs();
   v1::Job job = before;
   if (before.cancel_requested()) {
-    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, std::nullopt, now));
+    QATLAB_RETURN_IF_ERROR(CancelLeasedJob(seq, std::nullopt, now, &job));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
-    job.set_state(v1::CANCELLED);
-    job.set_finished_unix_ms(now);
     outcome.cancelled = true;
     Announce(before, JobUpdate{job, std::nullopt, std::nullopt, "cancelled; worker " + job.worker_id() + " told"});
     return outcome;
@@ -529,10 +527,8 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
   v1::Job job = before;
   if (before.cancel_requested()) {
     // The worker finished before it heard of the cancel; the user's cancel wins.
-    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, std::nullopt, now));
+    QATLAB_RETURN_IF_ERROR(CancelLeasedJob(seq, std::nullopt, now, &job));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
-    job.set_state(v1::CANCELLED);
-    job.set_finished_unix_ms(now);
     Announce(before, JobUpdate{job, std::nullopt, std::nullopt, "cancelled; the finished result was discarded"});
     return Status::FailedPrecondition(fmt::format("job {} was cancelled; its result was not stored", job_id));
   }
@@ -592,9 +588,7 @@ Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, co
   v1::Job job = before;
   std::string message;
   if (before.cancel_requested()) {
-    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, error, now));
-    job.set_state(v1::CANCELLED);
-    job.set_finished_unix_ms(now);
+    QATLAB_RETURN_IF_ERROR(CancelLeasedJob(seq, error, now, &job));
     message = "cancelled (worker gave the job up)";
   } else if (retryable) {
     // Given back (e.g. the worker is shutting down): not counted as an attempt.
@@ -644,6 +638,17 @@ Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lea
   if (!loaded.has_value()) return NoSuchJob(job_id);
   *job = std::move(*loaded);
   return leases_.Check(LeaseOf(*job, current_lease), lease_id);
+}
+
+// REQUIRES: mutex_ held, a transaction open, and the job's cancel requested
+// while a worker held it: the user's cancel wins over whatever the worker
+// reports. Ends the lease as cancelled (recording `error`, if any) and marks
+// *job CANCELLED at `now`.
+Status JobStore::CancelLeasedJob(int64_t seq, std::optional<std::string_view> error, int64_t now, v1::Job* job) {
+  QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled, error, now));
+  job->set_state(v1::CANCELLED);
+  job->set_finished_unix_ms(now);
+  return Status::Ok();
 }
 
 Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_id) {

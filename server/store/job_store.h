@@ -40,6 +40,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "status/status.h"
@@ -172,6 +173,8 @@ class JobStore {
   StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq,
                                            std::string* current_lease = nullptr);
   Status LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq);
+  // Ends the lease of a job whose cancel was requested; *job becomes CANCELLED.
+  Status CancelLeasedJob(int64_t seq, std::optional<std::string_view> error, int64_t now, v1::Job* job);
   void Announce(const v1::Job& before_or_empty, JobUpdate update);
 
   const Clock& clock_;
