@@ -219,6 +219,15 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
     settings.per_tensor = config.per_tensor();
     settings.symmetric_activations = config.symmetric_activations();
     const bool exportable = config.activation_bits() == 8;
+    // A trained quantized variant: its test accuracy and, with 8-bit
+    // activations, its exported integer model and how well that agrees.
+    auto score = [&](Network* net, v1::VariantResult* variant) -> Status {
+      std::vector<int32_t> predictions;
+      variant->set_accuracy(Evaluate(net, data.test, &predictions));
+      if (!exportable) return Status::Ok();
+      return ExportAndMeasure(*net, result.model() + " " + variant->name(), data.test, predictions, variant,
+                              &output.artifacts);
+    };
 
     if (!spec.skip_ptq()) {
       v1::VariantResult* variant = result.add_variants();
@@ -233,12 +242,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       net->EnableQuantization(ptq_settings);
       Calibrate(net.get(), data.train, spec.ptq().calibration_samples(), ptq_method, spec.ptq().percentile());
       variant->set_train_seconds(SecondsSince(ptq_start));
-      std::vector<int32_t> predictions;
-      variant->set_accuracy(Evaluate(net.get(), data.test, &predictions));
-      if (exportable) {
-        QATLAB_RETURN_IF_ERROR(ExportAndMeasure(*net, result.model() + " " + variant->name(), data.test, predictions,
-                                                variant, &output.artifacts));
-      }
+      QATLAB_RETURN_IF_ERROR(score(net.get(), variant));
     }
 
     if (!spec.skip_qat()) {
@@ -261,12 +265,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       net->FreezeBatchNorm(true);
       net->FreezeWeightScales();
       variant->set_train_seconds(SecondsSince(qat_start));
-      std::vector<int32_t> predictions;
-      variant->set_accuracy(Evaluate(net.get(), data.test, &predictions));
-      if (exportable) {
-        QATLAB_RETURN_IF_ERROR(ExportAndMeasure(*net, result.model() + " " + variant->name(), data.test, predictions,
-                                                variant, &output.artifacts));
-      }
+      QATLAB_RETURN_IF_ERROR(score(net.get(), variant));
     }
   }
   result.set_total_seconds(SecondsSince(start));
