@@ -209,6 +209,12 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   float_variant->set_ram_bytes(float_net->FloatActivationBytes());
   result.set_float_weight_bytes(float_parameters * static_cast<int64_t>(sizeof(float)));
 
+  // Each quantized variant starts from a copy of the trained float network.
+  auto copy_of_float = [&]() -> StatusOr<std::unique_ptr<Network>> {
+    QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, Network::Create(layers, shape, spec.seed()));
+    net->CopyStateFrom(*float_net);
+    return net;
+  };
   const int weighted = float_net->weighted_layer_count();
   const RangeMethod ptq_method = ParseRangeMethod(spec.ptq().method());
   for (const v1::QuantConfig& config : spec.configs()) {
@@ -233,8 +239,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       v1::VariantResult* variant = result.add_variants();
       FillQuantVariant(config, bits, "ptq", variant);
       const auto ptq_start = Clock::now();
-      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, Network::Create(layers, shape, spec.seed()));
-      net->CopyStateFrom(*float_net);
+      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, copy_of_float());
       QuantizationSettings ptq_settings = settings;
       ptq_settings.weight_method = ptq_method == RangeMethod::kMse ? RangeMethod::kMse : RangeMethod::kMinMax;
       ptq_settings.low_bit_weight_method = ptq_settings.weight_method;
@@ -249,8 +254,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       v1::VariantResult* variant = result.add_variants();
       FillQuantVariant(config, bits, "qat", variant);
       const auto qat_start = Clock::now();
-      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, Network::Create(layers, shape, spec.seed()));
-      net->CopyStateFrom(*float_net);
+      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, copy_of_float());
       QuantizationSettings qat_settings = settings;
       qat_settings.low_bit_weight_method = RangeMethod::kMse;
       net->EnableQuantization(qat_settings);
