@@ -8,6 +8,7 @@
 
 #include "digest/sha256.h"
 #include "server_client/checked_download.h"
+#include "server_client/chunked_upload.h"
 #include "server_client/rpc_status.h"
 #include "server_client/server_link.h"
 
@@ -101,14 +102,8 @@ Status LeaseClient::UploadArtifact(const std::string& job_id, const std::string&
   header.mutable_header()->set_name(name);
   header.mutable_header()->set_sha256(Sha256Hex(bytes));
   header.mutable_header()->set_size(static_cast<int64_t>(bytes.size()));
-  bool open = writer->Write(header);
-  for (size_t offset = 0; open && offset < bytes.size(); offset += kUploadChunkBytes) {
-    v1::UploadArtifactRequest chunk;
-    chunk.set_chunk(std::string(bytes.substr(offset, kUploadChunkBytes)));
-    open = writer->Write(chunk);
-  }
-  writer->WritesDone();
-  return FromRpcStatus(writer->Finish(), "UploadArtifact " + job_id + "/" + name, options_.address);
+  return FromRpcStatus(UploadInChunks(*writer, header, bytes, kUploadChunkBytes),
+                       "UploadArtifact " + job_id + "/" + name, options_.address);
 }
 
 Status LeaseClient::CompleteJob(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result) {

@@ -12,6 +12,7 @@
 #include "qatlab/v1/worker.grpc.pb.h"
 #include "digest/sha256.h"
 #include "server/rpc/server.h"
+#include "server_client/chunked_upload.h"
 #include "test_support.h"
 #include "tests/support/temp_dir.h"
 
@@ -95,14 +96,7 @@ class ServerFixture : public ::testing::Test {
     header.mutable_header()->set_name(name);
     header.mutable_header()->set_sha256(Sha256Hex(model));
     header.mutable_header()->set_size(static_cast<int64_t>(model.size()));
-    stream->Write(header);
-    for (size_t at = 0; at < model.size(); at += chunk) {
-      v1::UploadArtifactRequest part;
-      part.set_chunk(model.substr(at, chunk));
-      if (!stream->Write(part)) break;
-    }
-    stream->WritesDone();
-    grpc::Status status = stream->Finish();
+    grpc::Status status = UploadInChunks(*stream, header, model, chunk);
     if (out != nullptr) *out = uploaded;
     return status;
   }
@@ -119,14 +113,7 @@ class ServerFixture : public ::testing::Test {
     header.mutable_header()->set_name(name);
     header.mutable_header()->set_format("idx");
     header.mutable_header()->set_sha256(sha256);
-    stream->Write(header);
-    for (size_t at = 0; at < data.size(); at += chunk) {
-      v1::UploadDatasetRequest part;
-      part.set_chunk(data.substr(at, chunk));
-      if (!stream->Write(part)) break;
-    }
-    stream->WritesDone();
-    grpc::Status status = stream->Finish();
+    grpc::Status status = UploadInChunks(*stream, header, data, chunk);
     if (out != nullptr) *out = dataset;
     return status;
   }
