@@ -96,13 +96,8 @@ Status LeaseClient::UploadArtifact(const std::string& job_id, const std::string&
   Prepare(&context, kTransferTimeoutMs);
   v1::UploadArtifactResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::UploadArtifactRequest>> writer = workers_->UploadArtifact(&context, &response);
-  v1::UploadArtifactRequest header;
-  header.mutable_header()->set_job_id(job_id);
-  header.mutable_header()->set_lease_id(lease_id);
-  header.mutable_header()->set_name(name);
-  header.mutable_header()->set_sha256(Sha256Hex(bytes));
-  header.mutable_header()->set_size(static_cast<int64_t>(bytes.size()));
-  return FromRpcStatus(UploadInChunks(*writer, header, bytes, kUploadChunkBytes),
+  return FromRpcStatus(UploadInChunks(*writer, ArtifactUploadHeader(job_id, lease_id, name, bytes), bytes,
+                                      kUploadChunkBytes),
                        "UploadArtifact " + job_id + "/" + name, options_.address);
 }
 

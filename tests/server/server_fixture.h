@@ -90,13 +90,8 @@ class ServerFixture : public ::testing::Test {
     v1::UploadArtifactResponse uploaded;
     auto context = Context();
     auto stream = workers_->UploadArtifact(context.get(), &uploaded);
-    v1::UploadArtifactRequest header;
-    header.mutable_header()->set_job_id(job_id);
-    header.mutable_header()->set_lease_id(lease_id);
-    header.mutable_header()->set_name(name);
-    header.mutable_header()->set_sha256(Sha256Hex(model));
-    header.mutable_header()->set_size(static_cast<int64_t>(model.size()));
-    grpc::Status status = UploadInChunks(*stream, header, model, chunk);
+    grpc::Status status =
+        UploadInChunks(*stream, ArtifactUploadHeader(job_id, lease_id, name, model), model, chunk);
     if (out != nullptr) *out = uploaded;
     return status;
   }
