@@ -453,7 +453,7 @@ std::vector<MalformedCase> MalformedCases() {
        },
        "images", "implausibly large"},
       {"NpyBadMagic",
-       [](const TemporaryDirectory& d) { return LoadNpyFiles(d, "NUMPY\1\0 not really", kGoodNpyLabels); }, "x.npy",
+       [](const TemporaryDirectory& d) { return LoadNpyFiles(d, "NUMPY\1 not really", kGoodNpyLabels); }, "x.npy",
        "not an NPY file"},
       {"NpyFortranOrder",
        [](const TemporaryDirectory& d) {
