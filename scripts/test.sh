@@ -1,9 +1,84 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test (ctest).
+#   scripts/test.sh          build/ (Release) and its suite
+#   scripts/test.sh --all    then also the checks CI runs (below)
+#   scripts/test.sh --tsan   then also the ThreadSanitizer run (implies --all)
+# Under CI (CI=true), warnings are errors in our code (QATLAB_WERROR) and
+# --all is implied: after the suite come
+#   format      scripts/format.sh --check (clang-format; lists what differs)
+#   lint        scripts/lint.sh (clang-tidy over our sources)
+#   asan-ubsan  the asan-ubsan preset: every target with AddressSanitizer and
+#               UndefinedBehaviorSanitizer, and the whole suite under them.
+# Every stage runs even if an earlier one failed; the exit status is non-zero
+# if any failed, and a summary with each stage's time ends the output.
+# The sanitizer builds live in build-<preset>/ (CMakePresets.json), so a
+# developer reruns one stage with: cmake --workflow --preset asan-ubsan
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${QATLAB_BUILD_DIR:-$root/build}
+jobs=$(nproc)
+
+all=0
+tsan=0
+for arg in "$@"; do
+  case $arg in
+    --all) all=1 ;;
+    --tsan) all=1; tsan=1 ;;
+    *) echo "usage: $0 [--all] [--tsan]" >&2; exit 2 ;;
+  esac
+done
+build_args=()
+if [[ ${CI:-} == true ]]; then
+  all=1
+  build_args+=(-DQATLAB_WERROR=ON)
+fi
+if [[ ${QATLAB_CI_TSAN:-} == 1 ]]; then tsan=1; fi
+
 "$root/scripts/install_deps.sh"
-"$root/scripts/build.sh"
-cd "$build"
-ctest --output-on-failure --timeout 900 -j"$(nproc)"
+
+summary=()
+failed=0
+stage() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "== test.sh: $name" >&2
+  if "$@"; then
+    summary+=("$(printf '%-12s ok      %4ds' "$name" $((SECONDS - start)))")
+  else
+    summary+=("$(printf '%-12s FAILED  %4ds' "$name" $((SECONDS - start)))")
+    failed=1
+  fi
+}
+
+main_suite() {
+  "$root/scripts/build.sh" "${build_args[@]}" &&
+    (cd "$build" && ctest --output-on-failure --timeout 900 -j"$jobs")
+}
+
+# A sanitizer preset: configure, build, test (see CMakePresets.json). ccache,
+# when present, makes a rerun cheap. No -Werror here: the sanitizers make gcc
+# warn about code it otherwise proves fine; warnings are judged in build/.
+preset() {
+  local name=$1 launcher=()
+  if command -v ccache >/dev/null 2>&1; then
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  (cd "$root" &&
+    cmake --preset "$name" "${launcher[@]}" >/dev/null &&
+    cmake --build --preset "$name" -j"$jobs" &&
+    ctest --preset "$name" -j"$jobs")
+}
+
+stage suite main_suite
+if ((all)); then
+  stage format "$root/scripts/format.sh" --check
+  stage lint "$root/scripts/lint.sh"
+  stage asan-ubsan preset asan-ubsan
+fi
+if ((tsan)); then
+  stage tsan preset tsan
+fi
+
+echo "== test.sh summary" >&2
+printf '   %s\n' "${summary[@]}" >&2
+exit "$failed"

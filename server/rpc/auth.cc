@@ -21,7 +21,7 @@ std::string Trim(const std::string& text) {
 
 }  // namespace
 
-TokenAuthenticator::TokenAuthenticator(std::string token) {
+TokenAuthenticator::TokenAuthenticator(const std::string& token) {
   // Comparing fixed-length digests keeps even the token's length secret.
   if (!token.empty()) token_digest_ = Sha256Hex(token);
 }

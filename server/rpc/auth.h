@@ -15,7 +15,7 @@ namespace qatlab::server {
 class TokenAuthenticator {
  public:
   // An empty token means "open".
-  explicit TokenAuthenticator(std::string token);
+  explicit TokenAuthenticator(const std::string& token);
 
   bool enabled() const { return !token_digest_.empty(); }
   // OK, or UNAUTHENTICATED with a message saying what was missing.

@@ -448,7 +448,7 @@ std::vector<MalformedCase> MalformedCases() {
        },
        "images", "implausibly large"},
       {"NpyBadMagic",
-       [](const test_support::TempDir& d) { return LoadNpyFiles(d, "NUMPY\1\0 not really", kGoodNpyLabels); }, "x.npy",
+       [](const test_support::TempDir& d) { return LoadNpyFiles(d, "NUMPY\1 not really", kGoodNpyLabels); }, "x.npy",
        "not an NPY file"},
       {"NpyFortranOrder",
        [](const test_support::TempDir& d) {

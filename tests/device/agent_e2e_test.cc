@@ -65,7 +65,7 @@ std::vector<pid_t> ChildrenNamed(pid_t parent, const std::string& name) {
 // The first job id ("j-" and 12 base32 characters) in `text`, or "".
 std::string FirstJobId(const std::string& text) {
   for (size_t at = text.find("j-"); at != std::string::npos; at = text.find("j-", at + 1)) {
-    const std::string candidate = text.substr(at, 14);
+    std::string candidate = text.substr(at, 14);
     if (candidate.size() == 14 &&
         candidate.find_first_not_of("abcdefghijklmnopqrstuvwxyz234567", 2) == std::string::npos) {
       return candidate;

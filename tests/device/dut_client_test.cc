@@ -224,7 +224,7 @@ TEST_F(DutClientTest, MlperfInferAndResultsAgreeWithQmOutput) {
   ASSERT_EQ(window->results.size(), output->logits.size());
   // The firmware prints the dequantized logits s_out·(q − z_out) with three
   // decimals (docs/protocol.md); the seeded models' output scale is 1/64.
-  const IntegerTensor& logits = SeededCnnModel(6).tensors.back();
+  const IntegerTensor logits = SeededCnnModel(6).tensors.back();  // a copy: the model is a temporary
   for (size_t i = 0; i < output->logits.size(); ++i) {
     EXPECT_NEAR(window->results[i], logits.scale * (output->logits[i] - logits.zero_point), 0.0006);
   }

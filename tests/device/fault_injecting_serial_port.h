@@ -62,7 +62,7 @@ class FaultInjectingSerialPort final : public SerialPort {
  private:
   struct ArmedFault {
     WriteFault fault;
-    int writes_to_skip;
+    int writes_to_skip = 0;
   };
 
   SerialPort& inner_;

@@ -369,7 +369,7 @@ TEST_F(ApiTest, HealthServiceAnswersServing) {
   generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
                     [&](grpc::Status s) {
                       std::lock_guard lock(m);
-                      status = s;
+                      status = std::move(s);
                       done = true;
                       cv.notify_one();
                     });

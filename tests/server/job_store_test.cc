@@ -30,7 +30,7 @@ class JobStoreTest : public ::testing::Test {
     store_ = std::move(*store);
   }
 
-  v1::Job Submit(v1::JobSpec spec, const std::string& key = "") {
+  v1::Job Submit(const v1::JobSpec& spec, const std::string& key = "") {
     auto job = store_->Submit(spec, key);
     EXPECT_TRUE(job.ok()) << job.status().ToString();
     return job.ok() ? *job : v1::Job();
