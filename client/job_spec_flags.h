@@ -10,15 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "status/status.h"
 #include "qatlab/v1/job.pb.h"
+#include "status/status.h"
 
 namespace qatlab {
 
 struct SubmitFlags {
-  std::string job_file;            // empty: flags only
-  std::string preset;              // mlp | cnn | cnn_bn | ds_cnn
-  std::string bits;                // "8,4" or "w4a8,w2a8" or "8:4:8" (per layer)
+  std::string job_file;  // empty: flags only
+  std::string preset;    // mlp | cnn | cnn_bn | ds_cnn
+  std::string bits;      // "8,4" or "w4a8,w2a8" or "8:4:8" (per layer)
   std::optional<int> epochs;
   std::optional<int> qat_epochs;
   std::optional<int> batch_size;

@@ -58,8 +58,8 @@ std::string ProgressView::VariantLine(const VariantProgress& variant) const {
     if (job_.state() == v1::QUEUED || job_.state() == v1::RUNNING) {
       double estimate = SecondsPerEpochEstimate();
       if (estimate > 0 && variant.epochs > 0) {
-        return name + fmt::format("waiting ({} epochs, ~{})", variant.epochs,
-                                  FormatDuration(estimate * variant.epochs));
+        return name +
+               fmt::format("waiting ({} epochs, ~{})", variant.epochs, FormatDuration(estimate * variant.epochs));
       }
       return name + "waiting";
     }
@@ -67,9 +67,9 @@ std::string ProgressView::VariantLine(const VariantProgress& variant) const {
   }
   const v1::EpochStats& last = variant.last;
   int epochs = std::max(variant.epochs, last.epochs());
-  std::string line = name + fmt::format("epoch {}/{}  loss {:.4f}  train {}  test {}", last.epoch(), epochs,
-                                        last.loss(), FormatPercent(last.train_accuracy()),
-                                        FormatPercent(last.test_accuracy()));
+  std::string line =
+      name + fmt::format("epoch {}/{}  loss {:.4f}  train {}  test {}", last.epoch(), epochs, last.loss(),
+                         FormatPercent(last.train_accuracy()), FormatPercent(last.test_accuracy()));
   double per_epoch = variant.epochs_seen > 0 ? variant.seconds_total / variant.epochs_seen : 0;
   if (per_epoch > 0) line += fmt::format("  {:.1f} s/epoch", per_epoch);
   if (last.epoch() >= epochs) {
@@ -100,8 +100,7 @@ std::string ProgressView::HeaderLine() const {
 void ProgressView::OnEvent(const v1::JobEvent& event) {
   bool state_changed = false;
   if (event.has_job()) {
-    state_changed = !has_job_ || event.job().state() != job_.state() ||
-                    event.job().attempt() != job_.attempt();
+    state_changed = !has_job_ || event.job().state() != job_.state() || event.job().attempt() != job_.attempt();
     if (!has_job_ && event.job().has_spec()) ExpectVariantsFromSpec(event.job().spec());
     job_ = event.job();
     has_job_ = true;

@@ -31,7 +31,7 @@ class ProgressView {
  private:
   struct VariantProgress {
     std::string name;
-    int epochs = 0;            // expected, from the spec or the events
+    int epochs = 0;  // expected, from the spec or the events
     bool seen = false;
     v1::EpochStats last;
     double seconds_total = 0;  // sum of per-epoch seconds seen

@@ -15,11 +15,11 @@
 
 #include "client/progress_view.h"
 #include "client/result_view.h"
+#include "client/text_table.h"
+#include "digest/sha256.h"
 #include "retry/backoff.h"
 #include "server_client/checked_download.h"
 #include "server_client/server_link.h"
-#include "digest/sha256.h"
-#include "client/text_table.h"
 
 namespace qatlab {
 namespace {
@@ -41,9 +41,7 @@ std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   return text;
 }
 
-bool IsFinal(v1::JobState state) {
-  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
-}
+bool IsFinal(v1::JobState state) { return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED; }
 
 std::string UpperCase(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -91,11 +89,12 @@ void PrintDatasetTable(const v1::ListDatasetsResponse& response) {
 void PrintArtifactTable(const v1::GetResultsResponse& results) {
   TextTable table;
   using Align = TextTable::Align;
-  table.SetColumns({"VARIANT", "ARTIFACT", "SIZE", "SHA256"}, {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft});
+  table.SetColumns({"VARIANT", "ARTIFACT", "SIZE", "SHA256"},
+                   {Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft});
   for (const auto& variant : results.result().variants()) {
     if (variant.artifact().empty() && variant.artifact_sha256().empty()) continue;
-    table.AddRow({variant.name(), variant.artifact(), FormatKilobytes(variant.flash_bytes()),
-                  variant.artifact_sha256()});
+    table.AddRow(
+        {variant.name(), variant.artifact(), FormatKilobytes(variant.flash_bytes()), variant.artifact_sha256()});
   }
   fmt::print("{}", table.Render());
 }
@@ -205,9 +204,10 @@ int QatctlCommands::List(const ListFlags& flags) {
   if (!flags.state.empty()) {
     v1::JobState state;
     if (!v1::JobState_Parse(UpperCase(flags.state), &state) || state == v1::JOB_STATE_UNSPECIFIED) {
-      return Fail(fmt::format("INVALID_ARGUMENT: --state: unknown state \"{}\" (QUEUED, RUNNING, SUCCEEDED, "
-                              "FAILED, CANCELLED)",
-                              flags.state));
+      return Fail(
+          fmt::format("INVALID_ARGUMENT: --state: unknown state \"{}\" (QUEUED, RUNNING, SUCCEEDED, "
+                      "FAILED, CANCELLED)",
+                      flags.state));
     }
     request.set_state(state);
   }
@@ -235,8 +235,8 @@ int QatctlCommands::List(const ListFlags& flags) {
   TextTable table;
   using Align = TextTable::Align;
   table.SetColumns({"ID", "STATE", "EXPERIMENT", "MODEL", "CONFIGS", "ATTEMPT", "CREATED", "PROGRESS"},
-                   {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight,
-                    Align::kLeft, Align::kLeft});
+                   {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kLeft,
+                    Align::kLeft});
   for (const auto& job : all.jobs()) {
     std::vector<std::string> configs;
     for (const auto& config : job.spec().configs()) {

@@ -18,14 +18,14 @@
 namespace qatlab {
 
 struct QatctlOptions {
-  std::string address;      // host:port of the server
-  std::string token;        // bearer token; empty: none
-  bool json = false;        // read commands print protobuf JSON
-  int timeout_ms = 30000;   // per unary call; watch has none
+  std::string address;     // host:port of the server
+  std::string token;       // bearer token; empty: none
+  bool json = false;       // read commands print protobuf JSON
+  int timeout_ms = 30000;  // per unary call; watch has none
 };
 
 struct ListFlags {
-  std::string state;        // QUEUED | RUNNING | ... (case-insensitive); empty: any
+  std::string state;  // QUEUED | RUNNING | ... (case-insensitive); empty: any
   std::string experiment;
   std::vector<std::string> labels;  // "k=v"
   int limit = 50;

@@ -20,10 +20,10 @@ void PrintDeviceTable(const v1::ListDevicesResponse& response, const std::string
   }
   TextTable table;
   using Align = TextTable::Align;
-  table.SetColumns({"ID", "NAME", "BOARD", "CORE", "CLOCK", "FLASH", "RAM", "FIRMWARE", "KERNELS", "STATE",
-                    "LAST SEEN"},
-                   {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight,
-                    Align::kRight, Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft});
+  table.SetColumns(
+      {"ID", "NAME", "BOARD", "CORE", "CLOCK", "FLASH", "RAM", "FIRMWARE", "KERNELS", "STATE", "LAST SEEN"},
+      {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight,
+       Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft});
   for (const v1::Device& device : response.devices()) {
     table.AddRow({device.id(), device.name(), device.board_kind() + (device.emulated() ? " (emulated)" : ""),
                   device.core(), FormatClock(device.clock_hz()), FormatKilobytes(device.flash_bytes()),
@@ -39,8 +39,8 @@ void PrintMeasurementTable(const v1::MeasureResponse& response) {
   table.SetColumns({"MEASUREMENT", "JOB", "VARIANT", "BOARD", "DEVICE", "STATE"},
                    {Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft, Align::kLeft});
   for (const v1::Measurement& m : response.measurements()) {
-    table.AddRow({m.id(), m.job_id(), m.variant(), m.board_kind(), m.device_id().empty() ? "any" : m.device_id(),
-                  m.state()});
+    table.AddRow(
+        {m.id(), m.job_id(), m.variant(), m.board_kind(), m.device_id().empty() ? "any" : m.device_id(), m.state()});
   }
   fmt::print("{}", table.Render());
 }

@@ -19,8 +19,8 @@ const v1::VariantResult* FindFloatVariant(const v1::JobResult& result) {
 // The first successful measurement of a variant, or null.
 const v1::Measurement* FindMeasurement(const v1::GetResultsResponse& results, const std::string& variant) {
   for (const auto& measurement : results.measurements()) {
-    if (measurement.variant() == variant && measurement.state() == "SUCCEEDED" &&
-        measurement.has_result() && measurement.result().median_us() > 0) {
+    if (measurement.variant() == variant && measurement.state() == "SUCCEEDED" && measurement.has_result() &&
+        measurement.result().median_us() > 0) {
       return &measurement;
     }
   }
@@ -82,8 +82,8 @@ std::string RenderResultTable(const v1::GetResultsResponse& results) {
   const v1::JobResult& result = results.result();
   const v1::VariantResult* baseline = FindFloatVariant(result);
   TextTable table;
-  table.SetColumns({"VARIANT", "BITS", "ACCURACY", "INT ACC", "AGREE", "Δ FLOAT", "FLASH", "RAM", "PARAMS",
-                    "MACS", "TRAIN", "LATENCY"},
+  table.SetColumns({"VARIANT", "BITS", "ACCURACY", "INT ACC", "AGREE", "Δ FLOAT", "FLASH", "RAM", "PARAMS", "MACS",
+                    "TRAIN", "LATENCY"},
                    {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
                     Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
   bool any_latency = false;
@@ -92,11 +92,10 @@ std::string RenderResultTable(const v1::GetResultsResponse& results) {
     const v1::Measurement* measurement = FindMeasurement(results, variant.name());
     any_latency = any_latency || measurement != nullptr;
     bool exported = IntegerAccuracyCell(variant) != "-";
-    table.AddRow({variant.name(), VariantBits(variant), FormatPercent(variant.accuracy()),
-                  IntegerAccuracyCell(variant), exported ? FormatPercent(variant.agreement()) : "-",
-                  DeltaCell(variant, baseline), FormatKilobytes(variant.flash_bytes()),
-                  FormatKilobytes(variant.ram_bytes()), FormatCount(variant.parameters()),
-                  FormatCount(variant.macs()),
+    table.AddRow({variant.name(), VariantBits(variant), FormatPercent(variant.accuracy()), IntegerAccuracyCell(variant),
+                  exported ? FormatPercent(variant.agreement()) : "-", DeltaCell(variant, baseline),
+                  FormatKilobytes(variant.flash_bytes()), FormatKilobytes(variant.ram_bytes()),
+                  FormatCount(variant.parameters()), FormatCount(variant.macs()),
                   variant.train_seconds() > 0 ? FormatDuration(variant.train_seconds()) : "-",
                   LatencyCell(measurement, &any_emulated)});
   }
@@ -116,17 +115,17 @@ std::string RenderComparisonTable(const std::vector<v1::GetResultsResponse>& job
   for (const auto& results : jobs) {
     const v1::VariantResult* baseline = FindFloatVariant(results.result());
     if (results.result().variants_size() == 0) {
-      table.AddRow({results.job().id(), fmt::format("({})", JobStateName(results.job().state())), "", "", "", "",
-                    "", "", "", ""});
+      table.AddRow({results.job().id(), fmt::format("({})", JobStateName(results.job().state())), "", "", "", "", "",
+                    "", "", ""});
       continue;
     }
     for (const auto& variant : results.result().variants()) {
       const v1::Measurement* measurement = FindMeasurement(results, variant.name());
       any_latency = any_latency || measurement != nullptr;
       table.AddRow({results.job().id(), variant.name(), VariantBits(variant), FormatPercent(variant.accuracy()),
-                    IntegerAccuracyCell(variant), DeltaCell(variant, baseline),
-                    FormatKilobytes(variant.flash_bytes()), FormatKilobytes(variant.ram_bytes()),
-                    FormatCount(variant.macs()), LatencyCell(measurement, &any_emulated)});
+                    IntegerAccuracyCell(variant), DeltaCell(variant, baseline), FormatKilobytes(variant.flash_bytes()),
+                    FormatKilobytes(variant.ram_bytes()), FormatCount(variant.macs()),
+                    LatencyCell(measurement, &any_emulated)});
     }
   }
   if (!any_latency) table.RemoveColumn(9);

@@ -86,7 +86,8 @@ class InputFile {
   }
 
  private:
-  InputFile(std::string path, std::ifstream in, uint64_t size) : path_(std::move(path)), in_(std::move(in)), size_(size) {}
+  InputFile(std::string path, std::ifstream in, uint64_t size)
+      : path_(std::move(path)), in_(std::move(in)), size_(size) {}
 
   std::string path_;
   std::ifstream in_;
@@ -347,14 +348,10 @@ class NpyHeaderParser {
 
 size_t ItemSize(NpyType type) {
   switch (type) {
-    case NpyType::kUint8:
-      return 1;
-    case NpyType::kInt32:
-      return 4;
-    case NpyType::kFloat32:
-      return 4;
-    case NpyType::kInt64:
-      return 8;
+    case NpyType::kUint8: return 1;
+    case NpyType::kInt32: return 4;
+    case NpyType::kFloat32: return 4;
+    case NpyType::kInt64: return 8;
   }
   return 1;
 }
@@ -546,8 +543,8 @@ Status CheckFloatsBeyondKept(NpyArray& images, const std::string& path, uint64_t
 }  // namespace
 
 StatusOr<Dataset> LoadNpy(const std::string& images_path, const std::string& labels_path, int limit) {
-  QATLAB_ASSIGN_OR_RETURN(
-      NpyArray images, ReadNpy(images_path, {NpyType::kUint8, NpyType::kFloat32}, "'|u1', '<f4'", 2, 4, "images"));
+  QATLAB_ASSIGN_OR_RETURN(NpyArray images,
+                          ReadNpy(images_path, {NpyType::kUint8, NpyType::kFloat32}, "'|u1', '<f4'", 2, 4, "images"));
   QATLAB_ASSIGN_OR_RETURN(NpyArray labels, ReadNpy(labels_path, {NpyType::kUint8, NpyType::kInt32, NpyType::kInt64},
                                                    "'|u1', '<i4', '<i8'", 1, 1, "labels"));
   QATLAB_RETURN_IF_ERROR(CheckCounts(images_path, images.shape[0], labels_path, labels.shape[0]));
@@ -579,8 +576,8 @@ StatusOr<Dataset> LoadNpy(const std::string& images_path, const std::string& lab
                                        " is outside [0, 1] (float32 images must be scaled to [0, 1])");
       }
     }
-    QATLAB_RETURN_IF_ERROR(CheckFloatsBeyondKept(images, images_path, kept_values,
-                                                 count * dataset.sample_size(), dataset.sample_size()));
+    QATLAB_RETURN_IF_ERROR(
+        CheckFloatsBeyondKept(images, images_path, kept_values, count * dataset.sample_size(), dataset.sample_size()));
   }
 
   // Labels are small: all of them are read and checked, the first `kept` kept.
@@ -591,17 +588,10 @@ StatusOr<Dataset> LoadNpy(const std::string& images_path, const std::string& lab
   for (uint64_t i = 0; i < count; ++i) {
     int64_t label = 0;
     switch (labels.type) {
-      case NpyType::kUint8:
-        label = static_cast<uint8_t>(label_data[i]);
-        break;
-      case NpyType::kInt32:
-        label = LoadLittleEndian<int32_t>(label_data + 4 * i);
-        break;
-      case NpyType::kInt64:
-        label = LoadLittleEndian<int64_t>(label_data + 8 * i);
-        break;
-      case NpyType::kFloat32:
-        break;  // rejected by ReadNpy
+      case NpyType::kUint8: label = static_cast<uint8_t>(label_data[i]); break;
+      case NpyType::kInt32: label = LoadLittleEndian<int32_t>(label_data + 4 * i); break;
+      case NpyType::kInt64: label = LoadLittleEndian<int64_t>(label_data + 8 * i); break;
+      case NpyType::kFloat32: break;  // rejected by ReadNpy
     }
     if (label < 0 || label > std::numeric_limits<int32_t>::max()) {
       return Status::InvalidArgument(labels_path + ": label " + std::to_string(label) + " of sample " +
@@ -705,10 +695,10 @@ StatusOr<DatasetPair> LoadDataset(const v1::DataSpec& spec, const std::string& c
   if (source == "mnist") {
     QATLAB_ASSIGN_OR_RETURN(const std::string directory,
                             EnsureMnist10k(cache_dir.empty() ? DefaultDataCacheDir() : cache_dir));
-    train = LoadIdx(directory + "/" + kMnist10kFiles[0].name, directory + "/" + kMnist10kFiles[1].name,
-                    spec.train_limit());
-    test = LoadIdx(directory + "/" + kMnist10kFiles[2].name, directory + "/" + kMnist10kFiles[3].name,
-                   spec.test_limit());
+    train =
+        LoadIdx(directory + "/" + kMnist10kFiles[0].name, directory + "/" + kMnist10kFiles[1].name, spec.train_limit());
+    test =
+        LoadIdx(directory + "/" + kMnist10kFiles[2].name, directory + "/" + kMnist10kFiles[3].name, spec.test_limit());
     pair.name = "mnist10k";
   } else if (source == "idx" || source == "npy") {
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.train_images(), "train_images", source));

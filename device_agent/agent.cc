@@ -18,17 +18,17 @@
 #include <utility>
 #include <vector>
 
+#include "data/dataset.h"
+#include "device_agent/dut_client.h"
+#include "device_agent/qemu_board.h"
+#include "device_agent/serial_port.h"
+#include "engine/integer_runner.h"
 #include "process/stop_signal.h"
 #include "retry/backoff.h"
 #include "server_client/host_name.h"
 #include "server_client/lease_client.h"
 #include "server_client/lease_keeper.h"
 #include "server_client/server_link.h"
-#include "device_agent/dut_client.h"
-#include "device_agent/qemu_board.h"
-#include "device_agent/serial_port.h"
-#include "data/dataset.h"
-#include "engine/integer_runner.h"
 
 #ifndef QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR
 #define QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR ""
@@ -209,8 +209,8 @@ class Agent {
       if (last.ok()) {
         const BoardInfo& info = board_.info();
         spdlog::info("agent: board {} ({}, {} Hz, {} KiB flash, {} KiB RAM, firmware {}, kernels {}){}", info.name,
-                     info.core, info.clock_hz, info.flash_bytes / 1024, info.ram_bytes / 1024,
-                     info.firmware_version, info.kernel_variant, board_.emulated() ? " emulated" : "");
+                     info.core, info.clock_hz, info.flash_bytes / 1024, info.ram_bytes / 1024, info.firmware_version,
+                     info.kernel_variant, board_.emulated() ? " emulated" : "");
         device_id_.clear();
         return Status::Ok();
       }
@@ -262,27 +262,25 @@ class Agent {
     Status reported;
     switch (outcome.kind) {
       case Outcome::kMeasured:
-        reported = ReportWithRetries(
-            [&] { return server_.CompleteMeasurement(m.id(), lease.lease_id(), outcome.result); });
+        reported =
+            ReportWithRetries([&] { return server_.CompleteMeasurement(m.id(), lease.lease_id(), outcome.result); });
         if (reported.ok()) {
           spdlog::info("measurement {}: done: median {} cycles ({:.1f} us), {}/{} outputs bit-exact", m.id(),
-                       outcome.result.median_cycles(), outcome.result.median_us(),
-                       outcome.result.bit_exact_inputs(), outcome.result.checked_inputs());
+                       outcome.result.median_cycles(), outcome.result.median_us(), outcome.result.bit_exact_inputs(),
+                       outcome.result.checked_inputs());
         }
         break;
       case Outcome::kFailed:
         spdlog::warn("measurement {}: failed: {}", m.id(), outcome.error);
-        reported = ReportWithRetries(
-            [&] { return server_.FailMeasurement(m.id(), lease.lease_id(), outcome.error, false); });
+        reported =
+            ReportWithRetries([&] { return server_.FailMeasurement(m.id(), lease.lease_id(), outcome.error, false); });
         break;
       case Outcome::kGiveBack:
         spdlog::info("measurement {}: giving it back: {}", m.id(), outcome.error);
-        reported = ReportWithRetries(
-            [&] { return server_.FailMeasurement(m.id(), lease.lease_id(), outcome.error, true); });
+        reported =
+            ReportWithRetries([&] { return server_.FailMeasurement(m.id(), lease.lease_id(), outcome.error, true); });
         break;
-      case Outcome::kLeaseLost:
-        spdlog::warn("measurement {}: lease lost; nothing reported", m.id());
-        break;
+      case Outcome::kLeaseLost: spdlog::warn("measurement {}: lease lost; nothing reported", m.id()); break;
     }
     if (!reported.ok()) spdlog::warn("measurement {}: could not report: {}", m.id(), reported.ToString());
   }
@@ -333,17 +331,17 @@ class Agent {
     const int64_t model_bytes = static_cast<int64_t>(qmodel.size());
     if ((board.flash_bytes > 0 && model_bytes > board.flash_bytes) ||
         (board.model_capacity > 0 && model_bytes > board.model_capacity)) {
-      return Failed(fmt::format("{} of job {} does not fit board {}: the model is {} bytes, the board has {} bytes "
-                                "of flash and a {}-byte model buffer",
-                                artifact, m.job_id(), board.name, model_bytes, board.flash_bytes,
-                                board.model_capacity));
+      return Failed(
+          fmt::format("{} of job {} does not fit board {}: the model is {} bytes, the board has {} bytes "
+                      "of flash and a {}-byte model buffer",
+                      artifact, m.job_id(), board.name, model_bytes, board.flash_bytes, board.model_capacity));
     }
     if ((board.ram_bytes > 0 && host->arena_bytes() > board.ram_bytes) ||
         (board.arena_capacity > 0 && host->arena_bytes() > board.arena_capacity)) {
-      return Failed(fmt::format("{} of job {} does not fit board {}: the model needs {} bytes of activation RAM, "
-                                "the board has {} bytes of RAM and a {}-byte arena",
-                                artifact, m.job_id(), board.name, host->arena_bytes(), board.ram_bytes,
-                                board.arena_capacity));
+      return Failed(
+          fmt::format("{} of job {} does not fit board {}: the model needs {} bytes of activation RAM, "
+                      "the board has {} bytes of RAM and a {}-byte arena",
+                      artifact, m.job_id(), board.name, host->arena_bytes(), board.ram_bytes, board.arena_capacity));
     }
 
     const Dataset& images = **test;
@@ -391,8 +389,8 @@ class Agent {
       if (last.code() != StatusCode::kUnavailable && last.code() != StatusCode::kIOError) {
         return Failed(last.ToString());
       }
-      spdlog::warn("measurement {}: the board was lost during run {} of {}: {}", m.id(), run,
-                   options_.local_attempts, last.ToString());
+      spdlog::warn("measurement {}: the board was lost during run {} of {}: {}", m.id(), run, options_.local_attempts,
+                   last.ToString());
       board_.Disconnect();  // the next run starts from a fresh board
     }
     return GiveBack(fmt::format("the board was lost {} times; last: {}", options_.local_attempts, last.ToString()));

@@ -57,8 +57,8 @@ struct AgentOptions {
   // The data cache (MNIST-10k in <dir>/mnist10k); empty: the engine's default.
   std::string data_cache_dir;
 
-  int lease_wait_ms = 5000;          // long-poll length of one LeaseMeasurement
-  int local_attempts = 3;            // runs of one lease before it is given back
+  int lease_wait_ms = 5000;                // long-poll length of one LeaseMeasurement
+  int local_attempts = 3;                  // runs of one lease before it is given back
   int board_reconnect_timeout_ms = 60000;  // per lost board, during a measurement
 
   // How each model is measured; timing_model and emulated are filled in from

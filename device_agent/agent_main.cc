@@ -12,8 +12,7 @@ int main(int argc, char** argv) {
                  "serial port of a real board, e.g. /dev/ttyACM0; without it QEMU runs the firmware");
   app.add_option("--baud", options.baud, "baud rate of --port")->capture_default_str();
   app.add_option("--name", options.name, "device name (default: <hostname>-<port> or <hostname>-qemu-<board>)");
-  app.add_option("--board", options.board_kind, "emulated board: mps2-an386 or netduinoplus2")
-      ->capture_default_str();
+  app.add_option("--board", options.board_kind, "emulated board: mps2-an386 or netduinoplus2")->capture_default_str();
   app.add_option("--firmware", options.firmware_elf, "firmware ELF for the emulated board (default: the built one)");
   app.add_option("--qemu", options.qemu_binary, "qemu-system-arm to run")->capture_default_str();
   app.add_option("--data-cache", options.data_cache_dir, "data cache directory (default: the engine's)");
@@ -28,8 +27,7 @@ int main(int argc, char** argv) {
   app.add_option("--accuracy-samples", options.measurement.accuracy_samples,
                  "labelled test inputs run for the on-device accuracy")
       ->capture_default_str();
-  app.add_option("--warmup", options.measurement.warmup, "inferences before the timed windows")
-      ->capture_default_str();
+  app.add_option("--warmup", options.measurement.warmup, "inferences before the timed windows")->capture_default_str();
   app.add_option("--windows", options.measurement.windows, "timed windows")->capture_default_str();
   app.add_option("--inferences-per-window", options.measurement.inferences_per_window,
                  "back-to-back inferences per window")

@@ -66,23 +66,19 @@ Status BoardError(const std::string& command, const std::string& error) {
 }
 
 // Finds "<prefix><value>" among the reply lines.
-StatusOr<std::string> FindValue(const DutClient::Reply& reply, const std::string& command,
-                                const std::string& prefix) {
+StatusOr<std::string> FindValue(const DutClient::Reply& reply, const std::string& command, const std::string& prefix) {
   for (const std::string& line : reply.lines) {
     if (StartsWith(line, prefix)) return line.substr(prefix.size());
   }
-  return Status::Corruption(command + ": reply has no '" + prefix + "...' line; got " +
-                            Quote(JoinLines(reply.lines)));
+  return Status::Corruption(command + ": reply has no '" + prefix + "...' line; got " + Quote(JoinLines(reply.lines)));
 }
 
 template <typename Int>
-StatusOr<Int> FindInt(const DutClient::Reply& reply, const std::string& command,
-                      const std::string& prefix) {
+StatusOr<Int> FindInt(const DutClient::Reply& reply, const std::string& command, const std::string& prefix) {
   QATLAB_ASSIGN_OR_RETURN(std::string text, FindValue(reply, command, prefix));
   Int value{};
   if (!ParseInt(text, &value)) {
-    return Status::Corruption(command + ": '" + prefix + "' carries " + Quote(text) +
-                              ", not a number");
+    return Status::Corruption(command + ": '" + prefix + "' carries " + Quote(text) + ", not a number");
   }
   return value;
 }
@@ -126,8 +122,7 @@ uint32_t Crc32(std::span<const uint8_t> data) {
   return qk_crc32(0, data.data(), static_cast<uint32_t>(data.size()));
 }
 
-StatusOr<std::unique_ptr<DutClient>> DutClient::Connect(SerialPort& port,
-                                                         const DutClientOptions& options) {
+StatusOr<std::unique_ptr<DutClient>> DutClient::Connect(SerialPort& port, const DutClientOptions& options) {
   if (options.max_send_attempts < 1 || options.handshake_attempts < 1) {
     return Status::InvalidArgument("DutClient: max_send_attempts and handshake_attempts must be >= 1");
   }
@@ -136,8 +131,7 @@ StatusOr<std::unique_ptr<DutClient>> DutClient::Connect(SerialPort& port,
   QATLAB_ASSIGN_OR_RETURN(BoardInfo info, client->Info());
   if (info.protocol_version != 1) {
     return Status::FailedPrecondition("board on " + port.Name() + " speaks protocol " +
-                                      std::to_string(info.protocol_version) +
-                                      ", this host speaks 1");
+                                      std::to_string(info.protocol_version) + ", this host speaks 1");
   }
   return client;
 }
@@ -149,8 +143,8 @@ Status DutClient::Handshake(int attempts) {
     // '%' ends whatever partial command garbage left in the board's buffer;
     // its lone m-ready is skipped below along with anything else stale.
     static const std::string kProbe = "%name%";
-    Status written = port_.Write(std::span<const uint8_t>(
-        reinterpret_cast<const uint8_t*>(kProbe.data()), kProbe.size()));
+    Status written =
+        port_.Write(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kProbe.data()), kProbe.size()));
     if (!written.ok()) {
       link_lost_ = true;
       return written.WithContext("handshake with the board on " + port_.Name());
@@ -211,9 +205,8 @@ StatusOr<std::string> DutClient::ReadLine(Clock::time_point deadline, const std:
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) {
-      return Status::Unavailable(waiting_for + ": no complete reply line from the board on " +
-                                 port_.Name() + " in time" +
-                                 (received_.empty() ? "" : "; partial line " + Quote(received_)));
+      return Status::Unavailable(waiting_for + ": no complete reply line from the board on " + port_.Name() +
+                                 " in time" + (received_.empty() ? "" : "; partial line " + Quote(received_)));
     }
     StatusOr<size_t> n = port_.Read(buffer, left);
     if (!n.ok()) {
@@ -224,8 +217,7 @@ StatusOr<std::string> DutClient::ReadLine(Clock::time_point deadline, const std:
   }
 }
 
-StatusOr<DutClient::Reply> DutClient::Command(const std::string& command,
-                                              std::span<const uint8_t> payload,
+StatusOr<DutClient::Reply> DutClient::Command(const std::string& command, std::span<const uint8_t> payload,
                                               std::chrono::milliseconds timeout) {
   StatusOr<Reply> reply = CommandOnce(command, payload, timeout);
   if (!reply.ok() || !IsGarbageReply(*reply, command)) return reply;
@@ -242,8 +234,7 @@ bool DutClient::IsGarbageReply(const Reply& reply, const std::string& command) {
   return StartsWith(reply.error, kUnknown) && reply.error.substr(kUnknown.size()) != command;
 }
 
-StatusOr<DutClient::Reply> DutClient::CommandOnce(const std::string& command,
-                                                  std::span<const uint8_t> payload,
+StatusOr<DutClient::Reply> DutClient::CommandOnce(const std::string& command, std::span<const uint8_t> payload,
                                                   std::chrono::milliseconds timeout) {
   if (timeout.count() <= 0) timeout = options_.command_timeout;
   DiscardPendingInput();
@@ -262,8 +253,7 @@ StatusOr<DutClient::Reply> DutClient::CommandOnce(const std::string& command,
     StatusOr<std::string> line = ReadLine(deadline, command);
     if (!line.ok()) {
       if (!reply.lines.empty() && line.status().code() == StatusCode::kUnavailable) {
-        return Status::Unavailable(line.status().message() + "; lines so far " +
-                                   Quote(JoinLines(reply.lines)));
+        return Status::Unavailable(line.status().message() + "; lines so far " + Quote(JoinLines(reply.lines)));
       }
       return line.status();
     }
@@ -300,8 +290,7 @@ StatusOr<BoardInfo> DutClient::Info() {
   auto text = [&](const char* key, std::string* out) -> Status {
     auto it = values.find(key);
     if (it == values.end()) {
-      return Status::Corruption("qm-info: no '" + std::string(key) + "' in the reply " +
-                                Quote(JoinLines(reply.lines)));
+      return Status::Corruption("qm-info: no '" + std::string(key) + "' in the reply " + Quote(JoinLines(reply.lines)));
     }
     *out = it->second;
     return Status::Ok();
@@ -310,8 +299,7 @@ StatusOr<BoardInfo> DutClient::Info() {
     std::string value;
     QATLAB_RETURN_IF_ERROR(text(key, &value));
     if (!ParseInt(value, out)) {
-      return Status::Corruption("qm-info: '" + std::string(key) + "' is " + Quote(value) +
-                                ", not a number");
+      return Status::Corruption("qm-info: '" + std::string(key) + "' is " + Quote(value) + ", not a number");
     }
     return Status::Ok();
   };
@@ -340,10 +328,8 @@ StatusOr<BoardInfo> DutClient::Info() {
   return info;
 }
 
-StatusOr<DutClient::Reply> DutClient::SendAcknowledged(const std::string& command,
-                                                       std::span<const uint8_t> payload,
-                                                       const std::string& ack_prefix,
-                                                       int* resends) {
+StatusOr<DutClient::Reply> DutClient::SendAcknowledged(const std::string& command, std::span<const uint8_t> payload,
+                                                       const std::string& ack_prefix, int* resends) {
   std::string last_problem;
   for (int attempt = 0; attempt < options_.max_send_attempts; ++attempt) {
     if (attempt > 0) ++*resends;
@@ -382,20 +368,18 @@ StatusOr<DutClient::Reply> DutClient::SendAcknowledged(const std::string& comman
     }
     return BoardError(command, reply->error);
   }
-  return Status::Unavailable(command + ": not acknowledged after " +
-                             std::to_string(options_.max_send_attempts) +
+  return Status::Unavailable(command + ": not acknowledged after " + std::to_string(options_.max_send_attempts) +
                              " attempts; last problem: " + last_problem);
 }
 
 StatusOr<LoadedModel> DutClient::UploadModel(std::span<const uint8_t> model, UploadStats* stats) {
   if (model.empty()) return Status::InvalidArgument("UploadModel: the model is empty");
   if (static_cast<int64_t>(model.size()) > info_.model_capacity) {
-    return Status::ResourceExhausted(
-        "UploadModel: model of " + std::to_string(model.size()) + " bytes exceeds the model buffer of " +
-        std::to_string(info_.model_capacity) + " bytes on board " + info_.board + "; nothing sent");
+    return Status::ResourceExhausted("UploadModel: model of " + std::to_string(model.size()) +
+                                     " bytes exceeds the model buffer of " + std::to_string(info_.model_capacity) +
+                                     " bytes on board " + info_.board + "; nothing sent");
   }
-  int64_t chunk = options_.chunk_bytes > 0 ? std::min(options_.chunk_bytes, info_.chunk_max)
-                                           : info_.chunk_max;
+  int64_t chunk = options_.chunk_bytes > 0 ? std::min(options_.chunk_bytes, info_.chunk_max) : info_.chunk_max;
   int64_t count = (static_cast<int64_t>(model.size()) + chunk - 1) / chunk;
   UploadStats local;
   UploadStats& s = stats ? *stats : local;
@@ -404,34 +388,34 @@ StatusOr<LoadedModel> DutClient::UploadModel(std::span<const uint8_t> model, Upl
   Clock::time_point start = Clock::now();
   info_.model_loaded = false;
 
-  std::string begin = "qm-begin " + std::to_string(model.size()) + " " + Hex32(Crc32(model)) + " " +
-                      std::to_string(chunk);
+  std::string begin =
+      "qm-begin " + std::to_string(model.size()) + " " + Hex32(Crc32(model)) + " " + std::to_string(chunk);
   QATLAB_ASSIGN_OR_RETURN(Reply begun, Command(begin));
   if (!begun.error.empty()) return BoardError("qm-begin", begun.error);
   QATLAB_ASSIGN_OR_RETURN(int64_t chunks, FindInt<int64_t>(begun, "qm-begin", "m-qm-begin-chunks="));
   if (chunks != count) {
-    return Status::Corruption("qm-begin: board expects " + std::to_string(chunks) +
-                              " chunks, the host counts " + std::to_string(count));
+    return Status::Corruption("qm-begin: board expects " + std::to_string(chunks) + " chunks, the host counts " +
+                              std::to_string(count));
   }
 
   for (int64_t seq = 0; seq < count; ++seq) {
     size_t offset = static_cast<size_t>(seq * chunk);
     std::span<const uint8_t> piece = model.subspan(offset, std::min<size_t>(chunk, model.size() - offset));
-    std::string command = "qm-chunk " + std::to_string(seq) + " " + std::to_string(piece.size()) +
-                          " " + Hex32(Crc32(piece));
+    std::string command =
+        "qm-chunk " + std::to_string(seq) + " " + std::to_string(piece.size()) + " " + Hex32(Crc32(piece));
     StatusOr<Reply> acked = SendAcknowledged(command, piece, "m-qm-ack-" + std::to_string(seq), &s.resent_chunks);
-    if (!acked.ok()) return acked.status().WithContext("UploadModel chunk " + std::to_string(seq) +
-                                                       " of " + std::to_string(count));
+    if (!acked.ok())
+      return acked.status().WithContext("UploadModel chunk " + std::to_string(seq) + " of " + std::to_string(count));
     ++s.chunks;
   }
 
   QATLAB_ASSIGN_OR_RETURN(Reply ended, Command("qm-end"));
   if (!ended.error.empty()) return BoardError("qm-end", ended.error);
   LoadedModel loaded;
-  for (auto [prefix, field] : {std::pair{"m-qm-model-input_bytes=", &loaded.input_bytes},
-                               std::pair{"m-qm-model-output_bytes=", &loaded.output_bytes},
-                               std::pair{"m-qm-model-arena_bytes=", &loaded.arena_bytes},
-                               std::pair{"m-qm-model-ops=", &loaded.ops}}) {
+  for (auto [prefix, field] :
+       {std::pair{"m-qm-model-input_bytes=", &loaded.input_bytes},
+        std::pair{"m-qm-model-output_bytes=", &loaded.output_bytes},
+        std::pair{"m-qm-model-arena_bytes=", &loaded.arena_bytes}, std::pair{"m-qm-model-ops=", &loaded.ops}}) {
     QATLAB_ASSIGN_OR_RETURN(int64_t value, FindInt<int64_t>(ended, "qm-end", prefix));
     *field = value;
   }
@@ -444,8 +428,8 @@ Status DutClient::SetInput(std::span<const int8_t> input) {
   if (input.empty()) return Status::InvalidArgument("SetInput: the input is empty");
   if (static_cast<int64_t>(input.size()) > info_.input_capacity) {
     return Status::ResourceExhausted("SetInput: input of " + std::to_string(input.size()) +
-                                     " bytes exceeds the input buffer of " +
-                                     std::to_string(info_.input_capacity) + " bytes");
+                                     " bytes exceeds the input buffer of " + std::to_string(info_.input_capacity) +
+                                     " bytes");
   }
   std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(input.data()), input.size());
   std::string command = "qm-input " + std::to_string(bytes.size()) + " " + Hex32(Crc32(bytes));
@@ -457,7 +441,8 @@ Status DutClient::SetInput(std::span<const int8_t> input) {
 
 StatusOr<InferenceOutput> DutClient::Output() {
   static const std::string kCommand = "qm-output";
-  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(kCommand, {}, options_.command_timeout + options_.per_inference_timeout));
+  QATLAB_ASSIGN_OR_RETURN(Reply reply,
+                          Command(kCommand, {}, options_.command_timeout + options_.per_inference_timeout));
   if (!reply.error.empty()) return BoardError(kCommand, reply.error);
   QATLAB_ASSIGN_OR_RETURN(std::string list, FindValue(reply, kCommand, "m-qm-output-"));
   QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> items, BracketList(list, kCommand));
@@ -482,15 +467,15 @@ StatusOr<CycleStats> DutClient::Infer(int count) {
                                    std::to_string(info_.infer_max));
   }
   std::string command = "qm-infer " + std::to_string(count);
-  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(command, {}, options_.command_timeout + options_.per_inference_timeout * count));
+  QATLAB_ASSIGN_OR_RETURN(Reply reply,
+                          Command(command, {}, options_.command_timeout + options_.per_inference_timeout * count));
   if (!reply.error.empty()) return BoardError(command, reply.error);
   CycleStats stats;
   QATLAB_ASSIGN_OR_RETURN(int n, FindInt<int>(reply, command, "m-qm-infer-count="));
   stats.count = n;
-  for (auto [prefix, field] : {std::pair{"m-qm-infer-min=", &stats.min},
-                               std::pair{"m-qm-infer-median=", &stats.median},
-                               std::pair{"m-qm-infer-max=", &stats.max},
-                               std::pair{"m-qm-infer-total=", &stats.total}}) {
+  for (auto [prefix, field] :
+       {std::pair{"m-qm-infer-min=", &stats.min}, std::pair{"m-qm-infer-median=", &stats.median},
+        std::pair{"m-qm-infer-max=", &stats.max}, std::pair{"m-qm-infer-total=", &stats.total}}) {
     QATLAB_ASSIGN_OR_RETURN(uint64_t value, FindInt<uint64_t>(reply, command, prefix));
     *field = value;
   }
@@ -525,12 +510,12 @@ StatusOr<std::vector<LayerCycles>> DutClient::Layers() {
 
 StatusOr<MlperfWindow> DutClient::MlperfInfer(int count, int warmup) {
   if (count < 1 || warmup < 0) {
-    return Status::InvalidArgument("infer: needs N >= 1 and W >= 0, got " + std::to_string(count) +
-                                   " " + std::to_string(warmup));
+    return Status::InvalidArgument("infer: needs N >= 1 and W >= 0, got " + std::to_string(count) + " " +
+                                   std::to_string(warmup));
   }
   std::string command = "infer " + std::to_string(count) + " " + std::to_string(warmup);
-  StatusOr<Reply> reply = Command(command, {}, options_.command_timeout +
-                                                   options_.per_inference_timeout * (count + warmup));
+  StatusOr<Reply> reply =
+      Command(command, {}, options_.command_timeout + options_.per_inference_timeout * (count + warmup));
   if (!reply.ok()) return reply.status();
   if (!reply->error.empty()) return BoardError(command, reply->error);
   MlperfWindow window;
@@ -579,7 +564,8 @@ StatusOr<LinkThroughput> DutClient::RawThroughput(int64_t bytes) {
   // 1 KB/s is far below any working link; beyond that the board is gone.
   auto timeout = options_.command_timeout + std::chrono::milliseconds(bytes);
   Clock::time_point start = Clock::now();
-  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(command, payload, std::chrono::duration_cast<std::chrono::milliseconds>(timeout)));
+  QATLAB_ASSIGN_OR_RETURN(Reply reply,
+                          Command(command, payload, std::chrono::duration_cast<std::chrono::milliseconds>(timeout)));
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   if (!reply.error.empty()) return BoardError(command, reply.error);
   QATLAB_ASSIGN_OR_RETURN(int64_t received, FindInt<int64_t>(reply, command, "m-qm-raw-bytes="));

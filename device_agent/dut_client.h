@@ -25,21 +25,21 @@ namespace qatlab {
 
 // What `qm-info%` reports, plus the `name%` reply.
 struct BoardInfo {
-  std::string name;             // "qatlab-mps2-an386"
-  std::string board;            // "mps2-an386"
-  std::string core;             // "cortex-m4"
+  std::string name;   // "qatlab-mps2-an386"
+  std::string board;  // "mps2-an386"
+  std::string core;   // "cortex-m4"
   uint32_t clock_hz = 0;
   int64_t flash_bytes = 0;
   int64_t ram_bytes = 0;
-  std::string kernel_variant;   // "reference" | "cortex-m-dsp"
+  std::string kernel_variant;  // "reference" | "cortex-m-dsp"
   std::string firmware_version;
   int protocol_version = 0;
-  std::string cycle_counter;    // "systick" | "dwt"
-  int64_t model_capacity = 0;   // bytes of the model buffer
-  int64_t arena_capacity = 0;   // bytes of the activation arena
+  std::string cycle_counter;   // "systick" | "dwt"
+  int64_t model_capacity = 0;  // bytes of the model buffer
+  int64_t arena_capacity = 0;  // bytes of the activation arena
   int64_t input_capacity = 0;
-  int64_t chunk_max = 0;        // largest qm-chunk payload
-  int64_t infer_max = 0;        // largest N of qm-infer
+  int64_t chunk_max = 0;  // largest qm-chunk payload
+  int64_t infer_max = 0;  // largest N of qm-infer
   bool model_loaded = false;
 };
 
@@ -54,8 +54,8 @@ struct LoadedModel {
 struct UploadStats {
   int64_t bytes = 0;
   int chunks = 0;
-  int resent_chunks = 0;   // chunks sent more than once (CRC error, timeout, lost reply)
-  double seconds = 0;      // qm-begin to qm-end's reply
+  int resent_chunks = 0;  // chunks sent more than once (CRC error, timeout, lost reply)
+  double seconds = 0;     // qm-begin to qm-end's reply
 };
 
 struct InferenceOutput {
@@ -82,8 +82,8 @@ struct LayerCycles {
 struct MlperfWindow {
   int warmup = 0;
   int inferences = 0;
-  uint64_t start_us = 0;    // m-lap-us before the N inferences
-  uint64_t end_us = 0;      // m-lap-us after them
+  uint64_t start_us = 0;  // m-lap-us before the N inferences
+  uint64_t end_us = 0;    // m-lap-us after them
   std::vector<float> results;
 };
 
@@ -111,8 +111,7 @@ class DutClient {
  public:
   // Handshakes (`%` then `name%`, skipping a boot banner and any garbage) and
   // reads `qm-info%`. `port` is not owned and must outlive the client.
-  static StatusOr<std::unique_ptr<DutClient>> Connect(SerialPort& port,
-                                                      const DutClientOptions& options = {});
+  static StatusOr<std::unique_ptr<DutClient>> Connect(SerialPort& port, const DutClientOptions& options = {});
 
   // From the handshake; refreshed by Info().
   const BoardInfo& board() const { return info_; }
@@ -175,8 +174,7 @@ class DutClient {
   // An e-[...] that answers line noise rather than `command`.
   static bool IsGarbageReply(const Reply& reply, const std::string& command);
   // Reads one line (without "\r\n"), or Unavailable at `deadline`.
-  StatusOr<std::string> ReadLine(std::chrono::steady_clock::time_point deadline,
-                                 const std::string& waiting_for);
+  StatusOr<std::string> ReadLine(std::chrono::steady_clock::time_point deadline, const std::string& waiting_for);
   void DiscardPendingInput();
   // Sends a binary payload command (`qm-chunk`, `qm-input`) until the board
   // acknowledges it with a line starting `ack_prefix`.

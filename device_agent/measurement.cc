@@ -15,11 +15,9 @@ class HostReference {
   static StatusOr<HostReference> Open(std::span<const uint8_t> qmodel) {
     HostReference host;
     host.bytes_.assign(qmodel.begin(), qmodel.end());
-    qk_status opened = qk_model_open(&host.model_, host.bytes_.data(),
-                                     static_cast<uint32_t>(host.bytes_.size()));
+    qk_status opened = qk_model_open(&host.model_, host.bytes_.data(), static_cast<uint32_t>(host.bytes_.size()));
     if (opened != QK_OK) {
-      return Status::InvalidArgument(std::string("the model does not open on the host: ") +
-                                     qk_status_name(opened));
+      return Status::InvalidArgument(std::string("the model does not open on the host: ") + qk_status_name(opened));
     }
     host.arena_.resize((host.model_.arena_bytes + 3) / 4 + 1);
     return host;
@@ -40,8 +38,7 @@ class HostReference {
 
   StatusOr<std::vector<int8_t>> Run(const std::vector<int8_t>& input) {
     std::vector<int8_t> logits(model_.output_bytes);
-    qk_status status = qk_model_invoke(&model_, input.data(), logits.data(),
-                                       reinterpret_cast<uint8_t*>(arena_.data()),
+    qk_status status = qk_model_invoke(&model_, input.data(), logits.data(), reinterpret_cast<uint8_t*>(arena_.data()),
                                        static_cast<uint32_t>(arena_.size() * 4), nullptr, nullptr);
     if (status != QK_OK) {
       return Status::Internal(std::string("host reference inference failed: ") + qk_status_name(status));
@@ -65,10 +62,8 @@ double CyclesToMicroseconds(uint64_t cycles, uint32_t clock_hz) {
 Status CheckFits(const BoardInfo& board, const qk_model& model, size_t model_bytes) {
   std::string where = "board " + board.board + " (" + board.name + ")";
   if (static_cast<int64_t>(model_bytes) > board.model_capacity) {
-    return Status::ResourceExhausted("model of " + std::to_string(model_bytes) +
-                                     " bytes exceeds the model buffer of " +
-                                     std::to_string(board.model_capacity) + " bytes on " + where +
-                                     "; not uploaded");
+    return Status::ResourceExhausted("model of " + std::to_string(model_bytes) + " bytes exceeds the model buffer of " +
+                                     std::to_string(board.model_capacity) + " bytes on " + where + "; not uploaded");
   }
   if (model.arena_bytes > board.arena_capacity) {
     return Status::ResourceExhausted("model needs " + std::to_string(model.arena_bytes) +
@@ -77,9 +72,8 @@ Status CheckFits(const BoardInfo& board, const qk_model& model, size_t model_byt
   }
   if (model.input_bytes > board.input_capacity) {
     return Status::ResourceExhausted("model input of " + std::to_string(model.input_bytes) +
-                                     " bytes exceeds the input buffer of " +
-                                     std::to_string(board.input_capacity) + " bytes on " + where +
-                                     "; not uploaded");
+                                     " bytes exceeds the input buffer of " + std::to_string(board.input_capacity) +
+                                     " bytes on " + where + "; not uploaded");
   }
   return Status::Ok();
 }
@@ -100,21 +94,22 @@ std::string OpKindName(int op_kind) {
 }
 
 StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const uint8_t> qmodel,
-                                             const MeasurementInputs& inputs,
-                                             const MeasurementOptions& options) {
+                                             const MeasurementInputs& inputs, const MeasurementOptions& options) {
   if (options.timing_model.empty()) {
-    return Status::InvalidArgument("MeasureModel: options.timing_model must say how cycles are "
-                                   "obtained (e.g. the QemuBoard's timing_model())");
+    return Status::InvalidArgument(
+        "MeasureModel: options.timing_model must say how cycles are "
+        "obtained (e.g. the QemuBoard's timing_model())");
   }
-  if (options.windows < 1 || options.inferences_per_window < 1 || options.warmup < 0 ||
-      options.check_inputs < 1 || options.accuracy_samples < 0) {
-    return Status::InvalidArgument("MeasureModel: needs windows >= 1, inferences_per_window >= 1, "
-                                   "warmup >= 0, check_inputs >= 1, accuracy_samples >= 0");
+  if (options.windows < 1 || options.inferences_per_window < 1 || options.warmup < 0 || options.check_inputs < 1 ||
+      options.accuracy_samples < 0) {
+    return Status::InvalidArgument(
+        "MeasureModel: needs windows >= 1, inferences_per_window >= 1, "
+        "warmup >= 0, check_inputs >= 1, accuracy_samples >= 0");
   }
   if (inputs.inputs.empty()) return Status::InvalidArgument("MeasureModel: no test inputs");
   if (!inputs.labels.empty() && inputs.labels.size() != inputs.inputs.size()) {
-    return Status::InvalidArgument("MeasureModel: " + std::to_string(inputs.labels.size()) +
-                                   " labels for " + std::to_string(inputs.inputs.size()) + " inputs");
+    return Status::InvalidArgument("MeasureModel: " + std::to_string(inputs.labels.size()) + " labels for " +
+                                   std::to_string(inputs.inputs.size()) + " inputs");
   }
 
   StatusOr<HostReference> host = HostReference::Open(qmodel);
@@ -123,8 +118,8 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
   for (size_t i = 0; i < inputs.inputs.size(); ++i) {
     if (inputs.inputs[i].size() != model.input_bytes) {
       return Status::InvalidArgument("MeasureModel: input " + std::to_string(i) + " has " +
-                                     std::to_string(inputs.inputs[i].size()) +
-                                     " bytes, the model takes " + std::to_string(model.input_bytes));
+                                     std::to_string(inputs.inputs[i].size()) + " bytes, the model takes " +
+                                     std::to_string(model.input_bytes));
     }
   }
 
@@ -132,8 +127,8 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
   if (!board.ok()) return board.status().WithContext("MeasureModel");
   QATLAB_RETURN_IF_ERROR(CheckFits(*board, model, qmodel.size()).WithContext("MeasureModel"));
   if (options.inferences_per_window > board->infer_max || options.warmup > board->infer_max) {
-    return Status::InvalidArgument("MeasureModel: the board runs at most " +
-                                   std::to_string(board->infer_max) + " inferences per command");
+    return Status::InvalidArgument("MeasureModel: the board runs at most " + std::to_string(board->infer_max) +
+                                   " inferences per command");
   }
 
   StatusOr<LoadedModel> loaded = client.UploadModel(qmodel);
@@ -149,11 +144,10 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
 
   // Bit-exactness and accuracy share the device runs: every input run on the
   // board is also checked against the host.
-  size_t accuracy_count = inputs.labels.empty()
-                              ? 0
-                              : std::min(inputs.inputs.size(), static_cast<size_t>(options.accuracy_samples));
-  size_t run_count = std::max(accuracy_count,
-                              std::min(inputs.inputs.size(), static_cast<size_t>(options.check_inputs)));
+  size_t accuracy_count =
+      inputs.labels.empty() ? 0 : std::min(inputs.inputs.size(), static_cast<size_t>(options.accuracy_samples));
+  size_t run_count =
+      std::max(accuracy_count, std::min(inputs.inputs.size(), static_cast<size_t>(options.check_inputs)));
   int bit_exact = 0;
   int correct = 0;
   for (size_t i = 0; i < run_count; ++i) {
@@ -165,8 +159,8 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
     if (!expected.ok()) return expected.status().WithContext("MeasureModel input " + std::to_string(i));
     if (device->logits == *expected) ++bit_exact;
     if (i < accuracy_count &&
-        static_cast<int>(qk_argmax_s8(device->logits.data(),
-                                      static_cast<uint32_t>(device->logits.size()))) == inputs.labels[i]) {
+        static_cast<int>(qk_argmax_s8(device->logits.data(), static_cast<uint32_t>(device->logits.size()))) ==
+            inputs.labels[i]) {
       ++correct;
     }
   }

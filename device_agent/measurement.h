@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "device_agent/dut_client.h"
-#include "status/status.h"
 #include "qatlab/v1/resources.pb.h"
+#include "status/status.h"
 
 namespace qatlab {
 
@@ -56,8 +56,7 @@ struct MeasurementOptions {
 // uploaded), InvalidArgument (a bad model or inputs), Unavailable (the board
 // stopped answering or its link went away), or the board's own refusal.
 StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const uint8_t> qmodel,
-                                             const MeasurementInputs& inputs,
-                                             const MeasurementOptions& options);
+                                             const MeasurementInputs& inputs, const MeasurementOptions& options);
 
 // "dense", "conv2d", ... for an op kind of the .qmodel (IntegerOpKind).
 std::string OpKindName(int op_kind);

@@ -85,8 +85,7 @@ class QmpConnection {
   // asynchronous events such as {"event": "RESUME"}.
   Status Execute(const std::string& command, Clock::time_point deadline) {
     std::string request = "{\"execute\": \"" + command + "\"}\n";
-    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(request.size())) {
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
       return Status::Unavailable("QMP " + command + ": send failed: " + std::strerror(errno));
     }
     while (true) {
@@ -138,12 +137,13 @@ const char* BoardKindName(BoardKind kind) {
 StatusOr<BoardKind> ParseBoardKind(const std::string& name) {
   if (name.empty() || name == "mps2-an386") return BoardKind::kMps2An386;
   if (name == "netduinoplus2") return BoardKind::kNetduinoPlus2;
-  return Status::InvalidArgument("unknown board kind '" + name +
-                                 "' (known: mps2-an386, netduinoplus2)");
+  return Status::InvalidArgument("unknown board kind '" + name + "' (known: mps2-an386, netduinoplus2)");
 }
 
 QemuBoard::QemuBoard(QemuBoardOptions options, std::unique_ptr<ChildProcess> process, std::string work_dir)
-    : options_(std::move(options)), process_(std::move(process)), pid_(process_->pid()),
+    : options_(std::move(options)),
+      process_(std::move(process)),
+      pid_(process_->pid()),
       work_dir_(std::move(work_dir)) {}
 
 QemuBoard::~QemuBoard() {
@@ -158,8 +158,7 @@ StatusOr<std::unique_ptr<QemuBoard>> QemuBoard::Start(const QemuBoardOptions& op
     return Status::NotFound("firmware ELF '" + options.firmware_elf + "' does not exist");
   }
   if (options.icount_shift < 0 || options.icount_shift > 10) {
-    return Status::InvalidArgument("icount shift " + std::to_string(options.icount_shift) +
-                                   " is outside 0..10");
+    return Status::InvalidArgument("icount shift " + std::to_string(options.icount_shift) + " is outside 0..10");
   }
   char work_template[] = "/tmp/qatlab-qemu-XXXXXX";
   if (::mkdtemp(work_template) == nullptr) {
@@ -171,14 +170,20 @@ StatusOr<std::unique_ptr<QemuBoard>> QemuBoard::Start(const QemuBoardOptions& op
 
   std::vector<std::string> args = {
       options.qemu_binary,
-      "-M", BoardKindName(options.kind),
+      "-M",
+      BoardKindName(options.kind),
       "-nographic",
-      "-monitor", "none",
-      "-serial", "pty",
-      "-icount", "shift=" + std::to_string(options.icount_shift),
+      "-monitor",
+      "none",
+      "-serial",
+      "pty",
+      "-icount",
+      "shift=" + std::to_string(options.icount_shift),
       "-S",
-      "-qmp", "unix:" + qmp_path + ",server=on,wait=off",
-      "-kernel", options.firmware_elf,
+      "-qmp",
+      "unix:" + qmp_path + ",server=on,wait=off",
+      "-kernel",
+      options.firmware_elf,
   };
   ChildSpec spec;
   spec.argv = std::move(args);
@@ -202,9 +207,8 @@ StatusOr<std::unique_ptr<QemuBoard>> QemuBoard::Start(const QemuBoardOptions& op
   if (!booted.ok()) {
     std::string tail = board->OutputTail(600);
     board->Kill();
-    return Status(booted).WithContext(std::string("start QEMU ") + BoardKindName(options.kind) +
-                                      " with " + options.firmware_elf +
-                                      (tail.empty() ? "" : " (QEMU said: " + tail + ")"));
+    return Status(booted).WithContext(std::string("start QEMU ") + BoardKindName(options.kind) + " with " +
+                                      options.firmware_elf + (tail.empty() ? "" : " (QEMU said: " + tail + ")"));
   }
   return board;
 }
@@ -279,8 +283,7 @@ bool QemuBoard::IsAlive() {
 }
 
 std::string QemuBoard::timing_model() const {
-  return "qemu icount shift=" + std::to_string(options_.icount_shift) +
-         " (instruction-count model)";
+  return "qemu icount shift=" + std::to_string(options_.icount_shift) + " (instruction-count model)";
 }
 
 std::string QemuBoard::OutputTail(size_t max_bytes) const {

@@ -32,9 +32,9 @@ StatusOr<BoardKind> ParseBoardKind(const std::string& name);
 
 struct QemuBoardOptions {
   BoardKind kind = BoardKind::kMps2An386;
-  std::string firmware_elf;                  // REQUIRES: an existing file
+  std::string firmware_elf;  // REQUIRES: an existing file
   std::string qemu_binary = "qemu-system-arm";
-  int icount_shift = 0;                      // fixed, never "auto": repeatable timing
+  int icount_shift = 0;                            // fixed, never "auto": repeatable timing
   std::chrono::milliseconds start_timeout{10000};  // QEMU up, pty known, banner seen
 };
 

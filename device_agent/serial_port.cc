@@ -53,9 +53,8 @@ class TtySerialPort final : public SerialPort {
       if (ready < 0 && errno == EINTR) continue;
       if (ready < 0) return LinkError("poll for write", errno);
       if (ready == 0) {
-        return Status::Unavailable(path_ + ": write stalled for " +
-                                   std::to_string(kWriteStallTimeout.count()) + " ms after " +
-                                   std::to_string(done) + " of " + std::to_string(data.size()) +
+        return Status::Unavailable(path_ + ": write stalled for " + std::to_string(kWriteStallTimeout.count()) +
+                                   " ms after " + std::to_string(done) + " of " + std::to_string(data.size()) +
                                    " bytes (the other end stopped reading)");
       }
       if ((p.revents & (POLLHUP | POLLERR)) && !(p.revents & POLLOUT)) {
@@ -76,8 +75,7 @@ class TtySerialPort final : public SerialPort {
       // a hang-up shows as EIO or POLLHUP instead.
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return LinkError("read", errno);
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return size_t{0};
       pollfd p{fd_, POLLIN, 0};
       int ready = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -113,8 +111,7 @@ class TtySerialPort final : public SerialPort {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<SerialPort>> OpenTtySerialPort(const std::string& path,
-                                                         const TtyOptions& options) {
+StatusOr<std::unique_ptr<SerialPort>> OpenTtySerialPort(const std::string& path, const TtyOptions& options) {
   StatusOr<speed_t> speed = BaudConstant(options.baud);
   if (!speed.ok()) return speed.status();
   int fd = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);

@@ -44,7 +44,6 @@ struct TtyOptions {
 
 // Opens a tty in raw mode (no echo, no line editing, no CR/LF translation,
 // 8N1, no flow control) and discards anything already queued on it.
-StatusOr<std::unique_ptr<SerialPort>> OpenTtySerialPort(const std::string& path,
-                                                         const TtyOptions& options = {});
+StatusOr<std::unique_ptr<SerialPort>> OpenTtySerialPort(const std::string& path, const TtyOptions& options = {});
 
 }  // namespace qatlab

@@ -5,13 +5,13 @@
 #include <memory>
 
 #include "data/dataset.h"
+#include "digest/sha256.h"
 #include "engine/integer_export.h"
 #include "engine/integer_runner.h"
 #include "engine/job_spec.h"
 #include "engine/network.h"
 #include "engine/parallel.h"
 #include "engine/qmodel_writer.h"
-#include "digest/sha256.h"
 #include "engine/trainer.h"
 
 namespace qatlab {
@@ -19,9 +19,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 RangeMethod ParseRangeMethod(const std::string& name) {
   if (name == "percentile") return RangeMethod::kPercentile;
@@ -121,8 +119,9 @@ Status ExportAndMeasure(const Network& net, const std::string& model_name, const
   auto footprint = ComputeQModelFootprint(*bytes);
   if (!footprint.ok()) return footprint.status().WithContext(variant->name() + ": footprint");
   auto runner = IntegerRunner::Open(*bytes);
-  if (!runner.ok()) return Status::Internal(variant->name() + ": the integer kernels reject the exported model: " +
-                                            runner.status().ToString());
+  if (!runner.ok())
+    return Status::Internal(variant->name() +
+                            ": the integer kernels reject the exported model: " + runner.status().ToString());
   const std::vector<int8_t> inputs = QuantizedTestInputs(test, *runner);
   std::vector<int8_t> logits(runner->output_bytes());
   int correct = 0, agree = 0;

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "status/status.h"
 #include "qatlab/v1/job.pb.h"
+#include "status/status.h"
 
 namespace qatlab {
 
@@ -26,9 +26,9 @@ struct ProgressEvent {
   // epoch; test_accuracy and seconds are final only when end_of_epoch.
   v1::EpochStats stats;
   bool end_of_epoch = false;
-  int batch = 0;          // batches done in this epoch
-  int batches = 0;        // batches per epoch
-  double eta_seconds = 0; // estimate for the rest of this variant's training
+  int batch = 0;           // batches done in this epoch
+  int batches = 0;         // batches per epoch
+  double eta_seconds = 0;  // estimate for the rest of this variant's training
 };
 
 // Returns false to cancel the job: RunExperiment then stops within one batch
@@ -67,7 +67,6 @@ StatusOr<ExperimentOutput> RunExperiment(const v1::JobSpec& spec, const Experime
 
 // The same on data already loaded (tests, benchmarks); spec.data is ignored.
 StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& spec, const DatasetPair& data,
-                                               const ExperimentOptions& options,
-                                               const ProgressCallback& progress);
+                                               const ExperimentOptions& options, const ProgressCallback& progress);
 
 }  // namespace qatlab

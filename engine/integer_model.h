@@ -35,28 +35,28 @@ struct IntegerTensor {
   int32_t height = 1;
   int32_t width = 1;
   int32_t channels = 1;
-  float scale = 1.0f;       // informational (host dequantization); kernels never read it
+  float scale = 1.0f;  // informational (host dequantization); kernels never read it
   int32_t zero_point = 0;
 };
 
 struct IntegerOp {
   IntegerOpKind kind = IntegerOpKind::kDense;
-  int32_t input = 0;          // tensor index
-  int32_t input2 = -1;        // kAdd only: the second tensor index
-  int32_t output = 0;         // tensor index
+  int32_t input = 0;    // tensor index
+  int32_t input2 = -1;  // kAdd only: the second tensor index
+  int32_t output = 0;   // tensor index
 
   // Convolution and pooling geometry (kernel_h == kernel_w for pools).
   int32_t kernel_h = 1;
   int32_t kernel_w = 1;
   int32_t stride = 1;
-  int32_t padding = 0;        // symmetric zero padding (pad value = input zero point)
+  int32_t padding = 0;  // symmetric zero padding (pad value = input zero point)
 
   // Weighted ops (dense, conv2d, depthwise): per output channel.
-  int32_t weight_bits = 8;            // 2..8
-  std::vector<int8_t> weights;        // unpacked, layout above
-  std::vector<int32_t> bias;          // int32, scale s_in * s_w[c]
-  std::vector<int32_t> multiplier;    // Q0.31 M0 per output channel
-  std::vector<int32_t> shift;         // per output channel, M = M0 * 2^(shift - 31)
+  int32_t weight_bits = 8;          // 2..8
+  std::vector<int8_t> weights;      // unpacked, layout above
+  std::vector<int32_t> bias;        // int32, scale s_in * s_w[c]
+  std::vector<int32_t> multiplier;  // Q0.31 M0 per output channel
+  std::vector<int32_t> shift;       // per output channel, M = M0 * 2^(shift - 31)
 
   // kAdd: out = z_out + requant(a_scaled + b_scaled) with
   //   a_scaled = requant((q_a - z_a) << add_left_shift, multiplier[0], shift[0]),
@@ -71,11 +71,11 @@ struct IntegerOp {
 };
 
 struct IntegerModel {
-  std::string name;                     // e.g. "cnn qat_w8a8"
-  std::vector<IntegerTensor> tensors;   // tensor 0 is the model input
-  std::vector<IntegerOp> ops;           // in execution order
+  std::string name;                    // e.g. "cnn qat_w8a8"
+  std::vector<IntegerTensor> tensors;  // tensor 0 is the model input
+  std::vector<IntegerOp> ops;          // in execution order
   int32_t input_tensor = 0;
-  int32_t output_tensor = 0;            // logits, int8
+  int32_t output_tensor = 0;  // logits, int8
   int32_t num_classes = 10;
 };
 

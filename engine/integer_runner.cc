@@ -81,8 +81,7 @@ Status IntegerRunner::RunWithOpHook(const int8_t* input, int8_t* logits,
 float IntegerRunner::input_scale() const { return std::bit_cast<float>(model_.input_scale_bits); }
 
 void IntegerRunner::QuantizeImage(const uint8_t* pixels, int8_t* input) const {
-  qatlab::QuantizeImage(pixels, static_cast<size_t>(model_.input_bytes), input_scale(), model_.input_zero_point,
-                        input);
+  qatlab::QuantizeImage(pixels, static_cast<size_t>(model_.input_bytes), input_scale(), model_.input_zero_point, input);
 }
 
 StatusOr<int> IntegerRunner::Classify(const uint8_t* pixels) const {

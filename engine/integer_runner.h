@@ -10,8 +10,8 @@
 #include <mutex>
 #include <vector>
 
-#include "status/status.h"
 #include "qatlab_kernels/qmodel.h"
+#include "status/status.h"
 
 namespace qatlab {
 

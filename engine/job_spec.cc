@@ -57,40 +57,39 @@ std::vector<v1::LayerSpec> PresetLayers(const std::string& preset) {
     return {Layer("flatten"), Dense(128), Layer("relu"), Dense(64), Layer("relu"), Dense(10)};
   }
   if (preset == "cnn") {
-    return {Conv(8, 3, 1, 1),  Layer("relu"),    Pool("maxpool", 2), Conv(16, 3, 1, 1),
-            Layer("relu"),     Pool("maxpool", 2), Layer("flatten"), Dense(10)};
+    return {Conv(8, 3, 1, 1), Layer("relu"),      Pool("maxpool", 2), Conv(16, 3, 1, 1),
+            Layer("relu"),    Pool("maxpool", 2), Layer("flatten"),   Dense(10)};
   }
   if (preset == "cnn_bn") {
-    return {Conv(8, 3, 1, 1),  Layer("batchnorm"), Layer("relu"),    Pool("maxpool", 2),
-            Conv(16, 3, 1, 1), Layer("batchnorm"), Layer("relu"),    Pool("maxpool", 2),
-            Layer("flatten"),  Dense(10)};
+    return {Conv(8, 3, 1, 1),   Layer("batchnorm"), Layer("relu"),      Pool("maxpool", 2), Conv(16, 3, 1, 1),
+            Layer("batchnorm"), Layer("relu"),      Pool("maxpool", 2), Layer("flatten"),   Dense(10)};
   }
   if (preset == "ds_cnn") {
     // A keyword-spotting style depthwise-separable network: a strided stem,
     // a residual depthwise-separable block, a strided block, one more block,
     // global average pooling and a classifier.
-    return {Conv(24, 3, 2, 1),   Layer("batchnorm"), Layer("relu", "stem"),
-            Depthwise(3, 1, 1),  Layer("batchnorm"), Layer("relu"),
-            Conv(24, 1, 1, 0),   Layer("batchnorm"), Add("stem"),         Layer("relu"),
-            Depthwise(3, 2, 1),  Layer("batchnorm"), Layer("relu"),
-            Conv(48, 1, 1, 0),   Layer("batchnorm"), Layer("relu"),
-            Depthwise(3, 1, 1),  Layer("batchnorm"), Layer("relu"),
-            Conv(48, 1, 1, 0),   Layer("batchnorm"), Layer("relu"),
-            Layer("global_avgpool"), Layer("flatten"), Dense(10)};
+    return {Conv(24, 3, 2, 1),  Layer("batchnorm"), Layer("relu", "stem"),   Depthwise(3, 1, 1), Layer("batchnorm"),
+            Layer("relu"),      Conv(24, 1, 1, 0),  Layer("batchnorm"),      Add("stem"),        Layer("relu"),
+            Depthwise(3, 2, 1), Layer("batchnorm"), Layer("relu"),           Conv(48, 1, 1, 0),  Layer("batchnorm"),
+            Layer("relu"),      Depthwise(3, 1, 1), Layer("batchnorm"),      Layer("relu"),      Conv(48, 1, 1, 0),
+            Layer("batchnorm"), Layer("relu"),      Layer("global_avgpool"), Layer("flatten"),   Dense(10)};
   }
   return {};
 }
 
-
 // The one place a layer type's text becomes a LayerKind.
 bool ParseLayerKind(const std::string& type, LayerKind* kind) {
-  static const std::map<std::string, LayerKind> kinds = {
-      {"dense", LayerKind::kDense},         {"conv2d", LayerKind::kConv2D},
-      {"depthwise_conv2d", LayerKind::kDepthwiseConv2D},
-      {"batchnorm", LayerKind::kBatchNorm}, {"relu", LayerKind::kRelu},
-      {"relu6", LayerKind::kRelu6},         {"maxpool", LayerKind::kMaxPool},
-      {"avgpool", LayerKind::kAvgPool},     {"global_avgpool", LayerKind::kGlobalAvgPool},
-      {"flatten", LayerKind::kFlatten},     {"add", LayerKind::kAdd}};
+  static const std::map<std::string, LayerKind> kinds = {{"dense", LayerKind::kDense},
+                                                         {"conv2d", LayerKind::kConv2D},
+                                                         {"depthwise_conv2d", LayerKind::kDepthwiseConv2D},
+                                                         {"batchnorm", LayerKind::kBatchNorm},
+                                                         {"relu", LayerKind::kRelu},
+                                                         {"relu6", LayerKind::kRelu6},
+                                                         {"maxpool", LayerKind::kMaxPool},
+                                                         {"avgpool", LayerKind::kAvgPool},
+                                                         {"global_avgpool", LayerKind::kGlobalAvgPool},
+                                                         {"flatten", LayerKind::kFlatten},
+                                                         {"add", LayerKind::kAdd}};
   const auto it = kinds.find(type);
   if (it == kinds.end()) return false;
   *kind = it->second;
@@ -142,16 +141,18 @@ StatusOr<LayerConfig> TranslateLayer(const v1::LayerSpec& layer, int index, cons
       break;
     case LayerKind::kBatchNorm:
       if (!after_weighted) {
-        return Status::InvalidArgument(label + ": batchnorm must directly follow a dense, conv2d or "
+        return Status::InvalidArgument(label +
+                                       ": batchnorm must directly follow a dense, conv2d or "
                                        "depthwise_conv2d layer (it is folded into that layer)");
       }
       break;
     case LayerKind::kRelu:
     case LayerKind::kRelu6: {
-      const bool after_bn_or_add = index > 0 && (previous.back().kind == LayerKind::kBatchNorm ||
-                                                 previous.back().kind == LayerKind::kAdd);
+      const bool after_bn_or_add =
+          index > 0 && (previous.back().kind == LayerKind::kBatchNorm || previous.back().kind == LayerKind::kAdd);
       if (!after_weighted && !after_bn_or_add) {
-        return Status::InvalidArgument(label + ": " + layer.type() + " must follow a dense, conv2d, "
+        return Status::InvalidArgument(label + ": " + layer.type() +
+                                       " must follow a dense, conv2d, "
                                        "depthwise_conv2d, batchnorm or add layer (it is fused into it)");
       }
       break;
@@ -178,8 +179,7 @@ StatusOr<LayerConfig> TranslateLayer(const v1::LayerSpec& layer, int index, cons
       break;
     }
     case LayerKind::kGlobalAvgPool:
-    case LayerKind::kFlatten:
-      break;
+    case LayerKind::kFlatten: break;
   }
   return config;
 }
@@ -305,7 +305,8 @@ Status ValidateJobSpec(const v1::JobSpec& spec) {
   }
   if (!(training.learning_rate() > 0)) return Status::InvalidArgument("training.learning_rate: must be > 0");
   if (training.batch_size() <= 0 || training.batch_size() > 4096) {
-    return Status::InvalidArgument("training.batch_size: " + std::to_string(training.batch_size()) + " is outside 1..4096");
+    return Status::InvalidArgument("training.batch_size: " + std::to_string(training.batch_size()) +
+                                   " is outside 1..4096");
   }
   if (training.epochs() < 0 || training.epochs() > 1000) {
     return Status::InvalidArgument("training.epochs: " + std::to_string(training.epochs()) + " is outside 0..1000");
@@ -315,7 +316,8 @@ Status ValidateJobSpec(const v1::JobSpec& spec) {
                                    "' (constant, step, cosine)");
   }
   if (training.weight_decay() < 0) return Status::InvalidArgument("training.weight_decay: must be >= 0");
-  if (training.momentum() < 0 || training.momentum() >= 1) return Status::InvalidArgument("training.momentum: must be in [0, 1)");
+  if (training.momentum() < 0 || training.momentum() >= 1)
+    return Status::InvalidArgument("training.momentum: must be in [0, 1)");
 
   const auto& ptq = spec.ptq();
   if (ptq.calibration_samples() < 0) return Status::InvalidArgument("ptq.calibration_samples: must be > 0");
@@ -342,8 +344,9 @@ Status ValidateJobSpec(const v1::JobSpec& spec) {
     QATLAB_RETURN_IF_ERROR(CheckBits(config.weight_bits(), field + ".weight_bits"));
     QATLAB_RETURN_IF_ERROR(CheckBits(config.activation_bits(), field + ".activation_bits"));
     if (config.layer_weight_bits_size() > 0 && config.layer_weight_bits_size() != weighted) {
-      return Status::InvalidArgument(field + ".layer_weight_bits: has " + std::to_string(config.layer_weight_bits_size()) +
-                                     " entries but the model has " + std::to_string(weighted) + " weighted layers");
+      return Status::InvalidArgument(field + ".layer_weight_bits: has " +
+                                     std::to_string(config.layer_weight_bits_size()) + " entries but the model has " +
+                                     std::to_string(weighted) + " weighted layers");
     }
     for (int l = 0; l < config.layer_weight_bits_size(); ++l) {
       QATLAB_RETURN_IF_ERROR(

@@ -14,8 +14,8 @@
 
 #include "engine/model_config.h"
 #include "engine/shape.h"
-#include "status/status.h"
 #include "qatlab/v1/job.pb.h"
+#include "status/status.h"
 
 namespace qatlab {
 

@@ -44,9 +44,7 @@ Status InferLayerShapes(const std::vector<LayerConfig>& layers, const ImageShape
   for (int i = 0; i < static_cast<int>(layers.size()); ++i) {
     const LayerConfig& layer = layers[i];
     switch (layer.kind) {
-      case LayerKind::kDense:
-        shape = {1, 1, layer.dense.units};
-        break;
+      case LayerKind::kDense: shape = {1, 1, layer.dense.units}; break;
       case LayerKind::kConv2D:
       case LayerKind::kDepthwiseConv2D: {
         const ConvolutionSettings& conv = layer.convolution;
@@ -72,12 +70,8 @@ Status InferLayerShapes(const std::vector<LayerConfig>& layers, const ImageShape
         shape = {shape.height / pool, shape.width / pool, shape.channels};
         break;
       }
-      case LayerKind::kGlobalAvgPool:
-        shape = {1, 1, shape.channels};
-        break;
-      case LayerKind::kFlatten:
-        shape = {1, 1, shape.size()};
-        break;
+      case LayerKind::kGlobalAvgPool: shape = {1, 1, shape.channels}; break;
+      case LayerKind::kFlatten: shape = {1, 1, shape.size()}; break;
       case LayerKind::kAdd: {
         const int from = layer.add.from_layer;
         if (from < 0 || from >= i) {
@@ -85,15 +79,14 @@ Status InferLayerShapes(const std::vector<LayerConfig>& layers, const ImageShape
                                          "'");
         }
         if (!((*shapes)[from] == shape)) {
-          return Status::InvalidArgument(LayerLabel(layer, i) + ": shapes differ: input " + ShapeText(shape) +
-                                         " vs '" + layer.add.from + "' " + ShapeText((*shapes)[from]));
+          return Status::InvalidArgument(LayerLabel(layer, i) + ": shapes differ: input " + ShapeText(shape) + " vs '" +
+                                         layer.add.from + "' " + ShapeText((*shapes)[from]));
         }
         break;
       }
       case LayerKind::kBatchNorm:
       case LayerKind::kRelu:
-      case LayerKind::kRelu6:
-        break;  // the shape is kept
+      case LayerKind::kRelu6: break;  // the shape is kept
     }
     if (shape.height <= 0 || shape.width <= 0 || shape.channels <= 0) {
       return Status::InvalidArgument(LayerLabel(layer, i) + ": produces an empty output " + ShapeText(shape));

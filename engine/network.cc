@@ -60,36 +60,20 @@ StatusOr<std::unique_ptr<Network>> Network::Create(const std::vector<LayerConfig
     const ConvolutionSettings& conv = config.convolution;
     std::unique_ptr<Layer> layer;
     switch (config.kind) {
-      case LayerKind::kDense:
-        layer = std::make_unique<DenseLayer>(config.dense.units);
-        break;
+      case LayerKind::kDense: layer = std::make_unique<DenseLayer>(config.dense.units); break;
       case LayerKind::kConv2D:
         layer = std::make_unique<Conv2DLayer>(conv.filters, conv.kernel, conv.stride, conv.padding);
         break;
       case LayerKind::kDepthwiseConv2D:
         layer = std::make_unique<DepthwiseConv2DLayer>(conv.kernel, conv.stride, conv.padding);
         break;
-      case LayerKind::kBatchNorm:
-        layer = std::make_unique<BatchNormLayer>();
-        break;
-      case LayerKind::kRelu:
-        layer = std::make_unique<ReluLayer>(0.0f);
-        break;
-      case LayerKind::kRelu6:
-        layer = std::make_unique<ReluLayer>(6.0f);
-        break;
-      case LayerKind::kMaxPool:
-        layer = std::make_unique<PoolLayer>(true, config.pool.pool);
-        break;
-      case LayerKind::kAvgPool:
-        layer = std::make_unique<PoolLayer>(false, config.pool.pool);
-        break;
-      case LayerKind::kGlobalAvgPool:
-        layer = std::make_unique<GlobalAvgPoolLayer>();
-        break;
-      case LayerKind::kFlatten:
-        layer = std::make_unique<FlattenLayer>();
-        break;
+      case LayerKind::kBatchNorm: layer = std::make_unique<BatchNormLayer>(); break;
+      case LayerKind::kRelu: layer = std::make_unique<ReluLayer>(0.0f); break;
+      case LayerKind::kRelu6: layer = std::make_unique<ReluLayer>(6.0f); break;
+      case LayerKind::kMaxPool: layer = std::make_unique<PoolLayer>(true, config.pool.pool); break;
+      case LayerKind::kAvgPool: layer = std::make_unique<PoolLayer>(false, config.pool.pool); break;
+      case LayerKind::kGlobalAvgPool: layer = std::make_unique<GlobalAvgPoolLayer>(); break;
+      case LayerKind::kFlatten: layer = std::make_unique<FlattenLayer>(); break;
       case LayerKind::kAdd:
         // InferLayerShapes checked that the source is an earlier layer.
         net->residual_source_[i] = config.add.from_layer + 1;
@@ -272,11 +256,13 @@ void Network::EnableQuantization(const QuantizationSettings& settings) {
     if (kind == LayerKind::kMaxPool || kind == LayerKind::kFlatten) {
       grid[i + 1] = grid[i];
     } else if (kind == LayerKind::kAvgPool || kind == LayerKind::kGlobalAvgPool) {
-      quantizers_[i + 1] = std::make_unique<ActivationQuantizer>(settings.activation_bits, settings.symmetric_activations);
+      quantizers_[i + 1] =
+          std::make_unique<ActivationQuantizer>(settings.activation_bits, settings.symmetric_activations);
       quantizers_[i + 1]->ShareParamsWith(grid[i]);
       grid[i + 1] = quantizers_[i + 1].get();
     } else if (!next_continues) {
-      quantizers_[i + 1] = std::make_unique<ActivationQuantizer>(settings.activation_bits, settings.symmetric_activations);
+      quantizers_[i + 1] =
+          std::make_unique<ActivationQuantizer>(settings.activation_bits, settings.symmetric_activations);
       grid[i + 1] = quantizers_[i + 1].get();
     }
   }

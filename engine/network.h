@@ -98,8 +98,8 @@ class Network {
 
   std::vector<LayerConfig> configs_;
   std::vector<std::unique_ptr<Layer>> layers_;
-  std::vector<ImageShape> shapes_;             // layer_count + 1
-  std::vector<int> residual_source_;           // per layer, -1 unless add
+  std::vector<ImageShape> shapes_;                                // layer_count + 1
+  std::vector<int> residual_source_;                              // per layer, -1 unless add
   std::vector<std::unique_ptr<ActivationQuantizer>> quantizers_;  // per act
   // The quantizer whose grid each act lies on (nullptr: a fused
   // intermediate, or quantization is off).

@@ -101,8 +101,8 @@ class PartTwoWorker {
   std::mutex mutex_;
   std::condition_variable wake_worker_, wake_caller_;
   const std::function<void(int)>* job_ = nullptr;  // guarded by mutex_
-  bool claimed_ = false;                            // part 1 of job_ taken; guarded by mutex_
-  uint64_t posted_ = 0;                             // guarded by mutex_
+  bool claimed_ = false;                           // part 1 of job_ taken; guarded by mutex_
+  uint64_t posted_ = 0;                            // guarded by mutex_
   std::atomic<uint64_t> posted_atomic_{0};
   std::atomic<bool> done_{false};
   bool stop_ = false;  // guarded by mutex_

@@ -20,18 +20,15 @@ constexpr int32_t kAddLeftShift = 20;  // fixed by engine/integer_model.h
 const char* KindName(IntegerOpKind kind) { return qk_op_kind_name(static_cast<uint32_t>(kind)); }
 
 bool IsWeighted(IntegerOpKind kind) {
-  return kind == IntegerOpKind::kDense || kind == IntegerOpKind::kConv2D ||
-         kind == IntegerOpKind::kDepthwiseConv2D;
+  return kind == IntegerOpKind::kDense || kind == IntegerOpKind::kConv2D || kind == IntegerOpKind::kDepthwiseConv2D;
 }
 
 bool IsWindowed(IntegerOpKind kind) {
-  return kind == IntegerOpKind::kConv2D || kind == IntegerOpKind::kDepthwiseConv2D ||
-         kind == IntegerOpKind::kMaxPool || kind == IntegerOpKind::kAvgPool;
+  return kind == IntegerOpKind::kConv2D || kind == IntegerOpKind::kDepthwiseConv2D || kind == IntegerOpKind::kMaxPool ||
+         kind == IntegerOpKind::kAvgPool;
 }
 
-int64_t Elements(const IntegerTensor& t) {
-  return static_cast<int64_t>(t.height) * t.width * t.channels;
-}
+int64_t Elements(const IntegerTensor& t) { return static_cast<int64_t>(t.height) * t.width * t.channels; }
 
 std::string Shape(const IntegerTensor& t) {
   return std::to_string(t.height) + "x" + std::to_string(t.width) + "x" + std::to_string(t.channels);
@@ -139,8 +136,8 @@ Status ValidateOp(const IntegerModel& model, size_t index, const IntegerOp& op) 
                                      std::to_string(op.kernel_w) + " does not fit input " + Shape(in));
     }
     if (out_h != out.height || out_w != out.width) {
-      return Status::InvalidArgument(where + ": output is " + Shape(out) + " but input " + Shape(in) +
-                                     " gives " + std::to_string(out_h) + "x" + std::to_string(out_w));
+      return Status::InvalidArgument(where + ": output is " + Shape(out) + " but input " + Shape(in) + " gives " +
+                                     std::to_string(out_h) + "x" + std::to_string(out_w));
     }
   }
   const bool keeps_channels = op.kind != IntegerOpKind::kDense && op.kind != IntegerOpKind::kConv2D;
@@ -163,8 +160,8 @@ Status ValidateOp(const IntegerModel& model, size_t index, const IntegerOp& op) 
   }
   if (op.kind == IntegerOpKind::kAdd) {
     const IntegerTensor& in2 = model.tensors[op.input2];
-    if (in.height != in2.height || in.width != in2.width || in.channels != in2.channels ||
-        in.height != out.height || in.width != out.width) {
+    if (in.height != in2.height || in.width != in2.width || in.channels != in2.channels || in.height != out.height ||
+        in.width != out.width) {
       return Status::InvalidArgument(where + ": inputs " + Shape(in) + " and " + Shape(in2) + " and output " +
                                      Shape(out) + " must have one shape");
     }
@@ -175,8 +172,7 @@ Status ValidateOp(const IntegerModel& model, size_t index, const IntegerOp& op) 
   }
   // Weighted ops.
   if (op.weight_bits < 2 || op.weight_bits > 8) {
-    return Status::InvalidArgument(where + ": weight_bits " + std::to_string(op.weight_bits) +
-                                   " is outside 2..8");
+    return Status::InvalidArgument(where + ": weight_bits " + std::to_string(op.weight_bits) + " is outside 2..8");
   }
   const WeightLayout layout = LayoutOf(op, in, out);
   if (static_cast<int64_t>(op.weights.size()) != layout.rows * layout.row_length) {
@@ -190,9 +186,9 @@ Status ValidateOp(const IntegerModel& model, size_t index, const IntegerOp& op) 
   const int32_t limit = (1 << (op.weight_bits - 1)) - 1;
   for (size_t i = 0; i < op.weights.size(); ++i) {
     if (op.weights[i] < -limit || op.weights[i] > limit) {
-      return Status::InvalidArgument(where + ": weight " + std::to_string(i) + " = " +
-                                     std::to_string(op.weights[i]) + " is outside ±" + std::to_string(limit) +
-                                     " for " + std::to_string(op.weight_bits) + " bits");
+      return Status::InvalidArgument(where + ": weight " + std::to_string(i) + " = " + std::to_string(op.weights[i]) +
+                                     " is outside ±" + std::to_string(limit) + " for " +
+                                     std::to_string(op.weight_bits) + " bits");
     }
   }
   return ValidateQuantization(op, layout.channels, where);
@@ -307,9 +303,8 @@ StatusOr<ArenaPlan> PlanArena(const IntegerModel& model) {
   const std::vector<Lifetime> lifetimes = Lifetimes(model);
   std::vector<size_t> order(model.tensors.size());
   for (size_t t = 0; t < order.size(); ++t) order[t] = t;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return Elements(model.tensors[a]) > Elements(model.tensors[b]);
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return Elements(model.tensors[a]) > Elements(model.tensors[b]); });
   ArenaPlan plan;
   plan.offsets.assign(model.tensors.size(), 0);
   std::vector<size_t> placed;

@@ -73,8 +73,7 @@ void FakeQuantizeRangeWithMask(float scale, float low, float high, int count, fl
 
 // As FakeQuantizeRangeWithMask, and term = d x_hat / d s: round(v) - v
 // inside the range, the clamp bound outside.
-void FakeQuantizeRangeWithLsqTerm(float scale, float low, float high, int count, float* x, float* mask,
-                                  float* term) {
+void FakeQuantizeRangeWithLsqTerm(float scale, float low, float high, int count, float* x, float* mask, float* term) {
   for (int i = 0; i < count; ++i) {
     const float v = x[i] / scale;
     const bool inside = v >= low && v <= high;
@@ -111,8 +110,8 @@ QuantParams ActivationParams(float min, float max, int bits, bool symmetric) {
   return p;
 }
 
-void ChooseActivationRange(std::vector<float>* values, RangeMethod method, double percentile, int bits,
-                           bool symmetric, float* min, float* max) {
+void ChooseActivationRange(std::vector<float>* values, RangeMethod method, double percentile, int bits, bool symmetric,
+                           float* min, float* max) {
   if (values->empty()) {
     *min = 0.0f;
     *max = 0.0f;

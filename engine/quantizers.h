@@ -23,9 +23,7 @@ struct QuantParams {
 };
 
 // Round half away from zero, the rounding of the integer kernels.
-inline float RoundHalfAway(float v) {
-  return static_cast<float>(static_cast<int>(v + (v >= 0.0f ? 0.5f : -0.5f)));
-}
+inline float RoundHalfAway(float v) { return static_cast<float>(static_cast<int>(v + (v >= 0.0f ? 0.5f : -0.5f))); }
 
 // s * (clamp(round(x / s) + z, qmin, qmax) - z)
 inline float FakeQuantize(float x, const QuantParams& p) {
@@ -52,8 +50,8 @@ enum class RangeMethod { kMinMax, kPercentile, kMse };
 // minmax: the extremes; percentile: the (100 - p)th and pth percentiles;
 // mse: the shrink of the min-max range that minimises the quantization error
 // over the values.
-void ChooseActivationRange(std::vector<float>* values, RangeMethod method, double percentile, int bits,
-                           bool symmetric, float* min, float* max);
+void ChooseActivationRange(std::vector<float>* values, RangeMethod method, double percentile, int bits, bool symmetric,
+                           float* min, float* max);
 
 // The symmetric scale for `count` weights read at w[i * stride]: minmax gives
 // max|w| / qmax; mse searches clipping ratios for the least squared error
@@ -144,8 +142,8 @@ class ActivationQuantizer {
 
   // Saved by Forward for Backward.
   bool quantized_last_forward_ = false;
-  FloatBuffer pass_mask_;   // 1 inside the range, else 0 (float: vectorizes with the data)
-  FloatBuffer lsq_term_;      // d x_hat / d s per element (LSQ only)
+  FloatBuffer pass_mask_;  // 1 inside the range, else 0 (float: vectorizes with the data)
+  FloatBuffer lsq_term_;   // d x_hat / d s per element (LSQ only)
 };
 
 // Fake-quantizes a weighted layer's (folded) weights: symmetric, narrow range

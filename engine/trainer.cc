@@ -93,8 +93,8 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
       const int j = static_cast<int>(NextRandom(&random_state) % static_cast<uint64_t>(i + 1));
       std::swap(order[i], order[j]);
     }
-    const double learning_rate = ScheduledLearningRate(plan.schedule, plan.learning_rate, epoch, plan.epochs,
-                                                       plan.step_epochs, plan.step_gamma);
+    const double learning_rate =
+        ScheduledLearningRate(plan.schedule, plan.learning_rate, epoch, plan.epochs, plan.step_epochs, plan.step_gamma);
     double loss_sum = 0;
     int correct = 0, seen = 0;
     for (int b = 0; b < batches; ++b) {
@@ -125,7 +125,8 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
         event.batches = batches;
         const double done = epoch + static_cast<double>(b + 1) / batches;
         event.eta_seconds = SecondsSince(training_start) / done * (plan.epochs - done);
-        if (!progress(event)) return Status::Cancelled(plan.variant + ": cancelled in epoch " + std::to_string(epoch + 1));
+        if (!progress(event))
+          return Status::Cancelled(plan.variant + ": cancelled in epoch " + std::to_string(epoch + 1));
       }
     }
     const double test_accuracy = Evaluate(net, test, nullptr);
@@ -145,7 +146,8 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
       event.batch = batches;
       event.batches = batches;
       event.eta_seconds = SecondsSince(training_start) / (epoch + 1) * (plan.epochs - epoch - 1);
-      if (!progress(event)) return Status::Cancelled(plan.variant + ": cancelled after epoch " + std::to_string(epoch + 1));
+      if (!progress(event))
+        return Status::Cancelled(plan.variant + ": cancelled after epoch " + std::to_string(epoch + 1));
     }
   }
   return Status::Ok();

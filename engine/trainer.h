@@ -37,7 +37,7 @@ struct TrainingProgress {
 using TrainingProgressCallback = std::function<bool(const TrainingProgress&)>;
 
 struct TrainingPlan {
-  std::string variant;          // reported in progress events
+  std::string variant;  // reported in progress events
   std::string optimizer = "adam";
   double learning_rate = 1e-3;
   double momentum = 0.9;
@@ -47,7 +47,7 @@ struct TrainingPlan {
   std::string schedule = "constant";
   int step_epochs = 0;
   double step_gamma = 0.1;
-  uint64_t seed = 1;            // drives the per-epoch shuffle
+  uint64_t seed = 1;               // drives the per-epoch shuffle
   int freeze_observers_epoch = 0;  // 1-based; 0: never
   int freeze_bn_epoch = 0;
 };

@@ -52,8 +52,7 @@ struct StreamEnds {
 
 Status OpenStream(ChildOutput kind, const std::string& path, bool truncate, StreamEnds* ends) {
   switch (kind) {
-    case ChildOutput::kInherit:
-      return Status::Ok();
+    case ChildOutput::kInherit: return Status::Ok();
     case ChildOutput::kNull:
       ends->child_end = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
       if (ends->child_end < 0) return Status::IOError("open /dev/null: " + ErrnoText(errno));

@@ -113,7 +113,6 @@ struct CapturedRun {
 // output fields are overridden), killing it (SIGKILL) after `timeout`.
 // Errors: as ChildProcess::Start. A non-zero exit or a timeout is not an error
 // here: the caller reads exit_status and timed_out.
-StatusOr<CapturedRun> RunToCompletion(ChildSpec spec, std::chrono::milliseconds timeout,
-                                      size_t keep_bytes = 1 << 20);
+StatusOr<CapturedRun> RunToCompletion(ChildSpec spec, std::chrono::milliseconds timeout, size_t keep_bytes = 1 << 20);
 
 }  // namespace qatlab

@@ -4,8 +4,7 @@
 
 namespace qatlab {
 
-Backoff::Backoff(BackoffPolicy policy)
-    : policy_(policy), next_(policy.initial), random_(std::random_device{}()) {}
+Backoff::Backoff(BackoffPolicy policy) : policy_(policy), next_(policy.initial), random_(std::random_device{}()) {}
 
 std::chrono::milliseconds Backoff::Next() {
   const std::chrono::milliseconds current = next_;

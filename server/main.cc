@@ -1,8 +1,8 @@
 // qatlab-server: parses flags, starts QatlabServer, waits for SIGTERM/SIGINT.
 #include <signal.h>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdlib>
 #include <iostream>
@@ -39,8 +39,9 @@ int main(int argc, char** argv) {
 
   CLI::App app{"qatlab-server: the job queue, result store and API of qatlab"};
   app.add_option("--listen", options.listen, "address:port to serve on")->capture_default_str();
-  app.add_option("--data-dir", options.data_dir, "database and artifacts (default $QATLAB_DATA_DIR or "
-                                                 "~/.local/share/qatlab)")
+  app.add_option("--data-dir", options.data_dir,
+                 "database and artifacts (default $QATLAB_DATA_DIR or "
+                 "~/.local/share/qatlab)")
       ->capture_default_str();
   app.add_option("--local-workers", options.local_workers, "qatlab-worker processes to run and supervise")
       ->capture_default_str()
@@ -59,8 +60,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-lease-wait-ms", options.limits.max_lease_wait_ms, "cap on LeaseJob long polls")
       ->capture_default_str()
       ->check(CLI::Range(0, 60000));
-  app.add_option("--sync", sync, "SQLite synchronous level: normal (survives process crashes) or full (also "
-                                 "power loss)")
+  app.add_option("--sync", sync,
+                 "SQLite synchronous level: normal (survives process crashes) or full (also "
+                 "power loss)")
       ->capture_default_str()
       ->check(CLI::IsMember({"normal", "full"}));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();

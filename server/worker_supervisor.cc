@@ -135,11 +135,11 @@ void WorkerSupervisor::TerminateAll() {
   for (ChildProcess* process : alive) process->Signal(SIGTERM);
   const auto give_up = std::chrono::steady_clock::now() + options_.stop_grace;
   for (ChildProcess* process : alive) {
-    const auto left = std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                 give_up - std::chrono::steady_clock::now()));
+    const auto left =
+        std::max(std::chrono::milliseconds(0),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(give_up - std::chrono::steady_clock::now()));
     if (!process->WaitFor(left)) {
-      spdlog::warn("worker pid {} ignored SIGTERM for {} ms; killing it", process->pid(),
-                   options_.stop_grace.count());
+      spdlog::warn("worker pid {} ignored SIGTERM for {} ms; killing it", process->pid(), options_.stop_grace.count());
       process->Stop(std::chrono::milliseconds(0));
     }
   }

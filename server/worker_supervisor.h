@@ -59,7 +59,7 @@ class WorkerSupervisor {
   // SIGTERM to every worker, waits up to stop_grace, SIGKILLs the rest.
   void Stop();
 
-  int starts() const;        // processes started so far, restarts included
+  int starts() const;               // processes started so far, restarts included
   std::vector<pid_t> pids() const;  // 0 for a slot waiting to restart
 
  private:

@@ -6,9 +6,8 @@
 namespace qatlab {
 
 StatusOr<ReceivedBlob> ReceiveChecked(grpc::ClientContext& context,
-                                      grpc::ClientReaderInterface<v1::ArtifactChunk>& reader,
-                                      const DownloadSink& sink, const std::string& what,
-                                      const std::string& address) {
+                                      grpc::ClientReaderInterface<v1::ArtifactChunk>& reader, const DownloadSink& sink,
+                                      const std::string& what, const std::string& address) {
   ReceivedBlob blob;
   v1::ArtifactChunk chunk;
   if (!reader.Read(&chunk)) {

@@ -48,8 +48,7 @@ struct ReceivedBlob {
 // (kCorruption). A sink that received bytes of a failed download must
 // discard them.
 StatusOr<ReceivedBlob> ReceiveChecked(grpc::ClientContext& context,
-                                      grpc::ClientReaderInterface<v1::ArtifactChunk>& reader,
-                                      const DownloadSink& sink, const std::string& what,
-                                      const std::string& address = "");
+                                      grpc::ClientReaderInterface<v1::ArtifactChunk>& reader, const DownloadSink& sink,
+                                      const std::string& what, const std::string& address = "");
 
 }  // namespace qatlab

@@ -96,9 +96,9 @@ Status LeaseClient::UploadArtifact(const std::string& job_id, const std::string&
   Prepare(&context, kTransferTimeoutMs);
   v1::UploadArtifactResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::UploadArtifactRequest>> writer = workers_->UploadArtifact(&context, &response);
-  return FromRpcStatus(UploadInChunks(*writer, ArtifactUploadHeader(job_id, lease_id, name, bytes), bytes,
-                                      kUploadChunkBytes),
-                       "UploadArtifact " + job_id + "/" + name, options_.address);
+  return FromRpcStatus(
+      UploadInChunks(*writer, ArtifactUploadHeader(job_id, lease_id, name, bytes), bytes, kUploadChunkBytes),
+      "UploadArtifact " + job_id + "/" + name, options_.address);
 }
 
 Status LeaseClient::CompleteJob(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result) {
@@ -106,10 +106,9 @@ Status LeaseClient::CompleteJob(const std::string& job_id, const std::string& le
   request.set_job_id(job_id);
   request.set_lease_id(lease_id);
   *request.mutable_result() = result;
-  return Unary<v1::CompleteJobResponse>(kUnaryTimeoutMs, "CompleteJob " + job_id,
-                                        [&](auto* context, auto* response) {
-                                          return workers_->CompleteJob(context, request, response);
-                                        })
+  return Unary<v1::CompleteJobResponse>(
+             kUnaryTimeoutMs, "CompleteJob " + job_id,
+             [&](auto* context, auto* response) { return workers_->CompleteJob(context, request, response); })
       .status();
 }
 
@@ -120,9 +119,9 @@ Status LeaseClient::FailJob(const std::string& job_id, const std::string& lease_
   request.set_lease_id(lease_id);
   request.set_error(error);
   request.set_retryable(retryable);
-  return Unary<v1::FailJobResponse>(kUnaryTimeoutMs, "FailJob " + job_id, [&](auto* context, auto* response) {
-           return workers_->FailJob(context, request, response);
-         })
+  return Unary<v1::FailJobResponse>(
+             kUnaryTimeoutMs, "FailJob " + job_id,
+             [&](auto* context, auto* response) { return workers_->FailJob(context, request, response); })
       .status();
 }
 
@@ -138,8 +137,7 @@ StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const s
   request.set_name(name);
   std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = workers_->FetchDataset(&context, request);
   // Data set names may hold any character; the temporary file's must not.
-  const std::filesystem::path partial =
-      directory / (".partial-" + std::to_string(::getpid()) + "-" + Sha256Hex(name));
+  const std::filesystem::path partial = directory / (".partial-" + std::to_string(::getpid()) + "-" + Sha256Hex(name));
   std::filesystem::path cached;
   std::ofstream out;
   DownloadSink sink;
@@ -172,11 +170,11 @@ StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const s
 StatusOr<v1::Device> LeaseClient::RegisterDevice(const v1::Device& device) {
   v1::RegisterDeviceRequest request;
   *request.mutable_device() = device;
-  QATLAB_ASSIGN_OR_RETURN(v1::RegisterDeviceResponse registered,
-                          Unary<v1::RegisterDeviceResponse>(
-                              kUnaryTimeoutMs, "RegisterDevice", [&](auto* context, auto* response) {
-                                return workers_->RegisterDevice(context, request, response);
-                              }));
+  QATLAB_ASSIGN_OR_RETURN(
+      v1::RegisterDeviceResponse registered,
+      Unary<v1::RegisterDeviceResponse>(kUnaryTimeoutMs, "RegisterDevice", [&](auto* context, auto* response) {
+        return workers_->RegisterDevice(context, request, response);
+      }));
   return registered.device();
 }
 
@@ -184,9 +182,10 @@ StatusOr<v1::LeaseMeasurementResponse> LeaseClient::LeaseMeasurement(const std::
   v1::LeaseMeasurementRequest request;
   request.set_device_id(device_id);
   request.set_wait_ms(wait_ms);
-  return LongPoll<v1::LeaseMeasurementResponse>(
-      wait_ms, "LeaseMeasurement",
-      [&](grpc::ClientContext* context, auto* response) { return workers_->LeaseMeasurement(context, request, response); });
+  return LongPoll<v1::LeaseMeasurementResponse>(wait_ms, "LeaseMeasurement",
+                                                [&](grpc::ClientContext* context, auto* response) {
+                                                  return workers_->LeaseMeasurement(context, request, response);
+                                                });
 }
 
 StatusOr<v1::HeartbeatResponse> LeaseClient::HeartbeatMeasurement(const std::string& measurement_id,
@@ -194,10 +193,9 @@ StatusOr<v1::HeartbeatResponse> LeaseClient::HeartbeatMeasurement(const std::str
   v1::HeartbeatMeasurementRequest request;
   request.set_measurement_id(measurement_id);
   request.set_lease_id(lease_id);
-  return Unary<v1::HeartbeatResponse>(kHeartbeatTimeoutMs, "HeartbeatMeasurement",
-                                      [&](auto* context, auto* response) {
-                                        return workers_->HeartbeatMeasurement(context, request, response);
-                                      });
+  return Unary<v1::HeartbeatResponse>(kHeartbeatTimeoutMs, "HeartbeatMeasurement", [&](auto* context, auto* response) {
+    return workers_->HeartbeatMeasurement(context, request, response);
+  });
 }
 
 Status LeaseClient::CompleteMeasurement(const std::string& measurement_id, const std::string& lease_id,
@@ -206,10 +204,9 @@ Status LeaseClient::CompleteMeasurement(const std::string& measurement_id, const
   request.set_measurement_id(measurement_id);
   request.set_lease_id(lease_id);
   *request.mutable_result() = result;
-  return Unary<v1::CompleteJobResponse>(kUnaryTimeoutMs, "CompleteMeasurement " + measurement_id,
-                                        [&](auto* context, auto* response) {
-                                          return workers_->CompleteMeasurement(context, request, response);
-                                        })
+  return Unary<v1::CompleteJobResponse>(
+             kUnaryTimeoutMs, "CompleteMeasurement " + measurement_id,
+             [&](auto* context, auto* response) { return workers_->CompleteMeasurement(context, request, response); })
       .status();
 }
 
@@ -220,19 +217,17 @@ Status LeaseClient::FailMeasurement(const std::string& measurement_id, const std
   request.set_lease_id(lease_id);
   request.set_error(error);
   request.set_retryable(retryable);
-  return Unary<v1::FailJobResponse>(kUnaryTimeoutMs, "FailMeasurement " + measurement_id,
-                                    [&](auto* context, auto* response) {
-                                      return workers_->FailMeasurement(context, request, response);
-                                    })
+  return Unary<v1::FailJobResponse>(
+             kUnaryTimeoutMs, "FailMeasurement " + measurement_id,
+             [&](auto* context, auto* response) { return workers_->FailMeasurement(context, request, response); })
       .status();
 }
 
 StatusOr<v1::Job> LeaseClient::GetJob(const std::string& job_id) {
   v1::GetJobRequest request;
   request.set_id(job_id);
-  return Unary<v1::Job>(kUnaryTimeoutMs, "GetJob " + job_id, [&](auto* context, auto* job) {
-    return experiments_->GetJob(context, request, job);
-  });
+  return Unary<v1::Job>(kUnaryTimeoutMs, "GetJob " + job_id,
+                        [&](auto* context, auto* job) { return experiments_->GetJob(context, request, job); });
 }
 
 StatusOr<std::string> LeaseClient::DownloadArtifact(const std::string& job_id, const std::string& name) {
@@ -248,7 +243,8 @@ StatusOr<std::string> LeaseClient::DownloadArtifact(const std::string& job_id, c
     bytes.append(piece);
     return Status::Ok();
   };
-  QATLAB_RETURN_IF_ERROR(ReceiveChecked(context, *reader, sink, "DownloadArtifact " + job_id + "/" + name, options_.address).status());
+  QATLAB_RETURN_IF_ERROR(
+      ReceiveChecked(context, *reader, sink, "DownloadArtifact " + job_id + "/" + name, options_.address).status());
   return bytes;
 }
 

@@ -60,8 +60,7 @@ class LeaseClient {
   // --- measurements (qatlab-agent) ---
   StatusOr<v1::Device> RegisterDevice(const v1::Device& device);
   StatusOr<v1::LeaseMeasurementResponse> LeaseMeasurement(const std::string& device_id, int wait_ms);
-  StatusOr<v1::HeartbeatResponse> HeartbeatMeasurement(const std::string& measurement_id,
-                                                       const std::string& lease_id);
+  StatusOr<v1::HeartbeatResponse> HeartbeatMeasurement(const std::string& measurement_id, const std::string& lease_id);
   Status CompleteMeasurement(const std::string& measurement_id, const std::string& lease_id,
                              const v1::MeasurementResult& result);
   Status FailMeasurement(const std::string& measurement_id, const std::string& lease_id, const std::string& error,
@@ -92,7 +91,7 @@ class LeaseClient {
 
   std::mutex lease_mutex_;
   grpc::ClientContext* lease_call_ = nullptr;  // guarded by lease_mutex_
-  bool leases_cancelled_ = false;             // guarded by lease_mutex_
+  bool leases_cancelled_ = false;              // guarded by lease_mutex_
 };
 
 // Repeats `call` while it fails with kUnavailable, pausing `backoff.Next()`

@@ -70,10 +70,10 @@ class LeaseKeeper {
 
   mutable std::mutex mutex_;
   std::condition_variable changed_;
-  State state_ = State::kHeld;               // guarded by mutex_
-  std::deque<v1::EpochStats> pending_;       // guarded by mutex_
-  bool stopping_ = false;                    // guarded by mutex_
-  std::thread thread_;                       // started last, in the constructor
+  State state_ = State::kHeld;          // guarded by mutex_
+  std::deque<v1::EpochStats> pending_;  // guarded by mutex_
+  bool stopping_ = false;               // guarded by mutex_
+  std::thread thread_;                  // started last, in the constructor
 };
 
 }  // namespace qatlab

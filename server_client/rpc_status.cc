@@ -16,29 +16,19 @@ Status FromRpcStatus(const grpc::Status& status, const std::string& what, const 
   }
   switch (status.error_code()) {
     case grpc::StatusCode::INVALID_ARGUMENT:
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return Status::InvalidArgument(std::move(message));
-    case grpc::StatusCode::NOT_FOUND:
-      return Status::NotFound(std::move(message));
-    case grpc::StatusCode::ALREADY_EXISTS:
-      return Status::AlreadyExists(std::move(message));
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      return Status::FailedPrecondition(std::move(message));
+    case grpc::StatusCode::OUT_OF_RANGE: return Status::InvalidArgument(std::move(message));
+    case grpc::StatusCode::NOT_FOUND: return Status::NotFound(std::move(message));
+    case grpc::StatusCode::ALREADY_EXISTS: return Status::AlreadyExists(std::move(message));
+    case grpc::StatusCode::FAILED_PRECONDITION: return Status::FailedPrecondition(std::move(message));
     case grpc::StatusCode::UNAUTHENTICATED:
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return Status::Unauthenticated(std::move(message));
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return Status::ResourceExhausted(std::move(message));
-    case grpc::StatusCode::CANCELLED:
-      return Status::Cancelled(std::move(message));
+    case grpc::StatusCode::PERMISSION_DENIED: return Status::Unauthenticated(std::move(message));
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return Status::ResourceExhausted(std::move(message));
+    case grpc::StatusCode::CANCELLED: return Status::Cancelled(std::move(message));
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-    case grpc::StatusCode::ABORTED:
-      return Status::Unavailable(std::move(message));
-    case grpc::StatusCode::DATA_LOSS:
-      return Status::Corruption(std::move(message));
-    default:
-      return Status::Internal(std::move(message));
+    case grpc::StatusCode::ABORTED: return Status::Unavailable(std::move(message));
+    case grpc::StatusCode::DATA_LOSS: return Status::Corruption(std::move(message));
+    default: return Status::Internal(std::move(message));
   }
 }
 

@@ -90,8 +90,7 @@ std::string DescribeRpcError(const grpc::Status& status, const std::string& addr
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !address.empty()) {
     // gRPC's own text ("failed to connect to all addresses; ...") is long and
     // names internals; what the user needs is which server was not there.
-    message = "cannot reach qatlab-server at " + address +
-              (message.empty() ? "" : " (" + message + ")");
+    message = "cannot reach qatlab-server at " + address + (message.empty() ? "" : " (" + message + ")");
   }
   if (!message.empty()) line += ": " + message;
   return line;
@@ -122,10 +121,8 @@ bool IsTransientRpcError(const grpc::Status& status) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
     case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return true;
-    default:
-      return false;
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return true;
+    default: return false;
   }
 }
 

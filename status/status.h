@@ -95,9 +95,18 @@ class [[nodiscard]] StatusOr {
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
   // REQUIRES: ok()
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -110,10 +119,10 @@ class [[nodiscard]] StatusOr {
 
 }  // namespace qatlab
 
-#define QATLAB_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::qatlab::Status _status = (expr);        \
-    if (!_status.ok()) return _status;        \
+#define QATLAB_RETURN_IF_ERROR(expr)   \
+  do {                                 \
+    ::qatlab::Status _status = (expr); \
+    if (!_status.ok()) return _status; \
   } while (0)
 
 // `lhs = value of expr`, or returns expr's Status from the calling function:

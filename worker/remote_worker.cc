@@ -12,9 +12,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "data/mnist.h"
 #include "digest/sha256.h"
 #include "engine/experiment.h"
-#include "data/mnist.h"
 #include "process/stop_signal.h"
 #include "retry/backoff.h"
 #include "server_client/host_name.h"
@@ -258,8 +258,8 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
   Status completed = RetryWhileUnavailable([&] { return client_.CompleteJob(run.job_id, run.lease_id, result); },
                                            Backoff(kServerBackoff), forever, pause);
   if (completed.ok()) {
-    spdlog::info("worker {}: job {} completed ({} variants, {:.1f} s)", worker_id_, run.job_id,
-                 result.variants_size(), result.total_seconds());
+    spdlog::info("worker {}: job {} completed ({} variants, {:.1f} s)", worker_id_, run.job_id, result.variants_size(),
+                 result.total_seconds());
   } else {
     // Typically FAILED_PRECONDITION: the lease expired while the server was
     // away and the job went back to the queue; it will finish elsewhere.

@@ -29,14 +29,14 @@
 namespace qatlab {
 
 struct RemoteWorkerOptions {
-  std::string server_address;   // host:port
-  std::string token_file;       // empty: $QATLAB_TOKEN, else no token
-  std::string worker_id;        // empty: "<hostname>-<pid>"
+  std::string server_address;  // host:port
+  std::string token_file;      // empty: $QATLAB_TOKEN, else no token
+  std::string worker_id;       // empty: "<hostname>-<pid>"
   // The data cache: MNIST-10k lives in <dir>/mnist10k, fetched data sets in
   // <dir>/datasets/<sha256>. Empty: the engine's DefaultDataCacheDir().
   std::string data_cache_dir;
-  int lease_wait_ms = 10000;    // long-poll length of one LeaseJob
-  int threads = 2;              // engine threads (1 or 2)
+  int lease_wait_ms = 10000;  // long-poll length of one LeaseJob
+  int threads = 2;            // engine threads (1 or 2)
 };
 
 // Runs until SIGTERM or SIGINT and returns the process exit status: 0 after a

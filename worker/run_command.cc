@@ -53,8 +53,8 @@ class ProgressPrinter {
                    tty_ ? "\r\033[K" : "", s.variant().c_str(), s.epoch(), s.epochs(), s.loss(), s.train_accuracy(),
                    s.test_accuracy(), FormatSeconds(s.seconds()).c_str(), FormatSeconds(event.eta_seconds).c_str());
     } else if (tty_ && (event.batch % 10 == 0)) {
-      std::fprintf(stderr, "\r\033[K%-14s epoch %d/%d  batch %d/%d  loss %.4f  train %.2f%%  ETA %s", s.variant().c_str(),
-                   s.epoch(), s.epochs(), event.batch, event.batches, s.loss(), s.train_accuracy(),
+      std::fprintf(stderr, "\r\033[K%-14s epoch %d/%d  batch %d/%d  loss %.4f  train %.2f%%  ETA %s",
+                   s.variant().c_str(), s.epoch(), s.epochs(), event.batch, event.batches, s.loss(), s.train_accuracy(),
                    FormatSeconds(event.eta_seconds).c_str());
     }
     std::fflush(stderr);
@@ -92,7 +92,8 @@ int RunJobCommand(const RunCommandOptions& options) {
   auto output = RunExperiment(*spec, experiment_options, [&](const ProgressEvent& e) { return printer(e); });
   if (!output.ok()) {
     const int code = output.status().code() == StatusCode::kCancelled ? 2 : 1;
-    std::fprintf(stderr, "%serror: %s\n", isatty(STDERR_FILENO) ? "\n" : "", OneLine(output.status().ToString()).c_str());
+    std::fprintf(stderr, "%serror: %s\n", isatty(STDERR_FILENO) ? "\n" : "",
+                 OneLine(output.status().ToString()).c_str());
     return code;
   }
   for (const VariantArtifact& artifact : output->artifacts) {

@@ -75,9 +75,8 @@ int Run(bool quick) {
     if (!loaded.ok()) return Fail(loaded.status());
     uploads.push_back(upload);
   }
-  std::sort(raws.begin(), raws.end(), [](const LinkThroughput& a, const LinkThroughput& b) {
-    return a.bytes_per_second < b.bytes_per_second;
-  });
+  std::sort(raws.begin(), raws.end(),
+            [](const LinkThroughput& a, const LinkThroughput& b) { return a.bytes_per_second < b.bytes_per_second; });
   std::sort(uploads.begin(), uploads.end(), [](const UploadStats& a, const UploadStats& b) {
     return a.seconds > b.seconds;  // ascending rate
   });
@@ -87,11 +86,10 @@ int Run(bool quick) {
   double share = 100.0 * upload_rate / raw->bytes_per_second;
   std::printf("## Link (mps2-an386 under QEMU, pty)\n\n");
   std::printf("| what | bytes | seconds | bytes/s |\n|---|---|---|---|\n");
-  std::printf("| qm-raw sink (best of %d) | %lld | %.3f | %.0f |\n", rounds,
-              static_cast<long long>(raw->bytes), raw->seconds, raw->bytes_per_second);
-  std::printf("| model upload (best of %d; %d chunks of <= %lld, %d resent) | %lld | %.3f | %.0f |\n",
-              rounds, upload.chunks,
-              static_cast<long long>(board->client->board().chunk_max), upload.resent_chunks,
+  std::printf("| qm-raw sink (best of %d) | %lld | %.3f | %.0f |\n", rounds, static_cast<long long>(raw->bytes),
+              raw->seconds, raw->bytes_per_second);
+  std::printf("| model upload (best of %d; %d chunks of <= %lld, %d resent) | %lld | %.3f | %.0f |\n", rounds,
+              upload.chunks, static_cast<long long>(board->client->board().chunk_max), upload.resent_chunks,
               static_cast<long long>(upload.bytes), upload.seconds, upload_rate);
   std::printf("\nupload = %.1f %% of raw; aim >= 80 %%: %s\n\n", share, share >= 80.0 ? "MET" : "NOT MET");
   board->board.reset();
@@ -116,8 +114,7 @@ int Run(bool quick) {
     if (!b.ok()) return Fail(b.status());
     if (b->client->board().kernel_variant != variant.name) {
       return Fail(Status::FailedPrecondition(std::string(variant.elf) + " reports kernels " +
-                                             b->client->board().kernel_variant + ", expected " +
-                                             variant.name));
+                                             b->client->board().kernel_variant + ", expected " + variant.name));
     }
     double instructions_per_cycle = 1e9 / b->client->board().clock_hz;  // shift=0: 1 ns per instruction
     for (size_t i = 0; i < shapes.size(); ++i) {
@@ -140,7 +137,8 @@ int Run(bool quick) {
     }
   }
   std::printf("## Instructions per MAC (mps2-an386 under QEMU, -icount shift=0)\n\n");
-  std::printf("| model | MACs | reference | cortex-m-dsp | reference / dsp | aim >= 2.5 |\n|---|---|---|---|---|---|\n");
+  std::printf(
+      "| model | MACs | reference | cortex-m-dsp | reference / dsp | aim >= 2.5 |\n|---|---|---|---|---|---|\n");
   for (size_t i = 0; i < shapes.size(); ++i) {
     StatusOr<ModelFootprint> footprint = ComputeFootprint(shapes[i].model);
     double ratio = per_mac[i][0] / per_mac[i][1];

@@ -57,8 +57,7 @@ struct EpochFigures {
   double peak_rss_mib = 0;
 };
 
-qatlab::StatusOr<EpochFigures> TimeOurEpochs(const std::string& preset, const qatlab::DatasetPair& data,
-                                             int epochs) {
+qatlab::StatusOr<EpochFigures> TimeOurEpochs(const std::string& preset, const qatlab::DatasetPair& data, int epochs) {
   qatlab::v1::ModelSpec model;
   model.set_preset(preset);
   QATLAB_ASSIGN_OR_RETURN(std::vector<qatlab::LayerConfig> layers, qatlab::TranslateModel(model));
@@ -108,12 +107,12 @@ qatlab::StatusOr<EpochFigures> TimePyTorchEpochs(const std::string& python, cons
                                                  const std::string& preset, int epochs, int threads,
                                                  const std::string& cache, std::chrono::seconds timeout) {
   qatlab::ChildSpec spec;
-  spec.argv = {python,      script, "--presets", preset, "--epochs", std::to_string(epochs), "--threads",
-               std::to_string(threads)};
+  spec.argv = {
+      python, script, "--presets", preset, "--epochs", std::to_string(epochs), "--threads", std::to_string(threads)};
   if (!cache.empty()) spec.argv.insert(spec.argv.end(), {"--data-cache", cache});
   QATLAB_ASSIGN_OR_RETURN(qatlab::CapturedRun run, qatlab::RunToCompletion(spec, timeout));
-  if (run.timed_out) return qatlab::Status::Unavailable(script + ": no result within " +
-                                                        std::to_string(timeout.count()) + " s");
+  if (run.timed_out)
+    return qatlab::Status::Unavailable(script + ": no result within " + std::to_string(timeout.count()) + " s");
   if (run.exit_status != 0) {
     return qatlab::Status::Internal(script + " exited " + std::to_string(run.exit_status) + ": " + run.err);
   }
@@ -168,8 +167,9 @@ int main(int argc, char** argv) {
                 threads);
   } else {
     std::printf("PyTorch: not measured (%s); no ratio is printed\n",
-                skip_pytorch ? "--no-pytorch" : "no interpreter imports torch; bench/engine/run_vs_pytorch.sh "
-                                                "installs Debian's python3-torch");
+                skip_pytorch ? "--no-pytorch"
+                             : "no interpreter imports torch; bench/engine/run_vs_pytorch.sh "
+                               "installs Debian's python3-torch");
   }
   PrintLoadAverage("before");
   std::printf("%-8s %10s %10s %10s %10s %9s | %10s %10s %10s %10s %9s | %8s %8s %8s | %9s %9s\n", "preset",

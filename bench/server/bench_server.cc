@@ -20,8 +20,8 @@
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "server/store/job_store.h"
 #include "server/rpc/server.h"
+#include "server/store/job_store.h"
 #include "tests/support/loopback_port.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_processes.h"
@@ -170,10 +170,10 @@ void MeasureRss(int jobs) {
   }
   const int port = test_support::FreeLoopbackPort();
   std::string address = fmt::format("127.0.0.1:{}", port);
-  StatusOr<std::unique_ptr<test_support::LoggedChild>> server = test_support::LoggedChild::Start(
-      {QATLAB_SERVER_BINARY, "--listen", address, "--data-dir", dir.path(), "--local-workers", "0", "--log-level",
-       "warn"},
-      dir.File("server.log"));
+  StatusOr<std::unique_ptr<test_support::LoggedChild>> server =
+      test_support::LoggedChild::Start({QATLAB_SERVER_BINARY, "--listen", address, "--data-dir", dir.path(),
+                                        "--local-workers", "0", "--log-level", "warn"},
+                                       dir.File("server.log"));
   if (!server.ok()) {
     fmt::print("  cannot start qatlab-server: {}\n", server.status().ToString());
     return;

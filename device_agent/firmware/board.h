@@ -7,12 +7,12 @@
 #include <stdint.h>
 
 typedef struct {
-  const char* name;           /* e.g. "mps2-an386"; also in the DUT name */
-  const char* core;           /* e.g. "cortex-m4" */
-  uint32_t clock_hz;          /* core clock the cycle counter runs at */
+  const char* name;  /* e.g. "mps2-an386"; also in the DUT name */
+  const char* core;  /* e.g. "cortex-m4" */
+  uint32_t clock_hz; /* core clock the cycle counter runs at */
   uint32_t flash_bytes;
   uint32_t ram_bytes;
-  const char* cycle_counter;  /* "dwt" or "systick" */
+  const char* cycle_counter; /* "dwt" or "systick" */
 } board_info;
 
 /* Sets up clocks, the UART (receive interrupt on) and the cycle counter, then

@@ -44,8 +44,8 @@ static void start_pll(void) {
 
 void board_init(void) {
   start_pll();
-  RCC_AHB1ENR |= 1u << 0;  /* GPIOA */
-  RCC_APB2ENR |= 1u << 4;  /* USART1 */
+  RCC_AHB1ENR |= 1u << 0; /* GPIOA */
+  RCC_APB2ENR |= 1u << 4; /* USART1 */
   /* PA9 (TX) and PA10 (RX) to alternate function 7. */
   GPIOA_MODER = (GPIOA_MODER & ~((3u << 18) | (3u << 20))) | (2u << 18) | (2u << 20);
   GPIOA_AFRH = (GPIOA_AFRH & ~((0xFu << 4) | (0xFu << 8))) | (7u << 4) | (7u << 8);
@@ -60,6 +60,4 @@ void board_handle_irq(uint32_t irq_number) {
   if (irq_number == USART1_IRQ) stm32f4_usart_drain_receive(USART1_BASE);
 }
 
-void board_uart_write(const uint8_t* data, uint32_t size) {
-  stm32f4_usart_write(USART1_BASE, data, size);
-}
+void board_uart_write(const uint8_t* data, uint32_t size) { stm32f4_usart_write(USART1_BASE, data, size); }

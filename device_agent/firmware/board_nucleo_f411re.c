@@ -48,8 +48,8 @@ static uint32_t start_pll(void) {
 void board_init(void) {
   g_info.clock_hz = start_pll();
   uint32_t apb1_hz = g_info.clock_hz == PLL_CLOCK_HZ ? PLL_CLOCK_HZ / 2u : HSI_CLOCK_HZ;
-  RCC_AHB1ENR |= 1u << 0;   /* GPIOA */
-  RCC_APB1ENR |= 1u << 17;  /* USART2 */
+  RCC_AHB1ENR |= 1u << 0;  /* GPIOA */
+  RCC_APB1ENR |= 1u << 17; /* USART2 */
   /* PA2 (TX) and PA3 (RX) to alternate function 7. */
   GPIOA_MODER = (GPIOA_MODER & ~((3u << 4) | (3u << 6))) | (2u << 4) | (2u << 6);
   GPIOA_AFRL = (GPIOA_AFRL & ~((0xFu << 8) | (0xFu << 12))) | (7u << 8) | (7u << 12);
@@ -64,6 +64,4 @@ void board_handle_irq(uint32_t irq_number) {
   if (irq_number == USART2_IRQ) stm32f4_usart_drain_receive(USART2_BASE);
 }
 
-void board_uart_write(const uint8_t* data, uint32_t size) {
-  stm32f4_usart_write(USART2_BASE, data, size);
-}
+void board_uart_write(const uint8_t* data, uint32_t size) { stm32f4_usart_write(USART2_BASE, data, size); }

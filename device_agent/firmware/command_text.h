@@ -10,7 +10,7 @@
 
 typedef struct {
   char* tokens[COMMAND_MAX_TOKENS];
-  uint32_t count;  /* tokens beyond COMMAND_MAX_TOKENS are counted, not kept */
+  uint32_t count; /* tokens beyond COMMAND_MAX_TOKENS are counted, not kept */
 } command_tokens;
 
 /* Splits `text` in place at spaces (runs of spaces count as one). */

@@ -32,9 +32,7 @@
 #define DWT_CTRL_CYCCNTENA (1u << 0)
 
 /* NVIC: enable and priority of external interrupt n. */
-static inline void nvic_enable_irq(uint32_t irq) {
-  CM_REG(0xE000E100u + 4u * (irq / 32u)) = 1u << (irq % 32u);
-}
+static inline void nvic_enable_irq(uint32_t irq) { CM_REG(0xE000E100u + 4u * (irq / 32u)) = 1u << (irq % 32u); }
 static inline void nvic_set_priority(uint32_t irq, uint8_t priority) {
   *(volatile uint8_t*)(0xE000E400u + irq) = priority;
 }
@@ -45,9 +43,7 @@ static inline uint32_t irq_save_disable(void) {
   __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask)::"memory");
   return primask;
 }
-static inline void irq_restore(uint32_t primask) {
-  __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory");
-}
+static inline void irq_restore(uint32_t primask) { __asm__ volatile("msr primask, %0" ::"r"(primask) : "memory"); }
 static inline void irq_enable(void) { __asm__ volatile("cpsie i" ::: "memory"); }
 static inline void irq_disable(void) { __asm__ volatile("cpsid i" ::: "memory"); }
 

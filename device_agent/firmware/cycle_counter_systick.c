@@ -52,9 +52,9 @@ void cycle_counter_align(void) {
   uint32_t primask = irq_save_disable();
   __asm__ volatile(
       "   ldr r1, [%0]\n"
-      "   movs r3, #64\n"          /* bound: 41 iterations always suffice */
+      "   movs r3, #64\n" /* bound: 41 iterations always suffice */
       "1: ldr r2, [%0]\n"
-      "   subs r1, r1, r2\n"       /* how far the down-counter fell */
+      "   subs r1, r1, r2\n" /* how far the down-counter fell */
       "   cmp r1, #2\n"
       "   mov r1, r2\n"
       "   beq 2f\n"

@@ -29,9 +29,7 @@ const char* mlperf_model_id(void) { return g_model_id; }
 
 void mlperf_cancel_db_load(void) { g_db_expected = 0; }
 
-static uint64_t microseconds_now(void) {
-  return board_cycles() / (board_get_info()->clock_hz / 1000000u);
-}
+static uint64_t microseconds_now(void) { return board_cycles() / (board_get_info()->clock_hz / 1000000u); }
 
 static void print_timestamp(void) {
   reply_text("m-lap-us-");
@@ -173,8 +171,7 @@ int mlperf_require_inference_ready(void) {
 static int output_quantization(float* scale, int32_t* zero_point) {
   const qk_model* model = model_runner_model();
   if (!model) return 0;
-  const uint8_t* record =
-      model->base + model->tensor_table_offset + model->output_tensor * QK_TENSOR_RECORD_BYTES;
+  const uint8_t* record = model->base + model->tensor_table_offset + model->output_tensor * QK_TENSOR_RECORD_BYTES;
   uint32_t bits;
   memcpy(&bits, record + QK_TENSOR_SCALE_BITS, sizeof bits);
   memcpy(zero_point, record + QK_TENSOR_ZERO_POINT, sizeof *zero_point);

@@ -89,8 +89,8 @@ qk_status model_runner_invoke(uint64_t* cycles) {
   cycle_counter_align();
   uint64_t start = board_cycles();
   g_layer_start = start;
-  qk_status status = qk_model_invoke(&g_model, (const int8_t*)g_input, g_output, g_arena,
-                                     QATLAB_FW_ARENA_CAPACITY, record_layer, 0);
+  qk_status status =
+      qk_model_invoke(&g_model, (const int8_t*)g_input, g_output, g_arena, QATLAB_FW_ARENA_CAPACITY, record_layer, 0);
   *cycles = board_cycles() - start;
   g_has_output = status == QK_OK;
   return status;

@@ -12,8 +12,8 @@ void reply_printable(const char* text, uint32_t length);
 void reply_char(char character);
 void reply_unsigned(uint64_t value);
 void reply_signed(int32_t value);
-void reply_hex32(uint32_t value);  /* 8 lower-case digits */
-void reply_hex8(uint8_t value);    /* 2 lower-case digits */
+void reply_hex32(uint32_t value); /* 8 lower-case digits */
+void reply_hex8(uint8_t value);   /* 2 lower-case digits */
 void reply_end_line(void);
 
 /* A whole line: text then "\r\n". */

@@ -48,13 +48,21 @@ __attribute__((section(".isr_vector"), used)) static const vector_entry g_vector
     fault_handler, /* MemManage */
     fault_handler, /* BusFault */
     fault_handler, /* UsageFault */
-    0, 0, 0, 0,
+    0,
+    0,
+    0,
+    0,
     fault_handler, /* SVCall */
     fault_handler, /* DebugMonitor */
     0,
     fault_handler, /* PendSV */
     SysTick_Handler,
-    SIXTEEN_IRQS, SIXTEEN_IRQS, SIXTEEN_IRQS, SIXTEEN_IRQS, SIXTEEN_IRQS, SIXTEEN_IRQS,
+    SIXTEEN_IRQS,
+    SIXTEEN_IRQS,
+    SIXTEEN_IRQS,
+    SIXTEEN_IRQS,
+    SIXTEEN_IRQS,
+    SIXTEEN_IRQS,
 };
 
 void Reset_Handler(void) {

@@ -49,8 +49,8 @@ void MaxPoolSample(const float* x, const ImageShape& in, const ImageShape& out, 
   }
 }
 
-void MaxPoolBackwardSample(const float* winner, const float* dy, const ImageShape& in, const ImageShape& out,
-                           int pool, float* dx) {
+void MaxPoolBackwardSample(const float* winner, const float* dy, const ImageShape& in, const ImageShape& out, int pool,
+                           float* dx) {
   const int channels = in.channels;
   for (int oy = 0; oy < out.height; ++oy) {
     for (int ox = 0; ox < out.width; ++ox) {

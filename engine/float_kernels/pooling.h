@@ -18,8 +18,8 @@ void MaxPoolSample(const float* x, const ImageShape& in, const ImageShape& out, 
 
 // The whole of dy goes to the input MaxPoolSample recorded in `winner`.
 // Writes every covered element of dx.
-void MaxPoolBackwardSample(const float* winner, const float* dy, const ImageShape& in, const ImageShape& out,
-                           int pool, float* dx);
+void MaxPoolBackwardSample(const float* winner, const float* dy, const ImageShape& in, const ImageShape& out, int pool,
+                           float* dx);
 
 // y = the window mean (sum in row order, then times 1 / pool^2).
 void AveragePoolSample(const float* x, const ImageShape& in, const ImageShape& out, int pool, float* y);

@@ -80,8 +80,8 @@ void SingleChannelWeightGradient(const float* padded, int padded_width, const Co
   }
 }
 
-void SingleChannelInputGradient(const float* dout, const float* w, const ConvGeometry& g, int filters,
-                                int padded_width, float* padded_grad) {
+void SingleChannelInputGradient(const float* dout, const float* w, const ConvGeometry& g, int filters, int padded_width,
+                                float* padded_grad) {
   const int taps = g.kernel * g.kernel;
   for (int oy = 0; oy < g.out.height; ++oy) {
     for (int ox = 0; ox < g.out.width; ++ox) {

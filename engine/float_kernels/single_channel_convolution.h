@@ -22,7 +22,7 @@ void SingleChannelWeightGradient(const float* padded, int padded_width, const Co
 
 // The input gradient of one sample, added to the zero-padded `padded_grad`;
 // w: [filters][taps] as the layer stores it.
-void SingleChannelInputGradient(const float* dout, const float* w, const ConvGeometry& g, int filters,
-                                int padded_width, float* padded_grad);
+void SingleChannelInputGradient(const float* dout, const float* w, const ConvGeometry& g, int filters, int padded_width,
+                                float* padded_grad);
 
 }  // namespace qatlab

@@ -95,8 +95,7 @@ void BatchNormLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dou
     const float* xhat = normalized_.data() + p * channels;
     float* dx = din->data.data() + p * channels;
     for (int c = 0; c < channels; ++c) {
-      dx[c] = static_cast<float>(gamma[c] * inverse_std_[c] *
-                                 (dy[c] - sum_dy[c] / m - xhat[c] * sum_dy_xhat[c] / m));
+      dx[c] = static_cast<float>(gamma[c] * inverse_std_[c] * (dy[c] - sum_dy[c] / m - xhat[c] * sum_dy_xhat[c] / m));
     }
   }
 }

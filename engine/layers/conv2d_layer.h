@@ -39,8 +39,7 @@ class Conv2DLayer final : public WeightedLayer {
   void Col2Im(const float* col, int begin, int end, Tensor* din) const;
   // The single-channel path (single_channel()).
   void SingleChannelForward(const float* w, const float* b, const Tensor& in, Tensor* out);
-  void SingleChannelBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw,
-                             float* db);
+  void SingleChannelBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw, float* db);
   // Copies w ([filters][taps]) to tap_major_weight_ ([taps][filters
   // rounded up to the block], zero-padded) and b to blocked_bias_.
   void ArrangeTapMajor(const float* w, const float* b);

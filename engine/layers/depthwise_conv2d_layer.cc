@@ -21,8 +21,7 @@ void ForEachTapInside(const ConvGeometry& g, int oy, int ox, Tap tap) {
     for (int kx = 0; kx < g.kernel; ++kx) {
       const int ix = ox * g.stride - g.padding + kx;
       if (ix < 0 || ix >= g.in.width) continue;
-      tap((static_cast<size_t>(iy) * g.in.width + ix) * channels,
-          (static_cast<size_t>(ky) * g.kernel + kx) * channels);
+      tap((static_cast<size_t>(iy) * g.in.width + ix) * channels, (static_cast<size_t>(ky) * g.kernel + kx) * channels);
     }
   }
 }
@@ -68,8 +67,8 @@ void DepthwiseConv2DLayer::ComputeForward(const float* w, const float* b, const 
   });
 }
 
-void DepthwiseConv2DLayer::ComputeBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din,
-                                           float* dw, float* db) {
+void DepthwiseConv2DLayer::ComputeBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw,
+                                           float* db) {
   const ConvGeometry& g = geometry_;
   if (din != nullptr) din->Resize(in.n, in.shape);
   const int channels = g.in.channels;

@@ -21,7 +21,7 @@ struct ParameterRef {
   float* value = nullptr;
   float* grad = nullptr;
   size_t size = 0;
-  bool decay = true;  // weight decay applies (not to biases, BN, scales)
+  bool decay = true;         // weight decay applies (not to biases, BN, scales)
   float min_value = -1e30f;  // learned scales stay positive
 };
 

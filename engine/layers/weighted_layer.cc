@@ -155,8 +155,7 @@ void WeightedLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dout
   const size_t count = weight_.size();
   grad_effective_weight_.resize(count);
   grad_effective_bias_.resize(out_channels_);
-  ComputeBackward(effective_weight_.data(), in, dout, din, grad_effective_weight_.data(),
-                  grad_effective_bias_.data());
+  ComputeBackward(effective_weight_.data(), in, dout, din, grad_effective_weight_.data(), grad_effective_bias_.data());
   // The straight-through estimator (and the LSQ scale gradients).
   FloatBuffer& grad_folded = grad_effective_weight_;
   if (quantized_) quantizer_.Backward(folded_weight_.data(), grad_folded.data());
@@ -172,8 +171,8 @@ void WeightedLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dout
     }
     for (int c = 0; c < out_channels_; ++c) {
       const double inverse_sigma = 1.0 / std::sqrt(static_cast<double>(bn_->running_var[c]) + BatchNormLayer::kEpsilon);
-      grad_gamma[c] = grad_gamma[c] * inverse_sigma +
-                      grad_effective_bias_[c] * (bias_[c] - bn_->running_mean[c]) * inverse_sigma;
+      grad_gamma[c] =
+          grad_gamma[c] * inverse_sigma + grad_effective_bias_[c] * (bias_[c] - bn_->running_mean[c]) * inverse_sigma;
       bn_->grad_gamma[c] = static_cast<float>(grad_gamma[c]);
       bn_->grad_beta[c] = grad_effective_bias_[c];
       grad_bias_[c] = grad_effective_bias_[c] * fold_factor_[c];

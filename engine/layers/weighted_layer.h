@@ -95,8 +95,8 @@ class WeightedLayer : public Layer {
   bool quantized_ = false;
   float input_scale_ = 0.0f;
   WeightQuantizer quantizer_;  // configured by QuantizeWeights
-  FloatBuffer fold_factor_;     // gamma / sqrt(var + eps) per channel
-  FloatBuffer folded_weight_;   // before quantization
+  FloatBuffer fold_factor_;    // gamma / sqrt(var + eps) per channel
+  FloatBuffer folded_weight_;  // before quantization
   FloatBuffer effective_weight_, effective_bias_;
   FloatBuffer grad_effective_weight_, grad_effective_bias_;
 };

@@ -12,8 +12,8 @@ static int qk_add_shifts_ok(const qk_add_params* params) {
   return qk_shifts_ok(shifts, 3);
 }
 
-qk_status qk_add_s8(const qk_add_params* params, int32_t count, const int8_t* input1,
-                    const int8_t* input2, int8_t* output) {
+qk_status qk_add_s8(const qk_add_params* params, int32_t count, const int8_t* input1, const int8_t* input2,
+                    int8_t* output) {
   if (!params || !input1 || !input2 || !output || count < 1 || !qk_activation_ok(&params->activation) ||
       !qk_input_offset_ok(params->input1_offset) || !qk_input_offset_ok(params->input2_offset) ||
       !qk_output_offset_ok(params->output_offset) || params->left_shift < 0 || params->left_shift > 30 ||
@@ -29,8 +29,7 @@ qk_status qk_add_s8(const qk_add_params* params, int32_t count, const int8_t* in
     const int32_t scaled2 = qk_requantize(qk_saturate_to_s32((input2[i] + params->input2_offset) * unit),
                                           params->input2_multiplier, params->input2_shift);
     const int32_t sum = qk_saturate_to_s32((int64_t)scaled1 + scaled2);
-    const int32_t value =
-        qk_requantize(sum, params->output_multiplier, params->output_shift) + params->output_offset;
+    const int32_t value = qk_requantize(sum, params->output_multiplier, params->output_shift) + params->output_offset;
     output[i] = (int8_t)qk_clamp_s32(value, params->activation.min, params->activation.max);
   }
   return QK_OK;

@@ -12,13 +12,9 @@ static inline int qk_activation_ok(const qk_activation* activation) {
   return activation->min >= -128 && activation->min <= activation->max && activation->max <= 127;
 }
 
-static inline int qk_input_offset_ok(int32_t input_offset) {
-  return input_offset >= -127 && input_offset <= 128;
-}
+static inline int qk_input_offset_ok(int32_t input_offset) { return input_offset >= -127 && input_offset <= 128; }
 
-static inline int qk_output_offset_ok(int32_t output_offset) {
-  return output_offset >= -128 && output_offset <= 127;
-}
+static inline int qk_output_offset_ok(int32_t output_offset) { return output_offset >= -128 && output_offset <= 127; }
 
 static inline int qk_dims_ok(const qk_dims* dims) {
   return dims->height >= 1 && dims->width >= 1 && dims->channels >= 1 &&
@@ -30,8 +26,7 @@ static inline int qk_bits_ok(int32_t bits) { return bits >= 2 && bits <= 8; }
 /* One axis of a window op: 1 <= kernel <= 65535, 0 <= padding < kernel,
  * stride >= 1, the padded input holds a window and
  * out = (in + 2p - k) / s + 1. 32-bit arithmetic only (no libgcc division). */
-static inline int qk_window_axis_ok(int32_t in, int32_t kernel, int32_t stride, int32_t padding,
-                                    int32_t out) {
+static inline int qk_window_axis_ok(int32_t in, int32_t kernel, int32_t stride, int32_t padding, int32_t out) {
   if (in < 1 || kernel < 1 || kernel > 65535 || stride < 1 || padding < 0 || padding >= kernel) return 0;
   const uint32_t padded = (uint32_t)in + 2u * (uint32_t)padding;
   if (padded < (uint32_t)kernel) return 0;
@@ -77,25 +72,23 @@ static inline int qk_dense_args_ok(const qk_dense_params* params, const qk_per_c
                                    int32_t input_count, const int8_t* input, const qk_packed_weights* weights,
                                    int32_t output_count, const int8_t* output) {
   return params && quant && quant->multiplier && quant->shift && input && weights && weights->data && output &&
-         input_count >= 1 && output_count >= 1 && qk_bits_ok(weights->bits) &&
-         qk_activation_ok(&params->activation) && qk_input_offset_ok(params->input_offset) &&
-         qk_output_offset_ok(params->output_offset) && qk_shifts_ok(quant->shift, output_count);
+         input_count >= 1 && output_count >= 1 && qk_bits_ok(weights->bits) && qk_activation_ok(&params->activation) &&
+         qk_input_offset_ok(params->input_offset) && qk_output_offset_ok(params->output_offset) &&
+         qk_shifts_ok(quant->shift, output_count);
 }
 
 /* The arguments of qk_conv2d_s8 (every variant): pointers present, shapes
  * that chain with the window, a supported bit width, quantization in range. */
 static inline int qk_conv2d_args_ok(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                    const qk_dims* input_dims, const int8_t* input,
-                                    const qk_packed_weights* weights, const qk_dims* output_dims,
-                                    const int8_t* output) {
-  return params && quant && quant->multiplier && quant->shift && input_dims && input && weights &&
-         weights->data && output_dims && output && qk_dims_ok(input_dims) && qk_dims_ok(output_dims) &&
-         qk_bits_ok(weights->bits) && qk_activation_ok(&params->activation) &&
-         qk_input_offset_ok(params->input_offset) && qk_output_offset_ok(params->output_offset) &&
+                                    const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
+                                    const qk_dims* output_dims, const int8_t* output) {
+  return params && quant && quant->multiplier && quant->shift && input_dims && input && weights && weights->data &&
+         output_dims && output && qk_dims_ok(input_dims) && qk_dims_ok(output_dims) && qk_bits_ok(weights->bits) &&
+         qk_activation_ok(&params->activation) && qk_input_offset_ok(params->input_offset) &&
+         qk_output_offset_ok(params->output_offset) &&
          qk_window_axis_ok(input_dims->height, params->kernel_h, params->stride, params->padding,
                            output_dims->height) &&
-         qk_window_axis_ok(input_dims->width, params->kernel_w, params->stride, params->padding,
-                           output_dims->width) &&
+         qk_window_axis_ok(input_dims->width, params->kernel_w, params->stride, params->padding, output_dims->width) &&
          qk_shifts_ok(quant->shift, output_dims->channels);
 }
 

@@ -7,13 +7,11 @@
 #include "argument_checks.h"
 #include "qatlab_kernels/kernel_variants.h"
 
-qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                           const qk_dims* input_dims, const int8_t* input,
-                           const qk_packed_weights* weights, const int32_t* bias,
+qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant, const qk_dims* input_dims,
+                           const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                            const qk_dims* output_dims, int8_t* output) {
   const int32_t container = weights && qk_bits_ok(weights->bits) ? qk_weight_container_bits(weights->bits) : 0;
-  const int run_fits_s4 = params && input_dims &&
-                          (int64_t)params->kernel_w * input_dims->channels <= QK_DSP_MAX_S4_RUN;
+  const int run_fits_s4 = params && input_dims && (int64_t)params->kernel_w * input_dims->channels <= QK_DSP_MAX_S4_RUN;
   if (container != 8 && !(container == 4 && run_fits_s4)) {
     return qk_conv2d_s8_reference(params, quant, input_dims, input, weights, bias, output_dims, output);
   }

@@ -2,9 +2,8 @@
 #include "argument_checks.h"
 #include "qatlab_kernels/kernel_variants.h"
 
-qk_status qk_dense_s8_reference(const qk_dense_params* params, const qk_per_channel_quant* quant,
-                                int32_t input_count, const int8_t* input,
-                                const qk_packed_weights* weights, const int32_t* bias,
+qk_status qk_dense_s8_reference(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
+                                const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                                 int32_t output_count, int8_t* output) {
   if (!qk_dense_args_ok(params, quant, input_count, input, weights, output_count, output)) {
     return QK_ERR_ARGUMENT;
@@ -17,8 +16,8 @@ qk_status qk_dense_s8_reference(const qk_dense_params* params, const qk_per_chan
     for (int32_t in = 0; in < input_count; ++in) {
       acc += (uint32_t)((input[in] + params->input_offset) * qk_unpack_weight(row, (uint32_t)in, container));
     }
-    output[out] = qk_output_s8((int32_t)acc, quant->multiplier[out], quant->shift[out],
-                               params->output_offset, &params->activation);
+    output[out] = qk_output_s8((int32_t)acc, quant->multiplier[out], quant->shift[out], params->output_offset,
+                               &params->activation);
   }
   return QK_OK;
 }

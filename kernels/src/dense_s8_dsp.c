@@ -4,9 +4,8 @@
 #include "argument_checks.h"
 #include "qatlab_kernels/kernel_variants.h"
 
-qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_quant* quant,
-                          int32_t input_count, const int8_t* input,
-                          const qk_packed_weights* weights, const int32_t* bias,
+qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
+                          const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                           int32_t output_count, int8_t* output) {
   const int32_t container = weights && qk_bits_ok(weights->bits) ? qk_weight_container_bits(weights->bits) : 0;
   if (container != 8 && !(container == 4 && input_count <= QK_DSP_MAX_S4_RUN)) {
@@ -30,8 +29,8 @@ qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_qu
   int32_t out = 0;
   for (; out + 2 <= output_count; out += 2) {
     int32_t dot0, dot1;
-    qk_dot2_s8_dsp(input, rows + out * input_count, rows + (out + 1) * input_count, input_count,
-                   params->input_offset, &dot0, &dot1);
+    qk_dot2_s8_dsp(input, rows + out * input_count, rows + (out + 1) * input_count, input_count, params->input_offset,
+                   &dot0, &dot1);
     const uint32_t acc0 = (bias ? (uint32_t)bias[out] : 0u) + (uint32_t)dot0;
     const uint32_t acc1 = (bias ? (uint32_t)bias[out + 1] : 0u) + (uint32_t)dot1;
     output[out] = qk_output_s8((int32_t)acc0, quant->multiplier[out], quant->shift[out], params->output_offset,

@@ -13,14 +13,13 @@
 
 static inline uint32_t qk_dw_load(const int8_t* p) {
   uint32_t word;
-  memcpy(&word, p, 4);  /* unaligned loads are fine on M4 */
+  memcpy(&word, p, 4); /* unaligned loads are fine on M4 */
   return word;
 }
 
 qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                     const qk_dims* input_dims, const int8_t* input,
-                                     const qk_packed_weights* weights, const int32_t* bias,
-                                     const qk_dims* output_dims, int8_t* output) {
+                                     const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
+                                     const int32_t* bias, const qk_dims* output_dims, int8_t* output) {
   const int32_t container = weights && qk_bits_ok(weights->bits) ? qk_weight_container_bits(weights->bits) : 0;
   if (container != 8) {
     return qk_depthwise_conv2d_s8_reference(params, quant, input_dims, input, weights, bias, output_dims, output);
@@ -54,8 +53,7 @@ qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_
         }
         const int8_t* input_row = window + c;
         const int8_t* filter_row = window_filters + c;
-        for (int32_t ky = wy.first; ky < wy.last;
-             ++ky, input_row += input_row_step, filter_row += filter_row_step) {
+        for (int32_t ky = wy.first; ky < wy.last; ++ky, input_row += input_row_step, filter_row += filter_row_step) {
           const int8_t* in_p = input_row;
           const int8_t* w_p = filter_row;
           for (int32_t k = 0; k < taps_per_row; ++k, in_p += channels, w_p += channels) {
@@ -72,19 +70,18 @@ qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_
         }
         out[c] = qk_output_s8((int32_t)acc0, quant->multiplier[c], quant->shift[c], params->output_offset,
                               &params->activation);
-        out[c + 1] = qk_output_s8((int32_t)acc1, quant->multiplier[c + 1], quant->shift[c + 1],
-                                  params->output_offset, &params->activation);
-        out[c + 2] = qk_output_s8((int32_t)acc2, quant->multiplier[c + 2], quant->shift[c + 2],
-                                  params->output_offset, &params->activation);
-        out[c + 3] = qk_output_s8((int32_t)acc3, quant->multiplier[c + 3], quant->shift[c + 3],
-                                  params->output_offset, &params->activation);
+        out[c + 1] = qk_output_s8((int32_t)acc1, quant->multiplier[c + 1], quant->shift[c + 1], params->output_offset,
+                                  &params->activation);
+        out[c + 2] = qk_output_s8((int32_t)acc2, quant->multiplier[c + 2], quant->shift[c + 2], params->output_offset,
+                                  &params->activation);
+        out[c + 3] = qk_output_s8((int32_t)acc3, quant->multiplier[c + 3], quant->shift[c + 3], params->output_offset,
+                                  &params->activation);
       }
       for (; c < channels; ++c) {
         uint32_t acc = bias ? (uint32_t)bias[c] : 0u;
         const int8_t* input_row = window + c;
         const int8_t* filter_row = window_filters + c;
-        for (int32_t ky = wy.first; ky < wy.last;
-             ++ky, input_row += input_row_step, filter_row += filter_row_step) {
+        for (int32_t ky = wy.first; ky < wy.last; ++ky, input_row += input_row_step, filter_row += filter_row_step) {
           for (int32_t k = 0; k < taps_per_row; ++k) {
             acc += (uint32_t)((input_row[k * channels] + input_offset) * filter_row[k * channels]);
           }

@@ -15,7 +15,7 @@ int32_t qk_dot_s8_dsp(const int8_t* input, const int8_t* weights, int32_t count,
   int32_t i = 0;
   for (; i + 4 <= count; i += 4) {
     uint32_t input_word, weight_word;
-    memcpy(&input_word, input + i, 4);  /* unaligned loads are fine on M4 */
+    memcpy(&input_word, input + i, 4); /* unaligned loads are fine on M4 */
     memcpy(&weight_word, weights + i, 4);
     const uint32_t input_even = qk_sxtab16(offset_pair, input_word);
     const uint32_t input_odd = qk_sxtab16(offset_pair, qk_ror8(input_word));
@@ -56,17 +56,16 @@ void qk_dot2_s8_dsp(const int8_t* input, const int8_t* weights0, const int8_t* w
   *sum1 = (int32_t)tail1;
 }
 
-int32_t qk_dot_s8s4_dsp(const int8_t* input, const uint8_t* row, uint32_t first, int32_t count,
-                        int32_t input_offset) {
+int32_t qk_dot_s8s4_dsp(const int8_t* input, const uint8_t* row, uint32_t first, int32_t count, int32_t input_offset) {
   uint32_t sum = 0;
   int32_t i = 0;
-  if ((first & 1u) != 0 && count > 0) {  /* start on a whole byte */
+  if ((first & 1u) != 0 && count > 0) { /* start on a whole byte */
     sum += (uint32_t)((input[0] + input_offset) * qk_unpack_weight(row, first, 4));
     i = 1;
   }
   const uint8_t* weights = row + ((first + (uint32_t)i) >> 1);
   const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
-  int32_t acc16 = 0;  /* 16 times the sum: the nibbles sit in the high half of each byte */
+  int32_t acc16 = 0; /* 16 times the sum: the nibbles sit in the high half of each byte */
   for (; i + 4 <= count; i += 4, weights += 2) {
     uint32_t input_word;
     uint16_t weight_pair;
@@ -74,12 +73,12 @@ int32_t qk_dot_s8s4_dsp(const int8_t* input, const uint8_t* row, uint32_t first,
     memcpy(&weight_pair, weights, 2);
     /* bytes (w1 w0) and (w3 w2) into halfwords 0 and 1 */
     const uint32_t spread = ((uint32_t)weight_pair | ((uint32_t)weight_pair << 8)) & 0x00FF00FFu;
-    const uint32_t weight_even = qk_sxtb16((spread << 4) & 0x00F000F0u);  /* 16·w0, 16·w2 */
-    const uint32_t weight_odd = qk_sxtb16(spread & 0x00F000F0u);          /* 16·w1, 16·w3 */
+    const uint32_t weight_even = qk_sxtb16((spread << 4) & 0x00F000F0u); /* 16·w0, 16·w2 */
+    const uint32_t weight_odd = qk_sxtb16(spread & 0x00F000F0u);         /* 16·w1, 16·w3 */
     acc16 = qk_smlad(qk_sxtab16(offset_pair, input_word), weight_even, acc16);
     acc16 = qk_smlad(qk_sxtab16(offset_pair, qk_ror8(input_word)), weight_odd, acc16);
   }
-  sum += (uint32_t)(acc16 >> 4);  /* exact: every term is a multiple of 16 and |acc16| < 2^31 */
+  sum += (uint32_t)(acc16 >> 4); /* exact: every term is a multiple of 16 and |acc16| < 2^31 */
   for (; i < count; ++i) {
     sum += (uint32_t)((input[i] + input_offset) * qk_unpack_weight(row, first + (uint32_t)i, 4));
   }

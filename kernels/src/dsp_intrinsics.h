@@ -19,9 +19,7 @@ static inline int32_t qk_smlad(uint32_t x, uint32_t y, int32_t accumulator) {
 static inline uint32_t qk_sxtb16(uint32_t x) { return (uint32_t)__sxtb16((int8x4_t)x); }
 /* SXTAB16: halfwords of a plus the sign-extended bytes 0 and 2 of b, each
  * halfword wrapping modulo 2^16. */
-static inline uint32_t qk_sxtab16(uint32_t a, uint32_t b) {
-  return (uint32_t)__sxtab16((int16x2_t)a, (int8x4_t)b);
-}
+static inline uint32_t qk_sxtab16(uint32_t a, uint32_t b) { return (uint32_t)__sxtab16((int16x2_t)a, (int8x4_t)b); }
 
 /* SMLABB / SMLATT: accumulator + the product of the low (high) signed
  * halfwords of x and y, wrapping modulo 2^32. */

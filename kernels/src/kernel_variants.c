@@ -4,10 +4,9 @@
  * disagree about it (qk_kernel_variant() in qmodel.c reports it). */
 #include "qatlab_kernels/kernel_variants.h"
 
-qk_status qk_dense_s8(const qk_dense_params* params, const qk_per_channel_quant* quant,
-                      int32_t input_count, const int8_t* input,
-                      const qk_packed_weights* weights, const int32_t* bias,
-                      int32_t output_count, int8_t* output) {
+qk_status qk_dense_s8(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
+                      const int8_t* input, const qk_packed_weights* weights, const int32_t* bias, int32_t output_count,
+                      int8_t* output) {
 #if QK_DSP_KERNELS
   return qk_dense_s8_dsp(params, quant, input_count, input, weights, bias, output_count, output);
 #else
@@ -15,9 +14,8 @@ qk_status qk_dense_s8(const qk_dense_params* params, const qk_per_channel_quant*
 #endif
 }
 
-qk_status qk_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                       const qk_dims* input_dims, const int8_t* input,
-                       const qk_packed_weights* weights, const int32_t* bias,
+qk_status qk_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant, const qk_dims* input_dims,
+                       const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                        const qk_dims* output_dims, int8_t* output) {
 #if QK_DSP_KERNELS
   return qk_conv2d_s8_dsp(params, quant, input_dims, input, weights, bias, output_dims, output);
@@ -27,9 +25,8 @@ qk_status qk_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant*
 }
 
 qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                 const qk_dims* input_dims, const int8_t* input,
-                                 const qk_packed_weights* weights, const int32_t* bias,
-                                 const qk_dims* output_dims, int8_t* output) {
+                                 const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
+                                 const int32_t* bias, const qk_dims* output_dims, int8_t* output) {
 #if QK_DSP_KERNELS
   return qk_depthwise_conv2d_s8_dsp(params, quant, input_dims, input, weights, bias, output_dims, output);
 #else

@@ -6,16 +6,14 @@
 /* Keeps every window sum within int32: 2^23 values of magnitude <= 128. */
 #define QK_MAX_POOL_WINDOW (1 << 23)
 
-static int qk_pool_arguments_ok(const qk_pool_params* params, const qk_dims* input_dims,
-                                const int8_t* input, const qk_dims* output_dims, const int8_t* output) {
-  return params && input_dims && input && output_dims && output && qk_dims_ok(input_dims) &&
-         qk_dims_ok(output_dims) && input_dims->channels == output_dims->channels &&
-         qk_activation_ok(&params->activation) &&
+static int qk_pool_arguments_ok(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
+                                const qk_dims* output_dims, const int8_t* output) {
+  return params && input_dims && input && output_dims && output && qk_dims_ok(input_dims) && qk_dims_ok(output_dims) &&
+         input_dims->channels == output_dims->channels && qk_activation_ok(&params->activation) &&
          (int64_t)params->kernel_h * params->kernel_w <= QK_MAX_POOL_WINDOW &&
          qk_window_axis_ok(input_dims->height, params->kernel_h, params->stride, params->padding,
                            output_dims->height) &&
-         qk_window_axis_ok(input_dims->width, params->kernel_w, params->stride, params->padding,
-                           output_dims->width);
+         qk_window_axis_ok(input_dims->width, params->kernel_w, params->stride, params->padding, output_dims->width);
 }
 
 /* Shared walk over output positions; `average` selects the reduction. */
@@ -59,10 +57,9 @@ qk_status qk_avgpool_s8(const qk_pool_params* params, const qk_dims* input_dims,
   return QK_OK;
 }
 
-qk_status qk_global_avgpool_s8(const qk_activation* activation, const qk_dims* input_dims,
-                               const int8_t* input, int8_t* output) {
-  if (!activation || !input_dims || !input || !output || !qk_dims_ok(input_dims) ||
-      !qk_activation_ok(activation) ||
+qk_status qk_global_avgpool_s8(const qk_activation* activation, const qk_dims* input_dims, const int8_t* input,
+                               int8_t* output) {
+  if (!activation || !input_dims || !input || !output || !qk_dims_ok(input_dims) || !qk_activation_ok(activation) ||
       (int64_t)input_dims->height * input_dims->width > QK_MAX_POOL_WINDOW) {
     return QK_ERR_ARGUMENT;
   }
@@ -71,8 +68,7 @@ qk_status qk_global_avgpool_s8(const qk_activation* activation, const qk_dims* i
   for (int32_t c = 0; c < channels; ++c) {
     int32_t sum = 0;
     for (int32_t p = 0; p < positions; ++p) sum += input[p * channels + c];
-    output[c] = (int8_t)qk_clamp_s32(qk_divide_round_half_away(sum, positions), activation->min,
-                                     activation->max);
+    output[c] = (int8_t)qk_clamp_s32(qk_divide_round_half_away(sum, positions), activation->min, activation->max);
   }
   return QK_OK;
 }

@@ -16,8 +16,7 @@
 #define QK_MAX_POOL_WINDOW (1u << 23)
 
 static uint32_t qk_load_u32(const uint8_t* bytes) {
-  return (uint32_t)bytes[0] | ((uint32_t)bytes[1] << 8) | ((uint32_t)bytes[2] << 16) |
-         ((uint32_t)bytes[3] << 24);
+  return (uint32_t)bytes[0] | ((uint32_t)bytes[1] << 8) | ((uint32_t)bytes[2] << 16) | ((uint32_t)bytes[3] << 24);
 }
 
 const char* qk_status_name(qk_status status) {
@@ -67,9 +66,8 @@ uint32_t qk_argmax_s8(const int8_t* values, uint32_t count) {
 /* Half-byte table for the reflected polynomial 0xEDB88320: 64 bytes of
  * flash instead of 1 KiB, two lookups per byte. */
 static const uint32_t qk_crc32_nibble_table[16] = {
-    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
-    0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
-    0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
+    0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
 
 uint32_t qk_crc32(uint32_t crc, const uint8_t* data, uint32_t size) {
   uint32_t c = ~crc;
@@ -88,7 +86,7 @@ typedef struct {
   int32_t zero_point;
   uint32_t scale_bits;
   uint32_t arena_offset;
-  uint32_t bytes;  /* height * width * channels, valid after validation */
+  uint32_t bytes; /* height * width * channels, valid after validation */
 } qk_tensor_record;
 
 typedef struct {
@@ -162,8 +160,8 @@ static qk_status qk_check_tensors(qk_model* model, qk_tensor_record* tensors) {
   for (uint32_t t = 0; t < model->tensor_count; ++t) {
     qk_tensor_record* tensor = &tensors[t];
     *tensor = qk_read_tensor(model, t);
-    if (tensor->height < 1 || tensor->height > QK_MAX_DIM || tensor->width < 1 ||
-        tensor->width > QK_MAX_DIM || tensor->channels < 1 || tensor->channels > QK_MAX_DIM) {
+    if (tensor->height < 1 || tensor->height > QK_MAX_DIM || tensor->width < 1 || tensor->width > QK_MAX_DIM ||
+        tensor->channels < 1 || tensor->channels > QK_MAX_DIM) {
       return QK_ERR_MALFORMED;
     }
     const uint64_t bytes = (uint64_t)tensor->height * tensor->width * tensor->channels;
@@ -178,8 +176,8 @@ static qk_status qk_check_tensors(qk_model* model, qk_tensor_record* tensors) {
 
 /* Shape rules of each op kind, filling *info. Returns QK_ERR_UNSUPPORTED for
  * an unknown kind or bit width, QK_ERR_MALFORMED for shapes that disagree. */
-static qk_status qk_describe_op(const qk_op_record* op, const qk_tensor_record* in,
-                                const qk_tensor_record* out, qk_op_info* info) {
+static qk_status qk_describe_op(const qk_op_record* op, const qk_tensor_record* in, const qk_tensor_record* out,
+                                qk_op_info* info) {
   memset(info, 0, sizeof *info);
   info->kind = op->kind;
   info->input_height = in->height;
@@ -207,16 +205,16 @@ static qk_status qk_describe_op(const qk_op_record* op, const qk_tensor_record* 
       return QK_ERR_MALFORMED;
     }
   } else if (op->kind == QK_OP_ADD) {
-    if (op->channel_count != 3 || op->add_left_shift < 0 || op->add_left_shift > 30 ||
-        in->height != out->height || in->width != out->width || in->channels != out->channels) {
+    if (op->channel_count != 3 || op->add_left_shift < 0 || op->add_left_shift > 30 || in->height != out->height ||
+        in->width != out->width || in->channels != out->channels) {
       return QK_ERR_MALFORMED;
     }
   } else {
     /* The window ops: conv2d, depthwise, max and average pooling. */
     uint32_t out_h, out_w;
     if (!qk_window_fits(in->height, op->kernel_h, op->stride, op->padding, &out_h) ||
-        !qk_window_fits(in->width, op->kernel_w, op->stride, op->padding, &out_w) ||
-        out_h != out->height || out_w != out->width) {
+        !qk_window_fits(in->width, op->kernel_w, op->stride, op->padding, &out_w) || out_h != out->height ||
+        out_w != out->width) {
       return QK_ERR_MALFORMED;
     }
     info->kernel_h = op->kernel_h;
@@ -289,13 +287,13 @@ static qk_status qk_check_schedule(const qk_model* model, const qk_tensor_record
     const uint32_t inputs[2] = {op.input, op.input2};
     const uint32_t input_count = op.kind == QK_OP_ADD ? 2u : 1u;
     for (uint32_t k = 0; k < input_count; ++k) {
-      if (first_use[inputs[k]] == INT32_MIN) return QK_ERR_MALFORMED;  /* not produced yet */
+      if (first_use[inputs[k]] == INT32_MIN) return QK_ERR_MALFORMED; /* not produced yet */
       last_use[inputs[k]] = (int32_t)i;
     }
-    if (first_use[op.output] != INT32_MIN) return QK_ERR_MALFORMED;     /* produced twice */
+    if (first_use[op.output] != INT32_MIN) return QK_ERR_MALFORMED; /* produced twice */
     first_use[op.output] = last_use[op.output] = (int32_t)i;
   }
-  if (first_use[model->output_tensor] < 0) return QK_ERR_MALFORMED;     /* output never produced */
+  if (first_use[model->output_tensor] < 0) return QK_ERR_MALFORMED; /* output never produced */
   last_use[model->output_tensor] = (int32_t)model->op_count;
   for (uint32_t a = 0; a < model->tensor_count; ++a) {
     if (first_use[a] == INT32_MIN) continue;
@@ -347,8 +345,7 @@ static qk_status qk_check_structure(qk_model* model) {
   const qk_tensor_record* input = &tensors[model->input_tensor];
   if (input->height != model->input_height || input->width != model->input_width ||
       input->channels != model->input_channels || input->zero_point != model->input_zero_point ||
-      input->scale_bits != model->input_scale_bits ||
-      tensors[model->output_tensor].bytes != model->output_bytes) {
+      input->scale_bits != model->input_scale_bits || tensors[model->output_tensor].bytes != model->output_bytes) {
     return QK_ERR_MALFORMED;
   }
   model->input_bytes = input->bytes;
@@ -362,8 +359,7 @@ static qk_status qk_check_structure(qk_model* model) {
     if (op.kind == QK_OP_ADD) {
       const qk_tensor_record* second = &tensors[op.input2];
       const qk_tensor_record* first = &tensors[op.input];
-      if (second->height != first->height || second->width != first->width ||
-          second->channels != first->channels) {
+      if (second->height != first->height || second->width != first->width || second->channels != first->channels) {
         return QK_ERR_MALFORMED;
       }
     }
@@ -388,7 +384,7 @@ qk_status qk_model_open(qk_model* model, const uint8_t* data, uint32_t size) {
   if (size < QK_HEADER_BYTES) return QK_ERR_TRUNCATED;
   const uint32_t total = qk_load_u32(data + QK_HEADER_TOTAL_BYTES);
   if (total > size) return QK_ERR_TRUNCATED;
-  if (total < QK_HEADER_BYTES || total > INT32_MAX) return QK_ERR_MALFORMED;  /* kernels index in int32 */
+  if (total < QK_HEADER_BYTES || total > INT32_MAX) return QK_ERR_MALFORMED; /* kernels index in int32 */
   if (qk_crc32(0, data + QK_CRC_START, total - QK_CRC_START) != qk_load_u32(data + QK_HEADER_CRC32)) {
     return QK_ERR_CRC;
   }
@@ -434,9 +430,9 @@ static qk_status qk_run_op(const qk_model* model, uint32_t index, uint8_t* arena
     }
     case QK_OP_CONV2D:
     case QK_OP_DEPTHWISE_CONV2D: {
-      const qk_conv_params params = {-in.zero_point, out.zero_point, (int32_t)op.kernel_h,
-                                     (int32_t)op.kernel_w, (int32_t)op.stride, (int32_t)op.padding,
-                                     activation};
+      const qk_conv_params params = {
+          -in.zero_point,      out.zero_point, (int32_t)op.kernel_h, (int32_t)op.kernel_w, (int32_t)op.stride,
+          (int32_t)op.padding, activation};
       return op.kind == QK_OP_CONV2D
                  ? qk_conv2d_s8(&params, &quant, &in_dims, input, &weights, bias, &out_dims, output)
                  : qk_depthwise_conv2d_s8(&params, &quant, &in_dims, input, &weights, bias, &out_dims, output);
@@ -448,23 +444,20 @@ static qk_status qk_run_op(const qk_model* model, uint32_t index, uint8_t* arena
       return op.kind == QK_OP_MAXPOOL ? qk_maxpool_s8(&params, &in_dims, input, &out_dims, output)
                                       : qk_avgpool_s8(&params, &in_dims, input, &out_dims, output);
     }
-    case QK_OP_GLOBAL_AVGPOOL:
-      return qk_global_avgpool_s8(&activation, &in_dims, input, output);
+    case QK_OP_GLOBAL_AVGPOOL: return qk_global_avgpool_s8(&activation, &in_dims, input, output);
     case QK_OP_ADD: {
       const qk_tensor_record in2 = qk_read_tensor(model, op.input2);
-      const qk_add_params params = {-in.zero_point,      -in2.zero_point,     op.add_left_shift,
-                                    quant.multiplier[0], quant.shift[0],      quant.multiplier[1],
-                                    quant.shift[1],      quant.multiplier[2], quant.shift[2],
-                                    out.zero_point,      activation};
+      const qk_add_params params = {-in.zero_point, -in2.zero_point,     op.add_left_shift, quant.multiplier[0],
+                                    quant.shift[0], quant.multiplier[1], quant.shift[1],    quant.multiplier[2],
+                                    quant.shift[2], out.zero_point,      activation};
       return qk_add_s8(&params, (int32_t)out.bytes, input, (const int8_t*)(arena + in2.arena_offset), output);
     }
-    default:
-      return QK_ERR_UNSUPPORTED;
+    default: return QK_ERR_UNSUPPORTED;
   }
 }
 
-qk_status qk_model_invoke(const qk_model* model, const int8_t* input, int8_t* output,
-                          uint8_t* arena, uint32_t arena_size, qk_op_hook hook, void* context) {
+qk_status qk_model_invoke(const qk_model* model, const int8_t* input, int8_t* output, uint8_t* arena,
+                          uint32_t arena_size, qk_op_hook hook, void* context) {
   if (!model || !model->base || !input || !output || !arena || ((uintptr_t)arena & 3u) != 0) {
     return QK_ERR_ARGUMENT;
   }

@@ -10,9 +10,9 @@
 
 #include <string>
 
-#include "status/status.h"
 #include "qatlab/v1/experiment.pb.h"
 #include "server/store/artifact_store.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 
@@ -42,8 +42,8 @@ StatusOr<std::string> ReceiveUploadBody(grpc::ServerReader<Request>* reader, Art
   while (reader->Read(&request)) {
     ++index;
     if (request.part_case() != Request::kChunk) {
-      return Status::InvalidArgument(fmt::format("message {} of the upload is not a chunk (header only comes first)",
-                                                 index));
+      return Status::InvalidArgument(
+          fmt::format("message {} of the upload is not a chunk (header only comes first)", index));
     }
     QATLAB_RETURN_IF_ERROR((*writer)->Append(request.chunk()));
   }

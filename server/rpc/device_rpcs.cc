@@ -62,8 +62,8 @@ grpc::Status LeaseMeasurement(DeviceStore* store, grpc::ServerContext* context, 
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline || context->IsCancelled()) break;
     const auto slice = std::min<std::chrono::steady_clock::duration>(deadline - now, kLeaseSlice);
-    store->WaitForQueueChange(generation, std::chrono::duration_cast<std::chrono::milliseconds>(slice) +
-                                              std::chrono::milliseconds(1));
+    store->WaitForQueueChange(
+        generation, std::chrono::duration_cast<std::chrono::milliseconds>(slice) + std::chrono::milliseconds(1));
   }
   return grpc::Status::OK;
 }
@@ -94,8 +94,7 @@ grpc::Status CompleteMeasurement(DeviceStore* store, const v1::CompleteMeasureme
 grpc::Status FailMeasurement(DeviceStore* store, const v1::FailMeasurementRequest& request) {
   if (store == nullptr) return Unimplemented();
   if (grpc::Status s = RequireLeaseFields(request.measurement_id(), request.lease_id()); !s.ok()) return s;
-  return ToGrpcStatus(
-      store->Fail(request.measurement_id(), request.lease_id(), request.error(), request.retryable()));
+  return ToGrpcStatus(store->Fail(request.measurement_id(), request.lease_id(), request.error(), request.retryable()));
 }
 
 grpc::Status ListDevices(DeviceStore* store, v1::ListDevicesResponse* response) {

@@ -21,8 +21,8 @@ Status CheckDatasetName(const std::string& name) {
   if (name.size() > 128) return Status::InvalidArgument("header.name: longer than 128 characters");
   if (name.front() == '.') return Status::InvalidArgument("header.name: must not start with '.'");
   for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-';
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
       return Status::InvalidArgument(
           fmt::format("header.name: '{}' may contain only letters, digits, '.', '_' and '-'", name));
@@ -33,7 +33,6 @@ Status CheckDatasetName(const std::string& name) {
 
 }  // namespace
 
-
 grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                           v1::SubmitJobResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
@@ -41,7 +40,8 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   if (!request->has_spec()) return Invalid("spec: missing; a submission needs a job spec");
   if (request->idempotency_key().size() > 256) return Invalid("idempotency_key: longer than 256 characters");
   v1::JobSpec spec = request->spec();
-  Status valid = PrepareSubmission(&spec, [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); });
+  Status valid =
+      PrepareSubmission(&spec, [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); });
   if (!valid.ok()) return ToGrpcStatus(valid);
   StatusOr<v1::Job> job = deps_.store.Submit(spec, request->idempotency_key());
   if (!job.ok()) return ToGrpcStatus(job.status());
@@ -62,7 +62,8 @@ grpc::Status ExperimentService::GetJob(grpc::ServerContext* context, const v1::G
 grpc::Status ExperimentService::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
                                          v1::ListJobsResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  if (!v1::JobState_IsValid(request->state())) return Invalid(fmt::format("state: {} is no JobState", request->state()));
+  if (!v1::JobState_IsValid(request->state()))
+    return Invalid(fmt::format("state: {} is no JobState", request->state()));
   ListJobsQuery query;
   query.page_size = request->page_size();
   query.page_token = request->page_token();
@@ -164,7 +165,8 @@ grpc::Status ExperimentService::UploadDataset(grpc::ServerContext* context,
     return Invalid(fmt::format("header.format: '{}' is not one of idx, npy, csv", header.format()));
   }
   UploadAnnouncement announced;
-  if (Status s = CheckUploadHeader(header.sha256(), header.size(), deps_.limits.max_upload_bytes, &announced); !s.ok()) {
+  if (Status s = CheckUploadHeader(header.sha256(), header.size(), deps_.limits.max_upload_bytes, &announced);
+      !s.ok()) {
     return ToGrpcStatus(s);
   }
   // Data sets are immutable: refuse a clashing name before taking the bytes.

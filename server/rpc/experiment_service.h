@@ -18,8 +18,7 @@ class ExperimentService final : public v1::ExperimentService::Service {
                         v1::ListJobsResponse* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
                         grpc::ServerWriter<v1::JobEvent>* writer) override;
-  grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
-                         v1::Job* response) override;
+  grpc::Status CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request, v1::Job* response) override;
   grpc::Status GetResults(grpc::ServerContext* context, const v1::GetResultsRequest* request,
                           v1::GetResultsResponse* response) override;
   grpc::Status UploadDataset(grpc::ServerContext* context, grpc::ServerReader<v1::UploadDatasetRequest>* reader,
@@ -41,6 +40,5 @@ class ExperimentService final : public v1::ExperimentService::Service {
 grpc::Status DownloadArtifactFrom(ServiceDependencies& deps, grpc::ServerContext* context,
                                   const v1::DownloadArtifactRequest& request,
                                   grpc::ServerWriter<v1::ArtifactChunk>* writer);
-
 
 }  // namespace qatlab::server

@@ -52,10 +52,10 @@ std::string DialAddress(const std::string& listen, int port) {
 
 StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions& options, const Clock* clock) {
   if (options.token.empty() && !IsLoopbackListenAddress(options.listen)) {
-    return Status::InvalidArgument(fmt::format(
-        "refusing to listen on {} without a token: anyone who can reach it could submit jobs and run code; "
-        "pass --token-file FILE (clients send 'authorization: Bearer <token>') or listen on 127.0.0.1",
-        options.listen));
+    return Status::InvalidArgument(
+        fmt::format("refusing to listen on {} without a token: anyone who can reach it could submit jobs and run code; "
+                    "pass --token-file FILE (clients send 'authorization: Bearer <token>') or listen on 127.0.0.1",
+                    options.listen));
   }
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
     return Status::InvalidArgument("--tls-cert and --tls-key go together; give both or neither");
@@ -95,7 +95,7 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   server->authenticator_ = std::make_unique<TokenAuthenticator>(options.token);
 
   ServiceDependencies deps{*server->store_,         *server->catalogue_, *server->artifacts_, server->notifier_,
-                           *server->authenticator_, options.limits,       server->draining_};
+                           *server->authenticator_, options.limits,      server->draining_};
   deps.devices = server->devices_.get();
   server->experiment_service_ = std::make_unique<ExperimentService>(deps);
   server->worker_service_ = std::make_unique<WorkerService>(deps);

@@ -7,14 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
-#include "status/status.h"
-#include "server/store/clock.h"
 #include "server/rpc/service_dependencies.h"
+#include "server/store/clock.h"
+#include "status/status.h"
 
 namespace grpc {
 class Server;
@@ -28,10 +28,10 @@ class WorkerSupervisor;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0: pick a free one (see port())
-  std::string data_dir;                     // created if missing
-  std::string token;                        // empty: open (loopback only)
-  std::string token_file;                   // passed on to local workers
-  std::string tls_cert_file;                // both set: TLS
+  std::string data_dir;                    // created if missing
+  std::string token;                       // empty: open (loopback only)
+  std::string token_file;                  // passed on to local workers
+  std::string tls_cert_file;               // both set: TLS
   std::string tls_key_file;
   int64_t lease_ms = 30000;
   SyncMode sync = SyncMode::kNormal;

@@ -5,9 +5,9 @@
 #include <atomic>
 #include <cstdint>
 
+#include "server/rpc/auth.h"
 #include "server/store/artifact_store.h"
 #include "server/store/catalogue.h"
-#include "server/rpc/auth.h"
 #include "server/store/device_store.h"
 #include "server/store/job_notifier.h"
 #include "server/store/job_store.h"
@@ -21,7 +21,7 @@ struct ServiceLimits {
 
 struct ServiceDependencies {
   JobStore& store;
-  Catalogue& catalogue;  // data sets and artifacts: rows
+  Catalogue& catalogue;      // data sets and artifacts: rows
   ArtifactStore& artifacts;  // their bytes
   JobNotifier& notifier;
   const TokenAuthenticator& authenticator;

@@ -44,8 +44,8 @@ Status PrepareSubmission(v1::JobSpec* spec, const std::function<bool(const std::
   for (const auto& [key, value] : spec->labels()) {
     if (key.empty()) return Status::InvalidArgument("labels: a label has an empty key");
     if (key.size() > kMaxNameLength || value.size() > kMaxNameLength) {
-      return Status::InvalidArgument(fmt::format("labels[{}]: key or value longer than {} characters",
-                                                 key.substr(0, 32), kMaxNameLength));
+      return Status::InvalidArgument(
+          fmt::format("labels[{}]: key or value longer than {} characters", key.substr(0, 32), kMaxNameLength));
     }
   }
   if (spec->max_attempts() == 0) spec->set_max_attempts(3);

@@ -6,8 +6,8 @@
 #include <functional>
 #include <string>
 
-#include "status/status.h"
 #include "qatlab/v1/job.pb.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 

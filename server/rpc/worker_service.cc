@@ -53,8 +53,8 @@ grpc::Status WorkerService::LeaseJob(grpc::ServerContext* context, const v1::Lea
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline || context->IsCancelled()) break;
     auto slice = std::min<std::chrono::steady_clock::duration>(deadline - now, kLeaseSlice);
-    deps_.notifier.WaitForQueueChange(generation, std::chrono::duration_cast<std::chrono::milliseconds>(slice) +
-                                                      std::chrono::milliseconds(1));
+    deps_.notifier.WaitForQueueChange(
+        generation, std::chrono::duration_cast<std::chrono::milliseconds>(slice) + std::chrono::milliseconds(1));
   }
   return grpc::Status::OK;  // no job within wait_ms: an empty response
 }
@@ -113,7 +113,8 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
     return Invalid("header.name: give a file name (1..256 characters, no '/')");
   }
   UploadAnnouncement announced;
-  if (Status s = CheckUploadHeader(header.sha256(), header.size(), deps_.limits.max_upload_bytes, &announced); !s.ok()) {
+  if (Status s = CheckUploadHeader(header.sha256(), header.size(), deps_.limits.max_upload_bytes, &announced);
+      !s.ok()) {
     return ToGrpcStatus(s);
   }
   // Refuse early (before reading megabytes) when the lease is already stale.
@@ -153,8 +154,8 @@ grpc::Status WorkerService::RegisterDevice(grpc::ServerContext* context, const v
 grpc::Status WorkerService::LeaseMeasurement(grpc::ServerContext* context, const v1::LeaseMeasurementRequest* request,
                                              v1::LeaseMeasurementResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  return device_rpcs::LeaseMeasurement(deps_.devices, context, deps_.draining, deps_.limits.max_lease_wait_ms,
-                                       *request, response);
+  return device_rpcs::LeaseMeasurement(deps_.devices, context, deps_.draining, deps_.limits.max_lease_wait_ms, *request,
+                                       response);
 }
 
 grpc::Status WorkerService::HeartbeatMeasurement(grpc::ServerContext* context,

@@ -96,7 +96,7 @@ StatusOr<std::string> ArtifactStore::ReadAll(const std::string& sha256) const {
 }
 
 StatusOr<std::unique_ptr<BlobWriter>> ArtifactStore::BeginWrite(const std::string& expected_sha256,
-                                                                 int64_t expected_size, int64_t max_bytes) {
+                                                                int64_t expected_size, int64_t max_bytes) {
   std::string temp_path = (fs::path(root_) / "tmp" / UniqueTempName()).string();
   int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("create " + temp_path);

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "status/status.h"
 #include "digest/sha256.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 

@@ -81,8 +81,8 @@ StatusOr<v1::Dataset> Catalogue::RecordDataset(const std::string& name, const st
   QATLAB_RETURN_IF_ERROR(existing.status());
   QATLAB_RETURN_IF_ERROR(RecordBlob(sha256, size));
   const int64_t now = clock_.NowUnixMs();
-  Statement insert = db_->Prepare(
-      "INSERT INTO datasets (name, format, sha256, size, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
+  Statement insert =
+      db_->Prepare("INSERT INTO datasets (name, format, sha256, size, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
   insert.Bind(1, name).Bind(2, format).Bind(3, sha256).Bind(4, size).Bind(5, now);
   QATLAB_RETURN_IF_ERROR(insert.Run());
   QATLAB_RETURN_IF_ERROR(transaction.Commit());

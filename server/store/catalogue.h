@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "status/status.h"
 #include "qatlab/v1/resources.pb.h"
 #include "server/store/clock.h"
 #include "server/store/database.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 
@@ -52,8 +52,8 @@ class Catalogue {
   // REQUIRES: the blob `sha256` is in the artifact store. NotFound for an
   // unknown job; FailedPrecondition unless `lease_id` is the job's current
   // lease. A name recorded again for the same job takes the new content.
-  StatusOr<v1::Artifact> RecordArtifact(const std::string& job_id, const std::string& lease_id,
-                                        const std::string& name, const std::string& sha256, int64_t size);
+  StatusOr<v1::Artifact> RecordArtifact(const std::string& job_id, const std::string& lease_id, const std::string& name,
+                                        const std::string& sha256, int64_t size);
   // By name within a job, or by content address alone (job_id may be empty).
   StatusOr<v1::Artifact> FindArtifact(const std::string& job_id, const std::string& name, const std::string& sha256);
 

@@ -17,23 +17,18 @@ constexpr int kBusyTimeoutMs = 10000;
 // Extended codes (SQLITE_IOERR_WRITE, ...) are grouped by their primary code.
 Status SqliteStatus(int result_code, std::string message) {
   switch (result_code & 0xff) {
-    case SQLITE_FULL:     // the disk, or the max_bytes quota, is full
+    case SQLITE_FULL:  // the disk, or the max_bytes quota, is full
     case SQLITE_NOMEM:
-    case SQLITE_TOOBIG:
-      return Status::ResourceExhausted(std::move(message));
+    case SQLITE_TOOBIG: return Status::ResourceExhausted(std::move(message));
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return Status::Corruption(std::move(message));
+    case SQLITE_NOTADB: return Status::Corruption(std::move(message));
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status::Unavailable(std::move(message));
+    case SQLITE_LOCKED: return Status::Unavailable(std::move(message));
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
     case SQLITE_READONLY:
-    case SQLITE_PERM:
-      return Status::IOError(std::move(message));
-    case SQLITE_INTERRUPT:
-      return Status::Cancelled(std::move(message));
+    case SQLITE_PERM: return Status::IOError(std::move(message));
+    case SQLITE_INTERRUPT: return Status::Cancelled(std::move(message));
     default:  // misuse, constraint, schema, ...: a fault in our own SQL
       return Status::Internal(std::move(message));
   }
@@ -154,8 +149,8 @@ Status Transaction::Commit() {
 
 StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, SyncMode sync, int64_t max_bytes) {
   sqlite3* handle = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &handle,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     sqlite3_close(handle);
@@ -165,8 +160,7 @@ StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path, Sync
   sqlite3_busy_timeout(handle, kBusyTimeoutMs);
   sqlite3_extended_result_codes(handle, 1);
   QATLAB_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL"));
-  QATLAB_RETURN_IF_ERROR(
-      db->Exec(sync == SyncMode::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
+  QATLAB_RETURN_IF_ERROR(db->Exec(sync == SyncMode::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   QATLAB_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys=ON"));
   // 32 MiB of page cache: the hot indexes of a large queue stay in memory.
   QATLAB_RETURN_IF_ERROR(db->Exec("PRAGMA cache_size=-32768"));
@@ -218,13 +212,14 @@ Statement Database::Prepare(const std::string& sql) {
   auto it = statement_cache_.find(sql);
   if (it != statement_cache_.end()) return Statement(this, it->second, Status::Ok());
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v3(handle_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
-                              nullptr);
+  int rc =
+      sqlite3_prepare_v3(handle_, sql.c_str(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK || stmt == nullptr) {
     // SQLITE_OK with no statement: the text held no SQL, our fault.
-    return Statement(this, nullptr,
-                     SqliteStatus(rc == SQLITE_OK ? SQLITE_MISUSE : rc,
-                                  fmt::format("sqlite prepare failed on {}: {} (sql: {})", path_, ErrorMessage(), sql)));
+    return Statement(
+        this, nullptr,
+        SqliteStatus(rc == SQLITE_OK ? SQLITE_MISUSE : rc,
+                     fmt::format("sqlite prepare failed on {}: {} (sql: {})", path_, ErrorMessage(), sql)));
   }
   statement_cache_.emplace(sql, stmt);
   return Statement(this, stmt, Status::Ok());

@@ -67,9 +67,7 @@ std::string MeasurementSelect(const std::string& where) {
 Status NoSuchMeasurement(const std::string& id) {
   return Status::NotFound(fmt::format("measurement {} not found", id));
 }
-Status NoSuchDevice(const std::string& id) {
-  return Status::NotFound(fmt::format("device {} is not registered", id));
-}
+Status NoSuchDevice(const std::string& id) { return Status::NotFound(fmt::format("device {} is not registered", id)); }
 
 LeaseSchema MeasurementLeaseSchema() {
   LeaseSchema schema;
@@ -163,8 +161,7 @@ uint64_t DeviceStore::QueueGeneration() {
 
 bool DeviceStore::WaitForQueueChange(uint64_t seen, std::chrono::milliseconds timeout) {
   std::unique_lock lock(queue_mutex_);
-  return queue_changed_.wait_for(lock, timeout, [&] { return shut_down_ || queue_generation_ != seen; }) &&
-         !shut_down_;
+  return queue_changed_.wait_for(lock, timeout, [&] { return shut_down_ || queue_generation_ != seen; }) && !shut_down_;
 }
 
 void DeviceStore::Shutdown() {
@@ -257,10 +254,10 @@ StatusOr<v1::Device> DeviceStore::GetDevice(const std::string& device_id) {
 
 StatusOr<std::vector<v1::Device>> DeviceStore::ListDevices() {
   std::lock_guard lock(mutex_);
-  Statement s = db_->Prepare(fmt::format(
-      "SELECT {}, EXISTS (SELECT 1 FROM measurements m WHERE m.state = ?1 AND m.device_id = devices.id) "
-      "FROM devices ORDER BY seq",
-      kDeviceColumns));
+  Statement s = db_->Prepare(
+      fmt::format("SELECT {}, EXISTS (SELECT 1 FROM measurements m WHERE m.state = ?1 AND m.device_id = devices.id) "
+                  "FROM devices ORDER BY seq",
+                  kDeviceColumns));
   s.Bind(1, kRunning);
   const int64_t now = clock_.NowUnixMs();
   std::vector<v1::Device> devices;
@@ -294,8 +291,8 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
       if (board_kind.empty()) {
         board_kind = device->board_kind();
       } else if (board_kind != device->board_kind()) {
-        return Status::InvalidArgument(fmt::format("device {} is a {} board, not a {}", request.device_id,
-                                                   device->board_kind(), board_kind));
+        return Status::InvalidArgument(
+            fmt::format("device {} is a {} board, not a {}", request.device_id, device->board_kind(), board_kind));
       }
     }
     if (board_kind.empty()) board_kind = kDefaultBoardKind;
@@ -319,16 +316,16 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::Queue(const MeasureRequest& 
         Statement any = db_->Prepare("SELECT kind FROM variant_results WHERE job_seq = ?1 AND name = ?2");
         any.Bind(1, job.seq).Bind(2, request.variant);
         if (any.Step()) {
-          return Status::InvalidArgument(fmt::format(
-              "variant {} of job {} is a {} model; only quantized variants run on a board", request.variant,
-              request.job_id, any.ColumnText(0)));
+          return Status::InvalidArgument(
+              fmt::format("variant {} of job {} is a {} model; only quantized variants run on a board", request.variant,
+                          request.job_id, any.ColumnText(0)));
         }
         QATLAB_RETURN_IF_ERROR(any.status());
         return Status::NotFound(fmt::format("job {} has no variant {}", request.job_id, request.variant));
       }
       if (!found->has_artifact) {
-        return Status::FailedPrecondition(fmt::format("variant {} of job {} has no artifact {}.qmodel",
-                                                      request.variant, request.job_id, request.variant));
+        return Status::FailedPrecondition(fmt::format("variant {} of job {} has no artifact {}.qmodel", request.variant,
+                                                      request.job_id, request.variant));
       }
       chosen.push_back(found->name);
     }
@@ -400,8 +397,8 @@ Status DeviceStore::QueueMeasureOn(Transaction& transaction, int64_t job_seq, co
   return Status::Ok();
 }
 
-StatusOr<std::optional<v1::Measurement>> DeviceStore::LoadMeasurement(const std::string& measurement_id,
-                                                                      int64_t* seq, std::string* lease_id) {
+StatusOr<std::optional<v1::Measurement>> DeviceStore::LoadMeasurement(const std::string& measurement_id, int64_t* seq,
+                                                                      std::string* lease_id) {
   Statement s = db_->Prepare(MeasurementSelect("m.id = ?1"));
   s.Bind(1, measurement_id);
   if (!s.Step()) {
@@ -485,8 +482,7 @@ StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::stri
   return lease;
 }
 
-StatusOr<MeasurementHeartbeat> DeviceStore::Heartbeat(const std::string& measurement_id,
-                                                      const std::string& lease_id) {
+StatusOr<MeasurementHeartbeat> DeviceStore::Heartbeat(const std::string& measurement_id, const std::string& lease_id) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
@@ -543,8 +539,8 @@ Status DeviceStore::Fail(const std::string& measurement_id, const std::string& l
                                      : leases_.Finish(*db_, seq, LeaseEnd::kFailed, error, now));
     QATLAB_RETURN_IF_ERROR(TouchDevice(m.device_id(), now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
-    spdlog::info("measurement {}: {} by {}: {}", measurement_id, retryable ? "given back" : "FAILED",
-                 m.device_id(), error);
+    spdlog::info("measurement {}: {} by {}: {}", measurement_id, retryable ? "given back" : "FAILED", m.device_id(),
+                 error);
   }
   if (retryable) AnnounceQueued();
   return Status::Ok();

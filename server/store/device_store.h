@@ -43,12 +43,12 @@
 #include <string>
 #include <vector>
 
-#include "status/status.h"
 #include "qatlab/v1/resources.pb.h"
 #include "server/store/clock.h"
 #include "server/store/database.h"
 #include "server/store/lease.h"
 #include "server/store/random_tokens.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 
@@ -60,7 +60,7 @@ struct DeviceStoreOptions {
   int64_t online_window_ms = 30000;  // heard from within this: ONLINE
   int max_attempts = 3;              // leases per measurement before it fails
   SyncMode sync = SyncMode::kNormal;
-  int64_t max_database_bytes = 0;    // as JobStoreOptions::max_database_bytes
+  int64_t max_database_bytes = 0;  // as JobStoreOptions::max_database_bytes
 };
 
 struct MeasurementLease {
@@ -133,10 +133,8 @@ class DeviceStore {
   uint64_t QueueGeneration();
   bool WaitForQueueChange(uint64_t seen, std::chrono::milliseconds timeout);
   StatusOr<MeasurementHeartbeat> Heartbeat(const std::string& measurement_id, const std::string& lease_id);
-  Status Complete(const std::string& measurement_id, const std::string& lease_id,
-                  const v1::MeasurementResult& result);
-  Status Fail(const std::string& measurement_id, const std::string& lease_id, const std::string& error,
-              bool retryable);
+  Status Complete(const std::string& measurement_id, const std::string& lease_id, const v1::MeasurementResult& result);
+  Status Fail(const std::string& measurement_id, const std::string& lease_id, const std::string& error, bool retryable);
   // Handles every RUNNING measurement whose deadline passed; returns how many.
   StatusOr<int> ExpireLeases();
 

@@ -4,9 +4,7 @@
 
 namespace qatlab::server {
 
-bool IsTerminal(v1::JobState state) {
-  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
-}
+bool IsTerminal(v1::JobState state) { return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED; }
 
 JobSubscription::~JobSubscription() { notifier_->Unsubscribe(this); }
 

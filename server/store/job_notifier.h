@@ -80,8 +80,8 @@ class JobNotifier {
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::vector<JobSubscription*>> subscribers_;  // guarded by mutex_
-  uint64_t queue_generation_ = 0;                                              // guarded by mutex_
-  bool shut_down_ = false;                                                     // guarded by mutex_
+  uint64_t queue_generation_ = 0;                                               // guarded by mutex_
+  bool shut_down_ = false;                                                      // guarded by mutex_
   std::condition_variable queue_changed_;
 };
 

@@ -267,8 +267,8 @@ StatusOr<JobPage> JobStore::List(const ListJobsQuery& query) {
     // Tokens are opaque to clients; they are the seq of the last job returned.
     const std::string& token = query.page_token;
     const size_t prefix = std::char_traits<char>::length(kPageTokenPrefix);
-    auto [end, ec] = std::from_chars(token.data() + std::min(prefix, token.size()), token.data() + token.size(),
-                                     after_seq);
+    auto [end, ec] =
+        std::from_chars(token.data() + std::min(prefix, token.size()), token.data() + token.size(), after_seq);
     if (token.compare(0, prefix, kPageTokenPrefix) != 0 || ec != std::errc() || end != token.data() + token.size() ||
         after_seq <= 0) {
       return Status::InvalidArgument(fmt::format("page_token '{}' is not a token this server issued", token));
@@ -341,8 +341,7 @@ StatusOr<v1::Job> JobStore::Cancel(const std::string& job_id) {
       message = "cancel requested; the worker stops on its next heartbeat";
       break;
     }
-    case v1::CANCELLED:
-      return job;
+    case v1::CANCELLED: return job;
     default:
       return Status::FailedPrecondition(
           fmt::format("job {} already finished as {}; nothing to cancel", job_id, v1::JobState_Name(job.state())));
@@ -440,8 +439,8 @@ StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  Statement next = db_->Prepare(
-      fmt::format("SELECT {} FROM jobs WHERE state = 1 ORDER BY priority DESC, seq LIMIT 1", kJobColumns));
+  Statement next =
+      db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE state = 1 ORDER BY priority DESC, seq LIMIT 1", kJobColumns));
   static_assert(v1::QUEUED == 1, "the jobs_queue index and this query say state = 1");
   if (!next.Step()) {
     QATLAB_RETURN_IF_ERROR(next.status());
@@ -499,10 +498,10 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
   // Only a progress report that says something new becomes an event; timer
   // heartbeats just keep the lease alive.
   const bool new_progress =
-      progress != nullptr && (progress->variant() != before.last_progress().variant() ||
-                              progress->epoch() != before.last_progress().epoch() ||
-                              progress->loss() != before.last_progress().loss() ||
-                              progress->test_accuracy() != before.last_progress().test_accuracy());
+      progress != nullptr &&
+      (progress->variant() != before.last_progress().variant() || progress->epoch() != before.last_progress().epoch() ||
+       progress->loss() != before.last_progress().loss() ||
+       progress->test_accuracy() != before.last_progress().test_accuracy());
   if (new_progress) {
     std::string progress_bytes;
     progress->SerializeToString(&progress_bytes);
@@ -631,8 +630,7 @@ StatusOr<int> JobStore::ExpireLeases() {
 // REQUIRES: mutex_ held. Loads the job into *job (and its row seq) when
 // `lease_id` is its current lease and it is RUNNING; NotFound or
 // FailedPrecondition (a stale lease) otherwise.
-Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job,
-                               int64_t* seq) {
+Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq) {
   std::string current_lease;
   QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, seq, &current_lease));
   if (!loaded.has_value()) return NoSuchJob(job_id);

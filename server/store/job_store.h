@@ -34,22 +34,22 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "status/status.h"
 #include "qatlab/v1/resources.pb.h"
 #include "server/store/clock.h"
 #include "server/store/database.h"
 #include "server/store/job_notifier.h"
 #include "server/store/lease.h"
 #include "server/store/random_tokens.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 
@@ -103,8 +103,8 @@ class JobStore {
   // Opens or creates the database at `db_path` and applies the embedded
   // migrations (FailedPrecondition for a database newer than this binary).
   // `clock` and `notifier` must outlive the store.
-  static StatusOr<std::unique_ptr<JobStore>> Open(const std::string& db_path, const Clock& clock,
-                                                  JobNotifier& notifier, JobStoreOptions options = {});
+  static StatusOr<std::unique_ptr<JobStore>> Open(const std::string& db_path, const Clock& clock, JobNotifier& notifier,
+                                                  JobStoreOptions options = {});
 
   // --- users ---
   // REQUIRES: `spec` validated, defaults applied. With a non-empty

@@ -7,9 +7,7 @@
 
 namespace qatlab::server {
 
-int64_t HeartbeatIntervalMs(int64_t lease_ms) {
-  return std::max<int64_t>(1, std::min(kCancelLatencyMs, lease_ms / 4));
-}
+int64_t HeartbeatIntervalMs(int64_t lease_ms) { return std::max<int64_t>(1, std::min(kCancelLatencyMs, lease_ms / 4)); }
 
 LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& tokens)
     : schema_(std::move(schema)),
@@ -26,8 +24,8 @@ LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& token
       // running rows serves both the filter and the order.
       due_sql_(fmt::format("SELECT seq, id, {}, attempt, max_attempts, {} FROM {} WHERE state = {} AND "
                            "lease_deadline_unix_ms < ?1 ORDER BY lease_deadline_unix_ms LIMIT 500",
-                           schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested",
-                           schema_.table, schema_.running)) {}
+                           schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested", schema_.table,
+                           schema_.running)) {}
 
 Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented) {
   if (row.running && row.lease_id == presented) return Status::Ok();
@@ -67,17 +65,16 @@ Status LeaseTable::GiveBack(Database& db, int64_t seq, std::string_view error) {
   return Requeue(db, seq, error, /*count_attempt=*/false);
 }
 
-Status LeaseTable::Finish(Database& db, int64_t seq, LeaseEnd end, std::optional<std::string_view> error,
-                          int64_t now) {
+Status LeaseTable::Finish(Database& db, int64_t seq, LeaseEnd end, std::optional<std::string_view> error, int64_t now) {
   if (end == LeaseEnd::kCancelled && schema_.cancelled.empty()) {
     return Status::Internal(fmt::format("a {} cannot be cancelled", schema_.noun));
   }
   const std::string& state = end == LeaseEnd::kSucceeded ? schema_.succeeded
                              : end == LeaseEnd::kFailed  ? schema_.failed
                                                          : schema_.cancelled;
-  Statement update = db.Prepare(fmt::format(
-      "UPDATE {} SET state = {}, error = COALESCE(?2, error), finished_unix_ms = ?3 WHERE seq = ?1", schema_.table,
-      state));
+  Statement update = db.Prepare(
+      fmt::format("UPDATE {} SET state = {}, error = COALESCE(?2, error), finished_unix_ms = ?3 WHERE seq = ?1",
+                  schema_.table, state));
   update.Bind(1, seq);
   if (error.has_value()) {
     update.Bind(2, *error);
@@ -113,8 +110,8 @@ StatusOr<std::vector<ExpiredLease>> LeaseTable::ExpireDue(Database& db, int64_t 
     ExpiredLease& e = expired.emplace_back();
     e.seq = row.seq;
     e.id = row.id;
-    e.reason = fmt::format("lease of {} {} expired (attempt {} of {})", schema_.holder_noun, row.holder,
-                           row.attempt, row.max_attempts);
+    e.reason = fmt::format("lease of {} {} expired (attempt {} of {})", schema_.holder_noun, row.holder, row.attempt,
+                           row.max_attempts);
     if (row.cancel_requested) {
       // The holder can no longer be told; the user's cancel takes effect.
       e.outcome = ExpiredLease::kCancelled;

@@ -31,9 +31,9 @@
 #include <string_view>
 #include <vector>
 
-#include "status/status.h"
 #include "server/store/database.h"
 #include "server/store/random_tokens.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 

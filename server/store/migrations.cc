@@ -67,10 +67,10 @@ Status ApplyMigrations(Database& db, const std::vector<Migration>& migrations) {
   // Errors name the file already (see Database).
   QATLAB_ASSIGN_OR_RETURN(Recorded recorded, ReadRecorded(db));
   if (recorded.compatible_version > newest_known) {
-    return Status::FailedPrecondition(fmt::format(
-        "database {} has schema version {} (needs a qatlab-server that knows schema version {} or newer); "
-        "this qatlab-server knows schema versions up to {}: upgrade qatlab-server",
-        db.path(), recorded.version, recorded.compatible_version, newest_known));
+    return Status::FailedPrecondition(
+        fmt::format("database {} has schema version {} (needs a qatlab-server that knows schema version {} or newer); "
+                    "this qatlab-server knows schema versions up to {}: upgrade qatlab-server",
+                    db.path(), recorded.version, recorded.compatible_version, newest_known));
   }
 
   for (const Migration& migration : migrations) {

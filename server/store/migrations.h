@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "status/status.h"
 #include "server/store/database.h"
+#include "status/status.h"
 
 namespace qatlab::server {
 

@@ -59,10 +59,14 @@ RunningService::~RunningService() {
   std::string log = fmt::format("{}/server-{}.log", work_dir_.path(), ++server_starts_);
   log_paths_.push_back(log);
   std::vector<std::string> argv = {QatlabServerBinary(),
-                                   "--listen", address_,
-                                   "--data-dir", data_dir_,
-                                   "--local-workers", std::to_string(options_.local_workers),
-                                   "--lease-seconds", std::to_string(options_.lease_seconds)};
+                                   "--listen",
+                                   address_,
+                                   "--data-dir",
+                                   data_dir_,
+                                   "--local-workers",
+                                   std::to_string(options_.local_workers),
+                                   "--lease-seconds",
+                                   std::to_string(options_.lease_seconds)};
   if (options_.local_workers > 0) {
     argv.push_back("--worker-binary");
     argv.push_back(QatlabWorkerBinary());
@@ -130,7 +134,7 @@ test_support::LoggedChild* RunningService::StartWorker(const std::string& worker
 }
 
 CapturedRun RunningService::Qatctl(const std::vector<std::string>& arguments, std::chrono::milliseconds timeout,
-                                     bool with_token) {
+                                   bool with_token) {
   std::vector<std::string> argv = {QatctlBinary(), "--server", address_};
   if (with_token && !token_file_.empty()) {
     argv.push_back("--token-file");

@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "qatlab/v1/experiment.grpc.pb.h"
 #include "process/child_process.h"
+#include "qatlab/v1/experiment.grpc.pb.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_processes.h"
 
@@ -22,9 +22,9 @@ namespace qatlab::testing {
 using namespace std::chrono_literals;
 
 struct ServiceOptions {
-  int local_workers = 0;   // workers the server spawns itself
+  int local_workers = 0;  // workers the server spawns itself
   int lease_seconds = 3;
-  std::string token;       // empty: no authentication
+  std::string token;  // empty: no authentication
 };
 
 class RunningService {
@@ -49,7 +49,7 @@ class RunningService {
 
   // qatctl --server <address> [--token-file F] <arguments...>
   CapturedRun Qatctl(const std::vector<std::string>& arguments, std::chrono::milliseconds timeout = 30s,
-                       bool with_token = true);
+                     bool with_token = true);
 
   // Writes `text` to <work_dir>/<name> and returns the path.
   std::string WriteFile(const std::string& name, const std::string& text) const;

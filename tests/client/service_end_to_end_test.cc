@@ -13,8 +13,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "digest/sha256.h"
 #include "data/mnist.h"
+#include "digest/sha256.h"
 #include "tests/client/running_service.h"
 
 namespace qatlab::testing {
@@ -135,11 +135,13 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
   // Python: the example sweep runs the same tiny job through the generated
   // stubs; the engine is deterministic, so its accuracies equal the first's.
   std::string sweep_json = service.work_dir() + "/sweep.json";
-  CapturedRun sweep = RunCommand(
-      {"/usr/bin/python3", SweepScript(), "--server", service.address(), "--presets", "mlp", "--bits", "8",
-       "--epochs", "1", "--qat-epochs", "1", "--train-limit", "1000", "--test-limit", "500", "--experiment",
-       "e2e-sweep", "--timeout", "120", "--json-out", sweep_json},
-      150s, {{"PYTHONPATH", PythonStubsDir()}, {"QATLAB_TOKEN", ""}});
+  CapturedRun sweep = RunCommand({"/usr/bin/python3", SweepScript(), "--server",     service.address(),
+                                  "--presets",        "mlp",         "--bits",       "8",
+                                  "--epochs",         "1",           "--qat-epochs", "1",
+                                  "--train-limit",    "1000",        "--test-limit", "500",
+                                  "--experiment",     "e2e-sweep",   "--timeout",    "120",
+                                  "--json-out",       sweep_json},
+                                 150s, {{"PYTHONPATH", PythonStubsDir()}, {"QATLAB_TOKEN", ""}});
   ASSERT_EQ(sweep.exit_status, 0) << sweep.out << sweep.err << service.Logs();
   EXPECT_NE(sweep.out.find("qat_w8a8"), std::string::npos) << sweep.out;
   json sweep_results = json::parse(ReadWholeFile(sweep_json));
@@ -252,8 +254,7 @@ TEST(ServiceEndToEnd, CancelQueuedAndRunningJobsFreesTheWorker) {
   auto cancelled_at = std::chrono::steady_clock::now();
   CapturedRun cancel_running = service.Qatctl({"cancel", long_id});
   EXPECT_EQ(cancel_running.exit_status, 0) << cancel_running.err;
-  std::optional<v1::Job> stopped =
-      service.WaitForJob(long_id, IsFinal, 10s, "cancelled");
+  std::optional<v1::Job> stopped = service.WaitForJob(long_id, IsFinal, 10s, "cancelled");
   ASSERT_TRUE(stopped);
   EXPECT_EQ(stopped->state(), v1::CANCELLED);
   std::optional<v1::Job> next = service.WaitForJob(
@@ -292,8 +293,8 @@ TEST(ServiceEndToEnd, WorkerSigtermGivesItsJobBack) {
   std::optional<int> exit_status = worker->WaitFor(8s);
   ASSERT_TRUE(exit_status) << "worker still running 8 s after SIGTERM\n" << service.Logs();
   EXPECT_EQ(*exit_status, 0) << worker->Log();
-  std::optional<v1::Job> back =
-      service.WaitForJob(job_id, [](const v1::Job& job) { return job.state() == v1::QUEUED; }, 3s, "queued again");
+  std::optional<v1::Job> back = service.WaitForJob(
+      job_id, [](const v1::Job& job) { return job.state() == v1::QUEUED; }, 3s, "queued again");
   ASSERT_TRUE(back);
 
   service.StartWorker("w-staying");
@@ -314,8 +315,8 @@ TEST(ServiceEndToEnd, UploadedDatasetsAreFetchedIntoTheWorkerCache) {
   ASSERT_TRUE(mnist_dir.ok()) << mnist_dir.status().ToString();
   const char* names[] = {"digits-train-images", "digits-train-labels", "digits-test-images", "digits-test-labels"};
   for (size_t i = 0; i < kMnist10kFiles.size(); ++i) {
-    CapturedRun uploaded = service.Qatctl(
-        {"datasets", "upload", names[i], *mnist_dir + "/" + kMnist10kFiles[i].name, "--format", "idx"});
+    CapturedRun uploaded =
+        service.Qatctl({"datasets", "upload", names[i], *mnist_dir + "/" + kMnist10kFiles[i].name, "--format", "idx"});
     ASSERT_EQ(uploaded.exit_status, 0) << uploaded.err;
   }
   CapturedRun listed = service.Qatctl({"datasets", "ls", "--json"});
@@ -357,8 +358,8 @@ TEST(ServiceEndToEnd, QatctlErrorsAreOneLineWithTheCode) {
   EXPECT_EQ(cancel_unknown.err.rfind("qatctl: error: NOT_FOUND: ", 0), 0u) << cancel_unknown.err;
 
   // A value out of range: the server names the field.
-  std::string bad_bits = service.WriteFile(
-      "bad_bits.json", R"({"model": {"preset": "mlp"}, "configs": [{"weightBits": 12}]})");
+  std::string bad_bits =
+      service.WriteFile("bad_bits.json", R"({"model": {"preset": "mlp"}, "configs": [{"weightBits": 12}]})");
   CapturedRun rejected = service.Qatctl({"submit", bad_bits});
   EXPECT_NE(rejected.exit_status, 0);
   EXPECT_EQ(rejected.err.rfind("qatctl: error: INVALID_ARGUMENT: ", 0), 0u) << rejected.err;

@@ -418,8 +418,8 @@ std::vector<MalformedCase> MalformedCases() {
        },
        "images", "truncated: header says 10 images of 28x28 (7840 bytes) but 1200 remain"},
       {"IdxWrongMagic",
-       [](const test_support::TempDir& d) { return LoadIdxFiles(d, "PK\3\4 this is a zip file", kTenLabels); }, "images",
-       "not an IDX file (magic 0x504B0304"},
+       [](const test_support::TempDir& d) { return LoadIdxFiles(d, "PK\3\4 this is a zip file", kTenLabels); },
+       "images", "not an IDX file (magic 0x504B0304"},
       {"IdxUnsupportedType",
        [](const test_support::TempDir& d) {
          return LoadIdxFiles(d, IdxBytes(0x0D, {10, 2, 2}, std::string(160, '\0')), kTenLabels);
@@ -512,8 +512,9 @@ std::vector<MalformedCase> MalformedCases() {
        "line 1, column 1: label -1 is negative"},
       {"CsvOnlyAHeader", [](const test_support::TempDir& d) { return LoadCsvText(d, "label,a,b,c\n"); }, "d.csv",
        "holds no samples"},
-      {"MissingFile", [](const test_support::TempDir& d) { return LoadIdx(d.File("nowhere"), d.File("labels")).status(); },
-       "nowhere", "cannot open"},
+      {"MissingFile",
+       [](const test_support::TempDir& d) { return LoadIdx(d.File("nowhere"), d.File("labels")).status(); }, "nowhere",
+       "cannot open"},
   };
 }
 
@@ -630,8 +631,7 @@ TEST(Dataset, ALimitDoesNotHideAFaultPastIt) {
 
   EXPECT_NE(idx.message().find("truncated"), std::string::npos) << idx.ToString();
   EXPECT_NE(npy.message().find("value 2.000000 of sample 9 is outside [0, 1]"), std::string::npos) << npy.ToString();
-  EXPECT_NE(csv.message().find("line 3, column 5: value 300 is outside 0..255"), std::string::npos)
-      << csv.ToString();
+  EXPECT_NE(csv.message().find("line 3, column 5: value 300 is outside 0..255"), std::string::npos) << csv.ToString();
 }
 
 }  // namespace

@@ -85,8 +85,8 @@ class AgentEndToEndTest : public ::testing::Test {
     options.lease_seconds = 5;
     service_ = std::make_unique<RunningService>(options);
     ASSERT_TRUE(service_->StartServer());
-    experiments_ = v1::ExperimentService::NewStub(grpc::CreateChannel(service_->address(),
-                                                                      grpc::InsecureChannelCredentials()));
+    experiments_ =
+        v1::ExperimentService::NewStub(grpc::CreateChannel(service_->address(), grpc::InsecureChannelCredentials()));
   }
 
   void StartAgent() {
@@ -282,8 +282,7 @@ TEST_F(AgentEndToEndTest, ModelLargerThanTheBoardIsRefusedWithTheReasonNotAttemp
   EXPECT_NE(queued.out.find("qat_w8a8"), std::string::npos) << queued.out;
 
   const std::vector<v1::Measurement> measurements = WaitForMeasurements(
-      job->id(), [](const v1::Measurement& m) { return m.state() == "FAILED"; }, std::chrono::seconds(60),
-      "failed");
+      job->id(), [](const v1::Measurement& m) { return m.state() == "FAILED"; }, std::chrono::seconds(60), "failed");
   ASSERT_EQ(measurements.size(), 1u) << Logs();
   const v1::Measurement& m = measurements[0];
   ASSERT_EQ(m.state(), "FAILED") << Logs();

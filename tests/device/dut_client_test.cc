@@ -5,10 +5,10 @@
 
 #include <random>
 
-#include "tests/device/fault_injecting_serial_port.h"
 #include "engine/integer_runner.h"
 #include "engine/qmodel_writer.h"
 #include "tests/device/emulated_board.h"
+#include "tests/device/fault_injecting_serial_port.h"
 #include "tests/device/seeded_models.h"
 
 namespace qatlab {

@@ -17,10 +17,10 @@ namespace qatlab {
 // Skips the calling test when the build has no firmware
 // (QATLAB_BUILD_FIRMWARE=OFF); fails it when the build should have one and
 // it is missing.
-#define QATLAB_REQUIRE_FIRMWARE(elf)                                                          \
-  do {                                                                                        \
-    if (!QATLAB_FIRMWARE_BUILT) GTEST_SKIP() << "configured with QATLAB_BUILD_FIRMWARE=OFF";  \
-    ASSERT_TRUE(std::filesystem::exists(elf)) << "firmware image missing: " << (elf);         \
+#define QATLAB_REQUIRE_FIRMWARE(elf)                                                         \
+  do {                                                                                       \
+    if (!QATLAB_FIRMWARE_BUILT) GTEST_SKIP() << "configured with QATLAB_BUILD_FIRMWARE=OFF"; \
+    ASSERT_TRUE(std::filesystem::exists(elf)) << "firmware image missing: " << (elf);        \
   } while (0)
 
 // A booted board with a connected client.
@@ -29,8 +29,7 @@ struct EmulatedBoard {
   std::unique_ptr<DutClient> client;
 };
 
-inline StatusOr<EmulatedBoard> BootEmulatedBoard(const std::string& elf,
-                                                 BoardKind kind = BoardKind::kMps2An386,
+inline StatusOr<EmulatedBoard> BootEmulatedBoard(const std::string& elf, BoardKind kind = BoardKind::kMps2An386,
                                                  const DutClientOptions& client_options = {}) {
   QemuBoardOptions options;
   options.kind = kind;

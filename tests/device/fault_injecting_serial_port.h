@@ -67,10 +67,10 @@ class FaultInjectingSerialPort final : public SerialPort {
 
   SerialPort& inner_;
   mutable std::mutex mutex_;
-  std::vector<ArmedFault> armed_;        // guarded by mutex_
-  std::vector<uint8_t> garbage_;         // guarded by mutex_
-  int fired_ = 0;                        // guarded by mutex_
-  int64_t bytes_written_ = 0;            // guarded by mutex_
+  std::vector<ArmedFault> armed_;  // guarded by mutex_
+  std::vector<uint8_t> garbage_;   // guarded by mutex_
+  int fired_ = 0;                  // guarded by mutex_
+  int64_t bytes_written_ = 0;      // guarded by mutex_
 };
 
 }  // namespace qatlab

@@ -29,10 +29,10 @@
 
 #include <gtest/gtest.h>
 
+#include "process/child_process.h"
 #include "qatlab_firmware_paths.h"
 #include "qatlab_kernels/qmodel.h"
 #include "qatlab_kernels/qmodel_format.h"
-#include "process/child_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait_until.h"
 
@@ -59,9 +59,21 @@ class EmulatedBoard {
     const std::string qmp_path = temp_dir_->File("qmp.sock");
 
     qatlab::ChildSpec spec;
-    spec.argv = {"qemu-system-arm", "-M",   machine,   "-nographic", "-monitor", "none",    "-serial", "pty",
-                 "-icount",         "shift=0", "-S",  "-qmp",       "unix:" + qmp_path + ",server,nowait",
-                 "-kernel",         elf};
+    spec.argv = {"qemu-system-arm",
+                 "-M",
+                 machine,
+                 "-nographic",
+                 "-monitor",
+                 "none",
+                 "-serial",
+                 "pty",
+                 "-icount",
+                 "shift=0",
+                 "-S",
+                 "-qmp",
+                 "unix:" + qmp_path + ",server,nowait",
+                 "-kernel",
+                 elf};
     // QEMU names the pty on its standard output; its errors go to stderr.
     spec.stdout_to = qatlab::ChildOutput::kPipe;
     spec.stderr_to = qatlab::ChildOutput::kFile;
@@ -243,7 +255,7 @@ struct ModelShape {
   uint32_t conv_channels = 4;                    // 3x3, padding 1, ReLU
   uint32_t hidden = 0;                           // optional dense layer after the pool
   uint32_t classes = 10;
-  uint32_t arena_gap = 0;                        // extra arena bytes before the conv output
+  uint32_t arena_gap = 0;  // extra arena bytes before the conv output
 };
 
 class ModelWriter {
@@ -392,8 +404,8 @@ std::vector<int8_t> HostInference(const std::vector<uint8_t>& model_bytes, const
   std::vector<uint32_t> arena((model.arena_bytes + 3) / 4 + 1);
   std::vector<int8_t> output(model.output_bytes);
   EXPECT_EQ(qk_model_invoke(&model, reinterpret_cast<const int8_t*>(input.data()), output.data(),
-                            reinterpret_cast<uint8_t*>(arena.data()), static_cast<uint32_t>(arena.size() * 4),
-                            nullptr, nullptr),
+                            reinterpret_cast<uint8_t*>(arena.data()), static_cast<uint32_t>(arena.size() * 4), nullptr,
+                            nullptr),
             QK_OK);
   return output;
 }
@@ -472,10 +484,9 @@ class FirmwareProtocolTest : public ::testing::Test {
     EXPECT_EQ(begin.lines, std::vector<std::string>{"m-qm-begin-chunks=" + std::to_string(chunks)});
     for (uint32_t seq = 0; seq < chunks; ++seq) {
       const size_t offset = size_t{seq} * chunk_bytes;
-      std::vector<uint8_t> chunk(model.begin() + offset,
-                                 model.begin() + std::min(model.size(), offset + chunk_bytes));
-      board.Write("qm-chunk " + std::to_string(seq) + " " + std::to_string(chunk.size()) + " " +
-                  Hex32(Crc(chunk)) + "%");
+      std::vector<uint8_t> chunk(model.begin() + offset, model.begin() + std::min(model.size(), offset + chunk_bytes));
+      board.Write("qm-chunk " + std::to_string(seq) + " " + std::to_string(chunk.size()) + " " + Hex32(Crc(chunk)) +
+                  "%");
       board.Write(chunk);
       auto ack = board.ReadReply();
       EXPECT_TRUE(ack.ready);
@@ -528,8 +539,8 @@ TEST_F(FirmwareProtocolTest, NameProfileTimestampAndHelpAnswer) {
 
   auto help = board.Command("help");
   EXPECT_TRUE(help.ready);
-  for (const char* command : {"name", "profile", "timestamp", "db load", "db print", "infer", "results",
-                              "qm-info", "qm-raw", "qm-infer", "qm-layers", "qm-output"}) {
+  for (const char* command : {"name", "profile", "timestamp", "db load", "db print", "infer", "results", "qm-info",
+                              "qm-raw", "qm-infer", "qm-layers", "qm-output"}) {
     EXPECT_TRUE(ValueAfter(help.lines, std::string("m-help-") + command).has_value()) << command;
   }
 }
@@ -828,9 +839,9 @@ TEST_F(FirmwareProtocolTest, UploadErrorsNameWhatIsWrong) {
   qk_model opened;
   std::vector<uint32_t> aligned((greedy.size() + 3) / 4);
   std::memcpy(aligned.data(), greedy.data(), greedy.size());
-  ASSERT_EQ(qk_model_open(&opened, reinterpret_cast<const uint8_t*>(aligned.data()),
-                          static_cast<uint32_t>(greedy.size())),
-            QK_OK);
+  ASSERT_EQ(
+      qk_model_open(&opened, reinterpret_cast<const uint8_t*>(aligned.data()), static_cast<uint32_t>(greedy.size())),
+      QK_OK);
   auto end = Upload(board, greedy, 4096);
   EXPECT_EQ(end.lines, Lines{"e-[qm-end: model needs " + std::to_string(opened.arena_bytes) +
                              " bytes of arena, board has 131072]"});
@@ -908,8 +919,8 @@ TEST_F(FirmwareProtocolTest, ReferenceAndDspImagesAgreeBitExact) {
     const char* variant;
   };
   std::vector<uint64_t> medians;
-  for (const Image& image : {Image{QATLAB_FIRMWARE_MPS2_AN386_REF, "reference"},
-                             Image{QATLAB_FIRMWARE_MPS2_AN386, "cortex-m-dsp"}}) {
+  for (const Image& image :
+       {Image{QATLAB_FIRMWARE_MPS2_AN386_REF, "reference"}, Image{QATLAB_FIRMWARE_MPS2_AN386, "cortex-m-dsp"}}) {
     EmulatedBoard board;
     Boot(board, image.elf);
     EXPECT_EQ(ValueAfter(board.Command("qm-info").lines, "m-qm-info-kernels="), image.variant);
@@ -960,7 +971,11 @@ TEST_F(FirmwareProtocolTest, NucleoImageLinksForTheStm32Flash) {
   ASSERT_GT(bytes.size(), 52u);
   auto u16 = [&](size_t at) { return static_cast<uint32_t>(bytes[at] | (bytes[at + 1] << 8)); };
   auto u32 = [&](size_t at) { return u16(at) | (u16(at + 2) << 16); };
-  EXPECT_EQ(std::memcmp(bytes.data(), "\x7f" "ELF", 4), 0);
+  EXPECT_EQ(std::memcmp(bytes.data(),
+                        "\x7f"
+                        "ELF",
+                        4),
+            0);
   EXPECT_EQ(bytes[4], 1) << "32-bit ELF";
   EXPECT_EQ(u16(18), 40u) << "EM_ARM";
   const uint32_t program_headers = u32(28);

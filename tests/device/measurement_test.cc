@@ -7,10 +7,10 @@
 
 #include <thread>
 
-#include "tests/device/fault_injecting_serial_port.h"
 #include "engine/integer_runner.h"
 #include "engine/qmodel_writer.h"
 #include "tests/device/emulated_board.h"
+#include "tests/device/fault_injecting_serial_port.h"
 #include "tests/device/seeded_models.h"
 #include "tests/support/wait_until.h"
 
@@ -105,8 +105,7 @@ TEST(MeasureModel, ModelLargerThanTheBoardIsRefusedBeforeUpload) {
   MeasurementInputs inputs;
   inputs.inputs = SeededInputs(1, 784, 32);
   int64_t before = counting.bytes_written();
-  StatusOr<v1::MeasurementResult> result =
-      MeasureModel(**client, qmodel, inputs, QuickOptions(*board->board));
+  StatusOr<v1::MeasurementResult> result = MeasureModel(**client, qmodel, inputs, QuickOptions(*board->board));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(result.status().message().find("exceeds the model buffer of " + std::to_string(model_capacity)),
@@ -151,8 +150,7 @@ TEST(MeasureModel, ModelNeedingMoreArenaThanTheBoardIsRefusedBeforeUpload) {
   ASSERT_FALSE(qmodel.empty());
   MeasurementInputs inputs;
   inputs.inputs = SeededInputs(1, 784, 35);
-  StatusOr<v1::MeasurementResult> result =
-      MeasureModel(*board.client, qmodel, inputs, QuickOptions(*board.board));
+  StatusOr<v1::MeasurementResult> result = MeasureModel(*board.client, qmodel, inputs, QuickOptions(*board.board));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), StatusCode::kResourceExhausted);
   EXPECT_NE(result.status().message().find("bytes of activation arena"), std::string::npos)
@@ -200,8 +198,7 @@ TEST(MeasureModel, EmulatorKilledMidMeasurementIsUnavailableAndARetryCompletes) 
   }
   EmulatedBoard fresh = Boot();
   ASSERT_TRUE(fresh.client);
-  StatusOr<v1::MeasurementResult> retried =
-      MeasureModel(*fresh.client, qmodel, inputs, QuickOptions(*fresh.board));
+  StatusOr<v1::MeasurementResult> retried = MeasureModel(*fresh.client, qmodel, inputs, QuickOptions(*fresh.board));
   ASSERT_TRUE(retried.ok()) << retried.status().ToString();
   EXPECT_EQ(retried->bit_exact_inputs(), retried->checked_inputs());
 }
@@ -215,8 +212,7 @@ TEST(MeasureModel, EmulatedLatencyIsIdenticalAcrossRuns) {
   for (int run = 0; run < 2; ++run) {
     EmulatedBoard board = Boot();  // a fresh emulator each time
     ASSERT_TRUE(board.client);
-    StatusOr<v1::MeasurementResult> result =
-        MeasureModel(*board.client, qmodel, inputs, QuickOptions(*board.board));
+    StatusOr<v1::MeasurementResult> result = MeasureModel(*board.client, qmodel, inputs, QuickOptions(*board.board));
     ASSERT_TRUE(result.ok()) << result.status().ToString();
     runs.push_back(*result);
   }
@@ -265,8 +261,7 @@ TEST(MeasureModel, RefusesOptionsWithoutATimingModel) {
   MeasurementOptions options;  // timing_model left empty
   MeasurementInputs inputs;
   inputs.inputs = SeededInputs(1, 784, 71);
-  StatusOr<v1::MeasurementResult> result =
-      MeasureModel(*board.client, Write(SeededCnnModel(72)), inputs, options);
+  StatusOr<v1::MeasurementResult> result = MeasureModel(*board.client, Write(SeededCnnModel(72)), inputs, options);
   EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
 }
 

@@ -35,8 +35,8 @@ class ModelBuilder {
   // A weighted op (dense, conv2d, depthwise) reading `input`, with random
   // int8 weights, a small random bias and per-channel multipliers that scale
   // the accumulator (of `fan_in` products) back to the int8 range.
-  int AddWeighted(IntegerOpKind kind, int input, int out_h, int out_w, int out_c, int kernel,
-                  int stride, int padding, int64_t weight_count, int fan_in, bool relu) {
+  int AddWeighted(IntegerOpKind kind, int input, int out_h, int out_w, int out_c, int kernel, int stride, int padding,
+                  int64_t weight_count, int fan_in, bool relu) {
     int output = AddTensor(out_h, out_w, out_c);
     IntegerOp op;
     op.kind = kind;
@@ -54,8 +54,7 @@ class ModelBuilder {
     std::uniform_real_distribution<double> jitter(0.8, 1.25);
     for (int c = 0; c < out_c; ++c) {
       op.bias.push_back(bias(random_));
-      double m = kTargetOutputStd / (std::sqrt(static_cast<double>(fan_in)) * kValueStd * kValueStd) *
-                 jitter(random_);
+      double m = kTargetOutputStd / (std::sqrt(static_cast<double>(fan_in)) * kValueStd * kValueStd) * jitter(random_);
       int exponent = 0;
       double fraction = std::frexp(m, &exponent);  // m = fraction · 2^exponent, fraction in [0.5, 1)
       int64_t m0 = std::llround(fraction * 2147483648.0);
@@ -75,8 +74,8 @@ class ModelBuilder {
   int AddDense(int input, int outputs, bool relu) {
     const IntegerTensor& in = tensor(input);
     int inputs = in.height * in.width * in.channels;
-    return AddWeighted(IntegerOpKind::kDense, input, 1, 1, outputs, 1, 1, 0,
-                       static_cast<int64_t>(inputs) * outputs, inputs, relu);
+    return AddWeighted(IntegerOpKind::kDense, input, 1, 1, outputs, 1, 1, 0, static_cast<int64_t>(inputs) * outputs,
+                       inputs, relu);
   }
 
   int AddConv(int input, int channels, int kernel, int stride, int padding, bool relu) {
@@ -85,17 +84,15 @@ class ModelBuilder {
     int out_w = WindowOutputSize(in.width, kernel, stride, padding);
     int in_c = in.channels;
     return AddWeighted(IntegerOpKind::kConv2D, input, out_h, out_w, channels, kernel, stride, padding,
-                       static_cast<int64_t>(channels) * kernel * kernel * in_c, kernel * kernel * in_c,
-                       relu);
+                       static_cast<int64_t>(channels) * kernel * kernel * in_c, kernel * kernel * in_c, relu);
   }
 
   int AddDepthwise(int input, int kernel, int stride, int padding, bool relu) {
     const IntegerTensor& in = tensor(input);
     int out_h = WindowOutputSize(in.height, kernel, stride, padding);
     int out_w = WindowOutputSize(in.width, kernel, stride, padding);
-    return AddWeighted(IntegerOpKind::kDepthwiseConv2D, input, out_h, out_w, in.channels, kernel,
-                       stride, padding, static_cast<int64_t>(kernel) * kernel * in.channels,
-                       kernel * kernel, relu);
+    return AddWeighted(IntegerOpKind::kDepthwiseConv2D, input, out_h, out_w, in.channels, kernel, stride, padding,
+                       static_cast<int64_t>(kernel) * kernel * in.channels, kernel * kernel, relu);
   }
 
   // Pools keep the scale and zero point of their input.

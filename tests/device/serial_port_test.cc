@@ -11,8 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/device/fault_injecting_serial_port.h"
 #include "device_agent/serial_port.h"
+#include "tests/device/fault_injecting_serial_port.h"
 
 namespace qatlab {
 namespace {
@@ -48,8 +48,10 @@ class PtyPair : public ::testing::Test {
       if (::poll(&readable, 1, static_cast<int>(left.count())) <= 0) break;
       char buffer[256];
       ssize_t r = ::read(master_, buffer, sizeof(buffer));
-      if (r > 0) got.append(buffer, static_cast<size_t>(r));
-      else if (readable.revents & (POLLHUP | POLLERR)) break;
+      if (r > 0)
+        got.append(buffer, static_cast<size_t>(r));
+      else if (readable.revents & (POLLHUP | POLLERR))
+        break;
     }
     return got;
   }

@@ -29,8 +29,8 @@ FloatBuffer RandomImages(int count, int size, uint32_t seed) {
 
 struct RoundTrip {
   int logits = 0;
-  int exact = 0;        // integer == fake-quant
-  int within_one = 0;   // |integer - fake-quant| <= 1 LSB
+  int exact = 0;       // integer == fake-quant
+  int within_one = 0;  // |integer - fake-quant| <= 1 LSB
   int same_class = 0;
   int images = 0;
 };
@@ -52,8 +52,8 @@ std::vector<v1::LayerSpec> ModelLayers(const std::string& name) {
     v1::LayerSpec dense;
     dense.set_type("dense");
     dense.set_units(10);
-    return {Layer("conv2d", 8),  Layer("relu"), Layer("avgpool", 0, 2), Layer("conv2d", 16),
-            Layer("relu"),       Layer("avgpool", 0, 2), Layer("flatten"), dense};
+    return {Layer("conv2d", 8), Layer("relu"),          Layer("avgpool", 0, 2), Layer("conv2d", 16),
+            Layer("relu"),      Layer("avgpool", 0, 2), Layer("flatten"),       dense};
   }
   return PresetLayerSpecs(name);
 }

@@ -54,8 +54,7 @@ void ExpectClose(double analytic, double numeric, const std::string& what) {
 // Compares analytic[i] with the central difference of loss() in values[i],
 // for i in [0, count) with the given stride; values are restored.
 void CheckAgainstCentralDifferences(float* values, const float* analytic, size_t count,
-                                    const std::function<double()>& loss, const std::string& what,
-                                    size_t stride = 1) {
+                                    const std::function<double()>& loss, const std::string& what, size_t stride = 1) {
   for (size_t i = 0; i < count; i += stride) {
     const float saved = values[i];
     values[i] = saved + kStep;

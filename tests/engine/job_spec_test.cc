@@ -78,8 +78,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "ends with 7 outputs"},
         BadSpec{"bits too high", R"({"model": {"preset": "mlp"}, "configs": [{"weightBits": 9}]})",
                 "configs[0].weight_bits: 9 bits is outside 2..8"},
-        BadSpec{"bits too low", R"({"model": {"preset": "mlp"}, "configs": [{"weightBits": 1}]})",
-                "outside 2..8"},
+        BadSpec{"bits too low", R"({"model": {"preset": "mlp"}, "configs": [{"weightBits": 1}]})", "outside 2..8"},
         BadSpec{"per-layer bits count", R"({"model": {"preset": "mlp"}, "configs": [{"layerWeightBits": [8, 4]}]})",
                 "configs[0].layer_weight_bits: has 2 entries but the model has 3 weighted layers"},
         BadSpec{"per-layer bits range", R"({"model": {"preset": "mlp"}, "configs": [{"layerWeightBits": [8, 4, 1]}]})",
@@ -95,9 +94,10 @@ INSTANTIATE_TEST_SUITE_P(
                                          {"type": "add", "from": "a"}, {"type": "flatten"},
                                          {"type": "dense", "units": 10}]}})",
                 "(add): shapes differ: input 28x28x8 vs 'a' 28x28x4"},
-        BadSpec{"batchnorm alone",
-                R"({"model": {"layers": [{"type": "flatten"}, {"type": "batchnorm"}, {"type": "dense", "units": 10}]}})",
-                "model.layers[1] (batchnorm): batchnorm must directly follow"},
+        BadSpec{
+            "batchnorm alone",
+            R"({"model": {"layers": [{"type": "flatten"}, {"type": "batchnorm"}, {"type": "dense", "units": 10}]}})",
+            "model.layers[1] (batchnorm): batchnorm must directly follow"},
         BadSpec{"relu after pool",
                 R"({"model": {"layers": [{"type": "maxpool", "pool": 2}, {"type": "relu"}, {"type": "flatten"},
                                          {"type": "dense", "units": 10}]}})",
@@ -119,8 +119,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "data.source: unknown source 's3'"},
         BadSpec{"duplicate config", R"({"model": {"preset": "mlp"}, "configs": [{"name": "a"}, {"name": "a"}]})",
                 "duplicate config name 'a'"},
-        BadSpec{"batch size", R"({"model": {"preset": "mlp"}, "training": {"batchSize": -4}})",
-                "training.batch_size"},
+        BadSpec{"batch size", R"({"model": {"preset": "mlp"}, "training": {"batchSize": -4}})", "training.batch_size"},
         BadSpec{"no model", R"({})", "model: give a preset"}));
 
 TEST(JobSpec, CheapValidationNeedsNoShape) {

@@ -35,7 +35,7 @@ TEST(FakeQuantize, RoundsToGridAndClamps) {
   p.qmin = -4;
   p.qmax = 3;
   EXPECT_EQ(FakeQuantize(0.74f, p), 0.5f);
-  EXPECT_EQ(FakeQuantize(0.75f, p), 1.0f);    // half away from zero
+  EXPECT_EQ(FakeQuantize(0.75f, p), 1.0f);  // half away from zero
   EXPECT_EQ(FakeQuantize(-0.75f, p), -1.0f);
   EXPECT_EQ(FakeQuantize(10.0f, p), 1.5f);    // clamped at qmax
   EXPECT_EQ(FakeQuantize(-10.0f, p), -2.0f);  // clamped at qmin
@@ -254,7 +254,8 @@ TEST(WeightQuantization, MseScalesMoveOnlyInTrainingAndFreezeKeepsThem) {
   trained.QuantizeWeights(wq);
   for (float& w : trained.weights()) w *= 3.0f;
   trained.Forward(in, &out, true);  // the first training forward searches
-  for (size_t c = 0; c < chosen.size(); ++c) EXPECT_NEAR(trained.weight_scales()[c], 3.0f * chosen[c], 1e-5f * chosen[c] + 1e-7f);
+  for (size_t c = 0; c < chosen.size(); ++c)
+    EXPECT_NEAR(trained.weight_scales()[c], 3.0f * chosen[c], 1e-5f * chosen[c] + 1e-7f);
 }
 
 TEST(NetworkQuantization, QuantizersSitAtFusedGroupBoundaries) {

@@ -18,7 +18,8 @@ namespace {
 // that takes the reference path inside the DSP variant.
 int RandomBits(naive::VectorGenerator& generator) {
   switch (generator.Int(0, 5)) {
-    case 0: case 1: return 8;
+    case 0:
+    case 1: return 8;
     case 2: return 4;
     case 3: return 3;
     case 4: return 2;
@@ -114,11 +115,9 @@ TEST(DspVariantsTest, DenseIsBitExactWithReference) {
     const qk_packed_weights weights{packed.data(), bits};
     const int32_t* bias = trial % 7 == 0 ? nullptr : op.bias.data();
     std::vector<int8_t> reference(outputs), optimized(outputs);
-    ASSERT_EQ(qk_dense_s8_reference(&params, &quant, inputs, input.data(), &weights, bias, outputs,
-                                    reference.data()),
+    ASSERT_EQ(qk_dense_s8_reference(&params, &quant, inputs, input.data(), &weights, bias, outputs, reference.data()),
               QK_OK);
-    ASSERT_EQ(qk_dense_s8_dsp(&params, &quant, inputs, input.data(), &weights, bias, outputs, optimized.data()),
-              QK_OK);
+    ASSERT_EQ(qk_dense_s8_dsp(&params, &quant, inputs, input.data(), &weights, bias, outputs, optimized.data()), QK_OK);
     ASSERT_EQ(optimized, reference) << "trial " << trial << " " << inputs << " -> " << outputs;
   }
 }
@@ -141,8 +140,13 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
     IntegerOp op;
     op.bias = generator.Int32s(out_dims.channels, -100000, 100000);
     generator.Quantization(op, out_dims.channels);
-    const qk_conv_params params{-generator.Int(-128, 127), generator.Int(-128, 127), kernel_h, kernel_w, stride,
-                                padding, {generator.Int(-128, -1), generator.Int(0, 127)}};
+    const qk_conv_params params{-generator.Int(-128, 127),
+                                generator.Int(-128, 127),
+                                kernel_h,
+                                kernel_w,
+                                stride,
+                                padding,
+                                {generator.Int(-128, -1), generator.Int(0, 127)}};
     const qk_per_channel_quant quant{op.multiplier.data(), op.shift.data()};
     const qk_packed_weights weights{packed.data(), bits};
     const size_t output_size = static_cast<size_t>(out_dims.height) * out_dims.width * out_dims.channels;
@@ -176,8 +180,13 @@ TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
     IntegerOp op;
     op.bias = generator.Int32s(channels, -100000, 100000);
     generator.Quantization(op, channels);
-    const qk_conv_params params{-generator.Int(-128, 127), generator.Int(-128, 127), kernel_h, kernel_w, stride,
-                                padding, {generator.Int(-128, -1), generator.Int(0, 127)}};
+    const qk_conv_params params{-generator.Int(-128, 127),
+                                generator.Int(-128, 127),
+                                kernel_h,
+                                kernel_w,
+                                stride,
+                                padding,
+                                {generator.Int(-128, -1), generator.Int(0, 127)}};
     const qk_per_channel_quant quant{op.multiplier.data(), op.shift.data()};
     const qk_packed_weights weights{packed.data(), bits};
     const int32_t* bias = trial % 5 == 0 ? nullptr : op.bias.data();
@@ -189,8 +198,8 @@ TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
     ASSERT_EQ(qk_depthwise_conv2d_s8_dsp(&params, &quant, &in_dims, input.data(), &weights, bias, &out_dims,
                                          optimized.data()),
               QK_OK);
-    ASSERT_EQ(optimized, reference) << "trial " << trial << " bits " << bits << " c " << channels << " k "
-                                    << kernel_h << "x" << kernel_w << " s " << stride << " p " << padding;
+    ASSERT_EQ(optimized, reference) << "trial " << trial << " bits " << bits << " c " << channels << " k " << kernel_h
+                                    << "x" << kernel_w << " s " << stride << " p " << padding;
   }
 }
 

@@ -41,7 +41,8 @@ TEST(FixedPointTest, RequantizeSaturatesToInt32) {
 TEST(FixedPointTest, RequantizeMatchesExactArithmeticOnRandomValues) {
   naive::VectorGenerator generator(1003);
   for (int i = 0; i < 200000; ++i) {
-    const int32_t x = i % 3 ? generator.Int32s(1, -(1 << 24), 1 << 24)[0] : generator.Int32s(1, INT32_MIN, INT32_MAX)[0];
+    const int32_t x =
+        i % 3 ? generator.Int32s(1, -(1 << 24), 1 << 24)[0] : generator.Int32s(1, INT32_MIN, INT32_MAX)[0];
     const int32_t multiplier = generator.Int32s(1, 0, INT32_MAX)[0];
     const int32_t shift = generator.Int(QK_MIN_SHIFT, QK_MAX_SHIFT);
     ASSERT_EQ(qk_requantize(x, multiplier, shift), naive::Requantize(x, multiplier, shift))

@@ -39,9 +39,9 @@ TEST(IntegerRunnerTest, RunsTheModelLikeTheNaiveReference) {
     const std::vector<int8_t> input = generator.Int8s(runner->input_bytes());
     std::vector<int8_t> logits(10);
     std::vector<uint32_t> kinds;
-    ASSERT_TRUE(runner->RunWithOpHook(input.data(), logits.data(),
-                                      [&](uint32_t, uint32_t kind) { kinds.push_back(kind); })
-                    .ok());
+    ASSERT_TRUE(
+        runner->RunWithOpHook(input.data(), logits.data(), [&](uint32_t, uint32_t kind) { kinds.push_back(kind); })
+            .ok());
     EXPECT_EQ(logits, naive::Evaluate(model, input));
     EXPECT_EQ(kinds.size(), model.ops.size());
   }

@@ -16,9 +16,18 @@ namespace {
 // narrow band.
 void RandomActivation(naive::VectorGenerator& generator, IntegerOp& op, int32_t z_out) {
   switch (generator.Int(0, 2)) {
-    case 0: op.act_min = -128; op.act_max = 127; break;
-    case 1: op.act_min = z_out; op.act_max = 127; break;
-    default: op.act_min = generator.Int(-128, 0); op.act_max = generator.Int(op.act_min, 127); break;
+    case 0:
+      op.act_min = -128;
+      op.act_max = 127;
+      break;
+    case 1:
+      op.act_min = z_out;
+      op.act_max = 127;
+      break;
+    default:
+      op.act_min = generator.Int(-128, 0);
+      op.act_max = generator.Int(op.act_min, 127);
+      break;
   }
 }
 
@@ -85,24 +94,21 @@ void RunConvCases(bool depthwise, uint32_t seed) {
   naive::VectorGenerator generator(seed);
   for (int trial = 0; trial < 300; ++trial) {
     const ConvCase c = RandomConvCase(generator, depthwise);
-    const naive::Activations expected =
-        naive::Convolution(c.op, c.input, c.z_in, c.z_out, c.out_channels, depthwise);
-    const qk_conv_params params{-c.z_in,      c.z_out,           c.op.kernel_h, c.op.kernel_w,
-                                c.op.stride, c.op.padding, {c.op.act_min, c.op.act_max}};
+    const naive::Activations expected = naive::Convolution(c.op, c.input, c.z_in, c.z_out, c.out_channels, depthwise);
+    const qk_conv_params params{
+        -c.z_in, c.z_out, c.op.kernel_h, c.op.kernel_w, c.op.stride, c.op.padding, {c.op.act_min, c.op.act_max}};
     const qk_per_channel_quant quant{c.op.multiplier.data(), c.op.shift.data()};
     const qk_packed_weights weights{c.packed.data(), c.bits};
     const qk_dims in_dims{c.input.height, c.input.width, c.input.channels};
     const qk_dims out_dims{expected.height, expected.width, expected.channels};
     std::vector<int8_t> output(expected.values.size());
-    const qk_status status =
-        depthwise ? qk_depthwise_conv2d_s8(&params, &quant, &in_dims, c.input.values.data(), &weights,
-                                           c.op.bias.data(), &out_dims, output.data())
-                  : qk_conv2d_s8(&params, &quant, &in_dims, c.input.values.data(), &weights, c.op.bias.data(),
-                                 &out_dims, output.data());
+    const qk_status status = depthwise ? qk_depthwise_conv2d_s8(&params, &quant, &in_dims, c.input.values.data(),
+                                                                &weights, c.op.bias.data(), &out_dims, output.data())
+                                       : qk_conv2d_s8(&params, &quant, &in_dims, c.input.values.data(), &weights,
+                                                      c.op.bias.data(), &out_dims, output.data());
     ASSERT_EQ(status, QK_OK) << "trial " << trial;
-    ASSERT_EQ(output, expected.values) << "trial " << trial << " bits " << c.bits << " kernel " << c.op.kernel_h
-                                       << "x" << c.op.kernel_w << " stride " << c.op.stride << " padding "
-                                       << c.op.padding;
+    ASSERT_EQ(output, expected.values) << "trial " << trial << " bits " << c.bits << " kernel " << c.op.kernel_h << "x"
+                                       << c.op.kernel_w << " stride " << c.op.stride << " padding " << c.op.padding;
   }
 }
 
@@ -119,7 +125,9 @@ TEST(KernelsTest, PoolsMatchNaiveOnRandomGeometry) {
     op.stride = generator.Int(1, 3);
     op.padding = generator.Int(0, std::min(op.kernel_h, op.kernel_w) - 1);
     naive::Activations input{generator.Int(std::max(1, op.kernel_h - 2 * op.padding), 10),
-                             generator.Int(std::max(1, op.kernel_w - 2 * op.padding), 10), generator.Int(1, 6), {}};
+                             generator.Int(std::max(1, op.kernel_w - 2 * op.padding), 10),
+                             generator.Int(1, 6),
+                             {}};
     input.values = generator.Int8s(static_cast<size_t>(input.height) * input.width * input.channels);
     RandomActivation(generator, op, generator.Int(-128, 127));
     const bool average = trial % 2 == 1;
@@ -163,10 +171,17 @@ TEST(KernelsTest, AddMatchesNaive) {
     const int32_t z_a = generator.Int(-128, 127), z_b = generator.Int(-128, 127), z_out = generator.Int(-128, 127);
     RandomActivation(generator, op, z_out);
     const std::vector<int8_t> a = generator.Int8s(count), b = generator.Int8s(count);
-    const qk_add_params params{-z_a,           -z_b,        20,
-                               op.multiplier[0], op.shift[0], op.multiplier[1],
-                               op.shift[1],      op.multiplier[2], op.shift[2],
-                               z_out,            {op.act_min, op.act_max}};
+    const qk_add_params params{-z_a,
+                               -z_b,
+                               20,
+                               op.multiplier[0],
+                               op.shift[0],
+                               op.multiplier[1],
+                               op.shift[1],
+                               op.multiplier[2],
+                               op.shift[2],
+                               z_out,
+                               {op.act_min, op.act_max}};
     std::vector<int8_t> output(count);
     ASSERT_EQ(qk_add_s8(&params, count, a.data(), b.data(), output.data()), QK_OK);
     ASSERT_EQ(output, naive::Add(op, a, z_a, b, z_b, z_out, 20)) << "trial " << trial;
@@ -185,8 +200,7 @@ TEST(KernelsTest, RejectArgumentsThatDoNotFitTogether) {
   const qk_packed_weights nine_bits{packed.data(), 9};
   EXPECT_EQ(qk_dense_s8(&dense, &quant, 4, input.data(), &nine_bits, nullptr, 4, output.data()), QK_ERR_ARGUMENT);
   const qk_per_channel_quant out_of_range{multiplier.data(), bad_shift.data()};
-  EXPECT_EQ(qk_dense_s8(&dense, &out_of_range, 4, input.data(), &weights, nullptr, 4, output.data()),
-            QK_ERR_ARGUMENT);
+  EXPECT_EQ(qk_dense_s8(&dense, &out_of_range, 4, input.data(), &weights, nullptr, 4, output.data()), QK_ERR_ARGUMENT);
   const qk_dense_params inverted{0, 0, {10, -10}};
   EXPECT_EQ(qk_dense_s8(&inverted, &quant, 4, input.data(), &weights, nullptr, 4, output.data()), QK_ERR_ARGUMENT);
 

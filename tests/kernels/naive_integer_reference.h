@@ -66,8 +66,8 @@ inline std::vector<int8_t> Dense(const IntegerOp& op, const std::vector<int8_t>&
 inline Activations Convolution(const IntegerOp& op, const Activations& input, int32_t z_in, int32_t z_out,
                                int out_channels, bool depthwise) {
   const Activations in = Padded(input, op.padding, z_in);
-  Activations out{(in.height - op.kernel_h) / op.stride + 1, (in.width - op.kernel_w) / op.stride + 1, out_channels,
-                  {}};
+  Activations out{
+      (in.height - op.kernel_h) / op.stride + 1, (in.width - op.kernel_w) / op.stride + 1, out_channels, {}};
   for (int oy = 0; oy < out.height; ++oy)
     for (int ox = 0; ox < out.width; ++ox)
       for (int oc = 0; oc < out_channels; ++oc) {
@@ -76,7 +76,8 @@ inline Activations Convolution(const IntegerOp& op, const Activations& input, in
           for (int kx = 0; kx < op.kernel_w; ++kx) {
             const int y = oy * op.stride + ky, x = ox * op.stride + kx;
             if (depthwise) {
-              acc += (in.at(y, x, oc) - z_in) * op.weights[(static_cast<size_t>(ky) * op.kernel_w + kx) * in.channels + oc];
+              acc += (in.at(y, x, oc) - z_in) *
+                     op.weights[(static_cast<size_t>(ky) * op.kernel_w + kx) * in.channels + oc];
             } else {
               for (int ic = 0; ic < in.channels; ++ic)
                 acc += (in.at(y, x, ic) - z_in) *
@@ -91,7 +92,9 @@ inline Activations Convolution(const IntegerOp& op, const Activations& input, in
 // Max or average pooling; padded positions are not part of the window.
 inline Activations Pool(const IntegerOp& op, const Activations& in, bool average) {
   Activations out{(in.height + 2 * op.padding - op.kernel_h) / op.stride + 1,
-                  (in.width + 2 * op.padding - op.kernel_w) / op.stride + 1, in.channels, {}};
+                  (in.width + 2 * op.padding - op.kernel_w) / op.stride + 1,
+                  in.channels,
+                  {}};
   for (int oy = 0; oy < out.height; ++oy)
     for (int ox = 0; ox < out.width; ++ox)
       for (int c = 0; c < in.channels; ++c) {
@@ -133,7 +136,8 @@ inline std::vector<int8_t> Add(const IntegerOp& op, const std::vector<int8_t>& a
     const int32_t scaled_a = Requantize((a[i] - z_a) * (1 << left_shift), op.multiplier[0], op.shift[0]);
     const int32_t scaled_b = Requantize((b[i] - z_b) * (1 << left_shift), op.multiplier[1], op.shift[1]);
     const int32_t sum = static_cast<int32_t>(std::clamp<int64_t>(int64_t{scaled_a} + scaled_b, INT32_MIN, INT32_MAX));
-    out[i] = static_cast<int8_t>(std::clamp(Requantize(sum, op.multiplier[2], op.shift[2]) + z_out, op.act_min, op.act_max));
+    out[i] =
+        static_cast<int8_t>(std::clamp(Requantize(sum, op.multiplier[2], op.shift[2]) + z_out, op.act_min, op.act_max));
   }
   return out;
 }
@@ -153,21 +157,20 @@ inline std::vector<int8_t> Evaluate(const IntegerModel& model, const std::vector
     Activations result = shaped(op.output);
     switch (op.kind) {
       case IntegerOpKind::kDense:
-        result.values = Dense(op, values[op.input].values, in.zero_point, out.zero_point,
-                              out.height * out.width * out.channels);
+        result.values =
+            Dense(op, values[op.input].values, in.zero_point, out.zero_point, out.height * out.width * out.channels);
         break;
       case IntegerOpKind::kConv2D:
       case IntegerOpKind::kDepthwiseConv2D:
         result.values = Convolution(op, values[op.input], in.zero_point, out.zero_point, out.channels,
-                                    op.kind == IntegerOpKind::kDepthwiseConv2D).values;
+                                    op.kind == IntegerOpKind::kDepthwiseConv2D)
+                            .values;
         break;
       case IntegerOpKind::kMaxPool:
       case IntegerOpKind::kAvgPool:
         result.values = Pool(op, values[op.input], op.kind == IntegerOpKind::kAvgPool).values;
         break;
-      case IntegerOpKind::kGlobalAvgPool:
-        result.values = GlobalAveragePool(op, values[op.input]).values;
-        break;
+      case IntegerOpKind::kGlobalAvgPool: result.values = GlobalAveragePool(op, values[op.input]).values; break;
       case IntegerOpKind::kAdd:
         result.values = Add(op, values[op.input].values, in.zero_point, values[op.input2].values,
                             model.tensors[op.input2].zero_point, out.zero_point, 20);

@@ -178,7 +178,8 @@ TEST(QModelTest, WriterRejectsInvalidModelsNamingTheProblem) {
       {"num_classes 12", [](IntegerModel& m) { m.num_classes = 12; }},
       {"shift 0 = 31", [](IntegerModel& m) { m.ops[1].shift[0] = 31; }},
       {"pools keep scale and zero point", [](IntegerModel& m) { m.tensors[4].zero_point += 1; }},
-      {"does not fit input", [](IntegerModel& m) {
+      {"does not fit input",
+       [](IntegerModel& m) {
          m.ops[0].kernel_h = m.ops[0].kernel_w = 11;
          m.ops[0].padding = 0;
        }},
@@ -246,7 +247,8 @@ TEST_F(CorruptionTest, StructuralDamageUnderAValidCrcIsMalformed) {
       {"weights past the end", OpRecord(bytes_, 0) + QK_OP_WEIGHTS_OFFSET, total - 4, QK_ERR_MALFORMED},
       {"weights into the header", OpRecord(bytes_, 0) + QK_OP_WEIGHTS_OFFSET, 8, QK_ERR_MALFORMED},
       {"huge weights offset", OpRecord(bytes_, 0) + QK_OP_WEIGHTS_OFFSET, 0xFFFFFFF0u, QK_ERR_MALFORMED},
-      {"misaligned bias", OpRecord(bytes_, 0) + QK_OP_BIAS_OFFSET, ReadU32(bytes_, OpRecord(bytes_, 0) + QK_OP_BIAS_OFFSET) + 2, QK_ERR_MALFORMED},
+      {"misaligned bias", OpRecord(bytes_, 0) + QK_OP_BIAS_OFFSET,
+       ReadU32(bytes_, OpRecord(bytes_, 0) + QK_OP_BIAS_OFFSET) + 2, QK_ERR_MALFORMED},
       {"shifts past the end", OpRecord(bytes_, 6) + QK_OP_SHIFT_OFFSET, total - 8, QK_ERR_MALFORMED},
       {"wrong weight size", OpRecord(bytes_, 6) + QK_OP_WEIGHTS_BYTES, 1, QK_ERR_MALFORMED},
       {"tensor beyond the arena", TensorRecord(bytes_, 3) + QK_TENSOR_ARENA_OFFSET, arena, QK_ERR_MALFORMED},

@@ -102,9 +102,9 @@ inline IntegerModel Mlp(naive::VectorGenerator& generator, int bits) {
   // layer's outputs spread over the int8 range.
   const int layer_shifts[3] = {bits == 8 ? -11 : -7, bits == 8 ? -9 : -5, bits == 8 ? -8 : -4};
   for (int layer = 0; layer < 3; ++layer) {
-    IntegerOp op = Weighted(generator, IntegerOpKind::kDense, layer, layer + 1, bits,
-                            static_cast<size_t>(sizes[layer]) * sizes[layer + 1], sizes[layer + 1],
-                            layer_shifts[layer]);
+    IntegerOp op =
+        Weighted(generator, IntegerOpKind::kDense, layer, layer + 1, bits,
+                 static_cast<size_t>(sizes[layer]) * sizes[layer + 1], sizes[layer + 1], layer_shifts[layer]);
     if (layer < 2) op.act_min = model.tensors[layer + 1].zero_point;
     model.ops.push_back(op);
   }

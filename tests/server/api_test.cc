@@ -19,9 +19,9 @@ namespace qatlab::server {
 namespace {
 
 using std::chrono::milliseconds;
+using test_support::WaitUntil;
 using testing::ServerFixture;
 using testing::SmallSpec;
-using test_support::WaitUntil;
 
 class ApiTest : public ServerFixture {
  protected:
@@ -216,8 +216,8 @@ TEST_F(ApiTest, ThousandSubmissionsFromEightClientsAllLandOnce) {
   EXPECT_EQ(unique.size(), static_cast<size_t>(kClients * kPerClient));
   EXPECT_EQ(*server_->store().CountJobs(), kClients * kPerClient);
   EXPECT_LT(took, std::chrono::seconds(60));
-  std::cout << "1000 submissions from 8 clients took "
-            << std::chrono::duration_cast<milliseconds>(took).count() << " ms\n";
+  std::cout << "1000 submissions from 8 clients took " << std::chrono::duration_cast<milliseconds>(took).count()
+            << " ms\n";
 }
 
 TEST_F(ApiTest, UploadedDatasetCanBeReferencedAndFetched) {
@@ -331,8 +331,9 @@ TEST_F(ApiTest, MeasureOnMeasurementsCommitWithTheJobsCompletion) {
   // A second connection makes every measurement insert fail, as a full disk would.
   auto db = Database::Open(dir_.File("qatlab.db"));
   ASSERT_TRUE(db.ok()) << db.status().ToString();
-  ASSERT_TRUE((*db)->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
-                          "BEGIN SELECT RAISE(ABORT, 'injected'); END")
+  ASSERT_TRUE((*db)
+                  ->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
+                         "BEGIN SELECT RAISE(ABORT, 'injected'); END")
                   .ok());
   grpc::Status refused = Complete(job.id(), lease.lease_id(), result);
   EXPECT_FALSE(refused.ok()) << "the job completed although its measurements were not stored";

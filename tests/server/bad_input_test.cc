@@ -84,8 +84,7 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
        Code::INVALID_ARGUMENT, "spec"},
       {"unknown preset", [&] { return SubmitMutated([](auto& s) { s.mutable_model()->set_preset("resnet152"); }); },
        Code::INVALID_ARGUMENT, "model.preset"},
-      {"weight bits 9",
-       [&] { return SubmitMutated([](auto& s) { s.add_configs()->set_weight_bits(9); }); },
+      {"weight bits 9", [&] { return SubmitMutated([](auto& s) { s.add_configs()->set_weight_bits(9); }); },
        Code::INVALID_ARGUMENT, "outside 2..8"},
       {"activation bits 1",
        [&] {
@@ -194,8 +193,8 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
        },
        Code::NOT_FOUND, "not found"},
       {"complete with a stale lease",
-       [&] { return Complete(lease.job().id(), stale_lease, ResultFor(lease.job().id())); },
-       Code::FAILED_PRECONDITION, "not the current lease"},
+       [&] { return Complete(lease.job().id(), stale_lease, ResultFor(lease.job().id())); }, Code::FAILED_PRECONDITION,
+       "not the current lease"},
       {"complete without result",
        [&] {
          v1::CompleteJobRequest r;
@@ -205,8 +204,8 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
          return workers_->CompleteJob(Context().get(), r, &response);
        },
        Code::INVALID_ARGUMENT, "result"},
-      {"empty upload", [&] { return UploadRaw({Header("empty", "idx", Sha256Hex(""))}); },
-       Code::INVALID_ARGUMENT, "empty upload"},
+      {"empty upload", [&] { return UploadRaw({Header("empty", "idx", Sha256Hex(""))}); }, Code::INVALID_ARGUMENT,
+       "empty upload"},
       {"upload announced larger than the limit",
        [&] { return UploadRaw({Header("huge", "idx", Sha256Hex(big), static_cast<int64_t>(big.size()))}); },
        Code::RESOURCE_EXHAUSTED, "size limit"},
@@ -231,8 +230,8 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
       {"same data set name, different content", [&] { return UploadDataset("good-data", "different bytes"); },
        Code::ALREADY_EXISTS, "already exists"},
       {"artifact upload on a stale lease",
-       [&] { return UploadModel(lease.job().id(), stale_lease, "m.qmodel", "m", 1); },
-       Code::FAILED_PRECONDITION, "not the current lease"},
+       [&] { return UploadModel(lease.job().id(), stale_lease, "m.qmodel", "m", 1); }, Code::FAILED_PRECONDITION,
+       "not the current lease"},
       {"download from unknown job",
        [&] {
          v1::DownloadArtifactRequest r;
@@ -292,7 +291,8 @@ TEST_F(BadInputTest, EachBadRequestGetsItsCodeAndAMessageNamingTheProblem) {
   EXPECT_TRUE(Complete(lease.job().id(), lease.lease_id(), ResultFor(lease.job().id())).ok());
   // No stray upload files were left in the store.
   size_t blobs = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::filesystem::path(dir_.path()) / "blobs")) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::filesystem::path(dir_.path()) / "blobs")) {
     blobs += entry.is_regular_file();
   }
   EXPECT_EQ(blobs, 1u);

@@ -13,8 +13,8 @@
 namespace qatlab::server {
 namespace {
 
-using testing::SmallSpec;
 using test_support::TempDir;
+using testing::SmallSpec;
 
 constexpr int64_t kLeaseMs = 1000;
 const std::string kSha(64, 'c');

@@ -17,19 +17,19 @@ namespace qatlab::server {
 namespace {
 
 using std::chrono::milliseconds;
-using testing::SmallSpec;
 using test_support::FreeLoopbackPort;
 using test_support::LoggedChild;
 using test_support::RunCommand;
 using test_support::TempDir;
+using testing::SmallSpec;
 
 // One run of the real binary, its output in <dir>/server.log; killed with
 // SIGKILL on destruction if alive.
 std::unique_ptr<LoggedChild> StartServer(const TempDir& dir, int port) {
-  StatusOr<std::unique_ptr<LoggedChild>> server = LoggedChild::Start(
-      {QATLAB_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", dir.File("data"),
-       "--local-workers", "0", "--lease-seconds", "4", "--log-level", "warn"},
-      dir.File("server.log"));
+  StatusOr<std::unique_ptr<LoggedChild>> server =
+      LoggedChild::Start({QATLAB_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
+                          dir.File("data"), "--local-workers", "0", "--lease-seconds", "4", "--log-level", "warn"},
+                         dir.File("server.log"));
   EXPECT_TRUE(server.ok()) << server.status().ToString();
   return server.ok() ? std::move(*server) : nullptr;
 }
@@ -40,9 +40,7 @@ struct Client {
     experiments = v1::ExperimentService::NewStub(channel);
     workers = v1::WorkerService::NewStub(channel);
   }
-  bool WaitReady(milliseconds limit) {
-    return channel->WaitForConnected(std::chrono::system_clock::now() + limit);
-  }
+  bool WaitReady(milliseconds limit) { return channel->WaitForConnected(std::chrono::system_clock::now() + limit); }
   static std::unique_ptr<grpc::ClientContext> Context(int ms = 10000) {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(std::chrono::system_clock::now() + milliseconds(ms));

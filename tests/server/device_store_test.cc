@@ -98,8 +98,9 @@ class DeviceStoreTest : public ::testing::Test {
   void BreakMeasurementInserts() {
     StatusOr<std::unique_ptr<Database>> db = Database::Open(dir_.File("qatlab.db"));
     ASSERT_TRUE(db.ok()) << db.status().ToString();
-    ASSERT_TRUE((*db)->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
-                            "BEGIN SELECT RAISE(ABORT, 'injected: measurements cannot be written'); END")
+    ASSERT_TRUE((*db)
+                    ->Exec("CREATE TRIGGER break_measurements BEFORE INSERT ON measurements "
+                           "BEGIN SELECT RAISE(ABORT, 'injected: measurements cannot be written'); END")
                     .ok());
   }
   void RepairMeasurementInserts() {
@@ -276,9 +277,9 @@ TEST_F(DeviceStoreTest, CompletingAMeasureOnJobQueuesItsMeasurementsWithIt) {
   }
   EXPECT_EQ(queued->size(), 4u);  // the variant without a .qmodel is not measured
   EXPECT_EQ(what, (std::set<std::pair<std::string, std::string>>{{"ptq_w8a8", "mps2-an386"},
-                                                                  {"ptq_w8a8", "netduinoplus2"},
-                                                                  {"qat_w8a8", "mps2-an386"},
-                                                                  {"qat_w8a8", "netduinoplus2"}}));
+                                                                 {"ptq_w8a8", "netduinoplus2"},
+                                                                 {"qat_w8a8", "mps2-an386"},
+                                                                 {"qat_w8a8", "netduinoplus2"}}));
   EXPECT_TRUE(devices_->WaitForQueueChange(seen, std::chrono::milliseconds(0)));  // agents were woken
 
   const std::string plain = FinishedJob({"qat_w8a8"});
@@ -422,8 +423,7 @@ TEST_F(DeviceStoreTest, RetryableFailGivesBackWithoutCountingAndFinalFailIsFinal
 
   MeasurementLease second = Lease(device);
   EXPECT_EQ(second.measurement.attempt(), 1);
-  ASSERT_TRUE(
-      devices_->Fail(second.measurement.id(), second.lease_id, "model needs 300000 bytes of RAM", false).ok());
+  ASSERT_TRUE(devices_->Fail(second.measurement.id(), second.lease_id, "model needs 300000 bytes of RAM", false).ok());
   StatusOr<v1::Measurement> failed = devices_->GetMeasurement(second.measurement.id());
   EXPECT_EQ(failed->state(), "FAILED");
   EXPECT_EQ(failed->error(), "model needs 300000 bytes of RAM");

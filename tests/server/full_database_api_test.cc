@@ -21,7 +21,8 @@ class FullDatabaseApiTest : public ServerFixture {
 TEST_F(FullDatabaseApiTest, SubmitToAFullDatabaseIsResourceExhaustedAndEarlierJobsStay) {
   StartServer();
   v1::JobSpec spec = SmallSpec("fill");
-  for (int label = 0; label < 8; ++label) (*spec.mutable_labels())["label" + std::to_string(label)] = std::string(200, 'x');
+  for (int label = 0; label < 8; ++label)
+    (*spec.mutable_labels())["label" + std::to_string(label)] = std::string(200, 'x');
 
   std::vector<std::string> accepted;
   grpc::Status refusal;

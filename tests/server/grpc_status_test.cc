@@ -35,9 +35,7 @@ TEST(GrpcStatusTest, NoCodeFallsThroughToUnknown) {
   }
 }
 
-TEST(GrpcStatusTest, OkIsOk) {
-  EXPECT_TRUE(ToGrpcStatus(Status::Ok()).ok());
-}
+TEST(GrpcStatusTest, OkIsOk) { EXPECT_TRUE(ToGrpcStatus(Status::Ok()).ok()); }
 
 }  // namespace
 }  // namespace qatlab::server

@@ -14,8 +14,8 @@
 namespace qatlab::server {
 namespace {
 
-using testing::SmallSpec;
 using test_support::TempDir;
+using testing::SmallSpec;
 
 constexpr int64_t kLeaseMs = 1000;
 

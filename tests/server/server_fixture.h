@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "digest/sha256.h"
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "digest/sha256.h"
 #include "server/rpc/server.h"
 #include "server_client/chunked_upload.h"
 #include "test_support.h"
@@ -90,8 +90,7 @@ class ServerFixture : public ::testing::Test {
     v1::UploadArtifactResponse uploaded;
     auto context = Context();
     auto stream = workers_->UploadArtifact(context.get(), &uploaded);
-    grpc::Status status =
-        UploadInChunks(*stream, ArtifactUploadHeader(job_id, lease_id, name, model), model, chunk);
+    grpc::Status status = UploadInChunks(*stream, ArtifactUploadHeader(job_id, lease_id, name, model), model, chunk);
     if (out != nullptr) *out = uploaded;
     return status;
   }

@@ -20,8 +20,8 @@
 namespace qatlab::server {
 namespace {
 
-using testing::SmallSpec;
 using test_support::TempDir;
+using testing::SmallSpec;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

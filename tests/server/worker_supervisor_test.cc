@@ -40,10 +40,10 @@ TEST(WorkerSupervisorTest, CommandLineCarriesServerIdTokenAndCache) {
   options.server_address = "127.0.0.1:50051";
   options.token_file = "/etc/qatlab/token";
   options.data_cache = "/var/cache/qatlab";
-  EXPECT_EQ(WorkerSupervisor::CommandLine(options, 2),
-            (std::vector<std::string>{"/opt/qatlab/bin/qatlab-worker", "--server", "127.0.0.1:50051", "--worker-id",
-                                      "local-2", "--token-file", "/etc/qatlab/token", "--data-cache",
-                                      "/var/cache/qatlab"}));
+  EXPECT_EQ(
+      WorkerSupervisor::CommandLine(options, 2),
+      (std::vector<std::string>{"/opt/qatlab/bin/qatlab-worker", "--server", "127.0.0.1:50051", "--worker-id",
+                                "local-2", "--token-file", "/etc/qatlab/token", "--data-cache", "/var/cache/qatlab"}));
   options.token_file.clear();
   options.data_cache.clear();
   EXPECT_EQ(WorkerSupervisor::CommandLine(options, 1).size(), 5u);
@@ -60,9 +60,9 @@ TEST(WorkerSupervisorTest, RestartsDeadWorkersWithGrowingDelays) {
   const std::string log = dir.File("starts.log");
   // Each run records when it started (with its arguments) and when it is
   // about to die, in ms, then exits with an error.
-  std::string script = WriteScript(dir, "dying-worker.sh",
-                                   "echo \"start $(date +%s%3N) $*\" >> " + log + "\n" +
-                                       "echo \"end $(date +%s%3N) $4\" >> " + log + "\nexit 3\n");
+  std::string script = WriteScript(
+      dir, "dying-worker.sh",
+      "echo \"start $(date +%s%3N) $*\" >> " + log + "\n" + "echo \"end $(date +%s%3N) $4\" >> " + log + "\nexit 3\n");
   WorkerSupervisorOptions options;
   options.binary = script;
   options.server_address = "127.0.0.1:1";
@@ -114,11 +114,11 @@ TEST(WorkerSupervisorTest, StopTerminatesWorkersAndKillsThoseIgnoringSigterm) {
   // Each worker says "ready" once its trap is installed: a SIGTERM before
   // that would end even the stubborn one.
   const std::string ready = dir.File("ready.log");
-  std::string polite = WriteScript(dir, "polite.sh",
-                                   "trap 'echo term >> " + log + "; exit 0' TERM\necho ready >> " + ready +
-                                       "\nwhile true; do sleep 0.05; done\n");
-  std::string stubborn = WriteScript(dir, "stubborn.sh", "trap '' TERM\necho ready >> " + ready +
-                                                             "\nwhile true; do sleep 0.05; done\n");
+  std::string polite = WriteScript(
+      dir, "polite.sh",
+      "trap 'echo term >> " + log + "; exit 0' TERM\necho ready >> " + ready + "\nwhile true; do sleep 0.05; done\n");
+  std::string stubborn =
+      WriteScript(dir, "stubborn.sh", "trap '' TERM\necho ready >> " + ready + "\nwhile true; do sleep 0.05; done\n");
   size_t started = 0;
   for (const std::string& binary : {polite, stubborn}) {
     WorkerSupervisorOptions options;

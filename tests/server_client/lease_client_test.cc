@@ -3,8 +3,8 @@
 // stand-in WorkerService served on 127.0.0.1 with real gRPC.
 #include "server_client/lease_client.h"
 
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <condition_variable>
@@ -271,9 +271,8 @@ TEST(HeartbeatIntervalTest, ServerIntervalFirstThenAThirdOfTheLeaseThenASecond) 
 
 TEST(RetryWhileUnavailableTest, RepeatsOnlyWhileUnavailableAndWithinItsTime) {
   int calls = 0;
-  Status status = RetryWhileUnavailable(
-      [&] { return ++calls < 3 ? Status::Unavailable("away") : Status::Ok(); },
-      Backoff({milliseconds(1), milliseconds(2), 0.0}), std::chrono::seconds(10));
+  Status status = RetryWhileUnavailable([&] { return ++calls < 3 ? Status::Unavailable("away") : Status::Ok(); },
+                                        Backoff({milliseconds(1), milliseconds(2), 0.0}), std::chrono::seconds(10));
   EXPECT_TRUE(status.ok());
   EXPECT_EQ(calls, 3);
 

@@ -39,8 +39,8 @@ TEST(FromRpcStatusTest, EachCodeMapsAsDocumented) {
 }
 
 TEST(FromRpcStatusTest, UnavailableNamesTheServerThatCouldNotBeReached) {
-  Status status = FromRpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"), "LeaseJob",
-                                "127.0.0.1:1");
+  Status status =
+      FromRpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"), "LeaseJob", "127.0.0.1:1");
   EXPECT_EQ(status.code(), StatusCode::kUnavailable);
   EXPECT_EQ(status.message(), "LeaseJob: cannot reach qatlab-server at 127.0.0.1:1 (connection refused)");
   EXPECT_EQ(FromRpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, ""), "GetJob j-1").message(),

@@ -6,8 +6,7 @@
 
 namespace qatlab::test_support {
 
-StatusOr<std::unique_ptr<LoggedChild>> LoggedChild::Start(const std::vector<std::string>& argv,
-                                                          std::string log_path,
+StatusOr<std::unique_ptr<LoggedChild>> LoggedChild::Start(const std::vector<std::string>& argv, std::string log_path,
                                                           const std::map<std::string, std::string>& environment) {
   ChildSpec spec;
   spec.argv = argv;

@@ -67,18 +67,18 @@ TEST(LoopbackPort, AFreePortAcceptsOnlyOnceAServerListens) {
   EXPECT_FALSE(LoopbackPortAccepts(port));
   TempDir dir;
   // python3 is on every machine that builds qatlab (the client stubs need it).
-  StatusOr<std::unique_ptr<LoggedChild>> server = LoggedChild::Start(
-      {"python3", "-c",
-       "import socket, time\n"
-       "s = socket.socket()\n"
-       "s.bind(('127.0.0.1', " + std::to_string(port) + "))\n"
-       "s.listen()\n"
-       "print('listening', flush=True)\n"
-       "time.sleep(60)\n"},
-      dir.File("server.log"));
+  StatusOr<std::unique_ptr<LoggedChild>> server = LoggedChild::Start({"python3", "-c",
+                                                                      "import socket, time\n"
+                                                                      "s = socket.socket()\n"
+                                                                      "s.bind(('127.0.0.1', " +
+                                                                          std::to_string(port) +
+                                                                          "))\n"
+                                                                          "s.listen()\n"
+                                                                          "print('listening', flush=True)\n"
+                                                                          "time.sleep(60)\n"},
+                                                                     dir.File("server.log"));
   ASSERT_TRUE(server.ok()) << server.status().ToString();
-  EXPECT_TRUE(WaitUntil([&] { return LoopbackPortAccepts(port); }, 30s, "the port to accept"))
-      << (*server)->Log();
+  EXPECT_TRUE(WaitUntil([&] { return LoopbackPortAccepts(port); }, 30s, "the port to accept")) << (*server)->Log();
   EXPECT_NE((*server)->Log().find("listening"), std::string::npos);
 }
 

@@ -26,22 +26,18 @@
 extern "C" {
 #endif
 
-qk_status qk_dense_s8_reference(const qk_dense_params* params, const qk_per_channel_quant* quant,
-                                int32_t input_count, const int8_t* input,
-                                const qk_packed_weights* weights, const int32_t* bias,
+qk_status qk_dense_s8_reference(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
+                                const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                                 int32_t output_count, int8_t* output);
-qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_quant* quant,
-                          int32_t input_count, const int8_t* input,
-                          const qk_packed_weights* weights, const int32_t* bias,
+qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
+                          const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                           int32_t output_count, int8_t* output);
 
 qk_status qk_conv2d_s8_reference(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                 const qk_dims* input_dims, const int8_t* input,
-                                 const qk_packed_weights* weights, const int32_t* bias,
-                                 const qk_dims* output_dims, int8_t* output);
-qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                           const qk_dims* input_dims, const int8_t* input,
-                           const qk_packed_weights* weights, const int32_t* bias,
+                                 const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
+                                 const int32_t* bias, const qk_dims* output_dims, int8_t* output);
+qk_status qk_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant, const qk_dims* input_dims,
+                           const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                            const qk_dims* output_dims, int8_t* output);
 
 qk_status qk_depthwise_conv2d_s8_reference(const qk_conv_params* params, const qk_per_channel_quant* quant,
@@ -51,9 +47,8 @@ qk_status qk_depthwise_conv2d_s8_reference(const qk_conv_params* params, const q
 /* 8-bit containers (5..8-bit weights) only; 2..4-bit weights take the
  * reference path. Four channels at a time (SXTAB16/SXTB16, SMLABB/SMLATT). */
 qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                     const qk_dims* input_dims, const int8_t* input,
-                                     const qk_packed_weights* weights, const int32_t* bias,
-                                     const qk_dims* output_dims, int8_t* output);
+                                     const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
+                                     const int32_t* bias, const qk_dims* output_dims, int8_t* output);
 
 /* sum over i < count of (input[i] + input_offset) * weights[i], wrapping
  * modulo 2^32: the inner product both DSP kernels are built on (a contiguous
@@ -65,8 +60,7 @@ int32_t qk_dot_s8_dsp(const int8_t* input, const int8_t* weights, int32_t count,
  * the packed row `row` (two weights per byte, the first in the low nibble).
  * Nibbles are widened as 16·w, so the sum is exact only while it fits int32
  * at 16 times its size: REQUIRES count <= QK_DSP_MAX_S4_RUN. */
-int32_t qk_dot_s8s4_dsp(const int8_t* input, const uint8_t* row, uint32_t first, int32_t count,
-                        int32_t input_offset);
+int32_t qk_dot_s8s4_dsp(const int8_t* input, const uint8_t* row, uint32_t first, int32_t count, int32_t input_offset);
 
 /* Two such inner products over one input (two output channels): the input is
  * widened once for both, which saves a fifth of the instructions per MAC. */

@@ -34,9 +34,7 @@ extern "C" {
  * complement, the first element of a row in the least significant bits of the
  * row's first byte. Each row starts on a whole byte. */
 
-static inline int32_t qk_weight_container_bits(int32_t bits) {
-  return bits <= 2 ? 2 : (bits <= 4 ? 4 : 8);
-}
+static inline int32_t qk_weight_container_bits(int32_t bits) { return bits <= 2 ? 2 : (bits <= 4 ? 4 : 8); }
 
 /* Bytes of one packed row of `count` weights of `bits` bits. */
 static inline uint32_t qk_packed_row_bytes(uint32_t count, int32_t bits) {
@@ -86,30 +84,30 @@ typedef struct {
 /* Packed weights as stored in a .qmodel. */
 typedef struct {
   const uint8_t* data;
-  int32_t bits;  /* 2..8 */
+  int32_t bits; /* 2..8 */
 } qk_packed_weights;
 
 /* One Q0.31 multiplier and shift per output channel. */
 typedef struct {
   const int32_t* multiplier;
-  const int32_t* shift;  /* QK_MIN_SHIFT..QK_MAX_SHIFT */
+  const int32_t* shift; /* QK_MIN_SHIFT..QK_MAX_SHIFT */
 } qk_per_channel_quant;
 
 typedef struct {
-  int32_t input_offset;   /* -z_in, in -127..128 */
-  int32_t output_offset;  /* z_out, in -128..127 */
+  int32_t input_offset;  /* -z_in, in -127..128 */
+  int32_t output_offset; /* z_out, in -128..127 */
   qk_activation activation;
 } qk_dense_params;
 
 /* For conv2d and depthwise conv2d. Output size per axis is
  * (in + 2 * padding - kernel) / stride + 1. */
 typedef struct {
-  int32_t input_offset;   /* -z_in, in -127..128 */
-  int32_t output_offset;  /* z_out, in -128..127 */
+  int32_t input_offset;  /* -z_in, in -127..128 */
+  int32_t output_offset; /* z_out, in -128..127 */
   int32_t kernel_h;
   int32_t kernel_w;
   int32_t stride;
-  int32_t padding;        /* 0 <= padding < kernel */
+  int32_t padding; /* 0 <= padding < kernel */
   qk_activation activation;
 } qk_conv_params;
 
@@ -120,23 +118,23 @@ typedef struct {
   int32_t kernel_h;
   int32_t kernel_w;
   int32_t stride;
-  int32_t padding;        /* 0 <= padding < kernel */
+  int32_t padding; /* 0 <= padding < kernel */
   qk_activation activation;
 } qk_pool_params;
 
 /* out = z_out + requant(a + b, output) with
  * a = requant((q1 - z1) << left_shift, input1), b likewise; a + b saturates. */
 typedef struct {
-  int32_t input1_offset;  /* -z1 */
-  int32_t input2_offset;  /* -z2 */
-  int32_t left_shift;     /* 0..30; 20 in every exported model */
+  int32_t input1_offset; /* -z1 */
+  int32_t input2_offset; /* -z2 */
+  int32_t left_shift;    /* 0..30; 20 in every exported model */
   int32_t input1_multiplier;
   int32_t input1_shift;
   int32_t input2_multiplier;
   int32_t input2_shift;
   int32_t output_multiplier;
   int32_t output_shift;
-  int32_t output_offset;  /* z_out */
+  int32_t output_offset; /* z_out */
   qk_activation activation;
 } qk_add_params;
 
@@ -144,24 +142,21 @@ typedef struct {
 
 /* in: (input_count) int8; weights: output_count packed rows of input_count;
  * bias: (output_count) int32 or NULL; out: (output_count) int8. */
-qk_status qk_dense_s8(const qk_dense_params* params, const qk_per_channel_quant* quant,
-                      int32_t input_count, const int8_t* input,
-                      const qk_packed_weights* weights, const int32_t* bias,
-                      int32_t output_count, int8_t* output);
+qk_status qk_dense_s8(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
+                      const int8_t* input, const qk_packed_weights* weights, const int32_t* bias, int32_t output_count,
+                      int8_t* output);
 
 /* in: (H, W, C_in); weights: C_out packed rows of kh*kw*C_in;
  * bias: (C_out) or NULL; out: (H_out, W_out, C_out). */
-qk_status qk_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                       const qk_dims* input_dims, const int8_t* input,
-                       const qk_packed_weights* weights, const int32_t* bias,
+qk_status qk_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant, const qk_dims* input_dims,
+                       const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                        const qk_dims* output_dims, int8_t* output);
 
 /* in: (H, W, C); weights: kh*kw packed rows of C; bias: (C) or NULL;
  * out: (H_out, W_out, C). */
 qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_channel_quant* quant,
-                                 const qk_dims* input_dims, const int8_t* input,
-                                 const qk_packed_weights* weights, const int32_t* bias,
-                                 const qk_dims* output_dims, int8_t* output);
+                                 const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
+                                 const int32_t* bias, const qk_dims* output_dims, int8_t* output);
 
 qk_status qk_maxpool_s8(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
                         const qk_dims* output_dims, int8_t* output);
@@ -170,12 +165,12 @@ qk_status qk_avgpool_s8(const qk_pool_params* params, const qk_dims* input_dims,
                         const qk_dims* output_dims, int8_t* output);
 
 /* in: (H, W, C); out: (C), the rounded mean over H*W. */
-qk_status qk_global_avgpool_s8(const qk_activation* activation, const qk_dims* input_dims,
-                               const int8_t* input, int8_t* output);
+qk_status qk_global_avgpool_s8(const qk_activation* activation, const qk_dims* input_dims, const int8_t* input,
+                               int8_t* output);
 
 /* Element-wise over `count` values. */
-qk_status qk_add_s8(const qk_add_params* params, int32_t count, const int8_t* input1,
-                    const int8_t* input2, int8_t* output);
+qk_status qk_add_s8(const qk_add_params* params, int32_t count, const int8_t* input1, const int8_t* input2,
+                    int8_t* output);
 
 #ifdef __cplusplus
 }

@@ -18,12 +18,12 @@ extern "C" {
 
 typedef enum {
   QK_OK = 0,
-  QK_ERR_TRUNCATED = 1,       /* buffer shorter than the header says */
-  QK_ERR_MAGIC = 2,           /* not a .qmodel */
-  QK_ERR_VERSION = 3,         /* a format version this reader does not know */
-  QK_ERR_CRC = 4,             /* content does not match its CRC-32 */
-  QK_ERR_UNSUPPORTED = 5,     /* an op kind or bit width the kernels lack */
-  QK_ERR_MALFORMED = 6,       /* offsets or shapes that do not fit */
+  QK_ERR_TRUNCATED = 1,   /* buffer shorter than the header says */
+  QK_ERR_MAGIC = 2,       /* not a .qmodel */
+  QK_ERR_VERSION = 3,     /* a format version this reader does not know */
+  QK_ERR_CRC = 4,         /* content does not match its CRC-32 */
+  QK_ERR_UNSUPPORTED = 5, /* an op kind or bit width the kernels lack */
+  QK_ERR_MALFORMED = 6,   /* offsets or shapes that do not fit */
   QK_ERR_ARENA_TOO_SMALL = 7,
   QK_ERR_ARGUMENT = 8
 } qk_status;
@@ -33,19 +33,19 @@ const char* qk_status_name(qk_status status);
 #define QK_MAX_OPS 64
 
 typedef struct {
-  const uint8_t* base;        /* the caller's buffer */
+  const uint8_t* base; /* the caller's buffer */
   uint32_t size;
   uint32_t version;
   uint32_t op_count;
-  uint32_t arena_bytes;       /* planned peak activation RAM */
-  uint32_t input_bytes;       /* H*W*C of the input tensor (int8) */
-  uint32_t output_bytes;      /* number of classes (int8 logits) */
+  uint32_t arena_bytes;  /* planned peak activation RAM */
+  uint32_t input_bytes;  /* H*W*C of the input tensor (int8) */
+  uint32_t output_bytes; /* number of classes (int8 logits) */
   int32_t input_zero_point;
-  uint32_t input_scale_bits;  /* IEEE-754 bits of the input scale (host use only) */
-  uint32_t op_offsets[QK_MAX_OPS];  /* offset of each op record in base */
+  uint32_t input_scale_bits;       /* IEEE-754 bits of the input scale (host use only) */
+  uint32_t op_offsets[QK_MAX_OPS]; /* offset of each op record in base */
   /* Added with the implementation (all set by qk_model_open): */
   uint32_t tensor_count;
-  uint32_t tensor_table_offset;     /* offset of the tensor table in base */
+  uint32_t tensor_table_offset; /* offset of the tensor table in base */
   uint32_t input_tensor;
   uint32_t output_tensor;
   uint32_t input_height;
@@ -55,14 +55,14 @@ typedef struct {
 
 /* What one op is, for per-layer reports (firmware timing, host footprint). */
 typedef struct {
-  uint32_t kind;             /* QK_OP_* in qmodel_format.h */
-  uint32_t weight_bits;      /* 0 for ops without weights */
+  uint32_t kind;        /* QK_OP_* in qmodel_format.h */
+  uint32_t weight_bits; /* 0 for ops without weights */
   uint32_t input_height, input_width, input_channels;
   uint32_t output_height, output_width, output_channels;
   uint32_t kernel_h, kernel_w, stride, padding;
-  uint32_t parameters;       /* weights + bias values */
-  uint32_t macs;             /* multiply-accumulates of one inference */
-  uint32_t weight_bytes;     /* packed weights + bias + multipliers + shifts */
+  uint32_t parameters;   /* weights + bias values */
+  uint32_t macs;         /* multiply-accumulates of one inference */
+  uint32_t weight_bytes; /* packed weights + bias + multipliers + shifts */
 } qk_op_info;
 
 /* Called after each op; `index` counts from 0. May be NULL. Used by the
@@ -88,8 +88,8 @@ const char* qk_op_kind_name(uint32_t kind);
 /* Runs the model on `input` (input_bytes int8 values) and writes output_bytes
  * int8 logits to `output`. `arena` must hold at least model->arena_bytes and be
  * 4-byte aligned. */
-qk_status qk_model_invoke(const qk_model* model, const int8_t* input, int8_t* output,
-                          uint8_t* arena, uint32_t arena_size, qk_op_hook hook, void* context);
+qk_status qk_model_invoke(const qk_model* model, const int8_t* input, int8_t* output, uint8_t* arena,
+                          uint32_t arena_size, qk_op_hook hook, void* context);
 /* Errors: QK_ERR_ARENA_TOO_SMALL when arena_size < arena_bytes; QK_ERR_ARGUMENT
  * for NULL pointers or a misaligned arena. `input` and `output` may not point
  * into the arena. */

@@ -7,11 +7,11 @@
 #define QK_FORMAT_VERSION 1u
 
 /* Header. The CRC-32 covers bytes [QK_CRC_START, total_bytes). */
-#define QK_HEADER_MAGIC 0u             /* 'Q' 'M' 'D' 'L' */
+#define QK_HEADER_MAGIC 0u /* 'Q' 'M' 'D' 'L' */
 #define QK_HEADER_VERSION 4u
 #define QK_HEADER_TOTAL_BYTES 8u
 #define QK_HEADER_CRC32 12u
-#define QK_HEADER_HEADER_BYTES 16u     /* offset of the tensor table */
+#define QK_HEADER_HEADER_BYTES 16u /* offset of the tensor table */
 #define QK_HEADER_OP_COUNT 20u
 #define QK_HEADER_TENSOR_COUNT 24u
 #define QK_HEADER_ARENA_BYTES 28u
@@ -39,7 +39,7 @@
  * blocks count from the start of the file; 0 means "none". */
 #define QK_OP_KIND 0u
 #define QK_OP_INPUT 4u
-#define QK_OP_INPUT2 8u                /* QK_NO_TENSOR unless kind is add */
+#define QK_OP_INPUT2 8u /* QK_NO_TENSOR unless kind is add */
 #define QK_OP_OUTPUT 12u
 #define QK_OP_KERNEL_H 16u
 #define QK_OP_KERNEL_W 20u
@@ -49,7 +49,7 @@
 #define QK_OP_ACT_MIN 36u
 #define QK_OP_ACT_MAX 40u
 #define QK_OP_ADD_LEFT_SHIFT 44u
-#define QK_OP_CHANNEL_COUNT 48u        /* entries in bias/multiplier/shift */
+#define QK_OP_CHANNEL_COUNT 48u /* entries in bias/multiplier/shift */
 #define QK_OP_WEIGHTS_OFFSET 52u
 #define QK_OP_WEIGHTS_BYTES 56u
 #define QK_OP_BIAS_OFFSET 60u

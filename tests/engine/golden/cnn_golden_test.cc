@@ -72,8 +72,7 @@ StatusOr<std::map<std::string, GoldenArray>> ReadGoldenFile(const std::string& p
     return Status::Corruption(path + ": not a golden file (magic)");
   }
   if (!reader.ReadUint32(&version) || version != kVersion) {
-    return Status::Corruption(path + ": version " + std::to_string(version) + ", expected " +
-                              std::to_string(kVersion));
+    return Status::Corruption(path + ": version " + std::to_string(version) + ", expected " + std::to_string(kVersion));
   }
   if (!reader.ReadUint32(&count)) return Status::Corruption(path + ": truncated header");
   std::map<std::string, GoldenArray> arrays;
@@ -153,7 +152,7 @@ TEST(CnnGoldenTest, TrainingStepMatchesPyTorch) {
   ASSERT_NE(net, nullptr);
   std::vector<ParameterRef> params;
   net->Parameters(&params);
-  const std::vector<std::string> names = {"conv1.weight", "conv1.bias", "conv2.weight",
+  const std::vector<std::string> names = {"conv1.weight", "conv1.bias",   "conv2.weight",
                                           "conv2.bias",   "dense.weight", "dense.bias"};
   ASSERT_EQ(params.size(), names.size());
   for (size_t p = 0; p < params.size(); ++p) {

@@ -48,7 +48,7 @@ void dsp_check_reset(void) {
 
 static uint32_t g_state = 20261126u;
 
-static uint32_t next_random(void) {  /* xorshift32 */
+static uint32_t next_random(void) { /* xorshift32 */
   g_state ^= g_state << 13;
   g_state ^= g_state >> 17;
   g_state ^= g_state << 5;
@@ -115,11 +115,16 @@ static conv_case random_conv_case(int32_t in_channels, int32_t out_channels) {
   const int32_t min_h = kernel_h - 2 * padding > 1 ? kernel_h - 2 * padding : 1;
   const int32_t min_w = kernel_w - 2 * padding > 1 ? kernel_w - 2 * padding : 1;
   const int32_t in_h = random_in(min_h, 14), in_w = random_in(min_w, 14);
-  const conv_case c = {{random_in(-127, 128), random_in(-128, 127), kernel_h, kernel_w, stride, padding,
-                        {random_in(-128, -1), random_in(0, 127)}},
-                       {in_h, in_w, in_channels},
-                       {(in_h + 2 * padding - kernel_h) / stride + 1, (in_w + 2 * padding - kernel_w) / stride + 1,
-                        out_channels}};
+  const conv_case c = {
+      {random_in(-127, 128),
+       random_in(-128, 127),
+       kernel_h,
+       kernel_w,
+       stride,
+       padding,
+       {random_in(-128, -1), random_in(0, 127)}},
+      {in_h, in_w, in_channels},
+      {(in_h + 2 * padding - kernel_h) / stride + 1, (in_w + 2 * padding - kernel_w) / stride + 1, out_channels}};
   return c;
 }
 
@@ -170,8 +175,8 @@ static int check_depthwise(uint32_t trial) {
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
   const qk_packed_weights weights = {(const uint8_t*)g_weights, 8};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
-  if (qk_depthwise_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims,
-                                       g_reference) != QK_OK ||
+  if (qk_depthwise_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_reference) !=
+          QK_OK ||
       qk_depthwise_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
       memcmp(g_reference, g_optimized, output_size) != 0) {
     return report_mismatch("depthwise", trial);
