@@ -112,8 +112,7 @@ class TtySerialPort final : public SerialPort {
 }  // namespace
 
 StatusOr<std::unique_ptr<SerialPort>> OpenTtySerialPort(const std::string& path, const TtyOptions& options) {
-  StatusOr<speed_t> speed = BaudConstant(options.baud);
-  if (!speed.ok()) return speed.status();
+  QATLAB_ASSIGN_OR_RETURN(speed_t speed, BaudConstant(options.baud));
   int fd = ::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     int error = errno;
@@ -133,8 +132,8 @@ StatusOr<std::unique_ptr<SerialPort>> OpenTtySerialPort(const std::string& path,
   tio.c_iflag &= ~(IXON | IXOFF | IXANY);
   tio.c_cc[VMIN] = 0;
   tio.c_cc[VTIME] = 0;
-  ::cfsetispeed(&tio, *speed);
-  ::cfsetospeed(&tio, *speed);
+  ::cfsetispeed(&tio, speed);
+  ::cfsetospeed(&tio, speed);
   if (::tcsetattr(fd, TCSANOW, &tio) != 0) {
     int error = errno;
     ::close(fd);

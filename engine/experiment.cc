@@ -280,9 +280,8 @@ StatusOr<ExperimentOutput> RunExperiment(const v1::JobSpec& input_spec, const Ex
   v1::JobSpec spec = input_spec;
   ApplyJobSpecDefaults(&spec);
   QATLAB_RETURN_IF_ERROR(ValidateJobSpec(spec));
-  auto data = LoadDataset(spec.data(), options.data_cache_dir);
-  if (!data.ok()) return data.status();
-  return RunExperimentOnData(spec, *data, options, progress);
+  QATLAB_ASSIGN_OR_RETURN(const DatasetPair data, LoadDataset(spec.data(), options.data_cache_dir));
+  return RunExperimentOnData(spec, data, options, progress);
 }
 
 }  // namespace qatlab

@@ -254,9 +254,7 @@ int ChildProcess::Stop(std::chrono::milliseconds grace) {
 StatusOr<CapturedRun> RunToCompletion(ChildSpec spec, std::chrono::milliseconds timeout, size_t keep_bytes) {
   spec.stdout_to = ChildOutput::kPipe;
   spec.stderr_to = ChildOutput::kPipe;
-  auto started = ChildProcess::Start(spec);
-  if (!started.ok()) return started.status();
-  std::unique_ptr<ChildProcess> child = std::move(started).value();
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child, ChildProcess::Start(spec));
 
   CapturedRun run;
   std::string* sinks[2] = {&run.out, &run.err};

@@ -35,8 +35,8 @@ template <typename Request>
 StatusOr<std::string> ReceiveUploadBody(grpc::ServerReader<Request>* reader, ArtifactStore& store,
                                         const UploadAnnouncement& announced, int64_t max_bytes,
                                         int64_t* received_bytes) {
-  StatusOr<std::unique_ptr<BlobWriter>> writer = store.BeginWrite(announced.sha256, announced.size, max_bytes);
-  if (!writer.ok()) return writer.status();
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<BlobWriter> writer,
+                          store.BeginWrite(announced.sha256, announced.size, max_bytes));
   Request request;
   int64_t index = 0;
   while (reader->Read(&request)) {
@@ -45,10 +45,10 @@ StatusOr<std::string> ReceiveUploadBody(grpc::ServerReader<Request>* reader, Art
       return Status::InvalidArgument(
           fmt::format("message {} of the upload is not a chunk (header only comes first)", index));
     }
-    QATLAB_RETURN_IF_ERROR((*writer)->Append(request.chunk()));
+    QATLAB_RETURN_IF_ERROR(writer->Append(request.chunk()));
   }
-  *received_bytes = (*writer)->bytes_written();
-  return (*writer)->Finish();
+  *received_bytes = writer->bytes_written();
+  return writer->Finish();
 }
 
 // Streams blob `sha256` as ArtifactChunks; the first carries name, sha256, size.

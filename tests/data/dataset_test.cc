@@ -20,8 +20,6 @@
 namespace qatlab {
 namespace {
 
-namespace fs = std::filesystem;
-
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

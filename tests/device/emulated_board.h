@@ -34,11 +34,9 @@ inline StatusOr<EmulatedBoard> BootEmulatedBoard(const std::string& elf, BoardKi
   QemuBoardOptions options;
   options.kind = kind;
   options.firmware_elf = elf;
-  StatusOr<std::unique_ptr<QemuBoard>> board = QemuBoard::Start(options);
-  if (!board.ok()) return board.status();
-  StatusOr<std::unique_ptr<DutClient>> client = DutClient::Connect((*board)->serial(), client_options);
-  if (!client.ok()) return client.status();
-  return EmulatedBoard{std::move(board).value(), std::move(client).value()};
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<QemuBoard> board, QemuBoard::Start(options));
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<DutClient> client, DutClient::Connect(board->serial(), client_options));
+  return EmulatedBoard{std::move(board), std::move(client)};
 }
 
 }  // namespace qatlab

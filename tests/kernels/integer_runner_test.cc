@@ -17,9 +17,8 @@ namespace qatlab {
 namespace {
 
 StatusOr<IntegerRunner> OpenModel(const IntegerModel& model) {
-  StatusOr<std::vector<uint8_t>> bytes = WriteQModel(model);
-  if (!bytes.ok()) return bytes.status();
-  return IntegerRunner::Open(std::move(bytes).value());
+  QATLAB_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, WriteQModel(model));
+  return IntegerRunner::Open(std::move(bytes));
 }
 
 TEST(IntegerRunnerTest, RunsTheModelLikeTheNaiveReference) {
