@@ -71,9 +71,15 @@ TEST_F(StorageFaultsTest, FullDatabaseRefusesTheSubmissionAndKeepsEveryAcceptedJ
   ASSERT_GT(accepted.size(), 10u);
   EXPECT_EQ(refusal.code(), StatusCode::kResourceExhausted) << refusal.ToString();
   EXPECT_EQ(ToGrpcStatus(refusal).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  // Reads still work on the full database, and a second try fails the same way.
+  // Another try may still fit (job ids are random, so the row may land in a
+  // B-tree page with room left); if it does not, it fails the same way.
   StatusOr<v1::Job> again = (*store)->Submit(BulkySpec(0), "");
-  EXPECT_EQ(again.status().code(), StatusCode::kResourceExhausted) << again.status().ToString();
+  if (again.ok()) {
+    accepted.push_back(again->id());
+  } else {
+    EXPECT_EQ(again.status().code(), StatusCode::kResourceExhausted) << again.status().ToString();
+  }
+  // Reads still work on the full database.
   StatusOr<int64_t> count = (*store)->CountJobs();
   ASSERT_TRUE(count.ok()) << count.status().ToString();
   EXPECT_EQ(*count, static_cast<int64_t>(accepted.size()));
