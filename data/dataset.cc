@@ -632,15 +632,16 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (Trim(line).empty()) continue;
     std::vector<std::string_view> fields = SplitFields(line);
-    const std::string where = path + ": line " + std::to_string(line_number);
+    // Messages are built only on the error paths: this loop runs per pixel.
+    auto where = [&] { return path + ": line " + std::to_string(line_number); };
     int64_t value = 0;
     if (!seen_first_line) {
       seen_first_line = true;
       if (!ParseInt(fields[0], value)) continue;  // a header line
       if (infer_shape) {
-        if (fields.size() < 2) return Status::InvalidArgument(where + ": a label but no pixel values");
+        if (fields.size() < 2) return Status::InvalidArgument(where() + ": a label but no pixel values");
         if (fields.size() - 1 > kMaxSampleSize) {
-          return Status::InvalidArgument(where + ": " + std::to_string(fields.size() - 1) +
+          return Status::InvalidArgument(where() + ": " + std::to_string(fields.size() - 1) +
                                          " pixel values is more than supported");
         }
         expected_columns = fields.size();
@@ -648,7 +649,7 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
       }
     }
     if (fields.size() != expected_columns) {
-      return Status::InvalidArgument(where + ": " + std::to_string(fields.size()) + " columns, expected " +
+      return Status::InvalidArgument(where() + ": " + std::to_string(fields.size()) + " columns, expected " +
                                      std::to_string(expected_columns) + " (a label and " +
                                      std::to_string(dataset.height) + "x" + std::to_string(dataset.width) + "x" +
                                      std::to_string(dataset.channels) + " pixel values)");
@@ -657,18 +658,18 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
     const bool keep = limit <= 0 || samples < limit;
     ++samples;
     for (size_t column = 0; column < fields.size(); ++column) {
-      const std::string at = where + ", column " + std::to_string(column + 1);
+      auto at = [&] { return where() + ", column " + std::to_string(column + 1); };
       if (!ParseInt(fields[column], value)) {
-        return Status::InvalidArgument(at + ": '" + std::string(fields[column]) + "' is not an integer");
+        return Status::InvalidArgument(at() + ": '" + std::string(fields[column]) + "' is not an integer");
       }
       if (column == 0) {
         if (value < 0 || value > std::numeric_limits<int32_t>::max()) {
-          return Status::InvalidArgument(at + ": label " + std::to_string(value) + " is negative or too large");
+          return Status::InvalidArgument(at() + ": label " + std::to_string(value) + " is negative or too large");
         }
         if (keep) dataset.labels.push_back(static_cast<int32_t>(value));
       } else {
         if (value < 0 || value > 255) {
-          return Status::InvalidArgument(at + ": value " + std::to_string(value) + " is outside 0..255");
+          return Status::InvalidArgument(at() + ": value " + std::to_string(value) + " is outside 0..255");
         }
         if (keep) dataset.pixels.push_back(static_cast<uint8_t>(value));
       }

@@ -273,9 +273,6 @@ StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& mod
                                      "' (known: mlp, cnn, cnn_bn, ds_cnn)");
     }
   }
-  for (auto& layer : layers) {
-    if (layer.stride() == 0) layer.set_stride(1);
-  }
   return layers;
 }
 

@@ -36,8 +36,9 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec);
 // The names of the built-in model presets.
 std::vector<std::string> ModelPresetNames();
 
-// The layers of a model: `layers` when given, else the preset's. Layer
-// strides of 0 become 1. Errors: neither given, unknown preset.
+// The layers of a model: `layers` when given, else the preset's, as written
+// (TranslateModel reads a stride of 0 as 1). Errors: neither given, unknown
+// preset.
 StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& model);
 
 // Checks that need no data: known layer types and their fields, add targets,

@@ -175,7 +175,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const ChildSpec& spe
   ::close(exec_error_pipe[0]);
   std::unique_ptr<ChildProcess> child(new ChildProcess(pid, spec.own_process_group, out.parent_end, err.parent_end));
   if (got == static_cast<ssize_t>(sizeof failure)) {
-    child->WaitFor(std::chrono::milliseconds(1000));
+    // The child has exited (status 127); returning destroys and reaps it.
     if (failure[0] == 0) {
       return Status::IOError("cannot enter " + spec.working_directory + " to run " + spec.argv[0] + ": " +
                              ErrnoText(failure[1]));
@@ -190,9 +190,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const ChildSpec& spe
 ChildProcess::~ChildProcess() {
   if (!exit_status_) {
     Signal(SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    ReapBlocking();
   }
   CloseIfOpen(stdout_fd_);
   CloseIfOpen(stderr_fd_);
@@ -244,6 +242,10 @@ int ChildProcess::Stop(std::chrono::milliseconds grace) {
   Signal(SIGTERM);
   if (auto status = WaitFor(grace)) return *status;
   Signal(SIGKILL);
+  return ReapBlocking();
+}
+
+int ChildProcess::ReapBlocking() {
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }
@@ -289,9 +291,12 @@ StatusOr<CapturedRun> RunToCompletion(ChildSpec spec, std::chrono::milliseconds 
   // Both streams closed (or the deadline passed): the process has ended or
   // is about to; a child that closed its streams and keeps running is
   // killed at the deadline.
-  auto status = child->WaitFor(std::max<std::chrono::milliseconds>(
-      std::chrono::milliseconds(0),
-      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())));
+  std::optional<int> status;
+  if (!run.timed_out) {
+    status = child->WaitFor(std::max<std::chrono::milliseconds>(
+        std::chrono::milliseconds(0),
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())));
+  }
   if (!status) {
     run.timed_out = true;
     child->Signal(SIGKILL);

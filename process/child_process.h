@@ -95,6 +95,9 @@ class ChildProcess {
   ChildProcess(pid_t pid, bool own_group, int stdout_fd, int stderr_fd)
       : pid_(pid), own_group_(own_group), stdout_fd_(stdout_fd), stderr_fd_(stderr_fd) {}
 
+  // Blocks until the process ends; records and returns its exit status.
+  int ReapBlocking();
+
   pid_t pid_;
   bool own_group_;
   int stdout_fd_;

@@ -42,8 +42,6 @@ class Backoff {
   // True once no failure happened since the last Reset().
   bool at_start() const { return next_ == policy_.initial; }
 
-  const BackoffPolicy& policy() const { return policy_; }
-
  private:
   BackoffPolicy policy_;
   std::chrono::milliseconds next_;

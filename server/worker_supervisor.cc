@@ -82,9 +82,9 @@ void WorkerSupervisor::Spawn(int index, Slot& slot) {
   slot.started = std::chrono::steady_clock::now();
   StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(spec);
   if (!started.ok()) {
-    slot.restart_at = slot.started + slot.backoff.Next();
-    spdlog::error("worker local-{}: {}; trying again in {} ms", index, started.status().ToString(),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(slot.restart_at - slot.started).count());
+    const auto delay = slot.backoff.Next();
+    slot.restart_at = slot.started + delay;
+    spdlog::error("worker local-{}: {}; trying again in {} ms", index, started.status().ToString(), delay.count());
     return;
   }
   slot.process = std::move(started).value();

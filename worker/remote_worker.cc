@@ -236,14 +236,11 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
   // worker stops or the lease is no longer ours.
   auto pause = [&](milliseconds wait) { return run.keeper.held() && SleepUnlessStopping(wait); };
   const milliseconds forever = std::chrono::hours(24 * 365);
-  v1::JobResult result = output.result;
+  // The engine names each variant's model by the digest of these same bytes
+  // (RunExperiment sets artifact_sha256), and the upload header carries it
+  // again: nothing to recompute here.
+  const v1::JobResult& result = output.result;
   for (const VariantArtifact& artifact : output.artifacts) {
-    // The result names each variant's model by the digest of the bytes the
-    // server now holds, whatever the engine filled in.
-    const std::string sha256 = Sha256Hex(Bytes(artifact.qmodel));
-    for (auto& variant : *result.mutable_variants()) {
-      if (variant.artifact() == artifact.file_name) variant.set_artifact_sha256(sha256);
-    }
     Status uploaded = RetryWhileUnavailable(
         [&] { return client_.UploadArtifact(run.job_id, run.lease_id, artifact.file_name, Bytes(artifact.qmodel)); },
         Backoff(kServerBackoff), forever, pause);

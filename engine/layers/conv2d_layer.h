@@ -25,7 +25,6 @@ class Conv2DLayer final : public WeightedLayer {
   void ComputeForward(const float* w, const float* b, const Tensor& in, Tensor* out) override;
   void ComputeBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw,
                        float* db) override;
-  int ChannelOf(size_t i) const override { return static_cast<int>(i / patch_); }
   void ChannelSpan(int channel, size_t* first, size_t* count, size_t* stride) const override;
   int fan_in() const override { return patch_; }
 

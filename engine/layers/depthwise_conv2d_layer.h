@@ -17,7 +17,6 @@ class DepthwiseConv2DLayer final : public WeightedLayer {
   void ComputeForward(const float* w, const float* b, const Tensor& in, Tensor* out) override;
   void ComputeBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw,
                        float* db) override;
-  int ChannelOf(size_t i) const override { return static_cast<int>(i % geometry_.in.channels); }
   void ChannelSpan(int channel, size_t* first, size_t* count, size_t* stride) const override;
   int fan_in() const override { return geometry_.kernel * geometry_.kernel; }
 

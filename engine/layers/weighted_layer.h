@@ -63,8 +63,6 @@ class WeightedLayer : public Layer {
   // dw (size of weight_) and db (out_channels) are overwritten.
   virtual void ComputeBackward(const float* w, const Tensor& in, const Tensor& dout, Tensor* din, float* dw,
                                float* db) = 0;
-  // Index of the output channel of weight element i.
-  virtual int ChannelOf(size_t i) const = 0;
   // Weight elements of one channel: `count` of them at first + j * stride.
   virtual void ChannelSpan(int channel, size_t* first, size_t* count, size_t* stride) const = 0;
   virtual int fan_in() const = 0;

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,11 +21,6 @@ namespace {
 
 using test_support::TempDir;
 using testing::SmallSpec;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // A job whose labels make each row a couple of kilobytes, so that a small
 // quota fills after a few hundred submissions.
@@ -106,7 +100,7 @@ TEST_F(StorageFaultsTest, FileThatIsNotADatabaseIsCorruptionNamingItAndIsLeftAlo
     std::ofstream out(db_path_, std::ios::binary);
     for (int i = 0; i < 4096; ++i) out << "not sqlite ";
   }
-  const std::string before = ReadFile(db_path_);
+  const std::string before = test_support::ReadWholeFile(db_path_);
 
   auto store = Open();
 
@@ -114,7 +108,7 @@ TEST_F(StorageFaultsTest, FileThatIsNotADatabaseIsCorruptionNamingItAndIsLeftAlo
   EXPECT_EQ(store.status().code(), StatusCode::kCorruption) << store.status().ToString();
   EXPECT_NE(store.status().message().find(db_path_), std::string::npos) << store.status().message();
   EXPECT_EQ(ToGrpcStatus(store.status()).error_code(), grpc::StatusCode::DATA_LOSS);
-  EXPECT_EQ(ReadFile(db_path_), before) << "a failed open must not rewrite the file";
+  EXPECT_EQ(test_support::ReadWholeFile(db_path_), before) << "a failed open must not rewrite the file";
 }
 
 TEST_F(StorageFaultsTest, DamagedPagesAreCorruptionNamingTheFile) {
@@ -125,7 +119,7 @@ TEST_F(StorageFaultsTest, DamagedPagesAreCorruptionNamingTheFile) {
   }  // closing the last connection checkpoints the WAL into the file
   ASSERT_FALSE(std::filesystem::exists(db_path_ + "-wal") && std::filesystem::file_size(db_path_ + "-wal") > 0);
   // Page 1 (the header and the schema) stays; every other page is garbage.
-  std::string bytes = ReadFile(db_path_);
+  std::string bytes = test_support::ReadWholeFile(db_path_);
   const size_t page_size = 4096;
   ASSERT_GT(bytes.size(), 4 * page_size);
   for (size_t at = page_size; at < bytes.size(); ++at) bytes[at] = static_cast<char>(0xA5);
