@@ -171,10 +171,9 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   ApplyJobSpecDefaults(&spec);
   const ImageShape shape{data.train.height, data.train.width, data.train.channels};
   const int num_classes = std::max(data.train.num_classes, data.test.num_classes);
-  QATLAB_RETURN_IF_ERROR(ValidateJobSpec(spec, shape, num_classes));
+  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateValidJobSpec(spec, shape, num_classes));
   if (data.train.size() == 0) return Status::InvalidArgument("data: the training set is empty");
   if (data.test.size() == 0) return Status::InvalidArgument("data: the test set is empty");
-  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
   SetTrainingThreads(options.threads);
 
   const TrainingProgressCallback report = ReportAsProgressEvents(progress);

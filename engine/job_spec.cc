@@ -276,9 +276,10 @@ StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& mod
   return layers;
 }
 
-Status ValidateJobSpec(const v1::JobSpec& spec) {
-  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
+namespace {
 
+// ValidateJobSpec's checks on a spec whose model has been translated.
+Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<LayerConfig>& layers) {
   const auto& data = spec.data();
   const std::string source = data.source().empty() ? "mnist" : data.source();
   if (source == "idx" || source == "npy") {
@@ -361,6 +362,13 @@ Status ValidateJobSpec(const v1::JobSpec& spec) {
   return Status::Ok();
 }
 
+}  // namespace
+
+Status ValidateJobSpec(const v1::JobSpec& spec) {
+  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
+  return ValidateTranslatedJobSpec(spec, layers);
+}
+
 StatusOr<std::vector<LayerConfig>> TranslateLayers(const std::vector<v1::LayerSpec>& layers) {
   if (layers.empty()) return Status::InvalidArgument("model: no layers");
   std::vector<LayerConfig> configs;
@@ -381,9 +389,14 @@ StatusOr<std::vector<LayerConfig>> TranslateModel(const v1::ModelSpec& model) {
 }
 
 Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes) {
-  QATLAB_RETURN_IF_ERROR(ValidateJobSpec(spec));
+  return TranslateValidJobSpec(spec, input, num_classes).status();
+}
+
+StatusOr<std::vector<LayerConfig>> TranslateValidJobSpec(const v1::JobSpec& spec, const ImageShape& input,
+                                                         int num_classes) {
+  QATLAB_ASSIGN_OR_RETURN(std::vector<LayerConfig> layers, TranslateModel(spec.model()));
+  QATLAB_RETURN_IF_ERROR(ValidateTranslatedJobSpec(spec, layers));
   if (input.size() <= 0) return Status::InvalidArgument("data: empty input shape " + ShapeText(input));
-  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
   std::vector<ImageShape> shapes;
   QATLAB_RETURN_IF_ERROR(InferLayerShapes(layers, input, &shapes));
   const ImageShape& out = shapes.back();
@@ -395,7 +408,7 @@ Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num
   if (num_classes < 2 || num_classes > 127) {
     return Status::InvalidArgument("data: " + std::to_string(num_classes) + " classes is outside 2..127");
   }
-  return Status::Ok();
+  return layers;
 }
 
 }  // namespace qatlab

@@ -53,6 +53,11 @@ Status ValidateJobSpec(const v1::JobSpec& spec);
 // model ends with num_classes outputs.
 Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes);
 
+// The same checks, translating the model once; on success, its engine layers
+// (what TranslateModel returns).
+StatusOr<std::vector<LayerConfig>> TranslateValidJobSpec(const v1::JobSpec& spec, const ImageShape& input,
+                                                         int num_classes);
+
 // The engine's description of `layers`: each layer's kind and settings,
 // strides of 0 read as 1, `add` sources resolved to layer indices. Checks
 // what needs no shapes: known layer types and their fields, add targets
