@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
-  nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev libonnx-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   python3 python3-grpcio python3-protobuf
   clang-format clang-tidy

@@ -1,0 +1,33 @@
+// Bringing a trained float model in: an ONNX file (opsets 11-17) read with
+// Debian's ONNX library (the generated protobuf classes, onnx::checker and
+// shape inference) and turned into the engine's layers and weights. The
+// supported operators and patterns are listed in docs/onnx.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/shape.h"
+#include "status/status.h"
+
+namespace qatlab {
+
+// What the server and the CLI need to know of an ONNX model without
+// building it: enough to check it against a job's data.
+struct OnnxModelSummary {
+  ImageShape input;      // per sample, HWC (the engine's layout)
+  int num_classes = 0;   // the output's size
+  int layer_count = 0;   // engine layers it becomes
+  int64_t parameters = 0;
+  int64_t opset = 0;
+};
+
+// Parses and checks `bytes` as a model qatlab can import, the same checks
+// the import itself makes. Errors: InvalidArgument with one message naming
+// what is wrong: not an ONNX model (or truncated), an opset outside 11-17,
+// or the node, its op type and what is unsupported about it (an operator,
+// attribute or shape the engine cannot represent, a dynamic input shape).
+StatusOr<OnnxModelSummary> InspectOnnxModel(std::string_view bytes);
+
+}  // namespace qatlab
