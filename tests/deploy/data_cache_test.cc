@@ -20,7 +20,6 @@
 namespace qatlab {
 namespace {
 
-
 using test_support::RunCommand;
 using test_support::TempDir;
 
@@ -84,12 +83,11 @@ TEST(DataCache, TheWorkerReportsAnUnwritableCacheClearly) {
   TempDir dir;
   WriteText(dir.File("job.json"), kJob);
   const std::string cache = UncreatableCache(dir);
-  CapturedRun run = RunCommand({QATLAB_WORKER_BINARY, "run", dir.File("job.json"), "--out", dir.File("out"),
-                                "--data-cache", cache},
-                               std::chrono::seconds(60));
+  CapturedRun run =
+      RunCommand({QATLAB_WORKER_BINARY, "run", dir.File("job.json"), "--out", dir.File("out"), "--data-cache", cache},
+                 std::chrono::seconds(60));
   EXPECT_NE(run.exit_status, 0);
-  EXPECT_NE(run.err.find("data cache " + cache + " cannot be created: Not a directory"), std::string::npos)
-      << run.err;
+  EXPECT_NE(run.err.find("data cache " + cache + " cannot be created: Not a directory"), std::string::npos) << run.err;
 }
 
 TEST(DataCache, TheConfiguredCacheIsUsedWhenTheHomeIsUnusable) {
@@ -104,9 +102,9 @@ TEST(DataCache, TheConfiguredCacheIsUsedWhenTheHomeIsUnusable) {
   const std::map<std::string, std::string> no_home = {
       {"HOME", unusable_home}, {"XDG_CACHE_HOME", ""}, {"QATLAB_DATA_CACHE", ""}};
 
-  CapturedRun by_flag = RunCommand({QATLAB_WORKER_BINARY, "run", dir.File("job.json"), "--out", dir.File("out-flag"),
-                                    "--data-cache", flag_cache},
-                                   std::chrono::seconds(120), no_home);
+  CapturedRun by_flag = RunCommand(
+      {QATLAB_WORKER_BINARY, "run", dir.File("job.json"), "--out", dir.File("out-flag"), "--data-cache", flag_cache},
+      std::chrono::seconds(120), no_home);
   EXPECT_EQ(by_flag.exit_status, 0) << by_flag.err;
   EXPECT_NE(by_flag.out.find("\"accuracy\""), std::string::npos) << by_flag.out;
 
@@ -117,9 +115,9 @@ TEST(DataCache, TheConfiguredCacheIsUsedWhenTheHomeIsUnusable) {
   EXPECT_EQ(by_env.exit_status, 0) << by_env.err;
 
   // And without either, the unusable default is what fails, by name.
-  CapturedRun by_default = RunCommand(
-      {QATLAB_WORKER_BINARY, "run", dir.File("job.json"), "--out", dir.File("out-default")}, std::chrono::seconds(60),
-      no_home);
+  CapturedRun by_default =
+      RunCommand({QATLAB_WORKER_BINARY, "run", dir.File("job.json"), "--out", dir.File("out-default")},
+                 std::chrono::seconds(60), no_home);
   EXPECT_NE(by_default.exit_status, 0);
   EXPECT_NE(by_default.err.find("data cache " + unusable_home + "/.cache/qatlab cannot be created"), std::string::npos)
       << by_default.err;
