@@ -33,6 +33,15 @@ for file in share/qatlab/firmware/mps2-an386/qatlab-fw.elf share/qatlab/python/q
   [[ -f $prefix/$file ]] || fail "cmake --install did not install $file"
 done
 
+# The local worker's data cache is the server's by default (<data-dir>/cache);
+# seeded from this machine's cache when it has one, so no download is needed.
+data=$work/data
+machine_cache=${QATLAB_DATA_CACHE:-${HOME:-/tmp}/.cache/qatlab}
+if [[ -d $machine_cache/mnist10k ]]; then
+  mkdir -p "$data/cache"
+  cp -r "$machine_cache/mnist10k" "$data/cache/"
+fi
+
 # Only the installed tree and the system on PATH; the build tree is not named.
 export PATH=$prefix/bin:/usr/local/bin:/usr/bin:/bin
 export QATLAB_TOKEN=
@@ -40,9 +49,6 @@ unset QATLAB_DATA_CACHE QATLAB_DATA_DIR
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 server=127.0.0.1:$port
-data=$work/data
-# The local worker's data cache is the server's by default (<data-dir>/cache),
-# fetched there through npm.
 qatlab-server --listen "$server" --data-dir "$data" --local-workers 1 --lease-seconds 10 >"$work/server.log" 2>&1 &
 pids+=($!)
 qatlab-agent --server "$server" --name installed-board --lease-wait-ms 1000 --check-inputs 8 \
