@@ -42,6 +42,12 @@ if [[ -d $machine_cache/mnist10k ]]; then
   cp -r "$machine_cache/mnist10k" "$data/cache/"
 fi
 
+# The installed Python example (run by its /usr/bin/python3 line, Debian's
+# python3-grpcio) finds the installed stubs beside it (its
+# imports run before its argument parsing).
+"$prefix/share/qatlab/python/sweep.py" --help >"$work/sweep.log" 2>&1 ||
+  fail "the installed sweep.py cannot import the installed stubs: $(cat "$work/sweep.log")"
+
 # Only the installed tree and the system on PATH; the build tree is not named.
 export PATH=$prefix/bin:/usr/local/bin:/usr/bin:/bin
 export QATLAB_TOKEN=
