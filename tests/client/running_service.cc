@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
+#include "data/mnist.h"
 #include "server_client/server_link.h"
 #include "tests/support/loopback_port.h"
 #include "tests/support/wait_until.h"
@@ -70,6 +71,9 @@ RunningService::~RunningService() {
   if (options_.local_workers > 0) {
     argv.push_back("--worker-binary");
     argv.push_back(QatlabWorkerBinary());
+    // The machine's warm MNIST-10k cache, not a fresh <data-dir>/cache.
+    argv.push_back("--data-cache");
+    argv.push_back(DefaultDataCacheDir());
   }
   if (!token_file_.empty()) {
     argv.push_back("--token-file");

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -53,6 +55,33 @@ TEST(WorkerSupervisorTest, MissingBinaryIsReportedClearly) {
   auto found = WorkerSupervisor::FindWorkerBinary("/nonexistent/qatlab-worker");
   EXPECT_EQ(found.status().code(), StatusCode::kNotFound);
   EXPECT_NE(found.status().message().find("--worker-binary"), std::string::npos);
+}
+
+// No --worker-binary: beside this executable and in ../worker/ there is none
+// (this is a test binary), so $PATH decides; without it the error names
+// every place looked at.
+TEST(WorkerSupervisorTest, WorkerIsFoundOnPathElseEveryPlaceLookedAtIsNamed) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir(dir.File("bin").c_str(), 0755), 0);
+  const std::string worker = WriteScript(dir, "bin/qatlab-worker", "exit 0\n");
+  const char* old_path = std::getenv("PATH");
+  const std::string saved = old_path != nullptr ? old_path : "";
+
+  ::setenv("PATH", ("/nonexistent:" + dir.File("bin")).c_str(), 1);
+  StatusOr<std::string> found = WorkerSupervisor::FindWorkerBinary("");
+  ::setenv("PATH", dir.File("empty").c_str(), 1);
+  StatusOr<std::string> missing = WorkerSupervisor::FindWorkerBinary("");
+  ::setenv("PATH", saved.c_str(), 1);
+
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ(*found, worker);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
+  EXPECT_NE(missing.status().message().find(self + "/qatlab-worker"), std::string::npos) << missing.status().message();
+  EXPECT_NE(missing.status().message().find("PATH (" + dir.File("empty") + ")"), std::string::npos)
+      << missing.status().message();
+  EXPECT_NE(missing.status().message().find("--local-workers 0"), std::string::npos) << missing.status().message();
 }
 
 TEST(WorkerSupervisorTest, RestartsDeadWorkersWithGrowingDelays) {
