@@ -215,8 +215,11 @@ TEST_P(CExportExample, LogitsOnHostAndCortexM4MatchIntegerKernels) {
   EXPECT_TRUE(found) << model_symbol << " not in\n" << symbols;
 
   // Sizes for docs/benchmarks.md ("size" of each program).
-  std::printf("%s (%zu-byte model): host %s; cortex-m4 %s\n", c.preset.c_str(), qmodel.size(),
-              SizeLine("size", host_program).c_str(), SizeLine(QATLAB_ARM_NONE_EABI_SIZE, m4_program).c_str());
+  auto runner = IntegerRunner::Open(qmodel);
+  ASSERT_TRUE(runner.ok());
+  std::printf("%s (%zu-byte model, %lld-byte arena): host %s; cortex-m4 %s\n", c.preset.c_str(), qmodel.size(),
+              static_cast<long long>(runner->arena_bytes()), SizeLine("size", host_program).c_str(),
+              SizeLine(QATLAB_ARM_NONE_EABI_SIZE, m4_program).c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, CExportExample,
