@@ -132,6 +132,9 @@ std::string SizeLine(const std::string& size_tool, const std::string& program) {
   return "text " + text + " data " + data + " bss " + bss;
 }
 
+// "-D<name>=<value>" for cmake's command line.
+std::string Define(const std::string& name, const std::string& value) { return "-D" + name + "=" + value; }
+
 struct PresetCase {
   std::string preset;
   int weight_bits;
@@ -163,8 +166,8 @@ TEST_P(CExportExample, LogitsOnHostAndCortexM4MatchIntegerKernels) {
   // The host: the example against the host install, warnings as errors.
   const std::string host_build = dir.File("build-host");
   RunOrFail({QATLAB_CMAKE_COMMAND, "-S", source, "-B", host_build, "-DCMAKE_BUILD_TYPE=Release",
-             "-DCMAKE_C_COMPILER=" QATLAB_HOST_C_COMPILER, "-DCMAKE_PREFIX_PATH=" QATLAB_C_EXPORT_HOST_PREFIX,
-             "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"},
+             Define("CMAKE_C_COMPILER", QATLAB_HOST_C_COMPILER),
+             Define("CMAKE_PREFIX_PATH", QATLAB_C_EXPORT_HOST_PREFIX), "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror"},
             seconds(120));
   RunOrFail({QATLAB_CMAKE_COMMAND, "--build", host_build}, seconds(300));
   ASSERT_FALSE(HasFailure()) << "the host example does not build";
@@ -175,14 +178,14 @@ TEST_P(CExportExample, LogitsOnHostAndCortexM4MatchIntegerKernels) {
   // The Cortex-M4: the same example with the toolchain file, the Cortex-M4
   // install, and the firmware's mps2-an386 linker script.
   const std::string m4_build = dir.File("build-m4");
-  RunOrFail(
-      {QATLAB_CMAKE_COMMAND, "-S", source, "-B", m4_build, "-DCMAKE_BUILD_TYPE=Release", "--toolchain",
-       QATLAB_CORTEX_M4_TOOLCHAIN, "-DCMAKE_PREFIX_PATH=" QATLAB_C_EXPORT_M4_PREFIX,
-       "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror", "-DEXAMPLE_BOARD_SOURCES=" QATLAB_C_EXPORT_M4_STARTUP,
-       "-DEXAMPLE_LINK_OPTIONS=-L" QATLAB_FIRMWARE_LINKER_DIR ";-Tmps2_an386.ld;-nostartfiles;--specs=rdimon.specs;"
-       // newlib's printf may allocate a buffer: its heap starts after .bss.
-       "-Wl,--defsym=end=_bss_end"},
-      seconds(120));
+  RunOrFail({QATLAB_CMAKE_COMMAND, "-S", source, "-B", m4_build, "-DCMAKE_BUILD_TYPE=Release", "--toolchain",
+             QATLAB_CORTEX_M4_TOOLCHAIN, Define("CMAKE_PREFIX_PATH", QATLAB_C_EXPORT_M4_PREFIX),
+             "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror", Define("EXAMPLE_BOARD_SOURCES", QATLAB_C_EXPORT_M4_STARTUP),
+             // newlib's printf may allocate a buffer: its heap starts after .bss.
+             Define("EXAMPLE_LINK_OPTIONS",
+                    std::string("-L") + QATLAB_FIRMWARE_LINKER_DIR +
+                        ";-Tmps2_an386.ld;-nostartfiles;--specs=rdimon.specs;-Wl,--defsym=end=_bss_end")},
+            seconds(120));
   RunOrFail({QATLAB_CMAKE_COMMAND, "--build", m4_build}, seconds(300));
   ASSERT_FALSE(HasFailure()) << "the Cortex-M4 example does not build";
   const std::string m4_program = m4_build + "/" + id + "_example";
