@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "qatlab_kernels/input_conversion.h"
+
 namespace qatlab {
 namespace {
 
@@ -49,9 +51,11 @@ void QuantizeMultiplier(double real_multiplier, int32_t* multiplier, int32_t* sh
 }
 
 void QuantizeFloatImage(const float* image, size_t count, float scale, int32_t zero_point, int8_t* out) {
-  for (size_t i = 0; i < count; ++i) {
-    const float q = RoundHalfAway(image[i] / scale) + static_cast<float>(zero_point);
-    out[i] = static_cast<int8_t>(std::clamp(q, -128.0f, 127.0f));
+  // The kernels' conversion, the one a firmware calls (input_conversion.h).
+  constexpr size_t kChunk = std::numeric_limits<uint32_t>::max();
+  for (size_t done = 0; done < count; done += kChunk) {
+    qk_input_from_f32(image + done, static_cast<uint32_t>(std::min(kChunk, count - done)), scale, zero_point,
+                      out + done);
   }
 }
 

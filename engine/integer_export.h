@@ -22,7 +22,8 @@ void QuantizeMultiplier(double real_multiplier, int32_t* multiplier, int32_t* sh
 StatusOr<IntegerModel> ExportIntegerModel(const Network& net, const std::string& name);
 
 // Quantizes float images in [0, 1] to the model input (input quantizer of
-// `net`): q = clamp(round(x / s) + z).
+// `net`): q = clamp(round(x / s) + z). The kernels' qk_input_from_f32
+// (qatlab_kernels/input_conversion.h), which a firmware calls too.
 void QuantizeFloatImage(const float* image, size_t count, float scale, int32_t zero_point, int8_t* out);
 
 }  // namespace qatlab

@@ -1,9 +1,11 @@
 #include "engine/integer_runner.h"
 
+#include <algorithm>
 #include <bit>
-#include <cmath>
 #include <limits>
 #include <string>
+
+#include "qatlab_kernels/input_conversion.h"
 
 namespace qatlab {
 namespace {
@@ -35,14 +37,11 @@ void CallHook(void* context, uint32_t index, uint32_t kind) {
 }  // namespace
 
 void QuantizeImage(const uint8_t* pixels, size_t count, float scale, int32_t zero_point, int8_t* out) {
-  if (scale == 1.0f / 255.0f && zero_point == -128) {
-    // The common MNIST input: exact in integers, no float rounding doubts.
-    for (size_t i = 0; i < count; ++i) out[i] = static_cast<int8_t>(static_cast<int32_t>(pixels[i]) - 128);
-    return;
-  }
-  for (size_t i = 0; i < count; ++i) {
-    const double q = std::nearbyint(static_cast<double>(pixels[i]) / 255.0 / static_cast<double>(scale)) + zero_point;
-    out[i] = static_cast<int8_t>(std::fmin(127.0, std::fmax(-128.0, q)));
+  // The kernels' conversion, the one a firmware calls (input_conversion.h).
+  constexpr size_t kChunk = std::numeric_limits<uint32_t>::max();
+  for (size_t done = 0; done < count; done += kChunk) {
+    qk_input_from_u8(pixels + done, static_cast<uint32_t>(std::min(kChunk, count - done)), scale, zero_point,
+                     out + done);
   }
 }
 

@@ -17,8 +17,9 @@ namespace qatlab {
 
 // Quantizes an 8-bit image to int8 model input, taking the real pixel value
 // as pixel / 255: q = clamp(round_half_even(pixel / 255 / scale) + zero_point).
-// For scale 1/255 and zero point -128 this is exactly pixel - 128.
-// REQUIRES: scale > 0; `out` holds `count` values.
+// For scale 1/255 and zero point -128 this is exactly pixel - 128. The
+// kernels' qk_input_from_u8 (qatlab_kernels/input_conversion.h), which a
+// firmware calls too. REQUIRES: scale > 0, zero_point in -128..127; `out` holds `count` values.
 void QuantizeImage(const uint8_t* pixels, size_t count, float scale, int32_t zero_point, int8_t* out);
 
 class IntegerRunner {

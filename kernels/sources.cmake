@@ -16,4 +16,5 @@ set(QATLAB_KERNELS_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/depthwise_conv2d_s8_dsp.c
   ${CMAKE_CURRENT_LIST_DIR}/src/pooling_s8.c
   ${CMAKE_CURRENT_LIST_DIR}/src/add_s8.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/input_conversion.c
 )
