@@ -71,6 +71,16 @@ static inline uint32_t qk_sxtab16_ror8(uint32_t a, uint32_t b) { return qk_sxtab
 
 #endif
 
+/* x, hidden from the optimizer: a constant mask kept in a register lets
+ * gcc fold a shift into the AND (`and r, mask, u, lsr #4`, one instruction
+ * where an immediate mask costs a separate shift). */
+static inline uint32_t qk_in_register(uint32_t x) {
+#if defined(__ARM_FEATURE_DSP)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+
 /* Rotate right by 8: moves bytes 1 and 3 to 0 and 2 (gcc emits ROR). */
 static inline uint32_t qk_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
 
