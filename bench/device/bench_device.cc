@@ -162,6 +162,13 @@ int Run(bool quick, bool kernels_only) {
         std::fprintf(stderr, "%s %s int%d: %llu cycles median, %lld MACs\n", variant.name, shapes[i].name.c_str(),
                      widths[w], static_cast<unsigned long long>(cycles->median),
                      static_cast<long long>(footprint->macs));
+        // Where the instructions go: per op of the last inference.
+        StatusOr<std::vector<LayerCycles>> layers = b->client->Layers();
+        if (!layers.ok()) return Fail(layers.status());
+        for (const LayerCycles& layer : *layers) {
+          std::fprintf(stderr, "  op %d (kind %d): %.0f instructions\n", layer.index, layer.op_kind,
+                       static_cast<double>(layer.cycles) * instructions_per_cycle);
+        }
       }
     }
   }
