@@ -103,7 +103,11 @@ TEST(DspVariantsTest, DenseIsBitExactWithReference) {
   naive::VectorGenerator generator(4002);
   for (int trial = 0; trial < 300; ++trial) {
     const int bits = RandomBits(generator);
-    const int inputs = generator.Int(1, 400), outputs = generator.Int(1, 33);
+    // Every eighth case longer than a widened patch (QK_DSP_PATCH_MAX):
+    // the paths for long inputs.
+    const bool long_input = trial % 8 == 7;
+    const int inputs = long_input ? generator.Int(1025, 2000) : generator.Int(1, 400);
+    const int outputs = generator.Int(1, long_input ? 9 : 33);
     IntegerOp op;
     op.weights = generator.Weights(static_cast<size_t>(inputs) * outputs, bits);
     op.bias = generator.Int32s(outputs, -200000, 200000);
@@ -126,10 +130,14 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
   naive::VectorGenerator generator(4003);
   for (int trial = 0; trial < 300; ++trial) {
     const int bits = RandomBits(generator);
-    const int kernel_h = generator.Int(1, 5), kernel_w = generator.Int(1, 5), stride = generator.Int(1, 3);
+    // Every tenth case a window longer than a widened patch (5x5x41 and up).
+    const bool long_window = trial % 10 == 9;
+    const int kernel_h = long_window ? 5 : generator.Int(1, 5), kernel_w = long_window ? 5 : generator.Int(1, 5);
+    const int stride = generator.Int(1, 3);
     const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
     const qk_dims in_dims{generator.Int(std::max(1, kernel_h - 2 * padding), 14),
-                          generator.Int(std::max(1, kernel_w - 2 * padding), 14), generator.Int(1, 17)};
+                          generator.Int(std::max(1, kernel_w - 2 * padding), 14),
+                          long_window ? generator.Int(41, 64) : generator.Int(1, 17)};
     const qk_dims out_dims{(in_dims.height + 2 * padding - kernel_h) / stride + 1,
                            (in_dims.width + 2 * padding - kernel_w) / stride + 1, generator.Int(1, 12)};
     const size_t row_length = static_cast<size_t>(kernel_h) * kernel_w * in_dims.channels;
@@ -164,7 +172,7 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
 TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
   naive::VectorGenerator generator(4007);
   for (int trial = 0; trial < 400; ++trial) {
-    const int bits = trial % 4 == 0 ? RandomBits(generator) : generator.Int(5, 8);
+    const int bits = trial % 4 == 0 ? generator.Int(5, 8) : RandomBits(generator);
     const int kernel_h = generator.Int(1, 5), kernel_w = generator.Int(1, 5), stride = generator.Int(1, 3);
     const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
     const int channels = generator.Int(1, 19);  // odd counts and remainders of 4

@@ -19,7 +19,9 @@
 #define QK_DSP_KERNELS 0
 #endif
 
-/* The longest run qk_dot_s8s4_dsp accepts; longer rows use the reference. */
+/* The longest run qk_dot_s8s4_dsp accepts; longer rows use the reference.
+ * (Dense inputs and convolution windows of up to 1024 values take the
+ * widened-patch path of src/patch_dsp.h instead, for every weight width.) */
 #define QK_DSP_MAX_S4_RUN 65535
 
 #ifdef __cplusplus
@@ -44,8 +46,8 @@ qk_status qk_depthwise_conv2d_s8_reference(const qk_conv_params* params, const q
                                            const qk_dims* input_dims, const int8_t* input,
                                            const qk_packed_weights* weights, const int32_t* bias,
                                            const qk_dims* output_dims, int8_t* output);
-/* 8-bit containers (5..8-bit weights) only; 2..4-bit weights take the
- * reference path. Four channels at a time (SXTAB16/SXTB16, SMLABB/SMLATT). */
+/* Four channels at a time (SXTAB16/SXTB16, SMLABB/SMLATT) for every weight
+ * width; 2..4-bit weights with more than 4096 taps take the reference path. */
 qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant,
                                      const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
                                      const int32_t* bias, const qk_dims* output_dims, int8_t* output);

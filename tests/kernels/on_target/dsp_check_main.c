@@ -59,6 +59,12 @@ static int32_t random_in(int32_t low, int32_t high) {
   return low + (int32_t)(next_random() % (uint32_t)(high - low + 1));
 }
 
+/* Weight widths in turn: 8, 4 (4-bit container), 2, then one of 2..8. */
+static int32_t random_bits(uint32_t trial) {
+  static const int32_t widths[3] = {8, 4, 2};
+  return trial % 4 == 3 ? random_in(2, 8) : widths[trial % 4];
+}
+
 static void fill_s8(int8_t* values, int32_t count) {
   for (int32_t i = 0; i < count; ++i) values[i] = (int8_t)random_in(-128, 127);
 }
@@ -129,14 +135,18 @@ static conv_case random_conv_case(int32_t in_channels, int32_t out_channels) {
 }
 
 static int check_dense(uint32_t trial) {
-  const int32_t inputs = random_in(1, 400), outputs = random_in(1, 33);
+  /* Every eighth case longer than a patch (QK_DSP_PATCH_MAX = 1024): the
+   * paths for long inputs. */
+  const int32_t long_input = trial % 8 == 7;
+  const int32_t inputs = long_input ? random_in(1025, 1600) : random_in(1, 400);
+  const int32_t outputs = long_input ? random_in(1, 8) : random_in(1, 33);
   fill_s8(g_input, inputs);
   fill_s8(g_weights, inputs * outputs);
   fill_quantization(outputs);
   const qk_dense_params params = {random_in(-127, 128), random_in(-128, 127), {-128, 127}};
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
-  /* Random bytes are valid packed weights of either container width. */
-  const qk_packed_weights weights = {(const uint8_t*)g_weights, trial % 2 ? 4 : 8};
+  /* Random bytes are valid packed weights of any container width. */
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   if (qk_dense_s8_reference(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_reference) != QK_OK ||
       qk_dense_s8(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_optimized) != QK_OK ||
       memcmp(g_reference, g_optimized, (size_t)outputs) != 0) {
@@ -154,7 +164,7 @@ static int check_conv(uint32_t trial) {
   fill_s8(g_weights, out_channels * params.kernel_h * params.kernel_w * in_channels);
   fill_quantization(out_channels);
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
-  const qk_packed_weights weights = {(const uint8_t*)g_weights, trial % 2 ? 4 : 8};
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * out_dims.channels);
   if (qk_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_reference) != QK_OK ||
       qk_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
@@ -173,7 +183,7 @@ static int check_depthwise(uint32_t trial) {
   fill_s8(g_weights, params.kernel_h * params.kernel_w * channels);
   fill_quantization(channels);
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
-  const qk_packed_weights weights = {(const uint8_t*)g_weights, 8};
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
   if (qk_depthwise_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_reference) !=
           QK_OK ||
@@ -195,7 +205,7 @@ int main(void) {
   }
   char text[128] = "dsp check: ok, ";
   append_number(text, 3u * trials);
-  strcat(text, " dense, conv2d (int8, int4), depthwise (int8) cases bit-exact on cortex-m-dsp\n");
+  strcat(text, " dense, conv2d and depthwise cases (2..8-bit weights) bit-exact on cortex-m-dsp\n");
   print(text);
   return 0;
 }
