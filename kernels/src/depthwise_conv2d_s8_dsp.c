@@ -58,6 +58,12 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
   const int32_t vector_channels = channels & ~3;
   const uint32_t row_bytes = qk_packed_row_bytes((uint32_t)channels, container);
   const int32_t scale_shift = container == 8 ? 0 : (container == 4 ? 4 : 6);
+  /* Locals, so that the int8 output stores (which may alias anything) do not
+   * force reloads of the parameters. */
+  const int32_t* multiplier = quant->multiplier;
+  const int32_t* shift = quant->shift;
+  const int32_t output_offset = params->output_offset;
+  const qk_activation activation = params->activation;
   const uint32_t mask = qk_in_register(container == 4 ? 0x00F000F0u : 0x00C000C0u);
   for (int32_t oy = 0; oy < out_h; ++oy) {
     const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
@@ -77,7 +83,22 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
         for (int32_t ky = wy.first; ky < wy.last; ++ky, input_row += input_row_step, filter_row += filter_row_step) {
           const int8_t* in_p = input_row;
           const uint8_t* w_p = filter_row;
-          for (int32_t k = 0; k < taps_per_row; ++k, in_p += channels, w_p += row_bytes) {
+          int32_t k = 0;
+          if (taps_per_row == 3) { /* a whole 3-wide window row, unrolled */
+            for (int32_t tap = 0; tap < 3; ++tap, in_p += channels, w_p += row_bytes) {
+              const uint32_t input_word = qk_dw_load(in_p);
+              const uint32_t input_even = qk_sxtab16(offset_pair, input_word);
+              const uint32_t input_odd = qk_sxtab16_ror8(offset_pair, input_word);
+              uint32_t weight_even, weight_odd;
+              qk_dw_weights(w_p, c, container, mask, &weight_even, &weight_odd);
+              acc0 = qk_smlabb(input_even, weight_even, acc0);
+              acc2 = qk_smlatt(input_even, weight_even, acc2);
+              acc1 = qk_smlabb(input_odd, weight_odd, acc1);
+              acc3 = qk_smlatt(input_odd, weight_odd, acc3);
+            }
+            k = 3;
+          }
+          for (; k < taps_per_row; ++k, in_p += channels, w_p += row_bytes) {
             const uint32_t input_word = qk_dw_load(in_p);
             const uint32_t input_even = qk_sxtab16(offset_pair, input_word);     /* x0, x2 */
             const uint32_t input_odd = qk_sxtab16_ror8(offset_pair, input_word); /* x1, x3 */
@@ -98,14 +119,10 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
           sum2 += (uint32_t)bias[c + 2];
           sum3 += (uint32_t)bias[c + 3];
         }
-        out[c] = qk_output_s8((int32_t)sum0, quant->multiplier[c], quant->shift[c], params->output_offset,
-                              &params->activation);
-        out[c + 1] = qk_output_s8((int32_t)sum1, quant->multiplier[c + 1], quant->shift[c + 1], params->output_offset,
-                                  &params->activation);
-        out[c + 2] = qk_output_s8((int32_t)sum2, quant->multiplier[c + 2], quant->shift[c + 2], params->output_offset,
-                                  &params->activation);
-        out[c + 3] = qk_output_s8((int32_t)sum3, quant->multiplier[c + 3], quant->shift[c + 3], params->output_offset,
-                                  &params->activation);
+        out[c] = qk_output_s8((int32_t)sum0, multiplier[c], shift[c], output_offset, &activation);
+        out[c + 1] = qk_output_s8((int32_t)sum1, multiplier[c + 1], shift[c + 1], output_offset, &activation);
+        out[c + 2] = qk_output_s8((int32_t)sum2, multiplier[c + 2], shift[c + 2], output_offset, &activation);
+        out[c + 3] = qk_output_s8((int32_t)sum3, multiplier[c + 3], shift[c + 3], output_offset, &activation);
       }
       for (; c < channels; ++c) {
         uint32_t acc = bias ? (uint32_t)bias[c] : 0u;
@@ -117,8 +134,7 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
             acc += (uint32_t)((input_row[k * channels] + input_offset) * w);
           }
         }
-        out[c] = qk_output_s8((int32_t)acc, quant->multiplier[c], quant->shift[c], params->output_offset,
-                              &params->activation);
+        out[c] = qk_output_s8((int32_t)acc, multiplier[c], shift[c], output_offset, &activation);
       }
     }
   }

@@ -165,7 +165,9 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
     ASSERT_EQ(qk_conv2d_s8_dsp(&params, &quant, &in_dims, input.data(), &weights, op.bias.data(), &out_dims,
                                optimized.data()),
               QK_OK);
-    ASSERT_EQ(optimized, reference) << "trial " << trial;
+    ASSERT_EQ(optimized, reference) << "trial " << trial << " bits " << bits << " k " << kernel_h << "x" << kernel_w
+                                    << " in " << in_dims.height << "x" << in_dims.width << "x" << in_dims.channels
+                                    << " out c " << out_dims.channels << " pad " << padding << " stride " << stride;
   }
 }
 
