@@ -47,83 +47,6 @@ static void qk_gather_window(const qk_conv_params* params, const qk_dims* input_
   }
 }
 
-/* Windows of one to three weight words (8-bit: up to 12 values, 4-bit: 16,
- * 2-bit: 16; a first layer's 3x3x1 is 9): the patch words stay in registers
- * across output channels and each row is a few straight-line instructions
- * instead of a call. Every row but the last reads its last word whole (the
- * bytes past its end belong to the next row and meet zero patch values); the
- * last row assembles it from its own bytes. */
-static inline __attribute__((always_inline)) int32_t qk_small_row_dot(const uint32_t* x, const uint8_t* row,
-                                                                      int32_t container, int32_t groups,
-                                                                      int32_t last_bytes, int last_row, uint32_t mask) {
-  const int32_t step = 16 / container; /* patch words per weight word */
-  int32_t acc = 0;
-  for (int32_t g = 0; g < groups; ++g) {
-    const uint32_t w = (g + 1 < groups || !last_row || last_bytes == 4) ? qk_load_word(row + 4 * g)
-                                                                        : qk_load_partial(row + 4 * g, last_bytes);
-    if (container == 8) {
-      acc = qk_mac_word8(x + step * g, w, mask, acc);
-    } else if (container == 4) {
-      acc = qk_mac_word4(x + step * g, w, mask, acc);
-    } else {
-      acc = qk_mac_word2(x + step * g, w, mask, acc);
-    }
-  }
-  return acc;
-}
-
-typedef struct {
-  const int32_t* bias;
-  const int32_t* multiplier;
-  const int32_t* shift;
-  int32_t output_offset;
-  qk_activation activation;
-} qk_output_quant;
-
-static inline __attribute__((always_inline)) void qk_conv_small_rows(const qk_patch* patch, const uint8_t* rows,
-                                                                     int32_t out_c, const qk_output_quant* q,
-                                                                     int8_t* out, int32_t container, int32_t groups) {
-  const int32_t step = 16 / container;
-  uint32_t x[8];
-  for (int32_t i = 0; i < groups * step; ++i) x[i] = patch->words[i];
-  const uint32_t row_bytes = (uint32_t)patch->row_bytes;
-  const int32_t last_bytes = patch->row_bytes - 4 * (groups - 1);
-  const uint32_t correction = patch->correction;
-  const uint32_t mask = qk_in_register(container == 4 ? 0x000F000Fu : 0x00030003u);
-  const int32_t* bias = q->bias;
-  const int32_t* multiplier = q->multiplier;
-  const int32_t* shift = q->shift;
-  const int32_t output_offset = q->output_offset;
-  const qk_activation activation = q->activation;
-  const uint8_t* row = rows;
-  int32_t oc = 0;
-  for (; oc + 1 < out_c; ++oc, row += row_bytes) {
-    const uint32_t dot = (uint32_t)qk_small_row_dot(x, row, container, groups, last_bytes, 0, mask) - correction;
-    const uint32_t acc = (bias ? (uint32_t)bias[oc] : 0u) + dot;
-    out[oc] = qk_output_s8((int32_t)acc, multiplier[oc], shift[oc], output_offset, &activation);
-  }
-  const uint32_t dot = (uint32_t)qk_small_row_dot(x, row, container, groups, last_bytes, 1, mask) - correction;
-  const uint32_t acc = (bias ? (uint32_t)bias[oc] : 0u) + dot;
-  out[oc] = qk_output_s8((int32_t)acc, multiplier[oc], shift[oc], output_offset, &activation);
-}
-
-/* 1 when the patch took the small-row path: 8-bit rows of up to 3 words,
- * 4-bit of up to 2, 2-bit of 1 (at most 8 patch words). */
-static int qk_conv_small_patch(const qk_patch* patch, const uint8_t* rows, int32_t out_c, const qk_output_quant* q,
-                               int8_t* out) {
-  const int32_t groups = (patch->row_bytes + 3) >> 2;
-  if (groups > 3) return 0;
-  switch (patch->container * 4 + groups) {
-    case 8 * 4 + 1: qk_conv_small_rows(patch, rows, out_c, q, out, 8, 1); return 1;
-    case 8 * 4 + 2: qk_conv_small_rows(patch, rows, out_c, q, out, 8, 2); return 1;
-    case 8 * 4 + 3: qk_conv_small_rows(patch, rows, out_c, q, out, 8, 3); return 1;
-    case 4 * 4 + 1: qk_conv_small_rows(patch, rows, out_c, q, out, 4, 1); return 1;
-    case 4 * 4 + 2: qk_conv_small_rows(patch, rows, out_c, q, out, 4, 2); return 1;
-    case 2 * 4 + 1: qk_conv_small_rows(patch, rows, out_c, q, out, 2, 1); return 1;
-    default: return 0;
-  }
-}
-
 static void qk_conv2d_from_patches(const qk_conv_params* params, const qk_per_channel_quant* quant,
                                    const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
                                    const int32_t* bias, const qk_dims* output_dims, int8_t* output) {
@@ -133,13 +56,8 @@ static void qk_conv2d_from_patches(const qk_conv_params* params, const qk_per_ch
   const int32_t container = qk_weight_container_bits(weights->bits);
   const int pointwise = params->kernel_h == 1 && params->kernel_w == 1; /* then padding is 0 */
   int8_t window[QK_DSP_PATCH_MAX];
-  /* Locals, so that the int8 output stores (which may alias anything) do not
-   * force reloads of the parameters. */
-  const int32_t* multiplier = quant->multiplier;
-  const int32_t* shift = quant->shift;
-  const int32_t output_offset = params->output_offset;
-  const qk_activation activation = params->activation;
-  const qk_output_quant small_quant = {bias, multiplier, shift, output_offset, activation};
+  const qk_output_quant output_quant = {bias, quant->multiplier, quant->shift, params->output_offset,
+                                        params->activation};
   qk_patch patch;
   for (int32_t oy = 0; oy < out_h; ++oy) {
     const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
@@ -152,24 +70,7 @@ static void qk_conv2d_from_patches(const qk_conv_params* params, const qk_per_ch
         qk_gather_window(params, input_dims, input, &wy, &wx, window);
       }
       qk_patch_widen(&patch, values, row_length, params->input_offset, container);
-      int8_t* out = output + (oy * out_w + ox) * out_c;
-      if (qk_conv_small_patch(&patch, weights->data, out_c, &small_quant, out)) continue;
-      const uint32_t row_bytes = (uint32_t)patch.row_bytes;
-      int32_t oc = 0;
-      for (; oc + 2 <= out_c; oc += 2) {
-        const uint8_t* row0 = weights->data + (uint32_t)oc * row_bytes;
-        int32_t dot0, dot1;
-        qk_patch_dot2(&patch, row0, row0 + row_bytes, &dot0, &dot1);
-        const uint32_t acc0 = (bias ? (uint32_t)bias[oc] : 0u) + (uint32_t)dot0;
-        const uint32_t acc1 = (bias ? (uint32_t)bias[oc + 1] : 0u) + (uint32_t)dot1;
-        out[oc] = qk_output_s8((int32_t)acc0, multiplier[oc], shift[oc], output_offset, &activation);
-        out[oc + 1] = qk_output_s8((int32_t)acc1, multiplier[oc + 1], shift[oc + 1], output_offset, &activation);
-      }
-      if (oc < out_c) {
-        const uint32_t dot = (uint32_t)qk_patch_dot(&patch, weights->data + (uint32_t)oc * row_bytes);
-        const uint32_t acc = (bias ? (uint32_t)bias[oc] : 0u) + dot;
-        out[oc] = qk_output_s8((int32_t)acc, multiplier[oc], shift[oc], output_offset, &activation);
-      }
+      qk_patch_outputs(&patch, weights->data, out_c, &output_quant, output + (oy * out_w + ox) * out_c);
     }
   }
 }

@@ -7,32 +7,6 @@
 #include "patch_dsp.h"
 #include "qatlab_kernels/kernel_variants.h"
 
-static void qk_dense_from_patch(const qk_dense_params* params, const qk_per_channel_quant* quant, const qk_patch* patch,
-                                const uint8_t* rows, const int32_t* bias, int32_t output_count, int8_t* output) {
-  const uint32_t row_bytes = (uint32_t)patch->row_bytes;
-  /* Locals, so that the int8 output stores (which may alias anything) do not
-   * force reloads of the parameters. */
-  const int32_t* multiplier = quant->multiplier;
-  const int32_t* shift = quant->shift;
-  const int32_t output_offset = params->output_offset;
-  const qk_activation activation = params->activation;
-  int32_t out = 0;
-  for (; out + 2 <= output_count; out += 2) {
-    const uint8_t* row0 = rows + (uint32_t)out * row_bytes;
-    int32_t dot0, dot1;
-    qk_patch_dot2(patch, row0, row0 + row_bytes, &dot0, &dot1);
-    const uint32_t acc0 = (bias ? (uint32_t)bias[out] : 0u) + (uint32_t)dot0;
-    const uint32_t acc1 = (bias ? (uint32_t)bias[out + 1] : 0u) + (uint32_t)dot1;
-    output[out] = qk_output_s8((int32_t)acc0, multiplier[out], shift[out], output_offset, &activation);
-    output[out + 1] = qk_output_s8((int32_t)acc1, multiplier[out + 1], shift[out + 1], output_offset, &activation);
-  }
-  if (out < output_count) {
-    const uint32_t dot = (uint32_t)qk_patch_dot(patch, rows + (uint32_t)out * row_bytes);
-    const uint32_t acc = (bias ? (uint32_t)bias[out] : 0u) + dot;
-    output[out] = qk_output_s8((int32_t)acc, multiplier[out], shift[out], output_offset, &activation);
-  }
-}
-
 qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
                           const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                           int32_t output_count, int8_t* output) {
@@ -43,7 +17,9 @@ qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_qu
     }
     qk_patch patch;
     qk_patch_widen(&patch, input, input_count, params->input_offset, container);
-    qk_dense_from_patch(params, quant, &patch, weights->data, bias, output_count, output);
+    const qk_output_quant output_quant = {bias, quant->multiplier, quant->shift, params->output_offset,
+                                          params->activation};
+    qk_patch_outputs(&patch, weights->data, output_count, &output_quant, output);
     return QK_OK;
   }
   if (container != 8 && !(container == 4 && input_count <= QK_DSP_MAX_S4_RUN)) {

@@ -3,7 +3,49 @@
 
 #include <string.h>
 
+#include "argument_checks.h"
 #include "dsp_intrinsics.h"
+
+static inline uint32_t qk_load_word(const void* p) {
+  uint32_t word;
+  memcpy(&word, p, 4); /* unaligned loads are fine on M4 */
+  return word;
+}
+
+/* A row's last `bytes` (1..3) bytes as a word, the missing bytes 0. */
+static inline uint32_t qk_load_partial(const uint8_t* p, int32_t bytes) {
+  uint32_t word = p[0];
+  if (bytes > 1) word |= (uint32_t)p[1] << 8;
+  if (bytes > 2) word |= (uint32_t)p[2] << 16;
+  return word;
+}
+
+/* One weight word against its patch words, into acc. `mask` is
+ * 0x000F000F for 4-bit and 0x00030003 for 2-bit containers (see
+ * qk_in_register). */
+static inline int32_t qk_mac_word8(const uint32_t* x, uint32_t w, uint32_t mask, int32_t acc) {
+  (void)mask;
+  acc = qk_smlad(x[0], qk_sxtb16(w), acc);
+  return qk_smlad(x[1], qk_sxtb16_ror8(w), acc);
+}
+static inline int32_t qk_mac_word4(const uint32_t* x, uint32_t w, uint32_t mask, int32_t acc) {
+  const uint32_t u = w ^ 0x88888888u;
+  acc = qk_smlad(x[0], u & mask, acc);
+  acc = qk_smlad(x[1], (u >> 4) & mask, acc);
+  acc = qk_smlad(x[2], (u >> 8) & mask, acc);
+  return qk_smlad(x[3], (u >> 12) & mask, acc);
+}
+static inline int32_t qk_mac_word2(const uint32_t* x, uint32_t w, uint32_t mask, int32_t acc) {
+  const uint32_t u = w ^ 0xAAAAAAAAu;
+  acc = qk_smlad(x[0], u & mask, acc);
+  acc = qk_smlad(x[1], (u >> 2) & mask, acc);
+  acc = qk_smlad(x[2], (u >> 4) & mask, acc);
+  acc = qk_smlad(x[3], (u >> 6) & mask, acc);
+  acc = qk_smlad(x[4], (u >> 8) & mask, acc);
+  acc = qk_smlad(x[5], (u >> 10) & mask, acc);
+  acc = qk_smlad(x[6], (u >> 12) & mask, acc);
+  return qk_smlad(x[7], (u >> 14) & mask, acc);
+}
 
 /* Halfword pairs (low of a, low of b) and (high of a, high of b): PKHBT and
  * PKHTB. */
@@ -63,56 +105,121 @@ void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_
   }
 }
 
-#define QK_PATCH_DOTS(bits)                                                                                        \
-  static int32_t qk_patch_dot_##bits(const uint32_t* x, const uint8_t* row, int32_t row_bytes) {                   \
-    int32_t acc = 0;                                                                                               \
-    const uint32_t mask = qk_in_register(bits == 4 ? 0x000F000Fu : 0x00030003u);                                   \
-    const uint8_t* end = row + (row_bytes & ~3);                                                                   \
-    for (; row < end; row += 4, x += 32 / bits / 2) acc = qk_mac_word##bits(x, qk_load_word(row), mask, acc);      \
-    if (row_bytes & 3) acc = qk_mac_word##bits(x, qk_load_partial(row, row_bytes & 3), mask, acc);                 \
-    return acc;                                                                                                    \
-  }                                                                                                                \
-  static void qk_patch_dot2_##bits(const uint32_t* x, const uint8_t* row0, const uint8_t* row1, int32_t row_bytes, \
-                                   int32_t* sum0, int32_t* sum1) {                                                 \
-    int32_t acc0 = 0, acc1 = 0;                                                                                    \
-    const uint32_t mask = qk_in_register(bits == 4 ? 0x000F000Fu : 0x00030003u);                                   \
-    const uint8_t* end = row0 + (row_bytes & ~3);                                                                  \
-    for (; row0 < end; row0 += 4, row1 += 4, x += 32 / bits / 2) {                                                 \
-      acc0 = qk_mac_word##bits(x, qk_load_word(row0), mask, acc0);                                                 \
-      acc1 = qk_mac_word##bits(x, qk_load_word(row1), mask, acc1);                                                 \
-    }                                                                                                              \
-    if (row_bytes & 3) {                                                                                           \
-      acc0 = qk_mac_word##bits(x, qk_load_partial(row0, row_bytes & 3), mask, acc0);                               \
-      acc1 = qk_mac_word##bits(x, qk_load_partial(row1, row_bytes & 3), mask, acc1);                               \
-    }                                                                                                              \
-    *sum0 = acc0;                                                                                                  \
-    *sum1 = acc1;                                                                                                  \
-  }
-
-QK_PATCH_DOTS(8)
-QK_PATCH_DOTS(4)
-QK_PATCH_DOTS(2)
-
-int32_t qk_patch_dot(const qk_patch* patch, const uint8_t* row) {
-  int32_t sum;
-  if (patch->container == 8) {
-    sum = qk_patch_dot_8(patch->words, row, patch->row_bytes);
-  } else if (patch->container == 4) {
-    sum = qk_patch_dot_4(patch->words, row, patch->row_bytes);
-  } else {
-    sum = qk_patch_dot_2(patch->words, row, patch->row_bytes);
-  }
-  return (int32_t)((uint32_t)sum - patch->correction);
+/* One output: bias, requantization, clamp. */
+static inline int8_t qk_patch_output(uint32_t dot, int32_t oc, const qk_output_quant* q) {
+  const uint32_t acc = (q->bias ? (uint32_t)q->bias[oc] : 0u) + dot;
+  return qk_output_s8((int32_t)acc, q->multiplier[oc], q->shift[oc], q->output_offset, &q->activation);
 }
 
-void qk_patch_dot2(const qk_patch* patch, const uint8_t* row0, const uint8_t* row1, int32_t* sum0, int32_t* sum1) {
-  if (patch->container == 8) {
-    qk_patch_dot2_8(patch->words, row0, row1, patch->row_bytes, sum0, sum1);
-  } else if (patch->container == 4) {
-    qk_patch_dot2_4(patch->words, row0, row1, patch->row_bytes, sum0, sum1);
-  } else {
-    qk_patch_dot2_2(patch->words, row0, row1, patch->row_bytes, sum0, sum1);
+/* A row's inner product over `groups` weight words; the last word whole or
+ * assembled from its last `last_bytes` bytes. */
+static inline __attribute__((always_inline)) int32_t qk_row_dot(const uint32_t* x, const uint8_t* row,
+                                                                int32_t container, int32_t groups, int32_t last_bytes,
+                                                                uint32_t mask, int32_t acc) {
+  const int32_t step = 16 / container; /* patch words per weight word */
+  for (int32_t g = 0; g < groups; ++g) {
+    const uint32_t w =
+        (g + 1 < groups || last_bytes == 4) ? qk_load_word(row + 4 * g) : qk_load_partial(row + 4 * g, last_bytes);
+    if (container == 8) {
+      acc = qk_mac_word8(x + step * g, w, mask, acc);
+    } else if (container == 4) {
+      acc = qk_mac_word4(x + step * g, w, mask, acc);
+    } else {
+      acc = qk_mac_word2(x + step * g, w, mask, acc);
+    }
   }
-  *sum0 = (int32_t)((uint32_t)*sum0 - patch->correction);
-  *sum1 = (int32_t)((uint32_t)*sum1 - patch->correction);
+  return acc;
+}
+
+/* Windows of one to three weight words: the patch words stay in registers
+ * across rows and each row is straight-line code. Every row but the last
+ * reads its last word whole (the bytes past its end belong to the next row
+ * and meet zero patch values); the last row assembles it from its own bytes. */
+static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patch* patch, const uint8_t* rows,
+                                                                   int32_t count, const qk_output_quant* quant,
+                                                                   int8_t* out, int32_t container, int32_t groups) {
+  const int32_t step = 16 / container;
+  uint32_t x[8];
+  for (int32_t i = 0; i < groups * step; ++i) x[i] = patch->words[i];
+  const uint32_t row_bytes = (uint32_t)patch->row_bytes;
+  const int32_t last_bytes = patch->row_bytes - 4 * (groups - 1);
+  const uint32_t correction = patch->correction;
+  const uint32_t mask = qk_in_register(container == 4 ? 0x000F000Fu : 0x00030003u);
+  const qk_output_quant q = *quant; /* a local: the int8 stores cannot alias it */
+  const uint8_t* row = rows;
+  int32_t oc = 0;
+  for (; oc + 1 < count; ++oc, row += row_bytes) {
+    const uint32_t dot = (uint32_t)qk_row_dot(x, row, container, groups, 4, mask, 0) - correction;
+    out[oc] = qk_patch_output(dot, oc, &q);
+  }
+  const uint32_t dot = (uint32_t)qk_row_dot(x, row, container, groups, last_bytes, mask, 0) - correction;
+  out[oc] = qk_patch_output(dot, oc, &q);
+}
+
+/* Any window: two rows per pass over the patch in memory. */
+static inline __attribute__((always_inline)) void qk_paired_outputs(const qk_patch* patch, const uint8_t* rows,
+                                                                    int32_t count, const qk_output_quant* quant,
+                                                                    int8_t* out, int32_t container) {
+  const int32_t step = 16 / container;
+  const uint32_t row_bytes = (uint32_t)patch->row_bytes;
+  const int32_t full_words = patch->row_bytes >> 2, last_bytes = patch->row_bytes & 3;
+  const uint32_t correction = patch->correction;
+  const uint32_t mask = qk_in_register(container == 4 ? 0x000F000Fu : 0x00030003u);
+  const qk_output_quant q = *quant;
+  int32_t oc = 0;
+  for (; oc + 2 <= count; oc += 2) {
+    const uint8_t* row0 = rows + (uint32_t)oc * row_bytes;
+    const uint8_t* row1 = row0 + row_bytes;
+    const uint8_t* end = row0 + 4 * full_words;
+    const uint32_t* x = patch->words;
+    int32_t acc0 = 0, acc1 = 0;
+    for (; row0 < end; row0 += 4, row1 += 4, x += step) {
+      acc0 = qk_row_dot(x, row0, container, 1, 4, mask, acc0);
+      acc1 = qk_row_dot(x, row1, container, 1, 4, mask, acc1);
+    }
+    if (last_bytes != 0) {
+      acc0 = qk_row_dot(x, row0, container, 1, last_bytes, mask, acc0);
+      acc1 = qk_row_dot(x, row1, container, 1, last_bytes, mask, acc1);
+    }
+    out[oc] = qk_patch_output((uint32_t)acc0 - correction, oc, &q);
+    out[oc + 1] = qk_patch_output((uint32_t)acc1 - correction, oc + 1, &q);
+  }
+  if (oc < count) {
+    const uint8_t* row = rows + (uint32_t)oc * row_bytes;
+    const uint8_t* end = row + 4 * full_words;
+    const uint32_t* x = patch->words;
+    int32_t acc = 0;
+    for (; row < end; row += 4, x += step) acc = qk_row_dot(x, row, container, 1, 4, mask, acc);
+    if (last_bytes != 0) acc = qk_row_dot(x, row, container, 1, last_bytes, mask, acc);
+    out[oc] = qk_patch_output((uint32_t)acc - correction, oc, &q);
+  }
+}
+
+void qk_patch_outputs(const qk_patch* patch, const uint8_t* rows, int32_t count, const qk_output_quant* quant,
+                      int8_t* out) {
+  /* one copy of the loops per container and small window, unpacking inlined */
+  const int32_t groups = (patch->row_bytes + 3) >> 2;
+  if (patch->container == 8) {
+    if (groups == 1) {
+      qk_small_outputs(patch, rows, count, quant, out, 8, 1);
+    } else if (groups == 2) {
+      qk_small_outputs(patch, rows, count, quant, out, 8, 2);
+    } else if (groups == 3) {
+      qk_small_outputs(patch, rows, count, quant, out, 8, 3);
+    } else {
+      qk_paired_outputs(patch, rows, count, quant, out, 8);
+    }
+  } else if (patch->container == 4) {
+    if (groups == 1) {
+      qk_small_outputs(patch, rows, count, quant, out, 4, 1);
+    } else if (groups == 2) {
+      qk_small_outputs(patch, rows, count, quant, out, 4, 2);
+    } else {
+      qk_paired_outputs(patch, rows, count, quant, out, 4);
+    }
+  } else if (groups == 1) {
+    qk_small_outputs(patch, rows, count, quant, out, 2, 1);
+  } else {
+    qk_paired_outputs(patch, rows, count, quant, out, 2);
+  }
 }

@@ -29,9 +29,8 @@
 #define QATLAB_KERNELS_SRC_PATCH_DSP_H_
 
 #include <stdint.h>
-#include <string.h>
 
-#include "dsp_intrinsics.h"
+#include "qatlab_kernels/kernels.h"
 
 /* The longest patch: rows longer than this take the kernels' other paths.
  * A patch lives on the stack (2 KiB of halfwords, and the convolution's
@@ -49,53 +48,21 @@ typedef struct {
  * `container`-bit containers. REQUIRES 1 <= count <= QK_DSP_PATCH_MAX. */
 void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int32_t container);
 
-/* Σ (x_i + offset) · w_i over the patch for one packed row, wrapping. */
-int32_t qk_patch_dot(const qk_patch* patch, const uint8_t* row);
+/* The requantization of the outputs (per output channel; bias may be NULL). */
+typedef struct {
+  const int32_t* bias;
+  const int32_t* multiplier;
+  const int32_t* shift;
+  int32_t output_offset;
+  qk_activation activation;
+} qk_output_quant;
 
-/* The same for two rows at once (the patch is loaded once for both). */
-void qk_patch_dot2(const qk_patch* patch, const uint8_t* row0, const uint8_t* row1, int32_t* sum0, int32_t* sum1);
-
-/* ---- The pieces of the inner products, for kernels that inline them ---- */
-
-static inline uint32_t qk_load_word(const void* p) {
-  uint32_t word;
-  memcpy(&word, p, 4); /* unaligned loads are fine on M4 */
-  return word;
-}
-
-/* A row's last `bytes` (1..3) bytes as a word, the missing bytes 0. */
-static inline uint32_t qk_load_partial(const uint8_t* p, int32_t bytes) {
-  uint32_t word = p[0];
-  if (bytes > 1) word |= (uint32_t)p[1] << 8;
-  if (bytes > 2) word |= (uint32_t)p[2] << 16;
-  return word;
-}
-
-/* One weight word against its patch words, into acc. `mask` is
- * 0x000F000F for 4-bit and 0x00030003 for 2-bit containers (see
- * qk_in_register). */
-static inline int32_t qk_mac_word8(const uint32_t* x, uint32_t w, uint32_t mask, int32_t acc) {
-  (void)mask;
-  acc = qk_smlad(x[0], qk_sxtb16(w), acc);
-  return qk_smlad(x[1], qk_sxtb16_ror8(w), acc);
-}
-static inline int32_t qk_mac_word4(const uint32_t* x, uint32_t w, uint32_t mask, int32_t acc) {
-  const uint32_t u = w ^ 0x88888888u;
-  acc = qk_smlad(x[0], u & mask, acc);
-  acc = qk_smlad(x[1], (u >> 4) & mask, acc);
-  acc = qk_smlad(x[2], (u >> 8) & mask, acc);
-  return qk_smlad(x[3], (u >> 12) & mask, acc);
-}
-static inline int32_t qk_mac_word2(const uint32_t* x, uint32_t w, uint32_t mask, int32_t acc) {
-  const uint32_t u = w ^ 0xAAAAAAAAu;
-  acc = qk_smlad(x[0], u & mask, acc);
-  acc = qk_smlad(x[1], (u >> 2) & mask, acc);
-  acc = qk_smlad(x[2], (u >> 4) & mask, acc);
-  acc = qk_smlad(x[3], (u >> 6) & mask, acc);
-  acc = qk_smlad(x[4], (u >> 8) & mask, acc);
-  acc = qk_smlad(x[5], (u >> 10) & mask, acc);
-  acc = qk_smlad(x[6], (u >> 12) & mask, acc);
-  return qk_smlad(x[7], (u >> 14) & mask, acc);
-}
+/* out[oc] for oc < count: the requantized Σ (x_i + offset) · w_i + bias[oc]
+ * of the patch against the packed row rows + oc · row_bytes, every sum
+ * wrapping modulo 2^32 like the reference's. Two rows per pass; windows of
+ * at most three weight words (a first layer's 3x3x1) keep the patch in
+ * registers across all rows. */
+void qk_patch_outputs(const qk_patch* patch, const uint8_t* rows, int32_t count, const qk_output_quant* quant,
+                      int8_t* out);
 
 #endif /* QATLAB_KERNELS_SRC_PATCH_DSP_H_ */
