@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "argument_checks.h"
+#include "dsp_intrinsics.h"
 #include "patch_dsp.h"
 #include "qatlab_kernels/kernel_variants.h"
 
@@ -22,12 +23,19 @@ static inline void qk_copy_run(int8_t* dst, const int8_t* src, int32_t n) {
     uint32_t word;
     memcpy(&word, src, 4);
     memcpy(dst, &word, 4);
+    qk_keep_loop(dst);
   }
-  for (; n > 0; --n) *dst++ = *src++;
+  for (; n > 0; --n) {
+    *dst++ = *src++;
+    qk_keep_loop(dst);
+  }
 }
 
 static inline void qk_fill_run(int8_t* dst, int8_t value, int32_t n) {
-  for (; n > 0; --n) *dst++ = value;
+  for (; n > 0; --n) {
+    *dst++ = value;
+    qk_keep_loop(dst);
+  }
 }
 
 /* The kh·kw·C window of output pixel (wy, wx) as bytes, padded taps -offset. */

@@ -81,6 +81,11 @@ static inline uint32_t qk_in_register(uint32_t x) {
   return x;
 }
 
+/* A compiler barrier on a pointer: keeps gcc from turning a short byte loop
+ * into a call to memset/memcpy (newlib-nano's are byte loops behind a call,
+ * far slower for the 3- to 24-byte runs of a convolution window). */
+static inline void qk_keep_loop(const void* p) { __asm__("" : : "r"(p)); }
+
 /* Rotate right by 8: moves bytes 1 and 3 to 0 and 2 (gcc emits ROR). */
 static inline uint32_t qk_ror8(uint32_t x) { return (x >> 8) | (x << 24); }
 

@@ -90,8 +90,10 @@ void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_
   }
   if (rest != 0) { /* the last inputs, padded with -offset so that they widen to 0 */
     int8_t tail[16];
-    memset(tail, (int8_t)(-input_offset), sizeof tail);
-    memcpy(tail, values, (size_t)rest);
+    for (int32_t i = 0; i < group; ++i) {
+      tail[i] = i < rest ? values[i] : (int8_t)(-input_offset);
+      qk_keep_loop(tail + i);
+    }
     qk_widen_group(tail, offset_pair, container, out);
     out += group / 2;
   }
@@ -117,6 +119,7 @@ static inline __attribute__((always_inline)) int32_t qk_row_dot(const uint32_t* 
                                                                 int32_t container, int32_t groups, int32_t last_bytes,
                                                                 uint32_t mask, int32_t acc) {
   const int32_t step = 16 / container; /* patch words per weight word */
+#pragma GCC unroll 3
   for (int32_t g = 0; g < groups; ++g) {
     const uint32_t w =
         (g + 1 < groups || last_bytes == 4) ? qk_load_word(row + 4 * g) : qk_load_partial(row + 4 * g, last_bytes);
@@ -140,6 +143,7 @@ static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patc
                                                                    int8_t* out, int32_t container, int32_t groups) {
   const int32_t step = 16 / container;
   uint32_t x[8];
+#pragma GCC unroll 8
   for (int32_t i = 0; i < groups * step; ++i) x[i] = patch->words[i];
   const uint32_t row_bytes = (uint32_t)patch->row_bytes;
   const int32_t last_bytes = patch->row_bytes - 4 * (groups - 1);
