@@ -1,5 +1,5 @@
 // The Cortex-M DSP code path, run on the host through portable emulations of
-// SMLAD / SXTB16 / SXTAB16 (kernels/src/dsp_intrinsics.h), must give the same
+// SMLAD / SXTB16 / SXTAB16 / SSUB8+SEL (kernels/src/dsp_intrinsics.h), must give the same
 // bits as the reference on random shapes, lengths, alignments and offsets.
 #include <gtest/gtest.h>
 
@@ -14,8 +14,7 @@
 namespace qatlab {
 namespace {
 
-// Mostly the two SIMD paths (8-bit and 4-bit containers), sometimes a width
-// that takes the reference path inside the DSP variant.
+// Every container width (8, 4 for 3- and 4-bit, 2), 8-bit most often.
 int RandomBits(naive::VectorGenerator& generator) {
   switch (generator.Int(0, 5)) {
     case 0:
@@ -210,6 +209,28 @@ TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
               QK_OK);
     ASSERT_EQ(optimized, reference) << "trial " << trial << " bits " << bits << " c " << channels << " k " << kernel_h
                                     << "x" << kernel_w << " s " << stride << " p " << padding;
+  }
+}
+
+TEST(DspVariantsTest, MaxPoolIsBitExactWithReference) {
+  naive::VectorGenerator generator(4011);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int kernel_h = generator.Int(1, 4), kernel_w = generator.Int(1, 4), stride = generator.Int(1, 3);
+    const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
+    const int channels = generator.Int(1, 19);  // remainders of 4
+    const qk_dims in_dims{generator.Int(std::max(1, kernel_h - 2 * padding), 12),
+                          generator.Int(std::max(1, kernel_w - 2 * padding), 12), channels};
+    const qk_dims out_dims{(in_dims.height + 2 * padding - kernel_h) / stride + 1,
+                           (in_dims.width + 2 * padding - kernel_w) / stride + 1, channels};
+    const std::vector<int8_t> input =
+        generator.Int8s(static_cast<size_t>(in_dims.height) * in_dims.width * in_dims.channels);
+    const int act_min = generator.Int(-128, 20);
+    const qk_pool_params params{kernel_h, kernel_w, stride, padding, {act_min, generator.Int(act_min, 127)}};
+    const size_t output_size = static_cast<size_t>(out_dims.height) * out_dims.width * channels;
+    std::vector<int8_t> reference(output_size), optimized(output_size);
+    ASSERT_EQ(qk_maxpool_s8_reference(&params, &in_dims, input.data(), &out_dims, reference.data()), QK_OK);
+    ASSERT_EQ(qk_maxpool_s8_dsp(&params, &in_dims, input.data(), &out_dims, optimized.data()), QK_OK);
+    ASSERT_EQ(optimized, reference) << "trial " << trial << " c " << channels << " k " << kernel_h << "x" << kernel_w;
   }
 }
 

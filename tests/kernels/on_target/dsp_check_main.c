@@ -194,6 +194,22 @@ static int check_depthwise(uint32_t trial) {
   return 1;
 }
 
+static int check_maxpool(uint32_t trial) {
+  const int32_t channels = random_in(1, 12);
+  const conv_case c = random_conv_case(channels, channels);
+  const qk_dims in_dims = c.in_dims, out_dims = c.out_dims;
+  const qk_pool_params params = {c.params.kernel_h, c.params.kernel_w, c.params.stride, c.params.padding,
+                                 c.params.activation};
+  fill_s8(g_input, in_dims.height * in_dims.width * channels);
+  const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
+  if (qk_maxpool_s8_reference(&params, &in_dims, g_input, &out_dims, g_reference) != QK_OK ||
+      qk_maxpool_s8(&params, &in_dims, g_input, &out_dims, g_optimized) != QK_OK ||
+      memcmp(g_reference, g_optimized, output_size) != 0) {
+    return report_mismatch("maxpool", trial);
+  }
+  return 1;
+}
+
 int main(void) {
   if (strcmp(qk_kernel_variant(), "cortex-m-dsp") != 0) {
     print("dsp check: built without the DSP variant\n");
@@ -201,11 +217,11 @@ int main(void) {
   }
   const uint32_t trials = 300;
   for (uint32_t trial = 0; trial < trials; ++trial) {
-    if (!check_dense(trial) || !check_conv(trial) || !check_depthwise(trial)) return 1;
+    if (!check_dense(trial) || !check_conv(trial) || !check_depthwise(trial) || !check_maxpool(trial)) return 1;
   }
   char text[128] = "dsp check: ok, ";
-  append_number(text, 3u * trials);
-  strcat(text, " dense, conv2d and depthwise cases (2..8-bit weights) bit-exact on cortex-m-dsp\n");
+  append_number(text, 4u * trials);
+  strcat(text, " dense, conv2d, depthwise (2..8-bit weights) and maxpool cases bit-exact on cortex-m-dsp\n");
   print(text);
   return 0;
 }
