@@ -85,6 +85,7 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
           const uint8_t* w_p = filter_row;
           int32_t k = 0;
           if (taps_per_row == 3) { /* a whole 3-wide window row, unrolled */
+#pragma GCC unroll 3
             for (int32_t tap = 0; tap < 3; ++tap, in_p += channels, w_p += row_bytes) {
               const uint32_t input_word = qk_dw_load(in_p);
               const uint32_t input_even = qk_sxtab16(offset_pair, input_word);
