@@ -52,13 +52,19 @@ static inline int32_t qk_mac_word2(const uint32_t* x, uint32_t w, uint32_t mask,
 static inline uint32_t qk_pack_low(uint32_t a, uint32_t b) { return (a & 0xFFFFu) | (b << 16); }
 static inline uint32_t qk_pack_high(uint32_t a, uint32_t b) { return (b & 0xFFFF0000u) | (a >> 16); }
 
-/* Widens one weight word's worth of inputs (4, 8 or 16 bytes at `x`). */
-static inline void qk_widen_group(const int8_t* x, uint32_t offset_pair, int32_t container, uint32_t* out) {
+/* Widens one weight word's worth of inputs (4, 8 or 16 bytes at `x`) and
+ * returns sum + their Σ (x + offset) (for 4- and 2-bit containers; SMLAD
+ * with 1,1 adds both halfwords). */
+static inline __attribute__((always_inline)) int32_t qk_widen_group(const int8_t* x, uint32_t offset_pair,
+                                                                    int32_t container, uint32_t* out, int32_t sum) {
+  const uint32_t ones = 0x00010001u;
   if (container == 8) {
     const uint32_t x0 = qk_load_word(x);
     out[0] = qk_sxtab16(offset_pair, x0);      /* x0, x2 */
     out[1] = qk_sxtab16_ror8(offset_pair, x0); /* x1, x3 */
-  } else if (container == 4) {
+    return sum;
+  }
+  if (container == 4) {
     const uint32_t x0 = qk_load_word(x), x1 = qk_load_word(x + 4);
     const uint32_t a = qk_sxtab16(offset_pair, x0), c = qk_sxtab16_ror8(offset_pair, x0); /* (x0,x2) (x1,x3) */
     const uint32_t b = qk_sxtab16(offset_pair, x1), d = qk_sxtab16_ror8(offset_pair, x1); /* (x4,x6) (x5,x7) */
@@ -66,27 +72,31 @@ static inline void qk_widen_group(const int8_t* x, uint32_t offset_pair, int32_t
     out[1] = qk_pack_low(c, d);
     out[2] = qk_pack_high(a, b);
     out[3] = qk_pack_high(c, d);
-  } else {
-    for (int32_t half = 0; half < 2; ++half) { /* (x0..x7 with x8..x15): words 0..3 then 4..7 */
-      const uint32_t x0 = qk_load_word(x + 4 * half), x2 = qk_load_word(x + 8 + 4 * half);
-      const uint32_t a0 = qk_sxtab16(offset_pair, x0), c0 = qk_sxtab16_ror8(offset_pair, x0);
-      const uint32_t a2 = qk_sxtab16(offset_pair, x2), c2 = qk_sxtab16_ror8(offset_pair, x2);
-      uint32_t* o = out + 4 * half;
-      o[0] = qk_pack_low(a0, a2);
-      o[1] = qk_pack_low(c0, c2);
-      o[2] = qk_pack_high(a0, a2);
-      o[3] = qk_pack_high(c0, c2);
-    }
+    return qk_smlad(d, ones, qk_smlad(c, ones, qk_smlad(b, ones, qk_smlad(a, ones, sum))));
   }
+  for (int32_t half = 0; half < 2; ++half) { /* (x0..x7 with x8..x15): words 0..3 then 4..7 */
+    const uint32_t x0 = qk_load_word(x + 4 * half), x2 = qk_load_word(x + 8 + 4 * half);
+    const uint32_t a0 = qk_sxtab16(offset_pair, x0), c0 = qk_sxtab16_ror8(offset_pair, x0);
+    const uint32_t a2 = qk_sxtab16(offset_pair, x2), c2 = qk_sxtab16_ror8(offset_pair, x2);
+    uint32_t* o = out + 4 * half;
+    o[0] = qk_pack_low(a0, a2);
+    o[1] = qk_pack_low(c0, c2);
+    o[2] = qk_pack_high(a0, a2);
+    o[3] = qk_pack_high(c0, c2);
+    sum = qk_smlad(c2, ones, qk_smlad(a2, ones, qk_smlad(c0, ones, qk_smlad(a0, ones, sum))));
+  }
+  return sum;
 }
 
-void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int32_t container) {
+/* The widening loop for one container width; returns Σ (x + offset). */
+static inline __attribute__((always_inline)) int32_t qk_widen_all(uint32_t* out, const int8_t* values, int32_t count,
+                                                                  int32_t input_offset, int32_t container) {
   const int32_t group = 32 / container; /* inputs per weight word */
   const int32_t full = count / group, rest = count - full * group;
   const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
-  uint32_t* out = patch->words;
+  int32_t sum = 0;
   for (int32_t g = 0; g < full; ++g, values += group, out += group / 2) {
-    qk_widen_group(values, offset_pair, container, out);
+    sum = qk_widen_group(values, offset_pair, container, out, sum);
   }
   if (rest != 0) { /* the last inputs, padded with -offset so that they widen to 0 */
     int8_t tail[16];
@@ -94,16 +104,21 @@ void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_
       tail[i] = i < rest ? values[i] : (int8_t)(-input_offset);
       qk_keep_loop(tail + i);
     }
-    qk_widen_group(tail, offset_pair, container, out);
-    out += group / 2;
+    sum = qk_widen_group(tail, offset_pair, container, out, sum);
   }
+  return sum;
+}
+
+void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int32_t container) {
   patch->container = container;
   patch->row_bytes = (int32_t)(((uint32_t)count * (uint32_t)container + 7u) / 8u);
-  patch->correction = 0u;
-  if (container != 8) {
-    int32_t sum = 0; /* Σ (x + offset), by halfword pairs */
-    for (const uint32_t* w = patch->words; w < out; ++w) sum = qk_smlad(*w, 0x00010001u, sum);
-    patch->correction = (uint32_t)sum * (container == 4 ? 8u : 2u);
+  if (container == 8) {
+    qk_widen_all(patch->words, values, count, input_offset, 8);
+    patch->correction = 0u;
+  } else if (container == 4) {
+    patch->correction = 8u * (uint32_t)qk_widen_all(patch->words, values, count, input_offset, 4);
+  } else {
+    patch->correction = 2u * (uint32_t)qk_widen_all(patch->words, values, count, input_offset, 2);
   }
 }
 
