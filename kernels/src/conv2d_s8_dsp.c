@@ -63,7 +63,10 @@ static void qk_conv2d_from_patches(const qk_conv_params* params, const qk_per_ch
   const int32_t row_length = params->kernel_h * params->kernel_w * in_c;
   const int32_t container = qk_weight_container_bits(weights->bits);
   const int pointwise = params->kernel_h == 1 && params->kernel_w == 1; /* then padding is 0 */
-  int8_t window[QK_DSP_PATCH_MAX];
+  /* The window, and after it one group's worth of padding written once: the
+   * patch widens whole groups straight from it. */
+  int8_t window[QK_DSP_PATCH_MAX + 16];
+  qk_fill_run(window + row_length, (int8_t)(-params->input_offset), 16);
   const qk_output_quant output_quant = {bias, quant->multiplier, quant->shift, params->output_offset,
                                         params->activation};
   qk_patch patch;
@@ -77,7 +80,7 @@ static void qk_conv2d_from_patches(const qk_conv_params* params, const qk_per_ch
       } else {
         qk_gather_window(params, input_dims, input, &wy, &wx, window);
       }
-      qk_patch_widen(&patch, values, row_length, params->input_offset, container);
+      qk_patch_widen(&patch, values, row_length, params->input_offset, !pointwise, container);
       qk_patch_outputs(&patch, weights->data, out_c, &output_quant, output + (oy * out_w + ox) * out_c);
     }
   }

@@ -90,9 +90,11 @@ static inline __attribute__((always_inline)) int32_t qk_widen_group(const int8_t
 
 /* The widening loop for one container width; returns Σ (x + offset). */
 static inline __attribute__((always_inline)) int32_t qk_widen_all(uint32_t* out, const int8_t* values, int32_t count,
-                                                                  int32_t input_offset, int32_t container) {
+                                                                  int32_t input_offset, int tail_padded,
+                                                                  int32_t container) {
   const int32_t group = 32 / container; /* inputs per weight word */
-  const int32_t full = count / group, rest = count - full * group;
+  if (tail_padded) count += group - 1;  /* the padding widens to 0: take it as whole groups */
+  const int32_t full = count / group, rest = tail_padded ? 0 : count - full * group;
   const uint32_t offset_pair = ((uint32_t)(uint16_t)input_offset << 16) | (uint16_t)input_offset;
   int32_t sum = 0;
   for (int32_t g = 0; g < full; ++g, values += group, out += group / 2) {
@@ -109,16 +111,17 @@ static inline __attribute__((always_inline)) int32_t qk_widen_all(uint32_t* out,
   return sum;
 }
 
-void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int32_t container) {
+void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int tail_padded,
+                    int32_t container) {
   patch->container = container;
   patch->row_bytes = (int32_t)(((uint32_t)count * (uint32_t)container + 7u) / 8u);
   if (container == 8) {
-    qk_widen_all(patch->words, values, count, input_offset, 8);
+    qk_widen_all(patch->words, values, count, input_offset, tail_padded, 8);
     patch->correction = 0u;
   } else if (container == 4) {
-    patch->correction = 8u * (uint32_t)qk_widen_all(patch->words, values, count, input_offset, 4);
+    patch->correction = 8u * (uint32_t)qk_widen_all(patch->words, values, count, input_offset, tail_padded, 4);
   } else {
-    patch->correction = 2u * (uint32_t)qk_widen_all(patch->words, values, count, input_offset, 2);
+    patch->correction = 2u * (uint32_t)qk_widen_all(patch->words, values, count, input_offset, tail_padded, 2);
   }
 }
 

@@ -45,8 +45,11 @@ typedef struct {
 } qk_patch;
 
 /* Widens values[0..count) (plus input_offset) into `patch` for weights in
- * `container`-bit containers. REQUIRES 1 <= count <= QK_DSP_PATCH_MAX. */
-void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int32_t container);
+ * `container`-bit containers. With tail_padded, values[count..count + 15]
+ * may be read and hold -input_offset (a buffer padded once, so the last
+ * group needs no copy). REQUIRES 1 <= count <= QK_DSP_PATCH_MAX. */
+void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int tail_padded,
+                    int32_t container);
 
 /* The requantization of the outputs (per output channel; bias may be NULL). */
 typedef struct {
