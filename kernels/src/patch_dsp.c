@@ -153,9 +153,10 @@ static inline __attribute__((always_inline)) int32_t qk_row_dot(const uint32_t* 
 }
 
 /* Windows of one to three weight words: the patch words stay in registers
- * across rows and each row is straight-line code. Every row but the last
- * reads its last word whole (the bytes past its end belong to the next row
- * and meet zero patch values); the last row assembles it from its own bytes. */
+ * across rows and each row is straight-line code. A row reads its last word
+ * whole when that stays within the rows (the bytes past its end belong to
+ * the next rows and meet zero patch values); the last rows assemble it from
+ * their own bytes. */
 static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patch* patch, const uint8_t* rows,
                                                                    int32_t count, const qk_output_quant* quant,
                                                                    int8_t* out, int32_t container, int32_t groups) {
@@ -168,14 +169,20 @@ static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patc
   const uint32_t correction = patch->correction;
   const uint32_t mask = qk_in_register(container == 4 ? 0x000F000Fu : 0x00030003u);
   const qk_output_quant q = *quant; /* a local: the int8 stores cannot alias it */
+  /* The last rows whose last word, read whole, would run past the end of
+   * all rows: r rows from the end can be read whole when r·row_bytes >= 4·groups. */
+  int32_t assembled = 0;
+  while (assembled < count && (uint32_t)(assembled + 1) * row_bytes < 4u * (uint32_t)groups) ++assembled;
   const uint8_t* row = rows;
   int32_t oc = 0;
-  for (; oc + 1 < count; ++oc, row += row_bytes) {
+  for (; oc < count - assembled; ++oc, row += row_bytes) {
     const uint32_t dot = (uint32_t)qk_row_dot(x, row, container, groups, 4, mask, 0) - correction;
     out[oc] = qk_patch_output(dot, oc, &q);
   }
-  const uint32_t dot = (uint32_t)qk_row_dot(x, row, container, groups, last_bytes, mask, 0) - correction;
-  out[oc] = qk_patch_output(dot, oc, &q);
+  for (; oc < count; ++oc, row += row_bytes) {
+    const uint32_t dot = (uint32_t)qk_row_dot(x, row, container, groups, last_bytes, mask, 0) - correction;
+    out[oc] = qk_patch_output(dot, oc, &q);
+  }
 }
 
 /* Any window: two rows per pass over the patch in memory. */
