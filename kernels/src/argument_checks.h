@@ -55,10 +55,18 @@ static inline int32_t qk_requantize_high_word(int32_t x, int32_t multiplier, int
   return (q + 1) >> 1;
 }
 
+/* The 64-bit form out of line: shifts above -2 are rare (a layer scale
+ * near or above 1/4), and inlined into every kernel loop it costs registers
+ * the common path needs. */
+__attribute__((noinline, cold, unused)) static int32_t qk_requantize_out_of_line(int32_t x, int32_t multiplier,
+                                                                                 int32_t shift) {
+  return qk_requantize(x, multiplier, shift);
+}
+
 static inline int8_t qk_output_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
                                   const qk_activation* activation) {
   const int32_t requantized =
-      shift <= -2 ? qk_requantize_high_word(acc, multiplier, shift) : qk_requantize(acc, multiplier, shift);
+      shift <= -2 ? qk_requantize_high_word(acc, multiplier, shift) : qk_requantize_out_of_line(acc, multiplier, shift);
   const int32_t value = requantized + output_offset;
   return (int8_t)qk_clamp_s32(value, activation->min, activation->max);
 }
