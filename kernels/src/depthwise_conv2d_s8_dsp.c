@@ -48,6 +48,22 @@ static inline __attribute__((always_inline)) void qk_dw_weights(const uint8_t* r
   }
 }
 
+/* One tap of four channels: input bytes widened with the offset, weights
+ * unpacked, one SMLABB / SMLATT per channel into acc[0..3]. */
+static inline __attribute__((always_inline)) void qk_dw_tap(const int8_t* in_p, const uint8_t* w_p, int32_t c,
+                                                            uint32_t offset_pair, int32_t container, uint32_t mask,
+                                                            int32_t* acc) {
+  const uint32_t input_word = qk_dw_load(in_p);
+  const uint32_t input_even = qk_sxtab16(offset_pair, input_word);     /* x0, x2 */
+  const uint32_t input_odd = qk_sxtab16_ror8(offset_pair, input_word); /* x1, x3 */
+  uint32_t weight_even, weight_odd;
+  qk_dw_weights(w_p, c, container, mask, &weight_even, &weight_odd);
+  acc[0] = qk_smlabb(input_even, weight_even, acc[0]);
+  acc[2] = qk_smlatt(input_even, weight_even, acc[2]);
+  acc[1] = qk_smlabb(input_odd, weight_odd, acc[1]);
+  acc[3] = qk_smlatt(input_odd, weight_odd, acc[3]);
+}
+
 static inline __attribute__((always_inline)) void qk_depthwise_dsp(
     const qk_conv_params* params, const qk_per_channel_quant* quant, const qk_dims* input_dims, const int8_t* input,
     const uint8_t* filters, int32_t container, const int32_t* bias, const qk_dims* output_dims, int8_t* output) {
@@ -77,40 +93,28 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
       int8_t* out = output + (oy * out_w + ox) * channels;
       int32_t c = 0;
       for (; c < vector_channels; c += 4) {
-        int32_t acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+        int32_t acc[4] = {0, 0, 0, 0};
         const int8_t* input_row = window + c;
         const uint8_t* filter_row = window_rows;
-        for (int32_t ky = wy.first; ky < wy.last; ++ky, input_row += input_row_step, filter_row += filter_row_step) {
-          const int8_t* in_p = input_row;
-          const uint8_t* w_p = filter_row;
-          int32_t k = 0;
-          if (taps_per_row == 3) { /* a whole 3-wide window row, unrolled */
+        if (wy.last - wy.first == 3 && taps_per_row == 3) { /* a whole 3x3 window, unrolled */
 #pragma GCC unroll 3
-            for (int32_t tap = 0; tap < 3; ++tap, in_p += channels, w_p += row_bytes) {
-              const uint32_t input_word = qk_dw_load(in_p);
-              const uint32_t input_even = qk_sxtab16(offset_pair, input_word);
-              const uint32_t input_odd = qk_sxtab16_ror8(offset_pair, input_word);
-              uint32_t weight_even, weight_odd;
-              qk_dw_weights(w_p, c, container, mask, &weight_even, &weight_odd);
-              acc0 = qk_smlabb(input_even, weight_even, acc0);
-              acc2 = qk_smlatt(input_even, weight_even, acc2);
-              acc1 = qk_smlabb(input_odd, weight_odd, acc1);
-              acc3 = qk_smlatt(input_odd, weight_odd, acc3);
+          for (int32_t ky = 0; ky < 3; ++ky, input_row += input_row_step, filter_row += filter_row_step) {
+#pragma GCC unroll 3
+            for (int32_t k = 0; k < 3; ++k) {
+              qk_dw_tap(input_row + k * channels, filter_row + (uint32_t)k * row_bytes, c, offset_pair, container, mask,
+                        acc);
             }
-            k = 3;
           }
-          for (; k < taps_per_row; ++k, in_p += channels, w_p += row_bytes) {
-            const uint32_t input_word = qk_dw_load(in_p);
-            const uint32_t input_even = qk_sxtab16(offset_pair, input_word);     /* x0, x2 */
-            const uint32_t input_odd = qk_sxtab16_ror8(offset_pair, input_word); /* x1, x3 */
-            uint32_t weight_even, weight_odd;
-            qk_dw_weights(w_p, c, container, mask, &weight_even, &weight_odd);
-            acc0 = qk_smlabb(input_even, weight_even, acc0);
-            acc2 = qk_smlatt(input_even, weight_even, acc2);
-            acc1 = qk_smlabb(input_odd, weight_odd, acc1);
-            acc3 = qk_smlatt(input_odd, weight_odd, acc3);
+        } else {
+          for (int32_t ky = wy.first; ky < wy.last; ++ky, input_row += input_row_step, filter_row += filter_row_step) {
+            const int8_t* in_p = input_row;
+            const uint8_t* w_p = filter_row;
+            for (int32_t k = 0; k < taps_per_row; ++k, in_p += channels, w_p += row_bytes) {
+              qk_dw_tap(in_p, w_p, c, offset_pair, container, mask, acc);
+            }
           }
         }
+        const int32_t acc0 = acc[0], acc1 = acc[1], acc2 = acc[2], acc3 = acc[3];
         /* exact: the scaled sums fit int32 (QK_DW_MAX_NARROW_TAPS) */
         uint32_t sum0 = (uint32_t)(acc0 >> scale_shift), sum1 = (uint32_t)(acc1 >> scale_shift);
         uint32_t sum2 = (uint32_t)(acc2 >> scale_shift), sum3 = (uint32_t)(acc3 >> scale_shift);
