@@ -12,6 +12,7 @@ set(QATLAB_KERNELS_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/conv2d_s8.c
   ${CMAKE_CURRENT_LIST_DIR}/src/conv2d_s8_dsp.c
   ${CMAKE_CURRENT_LIST_DIR}/src/dot_s8_dsp.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/patch_dsp.c
   ${CMAKE_CURRENT_LIST_DIR}/src/depthwise_conv2d_s8.c
   ${CMAKE_CURRENT_LIST_DIR}/src/depthwise_conv2d_s8_dsp.c
   ${CMAKE_CURRENT_LIST_DIR}/src/pooling_s8.c

@@ -1,13 +1,27 @@
-/* Fully connected, Cortex-M DSP variant: for 8-bit containers two output rows
- * per pass share the widened input (qk_dot2_s8_dsp); 4-bit containers (3- and
- * 4-bit weights) use qk_dot_s8s4_dsp; 2-bit weights take the reference path. */
+/* Fully connected, Cortex-M DSP variant. Up to QK_DSP_PATCH_MAX inputs, the
+ * input is widened once into a patch (patch_dsp.h) that serves every output
+ * row, two rows per pass, for every weight width. Longer inputs: 8-bit
+ * containers two rows per pass with qk_dot2_s8_dsp, 4-bit containers (3- and
+ * 4-bit weights) qk_dot_s8s4_dsp, 2-bit weights the reference path. */
 #include "argument_checks.h"
+#include "patch_dsp.h"
 #include "qatlab_kernels/kernel_variants.h"
 
 qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_quant* quant, int32_t input_count,
                           const int8_t* input, const qk_packed_weights* weights, const int32_t* bias,
                           int32_t output_count, int8_t* output) {
   const int32_t container = weights && qk_bits_ok(weights->bits) ? qk_weight_container_bits(weights->bits) : 0;
+  if (container != 0 && input_count >= 1 && input_count <= QK_DSP_PATCH_MAX) {
+    if (!qk_dense_args_ok(params, quant, input_count, input, weights, output_count, output)) {
+      return QK_ERR_ARGUMENT;
+    }
+    qk_patch patch;
+    qk_patch_widen(&patch, input, input_count, params->input_offset, 0, container);
+    const qk_output_quant output_quant = {bias, quant->multiplier, quant->shift, params->output_offset,
+                                          params->activation};
+    qk_patch_outputs(&patch, weights->data, output_count, &output_quant, output);
+    return QK_OK;
+  }
   if (container != 8 && !(container == 4 && input_count <= QK_DSP_MAX_S4_RUN)) {
     return qk_dense_s8_reference(params, quant, input_count, input, weights, bias, output_count, output);
   }

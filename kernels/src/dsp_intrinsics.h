@@ -1,5 +1,6 @@
 /* The Cortex-M DSP (SIMD32) instructions the optimized kernels use.
- * With __ARM_FEATURE_DSP they are the ACLE intrinsics; elsewhere they are
+ * With __ARM_FEATURE_DSP they are the ACLE intrinsics (or inline assembly);
+ * elsewhere they are
  * portable C with the same results, so the host test runs the optimized
  * code path bit for bit (internal header). */
 #ifndef QATLAB_KERNELS_SRC_DSP_INTRINSICS_H_
@@ -41,6 +42,19 @@ static inline uint32_t qk_sxtab16_ror8(uint32_t a, uint32_t b) {
   return result;
 }
 
+/* The bytewise signed maximum and minimum of four int8 lanes: SSUB8 sets a
+ * GE flag per byte where a >= b, SEL picks by those flags. */
+static inline uint32_t qk_max_s8x4(uint32_t a, uint32_t b) {
+  uint32_t result;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(result) : "r"(a), "r"(b) : "cc");
+  return result;
+}
+static inline uint32_t qk_min_s8x4(uint32_t a, uint32_t b) {
+  uint32_t result;
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(result) : "r"(a), "r"(b) : "cc");
+  return result;
+}
+
 #else
 
 static inline int32_t qk_halfword_low(uint32_t x) { return (int16_t)(uint16_t)(x & 0xFFFFu); }
@@ -69,7 +83,39 @@ static inline int32_t qk_smlatt(uint32_t x, uint32_t y, int32_t accumulator) {
 static inline uint32_t qk_sxtb16_ror8(uint32_t x) { return qk_sxtb16((x >> 8) | (x << 24)); }
 static inline uint32_t qk_sxtab16_ror8(uint32_t a, uint32_t b) { return qk_sxtab16(a, (b >> 8) | (b << 24)); }
 
+static inline uint32_t qk_max_s8x4(uint32_t a, uint32_t b) {
+  uint32_t result = 0;
+  for (uint32_t byte = 0; byte < 4; ++byte) {
+    const int32_t x = qk_byte_at(a, byte), y = qk_byte_at(b, byte);
+    result |= (uint32_t)(uint8_t)(x >= y ? x : y) << (8u * byte);
+  }
+  return result;
+}
+static inline uint32_t qk_min_s8x4(uint32_t a, uint32_t b) {
+  uint32_t result = 0;
+  for (uint32_t byte = 0; byte < 4; ++byte) {
+    const int32_t x = qk_byte_at(a, byte), y = qk_byte_at(b, byte);
+    result |= (uint32_t)(uint8_t)(x >= y ? y : x) << (8u * byte);
+  }
+  return result;
+}
+
 #endif
+
+/* x, hidden from the optimizer: a constant mask kept in a register lets
+ * gcc fold a shift into the AND (`and r, mask, u, lsr #4`, one instruction
+ * where an immediate mask costs a separate shift). */
+static inline uint32_t qk_in_register(uint32_t x) {
+#if defined(__ARM_FEATURE_DSP)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+
+/* A compiler barrier on a pointer: keeps gcc from turning a short byte loop
+ * into a call to memset/memcpy (newlib-nano's are byte loops behind a call,
+ * far slower for the 3- to 24-byte runs of a convolution window). */
+static inline void qk_keep_loop(const void* p) { __asm__("" : : "r"(p)); }
 
 /* Rotate right by 8: moves bytes 1 and 3 to 0 and 2 (gcc emits ROR). */
 static inline uint32_t qk_ror8(uint32_t x) { return (x >> 8) | (x << 24); }

@@ -33,3 +33,12 @@ qk_status qk_depthwise_conv2d_s8(const qk_conv_params* params, const qk_per_chan
   return qk_depthwise_conv2d_s8_reference(params, quant, input_dims, input, weights, bias, output_dims, output);
 #endif
 }
+
+qk_status qk_maxpool_s8(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
+                        const qk_dims* output_dims, int8_t* output) {
+#if QK_DSP_KERNELS
+  return qk_maxpool_s8_dsp(params, input_dims, input, output_dims, output);
+#else
+  return qk_maxpool_s8_reference(params, input_dims, input, output_dims, output);
+#endif
+}

@@ -1,7 +1,10 @@
 /* Max, average and global average pooling on q directly (input and output
  * share scale and zero point). */
+#include <string.h>
+
 #include "argument_checks.h"
-#include "qatlab_kernels/kernels.h"
+#include "dsp_intrinsics.h"
+#include "qatlab_kernels/kernel_variants.h"
 
 /* Keeps every window sum within int32: 2^23 values of magnitude <= 128. */
 #define QK_MAX_POOL_WINDOW (1 << 23)
@@ -43,10 +46,57 @@ static void qk_pool(const qk_pool_params* params, const qk_dims* input_dims, con
   }
 }
 
-qk_status qk_maxpool_s8(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
-                        const qk_dims* output_dims, int8_t* output) {
+qk_status qk_maxpool_s8_reference(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
+                                  const qk_dims* output_dims, int8_t* output) {
   if (!qk_pool_arguments_ok(params, input_dims, input, output_dims, output)) return QK_ERR_ARGUMENT;
   qk_pool(params, input_dims, input, output_dims, output, 0);
+  return QK_OK;
+}
+
+/* Four channels per word: the window's bytewise maximum (SSUB8, SEL), then
+ * the activation clamp the same way; the last channels % 4 channels one by
+ * one. A window always holds at least one valid tap (padding < kernel). */
+qk_status qk_maxpool_s8_dsp(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
+                            const qk_dims* output_dims, int8_t* output) {
+  if (!qk_pool_arguments_ok(params, input_dims, input, output_dims, output)) return QK_ERR_ARGUMENT;
+  const int32_t in_h = input_dims->height, in_w = input_dims->width, channels = input_dims->channels;
+  const int32_t vector_channels = channels & ~3;
+  const int32_t act_min = params->activation.min, act_max = params->activation.max;
+  const uint32_t min_word = 0x01010101u * (uint8_t)act_min, max_word = 0x01010101u * (uint8_t)act_max;
+  for (int32_t oy = 0; oy < output_dims->height; ++oy) {
+    const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
+    for (int32_t ox = 0; ox < output_dims->width; ++ox) {
+      const qk_window_axis wx = qk_window_on_axis(ox, params->stride, params->padding, params->kernel_w, in_w);
+      const int8_t* window = input + ((wy.origin + wy.first) * in_w + wx.origin + wx.first) * channels;
+      const int32_t rows = wy.last - wy.first, taps = wx.last - wx.first;
+      int8_t* out = output + (oy * output_dims->width + ox) * channels;
+      int32_t c = 0;
+      for (; c < vector_channels; c += 4) {
+        uint32_t maximum = 0x80808080u; /* -128 in every lane */
+        const int8_t* row = window + c;
+        for (int32_t ky = 0; ky < rows; ++ky, row += in_w * channels) {
+          const int8_t* p = row;
+          for (int32_t kx = 0; kx < taps; ++kx, p += channels) {
+            uint32_t word;
+            memcpy(&word, p, 4);
+            maximum = qk_max_s8x4(maximum, word);
+          }
+        }
+        const uint32_t clamped = qk_min_s8x4(qk_max_s8x4(maximum, min_word), max_word);
+        memcpy(out + c, &clamped, 4);
+      }
+      for (; c < channels; ++c) {
+        int32_t maximum = -128;
+        const int8_t* row = window + c;
+        for (int32_t ky = 0; ky < rows; ++ky, row += in_w * channels) {
+          for (int32_t kx = 0; kx < taps; ++kx) {
+            if (row[kx * channels] > maximum) maximum = row[kx * channels];
+          }
+        }
+        out[c] = (int8_t)qk_clamp_s32(maximum, act_min, act_max);
+      }
+    }
+  }
   return QK_OK;
 }
 

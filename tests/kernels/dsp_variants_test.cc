@@ -1,5 +1,5 @@
 // The Cortex-M DSP code path, run on the host through portable emulations of
-// SMLAD / SXTB16 / SXTAB16 (kernels/src/dsp_intrinsics.h), must give the same
+// SMLAD / SXTB16 / SXTAB16 / SSUB8+SEL (kernels/src/dsp_intrinsics.h), must give the same
 // bits as the reference on random shapes, lengths, alignments and offsets.
 #include <gtest/gtest.h>
 
@@ -14,8 +14,7 @@
 namespace qatlab {
 namespace {
 
-// Mostly the two SIMD paths (8-bit and 4-bit containers), sometimes a width
-// that takes the reference path inside the DSP variant.
+// Every container width (8, 4 for 3- and 4-bit, 2), 8-bit most often.
 int RandomBits(naive::VectorGenerator& generator) {
   switch (generator.Int(0, 5)) {
     case 0:
@@ -103,7 +102,11 @@ TEST(DspVariantsTest, DenseIsBitExactWithReference) {
   naive::VectorGenerator generator(4002);
   for (int trial = 0; trial < 300; ++trial) {
     const int bits = RandomBits(generator);
-    const int inputs = generator.Int(1, 400), outputs = generator.Int(1, 33);
+    // Every eighth case longer than a widened patch (QK_DSP_PATCH_MAX):
+    // the paths for long inputs.
+    const bool long_input = trial % 8 == 7;
+    const int inputs = long_input ? generator.Int(1025, 2000) : generator.Int(1, 400);
+    const int outputs = generator.Int(1, long_input ? 9 : 33);
     IntegerOp op;
     op.weights = generator.Weights(static_cast<size_t>(inputs) * outputs, bits);
     op.bias = generator.Int32s(outputs, -200000, 200000);
@@ -126,10 +129,14 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
   naive::VectorGenerator generator(4003);
   for (int trial = 0; trial < 300; ++trial) {
     const int bits = RandomBits(generator);
-    const int kernel_h = generator.Int(1, 5), kernel_w = generator.Int(1, 5), stride = generator.Int(1, 3);
+    // Every tenth case a window longer than a widened patch (5x5x41 and up).
+    const bool long_window = trial % 10 == 9;
+    const int kernel_h = long_window ? 5 : generator.Int(1, 5), kernel_w = long_window ? 5 : generator.Int(1, 5);
+    const int stride = generator.Int(1, 3);
     const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
     const qk_dims in_dims{generator.Int(std::max(1, kernel_h - 2 * padding), 14),
-                          generator.Int(std::max(1, kernel_w - 2 * padding), 14), generator.Int(1, 17)};
+                          generator.Int(std::max(1, kernel_w - 2 * padding), 14),
+                          long_window ? generator.Int(41, 64) : generator.Int(1, 17)};
     const qk_dims out_dims{(in_dims.height + 2 * padding - kernel_h) / stride + 1,
                            (in_dims.width + 2 * padding - kernel_w) / stride + 1, generator.Int(1, 12)};
     const size_t row_length = static_cast<size_t>(kernel_h) * kernel_w * in_dims.channels;
@@ -157,14 +164,16 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
     ASSERT_EQ(qk_conv2d_s8_dsp(&params, &quant, &in_dims, input.data(), &weights, op.bias.data(), &out_dims,
                                optimized.data()),
               QK_OK);
-    ASSERT_EQ(optimized, reference) << "trial " << trial;
+    ASSERT_EQ(optimized, reference) << "trial " << trial << " bits " << bits << " k " << kernel_h << "x" << kernel_w
+                                    << " in " << in_dims.height << "x" << in_dims.width << "x" << in_dims.channels
+                                    << " out c " << out_dims.channels << " pad " << padding << " stride " << stride;
   }
 }
 
 TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
   naive::VectorGenerator generator(4007);
   for (int trial = 0; trial < 400; ++trial) {
-    const int bits = trial % 4 == 0 ? RandomBits(generator) : generator.Int(5, 8);
+    const int bits = trial % 4 == 0 ? generator.Int(5, 8) : RandomBits(generator);
     const int kernel_h = generator.Int(1, 5), kernel_w = generator.Int(1, 5), stride = generator.Int(1, 3);
     const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
     const int channels = generator.Int(1, 19);  // odd counts and remainders of 4
@@ -200,6 +209,28 @@ TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
               QK_OK);
     ASSERT_EQ(optimized, reference) << "trial " << trial << " bits " << bits << " c " << channels << " k " << kernel_h
                                     << "x" << kernel_w << " s " << stride << " p " << padding;
+  }
+}
+
+TEST(DspVariantsTest, MaxPoolIsBitExactWithReference) {
+  naive::VectorGenerator generator(4011);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int kernel_h = generator.Int(1, 4), kernel_w = generator.Int(1, 4), stride = generator.Int(1, 3);
+    const int padding = generator.Int(0, std::min(kernel_h, kernel_w) - 1);
+    const int channels = generator.Int(1, 19);  // remainders of 4
+    const qk_dims in_dims{generator.Int(std::max(1, kernel_h - 2 * padding), 12),
+                          generator.Int(std::max(1, kernel_w - 2 * padding), 12), channels};
+    const qk_dims out_dims{(in_dims.height + 2 * padding - kernel_h) / stride + 1,
+                           (in_dims.width + 2 * padding - kernel_w) / stride + 1, channels};
+    const std::vector<int8_t> input =
+        generator.Int8s(static_cast<size_t>(in_dims.height) * in_dims.width * in_dims.channels);
+    const int act_min = generator.Int(-128, 20);
+    const qk_pool_params params{kernel_h, kernel_w, stride, padding, {act_min, generator.Int(act_min, 127)}};
+    const size_t output_size = static_cast<size_t>(out_dims.height) * out_dims.width * channels;
+    std::vector<int8_t> reference(output_size), optimized(output_size);
+    ASSERT_EQ(qk_maxpool_s8_reference(&params, &in_dims, input.data(), &out_dims, reference.data()), QK_OK);
+    ASSERT_EQ(qk_maxpool_s8_dsp(&params, &in_dims, input.data(), &out_dims, optimized.data()), QK_OK);
+    ASSERT_EQ(optimized, reference) << "trial " << trial << " c " << channels << " k " << kernel_h << "x" << kernel_w;
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/src/argument_checks.h"
 #include "tests/kernels/naive_integer_reference.h"
 
 namespace qatlab {
@@ -47,6 +48,38 @@ TEST(FixedPointTest, RequantizeMatchesExactArithmeticOnRandomValues) {
     const int32_t shift = generator.Int(QK_MIN_SHIFT, QK_MAX_SHIFT);
     ASSERT_EQ(qk_requantize(x, multiplier, shift), naive::Requantize(x, multiplier, shift))
         << x << " M0=" << multiplier << " shift=" << shift;
+  }
+}
+
+// The kernels' 32-bit requantization (argument_checks.h) for shift <= -2.
+TEST(FixedPointTest, HighWordRequantizeMatchesExactArithmetic) {
+  const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -65536, -3, -2, -1, 0, 1, 2, 3, 65535, INT32_MAX - 1, INT32_MAX};
+  const int32_t multipliers[] = {0, 1, 1 << 30, (1 << 30) + 1, INT32_MAX - 1, INT32_MAX};
+  for (int32_t shift = QK_MIN_SHIFT; shift <= -2; ++shift) {
+    for (int32_t x : edges) {
+      for (int32_t multiplier : multipliers) {
+        ASSERT_EQ(qk_requantize_high_word(x, multiplier, shift), naive::Requantize(x, multiplier, shift))
+            << x << " M0=" << multiplier << " shift=" << shift;
+      }
+    }
+  }
+  naive::VectorGenerator generator(1004);
+  for (int i = 0; i < 200000; ++i) {
+    const int32_t x =
+        i % 3 ? generator.Int32s(1, -(1 << 24), 1 << 24)[0] : generator.Int32s(1, INT32_MIN, INT32_MAX)[0];
+    const int32_t multiplier = generator.Int32s(1, 0, INT32_MAX)[0];
+    // Half the cases at a right shift of 33 + (0 or 1), where the rounding
+    // bit is the high word's lowest.
+    const int32_t shift = i % 2 ? generator.Int(-3, -2) : generator.Int(QK_MIN_SHIFT, -2);
+    ASSERT_EQ(qk_requantize_high_word(x, multiplier, shift), naive::Requantize(x, multiplier, shift))
+        << x << " M0=" << multiplier << " shift=" << shift;
+  }
+  // Exact halves: x * M0 = (2k + 1) * 2^(right shift - 1), right shift 31 - shift.
+  for (int32_t shift = -12; shift <= -2; ++shift) {
+    for (int32_t k = -40; k <= 40; ++k) {
+      const int32_t x = (2 * k + 1) * (1 << -shift);  // x * 2^30 = (2k + 1) * 2^(30 - shift)
+      ASSERT_EQ(qk_requantize_high_word(x, 1 << 30, shift), naive::Requantize(x, 1 << 30, shift)) << x << " " << shift;
+    }
   }
 }
 

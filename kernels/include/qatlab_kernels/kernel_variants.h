@@ -9,7 +9,7 @@
 
 #include "qatlab_kernels/kernels.h"
 
-/* 1 when the unsuffixed dense, conv2d and depthwise conv2d kernels are the
+/* 1 when the unsuffixed dense, conv2d, depthwise conv2d and max pooling kernels are the
  * DSP variants: the core has the DSP extension and the build did not ask for
  * the reference (-DQK_FORCE_REFERENCE=1, e.g. to measure the reference on the
  * same core). */
@@ -19,7 +19,9 @@
 #define QK_DSP_KERNELS 0
 #endif
 
-/* The longest run qk_dot_s8s4_dsp accepts; longer rows use the reference. */
+/* The longest run qk_dot_s8s4_dsp accepts; longer rows use the reference.
+ * (Dense inputs and convolution windows of up to 1024 values take the
+ * widened-patch path of src/patch_dsp.h instead, for every weight width.) */
 #define QK_DSP_MAX_S4_RUN 65535
 
 #ifdef __cplusplus
@@ -44,11 +46,17 @@ qk_status qk_depthwise_conv2d_s8_reference(const qk_conv_params* params, const q
                                            const qk_dims* input_dims, const int8_t* input,
                                            const qk_packed_weights* weights, const int32_t* bias,
                                            const qk_dims* output_dims, int8_t* output);
-/* 8-bit containers (5..8-bit weights) only; 2..4-bit weights take the
- * reference path. Four channels at a time (SXTAB16/SXTB16, SMLABB/SMLATT). */
+/* Four channels at a time (SXTAB16/SXTB16, SMLABB/SMLATT) for every weight
+ * width; 2..4-bit weights with more than 4096 taps take the reference path. */
 qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_channel_quant* quant,
                                      const qk_dims* input_dims, const int8_t* input, const qk_packed_weights* weights,
                                      const int32_t* bias, const qk_dims* output_dims, int8_t* output);
+
+qk_status qk_maxpool_s8_reference(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
+                                  const qk_dims* output_dims, int8_t* output);
+/* Four channels per word (SSUB8 and SEL). */
+qk_status qk_maxpool_s8_dsp(const qk_pool_params* params, const qk_dims* input_dims, const int8_t* input,
+                            const qk_dims* output_dims, int8_t* output);
 
 /* sum over i < count of (input[i] + input_offset) * weights[i], wrapping
  * modulo 2^32: the inner product both DSP kernels are built on (a contiguous

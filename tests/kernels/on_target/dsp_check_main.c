@@ -59,6 +59,12 @@ static int32_t random_in(int32_t low, int32_t high) {
   return low + (int32_t)(next_random() % (uint32_t)(high - low + 1));
 }
 
+/* Weight widths in turn: 8, 4 (4-bit container), 2, then one of 2..8. */
+static int32_t random_bits(uint32_t trial) {
+  static const int32_t widths[3] = {8, 4, 2};
+  return trial % 4 == 3 ? random_in(2, 8) : widths[trial % 4];
+}
+
 static void fill_s8(int8_t* values, int32_t count) {
   for (int32_t i = 0; i < count; ++i) values[i] = (int8_t)random_in(-128, 127);
 }
@@ -129,14 +135,18 @@ static conv_case random_conv_case(int32_t in_channels, int32_t out_channels) {
 }
 
 static int check_dense(uint32_t trial) {
-  const int32_t inputs = random_in(1, 400), outputs = random_in(1, 33);
+  /* Every eighth case longer than a patch (QK_DSP_PATCH_MAX = 1024): the
+   * paths for long inputs. */
+  const int32_t long_input = trial % 8 == 7;
+  const int32_t inputs = long_input ? random_in(1025, 1600) : random_in(1, 400);
+  const int32_t outputs = long_input ? random_in(1, 8) : random_in(1, 33);
   fill_s8(g_input, inputs);
   fill_s8(g_weights, inputs * outputs);
   fill_quantization(outputs);
   const qk_dense_params params = {random_in(-127, 128), random_in(-128, 127), {-128, 127}};
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
-  /* Random bytes are valid packed weights of either container width. */
-  const qk_packed_weights weights = {(const uint8_t*)g_weights, trial % 2 ? 4 : 8};
+  /* Random bytes are valid packed weights of any container width. */
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   if (qk_dense_s8_reference(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_reference) != QK_OK ||
       qk_dense_s8(&params, &quant, inputs, g_input, &weights, g_bias, outputs, g_optimized) != QK_OK ||
       memcmp(g_reference, g_optimized, (size_t)outputs) != 0) {
@@ -154,7 +164,7 @@ static int check_conv(uint32_t trial) {
   fill_s8(g_weights, out_channels * params.kernel_h * params.kernel_w * in_channels);
   fill_quantization(out_channels);
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
-  const qk_packed_weights weights = {(const uint8_t*)g_weights, trial % 2 ? 4 : 8};
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * out_dims.channels);
   if (qk_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_reference) != QK_OK ||
       qk_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
@@ -173,13 +183,29 @@ static int check_depthwise(uint32_t trial) {
   fill_s8(g_weights, params.kernel_h * params.kernel_w * channels);
   fill_quantization(channels);
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
-  const qk_packed_weights weights = {(const uint8_t*)g_weights, 8};
+  const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
   if (qk_depthwise_conv2d_s8_reference(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_reference) !=
           QK_OK ||
       qk_depthwise_conv2d_s8(&params, &quant, &in_dims, g_input, &weights, g_bias, &out_dims, g_optimized) != QK_OK ||
       memcmp(g_reference, g_optimized, output_size) != 0) {
     return report_mismatch("depthwise", trial);
+  }
+  return 1;
+}
+
+static int check_maxpool(uint32_t trial) {
+  const int32_t channels = random_in(1, 12);
+  const conv_case c = random_conv_case(channels, channels);
+  const qk_dims in_dims = c.in_dims, out_dims = c.out_dims;
+  const qk_pool_params params = {c.params.kernel_h, c.params.kernel_w, c.params.stride, c.params.padding,
+                                 c.params.activation};
+  fill_s8(g_input, in_dims.height * in_dims.width * channels);
+  const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
+  if (qk_maxpool_s8_reference(&params, &in_dims, g_input, &out_dims, g_reference) != QK_OK ||
+      qk_maxpool_s8(&params, &in_dims, g_input, &out_dims, g_optimized) != QK_OK ||
+      memcmp(g_reference, g_optimized, output_size) != 0) {
+    return report_mismatch("maxpool", trial);
   }
   return 1;
 }
@@ -191,11 +217,11 @@ int main(void) {
   }
   const uint32_t trials = 300;
   for (uint32_t trial = 0; trial < trials; ++trial) {
-    if (!check_dense(trial) || !check_conv(trial) || !check_depthwise(trial)) return 1;
+    if (!check_dense(trial) || !check_conv(trial) || !check_depthwise(trial) || !check_maxpool(trial)) return 1;
   }
   char text[128] = "dsp check: ok, ";
-  append_number(text, 3u * trials);
-  strcat(text, " dense, conv2d (int8, int4), depthwise (int8) cases bit-exact on cortex-m-dsp\n");
+  append_number(text, 4u * trials);
+  strcat(text, " dense, conv2d, depthwise (2..8-bit weights) and maxpool cases bit-exact on cortex-m-dsp\n");
   print(text);
   return 0;
 }
