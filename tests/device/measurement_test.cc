@@ -245,8 +245,7 @@ TEST(MeasureModel, SameModelOnBoardsOfDifferentClocksShowsLatenciesInTheirRatio)
                            std::pair{QATLAB_FIRMWARE_NETDUINOPLUS2, BoardKind::kNetduinoPlus2}}) {
     StatusOr<EmulatedBoard> board = BootEmulatedBoard(elf, kind);
     ASSERT_TRUE(board.ok()) << board.status().ToString();
-    StatusOr<v1::MeasurementResult> result =
-        MeasureModel(*board->client, qmodel, inputs, QuickOptions(*board->board));
+    StatusOr<v1::MeasurementResult> result = MeasureModel(*board->client, qmodel, inputs, QuickOptions(*board->board));
     ASSERT_TRUE(result.ok()) << result.status().ToString();
     results.push_back(*result);
   }
