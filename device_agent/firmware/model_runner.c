@@ -50,7 +50,11 @@ uint32_t model_runner_output_capacity(void) { return OUTPUT_CAPACITY; }
 
 uint8_t* model_runner_model_buffer(void) { return g_model_buffer; }
 
+static void undo_conversion(void);
+
 void model_runner_unload(void) {
+  /* The converted tensor belongs to the model it was made for. */
+  undo_conversion();
   g_model_loaded = 0;
   g_has_output = 0;
   g_layer_count = 0;

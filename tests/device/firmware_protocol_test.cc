@@ -1204,6 +1204,22 @@ TEST_F(RunnerCompatibilityTest, InputConventionFollowsTheModelIdAndTheCommand) {
   board.Command("db 00ff");
   board.Command("infer 1 0");
   EXPECT_EQ(board.Command("db print").lines, Lines{"m-buffer-00-ff"});
+
+  // A conversion made for one model is not reused for the next: 192 pixels
+  // run on the 128-byte model (its first 128 converted), then a 192-byte
+  // model arrives and must see all 192 converted.
+  const std::vector<uint8_t> pixels = RandomBytes(192, 4);
+  RunnerDut dut(board);
+  dut.Load(pixels);
+  EXPECT_TRUE(dut.Infer(1, 0).results.has_value());
+  const std::vector<uint8_t> wider = BuildTestModel(ModelShape{.channels = 3}, 18);  // 8x8x3 input
+  ASSERT_TRUE(Upload(board, wider, 4096).ready);
+  EXPECT_TRUE(dut.Infer(1, 0).results.has_value());
+  std::vector<uint8_t> tensor = pixels;
+  for (uint8_t& byte : tensor) byte = static_cast<uint8_t>(byte - 128);
+  const std::vector<int8_t> wide_expected = HostInference(wider, tensor);
+  EXPECT_EQ(ParseIntList(*ValueAfter(board.Command("qm-logits").lines, "m-qm-logits-")),
+            std::vector<int>(wide_expected.begin(), wide_expected.end()));
 }
 
 // ---- Cycles -------------------------------------------------------------------

@@ -76,8 +76,7 @@ TEST_F(MeasurementApiTest, UnregisteredBoardKindIsRefusedNamingTheRegisteredOnes
   EXPECT_EQ(before_any.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(before_any.error_message().find("no agent has registered a mps2-an386 board"), std::string::npos)
       << before_any.error_message();
-  EXPECT_NE(before_any.error_message().find("registered kinds: none"), std::string::npos)
-      << before_any.error_message();
+  EXPECT_NE(before_any.error_message().find("registered kinds: none"), std::string::npos) << before_any.error_message();
 
   RegisterBoard("bench-1", "mps2-an386");
   RegisterBoard("bench-2", "netduinoplus2");
