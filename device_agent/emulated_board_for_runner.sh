@@ -28,7 +28,7 @@ qemu=$!
 
 pty=""
 for _ in $(seq 200); do
-  pty=$(grep -o '/dev/pts/[0-9]*' "$work/qemu.log" | head -n 1 || true)
+  pty=$(grep -so '/dev/pts/[0-9]*' "$work/qemu.log" | head -n 1 || true)
   [[ -n "$pty" ]] && break
   kill -0 "$qemu" 2>/dev/null || { cat "$work/qemu.log" >&2; exit 1; }
   sleep 0.05
