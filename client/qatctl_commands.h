@@ -49,6 +49,7 @@ class QatctlCommands {
   int ListDevices();
   int Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,
               const std::string& device_id);
+  int CancelMeasurement(const std::string& measurement_id);
 
  private:
   // Prints "qatctl: error: <reason>" to stderr; returns 1.

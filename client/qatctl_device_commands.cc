@@ -1,4 +1,5 @@
-// The device side of qatctl: `qatctl devices` and `qatctl measure`.
+// The device side of qatctl: `qatctl devices`, `qatctl measure` and
+// `qatctl cancel-measurement`.
 #include <fmt/format.h>
 
 #include "client/qatctl_commands.h"
@@ -6,11 +7,6 @@
 
 namespace qatlab {
 namespace {
-
-std::string FormatClock(uint32_t hz) {
-  if (hz == 0) return "-";
-  return hz % 1000000 == 0 ? fmt::format("{} MHz", hz / 1000000) : fmt::format("{:.1f} MHz", hz / 1e6);
-}
 
 // `address`: the server's, for the hint when no device is registered yet.
 void PrintDeviceTable(const v1::ListDevicesResponse& response, const std::string& address) {
@@ -60,6 +56,17 @@ int QatctlCommands::Measure(const std::string& job_id, const std::string& varian
   request.set_board_kind(board_kind);
   request.set_device_id(device_id);
   return CallAndPrint(&v1::ExperimentService::Stub::Measure, request, PrintMeasurementTable);
+}
+
+int QatctlCommands::CancelMeasurement(const std::string& measurement_id) {
+  v1::CancelMeasurementRequest request;
+  request.set_measurement_id(measurement_id);
+  return CallAndPrint(&v1::ExperimentService::Stub::CancelMeasurement, request, [](const v1::Measurement& m) {
+    v1::MeasureResponse one;
+    *one.add_measurements() = m;
+    PrintMeasurementTable(one);
+    if (!m.error().empty()) fmt::print("{}\n", m.error());
+  });
 }
 
 }  // namespace qatlab

@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
   measure->add_option("--variant", measure_variant, "one variant, e.g. qat_w8a8 (default: every quantized one)");
   auto* board_option = measure->add_option("--board", measure_board, "board kind (default mps2-an386)");
   measure->add_option("--device", measure_device, "a specific device id (see qatctl devices)")->excludes(board_option);
+  std::string measurement_id;
+  auto* cancel_measurement =
+      app.add_subcommand("cancel-measurement", "cancel a QUEUED or RUNNING measurement (it ends FAILED: cancelled)");
+  cancel_measurement->add_option("id", measurement_id, "measurement id (see qatctl measure / show)")->required();
 
   // datasets
   auto* datasets = app.add_subcommand("datasets", "data sets stored on the server");
@@ -141,6 +145,7 @@ int main(int argc, char** argv) {
   if (*compare) return commands.Compare(compare_ids);
   if (*devices) return commands.ListDevices();
   if (*measure) return commands.Measure(job_id, measure_variant, measure_board, measure_device);
+  if (*cancel_measurement) return commands.CancelMeasurement(measurement_id);
   if (*datasets_ls) return commands.ListDatasets();
   if (*datasets_upload) return commands.UploadDataset(dataset_name, dataset_file, dataset_format);
   if (*artifacts_ls) return commands.ListArtifacts(job_id);

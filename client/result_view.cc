@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 namespace qatlab {
 namespace {
 
@@ -27,14 +31,31 @@ const v1::Measurement* FindMeasurement(const v1::GetResultsResponse& results, co
   return nullptr;
 }
 
-std::string LatencyCell(const v1::Measurement* measurement, bool* any_emulated) {
+// The board a latency was measured on: the result's, or the requested kind
+// for results stored before results named it.
+std::string MeasuredBoard(const v1::Measurement& measurement) {
+  if (!measurement.result().board().empty()) return measurement.result().board();
+  return measurement.board_kind().empty() ? "?" : measurement.board_kind();
+}
+
+// "1.50 ms* mps2-an386": every latency names its board; `clock_notes` gains
+// one line per board saying how its clock was counted (emulated: '*').
+std::string LatencyCell(const v1::Measurement* measurement, std::vector<std::string>* clock_notes) {
   if (measurement == nullptr) return "-";
-  std::string cell = FormatMicroseconds(measurement->result().median_us());
-  if (measurement->result().emulated()) {
-    cell += "*";
-    *any_emulated = true;
-  }
-  return cell;
+  const v1::MeasurementResult& result = measurement->result();
+  const std::string board = MeasuredBoard(*measurement);
+  const std::string marker = result.emulated() ? "*" : "";
+  std::string note = fmt::format("{}{} {}: {}{}", marker, board, FormatClock(result.clock_hz()),
+                                 result.timing_model().empty() ? "clock model not recorded" : result.timing_model(),
+                                 result.emulated() ? "; emulated, not real cycles" : "");
+  if (std::find(clock_notes->begin(), clock_notes->end(), note) == clock_notes->end()) clock_notes->push_back(note);
+  return FormatMicroseconds(result.median_us()) + marker + " " + board;
+}
+
+std::string ClockNotes(const std::vector<std::string>& clock_notes) {
+  std::string text;
+  for (const std::string& note : clock_notes) text += note + "\n";
+  return text;
 }
 
 // A variant has an integer accuracy only when it was exported to the integer
@@ -49,8 +70,6 @@ std::string DeltaCell(const v1::VariantResult& variant, const v1::VariantResult*
   if (baseline == nullptr || &variant == baseline) return "-";
   return FormatPointsDelta(variant.accuracy() - baseline->accuracy());
 }
-
-const char* kEmulatedFootnote = "* emulated board: latency from an instruction-count model, not real cycles\n";
 
 }  // namespace
 
@@ -87,7 +106,7 @@ std::string RenderResultTable(const v1::GetResultsResponse& results) {
                    {Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight,
                     Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
   bool any_latency = false;
-  bool any_emulated = false;
+  std::vector<std::string> clock_notes;
   for (const auto& variant : result.variants()) {
     const v1::Measurement* measurement = FindMeasurement(results, variant.name());
     any_latency = any_latency || measurement != nullptr;
@@ -97,12 +116,10 @@ std::string RenderResultTable(const v1::GetResultsResponse& results) {
                   FormatKilobytes(variant.flash_bytes()), FormatKilobytes(variant.ram_bytes()),
                   FormatCount(variant.parameters()), FormatCount(variant.macs()),
                   variant.train_seconds() > 0 ? FormatDuration(variant.train_seconds()) : "-",
-                  LatencyCell(measurement, &any_emulated)});
+                  LatencyCell(measurement, &clock_notes)});
   }
   if (!any_latency) table.RemoveColumn(11);
-  std::string text = table.Render();
-  if (any_emulated) text += kEmulatedFootnote;
-  return text;
+  return table.Render() + ClockNotes(clock_notes);
 }
 
 std::string RenderComparisonTable(const std::vector<v1::GetResultsResponse>& jobs) {
@@ -111,7 +128,7 @@ std::string RenderComparisonTable(const std::vector<v1::GetResultsResponse>& job
                    {Align::kLeft, Align::kLeft, Align::kLeft, Align::kRight, Align::kRight, Align::kRight,
                     Align::kRight, Align::kRight, Align::kRight, Align::kRight});
   bool any_latency = false;
-  bool any_emulated = false;
+  std::vector<std::string> clock_notes;
   for (const auto& results : jobs) {
     const v1::VariantResult* baseline = FindFloatVariant(results.result());
     if (results.result().variants_size() == 0) {
@@ -125,13 +142,11 @@ std::string RenderComparisonTable(const std::vector<v1::GetResultsResponse>& job
       table.AddRow({results.job().id(), variant.name(), VariantBits(variant), FormatPercent(variant.accuracy()),
                     IntegerAccuracyCell(variant), DeltaCell(variant, baseline), FormatKilobytes(variant.flash_bytes()),
                     FormatKilobytes(variant.ram_bytes()), FormatCount(variant.macs()),
-                    LatencyCell(measurement, &any_emulated)});
+                    LatencyCell(measurement, &clock_notes)});
     }
   }
   if (!any_latency) table.RemoveColumn(9);
-  std::string text = table.Render();
-  if (any_emulated) text += kEmulatedFootnote;
-  return text;
+  return table.Render() + ClockNotes(clock_notes);
 }
 
 }  // namespace qatlab

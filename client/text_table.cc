@@ -110,6 +110,11 @@ std::string FormatMicroseconds(double microseconds) {
   return fmt::format("{:.3f} s", microseconds / 1e6);
 }
 
+std::string FormatClock(uint32_t hz) {
+  if (hz == 0) return "-";
+  return hz % 1000000 == 0 ? fmt::format("{} MHz", hz / 1000000) : fmt::format("{:.1f} MHz", hz / 1e6);
+}
+
 std::string FormatUnixMillis(int64_t unix_ms) {
   if (unix_ms <= 0) return "-";
   std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);

@@ -41,6 +41,8 @@ std::string FormatPointsDelta(double points);
 std::string FormatDuration(double seconds);
 // 842 us, 12.35 ms, 1.204 s.
 std::string FormatMicroseconds(double microseconds);
+// A clock rate: "25 MHz", "16.5 MHz"; "-" for 0.
+std::string FormatClock(uint32_t hz);
 // Local time "2026-11-26 13:50:01"; "-" for 0.
 std::string FormatUnixMillis(int64_t unix_ms);
 

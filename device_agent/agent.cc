@@ -64,6 +64,7 @@ class AttachedBoard {
   DutClient& client() { return *client_; }
   const BoardInfo& info() const { return info_; }
   std::string timing_model() const { return timing_model_; }
+  double virtual_ns_per_instruction() const { return qemu_ ? qemu_->virtual_ns_per_instruction() : 1.0; }
 
   // Brings the board up (starts QEMU / opens the port) and handshakes.
   Status Connect() {
@@ -93,6 +94,13 @@ class AttachedBoard {
     client_ = std::move(*client);
     info_ = client_->board();
     if (!emulated() && info_.cycle_counter != "dwt") timing_model_ = info_.cycle_counter;
+    if (!emulated() && info_.clock_model == "qemu-icount") {
+      // An emulator image behind a serial port (a pty handed over by hand):
+      // its counter runs on virtual time, whatever the port says.
+      Disconnect();
+      return Status::FailedPrecondition("the board on " + options_.serial_port + " runs an emulator image (" +
+                                        info_.board + ", clock_model qemu-icount); its cycles are not silicon's");
+    }
     return Status::Ok();
   }
 
@@ -382,6 +390,7 @@ class Agent {
       }
       measurement.emulated = board_.emulated();
       measurement.timing_model = board_.timing_model();
+      measurement.virtual_ns_per_instruction = board_.virtual_ns_per_instruction();
       spdlog::info("measurement {}: run {} on the board: {} model bytes, {} inputs", m.id(), run, model_bytes,
                    inputs.inputs.size());
       StatusOr<v1::MeasurementResult> result = MeasureModel(board_.client(), qmodel, inputs, measurement);

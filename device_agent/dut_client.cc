@@ -319,6 +319,9 @@ StatusOr<BoardInfo> DutClient::Info() {
   QATLAB_RETURN_IF_ERROR(number("chunk_max", &info.chunk_max));
   QATLAB_RETURN_IF_ERROR(number("infer_max", &info.infer_max));
   QATLAB_RETURN_IF_ERROR(text("model", &loaded));
+  // Keys added later (protocol 1 allows new keys): absent from older images.
+  if (values.count("clock_model")) info.clock_model = values["clock_model"];
+  if (values.count("baud")) QATLAB_RETURN_IF_ERROR(number("baud", &info.baud));
   info.model_loaded = loaded == "loaded";
   if (info.chunk_max < 1 || info.model_capacity < 1 || info.infer_max < 1) {
     return Status::Corruption("qm-info: chunk_max, model_capacity and infer_max must be >= 1; got " +

@@ -35,6 +35,8 @@ struct BoardInfo {
   std::string firmware_version;
   int protocol_version = 0;
   std::string cycle_counter;   // "systick" | "dwt"
+  std::string clock_model;     // "qemu-icount" | "dwt-cyccnt"; empty from firmware before it
+  int64_t baud = 0;            // the UART's rate; 0 from firmware before it
   int64_t model_capacity = 0;  // bytes of the model buffer
   int64_t arena_capacity = 0;  // bytes of the activation arena
   int64_t input_capacity = 0;

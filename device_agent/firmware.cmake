@@ -26,6 +26,16 @@ if(QATLAB_BUILD_FIRMWARE)
                         "or configure with -DQATLAB_BUILD_FIRMWARE=OFF")
   endif()
   include(ExternalProject)
+  # The images' build options (device_agent/firmware/CMakeLists.txt), passed
+  # through when set here: QATLAB_FW_<IMAGE>_INPUT and QATLAB_FW_<IMAGE>_BAUD.
+  set(firmware_options "")
+  foreach(image MPS2_AN386 MPS2_AN386_REF NETDUINOPLUS2 NUCLEO_F411RE)
+    foreach(option INPUT BAUD)
+      if(DEFINED QATLAB_FW_${image}_${option})
+        list(APPEND firmware_options -DQATLAB_FW_${image}_${option}=${QATLAB_FW_${image}_${option}})
+      endif()
+    endforeach()
+  endforeach()
   ExternalProject_Add(qatlab_firmware_build
     SOURCE_DIR "${PROJECT_SOURCE_DIR}/device_agent/firmware"
     BINARY_DIR "${QATLAB_FIRMWARE_DIR}"
@@ -33,6 +43,7 @@ if(QATLAB_BUILD_FIRMWARE)
       -DCMAKE_TOOLCHAIN_FILE=${PROJECT_SOURCE_DIR}/cmake/arm-none-eabi.cmake
       -DCMAKE_BUILD_TYPE=Release
       -DQATLAB_KERNELS_DIR=${PROJECT_SOURCE_DIR}/kernels
+      ${firmware_options}
     # The inner build decides what is out of date (firmware or kernel edits).
     BUILD_ALWAYS ON
     INSTALL_COMMAND ""

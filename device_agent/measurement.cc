@@ -100,6 +100,9 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
         "MeasureModel: options.timing_model must say how cycles are "
         "obtained (e.g. the QemuBoard's timing_model())");
   }
+  if (options.emulated && !(options.virtual_ns_per_instruction > 0)) {
+    return Status::InvalidArgument("MeasureModel: an emulated board needs virtual_ns_per_instruction > 0");
+  }
   if (options.windows < 1 || options.inferences_per_window < 1 || options.warmup < 0 || options.check_inputs < 1 ||
       options.accuracy_samples < 0) {
     return Status::InvalidArgument(
@@ -138,6 +141,15 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
   result.set_emulated(options.emulated);
   result.set_timing_model(options.timing_model);
   result.set_clock_hz(board->clock_hz);
+  result.set_board(board->board);
+  // Board counts to cycles: the same on silicon; on an emulated board one
+  // cycle per instruction, the instructions being the virtual time the
+  // counter's ticks span.
+  const double cycles_per_tick =
+      options.emulated && board->clock_hz > 0 ? 1e9 / board->clock_hz / options.virtual_ns_per_instruction : 1.0;
+  auto to_cycles = [cycles_per_tick](uint64_t ticks) {
+    return static_cast<uint64_t>(static_cast<double>(ticks) * cycles_per_tick + 0.5);
+  };
   result.set_kernel_variant(board->kernel_variant);
   result.set_arena_bytes(loaded->arena_bytes);
   result.set_flash_bytes(static_cast<int64_t>(qmodel.size()));
@@ -179,7 +191,7 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
     v1::LayerCycles* out = result.add_layers();
     out->set_index(layer.index);
     out->set_op(OpKindName(layer.op_kind));
-    out->set_cycles(layer.cycles);
+    out->set_cycles(to_cycles(layer.cycles));
   }
 
   if (options.warmup > 0) {
@@ -201,12 +213,13 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
   uint64_t median = window_means[(window_means.size() - 1) / 2];
   result.set_windows(options.windows);
   result.set_inferences_per_window(options.inferences_per_window);
-  result.set_median_cycles(median);
-  result.set_min_cycles(fastest);
-  result.set_max_cycles(slowest);
-  result.set_median_us(CyclesToMicroseconds(median, board->clock_hz));
-  result.set_min_us(CyclesToMicroseconds(fastest, board->clock_hz));
-  result.set_max_us(CyclesToMicroseconds(slowest, board->clock_hz));
+  result.set_median_counter_ticks(median);
+  result.set_median_cycles(to_cycles(median));
+  result.set_min_cycles(to_cycles(fastest));
+  result.set_max_cycles(to_cycles(slowest));
+  result.set_median_us(CyclesToMicroseconds(result.median_cycles(), board->clock_hz));
+  result.set_min_us(CyclesToMicroseconds(result.min_cycles(), board->clock_hz));
+  result.set_max_us(CyclesToMicroseconds(result.max_cycles(), board->clock_hz));
   return result;
 }
 

@@ -16,8 +16,12 @@
 //      model's size: it is what a flashed model would occupy).
 //
 // On an emulated board the figures are an instruction-count model, and the
-// result says so (emulated = true, timing_model); they are never passed off
-// as the latency of real silicon.
+// result says so (emulated = true, timing_model, board); they are never
+// passed off as the latency of real silicon. Its cycles are estimated as one
+// per executed instruction, from the counter's ticks over virtual time
+// (ticks * 1e9 / clock_hz / virtual_ns_per_instruction), and its
+// microseconds are those cycles at the board's clock: the same model shows
+// latencies in the inverse ratio of two boards' clocks.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +47,13 @@ struct MeasurementOptions {
   // its timing_model(); for a real board: emulated = false, "dwt cyccnt".
   bool emulated = true;
   std::string timing_model;  // REQUIRES: not empty
+  // Emulated boards only: virtual nanoseconds per executed instruction
+  // (2^shift under QEMU -icount shift=N). The board's counter ticks at its
+  // nominal clock over virtual time, so without this every board of the same
+  // core shows the same microseconds whatever its clock; with it, cycles are
+  // estimated at one per instruction and microseconds at the board's clock.
+  // REQUIRES: > 0 when emulated.
+  double virtual_ns_per_instruction = 1.0;
 
   int check_inputs = 16;       // inputs compared bit-exact with the host kernels
   int accuracy_samples = 100;  // labelled inputs run for on-device accuracy (0: none)

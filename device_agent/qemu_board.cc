@@ -283,7 +283,7 @@ bool QemuBoard::IsAlive() {
 }
 
 std::string QemuBoard::timing_model() const {
-  return "qemu icount shift=" + std::to_string(options_.icount_shift) + " (instruction-count model)";
+  return "qemu icount shift=" + std::to_string(options_.icount_shift) + ", virtual (instruction-count model)";
 }
 
 std::string QemuBoard::OutputTail(size_t max_bytes) const {

@@ -70,9 +70,12 @@ class QemuBoard {
   BoardKind kind() const { return options_.kind; }
   const std::string& pty_path() const { return pty_path_; }
 
-  // "qemu icount shift=0 (instruction-count model)": how the cycle figures
-  // of this board come about, for MeasurementResult.timing_model.
+  // "qemu icount shift=0, virtual (instruction-count model)": how the cycle
+  // figures of this board come about, for MeasurementResult.timing_model.
   std::string timing_model() const;
+
+  // Virtual nanoseconds per guest instruction: 2^icount_shift.
+  double virtual_ns_per_instruction() const { return static_cast<double>(1 << options_.icount_shift); }
 
   // What QEMU wrote on stdout and stderr so far (the last `max_bytes`).
   std::string OutputTail(size_t max_bytes = 2000) const;

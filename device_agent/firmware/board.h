@@ -13,6 +13,10 @@ typedef struct {
   uint32_t flash_bytes;
   uint32_t ram_bytes;
   const char* cycle_counter; /* "dwt" or "systick" */
+  /* Where the cycles come from: "qemu-icount" (SysTick over QEMU's virtual
+   * time, an instruction-count model) or "dwt-cyccnt" (silicon). */
+  const char* clock_model;
+  uint32_t baud; /* the UART's rate (QATLAB_FW_BAUD_RATE); a pty ignores it */
 } board_info;
 
 /* Sets up clocks, the UART (receive interrupt on) and the cycle counter, then

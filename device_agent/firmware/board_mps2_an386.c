@@ -23,7 +23,10 @@
 
 #define UART0_RX_IRQ 0u
 #define CORE_CLOCK_HZ 25000000u
-#define BAUD_RATE 115200u
+#ifndef QATLAB_FW_BAUD_RATE
+#error "QATLAB_FW_BAUD_RATE must be defined by the build (CMakeLists.txt)"
+#endif
+#define BAUD_RATE QATLAB_FW_BAUD_RATE
 
 static const board_info g_info = {
     .name = "mps2-an386",
@@ -32,6 +35,8 @@ static const board_info g_info = {
     .flash_bytes = 4u * 1024u * 1024u,
     .ram_bytes = 4u * 1024u * 1024u,
     .cycle_counter = "systick",
+    .clock_model = "qemu-icount",
+    .baud = BAUD_RATE,
 };
 
 const board_info* board_get_info(void) { return &g_info; }

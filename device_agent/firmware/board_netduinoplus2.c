@@ -13,7 +13,10 @@
 #define USART1_IRQ 37u
 #define CORE_CLOCK_HZ 168000000u
 #define APB2_CLOCK_HZ 84000000u
-#define BAUD_RATE 115200u
+#ifndef QATLAB_FW_BAUD_RATE
+#error "QATLAB_FW_BAUD_RATE must be defined by the build (CMakeLists.txt)"
+#endif
+#define BAUD_RATE QATLAB_FW_BAUD_RATE
 
 static const board_info g_info = {
     .name = "netduinoplus2",
@@ -22,6 +25,8 @@ static const board_info g_info = {
     .flash_bytes = 1024u * 1024u,
     .ram_bytes = 192u * 1024u,
     .cycle_counter = "systick",
+    .clock_model = "qemu-icount",
+    .baud = BAUD_RATE,
 };
 
 const board_info* board_get_info(void) { return &g_info; }

@@ -12,7 +12,10 @@
 #define USART2_IRQ 38u
 #define HSI_CLOCK_HZ 16000000u
 #define PLL_CLOCK_HZ 100000000u
-#define BAUD_RATE 115200u
+#ifndef QATLAB_FW_BAUD_RATE
+#error "QATLAB_FW_BAUD_RATE must be defined by the build (CMakeLists.txt)"
+#endif
+#define BAUD_RATE QATLAB_FW_BAUD_RATE
 
 static board_info g_info = {
     .name = "nucleo-f411re",
@@ -21,6 +24,8 @@ static board_info g_info = {
     .flash_bytes = 512u * 1024u,
     .ram_bytes = 128u * 1024u,
     .cycle_counter = "dwt",
+    .clock_model = "dwt-cyccnt",
+    .baud = BAUD_RATE,
 };
 
 const board_info* board_get_info(void) { return &g_info; }

@@ -19,6 +19,7 @@
 /* System control block. */
 #define SCB_ICSR CM_REG(0xE000ED04u)
 #define SCB_ICSR_PENDSTSET (1u << 26)
+#define SCB_ICSR_PENDSTCLR (1u << 25)
 #define SCB_VTOR CM_REG(0xE000ED08u)
 #define SCB_CCR CM_REG(0xE000ED14u)
 #define SCB_SHPR3 CM_REG(0xE000ED20u)

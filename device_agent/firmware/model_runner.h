@@ -32,14 +32,48 @@ qk_status model_runner_open(uint32_t size, uint32_t* needed, char* what);
 /* NULL when no model is loaded. */
 const qk_model* model_runner_model(void);
 
-/* The input buffer. model_runner_input_length() counts the bytes received. */
+/* How the bytes a host loads with `db` map onto the model's int8 input
+ * tensor, as the MLPerf Tiny reference firmware converts them:
+ *   INPUT_INT8    the bytes are the int8 tensor (kws01);
+ *   INPUT_UINT8   uint8 pixels, tensor = byte - 128 (ic01, vww01);
+ *   INPUT_FLOAT32 little-endian float32 features, 4 bytes each, quantized
+ *                 with the model's input scale and zero point (ad01).
+ * qm-input always carries the int8 tensor itself (model_runner_set_input_is_tensor). */
+typedef enum { INPUT_INT8 = 0, INPUT_UINT8 = 1, INPUT_FLOAT32 = 2 } input_convention;
+
+void model_runner_set_convention(input_convention convention);
+input_convention model_runner_convention(void);
+const char* model_runner_convention_name(input_convention convention);
+/* 1 and *convention set for "int8", "uint8" or "float32"; 0 otherwise. */
+int model_runner_parse_convention(const char* name, input_convention* convention);
+
+/* The input buffer as the host loaded it. model_runner_input_length() counts
+ * the bytes received. Taking the buffer undoes any in-place conversion, so
+ * a caller always sees and writes the host's bytes. */
 uint8_t* model_runner_input_buffer(void);
 uint32_t model_runner_input_length(void);
 void model_runner_set_input_length(uint32_t length);
+/* 1: the buffer holds the int8 tensor itself (qm-input), whatever the
+ * convention; 0: it holds `db` bytes in the convention. Reset by each load. */
+void model_runner_set_input_is_tensor(int is_tensor);
 
-/* Runs the loaded model on the input buffer into the output buffer, records
- * per-layer cycles, and stores the whole inference's cycles in *cycles.
- * REQUIRES: a model is loaded and the input holds exactly its input_bytes. */
+/* Bytes the host must load for one input: input_bytes, times 4 for float32
+ * `db` input. REQUIRES: a model is loaded. */
+uint32_t model_runner_expected_input_length(void);
+/* Converts the buffer into the model's int8 tensor (once per load), as the
+ * reference's th_load_tensor does before its timed loop. Returns 0 when the
+ * buffer cannot hold the converted tensor beside the floats (float32 needs
+ * 5 bytes per element). REQUIRES: a model is loaded. */
+int model_runner_prepare_input(void);
+/* The float32 features of the last `db` load (INPUT_FLOAT32 only), else 0. */
+const float* model_runner_input_floats(void);
+
+/* Runs the loaded model on the prepared input into the output buffer,
+ * records per-layer cycles, and stores the whole inference's cycles in
+ * *cycles. Interrupts stay masked during the inference, so no handler's
+ * instructions (a SysTick wrap, a stray UART byte) land in a measured
+ * interval; a wrap pending meanwhile is counted by board_cycles().
+ * REQUIRES: a model is loaded and model_runner_prepare_input() succeeded. */
 qk_status model_runner_invoke(uint64_t* cycles);
 
 /* The last successful inference; has_output is 0 before the first and after

@@ -62,12 +62,15 @@ static void handle_info(void) {
   print_info_text("firmware", QATLAB_FW_VERSION_TEXT);
   print_info_number("protocol", QATLAB_FW_PROTOCOL_VERSION);
   print_info_text("cycle_counter", info->cycle_counter);
+  print_info_text("clock_model", info->clock_model);
+  print_info_number("baud", info->baud);
   print_info_number("model_capacity", model_runner_model_capacity());
   print_info_number("arena_capacity", model_runner_arena_capacity());
   print_info_number("input_capacity", model_runner_input_capacity());
   print_info_number("chunk_max", CHUNK_MAX);
   print_info_number("infer_max", INFER_MAX);
   print_info_text("model", model_runner_model() ? "loaded" : "none");
+  print_info_text("input_convention", model_runner_convention_name(model_runner_convention()));
 }
 
 static void handle_begin(const command_tokens* tokens) {
@@ -248,6 +251,17 @@ static void handle_model_id(const command_tokens* tokens) {
   reply_line(mlperf_model_id());
 }
 
+static void handle_input_convention(const command_tokens* tokens) {
+  input_convention convention;
+  if (tokens->count != 2 || !model_runner_parse_convention(tokens->tokens[1], &convention)) {
+    reply_line("e-[qm-input-convention: usage: qm-input-convention int8|uint8|float32]");
+    return;
+  }
+  model_runner_set_convention(convention);
+  reply_text("m-qm-input-convention=");
+  reply_line(model_runner_convention_name(convention));
+}
+
 static void handle_input(const command_tokens* tokens) {
   uint32_t length = 0, crc = 0;
   if (tokens->count != 3 || !command_parse_u32(tokens->tokens[1], &length) ||
@@ -264,6 +278,7 @@ static void handle_input(const command_tokens* tokens) {
     return;
   }
   mlperf_cancel_db_load();
+  model_runner_set_input_is_tensor(1);
   model_runner_set_input_length(0);
   uint8_t* input = model_runner_input_buffer();
   uint32_t received = serial_read_payload(input, length);
@@ -306,7 +321,7 @@ static void handle_raw(const command_tokens* tokens) {
 }
 
 static void handle_output(void) {
-  if (!mlperf_require_inference_ready()) return;
+  if (!mlperf_require_inference_ready(0)) return;
   uint64_t cycles = 0;
   if (!mlperf_infer_once(&cycles)) return;
   const int8_t* output = model_runner_output();
@@ -374,7 +389,7 @@ static void handle_infer(const command_tokens* tokens) {
     reply_line(">]");
     return;
   }
-  if (!mlperf_require_inference_ready()) return;
+  if (!mlperf_require_inference_ready(0)) return;
   uint64_t total = 0;
   for (uint32_t i = 0; i < count; ++i) {
     uint64_t cycles = 0;
@@ -402,6 +417,14 @@ int qatlab_handle_command(const command_tokens* tokens) {
     handle_end();
   } else if (command_equals(verb, "qm-model-id")) {
     handle_model_id(tokens);
+  } else if (command_equals(verb, "qm-input-convention")) {
+    handle_input_convention(tokens);
+  } else if (command_equals(verb, "qm-logits") && tokens->count == 1) {
+    if (!model_runner_has_output()) {
+      reply_line("e-[No inference has run]");
+    } else {
+      mlperf_print_logits();
+    }
   } else if (command_equals(verb, "qm-input")) {
     handle_input(tokens);
   } else if (command_equals(verb, "qm-raw")) {

@@ -1,6 +1,7 @@
 #include "server/rpc/device_rpcs.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -108,10 +109,38 @@ grpc::Status ListDevices(DeviceStore* store, v1::ListDevicesResponse* response) 
 grpc::Status Measure(DeviceStore* store, const v1::MeasureRequest& request, v1::MeasureResponse* response) {
   if (store == nullptr) return Unimplemented();
   if (request.job_id().empty()) return Invalid("job_id: empty; give the job whose models to measure");
+  if (request.device_id().empty()) {
+    // A requested device is checked by the store; a kind must be one some
+    // agent registered, else nothing would ever lease the measurement.
+    const std::string kind = request.board_kind().empty() ? kDefaultBoardKind : request.board_kind();
+    StatusOr<std::vector<v1::Device>> devices = store->ListDevices();
+    if (!devices.ok()) return ToGrpcStatus(devices.status());
+    std::vector<std::string> kinds;
+    for (const v1::Device& device : *devices) {
+      if (std::find(kinds.begin(), kinds.end(), device.board_kind()) == kinds.end())
+        kinds.push_back(device.board_kind());
+    }
+    if (std::find(kinds.begin(), kinds.end(), kind) == kinds.end()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          fmt::format("board_kind: no agent has registered a {} board, so nothing would run the "
+                                      "measurement; registered kinds: {} (start qatlab-agent --board {})",
+                                      kind, kinds.empty() ? "none" : fmt::format("{}", fmt::join(kinds, ", ")), kind));
+    }
+  }
   StatusOr<std::vector<v1::Measurement>> queued =
       store->Queue({request.job_id(), request.variant(), request.board_kind(), request.device_id()});
   if (!queued.ok()) return ToGrpcStatus(queued.status());
   for (v1::Measurement& m : *queued) *response->add_measurements() = std::move(m);
+  return grpc::Status::OK;
+}
+
+grpc::Status CancelMeasurement(DeviceStore* store, const v1::CancelMeasurementRequest& request,
+                               v1::Measurement* response) {
+  if (store == nullptr) return Unimplemented();
+  if (request.measurement_id().empty()) return Invalid("measurement_id: empty; give the measurement to cancel");
+  StatusOr<v1::Measurement> cancelled = store->Cancel(request.measurement_id());
+  if (!cancelled.ok()) return ToGrpcStatus(cancelled.status());
+  *response = std::move(*cancelled);
   return grpc::Status::OK;
 }
 

@@ -35,7 +35,11 @@ grpc::Status FailMeasurement(DeviceStore* store, const v1::FailMeasurementReques
 
 // --- ExperimentService ---
 grpc::Status ListDevices(DeviceStore* store, v1::ListDevicesResponse* response);
+// FAILED_PRECONDITION, naming the registered kinds, for a board kind no
+// agent has registered: such a measurement would wait in the queue forever.
 grpc::Status Measure(DeviceStore* store, const v1::MeasureRequest& request, v1::MeasureResponse* response);
+grpc::Status CancelMeasurement(DeviceStore* store, const v1::CancelMeasurementRequest& request,
+                               v1::Measurement* response);
 // Adds the job's measurements to a GetResults answer (none without a store).
 grpc::Status AddMeasurements(DeviceStore* store, const std::string& job_id, v1::GetResultsResponse* response);
 

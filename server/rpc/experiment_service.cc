@@ -230,4 +230,11 @@ grpc::Status ExperimentService::Measure(grpc::ServerContext* context, const v1::
   return device_rpcs::Measure(deps_.devices, *request, response);
 }
 
+grpc::Status ExperimentService::CancelMeasurement(grpc::ServerContext* context,
+                                                  const v1::CancelMeasurementRequest* request,
+                                                  v1::Measurement* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return device_rpcs::CancelMeasurement(deps_.devices, *request, response);
+}
+
 }  // namespace qatlab::server

@@ -31,6 +31,8 @@ class ExperimentService final : public v1::ExperimentService::Service {
                            v1::ListDevicesResponse* response) override;
   grpc::Status Measure(grpc::ServerContext* context, const v1::MeasureRequest* request,
                        v1::MeasureResponse* response) override;
+  grpc::Status CancelMeasurement(grpc::ServerContext* context, const v1::CancelMeasurementRequest* request,
+                                 v1::Measurement* response) override;
 
  private:
   ServiceDependencies deps_;

@@ -426,6 +426,34 @@ StatusOr<v1::Measurement> DeviceStore::GetMeasurement(const std::string& measure
   return std::move(*m);
 }
 
+StatusOr<v1::Measurement> DeviceStore::Cancel(const std::string& measurement_id) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  int64_t seq = 0;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, &seq, nullptr));
+  if (!m.has_value()) return NoSuchMeasurement(measurement_id);
+  const int64_t now = clock_.NowUnixMs();
+  if (m->state() == kRunning) {
+    QATLAB_RETURN_IF_ERROR(
+        leases_.Finish(*db_, seq, LeaseEnd::kFailed, fmt::format("cancelled while it ran on {}", m->device_id()), now));
+  } else if (m->state() == kQueued) {
+    Statement cancel = db_->Prepare(
+        fmt::format("UPDATE measurements SET state = '{}', error = 'cancelled before it ran', finished_unix_ms = ?2 "
+                    "WHERE seq = ?1",
+                    kFailed));
+    cancel.Bind(1, seq).Bind(2, now);
+    QATLAB_RETURN_IF_ERROR(cancel.Run());
+  } else {
+    return Status::FailedPrecondition(
+        fmt::format("measurement {} is {}: only a QUEUED or RUNNING one can be cancelled", measurement_id, m->state()));
+  }
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> cancelled, LoadMeasurement(measurement_id, nullptr, nullptr));
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  spdlog::info("measurement {}: cancelled ({} before)", measurement_id, m->state());
+  return std::move(*cancelled);
+}
+
 StatusOr<std::vector<v1::Measurement>> DeviceStore::ListMeasurements(const std::string& job_id) {
   std::lock_guard lock(mutex_);
   QATLAB_ASSIGN_OR_RETURN(JobRow job, LoadJobRow(*db_, job_id));

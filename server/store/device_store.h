@@ -118,6 +118,11 @@ class DeviceStore {
   // variant results and artifacts written.
   Status QueueMeasureOn(Transaction& transaction, int64_t job_seq, const v1::Job& job);
   StatusOr<v1::Measurement> GetMeasurement(const std::string& measurement_id);
+  // QUEUED or RUNNING -> FAILED with the error "cancelled ..." (the
+  // measurements table has no CANCELLED state); a running lease is ended, so
+  // its agent's next heartbeat reports it lost and its result is refused.
+  // NotFound for an unknown id, FailedPrecondition once it has finished.
+  StatusOr<v1::Measurement> Cancel(const std::string& measurement_id);
   // A job's measurements in queue order (NotFound for an unknown job).
   StatusOr<std::vector<v1::Measurement>> ListMeasurements(const std::string& job_id);
 

@@ -145,10 +145,19 @@ TEST(QatctlText, ComparisonShowsLatencyOnlyWhenMeasured) {
   measurement->set_state("SUCCEEDED");
   measurement->mutable_result()->set_median_us(1500);
   measurement->mutable_result()->set_emulated(true);
+  measurement->mutable_result()->set_board("mps2-an386");
+  measurement->mutable_result()->set_clock_hz(25000000);
+  measurement->mutable_result()->set_timing_model("qemu icount shift=0, virtual (instruction-count model)");
   std::string with = RenderComparisonTable({results});
   EXPECT_NE(with.find("LATENCY"), std::string::npos) << with;
-  EXPECT_NE(with.find("1.50 ms*"), std::string::npos) << with;
-  EXPECT_NE(with.find("emulated"), std::string::npos) << with;
+  // The latency names its board, and a note its clock model.
+  EXPECT_NE(with.find("1.50 ms* mps2-an386"), std::string::npos) << with;
+  EXPECT_NE(with.find("*mps2-an386 25 MHz: qemu icount shift=0, virtual (instruction-count model); emulated"),
+            std::string::npos)
+      << with;
+  const std::string single = RenderResultTable(results);
+  EXPECT_NE(single.find("1.50 ms* mps2-an386"), std::string::npos) << single;
+  EXPECT_NE(single.find("qemu icount shift=0, virtual"), std::string::npos) << single;
 }
 
 }  // namespace

@@ -27,6 +27,7 @@ MeasurementOptions QuickOptions(const QemuBoard& board) {
   MeasurementOptions options;
   options.emulated = true;
   options.timing_model = board.timing_model();
+  options.virtual_ns_per_instruction = board.virtual_ns_per_instruction();
   options.check_inputs = 4;
   options.accuracy_samples = 4;
   options.warmup = 2;
@@ -64,8 +65,12 @@ TEST(MeasureModel, MeasuresAndChecksBitExactOnTheBoard) {
   StatusOr<v1::MeasurementResult> result = MeasureModel(*board.client, qmodel, inputs, options);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
   EXPECT_TRUE(result->emulated());
-  EXPECT_EQ(result->timing_model(), "qemu icount shift=0 (instruction-count model)");
+  EXPECT_EQ(result->timing_model(), "qemu icount shift=0, virtual (instruction-count model)");
   EXPECT_EQ(result->clock_hz(), 25000000u);
+  EXPECT_EQ(result->board(), "mps2-an386");
+  // One cycle per instruction: a SysTick tick at 25 MHz spans 40 ns of
+  // virtual time, 40 instructions at shift=0.
+  EXPECT_EQ(result->median_cycles(), result->median_counter_ticks() * 40);
   EXPECT_EQ(result->kernel_variant(), "cortex-m-dsp");
   EXPECT_EQ(result->checked_inputs(), 6);
   EXPECT_EQ(result->bit_exact_inputs(), 6);
@@ -223,6 +228,39 @@ TEST(MeasureModel, EmulatedLatencyIsIdenticalAcrossRuns) {
   for (int i = 0; i < runs[0].layers_size(); ++i) {
     EXPECT_EQ(runs[0].layers(i).cycles(), runs[1].layers(i).cycles()) << "layer " << i;
   }
+}
+
+// Under -icount every board of a core runs one instruction per virtual
+// nanosecond, whatever its clock; the estimate of one cycle per instruction
+// at the board's own clock puts the latencies in the inverse ratio of the
+// clocks: 25 MHz (mps2-an386) against 168 MHz (netduinoplus2).
+TEST(MeasureModel, SameModelOnBoardsOfDifferentClocksShowsLatenciesInTheirRatio) {
+  QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_MPS2_AN386);
+  QATLAB_REQUIRE_FIRMWARE(QATLAB_FIRMWARE_NETDUINOPLUS2);
+  std::vector<uint8_t> qmodel = Write(SeededDenseModel({256, 64, 10}, 81));
+  MeasurementInputs inputs;
+  inputs.inputs = SeededInputs(1, 256, 82);
+  std::vector<v1::MeasurementResult> results;
+  for (auto [elf, kind] : {std::pair{QATLAB_FIRMWARE_MPS2_AN386, BoardKind::kMps2An386},
+                           std::pair{QATLAB_FIRMWARE_NETDUINOPLUS2, BoardKind::kNetduinoPlus2}}) {
+    StatusOr<EmulatedBoard> board = BootEmulatedBoard(elf, kind);
+    ASSERT_TRUE(board.ok()) << board.status().ToString();
+    StatusOr<v1::MeasurementResult> result = MeasureModel(*board->client, qmodel, inputs, QuickOptions(*board->board));
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    results.push_back(*result);
+  }
+  EXPECT_EQ(results[0].board(), "mps2-an386");
+  EXPECT_EQ(results[1].board(), "netduinoplus2");
+  ASSERT_EQ(results[0].clock_hz(), 25000000u);
+  ASSERT_EQ(results[1].clock_hz(), 168000000u);
+  // The same instructions on both: cycles agree to a tick of either counter.
+  const double cycles[2] = {static_cast<double>(results[0].median_cycles()),
+                            static_cast<double>(results[1].median_cycles())};
+  EXPECT_NEAR(cycles[1] / cycles[0], 1.0, 0.01) << cycles[0] << " vs " << cycles[1];
+  const double latency_ratio = results[0].median_us() / results[1].median_us();
+  RecordProperty("latency_ratio", std::to_string(latency_ratio));
+  EXPECT_NEAR(latency_ratio, 168.0 / 25.0, 0.01 * 168.0 / 25.0)
+      << results[0].median_us() << " us at 25 MHz vs " << results[1].median_us() << " us at 168 MHz";
 }
 
 TEST(MeasureModel, TwiceTheMacsTakesAboutTwiceTheCycles) {

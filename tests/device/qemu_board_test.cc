@@ -44,7 +44,7 @@ TEST(QemuBoard, BootsAndAnswersOnItsPty) {
   ASSERT_TRUE(board.ok()) << board.status().ToString();
   EXPECT_TRUE((*board)->IsAlive());
   EXPECT_EQ((*board)->pty_path().rfind("/dev/pts/", 0), 0u) << (*board)->pty_path();
-  EXPECT_EQ((*board)->timing_model(), "qemu icount shift=0 (instruction-count model)");
+  EXPECT_EQ((*board)->timing_model(), "qemu icount shift=0, virtual (instruction-count model)");
 
   static const uint8_t kName[] = {'n', 'a', 'm', 'e', '%'};
   ASSERT_TRUE((*board)->serial().Write(kName).ok());

@@ -1,0 +1,158 @@
+// The measurement RPCs as a user and an agent reach them through the server:
+// a measurement for a board kind no agent has registered is refused at once
+// (it would wait in the queue forever), and a queued or running measurement
+// can be cancelled.
+#include <grpcpp/client_context.h>
+
+#include <string>
+
+#include "server_fixture.h"
+
+namespace qatlab::server {
+namespace {
+
+using testing::ServerFixture;
+using testing::SmallSpec;
+
+class MeasurementApiTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    StartServer();
+    job_id_ = FinishedJobWithAModel();
+  }
+
+  // A job that SUCCEEDED with one quantized variant and its .qmodel.
+  std::string FinishedJobWithAModel() {
+    v1::Job job = Submit(SmallSpec("measurement-api"));
+    v1::LeaseJobResponse lease = Lease();
+    EXPECT_EQ(lease.job().id(), job.id());
+    const std::string model(1000, 'm');
+    grpc::Status uploaded = UploadModel(job.id(), lease.lease_id(), "qat_w8a8.qmodel", model, model.size());
+    EXPECT_TRUE(uploaded.ok()) << uploaded.error_message();
+    v1::JobResult result = ResultFor(job.id());
+    v1::VariantResult* quantized = result.add_variants();
+    quantized->set_name("qat_w8a8");
+    quantized->set_kind("qat");
+    quantized->set_artifact("qat_w8a8.qmodel");
+    quantized->set_artifact_sha256(Sha256Hex(model));
+    grpc::Status completed = Complete(job.id(), lease.lease_id(), result);
+    EXPECT_TRUE(completed.ok()) << completed.error_message();
+    return job.id();
+  }
+
+  std::string RegisterBoard(const std::string& name, const std::string& kind) {
+    v1::RegisterDeviceRequest request;
+    request.mutable_device()->set_name(name);
+    request.mutable_device()->set_board_kind(kind);
+    request.mutable_device()->set_core("cortex-m4");
+    request.mutable_device()->set_clock_hz(25'000'000);
+    request.mutable_device()->set_emulated(true);
+    v1::RegisterDeviceResponse response;
+    grpc::Status status = workers_->RegisterDevice(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.device().id();
+  }
+
+  grpc::Status Measure(const std::string& board_kind, v1::MeasureResponse* response) {
+    v1::MeasureRequest request;
+    request.set_job_id(job_id_);
+    request.set_board_kind(board_kind);
+    return experiments_->Measure(Context().get(), request, response);
+  }
+
+  grpc::Status Cancel(const std::string& measurement_id, v1::Measurement* response) {
+    v1::CancelMeasurementRequest request;
+    request.set_measurement_id(measurement_id);
+    return experiments_->CancelMeasurement(Context().get(), request, response);
+  }
+
+  std::string job_id_;
+};
+
+TEST_F(MeasurementApiTest, UnregisteredBoardKindIsRefusedNamingTheRegisteredOnes) {
+  v1::MeasureResponse response;
+  grpc::Status before_any = Measure("mps2-an386", &response);
+  EXPECT_EQ(before_any.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(before_any.error_message().find("no agent has registered a mps2-an386 board"), std::string::npos)
+      << before_any.error_message();
+  EXPECT_NE(before_any.error_message().find("registered kinds: none"), std::string::npos) << before_any.error_message();
+
+  RegisterBoard("bench-1", "mps2-an386");
+  RegisterBoard("bench-2", "netduinoplus2");
+  grpc::Status unknown = Measure("nucleo-f411re", &response);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(unknown.error_message().find("registered kinds: mps2-an386, netduinoplus2"), std::string::npos)
+      << unknown.error_message();
+  EXPECT_EQ(response.measurements_size(), 0);
+
+  // A registered kind, named or the default, is queued.
+  grpc::Status named = Measure("netduinoplus2", &response);
+  ASSERT_TRUE(named.ok()) << named.error_message();
+  ASSERT_EQ(response.measurements_size(), 1);
+  EXPECT_EQ(response.measurements(0).state(), "QUEUED");
+  v1::MeasureResponse by_default;
+  ASSERT_TRUE(Measure("", &by_default).ok());
+  ASSERT_EQ(by_default.measurements_size(), 1);
+  EXPECT_EQ(by_default.measurements(0).board_kind(), "mps2-an386");
+}
+
+TEST_F(MeasurementApiTest, QueuedMeasurementIsCancelledAndNeverLeased) {
+  const std::string device = RegisterBoard("bench-1", "mps2-an386");
+  v1::MeasureResponse queued;
+  ASSERT_TRUE(Measure("mps2-an386", &queued).ok());
+  ASSERT_EQ(queued.measurements_size(), 1);
+  const std::string id = queued.measurements(0).id();
+
+  v1::Measurement cancelled;
+  grpc::Status status = Cancel(id, &cancelled);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(cancelled.id(), id);
+  EXPECT_EQ(cancelled.state(), "FAILED");
+  EXPECT_EQ(cancelled.error(), "cancelled before it ran");
+
+  v1::LeaseMeasurementRequest lease;
+  lease.set_device_id(device);
+  v1::LeaseMeasurementResponse leased;
+  ASSERT_TRUE(workers_->LeaseMeasurement(Context().get(), lease, &leased).ok());
+  EXPECT_FALSE(leased.has_measurement()) << leased.measurement().id();
+
+  EXPECT_EQ(Cancel(id, &cancelled).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Cancel("m-nosuchthing", &cancelled).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Cancel("", &cancelled).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(MeasurementApiTest, RunningMeasurementIsCancelledAndItsAgentHearsOfIt) {
+  const std::string device = RegisterBoard("bench-1", "mps2-an386");
+  v1::MeasureResponse queued;
+  ASSERT_TRUE(Measure("mps2-an386", &queued).ok());
+  v1::LeaseMeasurementRequest lease;
+  lease.set_device_id(device);
+  v1::LeaseMeasurementResponse leased;
+  ASSERT_TRUE(workers_->LeaseMeasurement(Context().get(), lease, &leased).ok());
+  ASSERT_TRUE(leased.has_measurement());
+  const std::string id = leased.measurement().id();
+
+  v1::Measurement cancelled;
+  ASSERT_TRUE(Cancel(id, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), "FAILED");
+  EXPECT_NE(cancelled.error().find("cancelled while it ran on " + device), std::string::npos) << cancelled.error();
+
+  // The agent's next heartbeat says the lease is gone; its result is refused.
+  v1::HeartbeatMeasurementRequest beat;
+  beat.set_measurement_id(id);
+  beat.set_lease_id(leased.lease_id());
+  v1::HeartbeatResponse heard;
+  ASSERT_TRUE(workers_->HeartbeatMeasurement(Context().get(), beat, &heard).ok());
+  EXPECT_TRUE(heard.lease_lost()) << heard.DebugString();
+  v1::CompleteMeasurementRequest complete;
+  complete.set_measurement_id(id);
+  complete.set_lease_id(leased.lease_id());
+  complete.mutable_result()->set_timing_model("qemu icount shift=0, virtual (instruction-count model)");
+  v1::CompleteJobResponse ignored;
+  EXPECT_EQ(workers_->CompleteMeasurement(Context().get(), complete, &ignored).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+}  // namespace
+}  // namespace qatlab::server
