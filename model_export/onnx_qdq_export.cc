@@ -3,6 +3,7 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -418,8 +419,9 @@ class QdqGraphBuilder {
 
 StatusOr<std::string> QmodelToQdqOnnx(std::string_view qmodel, std::string_view model_name) {
   if (qmodel.size() > UINT32_MAX) return Status::InvalidArgument("not a valid .qmodel: larger than 4 GiB");
-  // qk_model_open reads int32 arrays in place: give it an aligned copy.
-  std::vector<uint32_t> aligned((qmodel.size() + 3) / 4);
+  // qk_model_open reads int32 arrays in place: give it an aligned copy (never
+  // a null pointer, so empty input is "truncated" like any short one).
+  std::vector<uint32_t> aligned(std::max<size_t>(1, (qmodel.size() + 3) / 4));
   if (!qmodel.empty()) std::memcpy(aligned.data(), qmodel.data(), qmodel.size());
   qk_model model{};
   const qk_status opened =
