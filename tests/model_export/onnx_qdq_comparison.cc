@@ -145,6 +145,8 @@ void CompareOnnxWithKernels(const std::vector<uint8_t>& qmodel, const std::strin
       ++result->logits;
       if (onnx_q == logits[k]) ++result->same_logit;
       if (std::labs(onnx_q - logits[k]) <= 1) ++result->within_one_lsb;
+      result->max_lsb_difference =
+          std::max(result->max_lsb_difference, static_cast<int>(std::labs(onnx_q - logits[k])));
     }
     const int best = static_cast<int>(qk_argmax_s8(logits.data(), static_cast<uint32_t>(classes)));
     int runner_up = -128 - 1;

@@ -16,6 +16,7 @@ struct OnnxComparison {
   int logits = 0;
   int same_logit = 0;      // onnxruntime's logit, requantized, equals the kernels' int8 logit
   int within_one_lsb = 0;  // ... or is one LSB off
+  int max_lsb_difference = 0;
   // Images whose top int8 logit from the kernels leads the runner-up by more
   // than 4 LSB (so logits a couple of LSB off cannot change the class), and
   // of those the ones onnxruntime classifies the same.

@@ -179,16 +179,17 @@ TEST(OnnxQdqExportOps, EveryOpAgreesWithTheIntegerKernels) {
   ASSERT_NO_FATAL_FAILURE(CompareOnnxWithKernels(test.qmodel, "ops", pixels.data(), count, &comparison));
   std::printf(
       "ops model: %d of %d images agree (%.2f%%), %d of %d with a lead over 4 LSB; logits equal %d, within "
-      "one LSB %d of %d; optimized graph: %s\n",
+      "one LSB %d of %d, at most %d LSB off; optimized graph: %s\n",
       comparison.same_class, comparison.images, comparison.class_agreement_percent(), comparison.decisive_same_class,
       comparison.decisive, comparison.same_logit, comparison.within_one_lsb, comparison.logits,
-      comparison.OpList().c_str());
+      comparison.max_lsb_difference, comparison.OpList().c_str());
   // Rounding differs (onnxruntime requantizes in float, rounds halves to
   // even and averages dequantized values), so an activation may be one LSB
   // off and a logit one or two; a wrong layout or scale would move most of
   // them by many. Random weights leave many near-ties between classes, so the
   // class is checked where the kernels' lead is wider than such differences.
   EXPECT_GE(comparison.within_one_lsb, comparison.logits * 97 / 100);
+  EXPECT_LE(comparison.max_lsb_difference, 3);
   EXPECT_GE(comparison.same_logit, comparison.logits / 2);
   EXPECT_GE(comparison.decisive, comparison.images / 5);
   EXPECT_EQ(comparison.decisive_same_class, comparison.decisive);
