@@ -203,7 +203,7 @@ class QdqGraphBuilder {
   std::string Flatten(size_t t, const std::string& user) {
     const std::string shape = user + ".shape";
     AddInitializer(shape, onnx::TensorProto::INT64, {2}, RawBytes(std::vector<int64_t>{-1, tensors_[t].size()}));
-    const std::string flat = user + ".flat";
+    std::string flat = user + ".flat";
     AddNode("Reshape", user + ".reshape", {QuantizedName(t), shape}, flat);
     return flat;
   }
