@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ struct PresetCase {
   std::string preset;
   std::vector<int> weight_bits;
 };
+
+// Names the case in test output (ctest shows the parameter).
+void PrintTo(const PresetCase& c, std::ostream* out) { *out << c.preset; }
 
 class OnnxQdqExport : public testing::TestWithParam<PresetCase> {};
 
