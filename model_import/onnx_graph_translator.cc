@@ -462,6 +462,7 @@ Status GraphTranslator::Conv(const onnx::NodeProto& node) {
     return Unsupported("strides " + DimsText(strides) + " differ along height and width");
   }
   const int64_t stride = strides[0];
+  if (stride < 1 || kernel < 1) return Unsupported("strides " + DimsText(strides) + " with kernel " + DimsText(wdims));
   int64_t padding = 0;
   const std::string auto_pad = attributes.String("auto_pad", "NOTSET");
   if (auto_pad == "NOTSET") {
@@ -757,6 +758,7 @@ Status GraphTranslator::Pool(const onnx::NodeProto& node, bool max) {
     return Unsupported("kernel_shape " + DimsText(kernel) + " (only square 2-D windows)");
   }
   const int64_t pool = kernel[0];
+  if (pool < 1) return Unsupported("kernel_shape " + DimsText(kernel));
   const std::vector<int64_t> strides = attributes.Ints("strides", {1, 1});
   if (strides != kernel) {
     return Unsupported("strides " + DimsText(strides) + " differ from kernel_shape " + DimsText(kernel) +
