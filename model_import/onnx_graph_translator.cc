@@ -7,8 +7,8 @@
 #include <deque>
 #include <exception>
 #include <map>
-#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qatlab {
@@ -71,7 +71,7 @@ class Attributes {
   }
   std::vector<int64_t> Ints(const std::string& name, std::vector<int64_t> fallback) const {
     const auto* a = Find(name);
-    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : fallback;
+    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::move(fallback);
   }
   const onnx::AttributeProto* Find(const std::string& name) const {
     const auto it = by_name_.find(name);

@@ -254,7 +254,8 @@ TEST(OnnxImportErrors, ATruncatedFile) {
 }
 
 TEST(OnnxImportErrors, BytesOfAnotherFormat) {
-  ExpectRefused("GIF89a\x01\x00\x01\x00 this is a picture, not a model", {"not an ONNX model"});
+  const std::string picture("GIF89a\x01\x00\x01\x00 this is a picture, not a model", 41);
+  ExpectRefused(picture, {"not an ONNX model"});
   ExpectRefused("", {"not an ONNX model"});
 }
 

@@ -36,7 +36,7 @@ std::string SmallCnn(int64_t classes = 10) {
 }
 
 std::string WriteFile(const TempDir& dir, const std::string& name, const std::string& bytes) {
-  const std::string path = dir.File(name);
+  std::string path = dir.File(name);
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
 }
