@@ -171,7 +171,8 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   ApplyJobSpecDefaults(&spec);
   const ImageShape shape{data.train.height, data.train.width, data.train.channels};
   const int num_classes = std::max(data.train.num_classes, data.test.num_classes);
-  QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateValidJobSpec(spec, shape, num_classes));
+  QATLAB_ASSIGN_OR_RETURN(const JobModel model, TranslateValidJobSpec(spec, shape, num_classes));
+  const std::vector<LayerConfig>& layers = model.layers;
   if (data.train.size() == 0) return Status::InvalidArgument("data: the training set is empty");
   if (data.test.size() == 0) return Status::InvalidArgument("data: the test set is empty");
   SetTrainingThreads(options.threads);
@@ -180,13 +181,15 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   ExperimentOutput output;
   v1::JobResult& result = output.result;
   result.set_experiment(spec.experiment());
-  result.set_model(spec.model().layers_size() > 0 ? "custom" : spec.model().preset());
+  result.set_model(model.name);
   result.set_dataset(data.name);
   result.set_train_samples(data.train.size());
   result.set_test_samples(data.test.size());
 
-  // Float baseline.
+  // Float baseline: trained here, or an imported model's weights (then
+  // fine-tuned only for the epochs the spec asks for; none by default).
   QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> float_net, Network::Create(layers, shape, spec.seed()));
+  if (!model.weights.empty()) QATLAB_RETURN_IF_ERROR(float_net->LoadWeights(model.weights));
   v1::VariantResult* float_variant = result.add_variants();
   float_variant->set_name("float");
   float_variant->set_kind("float");

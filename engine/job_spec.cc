@@ -7,6 +7,8 @@
 #include <set>
 #include <string>
 
+#include "model_import/onnx_import.h"
+
 namespace qatlab {
 namespace {
 
@@ -222,7 +224,8 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   if (training->learning_rate() == 0) training->set_learning_rate(1e-3);
   if (training->momentum() == 0) training->set_momentum(0.9);
   if (training->batch_size() == 0) training->set_batch_size(64);
-  if (training->epochs() == 0) training->set_epochs(10);
+  // An imported model is trained already: no float epochs unless asked for.
+  if (training->epochs() == 0 && spec->model().onnx().empty()) training->set_epochs(10);
   if (training->schedule().empty()) training->set_schedule("constant");
   if (training->schedule() == "step") {
     if (training->step_epochs() == 0) training->set_step_epochs(1);
@@ -260,12 +263,53 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
 
 std::vector<std::string> ModelPresetNames() { return {"mlp", "cnn", "cnn_bn", "ds_cnn"}; }
 
+namespace {
+
+// Exactly one of preset, layers and onnx.
+Status CheckOneModel(const v1::ModelSpec& model) {
+  std::vector<std::string> given;
+  if (!model.preset().empty()) given.push_back("preset");
+  if (model.layers_size() > 0) given.push_back("layers");
+  if (!model.onnx().empty()) given.push_back("onnx");
+  if (given.size() > 1) {
+    std::string list = given[0];
+    for (size_t i = 1; i < given.size(); ++i) list.append(i + 1 == given.size() ? " and " : ", ").append(given[i]);
+    return Status::InvalidArgument("model: give exactly one of preset, layers and onnx (this spec gives " + list + ")");
+  }
+  if (given.empty()) {
+    return Status::InvalidArgument("model: give a preset (mlp, cnn, cnn_bn, ds_cnn), layers or an onnx file");
+  }
+  return Status::Ok();
+}
+
+std::string FileName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// Reads and imports the model's ONNX file.
+StatusOr<ImportedModel> ImportJobOnnxModel(const v1::ModelSpec& model) {
+  const std::string& path = model.onnx();
+  if (path.rfind("model:", 0) == 0) {
+    return Status::FailedPrecondition("model.onnx: '" + path +
+                                      "' names a model uploaded to the server; the worker fetches it into a local "
+                                      "file before the engine runs");
+  }
+  auto imported = ImportOnnxModelFile(path);
+  if (!imported.ok()) return imported.status().WithContext("model.onnx");
+  return imported;
+}
+
+}  // namespace
+
 StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& model) {
+  QATLAB_RETURN_IF_ERROR(CheckOneModel(model));
+  if (!model.onnx().empty()) {
+    return Status::InvalidArgument("model.onnx: an ONNX model has no layer list (TranslateModel imports it)");
+  }
   std::vector<v1::LayerSpec> layers;
   if (model.layers_size() > 0) {
     layers.assign(model.layers().begin(), model.layers().end());
-  } else if (model.preset().empty()) {
-    return Status::InvalidArgument("model: give a preset (mlp, cnn, cnn_bn, ds_cnn) or layers");
   } else {
     layers = PresetLayers(model.preset());
     if (layers.empty()) {
@@ -278,8 +322,10 @@ StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& mod
 
 namespace {
 
-// ValidateJobSpec's checks on a spec whose model has been translated.
-Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<LayerConfig>& layers) {
+// ValidateJobSpec's checks on a spec whose model has been translated;
+// `layers` is null for an ONNX model not read yet (per-layer bit lists are
+// then checked later).
+Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<LayerConfig>* layers) {
   const auto& data = spec.data();
   const std::string source = data.source().empty() ? "mnist" : data.source();
   if (source == "idx" || source == "npy") {
@@ -334,14 +380,14 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
   if (qat.freeze_observers_epoch() < 0) return Status::InvalidArgument("qat.freeze_observers_epoch: must be >= 0");
   if (qat.freeze_bn_epoch() < 0) return Status::InvalidArgument("qat.freeze_bn_epoch: must be >= 0");
 
-  const int weighted = CountWeighted(layers);
+  const int weighted = layers ? CountWeighted(*layers) : -1;
   std::set<std::string> config_names;
   for (int c = 0; c < spec.configs_size(); ++c) {
     const auto& config = spec.configs(c);
     const std::string field = "configs[" + std::to_string(c) + "]";
     QATLAB_RETURN_IF_ERROR(CheckBits(config.weight_bits(), field + ".weight_bits"));
     QATLAB_RETURN_IF_ERROR(CheckBits(config.activation_bits(), field + ".activation_bits"));
-    if (config.layer_weight_bits_size() > 0 && config.layer_weight_bits_size() != weighted) {
+    if (weighted >= 0 && config.layer_weight_bits_size() > 0 && config.layer_weight_bits_size() != weighted) {
       return Status::InvalidArgument(field + ".layer_weight_bits: has " +
                                      std::to_string(config.layer_weight_bits_size()) + " entries but the model has " +
                                      std::to_string(weighted) + " weighted layers");
@@ -365,8 +411,12 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
 }  // namespace
 
 Status ValidateJobSpec(const v1::JobSpec& spec) {
+  if (!spec.model().onnx().empty()) {
+    QATLAB_RETURN_IF_ERROR(CheckOneModel(spec.model()));
+    return ValidateTranslatedJobSpec(spec, nullptr);
+  }
   QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(spec.model()));
-  return ValidateTranslatedJobSpec(spec, layers);
+  return ValidateTranslatedJobSpec(spec, &layers);
 }
 
 StatusOr<std::vector<LayerConfig>> TranslateLayers(const std::vector<v1::LayerSpec>& layers) {
@@ -384,6 +434,11 @@ StatusOr<std::vector<LayerConfig>> TranslateLayers(const std::vector<v1::LayerSp
 }
 
 StatusOr<std::vector<LayerConfig>> TranslateModel(const v1::ModelSpec& model) {
+  if (!model.onnx().empty()) {
+    QATLAB_RETURN_IF_ERROR(CheckOneModel(model));
+    QATLAB_ASSIGN_OR_RETURN(ImportedModel imported, ImportJobOnnxModel(model));
+    return std::move(imported.layers);
+  }
   QATLAB_ASSIGN_OR_RETURN(const std::vector<v1::LayerSpec> layers, ResolveModelLayers(model));
   return TranslateLayers(layers);
 }
@@ -392,10 +447,31 @@ Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num
   return TranslateValidJobSpec(spec, input, num_classes).status();
 }
 
-StatusOr<std::vector<LayerConfig>> TranslateValidJobSpec(const v1::JobSpec& spec, const ImageShape& input,
-                                                         int num_classes) {
-  QATLAB_ASSIGN_OR_RETURN(std::vector<LayerConfig> layers, TranslateModel(spec.model()));
-  QATLAB_RETURN_IF_ERROR(ValidateTranslatedJobSpec(spec, layers));
+StatusOr<JobModel> TranslateValidJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes) {
+  JobModel model;
+  std::vector<LayerConfig>& layers = model.layers;
+  if (spec.model().onnx().empty()) {
+    QATLAB_ASSIGN_OR_RETURN(layers, TranslateModel(spec.model()));
+    model.name = spec.model().layers_size() > 0 ? "custom" : spec.model().preset();
+  } else {
+    QATLAB_RETURN_IF_ERROR(CheckOneModel(spec.model()));
+    QATLAB_ASSIGN_OR_RETURN(ImportedModel imported, ImportJobOnnxModel(spec.model()));
+    const std::string label = "model.onnx '" + FileName(spec.model().onnx()) + "'";
+    if (!(imported.input == input)) {
+      return Status::InvalidArgument(
+          label + ": the model's input is " + ShapeText(imported.input) + " (HWC; NCHW [" +
+          std::to_string(imported.input.channels) + ", " + std::to_string(imported.input.height) + ", " +
+          std::to_string(imported.input.width) + "]) but the data's images are " + ShapeText(input));
+    }
+    if (imported.num_classes != num_classes) {
+      return Status::InvalidArgument(label + ": the model has " + std::to_string(imported.num_classes) +
+                                     " outputs but the data has " + std::to_string(num_classes) + " classes");
+    }
+    layers = std::move(imported.layers);
+    model.weights = std::move(imported.weights);
+    model.name = "onnx:" + FileName(spec.model().onnx());
+  }
+  QATLAB_RETURN_IF_ERROR(ValidateTranslatedJobSpec(spec, &layers));
   if (input.size() <= 0) return Status::InvalidArgument("data: empty input shape " + ShapeText(input));
   std::vector<ImageShape> shapes;
   QATLAB_RETURN_IF_ERROR(InferLayerShapes(layers, input, &shapes));
@@ -408,7 +484,7 @@ StatusOr<std::vector<LayerConfig>> TranslateValidJobSpec(const v1::JobSpec& spec
   if (num_classes < 2 || num_classes > 127) {
     return Status::InvalidArgument("data: " + std::to_string(num_classes) + " classes is outside 2..127");
   }
-  return layers;
+  return model;
 }
 
 }  // namespace qatlab

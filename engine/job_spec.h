@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/layer_weights.h"
 #include "engine/model_config.h"
 #include "engine/shape.h"
 #include "qatlab/v1/job.pb.h"
@@ -25,7 +26,9 @@ namespace qatlab {
 StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json);
 
 // Fills every unset field with its documented default (job.proto): training
-// (adam, 1e-3, batch 64, 10 epochs, constant schedule, momentum 0.9), PTQ
+// (adam, 1e-3, batch 64, 10 epochs -- none for an ONNX model, whose
+// weights are already trained: it is fine-tuned only when the spec sets
+// training.epochs -- constant schedule, momentum 0.9), PTQ
 // (512 samples, minmax, 99.99), QAT (3 epochs, 1e-4, optimizer of the float
 // training), configs (one w8a8), config names ("w<w>a<a>", "mixed" suffix
 // when layer_weight_bits is set), seed 1, max_attempts 3, data source
@@ -37,15 +40,19 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec);
 std::vector<std::string> ModelPresetNames();
 
 // The layers of a model: `layers` when given, else the preset's, as written
-// (TranslateModel reads a stride of 0 as 1). Errors: neither given, unknown
-// preset.
+// (TranslateModel reads a stride of 0 as 1). Errors: not exactly one of
+// preset, layers and onnx given, unknown preset, an ONNX model (it has no
+// layer list; TranslateModel imports it).
 StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& model);
 
-// Checks that need no data: known layer types and their fields, add targets,
-// fused-group structure, optimizer and schedule names, bit widths 2..8,
-// per-layer bit lists matching the number of weighted layers, config names
-// unique, data source known and its paths present (not that the files exist).
-// Call after ApplyJobSpecDefaults.
+// Checks that need no data: exactly one of model preset, layers and onnx,
+// known layer types and their fields, add targets, fused-group structure,
+// optimizer and schedule names, bit widths 2..8, per-layer bit lists
+// matching the number of weighted layers, config names unique, data source
+// known and its paths present (not that the files exist). An ONNX model's
+// file is not read here (it is a path on the worker, or an uploaded model
+// the server checks itself); its per-layer bit lists are checked when the
+// engine loads it. Call after ApplyJobSpecDefaults.
 Status ValidateJobSpec(const v1::JobSpec& spec);
 
 // All of the above plus shape inference: every layer's shape chains from
@@ -53,10 +60,20 @@ Status ValidateJobSpec(const v1::JobSpec& spec);
 // model ends with num_classes outputs.
 Status ValidateJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes);
 
-// The same checks, translating the model once; on success, its engine layers
-// (what TranslateModel returns).
-StatusOr<std::vector<LayerConfig>> TranslateValidJobSpec(const v1::JobSpec& spec, const ImageShape& input,
-                                                         int num_classes);
+// A job's model in the engine's terms.
+struct JobModel {
+  std::vector<LayerConfig> layers;
+  // An imported model's trained values (Network::LoadWeights); empty for
+  // presets and layer lists, which start from the seeded initialization.
+  std::vector<LayerWeights> weights;
+  // What the result calls it: the preset, "custom", or "onnx:<file name>".
+  std::string name;
+};
+
+// The same checks, translating the model once (an ONNX model: reading and
+// importing its file, then checking that its input shape is `input` and its
+// output count num_classes, each message naming both).
+StatusOr<JobModel> TranslateValidJobSpec(const v1::JobSpec& spec, const ImageShape& input, int num_classes);
 
 // The engine's description of `layers`: each layer's kind and settings,
 // strides of 0 read as 1, `add` sources resolved to layer indices. Checks
@@ -65,7 +82,8 @@ StatusOr<std::vector<LayerConfig>> TranslateValidJobSpec(const v1::JobSpec& spec
 // names. Errors name the first offending layer.
 StatusOr<std::vector<LayerConfig>> TranslateLayers(const std::vector<v1::LayerSpec>& layers);
 
-// ResolveModelLayers, then TranslateLayers.
+// ResolveModelLayers, then TranslateLayers; for an ONNX model, the layers of
+// the imported file (model_import/onnx_import.h).
 StatusOr<std::vector<LayerConfig>> TranslateModel(const v1::ModelSpec& model);
 
 }  // namespace qatlab

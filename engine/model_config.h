@@ -54,6 +54,12 @@ struct PoolSettings {
   int pool = 0;
 };
 
+// kBatchNorm: y = gamma * (x - mean) / sqrt(var + epsilon) + beta. Layer
+// lists use PyTorch's epsilon; an imported model carries its own.
+struct BatchNormSettings {
+  float epsilon = 1e-5f;
+};
+
 // kAdd: adds the output of an earlier layer to its input.
 struct AddSettings {
   std::string from;     // that layer's name, for messages
@@ -67,6 +73,7 @@ struct LayerConfig {
   DenseSettings dense;
   ConvolutionSettings convolution;
   PoolSettings pool;
+  BatchNormSettings batch_norm;
   AddSettings add;
 };
 

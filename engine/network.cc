@@ -67,7 +67,7 @@ StatusOr<std::unique_ptr<Network>> Network::Create(const std::vector<LayerConfig
       case LayerKind::kDepthwiseConv2D:
         layer = std::make_unique<DepthwiseConv2DLayer>(conv.kernel, conv.stride, conv.padding);
         break;
-      case LayerKind::kBatchNorm: layer = std::make_unique<BatchNormLayer>(); break;
+      case LayerKind::kBatchNorm: layer = std::make_unique<BatchNormLayer>(config.batch_norm.epsilon); break;
       case LayerKind::kRelu: layer = std::make_unique<ReluLayer>(0.0f); break;
       case LayerKind::kRelu6: layer = std::make_unique<ReluLayer>(6.0f); break;
       case LayerKind::kMaxPool: layer = std::make_unique<PoolLayer>(true, config.pool.pool); break;
@@ -93,6 +93,51 @@ StatusOr<std::unique_ptr<Network>> Network::Create(const std::vector<LayerConfig
   net->residual_.resize(acts);
   net->has_residual_.assign(acts, false);
   return net;
+}
+
+namespace {
+
+// The arrays of `layer` that `values` fills, each with its source, in one
+// list so sizes are checked before anything is copied.
+struct WeightCopy {
+  const char* what;
+  const std::vector<float>* from;
+  FloatBuffer* to;
+};
+
+std::vector<WeightCopy> WeightCopies(Layer* layer, const LayerWeights& values) {
+  if (auto* weighted = dynamic_cast<WeightedLayer*>(layer)) {
+    return {{"weights", &values.weights, &weighted->weights()}, {"bias", &values.bias, &weighted->bias()}};
+  }
+  if (auto* bn = dynamic_cast<BatchNormLayer*>(layer)) {
+    return {{"gamma", &values.gamma, &bn->gamma},
+            {"beta", &values.beta, &bn->beta},
+            {"running_mean", &values.running_mean, &bn->running_mean},
+            {"running_var", &values.running_var, &bn->running_var}};
+  }
+  return {};
+}
+
+}  // namespace
+
+Status Network::LoadWeights(const std::vector<LayerWeights>& weights) {
+  if (weights.size() != layers_.size()) {
+    return Status::InvalidArgument("weights for " + std::to_string(weights.size()) + " layers, but the model has " +
+                                   std::to_string(layers_.size()));
+  }
+  std::vector<WeightCopy> copies;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    for (const WeightCopy& copy : WeightCopies(layers_[i].get(), weights[i])) {
+      if (copy.from->size() != copy.to->size()) {
+        return Status::InvalidArgument(LayerLabel(configs_[i], static_cast<int>(i)) + ": " + copy.what + " has " +
+                                       std::to_string(copy.from->size()) + " values, the layer " +
+                                       std::to_string(copy.to->size()));
+      }
+      copies.push_back(copy);
+    }
+  }
+  for (const WeightCopy& copy : copies) std::copy(copy.from->begin(), copy.from->end(), copy.to->begin());
+  return Status::Ok();
 }
 
 void Network::CopyStateFrom(Network& other) {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/layer_weights.h"
 #include "engine/layers.h"
 #include "engine/model_config.h"
 #include "status/status.h"
@@ -40,6 +41,13 @@ class Network {
   // (InferLayerShapes).
   static StatusOr<std::unique_ptr<Network>> Create(const std::vector<LayerConfig>& layers, const ImageShape& input,
                                                    uint64_t seed);
+
+  // Sets the parameters and batchnorm statistics from trained values (a
+  // model brought in by model_import/), replacing the seeded initialization.
+  // `weights` holds one entry per layer. Errors: InvalidArgument naming the
+  // first layer whose values do not have its sizes; nothing is changed then.
+  // REQUIRES: quantization is not enabled.
+  Status LoadWeights(const std::vector<LayerWeights>& weights);
 
   // Copies every parameter and statistic from `other`.
   // REQUIRES: other was created from the same layers and input.

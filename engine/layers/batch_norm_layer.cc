@@ -51,7 +51,7 @@ void BatchNormLayer::Forward(const Tensor& in, Tensor* out, bool training) {
     }
     normalized_.resize(in.data.size());
   }
-  for (int c = 0; c < channels; ++c) inverse_std_[c] = 1.0f / std::sqrt(var[c] + kEpsilon);
+  for (int c = 0; c < channels; ++c) inverse_std_[c] = 1.0f / std::sqrt(var[c] + epsilon_);
   for (size_t p = 0; p < positions; ++p) {
     const float* x = in.data.data() + p * channels;
     float* y = out->data.data() + p * channels;

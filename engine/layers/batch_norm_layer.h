@@ -12,6 +12,7 @@ namespace qatlab {
 // the preceding weighted layer it passes its input through.
 class BatchNormLayer final : public Layer {
  public:
+  explicit BatchNormLayer(float epsilon = kEpsilon) : epsilon_(epsilon) {}
   LayerKind kind() const override { return LayerKind::kBatchNorm; }
   ImageShape Setup(const ImageShape& input) override;
   void Forward(const Tensor& in, Tensor* out, bool training) override;
@@ -25,11 +26,14 @@ class BatchNormLayer final : public Layer {
   void set_frozen(bool frozen) { frozen_ = frozen; }
   bool frozen() const { return frozen_; }
 
+  // PyTorch's; an imported model brings its own (BatchNormSettings).
   static constexpr float kEpsilon = 1e-5f;
+  float epsilon() const { return epsilon_; }
   static constexpr float kMomentum = 0.1f;
   FloatBuffer gamma, beta, running_mean, running_var, grad_gamma, grad_beta;
 
  private:
+  float epsilon_;
   bool folded_ = false;
   bool frozen_ = false;
   FloatBuffer normalized_, inverse_std_;

@@ -87,7 +87,7 @@ void WeightedLayer::RefreshEffectiveWeights(bool training) {
   if (bn_ != nullptr) {
     fold_factor_.resize(out_channels_);
     for (int c = 0; c < out_channels_; ++c) {
-      fold_factor_[c] = bn_->gamma[c] / std::sqrt(bn_->running_var[c] + BatchNormLayer::kEpsilon);
+      fold_factor_[c] = bn_->gamma[c] / std::sqrt(bn_->running_var[c] + bn_->epsilon());
       effective_bias_[c] = bn_->beta[c] + (bias_[c] - bn_->running_mean[c]) * fold_factor_[c];
       ForEachInChannel(c, [&](size_t i) { folded_weight_[i] = weight_[i] * fold_factor_[c]; });
     }
@@ -170,7 +170,7 @@ void WeightedLayer::Backward(const Tensor& in, const Tensor&, const Tensor& dout
       grad_gamma[c] = sum;
     }
     for (int c = 0; c < out_channels_; ++c) {
-      const double inverse_sigma = 1.0 / std::sqrt(static_cast<double>(bn_->running_var[c]) + BatchNormLayer::kEpsilon);
+      const double inverse_sigma = 1.0 / std::sqrt(static_cast<double>(bn_->running_var[c]) + bn_->epsilon());
       grad_gamma[c] =
           grad_gamma[c] * inverse_sigma + grad_effective_bias_[c] * (bias_[c] - bn_->running_mean[c]) * inverse_sigma;
       bn_->grad_gamma[c] = static_cast<float>(grad_gamma[c]);
