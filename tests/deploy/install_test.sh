@@ -108,5 +108,6 @@ grep -q "firmware $prefix/share/qatlab/firmware/mps2-an386/qatlab-fw.elf" "$work
 timeout 30 qatctl --server "$server" compare "$job" >"$work/compare.log"
 cat "$work/compare.log"
 grep -q "w8a8" "$work/compare.log" || fail "compare shows no w8a8 variant"
-grep -q "emulated board" "$work/compare.log" || fail "compare shows no emulated latency"
+grep -qE "[mu]s\\* mps2-an386" "$work/compare.log" || fail "compare shows no latency named by its board"
+grep -q "emulated, not real cycles" "$work/compare.log" || fail "compare does not say the latency is emulated"
 echo "PASS: installed tree in $prefix ran job $job and measured it"
