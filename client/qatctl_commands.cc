@@ -253,6 +253,7 @@ int QatctlCommands::List(const ListFlags& flags) {
       progress = job.error().substr(0, 60);
     }
     std::string model = job.spec().model().preset();
+    if (model.empty()) model = job.spec().model().onnx();
     if (model.empty()) model = fmt::format("{} layers", job.spec().model().layers_size());
     table.AddRow({job.id(), JobStateName(job.state()), job.experiment().empty() ? "-" : job.experiment(), model,
                   configs.empty() ? "-" : fmt::format("{}", fmt::join(configs, ",")),

@@ -6,7 +6,10 @@
 // upload a model it must accept.
 #include <filesystem>
 
+#include "engine/qmodel_writer.h"
+#include "server/rpc/blob_transfer.h"
 #include "server_fixture.h"
+#include "tests/kernels/small_models.h"
 #include "tests/server/tiny_onnx_model.h"
 
 namespace qatlab::server {
@@ -248,8 +251,13 @@ TEST_F(ModelApiTest, OnnxModelSubmissionChecksTheModelAgainstMnist) {
 // --- export ---
 
 TEST_F(ModelApiTest, ExportAsQmodelGivesTheArtifactsBytesInChunks) {
-  std::string qmodel(150 * 1024, '\0');  // three chunks
-  for (size_t i = 0; i < qmodel.size(); ++i) qmodel[i] = static_cast<char>(i * 7 + i / 1000);
+  // A real .qmodel (the kernels' reader opens it before it is handed out),
+  // large enough to need two chunks.
+  naive::VectorGenerator generator(9);
+  StatusOr<std::vector<uint8_t>> written = WriteQModel(test_models::Mlp(generator, 8));
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  const std::string qmodel(written->begin(), written->end());
+  ASSERT_GT(qmodel.size(), kDownloadChunkBytes);
   const std::string job_id = SucceededJob(qmodel);
   std::vector<std::pair<std::string, std::string>> files;
   grpc::Status exported = Export(job_id, "qat_w8a8", "qmodel", &files);
@@ -257,6 +265,13 @@ TEST_F(ModelApiTest, ExportAsQmodelGivesTheArtifactsBytesInChunks) {
   ASSERT_EQ(files.size(), 1u);
   EXPECT_EQ(files[0].first, "qat_w8a8.qmodel");
   EXPECT_TRUE(files[0].second == qmodel);
+}
+
+TEST_F(ModelApiTest, ADamagedArtifactIsNotExported) {
+  const std::string job_id = SucceededJob("these bytes are no .qmodel");
+  grpc::Status refused = Export(job_id, "qat_w8a8", "qmodel");
+  EXPECT_EQ(refused.error_code(), Code::INVALID_ARGUMENT) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("not a valid .qmodel"), std::string::npos) << refused.error_message();
 }
 
 TEST_F(ModelApiTest, ExportErrorsEachSayWhatIsWrong) {
