@@ -20,7 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using test_support::ReadWholeFile;
 using test_support::RunCommand;
 
 std::string Trim(std::string text) {
@@ -58,7 +57,7 @@ std::string FinishedJob(RunningService& service) {
   std::string job_file = service.WriteFile("job.json", TinyJobJson("e2e-export", 1, 1));
   CapturedRun submitted = service.Qatctl({"submit", job_file});
   EXPECT_EQ(submitted.exit_status, 0) << submitted.err;
-  const std::string job_id = Trim(submitted.out);
+  std::string job_id = Trim(submitted.out);
   std::optional<v1::Job> job = service.WaitForJob(job_id, IsFinal, std::chrono::seconds(120), "finished");
   EXPECT_TRUE(job && job->state() == v1::SUCCEEDED) << (job ? job->ShortDebugString() : "") << service.Logs();
   return job_id;
