@@ -4,7 +4,8 @@
 // nothing written on any error and nothing overwritten without --force.
 //
 // Tests named OnnxModel* need the real ONNX importer (model_import/): they
-// upload a model it must accept.
+// upload a model it must accept. Tests named Exporters* need the real QDQ ONNX
+// and C exporters (model_export/onnx_qdq_export.h, c_export.h).
 #include <filesystem>
 #include <sstream>
 
@@ -136,6 +137,47 @@ TEST(ModelsEndToEnd, ExportWritesTheArtifactOnceAndNothingOnError) {
   ASSERT_EQ(got_forced.exit_status, 0) << got_forced.err;
   EXPECT_EQ(*Sha256OfFile(named), expected_sha256);
   EXPECT_EQ(Listing(out_dir), (std::vector<std::string>{"chosen.qmodel", job_id + "-qat_w8a8.qmodel"}));
+}
+
+// The formats other tools consume: onnx is one file, c a directory; both
+// land whole or not at all, and are replaced only with --force.
+TEST(ModelsEndToEnd, ExportersOnnxAndCWriteAFileAndADirectory) {
+  RunningService service({.local_workers = 1, .lease_seconds = 3, .token = ""});
+  ASSERT_TRUE(service.StartServer());
+  const std::string job_id = FinishedJob(service);
+  ASSERT_FALSE(job_id.empty());
+
+  const std::string onnx = service.work_dir() + "/model.onnx";
+  CapturedRun to_onnx = service.Qatctl({"export", job_id, "--variant", "qat_w8a8", "--format", "onnx", "-o", onnx});
+  ASSERT_EQ(to_onnx.exit_status, 0) << to_onnx.err << service.Logs();
+  EXPECT_GT(fs::file_size(onnx), 0u);
+
+  const std::string c_dir = service.work_dir() + "/model-c";
+  CapturedRun to_c = service.Qatctl({"export", job_id, "--variant", "qat_w8a8", "--format", "c", "-o", c_dir});
+  ASSERT_EQ(to_c.exit_status, 0) << to_c.err << service.Logs();
+  ASSERT_TRUE(fs::is_directory(c_dir));
+  int headers = 0, sources = 0;
+  for (const auto& entry : fs::directory_iterator(c_dir)) {
+    headers += entry.path().extension() == ".h" ? 1 : 0;
+    sources += entry.path().extension() == ".c" ? 1 : 0;
+  }
+  EXPECT_GE(headers, 1);
+  EXPECT_GE(sources, 1);
+  const std::vector<std::string> first = Listing(c_dir);
+
+  ExpectOneLineError(service.Qatctl({"export", job_id, "--variant", "qat_w8a8", "--format", "c", "-o", c_dir}),
+                     "ALREADY_EXISTS", "--force");
+  ExpectOneLineError(service.Qatctl({"export", job_id, "--variant", "qat_w8a8", "--format", "c", "-o", "-"}),
+                     "INVALID_ARGUMENT", "directory");
+  EXPECT_EQ(Listing(c_dir), first);
+  fs::remove(c_dir + "/" + first.front());
+  CapturedRun forced =
+      service.Qatctl({"export", job_id, "--variant", "qat_w8a8", "--format", "c", "-o", c_dir, "--force"});
+  ASSERT_EQ(forced.exit_status, 0) << forced.err;
+  EXPECT_EQ(Listing(c_dir), first);
+  for (const std::string& name : Listing(service.work_dir())) {
+    EXPECT_EQ(name.find(".partial-"), std::string::npos) << "a temporary was left behind: " << name;
+  }
 }
 
 TEST(ModelsEndToEnd, ANonOnnxUploadAndAJobNamingAMissingModelAreRefused) {
