@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "client/output_files.h"
 #include "client/progress_view.h"
 #include "client/result_view.h"
 #include "client/text_table.h"
@@ -252,6 +253,7 @@ int QatctlCommands::List(const ListFlags& flags) {
       progress = job.error().substr(0, 60);
     }
     std::string model = job.spec().model().preset();
+    if (model.empty()) model = job.spec().model().onnx();
     if (model.empty()) model = fmt::format("{} layers", job.spec().model().layers_size());
     table.AddRow({job.id(), JobStateName(job.state()), job.experiment().empty() ? "-" : job.experiment(), model,
                   configs.empty() ? "-" : fmt::format("{}", fmt::join(configs, ",")),
@@ -350,7 +352,14 @@ int QatctlCommands::ListArtifacts(const std::string& job_id) {
                       [](const v1::GetResultsResponse& results) -> const v1::JobResult& { return results.result(); });
 }
 
-int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& name, const std::string& output) {
+int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& name, const std::string& output,
+                                bool force) {
+  bool to_stdout = output == "-";
+  std::string path = output.empty() ? std::filesystem::path(name).filename().string() : output;
+  // Refused before the transfer; checked again, atomically, when it lands.
+  if (!to_stdout) {
+    if (Status free = CheckOutputFree(path, force); !free.ok()) return Fail(DescribeStatus(free));
+  }
   v1::DownloadArtifactRequest request;
   request.set_job_id(job_id);
   request.set_name(name);
@@ -358,11 +367,9 @@ int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& na
   Prepare(&context, false);
   std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = stub_->DownloadArtifact(&context, request);
 
-  bool to_stdout = output == "-";
-  std::string path = output.empty() ? std::filesystem::path(name).filename().string() : output;
-  // Write beside the target and rename at the end, so an interrupted or
-  // corrupted transfer never leaves a file that looks complete.
-  std::string partial = path + ".partial";
+  // Written under a temporary name and renamed at the end, so an interrupted
+  // or corrupted transfer never leaves a file that looks complete.
+  const std::string partial = TemporaryPathBeside(path);
   std::ofstream out;
   if (!to_stdout) {
     out.open(partial, std::ios::binary | std::ios::trunc);
@@ -385,9 +392,11 @@ int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& na
     return Fail(DescribeStatus(blob.status()));
   }
   if (to_stdout) return 0;
-  std::error_code error;
-  std::filesystem::rename(partial, path, error);
-  if (error) return Fail(fmt::format("IO_ERROR: cannot write {}: {}", path, error.message()));
+  if (!out) {
+    std::filesystem::remove(partial);
+    return Fail(fmt::format("IO_ERROR: cannot write {}", partial));
+  }
+  if (Status placed = MoveIntoPlace(partial, path, force); !placed.ok()) return Fail(DescribeStatus(placed));
   fmt::print(stderr, "wrote {} ({} bytes, sha256 {})\n", path, blob->size, blob->sha256);
   return 0;
 }

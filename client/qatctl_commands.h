@@ -31,6 +31,15 @@ struct ListFlags {
   int limit = 50;
 };
 
+struct ExportFlags {
+  std::string job_id;
+  std::string variant;
+  std::string format = "qmodel";  // qmodel | onnx | c (the server checks it)
+  std::string output;             // empty: ./<job>-<variant>.<format>, or ./<job>-<variant>-c/ for c
+  std::string name;               // names the files and C symbols; empty: the variant
+  bool force = false;             // replace an existing output
+};
+
 class QatctlCommands {
  public:
   explicit QatctlCommands(QatctlOptions options);
@@ -44,7 +53,15 @@ class QatctlCommands {
   int ListDatasets();
   int UploadDataset(const std::string& name, const std::string& file, const std::string& format);
   int ListArtifacts(const std::string& job_id);
-  int GetArtifact(const std::string& job_id, const std::string& name, const std::string& output);
+  // Refuses an existing `output` unless `force`.
+  int GetArtifact(const std::string& job_id, const std::string& name, const std::string& output, bool force);
+  // Models in and out (qatctl_model_commands.cc). `name` empty: the file's
+  // name without its extension.
+  int ListModels();
+  int UploadModel(const std::string& file, const std::string& name);
+  // Writes nothing on any error; refuses an existing output unless
+  // flags.force.
+  int Export(const ExportFlags& flags);
   // Devices and measurements (qatctl_device_commands.cc).
   int ListDevices();
   int Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,

@@ -107,6 +107,31 @@ int main(int argc, char** argv) {
   artifacts_get->add_option("id", job_id, "job id")->required();
   artifacts_get->add_option("name", artifact_name, "artifact name, e.g. qat_w8a8.qmodel")->required();
   artifacts_get->add_option("-o,--output", artifact_output, "output file (default: NAME; - for stdout)");
+  bool artifact_force = false;
+  artifacts_get->add_flag("--force", artifact_force, "replace an existing output file");
+
+  // models
+  auto* models = app.add_subcommand("models", "trained float models (ONNX) stored on the server");
+  models->require_subcommand(1);
+  auto* models_ls = models->add_subcommand("ls", "list uploaded models");
+  std::string model_file, model_name;
+  auto* models_upload =
+      models->add_subcommand("upload", "upload an ONNX model (refer to it as model:NAME in a job's model.onnx)");
+  models_upload->add_option("file", model_file, "the .onnx file")->required()->check(CLI::ExistingFile);
+  models_upload->add_option("--name", model_name, "model name (default: the file name without .onnx)");
+
+  // export
+  qatlab::ExportFlags export_flags;
+  auto* export_command = app.add_subcommand(
+      "export", "a job's integer model as a .qmodel, a QDQ ONNX model or C source (writes nothing on error)");
+  export_command->add_option("id", export_flags.job_id, "job id")->required();
+  export_command->add_option("--variant", export_flags.variant, "a quantized variant, e.g. qat_w8a8")->required();
+  export_command->add_option("--format", export_flags.format, "qmodel, onnx or c")->capture_default_str();
+  export_command->add_option("-o,--output", export_flags.output,
+                             "output file, or directory for c (default: ./JOB-VARIANT.FORMAT, ./JOB-VARIANT-c/; "
+                             "- for stdout)");
+  export_command->add_option("--name", export_flags.name, "names the files and C symbols (default: the variant)");
+  export_command->add_flag("--force", export_flags.force, "replace an existing output");
 
   try {
     app.parse(argc, argv);
@@ -149,6 +174,9 @@ int main(int argc, char** argv) {
   if (*datasets_ls) return commands.ListDatasets();
   if (*datasets_upload) return commands.UploadDataset(dataset_name, dataset_file, dataset_format);
   if (*artifacts_ls) return commands.ListArtifacts(job_id);
-  if (*artifacts_get) return commands.GetArtifact(job_id, artifact_name, artifact_output);
+  if (*artifacts_get) return commands.GetArtifact(job_id, artifact_name, artifact_output, artifact_force);
+  if (*models_ls) return commands.ListModels();
+  if (*models_upload) return commands.UploadModel(model_file, model_name);
+  if (*export_command) return commands.Export(export_flags);
   return 1;
 }

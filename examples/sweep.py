@@ -11,10 +11,15 @@ Needs the Python stubs generated at build time and Debian's grpc/protobuf:
     PYTHONPATH=build/python /usr/bin/python3 examples/sweep.py \
         --server 127.0.0.1:50051 --presets mlp,cnn --bits 8,4,2
 
-Exit status: 0 when every job succeeded, 1 otherwise.
+With --export-dir, each succeeded job's quantized models are then exported
+(ExportModel) into that directory as <job>-<variant>.qmodel (or .onnx, or a
+<job>-<variant>-c/ directory for --export-format c).
+
+Exit status: 0 when every job succeeded (and exported), 1 otherwise.
 """
 
 import argparse
+import hashlib
 import os
 import sys
 import threading
@@ -41,6 +46,8 @@ def parse_args():
     parser.add_argument("--experiment", default="sweep-" + time.strftime("%Y%m%d-%H%M%S"))
     parser.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds")
     parser.add_argument("--json-out", help="also write every job's results (protobuf JSON) to this file")
+    parser.add_argument("--export-dir", help="export every quantized variant of the succeeded jobs here")
+    parser.add_argument("--export-format", default="qmodel", help="qmodel, onnx or c (default qmodel)")
     return parser.parse_args()
 
 
@@ -120,6 +127,42 @@ def print_table(results_by_label):
         print("  ".join(cells).rstrip())
 
 
+def export_variant(stub, metadata, job_id, variant, export_format, directory):
+    """Exports one variant with ExportModel; returns the path written.
+
+    The stream carries one or more files; each starts with a chunk naming it
+    (with its size and sha256), and the chunks after it carry its bytes.
+    Everything is received and checked before anything is written; the files
+    go to a temporary name renamed into place, and an existing output is
+    refused rather than replaced."""
+    files = []  # [name, size, sha256, bytearray]
+    request = experiment_pb2.ExportModelRequest(job_id=job_id, variant=variant, format=export_format)
+    for chunk in stub.ExportModel(request, metadata=metadata, timeout=120):
+        if chunk.file_name:
+            files.append([chunk.file_name, chunk.file_size, chunk.sha256, bytearray()])
+        elif not files:
+            raise ValueError(f"export of {job_id} {variant}: data came before any file's name")
+        files[-1][3].extend(chunk.data)
+    for name, size, sha256, data in files:
+        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError(f"export of {job_id} {variant}: file {name} arrived damaged")
+    stem = os.path.join(directory, f"{job_id}-{variant}")
+    target = stem + "-c" if export_format == "c" else f"{stem}.{export_format}"
+    if os.path.lexists(target):
+        raise FileExistsError(f"{target} already exists")
+    temporary = os.path.join(directory, f".{os.path.basename(target)}.partial-{os.getpid()}")
+    if export_format == "c":
+        os.mkdir(temporary)
+        for name, _, _, data in files:
+            with open(os.path.join(temporary, os.path.basename(name)), "wb") as f:
+                f.write(data)
+    else:
+        with open(temporary, "wb") as f:
+            f.write(files[0][3])
+    os.rename(temporary, target)
+    return target
+
+
 def main():
     args = parse_args()
     token = read_token(args.token_file)
@@ -164,6 +207,21 @@ def main():
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as f:
             f.write("[" + ",\n".join(json_format.MessageToJson(r) for _, r in results_by_label) + "]\n")
+    if args.export_dir:
+        os.makedirs(args.export_dir, exist_ok=True)
+        for label, results in results_by_label:
+            if results.job.state != experiment_pb2.SUCCEEDED:
+                continue
+            for variant in results.result.variants:
+                if variant.kind == "float":
+                    continue
+                try:
+                    path = export_variant(stub, metadata, results.job.id, variant.name, args.export_format,
+                                          args.export_dir)
+                    print(f"exported {label} {variant.name}: {path}")
+                except (grpc.RpcError, OSError, ValueError) as error:
+                    detail = f"{error.code().name}: {error.details()}" if isinstance(error, grpc.RpcError) else error
+                    failed.append(f"{results.job.id} ({label}): export of {variant.name} failed: {detail}")
     for line in failed:
         print(f"sweep: job {line}", file=sys.stderr)
     return 1 if failed else 0

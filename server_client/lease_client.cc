@@ -126,6 +126,21 @@ Status LeaseClient::FailJob(const std::string& job_id, const std::string& lease_
 }
 
 StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const std::string& cache_directory) {
+  v1::FetchDatasetRequest request;
+  request.set_name(name);
+  return FetchIntoCache(name, cache_directory, "FetchDataset " + name,
+                        [&](grpc::ClientContext* context) { return workers_->FetchDataset(context, request); });
+}
+
+StatusOr<std::string> LeaseClient::FetchModel(const std::string& name, const std::string& cache_directory) {
+  v1::FetchModelRequest request;
+  request.set_name(name);
+  return FetchIntoCache(name, cache_directory, "FetchModel " + name,
+                        [&](grpc::ClientContext* context) { return workers_->FetchModel(context, request); });
+}
+
+StatusOr<std::string> LeaseClient::FetchIntoCache(const std::string& name, const std::string& cache_directory,
+                                                  const std::string& what, const OpenFetch& open) {
   const std::filesystem::path directory(cache_directory);
   std::error_code error;
   std::filesystem::create_directories(directory, error);
@@ -133,9 +148,7 @@ StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const s
 
   grpc::ClientContext context;
   Prepare(&context, kTransferTimeoutMs);
-  v1::FetchDatasetRequest request;
-  request.set_name(name);
-  std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = workers_->FetchDataset(&context, request);
+  std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = open(&context);
   // Data set names may hold any character; the temporary file's must not.
   const std::filesystem::path partial = directory / (".partial-" + std::to_string(::getpid()) + "-" + Sha256Hex(name));
   std::filesystem::path cached;
@@ -153,7 +166,7 @@ StatusOr<std::string> LeaseClient::FetchDataset(const std::string& name, const s
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     return out ? Status::Ok() : Status::IOError("cannot write " + partial.string());
   };
-  StatusOr<ReceivedBlob> blob = ReceiveChecked(context, *reader, sink, "FetchDataset " + name, options_.address);
+  StatusOr<ReceivedBlob> blob = ReceiveChecked(context, *reader, sink, what, options_.address);
   if (blob.ok() && !blob->taken) return cached.string();
   out.close();
   if (blob.ok() && !out) blob = Status::IOError("error writing " + partial.string());

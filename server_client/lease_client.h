@@ -56,6 +56,8 @@ class LeaseClient {
   // there. Files enter the cache by rename after their sum was checked, so
   // one that exists is complete. Returns the file's path.
   StatusOr<std::string> FetchDataset(const std::string& name, const std::string& cache_directory);
+  // The uploaded model `name` ("model:<name>" in a spec), cached the same way.
+  StatusOr<std::string> FetchModel(const std::string& name, const std::string& cache_directory);
 
   // --- measurements (qatlab-agent) ---
   StatusOr<v1::Device> RegisterDevice(const v1::Device& device);
@@ -83,6 +85,10 @@ class LeaseClient {
   // registered for CancelLeases().
   template <typename Response, typename Call>
   StatusOr<Response> LongPoll(int wait_ms, const char* what, Call call);
+  // FetchDataset and FetchModel: `open(context)` starts the download stream.
+  using OpenFetch = std::function<std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>>(grpc::ClientContext*)>;
+  StatusOr<std::string> FetchIntoCache(const std::string& name, const std::string& cache_directory,
+                                       const std::string& what, const OpenFetch& open);
 
   const LeaseClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

@@ -3,7 +3,8 @@
 //
 // A thin loop over the shared lease client (server_client/lease_client.h,
 // lease_keeper.h). The life of one job:
-//   LeaseJob (long poll)  ->  fetch `dataset:<name>` inputs into the cache
+//   LeaseJob (long poll)  ->  fetch `dataset:<name>` inputs and a
+//      `model:<name>` ONNX model into the cache
 //   -> RunExperiment, with a heartbeat thread that reports every finished
 //      epoch at once and otherwise beats every heartbeat_interval_ms, as the
 //      server chose it (at most a second, so a cancel is heard within a
@@ -33,7 +34,7 @@ struct RemoteWorkerOptions {
   std::string token_file;      // empty: $QATLAB_TOKEN, else no token
   std::string worker_id;       // empty: "<hostname>-<pid>"
   // The data cache: MNIST-10k lives in <dir>/mnist10k, fetched data sets in
-  // <dir>/datasets/<sha256>. Empty: the engine's DefaultDataCacheDir().
+  // <dir>/datasets/<sha256>, fetched models in <dir>/models/<sha256>. Empty: the engine's DefaultDataCacheDir().
   std::string data_cache_dir;
   int lease_wait_ms = 10000;  // long-poll length of one LeaseJob
   int threads = 2;            // engine threads (1 or 2)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "digest/sha256.h"
 #include "server/rpc/grpc_status.h"
 
 namespace qatlab::server {
@@ -22,6 +23,21 @@ Status CheckUploadHeader(const std::string& sha256, int64_t size, int64_t max_by
   out->sha256 = lower;
   out->size = size;
   return Status::Ok();
+}
+
+StatusOr<std::string> CheckReceivedUpload(std::string bytes, const UploadAnnouncement& announced) {
+  const auto size = static_cast<int64_t>(bytes.size());
+  if (size == 0) return Status::InvalidArgument("empty upload: no bytes received");
+  if (announced.size > 0 && size != announced.size) {
+    return Status::InvalidArgument(
+        fmt::format("upload incomplete: {} bytes received, the header announced {}", size, announced.size));
+  }
+  const std::string digest = Sha256Hex(bytes);
+  if (digest != announced.sha256) {
+    return Status::InvalidArgument(fmt::format(
+        "upload corrupt: the bytes received have sha256 {}, the header announced {}", digest, announced.sha256));
+  }
+  return bytes;
 }
 
 grpc::Status SendBlob(const ArtifactStore& store, const std::string& sha256, const std::string& name, int64_t size,

@@ -51,6 +51,33 @@ StatusOr<std::string> ReceiveUploadBody(grpc::ServerReader<Request>* reader, Art
   return writer->Finish();
 }
 
+// The size and digest check of ReceiveUploadInMemory.
+StatusOr<std::string> CheckReceivedUpload(std::string bytes, const UploadAnnouncement& announced);
+
+// Reads the chunks that follow the header from `reader` into memory, for a
+// file the server must check before it stores anything (an uploaded model).
+// Returns the bytes once their size and sha256 match the announcement
+// (InvalidArgument otherwise; ResourceExhausted past `max_bytes`).
+template <typename Request>
+StatusOr<std::string> ReceiveUploadInMemory(grpc::ServerReader<Request>* reader, const UploadAnnouncement& announced,
+                                            int64_t max_bytes) {
+  std::string bytes;
+  Request request;
+  int64_t index = 0;
+  while (reader->Read(&request)) {
+    ++index;
+    if (request.part_case() != Request::kChunk) {
+      return Status::InvalidArgument(
+          fmt::format("message {} of the upload is not a chunk (header only comes first)", index));
+    }
+    if (static_cast<int64_t>(bytes.size() + request.chunk().size()) > max_bytes) {
+      return Status::ResourceExhausted(fmt::format("upload exceeds the size limit of {} bytes", max_bytes));
+    }
+    bytes += request.chunk();
+  }
+  return CheckReceivedUpload(std::move(bytes), announced);
+}
+
 // Streams blob `sha256` as ArtifactChunks; the first carries name, sha256, size.
 grpc::Status SendBlob(const ArtifactStore& store, const std::string& sha256, const std::string& name, int64_t size,
                       grpc::ServerContext* context, grpc::ServerWriter<v1::ArtifactChunk>* writer);

@@ -5,6 +5,7 @@
 #include "server/rpc/blob_transfer.h"
 #include "server/rpc/device_rpcs.h"
 #include "server/rpc/grpc_status.h"
+#include "server/rpc/model_rpcs.h"
 #include "server/rpc/submission_validation.h"
 
 namespace qatlab::server {
@@ -16,21 +17,6 @@ constexpr std::chrono::milliseconds kWatchSlice{250};
 
 grpc::Status Invalid(const std::string& message) { return ToGrpcStatus(Status::InvalidArgument(message)); }
 
-Status CheckDatasetName(const std::string& name) {
-  if (name.empty()) return Status::InvalidArgument("header.name: empty; name the data set");
-  if (name.size() > 128) return Status::InvalidArgument("header.name: longer than 128 characters");
-  if (name.front() == '.') return Status::InvalidArgument("header.name: must not start with '.'");
-  for (char c : name) {
-    bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      return Status::InvalidArgument(
-          fmt::format("header.name: '{}' may contain only letters, digits, '.', '_' and '-'", name));
-    }
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
@@ -40,8 +26,10 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   if (!request->has_spec()) return Invalid("spec: missing; a submission needs a job spec");
   if (request->idempotency_key().size() > 256) return Invalid("idempotency_key: longer than 256 characters");
   v1::JobSpec spec = request->spec();
-  Status valid =
-      PrepareSubmission(&spec, [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); });
+  SubmissionLookups lookups;
+  lookups.dataset_exists = [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); };
+  lookups.find_model = [&](const std::string& name) { return deps_.catalogue.FindModel(name); };
+  Status valid = PrepareSubmission(&spec, lookups);
   if (!valid.ok()) return ToGrpcStatus(valid);
   StatusOr<v1::Job> job = deps_.store.Submit(spec, request->idempotency_key());
   if (!job.ok()) return ToGrpcStatus(job.status());
@@ -160,7 +148,7 @@ grpc::Status ExperimentService::UploadDataset(grpc::ServerContext* context,
     return Invalid("header: the first message of an upload must be the header");
   }
   const v1::DatasetHeader& header = first.header();
-  if (Status s = CheckDatasetName(header.name()); !s.ok()) return ToGrpcStatus(s);
+  if (Status s = CheckUploadName("header.name", header.name()); !s.ok()) return ToGrpcStatus(s);
   if (header.format() != "idx" && header.format() != "npy" && header.format() != "csv") {
     return Invalid(fmt::format("header.format: '{}' is not one of idx, npy, csv", header.format()));
   }
@@ -216,6 +204,24 @@ grpc::Status ExperimentService::DownloadArtifact(grpc::ServerContext* context,
                                                  grpc::ServerWriter<v1::ArtifactChunk>* writer) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   return DownloadArtifactFrom(deps_, context, *request, writer);
+}
+
+grpc::Status ExperimentService::UploadModel(grpc::ServerContext* context,
+                                            grpc::ServerReader<v1::UploadModelRequest>* reader, v1::Model* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return model_rpcs::UploadModel(deps_, reader, response);
+}
+
+grpc::Status ExperimentService::ListModels(grpc::ServerContext* context, const v1::ListModelsRequest*,
+                                           v1::ListModelsResponse* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return model_rpcs::ListModels(deps_, response);
+}
+
+grpc::Status ExperimentService::ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
+                                            grpc::ServerWriter<v1::ExportChunk>* writer) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return model_rpcs::ExportModel(deps_, context, *request, writer);
 }
 
 grpc::Status ExperimentService::ListDevices(grpc::ServerContext* context, const v1::ListDevicesRequest*,

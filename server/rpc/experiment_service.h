@@ -27,6 +27,12 @@ class ExperimentService final : public v1::ExperimentService::Service {
                             v1::ListDatasetsResponse* response) override;
   grpc::Status DownloadArtifact(grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
                                 grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
+  grpc::Status UploadModel(grpc::ServerContext* context, grpc::ServerReader<v1::UploadModelRequest>* reader,
+                           v1::Model* response) override;
+  grpc::Status ListModels(grpc::ServerContext* context, const v1::ListModelsRequest* request,
+                          v1::ListModelsResponse* response) override;
+  grpc::Status ExportModel(grpc::ServerContext* context, const v1::ExportModelRequest* request,
+                           grpc::ServerWriter<v1::ExportChunk>* writer) override;
   grpc::Status ListDevices(grpc::ServerContext* context, const v1::ListDevicesRequest* request,
                            v1::ListDevicesResponse* response) override;
   grpc::Status Measure(grpc::ServerContext* context, const v1::MeasureRequest* request,

@@ -1,12 +1,14 @@
 // What the server checks before a job is accepted: the engine's cheap spec
 // validation (no data needed) plus the server's own rules (attempt limits,
-// labels, references to uploaded data sets). Nothing is stored on failure.
+// labels, references to uploaded data sets and models). Nothing is stored on
+// failure.
 #pragma once
 
 #include <functional>
 #include <string>
 
 #include "qatlab/v1/job.pb.h"
+#include "qatlab/v1/resources.pb.h"
 #include "status/status.h"
 
 namespace qatlab::server {
@@ -15,9 +17,26 @@ namespace qatlab::server {
 // UploadDataset; the worker fetches it with FetchDataset.
 inline constexpr const char* kDatasetReferencePrefix = "dataset:";
 
+// ModelSpec.onnx of the form "model:<name>" names a model uploaded with
+// UploadModel; the worker fetches it with FetchModel.
+inline constexpr const char* kModelReferencePrefix = "model:";
+
+// What a submission may refer to, as the catalogue knows it.
+struct SubmissionLookups {
+  // Whether an uploaded data set of that name exists.
+  std::function<bool(const std::string&)> dataset_exists;
+  // The uploaded model of that name (NotFound when there is none).
+  std::function<StatusOr<v1::Model>(const std::string&)> find_model;
+};
+
 // Applies the documented defaults to `spec` and validates it. On failure
 // returns InvalidArgument naming the field; `spec` may be partly defaulted.
-// `dataset_exists` answers whether an uploaded data set of that name exists.
-Status PrepareSubmission(v1::JobSpec* spec, const std::function<bool(const std::string&)>& dataset_exists);
+//
+// The model is exactly one of a preset, a layer list or an ONNX file. An
+// uploaded ONNX model ("model:<name>") must exist, and its input and class
+// count must match the built-in MNIST (28x28x1, 10 classes) when that is the
+// data, or data.num_classes when the spec sets it. An ONNX path on the worker
+// is checked only when the worker loads it.
+Status PrepareSubmission(v1::JobSpec* spec, const SubmissionLookups& lookups);
 
 }  // namespace qatlab::server

@@ -139,6 +139,15 @@ grpc::Status WorkerService::FetchDataset(grpc::ServerContext* context, const v1:
   return SendBlob(deps_.artifacts, dataset->sha256(), dataset->name(), dataset->size(), context, writer);
 }
 
+grpc::Status WorkerService::FetchModel(grpc::ServerContext* context, const v1::FetchModelRequest* request,
+                                       grpc::ServerWriter<v1::ArtifactChunk>* writer) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  if (request->name().empty()) return Invalid("name: empty; give the model's name");
+  StatusOr<v1::Model> model = deps_.catalogue.FindModel(request->name());
+  if (!model.ok()) return ToGrpcStatus(model.status());
+  return SendBlob(deps_.artifacts, model->sha256(), model->name(), model->size(), context, writer);
+}
+
 grpc::Status WorkerService::DownloadArtifact(grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
                                              grpc::ServerWriter<v1::ArtifactChunk>* writer) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;

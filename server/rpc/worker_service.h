@@ -24,6 +24,8 @@ class WorkerService final : public v1::WorkerService::Service {
                               v1::UploadArtifactResponse* response) override;
   grpc::Status FetchDataset(grpc::ServerContext* context, const v1::FetchDatasetRequest* request,
                             grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
+  grpc::Status FetchModel(grpc::ServerContext* context, const v1::FetchModelRequest* request,
+                          grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
   grpc::Status DownloadArtifact(grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
                                 grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
 

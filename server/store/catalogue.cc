@@ -45,6 +45,27 @@ v1::Dataset DatasetFromRow(const std::string& name, const Statement& s, int firs
   return dataset;
 }
 
+constexpr const char* kModelColumns =
+    "name, sha256, size, input_height, input_width, input_channels, num_classes, layer_count, parameters, opset, "
+    "created_unix_ms";
+
+// A row of `SELECT kModelColumns FROM models`.
+v1::Model ModelFromRow(const Statement& s) {
+  v1::Model model;
+  model.set_name(s.ColumnText(0));
+  model.set_sha256(s.ColumnText(1));
+  model.set_size(s.ColumnInt(2));
+  model.set_input_height(static_cast<int32_t>(s.ColumnInt(3)));
+  model.set_input_width(static_cast<int32_t>(s.ColumnInt(4)));
+  model.set_input_channels(static_cast<int32_t>(s.ColumnInt(5)));
+  model.set_num_classes(static_cast<int32_t>(s.ColumnInt(6)));
+  model.set_layer_count(static_cast<int32_t>(s.ColumnInt(7)));
+  model.set_parameters(s.ColumnInt(8));
+  model.set_opset(s.ColumnInt(9));
+  model.set_created_unix_ms(s.ColumnInt(10));
+  return model;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<Catalogue>> Catalogue::Open(const std::string& db_path, const Clock& clock,
@@ -114,6 +135,58 @@ StatusOr<std::vector<v1::Dataset>> Catalogue::ListDatasets() {
   while (s.Step()) datasets.push_back(DatasetFromRow(s.ColumnText(0), s, 1));
   QATLAB_RETURN_IF_ERROR(s.status());
   return datasets;
+}
+
+// --- models ---
+
+StatusOr<v1::Model> Catalogue::RecordModel(const v1::Model& model) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  Statement existing = db_->Prepare(fmt::format("SELECT {} FROM models WHERE name = ?1", kModelColumns));
+  existing.Bind(1, model.name());
+  if (existing.Step()) {
+    v1::Model stored = ModelFromRow(existing);
+    if (stored.sha256() == model.sha256()) return stored;
+    return Status::AlreadyExists(fmt::format(
+        "model '{}' already exists with different content (sha256 {}); models are immutable, pick another name",
+        model.name(), stored.sha256()));
+  }
+  QATLAB_RETURN_IF_ERROR(existing.status());
+  QATLAB_RETURN_IF_ERROR(RecordBlob(model.sha256(), model.size()));
+  v1::Model stored = model;
+  stored.set_created_unix_ms(clock_.NowUnixMs());
+  Statement insert = db_->Prepare(
+      fmt::format("INSERT INTO models ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", kModelColumns));
+  insert.Bind(1, stored.name()).Bind(2, stored.sha256()).Bind(3, stored.size());
+  insert.Bind(4, static_cast<int64_t>(stored.input_height())).Bind(5, static_cast<int64_t>(stored.input_width()));
+  insert.Bind(6, static_cast<int64_t>(stored.input_channels())).Bind(7, static_cast<int64_t>(stored.num_classes()));
+  insert.Bind(8, static_cast<int64_t>(stored.layer_count())).Bind(9, stored.parameters()).Bind(10, stored.opset());
+  insert.Bind(11, stored.created_unix_ms());
+  QATLAB_RETURN_IF_ERROR(insert.Run());
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  spdlog::info("model {}: stored ({} bytes, sha256 {})", stored.name(), stored.size(), stored.sha256());
+  return stored;
+}
+
+StatusOr<v1::Model> Catalogue::FindModel(const std::string& name) {
+  std::lock_guard lock(mutex_);
+  Statement s = db_->Prepare(fmt::format("SELECT {} FROM models WHERE name = ?1", kModelColumns));
+  s.Bind(1, name);
+  if (!s.Step()) {
+    QATLAB_RETURN_IF_ERROR(s.status());
+    return Status::NotFound(fmt::format("model '{}' not found (see ListModels)", name));
+  }
+  return ModelFromRow(s);
+}
+
+StatusOr<std::vector<v1::Model>> Catalogue::ListModels() {
+  std::lock_guard lock(mutex_);
+  Statement s = db_->Prepare(fmt::format("SELECT {} FROM models ORDER BY name", kModelColumns));
+  std::vector<v1::Model> models;
+  while (s.Step()) models.push_back(ModelFromRow(s));
+  QATLAB_RETURN_IF_ERROR(s.status());
+  return models;
 }
 
 // --- artifacts ---

@@ -1,9 +1,9 @@
-// The catalogue of stored files: data sets users uploaded (by name) and the
-// artifacts jobs produced (by job and name), both pointing at content in the
-// ArtifactStore by sha256, plus the blobs table that records that content.
-// Rows only; the bytes live in the ArtifactStore.
+// The catalogue of stored files: data sets and models users uploaded (by
+// name) and the artifacts jobs produced (by job and name), all pointing at
+// content in the ArtifactStore by sha256, plus the blobs table that records
+// that content. Rows only; the bytes live in the ArtifactStore.
 //
-// Data sets are immutable: a name once taken keeps its content. An artifact
+// Data sets and models are immutable: a name once taken keeps its content. An artifact
 // is recorded only under the job's current lease, checked in the same
 // transaction as the insert, so a worker whose lease was lost cannot
 // overwrite what the job's next attempt uploads.
@@ -47,6 +47,15 @@ class Catalogue {
                                       int64_t size);
   StatusOr<v1::Dataset> FindDataset(const std::string& name);  // NotFound if absent
   StatusOr<std::vector<v1::Dataset>> ListDatasets();           // by name
+
+  // --- models (ONNX files users uploaded) ---
+  // REQUIRES: the blob `model.sha256()` is in the artifact store. Stores
+  // every field of `model` but created_unix_ms (now). AlreadyExists when the
+  // name is taken by different content; the same content again returns the
+  // existing record.
+  StatusOr<v1::Model> RecordModel(const v1::Model& model);
+  StatusOr<v1::Model> FindModel(const std::string& name);  // NotFound if absent
+  StatusOr<std::vector<v1::Model>> ListModels();           // by name
 
   // --- artifacts ---
   // REQUIRES: the blob `sha256` is in the artifact store. NotFound for an

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -134,13 +135,16 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
 
   // Python: the example sweep runs the same tiny job through the generated
   // stubs; the engine is deterministic, so its accuracies equal the first's.
+  // It exports the quantized models it made (ExportModel) as .qmodel files,
+  // each the artifact's exact bytes.
   std::string sweep_json = service.work_dir() + "/sweep.json";
+  std::string export_dir = service.work_dir() + "/sweep-exports";
   CapturedRun sweep = RunCommand({"/usr/bin/python3", SweepScript(), "--server",     service.address(),
                                   "--presets",        "mlp",         "--bits",       "8",
                                   "--epochs",         "1",           "--qat-epochs", "1",
                                   "--train-limit",    "1000",        "--test-limit", "500",
                                   "--experiment",     "e2e-sweep",   "--timeout",    "120",
-                                  "--json-out",       sweep_json},
+                                  "--json-out",       sweep_json,    "--export-dir", export_dir},
                                  150s, {{"PYTHONPATH", PythonStubsDir()}, {"QATLAB_TOKEN", ""}});
   ASSERT_EQ(sweep.exit_status, 0) << sweep.out << sweep.err << service.Logs();
   EXPECT_NE(sweep.out.find("qat_w8a8"), std::string::npos) << sweep.out;
@@ -151,9 +155,18 @@ TEST(ServiceEndToEnd, SubmitWatchShowCompareDownloadAndPythonSweep) {
   for (const auto& variant : results["result"]["variants"]) {
     first_accuracy[variant["name"]] = variant["accuracy"].get<double>();
   }
+  const std::string sweep_job = sweep_results[0]["job"]["id"];
+  int exported = 0;
   for (const auto& variant : sweep_results[0]["result"]["variants"]) {
     EXPECT_EQ(variant.value("accuracy", 0.0), first_accuracy[variant["name"]]) << variant["name"];
+    if (variant["kind"] == "float") continue;
+    const std::string path = fmt::format("{}/{}-{}.qmodel", export_dir, sweep_job, variant["name"].get<std::string>());
+    StatusOr<std::string> exported_sha256 = Sha256OfFile(path);
+    ASSERT_TRUE(exported_sha256.ok()) << exported_sha256.status().ToString() << sweep.out;
+    EXPECT_EQ(*exported_sha256, variant["artifactSha256"].get<std::string>()) << path;
+    ++exported;
   }
+  EXPECT_EQ(exported, 2) << sweep.out;
 }
 
 // A worker dies (SIGKILL) mid-training: the lease runs out, another worker
