@@ -97,7 +97,9 @@ StatusOr<v1::JobSpec> BuildJobSpec(const SubmitFlags& flags) {
     }
   }
   if (!flags.preset.empty()) {
+    // --preset replaces the file's model, whichever form it had.
     spec.mutable_model()->clear_layers();
+    spec.mutable_model()->clear_onnx();
     spec.mutable_model()->set_preset(flags.preset);
   }
   if (!flags.bits.empty()) {
