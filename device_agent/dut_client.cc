@@ -325,6 +325,8 @@ StatusOr<BoardInfo> DutClient::Info() {
   if (values.count("baud")) QATLAB_RETURN_IF_ERROR(number("baud", &info.baud));
   if (values.count("model_source")) info.model_source = values["model_source"];
   if (values.count("model_bytes")) QATLAB_RETURN_IF_ERROR(number("model_bytes", &info.model_bytes));
+  if (values.count("stack_bytes")) QATLAB_RETURN_IF_ERROR(number("stack_bytes", &info.stack_bytes));
+  if (values.count("stack_peak")) QATLAB_RETURN_IF_ERROR(number("stack_peak", &info.stack_peak));
   if (values.count("model_crc")) {
     const std::string& crc = values["model_crc"];
     char* end = nullptr;

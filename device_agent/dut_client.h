@@ -48,6 +48,10 @@ struct BoardInfo {
   std::string model_source;
   int64_t model_bytes = 0;
   uint32_t model_crc = 0;
+  // The stack: bytes it may grow into and its deepest use since reset (0
+  // from firmware before the keys).
+  int64_t stack_bytes = 0;
+  int64_t stack_peak = 0;
 };
 
 // What `qm-end%` reports about the model it opened.

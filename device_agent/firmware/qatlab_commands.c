@@ -8,6 +8,7 @@
 #include "model_runner.h"
 #include "reply.h"
 #include "serial_link.h"
+#include "stack_watermark.h"
 
 /* Largest qm-chunk payload: big enough that the per-chunk command and
  * acknowledgement cost little of the link (about 1% at 4 KiB), small enough
@@ -79,6 +80,8 @@ static void handle_info(void) {
   reply_text("m-qm-info-model_crc=");
   reply_hex32(model_runner_model_crc());
   reply_end_line();
+  print_info_number("stack_bytes", stack_bytes());
+  print_info_number("stack_peak", stack_peak());
   print_info_text("input_convention", model_runner_convention_name(model_runner_convention()));
 }
 
