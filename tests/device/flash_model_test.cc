@@ -61,7 +61,7 @@ FlashImage BuildFlashImage() {
                                               QATLAB_FIRMWARE_SOURCE_DIR,
                                               "-B",
                                               build,
-                                              "-DCMAKE_TOOLCHAIN_FILE=" QATLAB_FIRMWARE_TOOLCHAIN,
+                                              std::string("-DCMAKE_TOOLCHAIN_FILE=") + QATLAB_FIRMWARE_TOOLCHAIN,
                                               "-DQATLAB_FW_IMAGES=mps2-an386-64k",
                                               "-DQATLAB_FW_EMBEDDED_MODEL=" + model_path,
                                               std::string("-DQATLAB_FW_EMBEDDED_MODEL_ID=") + kModelId};

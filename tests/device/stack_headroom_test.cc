@@ -23,9 +23,9 @@ void RunEachModelAndCheckStack(const std::string& elf, BoardKind kind) {
   ASSERT_GT(before->stack_bytes, 0) << "firmware reports no stack_bytes";
   ASSERT_GT(before->stack_peak, 0);
   struct Case {
-    const char* name;
+    const char* name = "";
     IntegerModel model;
-    int input_bytes;
+    int input_bytes = 0;
   };
   Case cases[] = {{"cnn", SeededCnnModel(61), 28 * 28},
                   {"ds-cnn", SeededDsCnnModel(64, 62), 49 * 10},
