@@ -19,9 +19,11 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/mnist.h"
 #include "device_agent/dut_client.h"
 #include "device_agent/qemu_board.h"
 #include "device_agent/serial_port.h"
+#include "engine/integer_export.h"
 #include "engine/integer_runner.h"
 #include "process/stop_signal.h"
 #include "retry/backoff.h"
@@ -317,12 +319,27 @@ class Agent {
                : Failed(status.ToString());
   }
 
+  std::string DataCacheDir() const {
+    return options_.data_cache_dir.empty() ? DefaultDataCacheDir() : options_.data_cache_dir;
+  }
+
   // The job's test images, loaded once per data spec.
   StatusOr<const Dataset*> TestImages(const v1::DataSpec& spec) {
     const std::string key = spec.SerializeAsString();
     auto found = test_sets_.find(key);
     if (found != test_sets_.end()) return &found->second;
-    QATLAB_ASSIGN_OR_RETURN(DatasetPair pair, LoadDataset(spec, options_.data_cache_dir));
+    // Data sets uploaded to the server (`dataset:<name>`, any format) come
+    // from it, as workers fetch them, into the same cache.
+    v1::DataSpec local = spec;
+    std::string* paths[] = {local.mutable_train_images(), local.mutable_train_labels(), local.mutable_test_images(),
+                            local.mutable_test_labels()};
+    const std::string directory = (std::filesystem::path(DataCacheDir()) / "datasets").string();
+    for (std::string* path : paths) {
+      static const std::string kDatasetPrefix = "dataset:";
+      if (path->rfind(kDatasetPrefix, 0) != 0) continue;
+      QATLAB_ASSIGN_OR_RETURN(*path, server_.FetchDataset(path->substr(kDatasetPrefix.size()), directory));
+    }
+    QATLAB_ASSIGN_OR_RETURN(DatasetPair pair, LoadDataset(local, options_.data_cache_dir));
     if (test_sets_.size() >= 4) test_sets_.clear();  // a bounded cache: specs rarely vary
     return &test_sets_.emplace(key, std::move(pair.test)).first->second;
   }
@@ -342,8 +359,10 @@ class Agent {
     // Refused before anything is sent: the board could never hold it.
     const BoardInfo& board = board_.info();
     const int64_t model_bytes = static_cast<int64_t>(qmodel.size());
+    // A model the board holds in flash needs no room in its upload buffer.
+    const bool on_board = board.model_loaded && board.model_bytes == model_bytes && board.model_crc == Crc32(qmodel);
     if ((board.flash_bytes > 0 && model_bytes > board.flash_bytes) ||
-        (board.model_capacity > 0 && model_bytes > board.model_capacity)) {
+        (!on_board && board.model_capacity > 0 && model_bytes > board.model_capacity)) {
       return Failed(
           fmt::format("{} of job {} does not fit board {}: the model is {} bytes, the board has {} bytes "
                       "of flash and a {}-byte model buffer",
@@ -358,9 +377,6 @@ class Agent {
     }
 
     const Dataset& images = **test;
-    if (!images.has_pixels()) {
-      return Failed("test data of job " + m.job_id() + " is float; the board takes 8-bit images");
-    }
     if (images.sample_size() != host->input_bytes()) {
       return Failed(fmt::format("{} takes {} input bytes, the test images of job {} have {}", artifact,
                                 host->input_bytes(), m.job_id(), images.sample_size()));
@@ -372,7 +388,14 @@ class Agent {
     MeasurementInputs inputs;
     for (int i = 0; i < count; ++i) {
       std::vector<int8_t> input(static_cast<size_t>(host->input_bytes()));
-      host->QuantizeImage(images.pixel_image(i), input.data());
+      // 8-bit images (IDX, NPY uint8) or float features (CSV, NPY float), each
+      // quantized as the engine did when it measured the accuracy.
+      if (images.has_pixels()) {
+        host->QuantizeImage(images.pixel_image(i), input.data());
+      } else {
+        QuantizeFloatImage(images.float_image(i), input.size(), host->input_scale(), host->input_zero_point(),
+                           input.data());
+      }
       inputs.inputs.push_back(std::move(input));
       inputs.labels.push_back(images.labels[static_cast<size_t>(i)]);
     }

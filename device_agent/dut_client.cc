@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 namespace qatlab {
@@ -322,6 +323,19 @@ StatusOr<BoardInfo> DutClient::Info() {
   // Keys added later (protocol 1 allows new keys): absent from older images.
   if (values.count("clock_model")) info.clock_model = values["clock_model"];
   if (values.count("baud")) QATLAB_RETURN_IF_ERROR(number("baud", &info.baud));
+  if (values.count("model_source")) info.model_source = values["model_source"];
+  if (values.count("model_bytes")) QATLAB_RETURN_IF_ERROR(number("model_bytes", &info.model_bytes));
+  if (values.count("stack_bytes")) QATLAB_RETURN_IF_ERROR(number("stack_bytes", &info.stack_bytes));
+  if (values.count("stack_peak")) QATLAB_RETURN_IF_ERROR(number("stack_peak", &info.stack_peak));
+  if (values.count("model_crc")) {
+    const std::string& crc = values["model_crc"];
+    char* end = nullptr;
+    unsigned long parsed = std::strtoul(crc.c_str(), &end, 16);
+    if (crc.empty() || crc.size() > 8 || *end != '\0') {
+      return Status::Corruption("qm-info: 'model_crc' is " + Quote(crc) + ", not 8 hex digits");
+    }
+    info.model_crc = static_cast<uint32_t>(parsed);
+  }
   info.model_loaded = loaded == "loaded";
   if (info.chunk_max < 1 || info.model_capacity < 1 || info.infer_max < 1) {
     return Status::Corruption("qm-info: chunk_max, model_capacity and infer_max must be >= 1; got " +

@@ -43,6 +43,15 @@ struct BoardInfo {
   int64_t chunk_max = 0;  // largest qm-chunk payload
   int64_t infer_max = 0;  // largest N of qm-infer
   bool model_loaded = false;
+  // The loaded model (keys added with models in flash; from older firmware
+  // "" and 0): "upload" or "flash", its .qmodel size and CRC-32 (Crc32).
+  std::string model_source;
+  int64_t model_bytes = 0;
+  uint32_t model_crc = 0;
+  // The stack: bytes it may grow into and its deepest use since reset (0
+  // from firmware before the keys).
+  int64_t stack_bytes = 0;
+  int64_t stack_peak = 0;
 };
 
 // What `qm-end%` reports about the model it opened.

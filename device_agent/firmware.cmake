@@ -36,6 +36,13 @@ if(QATLAB_BUILD_FIRMWARE)
       endif()
     endforeach()
   endforeach()
+  # A model in flash in every image (device_agent/firmware/README.md):
+  # QATLAB_FW_EMBEDDED_MODEL (a .qmodel) and QATLAB_FW_EMBEDDED_MODEL_ID.
+  foreach(option QATLAB_FW_EMBEDDED_MODEL QATLAB_FW_EMBEDDED_MODEL_ID)
+    if(DEFINED ${option})
+      list(APPEND firmware_options -D${option}=${${option}})
+    endif()
+  endforeach()
   ExternalProject_Add(qatlab_firmware_build
     SOURCE_DIR "${PROJECT_SOURCE_DIR}/device_agent/firmware"
     BINARY_DIR "${QATLAB_FIRMWARE_DIR}"

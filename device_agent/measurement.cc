@@ -58,10 +58,19 @@ double CyclesToMicroseconds(uint64_t cycles, uint32_t clock_hz) {
   return clock_hz == 0 ? 0.0 : static_cast<double>(cycles) * 1e6 / clock_hz;
 }
 
+// True when the board has this very model loaded (same size and CRC-32 of
+// the .qmodel bytes), as a model in flash is from boot: no upload needed.
+bool BoardHoldsModel(const BoardInfo& board, std::span<const uint8_t> qmodel) {
+  return board.model_loaded && !board.model_source.empty() &&
+         board.model_bytes == static_cast<int64_t>(qmodel.size()) && board.model_crc == Crc32(qmodel);
+}
+
 // Refuses what the board cannot hold, with the reason, before any upload.
-Status CheckFits(const BoardInfo& board, const qk_model& model, size_t model_bytes) {
+// A model the board already holds (in flash) needs no room in the upload
+// buffer: `on_board`.
+Status CheckFits(const BoardInfo& board, const qk_model& model, size_t model_bytes, bool on_board) {
   std::string where = "board " + board.board + " (" + board.name + ")";
-  if (static_cast<int64_t>(model_bytes) > board.model_capacity) {
+  if (!on_board && static_cast<int64_t>(model_bytes) > board.model_capacity) {
     return Status::ResourceExhausted("model of " + std::to_string(model_bytes) + " bytes exceeds the model buffer of " +
                                      std::to_string(board.model_capacity) + " bytes on " + where + "; not uploaded");
   }
@@ -128,13 +137,19 @@ StatusOr<v1::MeasurementResult> MeasureModel(DutClient& client, std::span<const 
 
   StatusOr<BoardInfo> board = client.Info();
   if (!board.ok()) return board.status().WithContext("MeasureModel");
-  QATLAB_RETURN_IF_ERROR(CheckFits(*board, model, qmodel.size()).WithContext("MeasureModel"));
+  const bool on_board = BoardHoldsModel(*board, qmodel);
+  QATLAB_RETURN_IF_ERROR(CheckFits(*board, model, qmodel.size(), on_board).WithContext("MeasureModel"));
   if (options.inferences_per_window > board->infer_max || options.warmup > board->infer_max) {
     return Status::InvalidArgument("MeasureModel: the board runs at most " + std::to_string(board->infer_max) +
                                    " inferences per command");
   }
 
-  StatusOr<LoadedModel> loaded = client.UploadModel(qmodel);
+  // The board's copy (a model in flash) is measured where it is; anything
+  // else is uploaded.
+  StatusOr<LoadedModel> loaded =
+      LoadedModel{static_cast<int64_t>(model.input_bytes), static_cast<int64_t>(model.output_bytes),
+                  static_cast<int64_t>(model.arena_bytes), static_cast<int64_t>(model.op_count)};
+  if (!on_board) loaded = client.UploadModel(qmodel);
   if (!loaded.ok()) return loaded.status().WithContext("MeasureModel upload");
 
   v1::MeasurementResult result;

@@ -63,6 +63,8 @@ struct MeasurementOptions {
 };
 
 // REQUIRES: inputs.inputs holds at least one input of the model's input size.
+// A model the board already holds (qm-info's model_bytes and model_crc match
+// `qmodel`, e.g. a model in the image's flash) is measured without an upload.
 // Errors: ResourceExhausted (the model does not fit the board; nothing was
 // uploaded), InvalidArgument (a bad model or inputs), Unavailable (the board
 // stopped answering or its link went away), or the board's own refusal.

@@ -27,13 +27,17 @@
 #error "QATLAB_FW_BAUD_RATE must be defined by the build (CMakeLists.txt)"
 #endif
 #define BAUD_RATE QATLAB_FW_BAUD_RATE
+/* An image may cut the RAM its linker script uses (mps2_an386_64k.ld). */
+#ifndef QATLAB_FW_RAM_BYTES
+#define QATLAB_FW_RAM_BYTES (4u * 1024u * 1024u)
+#endif
 
 static const board_info g_info = {
     .name = "mps2-an386",
     .core = "cortex-m4",
     .clock_hz = CORE_CLOCK_HZ,
     .flash_bytes = 4u * 1024u * 1024u,
-    .ram_bytes = 4u * 1024u * 1024u,
+    .ram_bytes = QATLAB_FW_RAM_BYTES,
     .cycle_counter = "systick",
     .clock_model = "qemu-icount",
     .baud = BAUD_RATE,

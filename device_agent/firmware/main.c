@@ -5,7 +5,9 @@
 
 #include "board.h"
 #include "command_text.h"
+#include "embedded_model.h"
 #include "mlperf_commands.h"
+#include "model_runner.h"
 #include "qatlab_commands.h"
 #include "reply.h"
 #include "serial_link.h"
@@ -35,8 +37,34 @@ static void answer(char* text, uint32_t length) {
   }
 }
 
+/* An image built with a model in flash has it loaded, under its id, from
+ * the first reply on (the MLPerf runner asks profile% first). A model that
+ * does not fit the image's buffers leaves the board without one, as before,
+ * and a line before the banner says why. */
+static void load_embedded_model(void) {
+  uint32_t size = 0;
+  const uint8_t* bytes = embedded_model_bytes(&size);
+  if (bytes == 0) return;
+  uint32_t needed = 0;
+  char what = 0;
+  qk_status status = model_runner_open_flash(bytes, size, &needed, &what);
+  if (status == QK_OK) {
+    mlperf_set_model_id(embedded_model_id());
+    return;
+  }
+  reply_text("e-[model in flash not loaded: ");
+  reply_text(qk_status_name(status));
+  if (needed != 0) {
+    reply_text(", needs ");
+    reply_unsigned(needed);
+    reply_text(what == 'i' ? " bytes of input" : what == 'o' ? " bytes of output" : " bytes of arena");
+  }
+  reply_line("]");
+}
+
 int main(void) {
   board_init();
+  load_embedded_model();
   mlperf_print_banner();
   reply_line("m-ready");
 

@@ -25,6 +25,9 @@ static int8_t g_output[OUTPUT_CAPACITY] __attribute__((aligned(8)));
 
 static qk_model g_model;
 static int g_model_loaded;
+static model_source g_source;
+static uint32_t g_model_bytes;
+static uint32_t g_model_crc;
 static uint32_t g_input_length;
 static int g_has_output;
 
@@ -56,13 +59,16 @@ void model_runner_unload(void) {
   /* The converted tensor belongs to the model it was made for. */
   undo_conversion();
   g_model_loaded = 0;
+  g_source = MODEL_SOURCE_NONE;
+  g_model_bytes = 0;
+  g_model_crc = 0;
   g_has_output = 0;
   g_layer_count = 0;
 }
 
-qk_status model_runner_open(uint32_t size, uint32_t* needed, char* what) {
+static qk_status open_at(const uint8_t* bytes, uint32_t size, uint32_t* needed, char* what) {
   model_runner_unload();
-  qk_status status = qk_model_open(&g_model, g_model_buffer, size);
+  qk_status status = qk_model_open(&g_model, bytes, size);
   if (status != QK_OK) return status;
   if (g_model.arena_bytes > QATLAB_FW_ARENA_CAPACITY) {
     *needed = g_model.arena_bytes;
@@ -79,8 +85,26 @@ qk_status model_runner_open(uint32_t size, uint32_t* needed, char* what) {
     return QK_ERR_ARGUMENT;
   }
   g_model_loaded = 1;
+  g_model_bytes = size;
+  g_model_crc = qk_crc32(0, bytes, size);
   return QK_OK;
 }
+
+qk_status model_runner_open(uint32_t size, uint32_t* needed, char* what) {
+  qk_status status = open_at(g_model_buffer, size, needed, what);
+  if (status == QK_OK) g_source = MODEL_SOURCE_UPLOAD;
+  return status;
+}
+
+qk_status model_runner_open_flash(const uint8_t* bytes, uint32_t size, uint32_t* needed, char* what) {
+  qk_status status = open_at(bytes, size, needed, what);
+  if (status == QK_OK) g_source = MODEL_SOURCE_FLASH;
+  return status;
+}
+
+model_source model_runner_source(void) { return g_source; }
+uint32_t model_runner_model_bytes(void) { return g_model_bytes; }
+uint32_t model_runner_model_crc(void) { return g_model_crc; }
 
 const qk_model* model_runner_model(void) { return g_model_loaded ? &g_model : 0; }
 

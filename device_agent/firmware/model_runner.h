@@ -22,12 +22,27 @@ uint8_t* model_runner_model_buffer(void);
 
 void model_runner_unload(void);
 
+/* Where the loaded model lives: the RAM model buffer (uploaded) or the
+ * image's flash (embedded_model.h). */
+typedef enum { MODEL_SOURCE_NONE = 0, MODEL_SOURCE_UPLOAD = 1, MODEL_SOURCE_FLASH = 2 } model_source;
+
 /* Opens the first `size` bytes of the model buffer. On QK_OK the model is
  * loaded; on any error it stays unloaded and *needed holds the figure that
  * did not fit (arena, input or output bytes) when the status says so:
  * QK_ERR_ARENA_TOO_SMALL → arena bytes needed; QK_ERR_ARGUMENT → the model's
  * input or output is larger than the board's buffer (see *what: 'i' or 'o'). */
 qk_status model_runner_open(uint32_t size, uint32_t* needed, char* what);
+
+/* As model_runner_open, for a model that stays where it is (in flash): run
+ * in place, nothing copied. `bytes` must outlive the session and be 4-byte
+ * aligned. */
+qk_status model_runner_open_flash(const uint8_t* bytes, uint32_t size, uint32_t* needed, char* what);
+
+model_source model_runner_source(void);
+/* The loaded model's size and CRC-32 (the .qmodel file's, as qm-begin
+ * carries it); 0 when none is loaded. */
+uint32_t model_runner_model_bytes(void);
+uint32_t model_runner_model_crc(void);
 
 /* NULL when no model is loaded. */
 const qk_model* model_runner_model(void);

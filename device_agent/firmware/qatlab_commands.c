@@ -8,6 +8,7 @@
 #include "model_runner.h"
 #include "reply.h"
 #include "serial_link.h"
+#include "stack_watermark.h"
 
 /* Largest qm-chunk payload: big enough that the per-chunk command and
  * acknowledgement cost little of the link (about 1% at 4 KiB), small enough
@@ -70,6 +71,17 @@ static void handle_info(void) {
   print_info_number("chunk_max", CHUNK_MAX);
   print_info_number("infer_max", INFER_MAX);
   print_info_text("model", model_runner_model() ? "loaded" : "none");
+  /* Which model is loaded, so a host can skip uploading what the board holds
+   * (a model in flash): where it lives, its size and the CRC-32 of its
+   * .qmodel bytes (qm-begin's). */
+  static const char* const kSources[] = {"none", "upload", "flash"};
+  print_info_text("model_source", kSources[model_runner_source()]);
+  print_info_number("model_bytes", model_runner_model_bytes());
+  reply_text("m-qm-info-model_crc=");
+  reply_hex32(model_runner_model_crc());
+  reply_end_line();
+  print_info_number("stack_bytes", stack_bytes());
+  print_info_number("stack_peak", stack_peak());
   print_info_text("input_convention", model_runner_convention_name(model_runner_convention()));
 }
 
@@ -98,6 +110,8 @@ static void handle_begin(const command_tokens* tokens) {
     reply_line("]");
     return;
   }
+  /* The id named the model in flash, which this upload replaces. */
+  if (model_runner_source() == MODEL_SOURCE_FLASH) mlperf_set_model_id("none");
   model_runner_unload();
   g_upload.active = 1;
   g_upload.total_bytes = total;

@@ -6,6 +6,7 @@
 
 #include "board.h"
 #include "cortex_m.h"
+#include "stack_watermark.h"
 
 /* Enough external interrupts for the largest supported part (STM32F411: 86). */
 #define EXTERNAL_IRQ_COUNT 96
@@ -68,6 +69,7 @@ __attribute__((section(".isr_vector"), used)) static const vector_entry g_vector
 void Reset_Handler(void) {
   irq_disable();
   SCB_VTOR = (uint32_t)(uintptr_t)g_vectors;
+  stack_paint();
   memcpy(&_data_start, &_data_load, (size_t)((char*)&_data_end - (char*)&_data_start));
   memset(&_bss_start, 0, (size_t)((char*)&_bss_end - (char*)&_bss_start));
   main();

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -333,6 +334,149 @@ TEST_F(AgentEndToEndTest, SigtermGivesTheMeasurementBackAndAnotherAgentFinishesI
   EXPECT_EQ(measurements[0].state(), "SUCCEEDED") << measurements[0].error() << Logs();
   EXPECT_EQ(measurements[0].attempt(), 1);
   EXPECT_EQ(measurements[0].result().bit_exact_inputs(), measurements[0].result().checked_inputs());
+}
+
+// Synthetic 28×28 data: `count` samples, labels i % 10, pixels from a fixed
+// linear congruential sequence (what the model learns does not matter; the
+// board must reproduce the host on whatever it learned).
+std::vector<uint8_t> SyntheticPixels(int count, uint32_t seed) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(count) * 784);
+  uint32_t state = seed;
+  for (uint8_t& pixel : pixels) {
+    state = state * 1664525u + 1013904223u;
+    pixel = static_cast<uint8_t>(state >> 24);
+  }
+  return pixels;
+}
+
+std::string BigEndian32(uint32_t value) {
+  return {static_cast<char>(value >> 24), static_cast<char>(value >> 16), static_cast<char>(value >> 8),
+          static_cast<char>(value)};
+}
+
+std::string IdxImages(int count, uint32_t seed) {
+  const std::vector<uint8_t> pixels = SyntheticPixels(count, seed);
+  return BigEndian32(0x00000803u) + BigEndian32(static_cast<uint32_t>(count)) + BigEndian32(28) + BigEndian32(28) +
+         std::string(pixels.begin(), pixels.end());
+}
+
+std::string IdxLabels(int count) {
+  std::string labels = BigEndian32(0x00000801u) + BigEndian32(static_cast<uint32_t>(count));
+  for (int i = 0; i < count; ++i) labels.push_back(static_cast<char>(i % 10));
+  return labels;
+}
+
+std::string Csv(int count, uint32_t seed) {
+  const std::vector<uint8_t> pixels = SyntheticPixels(count, seed);
+  std::string text = "label,pixels\n";
+  for (int i = 0; i < count; ++i) {
+    text += std::to_string(i % 10);
+    for (int j = 0; j < 784; ++j) {
+      text += ',';
+      text += std::to_string(pixels[static_cast<size_t>(i) * 784 + j]);
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+// An NPY version 1 file: `descr`, `shape`, then `data` (little-endian).
+std::string Npy(const std::string& descr, const std::string& shape, const std::string& data) {
+  std::string header = "{'descr': '";
+  header += descr;
+  header += "', 'fortran_order': False, 'shape': ";
+  header += shape;
+  header += ", }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::string file = "\x93NUMPY";
+  file += '\x01';
+  file += '\x00';
+  file += static_cast<char>(header.size() & 0xff);
+  file += static_cast<char>(header.size() >> 8);
+  file += header;
+  file += data;
+  return file;
+}
+
+// Float32 images in [0, 1] (float features, quantized by the agent as the
+// engine does) and int64 labels.
+std::string NpyFloatImages(int count, uint32_t seed) {
+  const std::vector<uint8_t> pixels = SyntheticPixels(count, seed);
+  std::string data(pixels.size() * 4, '\0');
+  for (size_t i = 0; i < pixels.size(); ++i) {
+    const float value = static_cast<float>(pixels[i]) / 255.0f;
+    std::memcpy(&data[i * 4], &value, 4);
+  }
+  return Npy("<f4", fmt::format("({}, 28, 28)", count), data);
+}
+
+std::string NpyLabels(int count) {
+  std::string data(static_cast<size_t>(count) * 8, '\0');
+  for (int i = 0; i < count; ++i) data[static_cast<size_t>(i) * 8] = static_cast<char>(i % 10);
+  return Npy("<i8", fmt::format("({},)", count), data);
+}
+
+// Jobs trained on data sets uploaded to the server, in each format, are
+// measured end to end: the agent fetches the data set as workers do, and
+// quantizes 8-bit pixels and float features as the engine did.
+TEST_F(AgentEndToEndTest, JobsOnUploadedIdxNpyAndCsvDataSetsAreMeasured) {
+  struct Upload {
+    std::string name, file, format, content;
+  };
+  const Upload uploads[] = {
+      {"idx-train-images", "train-images.idx", "idx", IdxImages(200, 1)},
+      {"idx-train-labels", "train-labels.idx", "idx", IdxLabels(200)},
+      {"idx-test-images", "test-images.idx", "idx", IdxImages(40, 2)},
+      {"idx-test-labels", "test-labels.idx", "idx", IdxLabels(40)},
+      {"npy-train-images", "train-images.npy", "npy", NpyFloatImages(200, 3)},
+      {"npy-train-labels", "train-labels.npy", "npy", NpyLabels(200)},
+      {"npy-test-images", "test-images.npy", "npy", NpyFloatImages(40, 4)},
+      {"npy-test-labels", "test-labels.npy", "npy", NpyLabels(40)},
+      {"csv-train", "train.csv", "csv", Csv(200, 5)},
+      {"csv-test", "test.csv", "csv", Csv(40, 6)},
+  };
+  for (const Upload& upload : uploads) {
+    const CapturedRun uploaded =
+        service_->Qatctl({"datasets", "upload", upload.name, service_->WriteFile(upload.file, upload.content),
+                          "--format", upload.format});
+    ASSERT_EQ(uploaded.exit_status, 0) << upload.name << ": " << uploaded.err << Logs();
+  }
+  StartAgent();
+  ASSERT_EQ(WaitForDevice().size(), 1u) << Logs();
+
+  const std::string data_specs[] = {
+      R"({"source": "idx", "trainImages": "dataset:idx-train-images", "trainLabels": "dataset:idx-train-labels",
+          "testImages": "dataset:idx-test-images", "testLabels": "dataset:idx-test-labels"})",
+      R"({"source": "npy", "trainImages": "dataset:npy-train-images", "trainLabels": "dataset:npy-train-labels",
+          "testImages": "dataset:npy-test-images", "testLabels": "dataset:npy-test-labels"})",
+      R"({"source": "csv", "trainImages": "dataset:csv-train", "testImages": "dataset:csv-test",
+          "height": 28, "width": 28, "channels": 1})",
+  };
+  for (const std::string& data : data_specs) {
+    SCOPED_TRACE(data);
+    std::optional<v1::Job> job = RunJob(R"({
+  "experiment": "agent-e2e-uploaded-data",
+  "model": {"preset": "cnn"},
+  "data": )" + data + R"(,
+  "training": {"epochs": 1},
+  "configs": [{"weightBits": 8, "activationBits": 8}],
+  "measureOn": ["mps2-an386"]
+})");
+    ASSERT_TRUE(job.has_value());
+    ASSERT_EQ(job->state(), v1::SUCCEEDED) << job->error() << Logs();
+    const std::vector<v1::Measurement> measurements = WaitForMeasurements(
+        job->id(), [](const v1::Measurement& m) { return m.state() == "SUCCEEDED" || m.state() == "FAILED"; },
+        std::chrono::seconds(90), "finished");
+    ASSERT_FALSE(measurements.empty()) << Logs();
+    for (const v1::Measurement& m : measurements) {
+      SCOPED_TRACE(m.variant());
+      EXPECT_EQ(m.state(), "SUCCEEDED") << m.error() << Logs();
+      EXPECT_EQ(m.result().checked_inputs(), 20);
+      EXPECT_EQ(m.result().bit_exact_inputs(), m.result().checked_inputs());
+      EXPECT_GT(m.result().median_cycles(), 0u);
+    }
+  }
 }
 
 }  // namespace
