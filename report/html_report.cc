@@ -276,8 +276,7 @@ std::string LatencyPlots(const std::vector<ReportedJob>& jobs, const std::vector
   for (const auto& board : order) {
     html += fmt::format("<div class=\"plot\" data-plot=\"latency\">{}</div>\n", RenderScatterSvg(charts[board]));
   }
-  return html.empty() ? "<p class=\"note\">No variant has been measured on a board yet (qatctl measure).</p>\n"
-                      : html;
+  return html.empty() ? "<p class=\"note\">No variant has been measured on a board yet (qatctl measure).</p>\n" : html;
 }
 
 std::string TrainingCurves(const std::vector<ReportedJob>& jobs, const std::vector<std::string>& tags) {
@@ -304,8 +303,8 @@ std::string TrainingCurves(const std::vector<ReportedJob>& jobs, const std::vect
     std::string name = tags[i].empty() ? jobs[i].job.id() : tags[i] + " (" + jobs[i].job.id() + ")";
     accuracy.title = "Test accuracy per epoch";
     loss.title = "Training loss per epoch";
-    html += fmt::format("<h3>{}</h3>\n<div class=\"charts\">{}{}</div>\n", EscapeHtml(name),
-                        RenderLineSvg(accuracy), RenderLineSvg(loss));
+    html += fmt::format("<h3>{}</h3>\n<div class=\"charts\">{}{}</div>\n", EscapeHtml(name), RenderLineSvg(accuracy),
+                        RenderLineSvg(loss));
   }
   return html.empty() ? "<p class=\"note\">No variant has a training history.</p>\n" : html;
 }
@@ -352,9 +351,10 @@ std::string RenderHtmlReport(const std::vector<ReportedJob>& jobs, const ReportO
                       options.generated_at.empty() ? "" : ", generated " + EscapeHtml(options.generated_at));
   html += "<h2>Jobs</h2>\n" + JobList(jobs, tags);
   html += "<h2>Comparison</h2>\n" + ComparisonTable(jobs, tags);
-  html += "<h2>Trade-offs</h2>\n<p class=\"note\">The red line joins the Pareto front: no other variant is both "
-          "smaller (or faster) and at least as accurate. Dominated variants are dimmed.</p>\n<div class=\"charts\">" +
-          FlashPlot(jobs, tags) + LatencyPlots(jobs, tags) + "</div>\n";
+  html +=
+      "<h2>Trade-offs</h2>\n<p class=\"note\">The red line joins the Pareto front: no other variant is both "
+      "smaller (or faster) and at least as accurate. Dominated variants are dimmed.</p>\n<div class=\"charts\">" +
+      FlashPlot(jobs, tags) + LatencyPlots(jobs, tags) + "</div>\n";
   html += "<h2>Training curves</h2>\n" + TrainingCurves(jobs, tags);
   html += "<h2>Per-layer cycles</h2>\n" + LayerCycles(jobs, tags);
   html += "</body>\n</html>\n";

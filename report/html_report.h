@@ -16,7 +16,7 @@ namespace qatlab {
 // its jobs, in the order they should appear.
 struct ReportedJob {
   v1::Job job;
-  v1::JobResult result;                   // empty while the job has none
+  v1::JobResult result;  // empty while the job has none
   std::vector<v1::Measurement> measurements;
 };
 

@@ -134,15 +134,15 @@ std::string DrawAxes(const Frame& frame, const Axis& x, const Axis& y, const Tic
   std::string svg;
   for (double tick : y.ticks) {
     double py = PixelY(frame, y, tick);
-    svg += fmt::format("<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", Number(frame.left),
-                       Number(py), Number(frame.left + frame.width), Number(py));
-    svg += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
-                       Number(frame.left - 6), Number(py + 4), EscapeHtml(PlainTick(tick, y)));
+    svg += fmt::format("<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", Number(frame.left), Number(py),
+                       Number(frame.left + frame.width), Number(py));
+    svg += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", Number(frame.left - 6),
+                       Number(py + 4), EscapeHtml(PlainTick(tick, y)));
   }
   for (double tick : x.ticks) {
     double px = PixelX(frame, x, tick);
-    svg += fmt::format("<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", Number(px),
-                       Number(frame.top), Number(px), Number(frame.top + frame.height));
+    svg += fmt::format("<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", Number(px), Number(frame.top),
+                       Number(px), Number(frame.top + frame.height));
     std::string text = x_format ? x_format(tick) : PlainTick(tick, x);
     svg += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", Number(px),
                        Number(frame.top + frame.height + 16), EscapeHtml(text));
@@ -150,8 +150,7 @@ std::string DrawAxes(const Frame& frame, const Axis& x, const Axis& y, const Tic
   svg += fmt::format("<rect class=\"frame\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n", Number(frame.left),
                      Number(frame.top), Number(frame.width), Number(frame.height));
   svg += fmt::format("<text class=\"axis-title\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-                     Number(frame.left + frame.width / 2), Number(frame.top + frame.height + 40),
-                     EscapeHtml(x_label));
+                     Number(frame.left + frame.width / 2), Number(frame.top + frame.height + 40), EscapeHtml(x_label));
   double mid_y = frame.top + frame.height / 2;
   svg += fmt::format(
       "<text class=\"axis-title\" x=\"18\" y=\"{}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {})\">{}</text>\n",
@@ -211,9 +210,9 @@ std::vector<PlacedLabel> PlaceLabels(const std::vector<std::pair<double, double>
     double dx, dy;  // baseline start relative to the point, for anchor
     const char* anchor;
   };
-  const Candidate candidates[] = {{8, 4, "start"},    {-8, 4, "end"},      {0, -9, "middle"}, {0, 17, "middle"},
-                                  {7, -7, "start"},   {7, 15, "start"},    {-7, -7, "end"},   {-7, 15, "end"},
-                                  {10, -18, "start"}, {10, 26, "start"},   {-10, -18, "end"}, {-10, 26, "end"}};
+  const Candidate candidates[] = {{8, 4, "start"},    {-8, 4, "end"},    {0, -9, "middle"}, {0, 17, "middle"},
+                                  {7, -7, "start"},   {7, 15, "start"},  {-7, -7, "end"},   {-7, 15, "end"},
+                                  {10, -18, "start"}, {10, 26, "start"}, {-10, -18, "end"}, {-10, 26, "end"}};
   std::vector<Box> taken;
   for (const auto& [px, py] : pixels) taken.push_back({px - 5, py - 5, px + 5, py + 5});
   std::vector<PlacedLabel> placed;
@@ -286,9 +285,9 @@ std::string RenderScatterSvg(const ScatterChart& chart) {
     min_y = std::min(min_y, point.y);
     max_y = std::max(max_y, point.y);
   }
-  const Axis x_axis = min_x > 0 && max_x / min_x > 8 ? LogAxis(min_x, max_x)
-                                                     : LinearAxis(min_x - (max_x - min_x) * 0.05,
-                                                                  max_x + (max_x - min_x) * 0.05, 6, false);
+  const Axis x_axis = min_x > 0 && max_x / min_x > 8
+                          ? LogAxis(min_x, max_x)
+                          : LinearAxis(min_x - (max_x - min_x) * 0.05, max_x + (max_x - min_x) * 0.05, 6, false);
   const Axis y_axis = LinearAxis(min_y - (max_y - min_y) * 0.05, max_y + (max_y - min_y) * 0.05, 6, false);
   svg += DrawAxes(frame, x_axis, y_axis, chart.x_format, chart.x_label, chart.y_label);
 
@@ -299,8 +298,8 @@ std::string RenderScatterSvg(const ScatterChart& chart) {
   if (front.size() > 1) {
     std::string path;
     for (size_t index : front) {
-      path += fmt::format("{}{},{}", path.empty() ? "" : " ", Number(pixels[index].first),
-                          Number(pixels[index].second));
+      path +=
+          fmt::format("{}{},{}", path.empty() ? "" : " ", Number(pixels[index].first), Number(pixels[index].second));
     }
     svg += fmt::format("<polyline class=\"pareto\" points=\"{}\"/>\n", path);
   }
@@ -312,9 +311,10 @@ std::string RenderScatterSvg(const ScatterChart& chart) {
       attributes += fmt::format(" data-{}=\"{}\"", EscapeHtml(name), EscapeHtml(value));
     }
     const bool dimmed = chart.mark_pareto_front && !on_front[i];
-    svg += fmt::format("<circle class=\"point{}\" cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"{}><title>{}</title></circle>\n",
-                       dimmed ? " dominated" : "", Number(pixels[i].first), Number(pixels[i].second),
-                       SeriesColour(order, point.series), attributes, EscapeHtml(point.tooltip));
+    svg +=
+        fmt::format("<circle class=\"point{}\" cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"{}><title>{}</title></circle>\n",
+                    dimmed ? " dominated" : "", Number(pixels[i].first), Number(pixels[i].second),
+                    SeriesColour(order, point.series), attributes, EscapeHtml(point.tooltip));
   }
   std::vector<std::string> labels;
   for (const auto& point : chart.points) labels.push_back(point.label);
@@ -394,8 +394,8 @@ std::string RenderBarSvg(const BarChart& chart) {
   const Axis axis = LinearAxis(0, max_value > 0 ? max_value : 1, 5, false);
   for (double tick : axis.ticks) {
     double px = PixelX(frame, axis, tick);
-    svg += fmt::format("<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", Number(px),
-                       Number(frame.top), Number(px), Number(frame.top + frame.height));
+    svg += fmt::format("<line class=\"grid\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", Number(px), Number(frame.top),
+                       Number(px), Number(frame.top + frame.height));
     svg += fmt::format("<text class=\"tick\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", Number(px),
                        Number(frame.top + frame.height + 16), EscapeHtml(fmt::format("{:g}", tick)));
   }
