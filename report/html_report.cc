@@ -108,9 +108,9 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d8dde6;padding-bottom:4px}
 h3{font-size:14px;margin:16px 0 6px}.meta{color:#5b6475;margin:0 0 12px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}
-th,td{padding:4px 10px;border-bottom:1px solid #e6e9ef;text-align:right;white-space:nowrap}
+th,td{padding:4px 8px;border-bottom:1px solid #e6e9ef;text-align:right;white-space:nowrap}
 th{background:#f3f5f8;font-weight:600;border-bottom:1px solid #c9d0db}
-td.text,th.text{text-align:left}tr.float td{color:#5b6475}
+td.text,th.text{text-align:left}.caption{color:#5b6475;font-size:12px;margin:2px 4px;max-width:580px}tr.float td{color:#5b6475}
 .note{color:#5b6475;font-size:12px}.charts{display:flex;flex-wrap:wrap;gap:12px}
 svg.chart{max-width:100%;height:auto;background:#fff;border:1px solid #e6e9ef;border-radius:4px}
 svg text{font-family:system-ui,"DejaVu Sans",sans-serif;font-size:11px;fill:#1d2330}
@@ -148,34 +148,62 @@ std::string JobList(const std::vector<ReportedJob>& jobs, const std::vector<std:
   return html + "</table>\n";
 }
 
-// The latency cell of a variant: every measurement of it, successful or
-// not, each naming its board.
-std::string LatencyCell(const ReportedJob& job, const std::string& variant, bool* any) {
-  std::string cell;
+// The board a latency was measured on, short: "mps2-an386 (emulated), 25 MHz".
+std::string BoardName(const v1::Measurement& measurement) {
+  std::string name = measurement.board_kind();
+  if (measurement.result().emulated()) name += " (emulated)";
+  if (measurement.result().clock_hz() > 0) name += ", " + Clock(measurement.result().clock_hz());
+  return name;
+}
+
+// The measurement cells of a variant (latency, board, on-board accuracy):
+// one line per measurement, successful or not, so the board of every
+// latency is named beside it. `clock_models` collects each board's timing
+// model, listed under the table.
+std::string MeasurementCells(const ReportedJob& job, const std::string& variant,
+                             std::map<std::string, std::string>* clock_models, bool* any) {
+  std::string latency, board, accuracy;
   for (const auto& measurement : job.measurements) {
     if (measurement.variant() != variant) continue;
-    *any = true;
-    std::string line;
-    if (Measured(measurement)) {
-      line = fmt::format("<b>{}</b> on {}", Microseconds(measurement.result().median_us()),
-                         EscapeHtml(BoardDescription(measurement)));
-      if (measurement.result().accuracy_samples() > 0) {
-        line += fmt::format(", on-board accuracy {} of {}", Percent(measurement.result().device_accuracy()),
-                            measurement.result().accuracy_samples());
-      }
-    } else {
-      line = fmt::format("{} on {}", EscapeHtml(measurement.state()), EscapeHtml(measurement.board_kind()));
-      if (!measurement.error().empty()) line += ": " + EscapeHtml(measurement.error());
+    if (!latency.empty()) {
+      latency += "<br>";
+      board += "<br>";
+      accuracy += "<br>";
     }
-    if (!cell.empty()) cell += "<br>";
-    cell += line;
+    *any = true;
+    const v1::MeasurementResult& result = measurement.result();
+    if (Measured(measurement)) {
+      latency += fmt::format("<b>{}</b>", Microseconds(result.median_us()));
+      board += EscapeHtml(BoardName(measurement));
+      if (!result.timing_model().empty()) (*clock_models)[BoardName(measurement)] = result.timing_model();
+      accuracy += result.accuracy_samples() > 0
+                      ? fmt::format("{} of {}", Percent(result.device_accuracy()), result.accuracy_samples())
+                      : "-";
+    } else {
+      latency += EscapeHtml(measurement.state());
+      board += EscapeHtml(measurement.board_kind());
+      if (!measurement.error().empty()) board += ": " + EscapeHtml(measurement.error());
+      accuracy += "-";
+    }
   }
-  return cell.empty() ? "-" : cell;
+  if (latency.empty()) return "<td>-</td><td class=\"text\">-</td><td>-</td>";
+  return fmt::format("<td>{}</td><td class=\"text\">{}</td><td>{}</td>", latency, board, accuracy);
+}
+
+// " Clock models: <board>: <model>; ..." for the note under the table.
+std::string ClockModels(const std::map<std::string, std::string>& clock_models) {
+  std::string text;
+  for (const auto& [board, model] : clock_models) {
+    text +=
+        fmt::format("{}<b>{}</b>: {}", text.empty() ? " Clock models: " : "; ", EscapeHtml(board), EscapeHtml(model));
+  }
+  return text.empty() ? "" : text + ".";
 }
 
 std::string ComparisonTable(const std::vector<ReportedJob>& jobs, const std::vector<std::string>& tags) {
   std::string rows;
   bool any_latency = false;
+  std::map<std::string, std::string> clock_models;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const v1::VariantResult* baseline = FindVariant(jobs[i].result, "float");
     for (const auto& variant : jobs[i].result.variants()) {
@@ -187,25 +215,25 @@ std::string ComparisonTable(const std::vector<ReportedJob>& jobs, const std::vec
       rows += fmt::format(
           "<tr class=\"{}\" data-job=\"{}\" data-variant=\"{}\"><td class=\"text\">{}</td><td class=\"text\">{}</td>"
           "<td class=\"text\">{}</td><td class=\"text\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-          "<td>{}</td><td class=\"text\">{}</td></tr>\n",
+          "<td>{}</td>{}</tr>\n",
           EscapeHtml(variant.kind()), EscapeHtml(jobs[i].job.id()), EscapeHtml(variant.name()),
           EscapeHtml(tags[i].empty() ? jobs[i].job.id() : tags[i]), EscapeHtml(variant.name()),
           EscapeHtml(variant.kind()), EscapeHtml(Bits(variant)), Percent(variant.accuracy()),
           Exported(variant) ? Percent(variant.integer_accuracy()) : "-", delta,
           variant.flash_bytes() > 0 ? Kilobytes(static_cast<double>(variant.flash_bytes())) : "-",
           variant.ram_bytes() > 0 ? Kilobytes(static_cast<double>(variant.ram_bytes())) : "-", Count(variant.macs()),
-          LatencyCell(jobs[i], variant.name(), &any_latency));
+          MeasurementCells(jobs[i], variant.name(), &clock_models, &any_latency));
     }
     if (jobs[i].result.variants_size() == 0) {
-      rows += fmt::format("<tr><td class=\"text\">{}</td><td class=\"text\" colspan=\"10\">no results ({})</td></tr>\n",
+      rows += fmt::format("<tr><td class=\"text\">{}</td><td class=\"text\" colspan=\"12\">no results ({})</td></tr>\n",
                           EscapeHtml(tags[i].empty() ? jobs[i].job.id() : tags[i]),
                           EscapeHtml(StateName(jobs[i].job.state())));
     }
   }
   return "<table class=\"comparison\"><tr><th class=\"text\">Job</th><th class=\"text\">Variant</th><th "
-         "class=\"text\">Kind</th><th class=\"text\">Bits</th><th>Accuracy</th><th>Integer accuracy</th><th>&Delta; "
-         "float</th><th>Flash</th><th>RAM</th><th>MACs</th><th class=\"text\">Measured latency (board, clock "
-         "model)</th></tr>\n" +
+         "class=\"text\">Kind</th><th class=\"text\">Bits</th><th>Accuracy</th><th>Int. accuracy</th><th>&Delta; "
+         "float</th><th>Flash</th><th>RAM</th><th>MACs</th><th>Latency</th><th class=\"text\">Board</th><th>On-board "
+         "accuracy</th></tr>\n" +
          rows + "</table>\n" +
          "<p class=\"note\">Accuracy: the float model, or the fake-quantized model; integer accuracy: the exported "
          ".qmodel on the integer kernels. Flash: the whole .qmodel (float: float32 weights and biases). RAM: the "
@@ -213,7 +241,7 @@ std::string ComparisonTable(const std::vector<ReportedJob>& jobs, const std::vec
          (any_latency ? " Latency: the median of the board's timing windows; an emulated board's latency comes from "
                         "an instruction-count model, not real cycles."
                       : "") +
-         "</p>\n";
+         ClockModels(clock_models) + "</p>\n";
 }
 
 ScatterPoint VariantPoint(const ReportedJob& job, const std::string& tag, const v1::VariantResult& variant, double x,
@@ -232,15 +260,17 @@ ScatterPoint VariantPoint(const ReportedJob& job, const std::string& tag, const 
 std::string FlashPlot(const std::vector<ReportedJob>& jobs, const std::vector<std::string>& tags) {
   ScatterChart chart;
   chart.title = "Accuracy against flash size";
-  chart.x_label = "flash (model size, log scale when wide)";
+  chart.x_label = "flash: the .qmodel file (float: float32 weights)";
   chart.y_label = "test accuracy (%)";
-  chart.x_format = [](double bytes) { return Kilobytes(bytes); };
+  // In KB, so the ticks fall on round numbers of KB.
+  chart.x_format = [](double kilobytes) { return fmt::format("{:g} KB", kilobytes); };
   chart.mark_pareto_front = true;
+  chart.series_order = {"float", "ptq", "qat"};
   for (size_t i = 0; i < jobs.size(); ++i) {
     for (const auto& variant : jobs[i].result.variants()) {
       if (variant.flash_bytes() <= 0) continue;
       double flash = static_cast<double>(variant.flash_bytes());
-      chart.points.push_back(VariantPoint(jobs[i], tags[i], variant, flash, "flash " + Kilobytes(flash)));
+      chart.points.push_back(VariantPoint(jobs[i], tags[i], variant, flash / 1024, "flash " + Kilobytes(flash)));
     }
   }
   return fmt::format("<div class=\"plot\" data-plot=\"flash\">{}</div>\n", RenderScatterSvg(chart));
@@ -260,11 +290,12 @@ std::string LatencyPlots(const std::vector<ReportedJob>& jobs, const std::vector
       if (charts.find(board) == charts.end()) {
         order.push_back(board);
         ScatterChart& chart = charts[board];
-        chart.title = "Accuracy against measured latency";
-        chart.x_label = "median latency on " + board;
+        chart.title = "Accuracy against latency on " + BoardName(measurement);
+        chart.x_label = "median latency per inference";
         chart.y_label = "test accuracy (%)";
         chart.x_format = [](double us) { return Microseconds(us); };
         chart.mark_pareto_front = true;
+        chart.series_order = {"float", "ptq", "qat"};
       }
       const double latency = measurement.result().median_us();
       ScatterPoint point = VariantPoint(jobs[i], tags[i], *variant, latency, "latency " + Microseconds(latency));
@@ -274,7 +305,8 @@ std::string LatencyPlots(const std::vector<ReportedJob>& jobs, const std::vector
   }
   std::string html;
   for (const auto& board : order) {
-    html += fmt::format("<div class=\"plot\" data-plot=\"latency\">{}</div>\n", RenderScatterSvg(charts[board]));
+    html += fmt::format("<div class=\"plot\" data-plot=\"latency\">{}<p class=\"caption\">Measured on {}</p></div>\n",
+                        RenderScatterSvg(charts[board]), EscapeHtml(board));
   }
   return html.empty() ? "<p class=\"note\">No variant has been measured on a board yet (qatctl measure).</p>\n" : html;
 }
@@ -309,28 +341,36 @@ std::string TrainingCurves(const std::vector<ReportedJob>& jobs, const std::vect
   return html.empty() ? "<p class=\"note\">No variant has a training history.</p>\n" : html;
 }
 
+// A bar chart per measured variant, grouped by board.
 std::string LayerCycles(const std::vector<ReportedJob>& jobs, const std::vector<std::string>& tags) {
-  std::string html;
+  std::vector<std::string> boards;
+  std::map<std::string, std::string> charts;
   for (size_t i = 0; i < jobs.size(); ++i) {
     for (const auto& measurement : jobs[i].measurements) {
       if (!Measured(measurement) || measurement.result().layers_size() == 0) continue;
       uint64_t total = 0;
       for (const auto& layer : measurement.result().layers()) total += layer.cycles();
       BarChart chart;
-      chart.title = fmt::format("{}{} on {}", tags[i].empty() ? "" : tags[i] + " ", measurement.variant(),
-                                BoardDescription(measurement));
+      chart.title = fmt::format("{}{}: {} cycles", tags[i].empty() ? "" : tags[i] + " ", measurement.variant(),
+                                Count(static_cast<int64_t>(total)));
       chart.value_label = "cycles per inference";
       for (const auto& layer : measurement.result().layers()) {
         double share = total > 0 ? 100.0 * static_cast<double>(layer.cycles()) / static_cast<double>(total) : 0;
-        chart.bars.push_back({fmt::format("{} {}", layer.index(), layer.op()), static_cast<double>(layer.cycles()),
+        chart.bars.push_back({fmt::format("#{} {}", layer.index(), layer.op()), static_cast<double>(layer.cycles()),
                               fmt::format("{} ({:.1f}%)", Count(static_cast<int64_t>(layer.cycles())), share)});
       }
-      html += fmt::format("<div class=\"plot\" data-plot=\"layers\" data-job=\"{}\" data-variant=\"{}\">{}</div>\n",
-                          EscapeHtml(jobs[i].job.id()), EscapeHtml(measurement.variant()), RenderBarSvg(chart));
+      const std::string board = BoardDescription(measurement);
+      if (charts.find(board) == charts.end()) boards.push_back(board);
+      charts[board] +=
+          fmt::format("<div class=\"plot\" data-plot=\"layers\" data-job=\"{}\" data-variant=\"{}\">{}</div>\n",
+                      EscapeHtml(jobs[i].job.id()), EscapeHtml(measurement.variant()), RenderBarSvg(chart));
     }
   }
-  return html.empty() ? "<p class=\"note\">No board has reported per-layer cycles.</p>\n"
-                      : "<div class=\"charts\">" + html + "</div>\n";
+  std::string html;
+  for (const auto& board : boards) {
+    html += fmt::format("<h3>On {}</h3>\n<div class=\"charts\">{}</div>\n", EscapeHtml(board), charts[board]);
+  }
+  return html.empty() ? "<p class=\"note\">No board has reported per-layer cycles.</p>\n" : html;
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ constexpr const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7", 
                                     "#D55E00", "#F0E442", "#000000", "#999999"};
 constexpr size_t kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
-constexpr double kWidth = 660;
+constexpr double kWidth = 580;
 constexpr double kHeight = 440;
 // The plot area inside the chart: room for the title and legend above, tick
 // labels and axis titles left and below.
@@ -124,8 +124,8 @@ double PixelY(const Frame& frame, const Axis& axis, double value) {
 std::string OpenSvg(const std::string& css_class, double width, double height, const std::string& title) {
   return fmt::format(
       "<svg class=\"chart {}\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" "
-      "aria-label=\"{}\">\n<text class=\"chart-title\" x=\"{}\" y=\"22\">{}</text>\n",
-      css_class, width, height, width, height, EscapeHtml(title), kLeft, EscapeHtml(title));
+      "aria-label=\"{}\">\n<text class=\"chart-title\" x=\"16\" y=\"22\">{}</text>\n",
+      css_class, width, height, width, height, EscapeHtml(title), EscapeHtml(title));
 }
 
 // Grid lines, ticks, tick labels and the axis titles.
@@ -172,12 +172,14 @@ const char* SeriesColour(const std::vector<std::string>& order, const std::strin
   return kPalette[static_cast<size_t>(it - order.begin()) % kPaletteSize];
 }
 
-// One row of legend entries under the title: a swatch and a name each;
-// `extra` entries (already SVG) follow.
-std::string DrawLegend(const std::vector<std::string>& order, const std::string& extra) {
+// One row of legend entries under the title: a swatch and a name for each
+// of `shown`, coloured by their place in `order`; `extra` entries (already
+// SVG) follow.
+std::string DrawLegend(const std::vector<std::string>& order, const std::vector<std::string>& shown,
+                       const std::string& extra) {
   std::string svg = "<g class=\"legend\">";
   double x = kLeft;
-  for (const auto& name : order) {
+  for (const auto& name : shown) {
     svg += fmt::format("<circle cx=\"{}\" cy=\"40\" r=\"5\" fill=\"{}\"/>", Number(x + 5), SeriesColour(order, name));
     svg += fmt::format("<text x=\"{}\" y=\"44\">{}</text>", Number(x + 14), EscapeHtml(name));
     x += 14 + kGlyphWidth * static_cast<double>(name.size()) + 18;
@@ -251,7 +253,7 @@ std::vector<PlacedLabel> PlaceLabels(const std::vector<std::pair<double, double>
 std::string RenderScatterSvg(const ScatterChart& chart) {
   const Frame frame;
   std::string svg = OpenSvg("scatter", kWidth, kHeight, chart.title);
-  std::vector<std::string> names;
+  std::vector<std::string> names = chart.series_order;
   for (const auto& point : chart.points) names.push_back(point.series);
   const std::vector<std::string> order = SeriesOrder(names);
 
@@ -270,7 +272,14 @@ std::string RenderScatterSvg(const ScatterChart& chart) {
         "<circle class=\"dominated\" cx=\"137\" cy=\"40\" r=\"5\" fill=\"#777\"/><text x=\"146\" y=\"44\">dominated"
         "</text>";
   }
-  svg += DrawLegend(order, extra);
+  std::vector<std::string> present;
+  for (const auto& name : order) {
+    if (std::any_of(chart.points.begin(), chart.points.end(),
+                    [&](const ScatterPoint& p) { return p.series == name; })) {
+      present.push_back(name);
+    }
+  }
+  svg += DrawLegend(order, present, extra);
   if (chart.points.empty()) {
     svg += fmt::format("<text class=\"empty\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no data</text></svg>\n",
                        Number(kWidth / 2), Number(kHeight / 2));
@@ -335,7 +344,7 @@ std::string RenderLineSvg(const LineChart& chart) {
   std::vector<std::string> names;
   for (const auto& series : chart.series) names.push_back(series.name);
   const std::vector<std::string> order = SeriesOrder(names);
-  svg += DrawLegend(order, "");
+  svg += DrawLegend(order, order, "");
   double min_x = std::numeric_limits<double>::infinity(), max_x = -min_x;
   double min_y = min_x, max_y = -min_x;
   for (const auto& series : chart.series) {
@@ -351,8 +360,14 @@ std::string RenderLineSvg(const LineChart& chart) {
                        Number(kWidth / 2), Number(kHeight / 2));
     return svg;
   }
-  const Axis x_axis = chart.integer_x ? LinearAxis(std::min(min_x, 1.0), std::max(max_x, 2.0), 8, true)
-                                      : LinearAxis(min_x, max_x, 6, false);
+  Axis x_axis = LinearAxis(min_x, max_x, 6, false);
+  if (chart.integer_x) {
+    // Whole-number ticks, half a step of room either side, so a single
+    // epoch sits in the middle rather than on the frame.
+    x_axis = LinearAxis(min_x, std::max(max_x, min_x + 1), 8, true);
+    x_axis.low -= 0.5;
+    x_axis.high += 0.5;
+  }
   const Axis y_axis = LinearAxis(min_y - (max_y - min_y) * 0.05, max_y + (max_y - min_y) * 0.05, 6, false);
   svg += DrawAxes(frame, x_axis, y_axis, {}, chart.x_label, chart.y_label);
   for (const auto& series : chart.series) {
@@ -383,12 +398,12 @@ std::string RenderBarSvg(const BarChart& chart) {
     value_width = std::max(value_width, kGlyphWidth * static_cast<double>(bar.value_text.size()));
   }
   Frame frame;
-  frame.left = std::max(kLeft, label_width + 16);
+  frame.left = label_width + 16;
   frame.top = 40;
-  frame.width = kWidth - frame.left - value_width - 16;
+  frame.width = chart.width - frame.left - value_width - 16;
   frame.height = static_cast<double>(chart.bars.size()) * (kBarHeight + kGap) + kGap;
   const double height = frame.top + frame.height + 44;
-  std::string svg = OpenSvg("bars", kWidth, height, chart.title);
+  std::string svg = OpenSvg("bars", chart.width, height, chart.title);
   double max_value = 0;
   for (const auto& bar : chart.bars) max_value = std::max(max_value, bar.value);
   const Axis axis = LinearAxis(0, max_value > 0 ? max_value : 1, 5, false);

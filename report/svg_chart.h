@@ -31,6 +31,10 @@ struct ScatterChart {
   // Draws the front of points with the lowest x for their y (x is a cost to
   // minimise, y an accuracy to maximise); dominated points are dimmed.
   bool mark_pareto_front = false;
+  // The legend's order and the colours: these series first, in this order,
+  // then any others as they appear. Fixed lists keep colours the same
+  // across charts.
+  std::vector<std::string> series_order;
   std::vector<ScatterPoint> points;
 };
 
@@ -63,6 +67,7 @@ struct Bar {
 };
 
 struct BarChart {
+  double width = 390;  // pixels; the height follows from the bars
   std::string title;
   std::string value_label;  // the value axis
   std::vector<Bar> bars;    // top to bottom
