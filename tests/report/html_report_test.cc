@@ -52,7 +52,7 @@ v1::Measurement Measurement(const std::string& job_id, const std::string& varian
     v1::LayerCycles* layer = result->add_layers();
     layer->set_index(i);
     layer->set_op(ops[i]);
-    layer->set_cycles(static_cast<uint64_t>(1000 * (i + 1)));
+    layer->set_cycles(1000u * static_cast<uint64_t>(i + 1));
   }
   return measurement;
 }
