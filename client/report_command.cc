@@ -8,12 +8,12 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "report/html_report.h"
-#include "server_client/rpc_status.h"
 #include "server_client/server_link.h"
 
 namespace qatlab {
@@ -34,10 +34,12 @@ std::string NowUtc() {
   return text;
 }
 
-// The jobs a list of ids names, each once, in order. A sweep id will expand
-// here into its jobs.
-StatusOr<std::vector<ReportedJob>> FetchJobs(v1::ExperimentService::Stub& stub, const QatctlOptions& options,
-                                             const std::vector<std::string>& ids) {
+// The jobs a list of ids names, each once, in order; nullopt and the error
+// line, spelled like every qatctl error ("NOT_FOUND: job j-... not found"),
+// in *error when one cannot be had. A sweep id will expand here into its
+// jobs.
+std::optional<std::vector<ReportedJob>> FetchJobs(v1::ExperimentService::Stub& stub, const QatctlOptions& options,
+                                                  const std::vector<std::string>& ids, std::string* error) {
   std::vector<ReportedJob> jobs;
   std::vector<std::string> seen;
   for (const auto& id : ids) {
@@ -49,10 +51,14 @@ StatusOr<std::vector<ReportedJob>> FetchJobs(v1::ExperimentService::Stub& stub, 
     request.set_id(id);
     v1::GetResultsResponse response;
     grpc::Status status = stub.GetResults(&context, request, &response);
-    if (!status.ok()) return FromRpcStatus(status, "job " + id, options.address);
+    if (!status.ok()) {
+      *error = DescribeRpcError(status, options.address);
+      return std::nullopt;
+    }
     if (response.result().variants_size() == 0) {
-      return Status::FailedPrecondition(
-          fmt::format("job {} has no results yet (it is {})", id, v1::JobState_Name(response.job().state())));
+      *error = fmt::format("FAILED_PRECONDITION: job {} has no results yet (it is {})", id,
+                           v1::JobState_Name(response.job().state()));
+      return std::nullopt;
     }
     ReportedJob job;
     job.job = response.job();
@@ -96,8 +102,9 @@ int RunReportCommand(const QatctlOptions& options, const ReportFlags& flags) {
     return Fail(fmt::format("ALREADY_EXISTS: {} exists (--force to overwrite it)", flags.output));
   }
   auto stub = v1::ExperimentService::NewStub(OpenServerChannel(options.address));
-  StatusOr<std::vector<ReportedJob>> jobs = FetchJobs(*stub, options, flags.ids);
-  if (!jobs.ok()) return Fail(DescribeStatus(jobs.status()));
+  std::string fetch_error;
+  std::optional<std::vector<ReportedJob>> jobs = FetchJobs(*stub, options, flags.ids, &fetch_error);
+  if (!jobs.has_value()) return Fail(fetch_error);
 
   ReportOptions report;
   std::string ids;

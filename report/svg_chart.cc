@@ -64,7 +64,10 @@ Axis LinearAxis(double low, double high, int target_ticks, bool integer) {
   Axis axis;
   axis.low = std::floor(low / step) * step;
   axis.high = std::ceil(high / step) * step;
-  for (double tick = axis.low; tick <= axis.high + step * 1e-9; tick += step) axis.ticks.push_back(tick);
+  // Counted rather than accumulated, so a step too small to change a large
+  // value cannot loop forever.
+  const int steps = static_cast<int>(std::min(100.0, std::round((axis.high - axis.low) / step)));
+  for (int i = 0; i <= steps; ++i) axis.ticks.push_back(axis.low + step * i);
   return axis;
 }
 

@@ -13,6 +13,7 @@
 
 #include "report/html_escape.h"
 #include "report/pareto_front.h"
+#include "report/svg_chart.h"
 
 namespace qatlab {
 namespace {
@@ -167,6 +168,20 @@ TEST(HtmlReportTest, ReferencesNothingOutsideTheFile) {
   EXPECT_EQ(html.find("<link"), std::string::npos);
   EXPECT_EQ(html.find("src="), std::string::npos);
   EXPECT_EQ(html.find("url("), std::string::npos);
+}
+
+TEST(SvgChartTest, DegenerateDataStillGetsAxesWithTicks) {
+  // One point; equal points; values far larger than their spread.
+  for (const std::vector<std::pair<double, double>>& values :
+       {std::vector<std::pair<double, double>>{{10, 90}}, {{5, 50}, {5, 50}}, {{1e12, 1}, {1e12 + 1e-3, 2}}}) {
+    ScatterChart chart;
+    chart.mark_pareto_front = true;
+    for (const auto& [x, y] : values) chart.points.push_back({x, y, "p", "s", "", {}});
+    const std::string svg = RenderScatterSvg(chart);
+    EXPECT_EQ(CountMatches(svg, "<circle class=\"point"), values.size());
+    EXPECT_GE(CountMatches(svg, "<text class=\"tick\""), 4u) << svg;
+    EXPECT_LE(CountMatches(svg, "<text class=\"tick\""), 250u);
+  }
 }
 
 TEST(HtmlReportTest, SaysSoWhenNothingWasMeasured) {
