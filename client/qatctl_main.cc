@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "client/qatctl_commands.h"
+#include "client/report_command.h"
 #include "server_client/server_link.h"
 
 int main(int argc, char** argv) {
@@ -73,6 +74,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> compare_ids;
   auto* compare = app.add_subcommand("compare", "one table over the variants of several jobs");
   compare->add_option("ids", compare_ids, "job ids")->required();
+
+  // report
+  qatlab::ReportFlags report_flags;
+  auto* report = app.add_subcommand("report", "write an HTML report (tables and plots) of one or more jobs");
+  report->add_option("ids", report_flags.ids, "job ids")->required();
+  report->add_option("-o,--output", report_flags.output, "the HTML file to write")->required();
+  report->add_flag("--force", report_flags.force, "overwrite the file if it exists");
+  report->add_option("--title", report_flags.title, "the report's title (default: the job ids)");
 
   // devices, measure
   auto* devices = app.add_subcommand("devices", "boards registered by qatlab-agent, ONLINE/BUSY/OFFLINE");
@@ -168,6 +177,7 @@ int main(int argc, char** argv) {
   if (*cancel) return commands.Cancel(job_id);
   if (*list) return commands.List(list_flags);
   if (*compare) return commands.Compare(compare_ids);
+  if (*report) return qatlab::RunReportCommand(options, report_flags);
   if (*devices) return commands.ListDevices();
   if (*measure) return commands.Measure(job_id, measure_variant, measure_board, measure_device);
   if (*cancel_measurement) return commands.CancelMeasurement(measurement_id);

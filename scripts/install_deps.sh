@@ -4,6 +4,7 @@
 # clang-format and clang-tidy (14 on Debian 12) are for scripts/format.sh and
 # scripts/lint.sh; the sanitizer runtimes come with gcc. systemd gives the
 # tests systemd-analyze (tests/deploy: the units are checked, not started).
+# chromium renders `qatctl report`'s HTML headless in tests/report.
 set -euo pipefail
 
 packages=(
@@ -16,6 +17,7 @@ packages=(
   clang-format clang-tidy
   nodejs
   systemd
+  chromium
 )
 
 missing=()
