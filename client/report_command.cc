@@ -1,17 +1,15 @@
 #include "client/report_command.h"
 
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include <fmt/format.h>
 
+#include "client/output_files.h"
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "report/html_report.h"
 #include "server_client/server_link.h"
@@ -69,38 +67,11 @@ std::optional<std::vector<ReportedJob>> FetchJobs(v1::ExperimentService::Stub& s
   return jobs;
 }
 
-// Writes `text` to a temporary file beside `path`, then renames it over
-// `path`: readers see the old file or the whole new one, never a part.
-Status WriteAtomically(const std::string& path, const std::string& text) {
-  const std::string temporary = fmt::format("{}.tmp-{}", path, getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(temporary, ignored);
-      return Status::IOError("cannot write " + temporary);
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    return Status::IOError(fmt::format("cannot write {}: {}", path, error.message()));
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 int RunReportCommand(const QatctlOptions& options, const ReportFlags& flags) {
   // Checked before any call, so a forgotten --force fails at once.
-  std::error_code error;
-  if (!flags.force && std::filesystem::exists(flags.output, error)) {
-    return Fail(fmt::format("ALREADY_EXISTS: {} exists (--force to overwrite it)", flags.output));
-  }
+  if (Status free = CheckOutputFree(flags.output, flags.force); !free.ok()) return Fail(DescribeStatus(free));
   auto stub = v1::ExperimentService::NewStub(OpenServerChannel(options.address));
   std::string fetch_error;
   std::optional<std::vector<ReportedJob>> jobs = FetchJobs(*stub, options, flags.ids, &fetch_error);
@@ -115,7 +86,7 @@ int RunReportCommand(const QatctlOptions& options, const ReportFlags& flags) {
   report.title = flags.title.empty() ? "qatlab report: " + ids : flags.title;
   report.generated_at = NowUtc();
   const std::string html = RenderHtmlReport(*jobs, report);
-  Status written = WriteAtomically(flags.output, html);
+  Status written = WriteFileAtomically(flags.output, html, flags.force);
   if (!written.ok()) return Fail(DescribeStatus(written));
   size_t variants = 0;
   for (const auto& job : *jobs) variants += static_cast<size_t>(job.result.variants_size());

@@ -153,7 +153,7 @@ TEST(ReportEndToEndTest, ReportOfTwoJobsRendersEveryPointInChromium) {
   // no results each give one clear error and write nothing.
   const CapturedRun again = service.Qatctl({"report", job_ids[0], "-o", report});
   EXPECT_EQ(again.exit_status, 1);
-  EXPECT_NE(again.err.find("qatctl: error: ALREADY_EXISTS: " + report + " exists (--force to overwrite it)"),
+  EXPECT_NE(again.err.find("qatctl: error: ALREADY_EXISTS: " + report + " already exists; pass --force to replace it"),
             std::string::npos)
       << again.err;
   EXPECT_EQ(ReadFile(report), html);
