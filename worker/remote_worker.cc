@@ -21,6 +21,7 @@
 #include "server_client/lease_client.h"
 #include "server_client/lease_keeper.h"
 #include "server_client/server_link.h"
+#include "worker/allocation_failure.h"
 
 namespace qatlab {
 namespace {
@@ -183,8 +184,9 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
     ExperimentOptions engine_options;
     engine_options.data_cache_dir = data_cache_dir_;
     engine_options.threads = options_.threads;
-    output.emplace(
-        RunExperiment(spec, engine_options, [&run](const ProgressEvent& event) { return run->OnProgress(event); }));
+    output.emplace(ReportAllocationFailure([&] {
+      return RunExperiment(spec, engine_options, [&run](const ProgressEvent& event) { return run->OnProgress(event); });
+    }));
   } else {
     output.emplace(data_status);
   }

@@ -40,8 +40,8 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   if (!request->has_spec()) return Invalid("spec: missing; a submission needs a job spec");
   if (request->idempotency_key().size() > 256) return Invalid("idempotency_key: longer than 256 characters");
   v1::JobSpec spec = request->spec();
-  Status valid =
-      PrepareSubmission(&spec, [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); });
+  Status valid = PrepareSubmission(
+      &spec, [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); }, deps_.limits.submission);
   if (!valid.ok()) return ToGrpcStatus(valid);
   StatusOr<v1::Job> job = deps_.store.Submit(spec, request->idempotency_key());
   if (!job.ok()) return ToGrpcStatus(job.status());
@@ -70,6 +70,8 @@ grpc::Status ExperimentService::ListJobs(grpc::ServerContext* context, const v1:
   query.state = request->state();
   query.experiment = request->experiment();
   query.labels.insert(request->labels().begin(), request->labels().end());
+  if (!v1::JobView_IsValid(request->view())) return Invalid(fmt::format("view: {} is no JobView", request->view()));
+  query.full_spec = request->view() == v1::JOB_VIEW_FULL;
   StatusOr<JobPage> page = deps_.store.List(query);
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (v1::Job& job : page->jobs) *response->add_jobs() = std::move(job);

@@ -91,6 +91,12 @@ struct ListJobsQuery {
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   std::string experiment;
   std::map<std::string, std::string> labels;
+  // False: each layer of a spec loses its name and `from` (ListJobs' BASIC
+  // view).
+  bool full_spec = true;
+  // A page ends early (with a next token) before its jobs pass this many
+  // serialized bytes; it always holds at least one job.
+  size_t max_page_bytes = 2 << 20;
 };
 
 struct JobPage {
@@ -108,7 +114,8 @@ class JobStore {
 
   // --- users ---
   // REQUIRES: `spec` validated, defaults applied. With a non-empty
-  // idempotency key already used, returns the job created the first time.
+  // idempotency key already used with the same spec, returns the job created
+  // the first time; with another spec, AlreadyExists.
   StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& idempotency_key);
   StatusOr<v1::Job> Get(const std::string& job_id);
   StatusOr<JobPage> List(const ListJobsQuery& query);
