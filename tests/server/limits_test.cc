@@ -2,7 +2,11 @@
 // (INVALID_ARGUMENT naming the limit and the value, nothing stored), a job
 // too large for a worker's memory fails once with a clear error, and
 // ListJobs pages stay readable by a default gRPC client.
+#include <cmath>
 #include <fstream>
+#include <limits>
+
+#include "engine/job_spec.h"
 
 #include "server_fixture.h"
 #include "tests/support/loopback_port.h"
@@ -67,7 +71,8 @@ TEST_F(LimitsTest, OversizedSpecsAreRefusedNamingTheLimitAndNothingIsStored) {
                 "model.layers: 1000 layers, over the limit of " + std::to_string(limits.max_layers));
   // 200,000 layers are over the byte limit first.
   for (int i = 0; i < 199000; ++i) many_layers.mutable_model()->add_layers()->set_type("relu");
-  ExpectRefused(SubmitSpec(many_layers), "bytes serialized, over the limit of " + std::to_string(limits.max_spec_bytes));
+  ExpectRefused(SubmitSpec(many_layers),
+                "bytes serialized, over the limit of " + std::to_string(limits.max_spec_bytes));
 
   v1::JobSpec long_name = Mlp(16);
   long_name.mutable_model()->mutable_layers(1)->set_name(std::string(5 << 20, 'n'));
@@ -125,6 +130,64 @@ TEST_F(LimitsTest, ModelsBeyondTheModelLimitsAreRefusedWithTheirFigures) {
   EXPECT_EQ(StoredJobs(), 0);
   // Within the limits: accepted.
   EXPECT_TRUE(SubmitSpec(Mlp(1000)).ok());
+}
+
+// No field a user wrote is ignored or misread silently.
+TEST_F(LimitsTest, SpecsThatWouldGiveASilentlyWrongResultAreRefused) {
+  v1::JobSpec no_source = SmallSpec();
+  no_source.mutable_data()->set_train_images("dataset:train");
+  no_source.mutable_data()->set_test_images("dataset:test");
+  ExpectRefused(SubmitSpec(no_source), "data.source: empty, but the job names data files");
+
+  v1::JobSpec mnist_with_files = SmallSpec();
+  mnist_with_files.mutable_data()->set_source("mnist");
+  mnist_with_files.mutable_data()->set_train_images("/data/train.npy");
+  ExpectRefused(SubmitSpec(mnist_with_files),
+                "source mnist reads the built-in MNIST-10k, yet the job names data files");
+
+  v1::JobSpec mnist_shape = SmallSpec();
+  mnist_shape.mutable_data()->set_height(32);
+  ExpectRefused(SubmitSpec(mnist_shape), "MNIST-10k is 28x28x1");
+
+  const double infinity = std::numeric_limits<double>::infinity();
+  v1::JobSpec inf_rate = SmallSpec();
+  inf_rate.mutable_training()->set_learning_rate(infinity);
+  ExpectRefused(SubmitSpec(inf_rate), "training.learning_rate: must be a finite number");
+  v1::JobSpec inf_decay = SmallSpec();
+  inf_decay.mutable_training()->set_weight_decay(infinity);
+  ExpectRefused(SubmitSpec(inf_decay), "training.weight_decay: must be a finite number");
+  v1::JobSpec nan_gamma = SmallSpec();
+  nan_gamma.mutable_training()->set_schedule("step");
+  nan_gamma.mutable_training()->set_step_gamma(std::nan(""));
+  ExpectRefused(SubmitSpec(nan_gamma), "training.step_gamma: must be a finite number");
+
+  v1::JobSpec four_bit_activations = SmallSpec();
+  four_bit_activations.add_configs()->set_activation_bits(4);
+  ExpectRefused(SubmitSpec(four_bit_activations),
+                "configs[0].activation_bits: 4: the integer export and its kernels use 8-bit activations");
+
+  EXPECT_EQ(StoredJobs(), 0);
+
+  // Files named by their format need no source: it is set from them.
+  v1::JobSpec csv_files = SmallSpec();
+  csv_files.mutable_data()->set_train_images("/data/train.csv");
+  csv_files.mutable_data()->set_test_images("/data/test.csv");
+  v1::Job job;
+  ASSERT_TRUE(SubmitSpec(csv_files, "", &job).ok());
+  EXPECT_EQ(job.spec().data().source(), "csv");
+}
+
+TEST(JobJsonTest, AnExplicitZeroEpochsIsRefusedRatherThanReadAsTheDefault) {
+  StatusOr<v1::JobSpec> zero = ParseJobSpecJson(R"({"model": {"preset": "mlp"}, "training": {"epochs": 0}})");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("training.epochs: 0 would mean the default (10 epochs)"), std::string::npos)
+      << zero.status().message();
+  StatusOr<v1::JobSpec> qat_zero = ParseJobSpecJson(R"({"model": {"preset": "mlp"}, "qat": {"epochs": 0}})");
+  ASSERT_FALSE(qat_zero.ok());
+  EXPECT_NE(qat_zero.status().message().find("set skip_qat"), std::string::npos) << qat_zero.status().message();
+  // An ONNX model's 0 epochs means no fine-tuning: accepted.
+  EXPECT_TRUE(ParseJobSpecJson(R"({"model": {"onnx": "m.onnx"}, "training": {"epochs": 0}})").ok());
+  EXPECT_TRUE(ParseJobSpecJson(R"({"model": {"preset": "mlp"}, "training": {"epochs": 2}})").ok());
 }
 
 TEST_F(LimitsTest, AnIdempotencyKeyReusedWithAnotherSpecIsRefused) {
@@ -192,8 +255,8 @@ TEST(WorkerMemoryTest, AModelTooLargeForTheWorkerFailsOnceWithAClearError) {
     }
   }
   const int port = test_support::FreeLoopbackPort();
-  const std::string command = std::string("ulimit -v 3000000 && exec '") + QATLAB_SERVER_BINARY + "' --listen 127.0.0.1:" +
-                              std::to_string(port) + " --data-dir '" + dir.File("data") +
+  const std::string command = std::string("ulimit -v 3000000 && exec '") + QATLAB_SERVER_BINARY +
+                              "' --listen 127.0.0.1:" + std::to_string(port) + " --data-dir '" + dir.File("data") +
                               "' --local-workers 1 --log-level warn --max-model-parameters 100000000000";
   StatusOr<std::unique_ptr<test_support::LoggedChild>> server =
       test_support::LoggedChild::Start({"/bin/sh", "-c", command}, dir.File("server.log"));
@@ -201,8 +264,7 @@ TEST(WorkerMemoryTest, AModelTooLargeForTheWorkerFailsOnceWithAClearError) {
 
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   auto experiments = v1::ExperimentService::NewStub(channel);
-  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + milliseconds(15000)))
-      << (*server)->Log();
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + milliseconds(15000))) << (*server)->Log();
 
   // 784 x 2^22 weights: 13 GB of float32, beyond the 3 GB address space.
   v1::JobSpec spec = SmallSpec();
