@@ -247,10 +247,16 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
         [&] { return client_.UploadArtifact(run.job_id, run.lease_id, artifact.file_name, Bytes(artifact.qmodel)); },
         Backoff(kServerBackoff), forever, pause);
     if (!uploaded.ok()) {
-      // Without its artifacts the result is incomplete; the lease runs out
-      // and the job is re-run rather than finished half-way.
       spdlog::warn("worker {}: job {}: upload of {} failed: {}", worker_id_, run.job_id, artifact.file_name,
                    uploaded.ToString());
+      // Without its artifacts the result is incomplete. A lost lease or a
+      // stop says nothing more; any other refusal (the server's storage
+      // failing, a size limit) is the job's error, told now rather than by a
+      // lease expiring later.
+      if (run.keeper.held() && !Stopping()) {
+        ReportFailure(run, "storing artifact " + artifact.file_name + " on the server failed: " + uploaded.ToString(),
+                      /*retryable=*/false);
+      }
       return;
     }
   }
