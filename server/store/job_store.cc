@@ -632,11 +632,19 @@ Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, co
   return Status::Ok();
 }
 
-StatusOr<int> JobStore::ExpireLeases() {
+StatusOr<int> JobStore::ExpireLeases() { return EndLeases(nullptr, ""); }
+
+StatusOr<int> JobStore::ReleaseJobsOf(const std::string& worker_id, const std::string& cause) {
+  return EndLeases(&worker_id, cause);
+}
+
+StatusOr<int> JobStore::EndLeases(const std::string* holder, const std::string& cause) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  QATLAB_ASSIGN_OR_RETURN(std::vector<ExpiredLease> expired, leases_.ExpireDue(*db_, clock_.NowUnixMs()));
+  QATLAB_ASSIGN_OR_RETURN(std::vector<ExpiredLease> expired,
+                          holder == nullptr ? leases_.ExpireDue(*db_, clock_.NowUnixMs())
+                                            : leases_.ExpireHeldBy(*db_, *holder, cause, clock_.NowUnixMs()));
   if (expired.empty()) return 0;
   std::vector<JobUpdate> updates;
   for (const ExpiredLease& e : expired) {

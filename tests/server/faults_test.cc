@@ -2,9 +2,12 @@
 // refused, a blob damaged on disk is DATA_LOSS rather than wrong bytes with
 // status OK, and a server that cannot store a worker's model fails the job
 // with that error at once (not "lease expired" a lease period later).
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
 
+#include "data/mnist.h"
 #include "server_fixture.h"
 #include "tests/support/loopback_port.h"
 #include "tests/support/test_processes.h"
@@ -155,6 +158,69 @@ TEST(StorageFailureTest, AModelTheServerCannotStoreFailsTheJobWithTheStorageErro
   EXPECT_EQ(job.attempt(), 1);
   EXPECT_NE(job.error().find("storing artifact"), std::string::npos) << job.error();
   EXPECT_NE(job.error().find("/tmp"), std::string::npos) << "the error names what failed: " << job.error();
+  (*server)->Stop(milliseconds(10000));
+}
+
+// The pids of `parent`'s child processes (from /proc).
+std::vector<pid_t> ChildrenOf(pid_t parent) {
+  std::vector<pid_t> children;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(parent) + "/task")) {
+    std::ifstream in(task.path() / "children");
+    pid_t child = 0;
+    while (in >> child) children.push_back(child);
+  }
+  return children;
+}
+
+// The real server with one local worker running a long job; the worker is
+// SIGKILLed. The supervisor knows which job it held and gives it back at
+// once: it runs again (attempt 2) long before its 60 s lease would expire.
+TEST(DeadWorkerTest, TheJobOfAKilledLocalWorkerIsReleasedAtOnce) {
+  test_support::TempDir dir;
+  const int port = test_support::FreeLoopbackPort();
+  StatusOr<std::unique_ptr<test_support::LoggedChild>> server = test_support::LoggedChild::Start(
+      {QATLAB_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", dir.File("data"),
+       "--local-workers", "1", "--log-level", "warn", "--lease-seconds", "60", "--worker-binary", QATLAB_WORKER_BINARY,
+       "--data-cache", DefaultDataCacheDir()},
+      dir.File("server.log"));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto experiments = v1::ExperimentService::NewStub(channel);
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + milliseconds(15000))) << (*server)->Log();
+
+  v1::JobSpec spec = SmallSpec();
+  spec.mutable_training()->set_epochs(1000);  // far longer than the test
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = spec;
+  v1::SubmitJobResponse submitted;
+  grpc::ClientContext submit_context;
+  ASSERT_TRUE(experiments->SubmitJob(&submit_context, request, &submitted).ok());
+  auto get = [&] {
+    grpc::ClientContext context;
+    v1::GetJobRequest get_request;
+    get_request.set_id(submitted.job().id());
+    v1::Job job;
+    experiments->GetJob(&context, get_request, &job);
+    return job;
+  };
+  ASSERT_TRUE(test_support::WaitUntil([&] { return get().state() == v1::RUNNING; }, milliseconds(30000),
+                                      "the local worker to lease the job"))
+      << (*server)->Log();
+  const std::vector<pid_t> workers = ChildrenOf((*server)->pid());
+  ASSERT_EQ(workers.size(), 1u);
+  ASSERT_EQ(::kill(workers[0], SIGKILL), 0);
+
+  v1::Job job;
+  ASSERT_TRUE(test_support::WaitUntil(
+      [&] {
+        job = get();
+        return job.attempt() >= 2 || IsTerminal(job.state());
+      },
+      milliseconds(20000), "the job to run again (its lease is 60 s)"))
+      << (*server)->Log();
+  EXPECT_NE(job.state(), v1::FAILED) << job.error();
+  EXPECT_NE(job.error().find("worker local-1 died (killed by signal 9) (attempt 1 of 3)"), std::string::npos)
+      << job.error();
   (*server)->Stop(milliseconds(10000));
 }
 
