@@ -32,8 +32,8 @@ StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json);
 // training), configs (one w8a8), config names ("w<w>a<a>", "mixed" suffix
 // when layer_weight_bits is set), seed 1, max_attempts 3, data source
 // "mnist" when no data file is named, else the format the training images'
-// file name tells (.csv, .npy, idx) or none (ValidateJobSpec then refuses). The model preset is kept as is (see ResolveModelLayers).
-// Idempotent.
+// file name tells (.csv, .npy, idx) or none (ValidateJobSpec then refuses). The model preset is kept as is (see
+// ResolveModelLayers). Idempotent.
 void ApplyJobSpecDefaults(v1::JobSpec* spec);
 
 // The names of the built-in model presets.
