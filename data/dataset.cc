@@ -177,6 +177,13 @@ StatusOr<IdxArray> ReadIdx(const std::string& path, int min_rank, int max_rank, 
   QATLAB_ASSIGN_OR_RETURN(const std::string b, file.ReadString(0, std::min<uint64_t>(file_size, 4 + 4 * 255)));
   IdxArray array{{}, std::move(file), 0};
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(b[i]); };
+  if (byte(0) == 0x1f && byte(1) == 0x8b) {
+    // MNIST-style downloads come as .gz; reading them compressed would need
+    // the whole file inflated in memory anyway.
+    return Status::InvalidArgument(path +
+                                   ": is gzip-compressed (magic 0x1F8B); decompress it first (gunzip -k FILE) and "
+                                   "name the decompressed file");
+  }
   if (byte(0) != 0 || byte(1) != 0) {
     char magic[16];
     std::snprintf(magic, sizeof magic, "0x%02X%02X%02X%02X", byte(0), byte(1), byte(2), byte(3));
@@ -638,15 +645,16 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
     if (!seen_first_line) {
       seen_first_line = true;
       if (!ParseInt(fields[0], value)) continue;  // a header line
-      if (infer_shape) {
-        if (fields.size() < 2) return Status::InvalidArgument(where() + ": a label but no pixel values");
-        if (fields.size() - 1 > kMaxSampleSize) {
-          return Status::InvalidArgument(where() + ": " + std::to_string(fields.size() - 1) +
-                                         " pixel values is more than supported");
-        }
-        expected_columns = fields.size();
-        ShapeForFlatSample(static_cast<int>(fields.size() - 1), dataset.height, dataset.width, dataset.channels);
+    }
+    // The shape is inferred from the first line of data (after any header).
+    if (expected_columns == 0) {
+      if (fields.size() < 2) return Status::InvalidArgument(where() + ": a label but no pixel values");
+      if (fields.size() - 1 > kMaxSampleSize) {
+        return Status::InvalidArgument(where() + ": " + std::to_string(fields.size() - 1) +
+                                       " pixel values is more than supported");
       }
+      expected_columns = fields.size();
+      ShapeForFlatSample(static_cast<int>(fields.size() - 1), dataset.height, dataset.width, dataset.channels);
     }
     if (fields.size() != expected_columns) {
       return Status::InvalidArgument(where() + ": " + std::to_string(fields.size()) + " columns, expected " +
@@ -724,15 +732,31 @@ StatusOr<DatasetPair> LoadDataset(const v1::DataSpec& spec, const std::string& c
   QATLAB_ASSIGN_OR_RETURN(pair.train, std::move(train));
   QATLAB_ASSIGN_OR_RETURN(pair.test, std::move(test));
 
-  // A flat NPY whose shape the job states explicitly takes that shape.
-  if (source == "npy" && spec.height() > 0 && spec.width() > 0) {
+  // A stated shape is never ignored: a flat NPY takes it; an NPY or IDX file
+  // whose own shape contradicts it is an error.
+  if ((source == "npy" || source == "idx") && (spec.height() > 0 || spec.width() > 0 || spec.channels() > 0)) {
+    if (spec.height() <= 0 || spec.width() <= 0) {
+      return Status::InvalidArgument("data.height and data.width: give both (or neither)");
+    }
     const int channels = spec.channels() > 0 ? spec.channels() : 1;
+    const int64_t stated = int64_t{spec.height()} * spec.width() * channels;
+    const std::string stated_text =
+        std::to_string(spec.height()) + "x" + std::to_string(spec.width()) + "x" + std::to_string(channels);
     for (Dataset* dataset : {&pair.train, &pair.test}) {
-      if (dataset->sample_size() == spec.height() * spec.width() * channels) {
+      const bool same =
+          dataset->height == spec.height() && dataset->width == spec.width() && dataset->channels == channels;
+      const bool flat = dataset->height == 1 || dataset->height * dataset->height == dataset->sample_size();
+      if (same) continue;
+      if (source == "npy" && flat && dataset->sample_size() == stated) {
         dataset->height = spec.height();
         dataset->width = spec.width();
         dataset->channels = channels;
+        continue;
       }
+      return Status::InvalidArgument("data.height/width/channels: " + stated_text + " contradicts " +
+                                     (dataset == &pair.train ? spec.train_images() : spec.test_images()) +
+                                     ", whose images are " + std::to_string(dataset->height) + "x" +
+                                     std::to_string(dataset->width) + "x" + std::to_string(dataset->channels));
     }
   }
   const Dataset& a = pair.train;

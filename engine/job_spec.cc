@@ -1,8 +1,11 @@
 #include "engine/job_spec.h"
 
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <map>
 #include <set>
 #include <string>
@@ -199,6 +202,61 @@ Status CheckBits(int bits, const std::string& field) {
   return Status::Ok();
 }
 
+// Proto3 cannot tell an unset number from 0, and 0 epochs means the default.
+// A job file that writes 0 explicitly means something else (no training):
+// refuse it rather than silently train 10 epochs. An ONNX model's float
+// training is fine-tuning, which 0 epochs does skip.
+Status CheckExplicitZeroEpochs(const std::string& json, const v1::JobSpec& spec) {
+  google::protobuf::Struct root;
+  if (!google::protobuf::util::JsonStringToMessage(json, &root).ok()) return Status::Ok();
+  auto explicit_zero = [&](const char* section, const char* field) {
+    const auto outer = root.fields().find(section);
+    if (outer == root.fields().end() || !outer->second.has_struct_value()) return false;
+    const auto& inner = outer->second.struct_value().fields();
+    const auto value = inner.find(field);
+    return value != inner.end() && value->second.has_number_value() && value->second.number_value() == 0;
+  };
+  if (explicit_zero("training", "epochs") && spec.model().onnx().empty()) {
+    return Status::InvalidArgument(
+        "training.epochs: 0 would mean the default (10 epochs): the job format cannot tell 0 from unset; leave "
+        "it out for the default, or give 1..1000");
+  }
+  if (explicit_zero("qat", "epochs")) {
+    return Status::InvalidArgument(
+        "qat.epochs: 0 would mean the default (3 epochs): the job format cannot tell 0 from unset; leave it out "
+        "for the default, or set skip_qat to train no QAT variants");
+  }
+  return Status::Ok();
+}
+
+// The source a job's files imply when it names none: from the training
+// images' file name, or empty when it does not tell (an uploaded data set,
+// an unusual name).
+std::string SourceFromPaths(const v1::DataSpec& data) {
+  std::string name = data.train_images();
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (name.rfind("dataset:", 0) == 0) return "";
+  if (ends_with(".csv")) return "csv";
+  if (ends_with(".npy")) return "npy";
+  if (ends_with(".idx") || ends_with("-ubyte") || ends_with(".idx3") || name.find("idx3") != std::string::npos) {
+    return "idx";
+  }
+  return "";
+}
+
+bool NamesDataFiles(const v1::DataSpec& data) {
+  return !data.train_images().empty() || !data.train_labels().empty() || !data.test_images().empty() ||
+         !data.test_labels().empty();
+}
+
+Status CheckFinite(double value, const std::string& field) {
+  if (!std::isfinite(value)) return Status::InvalidArgument(field + ": must be a finite number");
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json) {
@@ -214,11 +272,16 @@ StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json) {
     while (!message.empty() && (message.back() == ' ' || message.back() == '^')) message.pop_back();
     return Status::InvalidArgument("job JSON: " + message);
   }
+  QATLAB_RETURN_IF_ERROR(CheckExplicitZeroEpochs(json, spec));
   return spec;
 }
 
 void ApplyJobSpecDefaults(v1::JobSpec* spec) {
-  if (spec->data().source().empty()) spec->mutable_data()->set_source("mnist");
+  if (spec->data().source().empty()) {
+    // Files without a source name their format by their names; when they do
+    // not, the source stays empty and ValidateJobSpec says so.
+    spec->mutable_data()->set_source(NamesDataFiles(spec->data()) ? SourceFromPaths(spec->data()) : "mnist");
+  }
   v1::TrainingSpec* training = spec->mutable_training();
   if (training->optimizer().empty()) training->set_optimizer("adam");
   if (training->learning_rate() == 0) training->set_learning_rate(1e-3);
@@ -327,7 +390,29 @@ namespace {
 // then checked later).
 Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<LayerConfig>* layers) {
   const auto& data = spec.data();
+  if (data.source().empty() && NamesDataFiles(data)) {
+    return Status::InvalidArgument(
+        "data.source: empty, but the job names data files and their names do not tell the format; give source "
+        "(idx, npy or csv)");
+  }
   const std::string source = data.source().empty() ? "mnist" : data.source();
+  if (source == "mnist") {
+    if (NamesDataFiles(data)) {
+      return Status::InvalidArgument(
+          "data: source mnist reads the built-in MNIST-10k, yet the job names data files; give source idx, npy or "
+          "csv to use them");
+    }
+    if (data.height() != 0 || data.width() != 0 || data.channels() != 0) {
+      return Status::InvalidArgument("data.height/width/channels: MNIST-10k is 28x28x1; leave them out");
+    }
+  }
+  if (source == "csv" && (!data.train_labels().empty() || !data.test_labels().empty())) {
+    return Status::InvalidArgument(
+        "data.train_labels/test_labels: a CSV file holds its labels (the first column); leave them out");
+  }
+  if (data.height() < 0 || data.width() < 0 || data.channels() < 0) {
+    return Status::InvalidArgument("data.height/width/channels: must be >= 0");
+  }
   if (source == "idx" || source == "npy") {
     if (data.train_images().empty()) return Status::InvalidArgument("data.train_images: missing for source " + source);
     if (data.train_labels().empty()) return Status::InvalidArgument("data.train_labels: missing for source " + source);
@@ -347,7 +432,17 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
   if (training.optimizer() != "adam" && training.optimizer() != "sgd") {
     return Status::InvalidArgument("training.optimizer: unknown optimizer '" + training.optimizer() + "' (adam, sgd)");
   }
+  QATLAB_RETURN_IF_ERROR(CheckFinite(training.learning_rate(), "training.learning_rate"));
+  QATLAB_RETURN_IF_ERROR(CheckFinite(training.momentum(), "training.momentum"));
+  QATLAB_RETURN_IF_ERROR(CheckFinite(training.step_gamma(), "training.step_gamma"));
+  QATLAB_RETURN_IF_ERROR(CheckFinite(training.weight_decay(), "training.weight_decay"));
+  QATLAB_RETURN_IF_ERROR(CheckFinite(spec.qat().learning_rate(), "qat.learning_rate"));
+  QATLAB_RETURN_IF_ERROR(CheckFinite(spec.ptq().percentile(), "ptq.percentile"));
   if (!(training.learning_rate() > 0)) return Status::InvalidArgument("training.learning_rate: must be > 0");
+  if (training.schedule() == "step" && !(training.step_gamma() > 0)) {
+    return Status::InvalidArgument("training.step_gamma: must be > 0");
+  }
+  if (training.step_epochs() < 0) return Status::InvalidArgument("training.step_epochs: must be >= 0");
   if (training.batch_size() <= 0 || training.batch_size() > 4096) {
     return Status::InvalidArgument("training.batch_size: " + std::to_string(training.batch_size()) +
                                    " is outside 1..4096");
@@ -387,6 +482,14 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
     const std::string field = "configs[" + std::to_string(c) + "]";
     QATLAB_RETURN_IF_ERROR(CheckBits(config.weight_bits(), field + ".weight_bits"));
     QATLAB_RETURN_IF_ERROR(CheckBits(config.activation_bits(), field + ".activation_bits"));
+    if (config.activation_bits() != 8) {
+      // The integer model (.qmodel, the C kernels, the boards) carries int8
+      // activations; a variant trained for fewer bits would be exported as
+      // if it had 8 and its integer accuracy would mean nothing.
+      return Status::InvalidArgument(field + ".activation_bits: " + std::to_string(config.activation_bits()) +
+                                     ": the integer export and its kernels use 8-bit activations; only 8 is "
+                                     "supported (weights may use 2..8 bits)");
+    }
     if (weighted >= 0 && config.layer_weight_bits_size() > 0 && config.layer_weight_bits_size() != weighted) {
       return Status::InvalidArgument(field + ".layer_weight_bits: has " +
                                      std::to_string(config.layer_weight_bits_size()) + " entries but the model has " +

@@ -21,7 +21,9 @@
 namespace qatlab {
 
 // Parses a job file's JSON (protobuf's canonical JSON mapping; snake_case
-// names accepted too). Unknown fields are errors, naming the field.
+// names accepted too). Unknown fields are errors, naming the field, and so
+// is an explicit "epochs": 0 in training (but for an ONNX model) or qat: it
+// would read as the default.
 // Does not apply defaults or validate.
 StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json);
 
@@ -32,8 +34,9 @@ StatusOr<v1::JobSpec> ParseJobSpecJson(const std::string& json);
 // (512 samples, minmax, 99.99), QAT (3 epochs, 1e-4, optimizer of the float
 // training), configs (one w8a8), config names ("w<w>a<a>", "mixed" suffix
 // when layer_weight_bits is set), seed 1, max_attempts 3, data source
-// "mnist". The model preset is kept as is (see ResolveModelLayers).
-// Idempotent.
+// "mnist" when no data file is named, else the format the training images'
+// file name tells (.csv, .npy, idx) or none (ValidateJobSpec then refuses). The model preset is kept as is (see
+// ResolveModelLayers). Idempotent.
 void ApplyJobSpecDefaults(v1::JobSpec* spec);
 
 // The names of the built-in model presets.

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   int64_t max_upload_mib = 256;
   std::string sync = "normal";
   std::string log_level = "info";
+  int64_t max_spec_kib = options.limits.submission.max_spec_bytes >> 10;
+  int64_t max_activation_mib = options.limits.submission.max_activation_bytes >> 20;
 
   CLI::App app{"qatlab-server: the job queue, result store and API of qatlab"};
   app.add_option("--listen", options.listen, "address:port to serve on")->capture_default_str();
@@ -61,6 +63,24 @@ int main(int argc, char** argv) {
   app.add_option("--max-lease-wait-ms", options.limits.max_lease_wait_ms, "cap on LeaseJob long polls")
       ->capture_default_str()
       ->check(CLI::Range(0, 60000));
+  app.add_option("--max-spec-kib", max_spec_kib, "largest accepted job spec (serialized)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  app.add_option("--max-layers", options.limits.submission.max_layers, "most layers a submitted model may have")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--max-model-parameters", options.limits.submission.max_parameters,
+                 "most weights and biases a submitted model may have")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  app.add_option("--max-model-macs", options.limits.submission.max_macs,
+                 "most multiply-accumulates of one inference of a submitted model")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  app.add_option("--max-activation-mib", max_activation_mib,
+                 "most float activation memory of one training batch of a submitted model")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   app.add_option("--sync", sync,
                  "SQLite synchronous level: normal (survives process crashes) or full (also "
                  "power loss)")
@@ -78,6 +98,8 @@ int main(int argc, char** argv) {
   }
   options.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
   options.limits.max_upload_bytes = max_upload_mib << 20;
+  options.limits.submission.max_spec_bytes = max_spec_kib << 10;
+  options.limits.submission.max_activation_bytes = max_activation_mib << 20;
   options.sync = sync == "full" ? qatlab::server::SyncMode::kFull : qatlab::server::SyncMode::kNormal;
   if (!token_file.empty()) {
     qatlab::StatusOr<std::string> token = qatlab::server::ReadTokenFile(token_file);

@@ -132,6 +132,7 @@ void WorkerSupervisor::Monitor() {
         spdlog::warn("worker local-{} (pid {}) {} after {} ms; restarting in {} ms", index, slot.process->pid(),
                      DescribeExit(*exit_status), lived.count(), delay.count());
         slot.process.reset();
+        if (options_.on_death) options_.on_death(fmt::format("local-{}", index), DescribeExit(*exit_status));
       } else if (now >= slot.restart_at) {
         Spawn(index, slot);
       }

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +40,11 @@ struct WorkerSupervisorOptions {
   // A worker that lived this long before dying starts over at backoff.initial.
   std::chrono::milliseconds backoff_reset_after{60000};
   std::chrono::milliseconds stop_grace{10000};
+  // Called on the monitor thread when worker `worker_id` ("local-K") died
+  // (not when stopped), with how it ended ("exited with status 1", "killed by
+  // signal 9"): the server releases the job it held at once instead of
+  // waiting out the lease.
+  std::function<void(const std::string& worker_id, const std::string& how)> on_death;
 };
 
 class WorkerSupervisor {

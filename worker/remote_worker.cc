@@ -21,6 +21,7 @@
 #include "server_client/lease_client.h"
 #include "server_client/lease_keeper.h"
 #include "server_client/server_link.h"
+#include "worker/allocation_failure.h"
 
 namespace qatlab {
 namespace {
@@ -186,8 +187,9 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
     ExperimentOptions engine_options;
     engine_options.data_cache_dir = data_cache_dir_;
     engine_options.threads = options_.threads;
-    output.emplace(
-        RunExperiment(spec, engine_options, [&run](const ProgressEvent& event) { return run->OnProgress(event); }));
+    output.emplace(ReportAllocationFailure([&] {
+      return RunExperiment(spec, engine_options, [&run](const ProgressEvent& event) { return run->OnProgress(event); });
+    }));
   } else {
     output.emplace(data_status);
   }
@@ -262,10 +264,16 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
         [&] { return client_.UploadArtifact(run.job_id, run.lease_id, artifact.file_name, Bytes(artifact.qmodel)); },
         Backoff(kServerBackoff), forever, pause);
     if (!uploaded.ok()) {
-      // Without its artifacts the result is incomplete; the lease runs out
-      // and the job is re-run rather than finished half-way.
       spdlog::warn("worker {}: job {}: upload of {} failed: {}", worker_id_, run.job_id, artifact.file_name,
                    uploaded.ToString());
+      // Without its artifacts the result is incomplete. A lost lease or a
+      // stop says nothing more; any other refusal (the server's storage
+      // failing, a size limit) is the job's error, told now rather than by a
+      // lease expiring later.
+      if (run.keeper.held() && !Stopping()) {
+        ReportFailure(run, "storing artifact " + artifact.file_name + " on the server failed: " + uploaded.ToString(),
+                      /*retryable=*/false);
+      }
       return;
     }
   }

@@ -13,6 +13,7 @@
 #include "engine/experiment.h"
 #include "engine/job_spec.h"
 #include "process/stop_signal.h"
+#include "worker/allocation_failure.h"
 
 namespace qatlab {
 namespace {
@@ -89,7 +90,8 @@ int RunJobCommand(const RunCommandOptions& options) {
   experiment_options.data_cache_dir = options.data_cache_dir;
   experiment_options.threads = options.threads;
   ProgressPrinter printer;
-  auto output = RunExperiment(*spec, experiment_options, [&](const ProgressEvent& e) { return printer(e); });
+  auto output = ReportAllocationFailure(
+      [&] { return RunExperiment(*spec, experiment_options, [&](const ProgressEvent& e) { return printer(e); }); });
   if (!output.ok()) {
     const int code = output.status().code() == StatusCode::kCancelled ? 2 : 1;
     std::fprintf(stderr, "%serror: %s\n", isatty(STDERR_FILENO) ? "\n" : "",

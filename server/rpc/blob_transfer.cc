@@ -42,6 +42,13 @@ StatusOr<std::string> CheckReceivedUpload(std::string bytes, const UploadAnnounc
 
 grpc::Status SendBlob(const ArtifactStore& store, const std::string& sha256, const std::string& name, int64_t size,
                       grpc::ServerContext* context, grpc::ServerWriter<v1::ArtifactChunk>* writer) {
+  // Checked before the first byte goes out, so a damaged blob is refused
+  // rather than half-sent; ReadChunks checks again while streaming, for a
+  // blob damaged in between.
+  if (Status verified = store.Verify(sha256); !verified.ok()) {
+    if (verified.code() == StatusCode::kNotFound) return ToGrpcStatus(Status::Corruption(verified.message()));
+    return ToGrpcStatus(verified);
+  }
   bool first = true;
   bool broken = false;
   Status read = store.ReadChunks(sha256, kDownloadChunkBytes, [&](std::string_view piece) {

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include "server/rpc/blob_transfer.h"
 #include "server/rpc/device_rpcs.h"
 #include "server/rpc/grpc_status.h"
@@ -29,7 +32,7 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   SubmissionLookups lookups;
   lookups.dataset_exists = [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); };
   lookups.find_model = [&](const std::string& name) { return deps_.catalogue.FindModel(name); };
-  Status valid = PrepareSubmission(&spec, lookups);
+  Status valid = PrepareSubmission(&spec, lookups, deps_.limits.submission);
   if (!valid.ok()) return ToGrpcStatus(valid);
   StatusOr<v1::Job> job = deps_.store.Submit(spec, request->idempotency_key());
   if (!job.ok()) return ToGrpcStatus(job.status());
@@ -58,6 +61,8 @@ grpc::Status ExperimentService::ListJobs(grpc::ServerContext* context, const v1:
   query.state = request->state();
   query.experiment = request->experiment();
   query.labels.insert(request->labels().begin(), request->labels().end());
+  if (!v1::JobView_IsValid(request->view())) return Invalid(fmt::format("view: {} is no JobView", request->view()));
+  query.full_spec = request->view() == v1::JOB_VIEW_FULL;
   StatusOr<JobPage> page = deps_.store.List(query);
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (v1::Job& job : page->jobs) *response->add_jobs() = std::move(job);
@@ -191,10 +196,14 @@ grpc::Status DownloadArtifactFrom(ServiceDependencies& deps, grpc::ServerContext
     return Invalid("name: empty; give job_id and name, or sha256");
   }
   if (!request.name().empty() && request.job_id().empty()) return Invalid("job_id: empty; a name is per job");
-  if (!request.sha256().empty() && !IsSha256Hex(request.sha256())) {
-    return Invalid(fmt::format("sha256: '{}' is not a lowercase sha256 hex digest", request.sha256().substr(0, 80)));
+  // Digests are stored lowercase; either case is accepted, as UploadDataset
+  // and UploadArtifact accept it.
+  std::string sha256 = request.sha256();
+  std::transform(sha256.begin(), sha256.end(), sha256.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (!sha256.empty() && !IsSha256Hex(sha256)) {
+    return Invalid(fmt::format("sha256: '{}' is not a sha256 hex digest", request.sha256().substr(0, 80)));
   }
-  StatusOr<v1::Artifact> artifact = deps.catalogue.FindArtifact(request.job_id(), request.name(), request.sha256());
+  StatusOr<v1::Artifact> artifact = deps.catalogue.FindArtifact(request.job_id(), request.name(), sha256);
   if (!artifact.ok()) return ToGrpcStatus(artifact.status());
   return SendBlob(deps.artifacts, artifact->sha256(), artifact->name(), artifact->size(), context, writer);
 }

@@ -149,6 +149,11 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
     supervision.token_file = options.token_file;
     supervision.data_cache = options.worker_data_cache;
     supervision.stop_grace = options.worker_stop_grace;
+    // A dead local worker's job need not wait out its lease.
+    supervision.on_death = [store = server->store_.get()](const std::string& worker_id, const std::string& how) {
+      StatusOr<int> released = store->ReleaseJobsOf(worker_id, "died (" + how + ")");
+      if (!released.ok()) spdlog::warn("releasing the jobs of {}: {}", worker_id, released.status().ToString());
+    };
     server->supervisor_ = std::make_unique<WorkerSupervisor>(supervision);
     QATLAB_RETURN_IF_ERROR(server->supervisor_->Start());
   }

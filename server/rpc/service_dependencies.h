@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "server/rpc/auth.h"
+#include "server/rpc/submission_validation.h"
 #include "server/store/artifact_store.h"
 #include "server/store/catalogue.h"
 #include "server/store/device_store.h"
@@ -17,6 +18,7 @@ namespace qatlab::server {
 struct ServiceLimits {
   int64_t max_upload_bytes = 256ll << 20;
   int max_lease_wait_ms = 10000;  // LeaseJob long polls are capped here
+  SubmissionLimits submission;    // the size of a job spec and its model
 };
 
 struct ServiceDependencies {

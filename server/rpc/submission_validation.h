@@ -1,9 +1,10 @@
 // What the server checks before a job is accepted: the engine's cheap spec
-// validation (no data needed) plus the server's own rules (attempt limits,
-// labels, references to uploaded data sets and models). Nothing is stored on
-// failure.
+// validation (no data needed), the size of the spec and of the model it
+// describes, and the server's own rules (attempt limits, labels, references
+// to uploaded data sets and models). Nothing is stored on failure.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -16,6 +17,23 @@ namespace qatlab::server {
 // Data paths of the form "dataset:<name>" name a data set uploaded with
 // UploadDataset; the worker fetches it with FetchDataset.
 inline constexpr const char* kDatasetReferencePrefix = "dataset:";
+
+// How large a job may be. The spec bounds protect the server (a spec is
+// stored, listed and sent to a worker whole); the model bounds protect the
+// workers (a model is allocated whole: weights, gradients, optimizer state,
+// and a batch's activations for the backward pass).
+struct SubmissionLimits {
+  // --- the spec ---
+  int64_t max_spec_bytes = 256 << 10;  // serialized JobSpec
+  int max_layers = 512;                // model.layers
+  int max_configs = 64;                // configs
+  // --- the model (checked when the input shape is known at submission:
+  // the built-in MNIST, or CSV with height and width; otherwise the worker
+  // fails the job when it cannot allocate the model) ---
+  int64_t max_parameters = 20'000'000;       // weights + biases
+  int64_t max_macs = 2'000'000'000;          // multiply-accumulates of one inference
+  int64_t max_activation_bytes = 2ll << 30;  // float32 activations of one training batch
+};
 
 // ModelSpec.onnx of the form "model:<name>" names a model uploaded with
 // UploadModel; the worker fetches it with FetchModel.
@@ -37,6 +55,8 @@ struct SubmissionLookups {
 // count must match the built-in MNIST (28x28x1, 10 classes) when that is the
 // data, or data.num_classes when the spec sets it. An ONNX path on the worker
 // is checked only when the worker loads it.
-Status PrepareSubmission(v1::JobSpec* spec, const SubmissionLookups& lookups);
+// The spec and model must also stay within `limits` (InvalidArgument naming
+// the limit and the value).
+Status PrepareSubmission(v1::JobSpec* spec, const SubmissionLookups& lookups, const SubmissionLimits& limits = {});
 
 }  // namespace qatlab::server

@@ -83,6 +83,19 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context, const v1::
     if (!v.artifact_sha256().empty() && !IsSha256Hex(v.artifact_sha256())) {
       return Invalid(fmt::format("result.variants[{}].artifact_sha256: not a lowercase sha256 hex digest", i));
     }
+    // A result may name only what was uploaded for this job: the results
+    // must never point at a model nobody can download.
+    if (!v.artifact().empty() || !v.artifact_sha256().empty()) {
+      StatusOr<v1::Artifact> stored =
+          deps_.catalogue.FindArtifact(request->job_id(), v.artifact(), v.artifact_sha256());
+      if (!stored.ok() && stored.status().code() != StatusCode::kNotFound) return ToGrpcStatus(stored.status());
+      if (!stored.ok() || (!v.artifact_sha256().empty() && stored->sha256() != v.artifact_sha256())) {
+        return ToGrpcStatus(Status::FailedPrecondition(
+            fmt::format("result.variants[{}].artifact: '{}' (sha256 '{}') was never uploaded for job {}; upload it "
+                        "with UploadArtifact first",
+                        i, v.artifact().substr(0, 128), v.artifact_sha256(), request->job_id().substr(0, 64))));
+      }
+    }
   }
   // The store queues what spec.measure_on asks for in the same transaction.
   return ToGrpcStatus(deps_.store.Complete(request->job_id(), request->lease_id(), request->result()));

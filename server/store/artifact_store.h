@@ -39,8 +39,16 @@ class ArtifactStore {
   bool Contains(const std::string& sha256) const;
   std::string PathOf(const std::string& sha256) const;
 
+  // Reads the whole blob and checks that its bytes still have its digest:
+  // Corruption (DATA_LOSS) when they do not (damaged or cut short on disk),
+  // NotFound when the file is gone.
+  Status Verify(const std::string& sha256) const;
+
   // Calls `consume` with successive pieces of at most `chunk_bytes` of the
-  // blob; stops early (returning OK) when `consume` returns false.
+  // blob; stops early (returning OK) when `consume` returns false. The bytes
+  // are hashed as they are read: having read them all, returns Corruption
+  // when they do not have the digest `sha256` (what was passed on is then
+  // damaged, and the caller must say so).
   template <typename Consume>
   Status ReadChunks(const std::string& sha256, size_t chunk_bytes, Consume&& consume) const;
 
@@ -92,17 +100,27 @@ Status ArtifactStore::ReadChunks(const std::string& sha256, size_t chunk_bytes, 
   QATLAB_RETURN_IF_ERROR(OpenForRead(sha256, &fd));
   std::string buffer(chunk_bytes, '\0');
   Status status;
+  Sha256 hash;
+  bool complete = false;
   while (true) {
     Status read = ReadSome(fd, &buffer);
     if (!read.ok()) {
       status = read;
       break;
     }
-    if (buffer.empty()) break;
+    if (buffer.empty()) {
+      complete = true;
+      break;
+    }
+    hash.Update(buffer);
     if (!consume(std::string_view(buffer))) break;
     buffer.resize(chunk_bytes);
   }
   CloseFd(fd);
+  if (complete && hash.FinishHex() != sha256) {
+    return Status::Corruption("blob " + sha256 + " in " + root_ +
+                              " no longer has its sha256 (damaged or cut short on disk)");
+  }
   return status;
 }
 

@@ -1,6 +1,7 @@
 #include "server/store/job_store.h"
 
 #include <fmt/format.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -128,7 +129,17 @@ StatusOr<v1::Job> JobStore::InsertJob(const v1::JobSpec& spec, const std::string
   if (!idempotency_key.empty()) {
     Statement existing = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE idempotency_key = ?1", kJobColumns));
     existing.Bind(1, idempotency_key);
-    if (existing.Step()) return JobFromRow(existing, nullptr);
+    if (existing.Step()) {
+      v1::Job job = JobFromRow(existing, nullptr);
+      // A key names one submission: the same key with another spec is a
+      // client bug, not a retry, and must not silently answer the old job.
+      if (!google::protobuf::util::MessageDifferencer::Equals(job.spec(), spec)) {
+        return Status::AlreadyExists(
+            fmt::format("idempotency_key '{}' was used for job {} with a different spec; use a new key for a new job",
+                        idempotency_key.substr(0, 64), job.id()));
+      }
+      return job;
+    }
     QATLAB_RETURN_IF_ERROR(existing.status());
   }
   const int64_t now = clock_.NowUnixMs();
@@ -299,12 +310,25 @@ StatusOr<JobPage> JobStore::List(const ListJobsQuery& query) {
   s.Bind(param, page_size + 1);  // one extra row tells whether another page exists
   JobPage page;
   int64_t last_seq = 0;
+  size_t page_bytes = 0;
   while (s.Step()) {
-    if (static_cast<int>(page.jobs.size()) == page_size) {
+    int64_t seq = 0;
+    v1::Job job = JobFromRow(s, &seq);
+    if (!query.full_spec) {
+      for (v1::LayerSpec& layer : *job.mutable_spec()->mutable_model()->mutable_layers()) {
+        layer.clear_name();
+        layer.clear_from();
+      }
+    }
+    const size_t job_bytes = job.ByteSizeLong();
+    if (static_cast<int>(page.jobs.size()) == page_size ||
+        (!page.jobs.empty() && page_bytes + job_bytes > query.max_page_bytes)) {
       page.next_page_token = kPageTokenPrefix + std::to_string(last_seq);
       break;
     }
-    page.jobs.push_back(JobFromRow(s, &last_seq));
+    page_bytes += job_bytes;
+    last_seq = seq;
+    page.jobs.push_back(std::move(job));
   }
   QATLAB_RETURN_IF_ERROR(s.status());
   return page;
@@ -608,11 +632,19 @@ Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, co
   return Status::Ok();
 }
 
-StatusOr<int> JobStore::ExpireLeases() {
+StatusOr<int> JobStore::ExpireLeases() { return EndLeases(nullptr, ""); }
+
+StatusOr<int> JobStore::ReleaseJobsOf(const std::string& worker_id, const std::string& cause) {
+  return EndLeases(&worker_id, cause);
+}
+
+StatusOr<int> JobStore::EndLeases(const std::string* holder, const std::string& cause) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  QATLAB_ASSIGN_OR_RETURN(std::vector<ExpiredLease> expired, leases_.ExpireDue(*db_, clock_.NowUnixMs()));
+  QATLAB_ASSIGN_OR_RETURN(std::vector<ExpiredLease> expired,
+                          holder == nullptr ? leases_.ExpireDue(*db_, clock_.NowUnixMs())
+                                            : leases_.ExpireHeldBy(*db_, *holder, cause, clock_.NowUnixMs()));
   if (expired.empty()) return 0;
   std::vector<JobUpdate> updates;
   for (const ExpiredLease& e : expired) {

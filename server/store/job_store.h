@@ -91,6 +91,12 @@ struct ListJobsQuery {
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   std::string experiment;
   std::map<std::string, std::string> labels;
+  // False: each layer of a spec loses its name and `from` (ListJobs' BASIC
+  // view).
+  bool full_spec = true;
+  // A page ends early (with a next token) before its jobs pass this many
+  // serialized bytes; it always holds at least one job.
+  size_t max_page_bytes = 2 << 20;
 };
 
 struct JobPage {
@@ -108,7 +114,8 @@ class JobStore {
 
   // --- users ---
   // REQUIRES: `spec` validated, defaults applied. With a non-empty
-  // idempotency key already used, returns the job created the first time.
+  // idempotency key already used with the same spec, returns the job created
+  // the first time; with another spec, AlreadyExists.
   StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& idempotency_key);
   StatusOr<v1::Job> Get(const std::string& job_id);
   StatusOr<JobPage> List(const ListJobsQuery& query);
@@ -138,6 +145,11 @@ class JobStore {
   Status Fail(const std::string& job_id, const std::string& lease_id, const std::string& error, bool retryable);
   // Handles every RUNNING job whose deadline passed; returns how many.
   StatusOr<int> ExpireLeases();
+  // The jobs `worker_id` holds, ended now as an expired lease would end them
+  // (requeued with the attempt counted, or FAILED at the last attempt),
+  // with "worker <id> <cause>" as the reason: for a worker known to be dead.
+  // Returns how many.
+  StatusOr<int> ReleaseJobsOf(const std::string& worker_id, const std::string& cause);
   // OK when `lease_id` is the current lease of RUNNING job `job_id`.
   Status CheckLease(const std::string& job_id, const std::string& lease_id);
 
@@ -168,6 +180,8 @@ class JobStore {
   // Inserts one job (or finds the one with the same idempotency key, then
   // *created is false). REQUIRES: a transaction is open.
   StatusOr<v1::Job> InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created);
+  // ExpireLeases (holder null) and ReleaseJobsOf.
+  StatusOr<int> EndLeases(const std::string* holder, const std::string& cause);
   // `seq` and `current_lease` (the job's lease id, never shown to users) may
   // be null.
   StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq,

@@ -25,7 +25,10 @@ LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& token
       due_sql_(fmt::format("SELECT seq, id, {}, attempt, max_attempts, {} FROM {} WHERE state = {} AND "
                            "lease_deadline_unix_ms < ?1 ORDER BY lease_deadline_unix_ms LIMIT 500",
                            schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested", schema_.table,
-                           schema_.running)) {}
+                           schema_.running)),
+      held_sql_(fmt::format("SELECT seq, id, {}, attempt, max_attempts, {} FROM {} WHERE state = {} AND {} = ?1",
+                            schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested", schema_.table,
+                            schema_.running, schema_.holder_column)) {}
 
 Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented) {
   if (row.running && row.lease_id == presented) return Status::Ok();
@@ -86,6 +89,17 @@ Status LeaseTable::Finish(Database& db, int64_t seq, LeaseEnd end, std::optional
 }
 
 StatusOr<std::vector<ExpiredLease>> LeaseTable::ExpireDue(Database& db, int64_t now) {
+  return Expire(db, due_sql_, now, now, "");
+}
+
+StatusOr<std::vector<ExpiredLease>> LeaseTable::ExpireHeldBy(Database& db, const std::string& holder,
+                                                             std::string_view cause, int64_t now) {
+  return Expire(db, held_sql_, holder, now, cause);
+}
+
+template <typename Key>
+StatusOr<std::vector<ExpiredLease>> LeaseTable::Expire(Database& db, const std::string& sql, const Key& key,
+                                                       int64_t now, std::string_view cause) {
   struct Due {
     int64_t seq;
     std::string id;
@@ -96,8 +110,8 @@ StatusOr<std::vector<ExpiredLease>> LeaseTable::ExpireDue(Database& db, int64_t 
   };
   std::vector<Due> due;
   {
-    Statement s = db.Prepare(due_sql_);
-    s.Bind(1, now);
+    Statement s = db.Prepare(sql);
+    s.Bind(1, key);
     while (s.Step()) {
       due.push_back({s.ColumnInt(0), s.ColumnText(1), s.ColumnText(2), static_cast<int>(s.ColumnInt(3)),
                      static_cast<int>(s.ColumnInt(4)), s.ColumnInt(5) != 0});
@@ -110,8 +124,10 @@ StatusOr<std::vector<ExpiredLease>> LeaseTable::ExpireDue(Database& db, int64_t 
     ExpiredLease& e = expired.emplace_back();
     e.seq = row.seq;
     e.id = row.id;
-    e.reason = fmt::format("lease of {} {} expired (attempt {} of {})", schema_.holder_noun, row.holder, row.attempt,
-                           row.max_attempts);
+    e.reason = cause.empty() ? fmt::format("lease of {} {} expired (attempt {} of {})", schema_.holder_noun, row.holder,
+                                           row.attempt, row.max_attempts)
+                             : fmt::format("{} {} {} (attempt {} of {})", schema_.holder_noun, row.holder, cause,
+                                           row.attempt, row.max_attempts);
     if (row.cancel_requested) {
       // The holder can no longer be told; the user's cancel takes effect.
       e.outcome = ExpiredLease::kCancelled;

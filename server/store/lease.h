@@ -126,9 +126,19 @@ class LeaseTable {
   // Every RUNNING row whose deadline passed (at most 500 per call, the
   // longest expired first), each handled as the rules above say.
   StatusOr<std::vector<ExpiredLease>> ExpireDue(Database& db, int64_t now);
+  // Every RUNNING row `holder` holds, handled as if its deadline had passed
+  // now: the holder is known to be gone (its process died). The reason reads
+  // "<noun> <holder> <cause> (attempt N of M)".
+  StatusOr<std::vector<ExpiredLease>> ExpireHeldBy(Database& db, const std::string& holder, std::string_view cause,
+                                                   int64_t now);
 
  private:
   Status Requeue(Database& db, int64_t seq, std::string_view error, bool count_attempt);
+  // ExpireDue and ExpireHeldBy: the rows `sql` selects with `key` bound as
+  // ?1; an empty `cause` says the lease expired.
+  template <typename Key>
+  StatusOr<std::vector<ExpiredLease>> Expire(Database& db, const std::string& sql, const Key& key, int64_t now,
+                                             std::string_view cause);
 
   const LeaseSchema schema_;
   const int64_t lease_ms_;
@@ -138,6 +148,7 @@ class LeaseTable {
   const std::string extend_sql_;
   const std::string requeue_sql_;
   const std::string due_sql_;
+  const std::string held_sql_;
 };
 
 }  // namespace qatlab::server

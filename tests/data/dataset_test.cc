@@ -250,6 +250,38 @@ TEST(LoadCsv, InfersASquareShapeFromTheColumnCount) {
   ExpectHoldsPixels(*dataset, pixels);
 }
 
+TEST(LoadCsv, InfersTheShapeFromTheFirstDataLineAfterAHeader) {
+  test_support::TempDir dir;
+  const int count = 4;
+  std::vector<uint8_t> pixels = RandomPixels(count * 16, 15);
+  std::vector<int32_t> labels = RandomLabels(count, 3, 16);
+  std::string header = "label";
+  for (int i = 0; i < 16; ++i) header += ",p" + std::to_string(i);
+  WriteBytes(dir.File("d.csv"), header + "\n" + CsvText(labels, pixels, 16, "\n"));
+
+  StatusOr<Dataset> dataset = LoadCsv(dir.File("d.csv"), 0, 0, 0);
+
+  ASSERT_TRUE(dataset.ok()) << dataset.status().ToString();
+  EXPECT_EQ(dataset->height, 4);
+  EXPECT_EQ(dataset->width, 4);
+  EXPECT_EQ(dataset->labels, labels);
+  ExpectHoldsPixels(*dataset, pixels);
+}
+
+TEST(LoadIdx, AGzippedFileIsRefusedSayingToDecompressIt) {
+  test_support::TempDir dir;
+  // The gzip magic and method, as `gzip` writes them.
+  WriteBytes(dir.File("train-images-idx3-ubyte.gz"), std::string("\x1f\x8b\x08\x00", 4) + std::string(60, '\0'));
+  WriteBytes(dir.File("labels"), IdxBytes(0x08, {1}, std::string(1, '\0')));
+
+  StatusOr<Dataset> dataset = LoadIdx(dir.File("train-images-idx3-ubyte.gz"), dir.File("labels"));
+
+  ASSERT_FALSE(dataset.ok());
+  EXPECT_NE(dataset.status().message().find("train-images-idx3-ubyte.gz: is gzip-compressed"), std::string::npos)
+      << dataset.status().message();
+  EXPECT_NE(dataset.status().message().find("gunzip -k"), std::string::npos) << dataset.status().message();
+}
+
 // ------------------------------------------------------------- LoadDataset
 
 // Writes train (count_train) and test (count_test) NPY pairs of 4x4 images.
@@ -319,6 +351,25 @@ TEST(LoadDataset, ReshapesAFlatNpyToTheStatedShape) {
   EXPECT_EQ(pair->train.height, 2);
   EXPECT_EQ(pair->train.width, 8);
   EXPECT_EQ(pair->test.height, 2);
+}
+
+TEST(LoadDataset, AStatedShapeThatTheFilesContradictIsAnError) {
+  test_support::TempDir dir;
+  v1::DataSpec spec = WriteNpyPair(dir, 10, 10, 2);  // 4x4x1 images
+  spec.set_height(28);
+  spec.set_width(28);
+
+  StatusOr<DatasetPair> pair = LoadDataset(spec, dir.File("cache"));
+
+  ASSERT_FALSE(pair.ok());
+  EXPECT_NE(pair.status().message().find("data.height/width/channels: 28x28x1 contradicts " + spec.train_images() +
+                                         ", whose images are 4x4x1"),
+            std::string::npos)
+      << pair.status().message();
+
+  spec.set_height(4);
+  spec.set_width(4);
+  EXPECT_TRUE(LoadDataset(spec, dir.File("cache")).ok()) << "a shape that agrees is fine";
 }
 
 TEST(LoadDataset, RejectsTrainAndTestOfDifferentShapes) {

@@ -258,11 +258,12 @@ TEST_F(JobStoreTest, RetryableFailureGivesTheJobBackWithoutCountingAnAttempt) {
   EXPECT_EQ(failed.error(), "model.layers[2]: kernel does not fit");
 }
 
-TEST_F(JobStoreTest, IdempotencyKeyReturnsTheFirstJob) {
+TEST_F(JobStoreTest, IdempotencyKeyReturnsTheFirstJobAndRefusesAnotherSpec) {
   v1::Job first = Submit(SmallSpec(), "key-1");
-  v1::Job again = Submit(SmallSpec("other"), "key-1");
+  v1::Job again = Submit(SmallSpec(), "key-1");
   EXPECT_EQ(first.id(), again.id());
-  EXPECT_EQ(again.experiment(), "test");
+  StatusOr<v1::Job> other = store_->Submit(SmallSpec("other"), "key-1");
+  EXPECT_EQ(other.status().code(), StatusCode::kAlreadyExists) << other.status().ToString();
   EXPECT_EQ(*store_->CountJobs(), 1);
 }
 
