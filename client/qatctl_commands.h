@@ -14,14 +14,16 @@
 
 #include "client/job_spec_flags.h"
 #include "qatlab/v1/experiment.grpc.pb.h"
+#include "server_client/server_link.h"
 
 namespace qatlab {
 
 struct QatctlOptions {
-  std::string address;     // host:port of the server
-  std::string token;       // bearer token; empty: none
-  bool json = false;       // read commands print protobuf JSON
-  int timeout_ms = 30000;  // per unary call; watch has none
+  std::string address;       // host:port of the server
+  std::string token;         // bearer token; empty: none
+  ChannelSecurity security;  // TLS or not (server_client/server_link.h)
+  bool json = false;         // read commands print protobuf JSON
+  int timeout_ms = 30000;    // per unary call; watch has none
 };
 
 struct ListFlags {

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "status/printable_value.h"
+
 namespace qatlab::server {
 
 namespace {
@@ -89,7 +91,8 @@ void WorkerSupervisor::Spawn(int index, Slot& slot) {
   }
   slot.process = std::move(started).value();
   ++starts_;
-  spdlog::info("worker local-{}: started (pid {}): {}", index, slot.process->pid(), fmt::join(spec.argv, " "));
+  spdlog::info("worker local-{}: started (pid {}): {}", index, slot.process->pid(),
+               PrintableValue(fmt::format("{}", fmt::join(spec.argv, " ")), 4 * kPrintableValueLimit));
 }
 
 void WorkerSupervisor::Monitor() {
