@@ -33,7 +33,8 @@ Status CreatePrivateDirectory(const std::string& path) {
   }
   // mkdir's mode passes through the umask; 0700 must not depend on it.
   if (::chmod(path.c_str(), 0700) != 0) {
-    return Status::IOError(fmt::format("cannot chmod data directory {}: {}", PrintableValue(path), std::strerror(errno)));
+    return Status::IOError(
+        fmt::format("cannot chmod data directory {}: {}", PrintableValue(path), std::strerror(errno)));
   }
   return Status::Ok();
 }

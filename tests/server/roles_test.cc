@@ -4,9 +4,9 @@
 // request is looked at; an admitted role gets past authentication to the
 // request's real answer. Then the story the roles exist for: a client cannot
 // lease a job and complete it with made-up accuracies; a worker can.
+#include <google/protobuf/descriptor.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
-#include <google/protobuf/descriptor.h>
 #include <spdlog/spdlog.h>
 
 #include <functional>
@@ -240,7 +240,8 @@ TEST_F(RolesTest, TheTableCoversEveryRpcOfBothServices) {
   for (const char* name : {"qatlab.v1.ExperimentService", "qatlab.v1.WorkerService"}) {
     const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(name);
     ASSERT_NE(service, nullptr) << name;
-    for (int i = 0; i < service->method_count(); ++i) declared.insert(service->name() + "." + service->method(i)->name());
+    for (int i = 0; i < service->method_count(); ++i)
+      declared.insert(service->name() + "." + service->method(i)->name());
   }
   EXPECT_EQ(in_table, declared);
 }
@@ -341,8 +342,7 @@ TEST_F(RolesTest, RefusalsAreLoggedRateLimitedWithThePeer) {
     v1::GetJobRequest r;
     r.set_id("j-nope");
     v1::Job out;
-    EXPECT_EQ(experiments_->GetJob(As("wrong-token").get(), r, &out).error_code(),
-              grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(experiments_->GetJob(As("wrong-token").get(), r, &out).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   }
   spdlog::default_logger()->sinks().pop_back();
   const std::string log = captured.str();
