@@ -45,8 +45,9 @@ std::string TlsHint(const std::string& message) {
     return "; the TLS handshake failed: is the server's certificate signed by the CA given with --tls-ca "
            "($QATLAB_TLS_CA), and does it name the host dialled (else --tls-server-name)? Is the server serving TLS?";
   }
-  if (has("Socket closed") || has("Connection reset") || has("failed to connect to all addresses") ||
-      has("End of TCP stream") || has("Broken pipe")) {
+  // A plaintext client at a TLS port sees the server hang up on its first
+  // bytes (a refused connection is a server that is not there at all).
+  if (has("Socket closed") || has("Connection reset") || has("End of TCP stream") || has("Broken pipe")) {
     return "; if the server serves TLS (--tls-cert), connect with --tls-ca FILE or --tls";
   }
   return "";

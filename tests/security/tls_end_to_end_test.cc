@@ -10,8 +10,8 @@
 // 2. Mutual TLS: a remote worker and qatlab-agent present client
 //    certificates and work; a qatctl without one is refused.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <sys/stat.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -39,8 +39,8 @@ using test_support::WaitUntil;
 
 // No QATLAB_* setting of the machine running the tests may leak in.
 const std::map<std::string, std::string> kCleanEnvironment = {
-    {"QATLAB_TOKEN", ""},   {"QATLAB_SERVER", ""},   {"QATLAB_TLS", ""},
-    {"QATLAB_TLS_CA", ""},  {"QATLAB_TLS_CERT", ""}, {"QATLAB_TLS_KEY", ""},
+    {"QATLAB_TOKEN", ""},          {"QATLAB_SERVER", ""},   {"QATLAB_TLS", ""},
+    {"QATLAB_TLS_CA", ""},         {"QATLAB_TLS_CERT", ""}, {"QATLAB_TLS_KEY", ""},
     {"QATLAB_TLS_SERVER_NAME", ""}};
 
 class TlsEndToEnd : public ::testing::Test {
@@ -80,18 +80,18 @@ class TlsEndToEnd : public ::testing::Test {
     WriteFile("server.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n");
     WriteFile("client.ext", "extendedKeyUsage=clientAuth\n");
     for (const std::string name : {"server", "client"}) {
-      OpenSsl(with_key({"req"}, {"-keyout", Path(name + ".key"), "-out", Path(name + ".csr"), "-subj",
-                                 "/CN=qatlab test " + name}));
+      OpenSsl(with_key(
+          {"req"}, {"-keyout", Path(name + ".key"), "-out", Path(name + ".csr"), "-subj", "/CN=qatlab test " + name}));
       OpenSsl({"x509", "-req", "-in", Path(name + ".csr"), "-CA", Path("ca.pem"), "-CAkey", Path("ca.key"),
                "-CAcreateserial", "-out", Path(name + ".pem"), "-days", "2", "-extfile", Path(name + ".ext")});
     }
   }
 
   void StartServer(std::vector<std::string> extra) {
-    std::vector<std::string> argv = {QatlabServerBinary(), "--listen",    address_,        "--data-dir",
-                                     Path("data"),         "--token-file", Path("tokens"), "--tls-cert",
-                                     Path("server.pem"),   "--tls-key",    Path("server.key"),
-                                     "--lease-seconds",    "5",            "--worker-binary", QatlabWorkerBinary()};
+    std::vector<std::string> argv = {
+        QatlabServerBinary(), "--listen",        address_,     "--data-dir",       Path("data"),
+        "--token-file",       Path("tokens"),    "--tls-cert", Path("server.pem"), "--tls-key",
+        Path("server.key"),   "--lease-seconds", "5",          "--worker-binary",  QatlabWorkerBinary()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto server = LoggedChild::Start(argv, Path("server.log"), kCleanEnvironment);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
@@ -107,7 +107,9 @@ class TlsEndToEnd : public ::testing::Test {
     return RunCommand(arguments, timeout, kCleanEnvironment);
   }
 
-  std::vector<std::string> ClientTls() const { return {"--tls-ca", Path("ca.pem"), "--token-file", Path("client.token")}; }
+  std::vector<std::string> ClientTls() const {
+    return {"--tls-ca", Path("ca.pem"), "--token-file", Path("client.token")};
+  }
   std::vector<std::string> ClientCertificate() const {
     return {"--tls-cert", Path("client.pem"), "--tls-key", Path("client.key")};
   }
@@ -151,10 +153,18 @@ TEST_F(TlsEndToEnd, LocalWorkersRunAJobAndClientsNeedTheCa) {
   EXPECT_NE(server_->Log().find("local-workers.sock"), std::string::npos) << server_->Log();
 
   // The Python example, over TLS with the same CA and a client token.
-  CapturedRun sweep = RunCommand({"/usr/bin/python3", SweepScript(), "--server", address_, "--tls-ca", Path("ca.pem"),
-                                  "--token-file", Path("client.token"), "--presets", "mlp", "--bits", "8",
-                                  "--epochs", "1", "--qat-epochs", "1", "--train-limit", "1000", "--test-limit",
-                                  "500", "--experiment", "tls-sweep", "--timeout", "120"},
+  CapturedRun sweep = RunCommand({"/usr/bin/python3", SweepScript(),
+                                  "--server",         address_,
+                                  "--tls-ca",         Path("ca.pem"),
+                                  "--token-file",     Path("client.token"),
+                                  "--presets",        "mlp",
+                                  "--bits",           "8",
+                                  "--epochs",         "1",
+                                  "--qat-epochs",     "1",
+                                  "--train-limit",    "1000",
+                                  "--test-limit",     "500",
+                                  "--experiment",     "tls-sweep",
+                                  "--timeout",        "120"},
                                  150s, PythonEnvironment());
   EXPECT_EQ(sweep.exit_status, 0) << sweep.out << sweep.err << Logs();
 
@@ -192,11 +202,10 @@ TEST_F(TlsEndToEnd, MutualTlsRemoteWorkerAndAgent) {
   EXPECT_NE(anonymous.err.find("qatctl: error: UNAVAILABLE"), std::string::npos) << anonymous.err;
 
   // A remote worker with a certificate and a worker token runs the job.
-  auto worker = LoggedChild::Start(
-      Join({QatlabWorkerBinary(), "--server", address_, "--worker-id", "remote-tls", "--tls-ca", Path("ca.pem"),
-            "--token-file", Path("worker.token")},
-           ClientCertificate()),
-      Path("worker.log"), kCleanEnvironment);
+  auto worker = LoggedChild::Start(Join({QatlabWorkerBinary(), "--server", address_, "--worker-id", "remote-tls",
+                                         "--tls-ca", Path("ca.pem"), "--token-file", Path("worker.token")},
+                                        ClientCertificate()),
+                                   Path("worker.log"), kCleanEnvironment);
   ASSERT_TRUE(worker.ok()) << worker.status().ToString();
   children_.push_back(std::move(*worker));
   CapturedRun submitted =
@@ -211,11 +220,11 @@ TEST_F(TlsEndToEnd, MutualTlsRemoteWorkerAndAgent) {
   if (!std::filesystem::is_regular_file(QATLAB_FIRMWARE_MPS2_AN386)) {
     GTEST_SKIP() << "no firmware at " << QATLAB_FIRMWARE_MPS2_AN386 << " (QATLAB_BUILD_FIRMWARE=OFF?)";
   }
-  auto agent = LoggedChild::Start(Join({QATLAB_AGENT_BINARY, "--server", address_, "--name", "tls-board",
-                                        "--firmware", QATLAB_FIRMWARE_MPS2_AN386, "--tls-ca", Path("ca.pem"),
-                                        "--token-file", Path("worker.token")},
-                                       ClientCertificate()),
-                                  Path("agent.log"), kCleanEnvironment);
+  auto agent = LoggedChild::Start(
+      Join({QATLAB_AGENT_BINARY, "--server", address_, "--name", "tls-board", "--firmware", QATLAB_FIRMWARE_MPS2_AN386,
+            "--tls-ca", Path("ca.pem"), "--token-file", Path("worker.token")},
+           ClientCertificate()),
+      Path("agent.log"), kCleanEnvironment);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   children_.push_back(std::move(*agent));
   std::string devices;
