@@ -185,6 +185,15 @@ TEST_F(TlsEndToEnd, LocalWorkersRunAJobAndClientsNeedTheCa) {
       << plaintext.err;
   EXPECT_NE(plaintext.err.find("--tls-ca"), std::string::npos) << plaintext.err;
 
+  // A client token is no worker's: a remote worker with it is refused at
+  // its first lease and exits saying why.
+  CapturedRun impostor = RunCommand({QatlabWorkerBinary(), "--server", address_, "--worker-id", "impostor", "--tls-ca",
+                                     Path("ca.pem"), "--token-file", Path("client.token")},
+                                    30s, kCleanEnvironment);
+  EXPECT_NE(impostor.exit_status, 0);
+  EXPECT_NE((impostor.out + impostor.err).find("a client token may not call WorkerService"), std::string::npos)
+      << impostor.out << impostor.err;
+
   // A worker token is no client's: qatctl with it is refused.
   CapturedRun as_worker = Qatctl({"--tls-ca", Path("ca.pem"), "--token-file", Path("worker.token"), "ls"});
   EXPECT_NE(as_worker.exit_status, 0);
