@@ -31,7 +31,6 @@ namespace qatlab::testing {
 namespace {
 
 using json = nlohmann::json;
-using std::chrono_literals::operator""s;
 
 using test_support::LoggedChild;
 using test_support::RunCommand;

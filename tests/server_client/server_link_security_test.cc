@@ -97,14 +97,16 @@ TEST_F(ServerLinkSecurityTest, AFailedHandshakeReadsAsOne) {
   EXPECT_NE(line.find("the TLS handshake failed"), std::string::npos) << line;
   EXPECT_NE(line.find("--tls-ca"), std::string::npos) << line;
 
-  const std::string hung_up = "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:1: "
-                              "Socket closed";
+  const std::string hung_up =
+      "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:1: "
+      "Socket closed";
   line = DescribeRpcError(grpc::Status(grpc::StatusCode::UNAVAILABLE, hung_up), "127.0.0.1:1");
   EXPECT_NE(line.find("if the server serves TLS"), std::string::npos) << line;
 
   // A server that is not there at all gets no word about TLS.
-  const std::string refused = "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: "
-                              "Failed to connect to remote host: Connection refused";
+  const std::string refused =
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:1: "
+      "Failed to connect to remote host: Connection refused";
   line = DescribeRpcError(grpc::Status(grpc::StatusCode::UNAVAILABLE, refused), "127.0.0.1:1");
   EXPECT_EQ(line.find("TLS"), std::string::npos) << line;
 }
