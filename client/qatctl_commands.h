@@ -19,11 +19,12 @@
 namespace qatlab {
 
 struct QatctlOptions {
-  std::string address;       // host:port of the server
-  std::string token;         // bearer token; empty: none
+  std::string address;     // host:port of the server
+  std::string token;       // bearer token; empty: none
+  bool json = false;       // read commands print protobuf JSON
+  int timeout_ms = 30000;  // per unary call; watch has none
+
   ChannelSecurity security;  // TLS or not (server_client/server_link.h)
-  bool json = false;         // read commands print protobuf JSON
-  int timeout_ms = 30000;    // per unary call; watch has none
 };
 
 struct ListFlags {
