@@ -103,7 +103,8 @@ void PrintArtifactTable(const v1::GetResultsResponse& results) {
 }  // namespace
 
 QatctlCommands::QatctlCommands(QatctlOptions options)
-    : options_(std::move(options)), stub_(v1::ExperimentService::NewStub(OpenServerChannel(options_.address))) {}
+    : options_(std::move(options)),
+      stub_(v1::ExperimentService::NewStub(OpenServerChannel(options_.address, options_.security))) {}
 
 int QatctlCommands::Fail(const std::string& reason) const {
   std::fflush(stdout);

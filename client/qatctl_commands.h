@@ -14,6 +14,7 @@
 
 #include "client/job_spec_flags.h"
 #include "qatlab/v1/experiment.grpc.pb.h"
+#include "server_client/server_link.h"
 
 namespace qatlab {
 
@@ -22,6 +23,8 @@ struct QatctlOptions {
   std::string token;       // bearer token; empty: none
   bool json = false;       // read commands print protobuf JSON
   int timeout_ms = 30000;  // per unary call; watch has none
+
+  ChannelSecurity security;  // TLS or not (server_client/server_link.h)
 };
 
 struct ListFlags {

@@ -10,6 +10,7 @@
 #include "client/qatctl_commands.h"
 #include "client/report_command.h"
 #include "server_client/server_link.h"
+#include "server_client/tls_command_line.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"qatctl: submit, follow and compare quantization experiments on a qatlab-server"};
@@ -22,6 +23,8 @@ int main(int argc, char** argv) {
   double timeout_seconds = 30;
   app.add_option("--server", server, "server address host:port (default $QATLAB_SERVER or 127.0.0.1:50051)");
   app.add_option("--token-file", token_file, "file holding the bearer token (default $QATLAB_TOKEN)");
+  qatlab::TlsFlags tls_flags;
+  qatlab::AddTlsFlags(app, &tls_flags);
   app.add_flag("--json", json, "print protobuf JSON instead of tables");
   app.add_option("--timeout", timeout_seconds, "seconds to wait for each request (watch waits as long as the job)");
 
@@ -153,7 +156,13 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "qatctl: error: {}\n", qatlab::DescribeStatus(token.status()));
     return 1;
   }
+  qatlab::StatusOr<qatlab::ChannelSecurity> security = qatlab::LoadChannelSecurity(tls_flags);
+  if (!security.ok()) {
+    fmt::print(stderr, "qatctl: error: {}\n", qatlab::DescribeStatus(security.status()));
+    return 1;
+  }
   qatlab::QatctlOptions options;
+  options.security = std::move(*security);
   options.address = qatlab::ResolveServerAddress(server);
   options.token = *token;
   options.json = json;

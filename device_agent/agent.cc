@@ -146,8 +146,10 @@ struct Outcome {
 
 class Agent {
  public:
-  Agent(const AgentOptions& options, std::string token)
-      : options_(options), server_({options.server_address, std::move(token)}), board_(options_) {}
+  Agent(const AgentOptions& options, std::string token, ChannelSecurity security)
+      : options_(options),
+        server_({options.server_address, std::move(token), /*wait_for_ready=*/false, std::move(security)}),
+        board_(options_) {}
 
   // Called from the signal thread.
   void RequestStop() {
@@ -503,13 +505,18 @@ int RunAgent(const AgentOptions& given) {
     spdlog::error("agent: {}", token.status().ToString());
     return 1;
   }
+  StatusOr<ChannelSecurity> security = LoadChannelSecurity(options.tls);
+  if (!security.ok()) {
+    spdlog::error("agent: {}", security.status().ToString());
+    return 1;
+  }
 
   StatusOr<std::unique_ptr<StopSignal>> stop_signal = StopSignal::Install();
   if (!stop_signal.ok()) {
     spdlog::error("agent: {}", stop_signal.status().ToString());
     return 1;
   }
-  Agent agent(options, std::move(*token));
+  Agent agent(options, std::move(*token), std::move(*security));
   (*stop_signal)->OnSignal([&agent](int) { agent.RequestStop(); });
   const int exit_code = agent.Run();
   stop_signal->reset();  // ends the signal thread before the agent goes

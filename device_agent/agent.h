@@ -34,12 +34,14 @@
 #include <vector>
 
 #include "device_agent/measurement.h"
+#include "server_client/server_link.h"
 
 namespace qatlab {
 
 struct AgentOptions {
   std::string server_address;  // host:port
-  std::string token_file;      // empty: $QATLAB_TOKEN, else no token
+  std::string token_file;      // empty: $QATLAB_TOKEN, else no token (a worker token)
+  TlsFlags tls;                // server_client/server_link.h
 
   // A real board's serial port; empty: start an emulated board.
   std::string serial_port;

@@ -2,12 +2,14 @@
 #include <CLI/CLI.hpp>
 
 #include "device_agent/agent.h"
+#include "server_client/tls_command_line.h"
 
 int main(int argc, char** argv) {
   qatlab::AgentOptions options;
   CLI::App app{"qatlab-agent: measures the server's integer models on one board (real, or emulated in QEMU)"};
   app.add_option("--server", options.server_address, "qatlab-server address, HOST:PORT")->required();
-  app.add_option("--token-file", options.token_file, "file whose first line is the bearer token ($QATLAB_TOKEN)");
+  app.add_option("--token-file", options.token_file, "file holding a worker token ($QATLAB_TOKEN)");
+  qatlab::AddTlsFlags(app, &options.tls);
   app.add_option("--port", options.serial_port,
                  "serial port of a real board, e.g. /dev/ttyACM0; without it QEMU runs the firmware");
   app.add_option("--baud", options.baud, "baud rate of --port")->capture_default_str();

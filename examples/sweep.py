@@ -36,7 +36,17 @@ FINAL_STATES = {experiment_pb2.SUCCEEDED, experiment_pb2.FAILED, experiment_pb2.
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default=os.environ.get("QATLAB_SERVER") or "127.0.0.1:50051")
-    parser.add_argument("--token-file", help="file holding the bearer token (default $QATLAB_TOKEN)")
+    parser.add_argument("--token-file", help="file holding a client token (default $QATLAB_TOKEN)")
+    parser.add_argument("--tls", action="store_true", default=os.environ.get("QATLAB_TLS") == "1",
+                        help="connect with TLS, trusting the system's CA certificates ($QATLAB_TLS=1)")
+    parser.add_argument("--tls-ca", default=os.environ.get("QATLAB_TLS_CA"),
+                        help="connect with TLS, trusting the CA certificates in this PEM file ($QATLAB_TLS_CA)")
+    parser.add_argument("--tls-cert", default=os.environ.get("QATLAB_TLS_CERT"),
+                        help="client certificate for mutual TLS, PEM ($QATLAB_TLS_CERT)")
+    parser.add_argument("--tls-key", default=os.environ.get("QATLAB_TLS_KEY"),
+                        help="private key of --tls-cert, PEM ($QATLAB_TLS_KEY)")
+    parser.add_argument("--tls-server-name", default=os.environ.get("QATLAB_TLS_SERVER_NAME"),
+                        help="name the server's certificate must carry, when not the host dialled")
     parser.add_argument("--presets", default="mlp,cnn", help="comma-separated model presets")
     parser.add_argument("--bits", default="8,4", help="comma-separated weight bit widths (activations 8)")
     parser.add_argument("--epochs", type=int, default=3, help="float training epochs")
@@ -52,10 +62,36 @@ def parse_args():
 
 
 def read_token(token_file):
+    """The first token line of the file ("TOKEN" or "ROLE TOKEN"; '#' lines
+    skipped), as qatctl reads it; else $QATLAB_TOKEN."""
     if token_file:
         with open(token_file, encoding="utf-8") as f:
-            return f.readline().strip()
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    return line.split()[-1]
+        return ""
     return os.environ.get("QATLAB_TOKEN", "").strip()
+
+
+def open_channel(args):
+    """A plaintext channel, or TLS when --tls, --tls-ca or --tls-cert is given
+    (the same flags and variables as qatctl's)."""
+    if not (args.tls or args.tls_ca or args.tls_cert):
+        return grpc.insecure_channel(args.server)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        sys.exit("sweep: error: --tls-cert and --tls-key go together")
+
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(args.tls_ca) if args.tls_ca else None,
+        private_key=read(args.tls_key) if args.tls_key else None,
+        certificate_chain=read(args.tls_cert) if args.tls_cert else None)
+    options = [("grpc.ssl_target_name_override", args.tls_server_name)] if args.tls_server_name else []
+    return grpc.secure_channel(args.server, credentials, options=options)
 
 
 def build_spec(args, preset):
@@ -167,7 +203,7 @@ def main():
     args = parse_args()
     token = read_token(args.token_file)
     metadata = (("authorization", "Bearer " + token),) if token else ()
-    channel = grpc.insecure_channel(args.server)
+    channel = open_channel(args)
     stub = experiment_pb2_grpc.ExperimentServiceStub(channel)
     deadline = time.monotonic() + args.timeout
 

@@ -51,9 +51,16 @@ int main(int argc, char** argv) {
   app.add_option("--worker-binary", options.worker_binary, "the qatlab-worker to run (default: next to this binary)");
   app.add_option("--data-cache", options.worker_data_cache,
                  "the local workers' data cache (default $QATLAB_DATA_CACHE, else <data-dir>/cache)");
-  app.add_option("--token-file", token_file, "require 'authorization: Bearer <token>' (first line of FILE)");
+  app.add_option("--token-file", token_file,
+                 "require 'authorization: Bearer <token>': one 'ROLE TOKEN' a line, ROLE client, worker or admin "
+                 "(a token alone is a client's)");
+  app.add_option("--max-client-priority", options.max_client_priority,
+                 "the highest job priority a client token may ask for; above it needs an admin token")
+      ->capture_default_str();
   app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate chain (with --tls-key: serve TLS)");
   app.add_option("--tls-key", options.tls_key_file, "PEM private key");
+  app.add_option("--tls-client-ca", options.tls_client_ca_file,
+                 "PEM CA certificates: require client certificates signed by them (mutual TLS)");
   app.add_option("--lease-seconds", lease_seconds, "lease length without heartbeats")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
@@ -102,13 +109,12 @@ int main(int argc, char** argv) {
   options.limits.submission.max_activation_bytes = max_activation_mib << 20;
   options.sync = sync == "full" ? qatlab::server::SyncMode::kFull : qatlab::server::SyncMode::kNormal;
   if (!token_file.empty()) {
-    qatlab::StatusOr<std::string> token = qatlab::server::ReadTokenFile(token_file);
-    if (!token.ok()) {
-      std::cerr << "qatlab-server: " << token.status().message() << "\n";
+    auto tokens = qatlab::server::ReadTokenFile(token_file);
+    if (!tokens.ok()) {
+      std::cerr << "qatlab-server: " << tokens.status().message() << "\n";
       return 2;
     }
-    options.token = *token;
-    options.token_file = token_file;
+    options.tokens = std::move(*tokens);
   }
 
   // Installed before the server starts its threads, so a signal during

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "status/printable_value.h"
+
 namespace qatlab::server {
 
 namespace {
@@ -109,7 +111,8 @@ void WorkerSupervisor::Spawn(int index, Slot& slot) {
   }
   slot.process = std::move(started).value();
   ++starts_;
-  spdlog::info("worker local-{}: started (pid {}): {}", index, slot.process->pid(), fmt::join(spec.argv, " "));
+  spdlog::info("worker local-{}: started (pid {}): {}", index, slot.process->pid(),
+               PrintableValue(fmt::format("{}", fmt::join(spec.argv, " ")), 4 * kPrintableValueLimit));
 }
 
 void WorkerSupervisor::Monitor() {

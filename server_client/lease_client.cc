@@ -28,9 +28,8 @@ constexpr size_t kUploadChunkBytes = 256 * 1024;
 
 LeaseClient::LeaseClient(LeaseClientOptions options)
     : options_(std::move(options)),
-      channel_(OpenServerChannel(options_.address)),
-      workers_(v1::WorkerService::NewStub(channel_)),
-      experiments_(v1::ExperimentService::NewStub(channel_)) {}
+      channel_(OpenServerChannel(options_.address, options_.security)),
+      workers_(v1::WorkerService::NewStub(channel_)) {}
 
 void LeaseClient::Prepare(grpc::ClientContext* context, int timeout_ms) const {
   PrepareCall(context, options_.token, timeout_ms);
@@ -240,7 +239,7 @@ StatusOr<v1::Job> LeaseClient::GetJob(const std::string& job_id) {
   v1::GetJobRequest request;
   request.set_id(job_id);
   return Unary<v1::Job>(kUnaryTimeoutMs, "GetJob " + job_id,
-                        [&](auto* context, auto* job) { return experiments_->GetJob(context, request, job); });
+                        [&](auto* context, auto* job) { return workers_->GetJob(context, request, job); });
 }
 
 StatusOr<std::string> LeaseClient::DownloadArtifact(const std::string& job_id, const std::string& name) {

@@ -22,17 +22,19 @@
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/worker.grpc.pb.h"
 #include "retry/backoff.h"
+#include "server_client/server_link.h"
 #include "status/status.h"
 
 namespace qatlab {
 
 struct LeaseClientOptions {
   std::string address;  // host:port
-  std::string token;    // empty: no authorization header
+  std::string token;    // empty: no authorization header (a worker token: WorkerService only)
   // Calls wait for the channel to (re)connect instead of failing at once
   // while gRPC backs off between attempts (deadlines bound the wait): a
   // restarted server hears from its clients as soon as it listens.
   bool wait_for_ready = false;
+  ChannelSecurity security;  // TLS or not (server_link.h)
 };
 
 class LeaseClient {
@@ -93,7 +95,6 @@ class LeaseClient {
   const LeaseClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> workers_;
-  std::unique_ptr<v1::ExperimentService::Stub> experiments_;
 
   std::mutex lease_mutex_;
   grpc::ClientContext* lease_call_ = nullptr;  // guarded by lease_mutex_

@@ -7,6 +7,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include "status/printable_value.h"
+
 namespace qatlab {
 namespace {
 
@@ -16,6 +18,39 @@ std::string Trim(const std::string& text) {
   if (begin == std::string::npos) return "";
   size_t end = text.find_last_not_of(space);
   return text.substr(begin, end - begin + 1);
+}
+
+void FromEnvironment(std::string* value, const char* name) {
+  if (!value->empty()) return;
+  if (const char* env = std::getenv(name); env != nullptr) *value = env;
+}
+
+StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::InvalidArgument(std::string(flag) + " " + PrintableValue(path) + ": cannot be read");
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (contents.str().find("-----BEGIN ") == std::string::npos) {
+    return Status::InvalidArgument(std::string(flag) + " " + PrintableValue(path) + ": not a PEM file");
+  }
+  return contents.str();
+}
+
+// gRPC reports a failed handshake as UNAVAILABLE, in words about sockets and
+// SSL internals; say what to check.
+std::string TlsHint(const std::string& message) {
+  auto has = [&](const char* word) { return message.find(word) != std::string::npos; };
+  if (has("CERTIFICATE_VERIFY_FAILED") || has("certificate verify failed") || has("Handshake failed") ||
+      has("handshake failed") || has("SSL_ERROR")) {
+    return "; the TLS handshake failed: is the server's certificate signed by the CA given with --tls-ca "
+           "($QATLAB_TLS_CA), and does it name the host dialled (else --tls-server-name)? Is the server serving TLS?";
+  }
+  // A plaintext client at a TLS port sees the server hang up on its first
+  // bytes (a refused connection is a server that is not there at all).
+  if (has("Socket closed") || has("Connection reset") || has("End of TCP stream") || has("Broken pipe")) {
+    return "; if the server serves TLS (--tls-cert), connect with --tls-ca FILE or --tls";
+  }
+  return "";
 }
 
 }  // namespace
@@ -33,15 +68,42 @@ StatusOr<std::string> ResolveToken(const std::string& token_file) {
     return std::string(env != nullptr ? Trim(env) : "");
   }
   std::ifstream in(token_file);
-  if (!in) return Status::IOError("cannot read token file " + token_file);
-  std::string first_line;
-  std::getline(in, first_line);
-  std::string token = Trim(first_line);
-  if (token.empty()) return Status::InvalidArgument("token file " + token_file + " is empty");
-  return token;
+  if (!in) return Status::IOError("cannot read token file " + PrintableValue(token_file));
+  std::string line;
+  while (std::getline(in, line)) {
+    line = Trim(line);
+    if (line.empty() || line.front() == '#') continue;
+    // "ROLE TOKEN": the token is the last field.
+    size_t space = line.find_last_of(" \t");
+    return space == std::string::npos ? line : line.substr(space + 1);
+  }
+  return Status::InvalidArgument("token file " + PrintableValue(token_file) + " is empty");
 }
 
-std::shared_ptr<grpc::Channel> OpenServerChannel(const std::string& address) {
+StatusOr<ChannelSecurity> LoadChannelSecurity(TlsFlags flags) {
+  FromEnvironment(&flags.ca_file, "QATLAB_TLS_CA");
+  FromEnvironment(&flags.cert_file, "QATLAB_TLS_CERT");
+  FromEnvironment(&flags.key_file, "QATLAB_TLS_KEY");
+  FromEnvironment(&flags.server_name, "QATLAB_TLS_SERVER_NAME");
+  if (const char* env = std::getenv("QATLAB_TLS"); env != nullptr && std::string(env) == "1") flags.tls = true;
+  if (flags.cert_file.empty() != flags.key_file.empty()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key go together: a client certificate needs its key");
+  }
+  ChannelSecurity security;
+  security.tls = flags.tls || !flags.ca_file.empty() || !flags.cert_file.empty();
+  if (!security.tls) return security;
+  if (!flags.ca_file.empty()) {
+    QATLAB_ASSIGN_OR_RETURN(security.root_certificates, ReadPem(flags.ca_file, "--tls-ca"));
+  }
+  if (!flags.cert_file.empty()) {
+    QATLAB_ASSIGN_OR_RETURN(security.certificate_chain, ReadPem(flags.cert_file, "--tls-cert"));
+    QATLAB_ASSIGN_OR_RETURN(security.private_key, ReadPem(flags.key_file, "--tls-key"));
+  }
+  security.server_name = flags.server_name;
+  return security;
+}
+
+std::shared_ptr<grpc::Channel> OpenServerChannel(const std::string& address, const ChannelSecurity& security) {
   grpc::ChannelArguments arguments;
   // Artifacts and data sets travel in chunks well below this, but a JobResult
   // with long histories can be large; do not let the default 4 MB bite.
@@ -51,7 +113,13 @@ std::shared_ptr<grpc::Channel> OpenServerChannel(const std::string& address) {
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  if (!security.tls) return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), arguments);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = security.root_certificates;
+  ssl.pem_cert_chain = security.certificate_chain;
+  ssl.pem_private_key = security.private_key;
+  if (!security.server_name.empty()) arguments.SetSslTargetNameOverride(security.server_name);
+  return grpc::CreateCustomChannel(address, grpc::SslCredentials(ssl), arguments);
 }
 
 void PrepareCall(grpc::ClientContext* context, const std::string& token, int timeout_ms) {
@@ -90,7 +158,8 @@ std::string DescribeRpcError(const grpc::Status& status, const std::string& addr
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE && !address.empty()) {
     // gRPC's own text ("failed to connect to all addresses; ...") is long and
     // names internals; what the user needs is which server was not there.
-    message = "cannot reach qatlab-server at " + address + (message.empty() ? "" : " (" + message + ")");
+    message = "cannot reach qatlab-server at " + address + (message.empty() ? "" : " (" + message + ")") +
+              TlsHint(status.error_message());
   }
   if (!message.empty()) line += ": " + message;
   return line;

@@ -1,10 +1,12 @@
 // qatlab-worker: runs training jobs.
 //   qatlab-worker run JOB.json [--out DIR] [--data-cache DIR] [--threads N]
 //   qatlab-worker --server HOST:PORT [--token-file F] [--worker-id ID] [--data-cache DIR]
+//                 [--tls | --tls-ca PEM] [--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]
 #include <CLI/CLI.hpp>
 
 #include "remote_worker.h"
 #include "run_command.h"
+#include "server_client/tls_command_line.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"qatlab worker: trains, quantizes and exports models"};
@@ -21,7 +23,9 @@ int main(int argc, char** argv) {
 
   qatlab::RemoteWorkerOptions remote_options;
   app.add_option("--server", remote_options.server_address, "Take jobs from the qatlab-server at HOST:PORT");
-  app.add_option("--token-file", remote_options.token_file, "Bearer token file (default: $QATLAB_TOKEN)");
+  app.add_option("--token-file", remote_options.token_file,
+                 "Bearer token file, a worker token (default: $QATLAB_TOKEN)");
+  qatlab::AddTlsFlags(app, &remote_options.tls);
   app.add_option("--worker-id", remote_options.worker_id, "Name reported to the server (default: host-pid)");
   app.add_option("--data-cache", remote_options.data_cache_dir, "Data cache directory (default: ~/.cache/qatlab)");
 

@@ -86,11 +86,11 @@ class JobRun {
 
 class RemoteWorker {
  public:
-  RemoteWorker(const RemoteWorkerOptions& options, std::string token)
+  RemoteWorker(const RemoteWorkerOptions& options, std::string token, ChannelSecurity security)
       : options_(options),
         worker_id_(options.worker_id.empty() ? HostName() + "-" + std::to_string(::getpid()) : options.worker_id),
         data_cache_dir_(options.data_cache_dir.empty() ? DefaultDataCacheDir() : options.data_cache_dir),
-        client_({options.server_address, std::move(token), /*wait_for_ready=*/true}) {}
+        client_({options.server_address, std::move(token), /*wait_for_ready=*/true, std::move(security)}) {}
 
   // The lease loop. Returns the exit status.
   int Run();
@@ -337,12 +337,17 @@ int RunRemoteWorker(const RemoteWorkerOptions& options) {
     spdlog::error("qatlab-worker: {}", DescribeStatus(token.status()));
     return 1;
   }
+  StatusOr<ChannelSecurity> security = LoadChannelSecurity(options.tls);
+  if (!security.ok()) {
+    spdlog::error("qatlab-worker: {}", DescribeStatus(security.status()));
+    return 1;
+  }
   StatusOr<std::unique_ptr<StopSignal>> stop_signal = StopSignal::Install();
   if (!stop_signal.ok()) {
     spdlog::error("qatlab-worker: {}", DescribeStatus(stop_signal.status()));
     return 1;
   }
-  auto worker = std::make_shared<RemoteWorker>(options, *token);
+  auto worker = std::make_shared<RemoteWorker>(options, *token, std::move(*security));
   (*stop_signal)->OnSignal([worker](int signal_number) { worker->Shutdown(signal_number); });
   const int exit_status = worker->Run();
   worker->MarkFinished();

@@ -27,11 +27,14 @@
 
 #include <string>
 
+#include "server_client/server_link.h"
+
 namespace qatlab {
 
 struct RemoteWorkerOptions {
   std::string server_address;  // host:port
-  std::string token_file;      // empty: $QATLAB_TOKEN, else no token
+  std::string token_file;      // empty: $QATLAB_TOKEN, else no token (a worker token)
+  TlsFlags tls;                // server_client/server_link.h
   std::string worker_id;       // empty: "<hostname>-<pid>"
   // The data cache: MNIST-10k lives in <dir>/mnist10k, fetched data sets in
   // <dir>/datasets/<sha256>, fetched models in <dir>/models/<sha256>. Empty: the engine's DefaultDataCacheDir().

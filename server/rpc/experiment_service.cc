@@ -27,6 +27,9 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (deps_.draining.load()) return ToGrpcStatus(Status::Unavailable("server is shutting down"));
   if (!request->has_spec()) return Invalid("spec: missing; a submission needs a job spec");
+  if (grpc::Status allowed = deps_.authenticator.CheckPriority(*context, request->spec().priority()); !allowed.ok()) {
+    return allowed;
+  }
   if (request->idempotency_key().size() > 256) return Invalid("idempotency_key: longer than 256 characters");
   v1::JobSpec spec = request->spec();
   SubmissionLookups lookups;

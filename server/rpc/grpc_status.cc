@@ -1,5 +1,7 @@
 #include "server/rpc/grpc_status.h"
 
+#include "status/printable_value.h"
+
 namespace qatlab::server {
 
 grpc::StatusCode ToGrpcCode(StatusCode code) {
@@ -23,6 +25,12 @@ grpc::StatusCode ToGrpcCode(StatusCode code) {
 
 grpc::Status ToGrpcStatus(const Status& status) {
   if (status.ok()) return grpc::Status::OK;
+  // Messages echo what the caller sent (an id, a name); an 8,000-character
+  // id must come back as NOT_FOUND with its echo cut, not overflow gRPC's
+  // metadata limit and turn into RESOURCE_EXHAUSTED.
+  if (status.message().size() > kMaxErrorMessageBytes) {
+    return grpc::Status(ToGrpcCode(status.code()), PrintableValue(status.message(), kMaxErrorMessageBytes));
+  }
   return grpc::Status(ToGrpcCode(status.code()), status.message());
 }
 

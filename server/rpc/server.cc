@@ -16,8 +16,11 @@
 
 #include "server/rpc/auth.h"
 #include "server/rpc/experiment_service.h"
+#include "server/rpc/private_files.h"
 #include "server/rpc/worker_service.h"
+#include "server/store/random_tokens.h"
 #include "server/worker_supervisor.h"
+#include "status/printable_value.h"
 
 namespace qatlab::server {
 
@@ -48,10 +51,31 @@ std::string DialAddress(const std::string& listen, int port) {
   return fmt::format("{}:{}", host, port);
 }
 
+// The longest path a unix socket address may hold (sun_path, with its NUL).
+constexpr size_t kMaxUnixSocketPath = 107;
+
+// With TLS the local workers do not dial the TLS port: they would need the
+// CA that signed the server's certificate and a name in it that resolves to
+// this machine, and, with client certificates required, a certificate of
+// their own. They reach the server over a unix socket in the data directory
+// instead (plaintext: the bytes never leave the kernel, and the 0700 data
+// directory lets no other user connect), still with their worker token.
+StatusOr<std::string> LocalWorkerSocket(const std::string& data_dir) {
+  std::error_code ec;
+  std::string path = (std::filesystem::absolute(data_dir, ec) / "local-workers.sock").string();
+  if (ec || path.size() > kMaxUnixSocketPath) {
+    return Status::InvalidArgument(
+        fmt::format("--data-dir {}: with TLS, local workers connect over the unix socket {}, and that path is longer "
+                    "than {} bytes; use a shorter data directory or --local-workers 0",
+                    PrintableValue(data_dir), PrintableValue(path), kMaxUnixSocketPath));
+  }
+  return "unix:" + path;
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions& options, const Clock* clock) {
-  if (options.token.empty() && !IsLoopbackListenAddress(options.listen)) {
+  if (options.tokens.empty() && !IsLoopbackListenAddress(options.listen)) {
     return Status::InvalidArgument(
         fmt::format("refusing to listen on {} without a token: anyone who can reach it could submit jobs and run code; "
                     "pass --token-file FILE (clients send 'authorization: Bearer <token>') or listen on 127.0.0.1",
@@ -62,16 +86,17 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   }
   if (options.data_dir.empty()) return Status::InvalidArgument("--data-dir: empty");
   if (options.lease_ms < 100) return Status::InvalidArgument("--lease-seconds: a lease must last at least 0.1 s");
+  if (!options.tls_client_ca_file.empty() && options.tls_cert_file.empty()) {
+    return Status::InvalidArgument("--tls-client-ca needs --tls-cert and --tls-key: client certificates are TLS");
+  }
 
   std::unique_ptr<QatlabServer> server(new QatlabServer());
   server->options_ = options;
   server->clock_ = clock != nullptr ? clock : &server->system_clock_;
 
-  std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
-  if (ec) return Status::IOError(fmt::format("cannot create data directory {}: {}", options.data_dir, ec.message()));
-
+  QATLAB_RETURN_IF_ERROR(CreatePrivateDirectory(options.data_dir));
   const std::string db_path = (std::filesystem::path(options.data_dir) / "qatlab.db").string();
+  QATLAB_RETURN_IF_ERROR(CreatePrivateFileIfMissing(db_path));
   QATLAB_ASSIGN_OR_RETURN(server->devices_,
                           DeviceStore::Open(db_path, *server->clock_,
                                             DeviceStoreOptions{.lease_ms = options.lease_ms,
@@ -92,13 +117,34 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
       Catalogue::Open(db_path, *server->clock_,
                       CatalogueOptions{.sync = options.sync, .max_database_bytes = options.max_database_bytes}));
   QATLAB_ASSIGN_OR_RETURN(server->artifacts_, ArtifactStore::Open(options.data_dir));
-  server->authenticator_ = std::make_unique<TokenAuthenticator>(options.token);
 
-  ServiceDependencies deps{*server->store_,         *server->catalogue_, *server->artifacts_, server->notifier_,
-                           *server->authenticator_, options.limits,      server->draining_};
-  deps.devices = server->devices_.get();
-  server->experiment_service_ = std::make_unique<ExperimentService>(deps);
-  server->worker_service_ = std::make_unique<WorkerService>(deps);
+  // The local workers' own worker token: drawn afresh at each start, known
+  // only to this process and to the 0600 file the workers read.
+  std::vector<AccessToken> worker_tokens = options.tokens;
+  std::string local_worker_token_file;
+  if (!options.tokens.empty() && options.local_workers > 0) {
+    AccessToken local{Role::kWorker, RandomToken(52)};
+    local_worker_token_file = (std::filesystem::path(options.data_dir) / "local-worker.token").string();
+    QATLAB_RETURN_IF_ERROR(WritePrivateFile(local_worker_token_file, local.token + "\n"));
+    worker_tokens.push_back(std::move(local));
+  }
+  auto refusals = std::make_shared<RefusalLog>();
+  server->experiment_authenticator_ =
+      std::make_unique<TokenAuthenticator>(options.tokens, std::vector<Role>{Role::kClient, Role::kAdmin},
+                                           "ExperimentService", options.max_client_priority, refusals);
+  server->worker_authenticator_ = std::make_unique<TokenAuthenticator>(
+      worker_tokens, std::vector<Role>{Role::kWorker}, "WorkerService", options.max_client_priority, refusals);
+
+  ServiceDependencies experiment_deps{
+      *server->store_, *server->catalogue_, *server->artifacts_, server->notifier_, *server->experiment_authenticator_,
+      options.limits,  server->draining_};
+  experiment_deps.devices = server->devices_.get();
+  ServiceDependencies worker_deps{
+      *server->store_, *server->catalogue_, *server->artifacts_, server->notifier_, *server->worker_authenticator_,
+      options.limits,  server->draining_};
+  worker_deps.devices = server->devices_.get();
+  server->experiment_service_ = std::make_unique<ExperimentService>(experiment_deps);
+  server->worker_service_ = std::make_unique<WorkerService>(worker_deps);
 
   std::shared_ptr<grpc::ServerCredentials> credentials;
   if (!options.tls_cert_file.empty()) {
@@ -106,6 +152,10 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
     QATLAB_ASSIGN_OR_RETURN(std::string key, ReadWholeFile(options.tls_key_file, "--tls-key"));
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({key, cert});
+    if (!options.tls_client_ca_file.empty()) {
+      QATLAB_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadWholeFile(options.tls_client_ca_file, "--tls-client-ca"));
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
     credentials = grpc::SslServerCredentials(ssl);
   } else {
     credentials = grpc::InsecureServerCredentials();
@@ -115,6 +165,11 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, credentials, &server->port_);
+  std::string local_worker_socket;
+  if (!options.tls_cert_file.empty() && options.local_workers > 0) {
+    QATLAB_ASSIGN_OR_RETURN(local_worker_socket, LocalWorkerSocket(options.data_dir));
+    builder.AddListeningPort(local_worker_socket, grpc::InsecureServerCredentials());
+  }
   builder.RegisterService(server->experiment_service_.get());
   builder.RegisterService(server->worker_service_.get());
   // Upload chunks may be up to a few MiB; leave headroom above gRPC's 4 MiB.
@@ -132,6 +187,7 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
         fmt::format("cannot listen on {} (address in use, or not an address of this machine)", options.listen));
   }
   server->address_ = DialAddress(options.listen, server->port_);
+  server->local_worker_address_ = local_worker_socket.empty() ? server->address_ : local_worker_socket;
   if (auto* health = server->grpc_server_->GetHealthCheckService()) health->SetServingStatus(true);
 
   server->reaper_ = std::thread([raw = server.get()] { raw->ReapLeases(); });
@@ -144,9 +200,9 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
     }
     WorkerSupervisorOptions supervision;
     supervision.binary = *binary;
-    supervision.server_address = server->address_;
+    supervision.server_address = server->local_worker_address_;
     supervision.count = options.local_workers;
-    supervision.token_file = options.token_file;
+    supervision.token_file = local_worker_token_file;
     supervision.data_cache = options.worker_data_cache;
     supervision.stop_grace = options.worker_stop_grace;
     // A dead local worker's job need not wait out its lease.
@@ -158,8 +214,10 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
     QATLAB_RETURN_IF_ERROR(server->supervisor_->Start());
   }
   spdlog::info("qatlab-server listening on {} (port {}), data in {}, {}{}", options.listen, server->port_,
-               options.data_dir, options.token.empty() ? "no token" : "token required",
-               options.tls_cert_file.empty() ? "" : ", TLS");
+               PrintableValue(options.data_dir), options.tokens.empty() ? "no token" : "tokens required",
+               options.tls_cert_file.empty()        ? ""
+               : options.tls_client_ca_file.empty() ? ", TLS"
+                                                    : ", TLS with client certificates");
   return server;
 }
 

@@ -11,7 +11,9 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "server/rpc/auth.h"
 #include "server/rpc/service_dependencies.h"
 #include "server/store/clock.h"
 #include "status/status.h"
@@ -29,10 +31,14 @@ class WorkerSupervisor;
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0: pick a free one (see port())
   std::string data_dir;                    // created if missing
-  std::string token;                       // empty: open (loopback only)
-  std::string token_file;                  // passed on to local workers
-  std::string tls_cert_file;               // both set: TLS
+  // Bearer tokens with their roles (server/rpc/auth.h); empty: open
+  // (loopback only). Local workers get a worker token of their own.
+  std::vector<AccessToken> tokens;
+  int max_client_priority = 0;  // higher priorities need an admin token
+  std::string tls_cert_file;    // both set: TLS
   std::string tls_key_file;
+  // Set (with TLS): clients must present a certificate signed by these CAs.
+  std::string tls_client_ca_file;
   int64_t lease_ms = 30000;
   SyncMode sync = SyncMode::kNormal;
   // > 0: a quota on qatlab.db; past it submissions fail RESOURCE_EXHAUSTED,
@@ -62,6 +68,9 @@ class QatlabServer {
   int port() const { return port_; }
   // "127.0.0.1:<port>" (or the listen host) — what clients and workers dial.
   const std::string& address() const { return address_; }
+  // What local workers dial: address(), or with TLS the server's unix
+  // socket in the data directory (server/rpc/local_worker_access.h).
+  const std::string& local_worker_address() const { return local_worker_address_; }
   JobStore& store() { return *store_; }
   ArtifactStore& artifacts() { return *artifacts_; }
   WorkerSupervisor* supervisor() { return supervisor_.get(); }
@@ -78,7 +87,8 @@ class QatlabServer {
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Catalogue> catalogue_;
   std::unique_ptr<ArtifactStore> artifacts_;
-  std::unique_ptr<TokenAuthenticator> authenticator_;
+  std::unique_ptr<TokenAuthenticator> experiment_authenticator_;  // client, admin
+  std::unique_ptr<TokenAuthenticator> worker_authenticator_;      // worker
   std::atomic<bool> draining_{false};
   std::unique_ptr<ExperimentService> experiment_service_;
   std::unique_ptr<WorkerService> worker_service_;
@@ -90,6 +100,7 @@ class QatlabServer {
   bool reaper_stop_ = false;  // guarded by reaper_mutex_
   int port_ = 0;
   std::string address_;
+  std::string local_worker_address_;
   bool shut_down_ = false;
 };
 

@@ -16,6 +16,8 @@ namespace {
 
 // A long poll wakes at least this often to notice a client that went away.
 constexpr std::chrono::milliseconds kLeaseSlice{200};
+// A worker id names a process in logs and in jobs: a host name and a number.
+constexpr size_t kMaxWorkerIdBytes = 128;
 
 grpc::Status Invalid(const std::string& message) { return ToGrpcStatus(Status::InvalidArgument(message)); }
 
@@ -31,6 +33,9 @@ grpc::Status WorkerService::LeaseJob(grpc::ServerContext* context, const v1::Lea
                                      v1::LeaseJobResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (request->worker_id().empty()) return Invalid("worker_id: empty; name the worker (e.g. local-1)");
+  if (request->worker_id().size() > kMaxWorkerIdBytes) {
+    return Invalid(fmt::format("worker_id: {} bytes; at most {}", request->worker_id().size(), kMaxWorkerIdBytes));
+  }
   if (request->wait_ms() < 0) return Invalid(fmt::format("wait_ms: {} is negative", request->wait_ms()));
   const int wait_ms = std::min(request->wait_ms(), deps_.limits.max_lease_wait_ms);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
@@ -165,6 +170,15 @@ grpc::Status WorkerService::DownloadArtifact(grpc::ServerContext* context, const
                                              grpc::ServerWriter<v1::ArtifactChunk>* writer) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   return DownloadArtifactFrom(deps_, context, *request, writer);
+}
+
+grpc::Status WorkerService::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request, v1::Job* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  if (request->id().empty()) return Invalid("id: empty; give a job id");
+  StatusOr<v1::Job> job = deps_.store.Get(request->id());
+  if (!job.ok()) return ToGrpcStatus(job.status());
+  *response = std::move(*job);
+  return grpc::Status::OK;
 }
 
 grpc::Status WorkerService::RegisterDevice(grpc::ServerContext* context, const v1::RegisterDeviceRequest* request,

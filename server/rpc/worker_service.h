@@ -28,6 +28,7 @@ class WorkerService final : public v1::WorkerService::Service {
                           grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
   grpc::Status DownloadArtifact(grpc::ServerContext* context, const v1::DownloadArtifactRequest* request,
                                 grpc::ServerWriter<v1::ArtifactChunk>* writer) override;
+  grpc::Status GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request, v1::Job* response) override;
 
   grpc::Status RegisterDevice(grpc::ServerContext* context, const v1::RegisterDeviceRequest* request,
                               v1::RegisterDeviceResponse* response) override;

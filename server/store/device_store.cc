@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/store/migrations.h"
+#include "status/printable_value.h"
 
 namespace qatlab::server {
 
@@ -240,7 +241,7 @@ StatusOr<v1::Device> DeviceStore::Register(const v1::Device& device) {
   QATLAB_RETURN_IF_ERROR(upsert.Run());
   QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Device> stored, LoadDevice(id));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
-  spdlog::info("device {} ({}, {}) {}", id, device.name(), device.board_kind(),
+  spdlog::info("device {} ({}, {}) {}", id, PrintableValue(device.name()), PrintableValue(device.board_kind()),
                known ? "registered again" : "registered");
   return std::move(*stored);
 }
@@ -568,7 +569,7 @@ Status DeviceStore::Fail(const std::string& measurement_id, const std::string& l
     QATLAB_RETURN_IF_ERROR(TouchDevice(m.device_id(), now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
     spdlog::info("measurement {}: {} by {}: {}", measurement_id, retryable ? "given back" : "FAILED", m.device_id(),
-                 error);
+                 PrintableValue(error));
   }
   if (retryable) AnnounceQueued();
   return Status::Ok();

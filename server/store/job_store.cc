@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "server/store/migrations.h"
+#include "status/printable_value.h"
 
 namespace qatlab::server {
 
@@ -105,7 +106,8 @@ void JobStore::Announce(const v1::Job& before, JobUpdate update) {
   if (before.state() != update.job.state()) {
     spdlog::info("job {}: {} -> {}{}{}", update.job.id(),
                  before.state() == v1::JOB_STATE_UNSPECIFIED ? "new" : v1::JobState_Name(before.state()),
-                 v1::JobState_Name(update.job.state()), update.message.empty() ? "" : ": ", update.message);
+                 v1::JobState_Name(update.job.state()), update.message.empty() ? "" : ": ",
+                 PrintableValue(update.message, 2 * kPrintableValueLimit));
   }
   notifier_.Publish(update);
 }

@@ -303,7 +303,7 @@ class TokenTest : public ServerFixture {
  protected:
   void SetUp() override {
     ServerFixture::SetUp();
-    options_.token = "s3cret-token";
+    options_.tokens = {{Role::kClient, "s3cret-token"}};
     StartServer();
   }
   grpc::Status GetJobWith(const std::string& authorization) {
@@ -351,7 +351,7 @@ TEST(ServerStartTest, NonLoopbackWithTokenStarts) {
   ServerOptions options;
   options.listen = "0.0.0.0:0";
   options.data_dir = dir.path();
-  options.token = "t";
+  options.tokens = {{Role::kClient, "t"}};
   auto server = QatlabServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status().ToString();
   EXPECT_GT((*server)->port(), 0);

@@ -98,7 +98,7 @@ class LeaseClientTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_GT(port, 0);
-    client_ = std::make_unique<LeaseClient>(LeaseClientOptions{"127.0.0.1:" + std::to_string(port), "", true});
+    client_ = std::make_unique<LeaseClient>(LeaseClientOptions{"127.0.0.1:" + std::to_string(port), "", true, {}});
   }
   void TearDown() override {
     client_.reset();
