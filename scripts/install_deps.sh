@@ -4,6 +4,7 @@
 # clang-format and clang-tidy (14 on Debian 12) are for scripts/format.sh and
 # scripts/lint.sh; the sanitizer runtimes come with gcc. clang-14 with
 # libclang-rt-14-dev (libFuzzer) builds the fuzz targets (scripts/fuzz.sh).
+# prometheus-cpp-dev serves the server's /metrics (server/metrics.h).
 # systemd gives the tests systemd-analyze (tests/deploy: the units are checked, not started).
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev libonnx-dev
+  prometheus-cpp-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   python3 python3-grpcio python3-protobuf
   clang-format clang-tidy clang-14 libclang-rt-14-dev

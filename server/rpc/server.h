@@ -23,6 +23,7 @@ class Server;
 namespace qatlab::server {
 
 class ExperimentService;
+class MetricsEndpoint;
 class WorkerService;
 class WorkerSupervisor;
 
@@ -43,6 +44,9 @@ struct ServerOptions {
   std::string worker_binary;  // empty: found next to this executable
   std::string worker_data_cache;
   std::chrono::milliseconds worker_stop_grace{10000};
+  // "host:port": serve Prometheus metrics there (server/metrics.h); empty:
+  // no metrics endpoint.
+  std::string metrics_listen;
 };
 
 class QatlabServer {
@@ -65,6 +69,8 @@ class QatlabServer {
   JobStore& store() { return *store_; }
   ArtifactStore& artifacts() { return *artifacts_; }
   WorkerSupervisor* supervisor() { return supervisor_.get(); }
+  // The metrics endpoint's port; 0 without --metrics-listen.
+  int metrics_port() const;
 
  private:
   QatlabServer() = default;
@@ -84,6 +90,7 @@ class QatlabServer {
   std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<WorkerSupervisor> supervisor_;
+  std::unique_ptr<MetricsEndpoint> metrics_;
   std::thread reaper_;
   std::mutex reaper_mutex_;
   std::condition_variable reaper_wake_;

@@ -24,7 +24,8 @@ using namespace std::chrono_literals;
 struct ServiceOptions {
   int local_workers = 0;  // workers the server spawns itself
   int lease_seconds = 3;
-  std::string token;  // empty: no authentication
+  std::string token;                          // empty: no authentication
+  std::vector<std::string> server_arguments;  // appended to qatlab-server's
 };
 
 class RunningService {
