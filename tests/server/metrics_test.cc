@@ -75,10 +75,8 @@ double FailuresTotal(const std::map<std::string, double>& samples) {
 
 TEST(ServerMetrics, QueueDepthDurationsWorkersAndFailuresFollowTheJobs) {
   const int metrics_port = test_support::FreeLoopbackPort();
-  RunningService service({.local_workers = 0,
-                          .lease_seconds = 3,
-                          .token = "",
-                          .server_arguments = {"--metrics-listen", fmt::format("127.0.0.1:{}", metrics_port)}});
+  RunningService service({.local_workers = 0, .lease_seconds = 3, .token = ""});
+  service.AddServerArguments({"--metrics-listen", fmt::format("127.0.0.1:{}", metrics_port)});
   ASSERT_TRUE(service.StartServer());
 
   std::map<std::string, double> empty = Scrape(metrics_port);
