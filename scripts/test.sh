@@ -3,12 +3,19 @@
 #   scripts/test.sh          build/ (Release) and its suite
 #   scripts/test.sh --all    then also the checks CI runs (below)
 #   scripts/test.sh --tsan   then also the ThreadSanitizer run (implies --all)
+#   scripts/test.sh --fuzz   then also the fuzz targets (implies --all)
 # Under CI (CI=true), warnings are errors in our code (QATLAB_WERROR) and
 # --all is implied: after the suite come
 #   format      scripts/format.sh --check (clang-format; lists what differs)
 #   lint        scripts/lint.sh (clang-tidy over our sources)
 #   asan-ubsan  the asan-ubsan preset: every target with AddressSanitizer and
 #               UndefinedBehaviorSanitizer, and the whole suite under them.
+#   tsan        the tsan preset: the server, queue and worker tests (ctest
+#               labels server and client-e2e) under ThreadSanitizer
+#   fuzz        scripts/fuzz.sh: the libFuzzer targets of fuzz/ (clang), each
+#               run 45 s from its seed corpus
+# Outside CI, --tsan adds the tsan stage; under CI QATLAB_CI_TSAN=0 or
+# QATLAB_CI_FUZZ=0 leaves a stage out.
 # Every stage runs even if an earlier one failed; the exit status is non-zero
 # if any failed, and a summary with each stage's time ends the output.
 # The sanitizer builds live in build-<preset>/ (CMakePresets.json), so a
@@ -20,17 +27,21 @@ jobs=$(nproc)
 
 all=0
 tsan=0
+fuzz=0
 for arg in "$@"; do
   case $arg in
     --all) all=1 ;;
     --tsan) all=1; tsan=1 ;;
-    *) echo "usage: $0 [--all] [--tsan]" >&2; exit 2 ;;
+    --fuzz) all=1; fuzz=1 ;;
+    *) echo "usage: $0 [--all] [--tsan] [--fuzz]" >&2; exit 2 ;;
   esac
 done
 build_args=()
 if [[ ${CI:-} == true ]]; then
   all=1
   build_args+=(-DQATLAB_WERROR=ON)
+  if [[ ${QATLAB_CI_TSAN:-1} != 0 ]]; then tsan=1; fi
+  if [[ ${QATLAB_CI_FUZZ:-1} != 0 ]]; then fuzz=1; fi
 fi
 if [[ ${QATLAB_CI_TSAN:-} == 1 ]]; then tsan=1; fi
 
@@ -77,6 +88,9 @@ if ((all)); then
 fi
 if ((tsan)); then
   stage tsan preset tsan
+fi
+if ((fuzz)); then
+  stage fuzz "$root/scripts/fuzz.sh"
 fi
 
 echo "== test.sh summary" >&2

@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
                  "power loss)")
       ->capture_default_str()
       ->check(CLI::IsMember({"normal", "full"}));
+  app.add_option("--metrics-listen", options.metrics_listen,
+                 "host:port to serve Prometheus metrics on, unauthenticated (e.g. 127.0.0.1:9464; default: off)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 

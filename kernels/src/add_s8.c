@@ -3,10 +3,6 @@
 #include "argument_checks.h"
 #include "qatlab_kernels/kernels.h"
 
-static int32_t qk_saturate_to_s32(int64_t value) {
-  return value > INT32_MAX ? INT32_MAX : (value < INT32_MIN ? INT32_MIN : (int32_t)value);
-}
-
 static int qk_add_shifts_ok(const qk_add_params* params) {
   const int32_t shifts[3] = {params->input1_shift, params->input2_shift, params->output_shift};
   return qk_shifts_ok(shifts, 3);
@@ -29,7 +25,9 @@ qk_status qk_add_s8(const qk_add_params* params, int32_t count, const int8_t* in
     const int32_t scaled2 = qk_requantize(qk_saturate_to_s32((input2[i] + params->input2_offset) * unit),
                                           params->input2_multiplier, params->input2_shift);
     const int32_t sum = qk_saturate_to_s32((int64_t)scaled1 + scaled2);
-    const int32_t value = qk_requantize(sum, params->output_multiplier, params->output_shift) + params->output_offset;
+    /* Saturating, as in qk_output_s8: the requantized sum may be INT32_MAX. */
+    const int32_t value = qk_saturate_to_s32(
+        (int64_t)qk_requantize(sum, params->output_multiplier, params->output_shift) + params->output_offset);
     output[i] = (int8_t)qk_clamp_s32(value, params->activation.min, params->activation.max);
   }
   return QK_OK;

@@ -41,7 +41,10 @@ static inline int qk_shifts_ok(const int32_t* shift, int32_t count) {
   return 1;
 }
 
-/* acc -> z_out + requant(acc), clamped. */
+static inline int32_t qk_saturate_to_s32(int64_t value) {
+  return value > INT32_MAX ? INT32_MAX : (value < INT32_MIN ? INT32_MIN : (int32_t)value);
+}
+
 /* qk_requantize for shift <= -2 (right shift 31 - shift >= 33, every layer
  * of a trained model), in 32-bit steps: with t = x·M0 - (x·M0 < 0) and
  * q = t >> (30 - shift) (only the high word of t moves), the value rounded
@@ -63,11 +66,14 @@ __attribute__((noinline, cold, unused)) static int32_t qk_requantize_out_of_line
   return qk_requantize(x, multiplier, shift);
 }
 
+/* acc -> z_out + requant(acc), clamped. The sum saturates: a requantized
+ * value near INT32_MAX (a large scale on a valid model) plus the zero point
+ * would overflow int32 (found by fuzz/qmodel_fuzzer.cc). */
 static inline int8_t qk_output_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
                                   const qk_activation* activation) {
   const int32_t requantized =
       shift <= -2 ? qk_requantize_high_word(acc, multiplier, shift) : qk_requantize_out_of_line(acc, multiplier, shift);
-  const int32_t value = requantized + output_offset;
+  const int32_t value = qk_saturate_to_s32((int64_t)requantized + output_offset);
   return (int8_t)qk_clamp_s32(value, activation->min, activation->max);
 }
 

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "server/metrics.h"
 #include "server/rpc/auth.h"
 #include "server/rpc/experiment_service.h"
 #include "server/rpc/private_files.h"
@@ -213,6 +214,16 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
     server->supervisor_ = std::make_unique<WorkerSupervisor>(supervision);
     QATLAB_RETURN_IF_ERROR(server->supervisor_->Start());
   }
+  if (!options.metrics_listen.empty()) {
+    StatusOr<std::unique_ptr<MetricsEndpoint>> metrics =
+        MetricsEndpoint::Start(options.metrics_listen, db_path, options.local_workers);
+    if (!metrics.ok()) {
+      server->Shutdown(std::chrono::milliseconds(0));
+      return metrics.status();
+    }
+    server->metrics_ = std::move(*metrics);
+    spdlog::info("metrics on http://{}/metrics (port {})", options.metrics_listen, server->metrics_->port());
+  }
   spdlog::info("qatlab-server listening on {} (port {}), data in {}, {}{}", options.listen, server->port_,
                PrintableValue(options.data_dir), options.tokens.empty() ? "no token" : "tokens required",
                options.tls_cert_file.empty()        ? ""
@@ -220,6 +231,8 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
                                                     : ", TLS with client certificates");
   return server;
 }
+
+int QatlabServer::metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
 void QatlabServer::ReapLeases() {
   const auto interval = std::chrono::milliseconds(std::clamp<int64_t>(options_.lease_ms / 10, 20, 250));
@@ -256,6 +269,7 @@ void QatlabServer::Shutdown(std::chrono::milliseconds grace) {
   }
   reaper_wake_.notify_all();
   if (reaper_.joinable()) reaper_.join();
+  metrics_.reset();
   spdlog::info("qatlab-server stopped");
 }
 

@@ -25,6 +25,7 @@ class Server;
 namespace qatlab::server {
 
 class ExperimentService;
+class MetricsEndpoint;
 class WorkerService;
 class WorkerSupervisor;
 
@@ -49,6 +50,9 @@ struct ServerOptions {
   std::string worker_binary;  // empty: found next to this executable
   std::string worker_data_cache;
   std::chrono::milliseconds worker_stop_grace{10000};
+  // "host:port": serve Prometheus metrics there (server/metrics.h); empty:
+  // no metrics endpoint.
+  std::string metrics_listen;
 };
 
 class QatlabServer {
@@ -74,6 +78,8 @@ class QatlabServer {
   JobStore& store() { return *store_; }
   ArtifactStore& artifacts() { return *artifacts_; }
   WorkerSupervisor* supervisor() { return supervisor_.get(); }
+  // The metrics endpoint's port; 0 without --metrics-listen.
+  int metrics_port() const;
 
  private:
   QatlabServer() = default;
@@ -94,6 +100,7 @@ class QatlabServer {
   std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<WorkerSupervisor> supervisor_;
+  std::unique_ptr<MetricsEndpoint> metrics_;
   std::thread reaper_;
   std::mutex reaper_mutex_;
   std::condition_variable reaper_wake_;

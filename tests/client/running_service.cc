@@ -79,6 +79,7 @@ RunningService::~RunningService() {
     argv.push_back("--token-file");
     argv.push_back(token_file_);
   }
+  argv.insert(argv.end(), server_arguments_.begin(), server_arguments_.end());
   StatusOr<std::unique_ptr<test_support::LoggedChild>> server = test_support::LoggedChild::Start(argv, log);
   if (!server.ok()) return ::testing::AssertionFailure() << server.status().ToString();
   server_ = std::move(*server);

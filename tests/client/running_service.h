@@ -35,6 +35,10 @@ class RunningService {
   // Starts qatlab-server (again, after KillServer: same port and data
   // directory) and waits until it answers ListJobs.
   ::testing::AssertionResult StartServer();
+  // Appended to qatlab-server's command line from the next StartServer on.
+  void AddServerArguments(const std::vector<std::string>& arguments) {
+    server_arguments_.insert(server_arguments_.end(), arguments.begin(), arguments.end());
+  }
   // SIGKILL, and waits until the process is gone.
   void KillServer();
 
@@ -78,6 +82,7 @@ class RunningService {
   std::string data_dir_;
   std::string token_file_;
   int server_starts_ = 0;
+  std::vector<std::string> server_arguments_;
   std::unique_ptr<test_support::LoggedChild> server_;
   std::vector<std::unique_ptr<test_support::LoggedChild>> workers_;
   std::vector<std::string> log_paths_;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "qatlab_kernels/fixed_point.h"
 #include "tests/kernels/naive_integer_reference.h"
 
 namespace qatlab {
@@ -186,6 +187,27 @@ TEST(KernelsTest, AddMatchesNaive) {
     ASSERT_EQ(qk_add_s8(&params, count, a.data(), b.data(), output.data()), QK_OK);
     ASSERT_EQ(output, naive::Add(op, a, z_a, b, z_b, z_out, 20)) << "trial " << trial;
   }
+}
+
+// A valid but extreme scale requantizes to INT32_MAX; adding the output zero
+// point must saturate, not overflow int32 and wrap to the other end of the
+// range (found by fuzz/qmodel_fuzzer.cc; UBSan aborts on the overflow).
+TEST(KernelsTest, OutputZeroPointOnASaturatedValueClampsToTheActivationMaximum) {
+  const std::vector<int8_t> input(4, 127);
+  const std::vector<int8_t> ones(4, 0x11);  // 8-bit weights of 17
+  const std::vector<int32_t> multiplier(1, INT32_MAX), shift(1, QK_MAX_SHIFT);
+  const qk_per_channel_quant quant{multiplier.data(), shift.data()};
+  const qk_packed_weights weights{reinterpret_cast<const uint8_t*>(ones.data()), 8};
+  const qk_dense_params dense{128, 127, {-128, 127}};
+  std::vector<int8_t> output(1, 0);
+  ASSERT_EQ(qk_dense_s8(&dense, &quant, 4, input.data(), &weights, nullptr, 1, output.data()), QK_OK);
+  EXPECT_EQ(output[0], 127);
+
+  const qk_add_params add{
+      0, 0, 20, INT32_MAX, QK_MAX_SHIFT, INT32_MAX, QK_MAX_SHIFT, INT32_MAX, QK_MAX_SHIFT, 127, {-128, 127}};
+  std::vector<int8_t> sum(4, 0);
+  ASSERT_EQ(qk_add_s8(&add, 4, input.data(), input.data(), sum.data()), QK_OK);
+  EXPECT_EQ(sum, std::vector<int8_t>(4, 127));
 }
 
 TEST(KernelsTest, RejectArgumentsThatDoNotFitTogether) {
