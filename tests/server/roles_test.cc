@@ -130,6 +130,34 @@ class RolesTest : public ServerFixture {
            v1::MeasureResponse out;
            return e->Measure(c, r, &out);
          }},
+        {"ExperimentService", "UploadModel",
+         [e](grpc::ClientContext* c) {
+           v1::Model out;
+           auto writer = e->UploadModel(c, &out);
+           writer->WritesDone();
+           return writer->Finish();  // empty upload: INVALID_ARGUMENT once admitted
+         }},
+        {"ExperimentService", "ListModels",
+         [e](grpc::ClientContext* c) {
+           v1::ListModelsRequest r;
+           v1::ListModelsResponse out;
+           return e->ListModels(c, r, &out);
+         }},
+        {"ExperimentService", "ExportModel",
+         [e](grpc::ClientContext* c) {
+           v1::ExportModelRequest r;
+           r.set_job_id("j-nope");
+           r.set_variant("qat_w8a8");
+           r.set_format("qmodel");
+           return Drain<decltype(e->ExportModel(c, r)), v1::ExportChunk>(e->ExportModel(c, r));
+         }},
+        {"ExperimentService", "CancelMeasurement",
+         [e](grpc::ClientContext* c) {
+           v1::CancelMeasurementRequest r;
+           r.set_measurement_id("m-nope");
+           v1::Measurement out;
+           return e->CancelMeasurement(c, r, &out);
+         }},
         {"WorkerService", "LeaseJob",
          [w](grpc::ClientContext* c) {
            v1::LeaseJobRequest r;
@@ -174,6 +202,12 @@ class RolesTest : public ServerFixture {
            v1::FetchDatasetRequest r;
            r.set_name("nope");
            return Drain<decltype(w->FetchDataset(c, r)), v1::ArtifactChunk>(w->FetchDataset(c, r));
+         }},
+        {"WorkerService", "FetchModel",
+         [w](grpc::ClientContext* c) {
+           v1::FetchModelRequest r;
+           r.set_name("nope");
+           return Drain<decltype(w->FetchModel(c, r)), v1::ArtifactChunk>(w->FetchModel(c, r));
          }},
         {"WorkerService", "DownloadArtifact",
          [w](grpc::ClientContext* c) {
