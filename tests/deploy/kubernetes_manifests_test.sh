@@ -26,6 +26,19 @@ for kind in StatefulSet Service Deployment; do
   grep -q "^kind: $kind$" "${manifests[@]}" || fail "no $kind in deploy/kubernetes"
 done
 
+# The tokens (docs/deploy.md): the server reads the role lines of Secret key
+# server-tokens, the workers the worker token alone of key worker-token, each
+# at the path its --token-file names. One bare token for both would be a
+# client token, which WorkerService refuses.
+expect_token_mount() {  # manifest, key, path
+  grep -q "items: \[{key: $2, path: $(basename "$3")}\]" "$1" || fail "$(basename "$1") does not mount Secret key $2 as $(basename "$3")"
+  grep -q "\"--token-file\", \"$3\"" "$1" || fail "$(basename "$1") does not pass --token-file $3"
+  grep -q "mountPath: $(dirname "$3")," "$1" || fail "$(basename "$1") does not mount the tokens at $(dirname "$3")"
+}
+expect_token_mount "$source_dir/deploy/kubernetes/server.yaml" server-tokens /etc/qatlab/tokens
+expect_token_mount "$source_dir/deploy/kubernetes/workers.yaml" worker-token /etc/qatlab/worker-token
+! grep -q "key: token," "${manifests[@]}" || fail "a manifest still mounts the single Secret key 'token'"
+
 # Broken copies: each must be rejected, and for the reason planted.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -48,7 +61,7 @@ sed 's/accessModes: \[ReadWriteOnce\]/accessModes: ReadWriteOnce/' "$server" >"$
 expect_rejected access-modes-not-list "accessModes must be array"
 sed 's/{name: data, mountPath/{name: database, mountPath/' "$server" >"$work/mount-without-volume.yaml"
 expect_rejected mount-without-volume "mounts volume database"
-printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: qatlab-tokens}\nstringData: {token: replace-me}\n' \
+printf 'apiVersion: v1\nkind: Secret\nmetadata: {name: qatlab-tokens}\nstringData: {worker-token: replace-me}\n' \
   >"$work/committed-secret.yaml"
 expect_rejected committed-secret "a Secret is committed"
 echo "PASS"
