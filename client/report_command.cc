@@ -1,6 +1,5 @@
 #include "client/report_command.h"
 
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

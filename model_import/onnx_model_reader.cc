@@ -18,6 +18,36 @@ std::string OneLine(std::string message) {
   return message;
 }
 
+// The ONNX library's shape inference trusts window attributes (a stride of
+// 0 is a SIGFPE inside libonnx, a short list a read out of bounds; both
+// found by fuzz/onnx_fuzzer.cc), so they are checked before it runs.
+Status CheckWindowAttributes(const onnx::GraphProto& graph) {
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const onnx::NodeProto& node = graph.node(i);
+    for (const onnx::AttributeProto& attribute : node.attribute()) {
+      const std::string& name = attribute.name();
+      const bool window = name == "strides" || name == "dilations" || name == "kernel_shape";
+      if (!window && name != "pads") continue;
+      // Only 2-D windows are representable, and libonnx indexes these
+      // lists by the input's rank without checking their lengths.
+      const int expected = name == "pads" ? 4 : 2;
+      if (attribute.ints_size() != expected) {
+        return Status::InvalidArgument("ONNX model: node " + std::to_string(i) + " ('" + node.name() + "', " +
+                                       node.op_type() + "): attribute " + name + " has " +
+                                       std::to_string(attribute.ints_size()) + " values; a 2-D window needs " +
+                                       std::to_string(expected));
+      }
+      for (const int64_t value : attribute.ints()) {
+        if (window ? value >= 1 : value >= 0) continue;
+        return Status::InvalidArgument("ONNX model: node " + std::to_string(i) + " ('" + node.name() + "', " +
+                                       node.op_type() + "): attribute " + name + " holds " + std::to_string(value) +
+                                       (window ? "; it must be at least 1" : "; it must not be negative"));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<CheckedOnnxModel> ReadCheckedOnnxModel(std::string_view bytes) {
@@ -52,6 +82,7 @@ StatusOr<CheckedOnnxModel> ReadCheckedOnnxModel(std::string_view bytes) {
   } catch (const std::exception& e) {
     return Status::InvalidArgument("ONNX checker: " + OneLine(e.what()));
   }
+  QATLAB_RETURN_IF_ERROR(CheckWindowAttributes(model.graph()));
   try {
     // Strict: a node whose shapes do not add up is an error here rather than
     // a wrong layer later.

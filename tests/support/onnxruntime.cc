@@ -58,7 +58,7 @@ StatusOr<OnnxruntimeRun> RunOnnxruntime(const OnnxruntimeRequest& request, const
   const std::string output_path = work_dir + "/ort_output.bin";
   const std::string request_path = work_dir + "/ort_request.json";
   QATLAB_RETURN_IF_ERROR(WriteFile(input_path, request.input_bytes));
-  nlohmann::json json = {{"model", request.model_path},   {"input_file", input_path},
+  nlohmann::json json = {{"model", request.model_path},      {"input_file", input_path},
                          {"input_type", request.input_type}, {"dims", request.dims},
                          {"output_file", output_path},       {"optimization", request.optimization}};
   if (!request.optimized_model_path.empty()) json["optimized_model"] = request.optimized_model_path;
