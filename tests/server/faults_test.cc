@@ -19,6 +19,7 @@ namespace {
 using std::chrono::milliseconds;
 using testing::ServerFixture;
 using testing::SmallSpec;
+using testing::SubmitAndWaitForEnd;
 
 class FaultsTest : public ServerFixture {
  protected:
@@ -137,23 +138,10 @@ TEST(StorageFailureTest, AModelTheServerCannotStoreFailsTheJobWithTheStorageErro
   spec.mutable_data()->set_width(8);
   spec.mutable_ptq()->set_calibration_samples(8);
   spec.set_skip_qat(true);
-  v1::SubmitJobRequest request;
-  *request.mutable_spec() = spec;
-  v1::SubmitJobResponse submitted;
-  grpc::ClientContext submit_context;
-  grpc::Status status = experiments->SubmitJob(&submit_context, request, &submitted);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-
-  v1::Job job;
-  ASSERT_TRUE(test_support::WaitUntil(
-      [&] {
-        grpc::ClientContext context;
-        v1::GetJobRequest get;
-        get.set_id(submitted.job().id());
-        return experiments->GetJob(&context, get, &job).ok() && IsTerminal(job.state());
-      },
-      milliseconds(50000), "the job to end (well before its 60 s lease)"))
-      << (*server)->Log();
+  const std::optional<v1::Job> ended =
+      SubmitAndWaitForEnd(*experiments, spec, milliseconds(50000), [&] { return (*server)->Log(); });
+  ASSERT_TRUE(ended.has_value());
+  const v1::Job& job = *ended;
   EXPECT_EQ(job.state(), v1::FAILED);
   EXPECT_EQ(job.attempt(), 1);
   EXPECT_NE(job.error().find("storing artifact"), std::string::npos) << job.error();

@@ -19,6 +19,7 @@ namespace {
 using std::chrono::milliseconds;
 using testing::ServerFixture;
 using testing::SmallSpec;
+using testing::SubmitAndWaitForEnd;
 
 class LimitsTest : public ServerFixture {
  protected:
@@ -279,23 +280,10 @@ TEST(WorkerMemoryTest, AModelTooLargeForTheWorkerFailsOnceWithAClearError) {
   spec.mutable_data()->set_width(28);
   spec.mutable_training()->set_batch_size(4);
   spec.set_skip_qat(true);
-  v1::SubmitJobRequest request;
-  *request.mutable_spec() = spec;
-  v1::SubmitJobResponse submitted;
-  grpc::ClientContext submit_context;
-  grpc::Status status = experiments->SubmitJob(&submit_context, request, &submitted);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-
-  v1::Job job;
-  ASSERT_TRUE(test_support::WaitUntil(
-      [&] {
-        grpc::ClientContext context;
-        v1::GetJobRequest get;
-        get.set_id(submitted.job().id());
-        return experiments->GetJob(&context, get, &job).ok() && IsTerminal(job.state());
-      },
-      milliseconds(60000), "the job to end"))
-      << (*server)->Log();
+  const std::optional<v1::Job> ended =
+      SubmitAndWaitForEnd(*experiments, spec, milliseconds(60000), [&] { return (*server)->Log(); });
+  ASSERT_TRUE(ended.has_value());
+  const v1::Job& job = *ended;
   EXPECT_EQ(job.state(), v1::FAILED);
   EXPECT_EQ(job.attempt(), 1);
   EXPECT_NE(job.error().find("out of memory"), std::string::npos) << job.error();
