@@ -95,7 +95,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"normal", "full"}));
   app.add_option("--metrics-listen", options.metrics_listen,
                  "host:port to serve Prometheus metrics on, unauthenticated (e.g. 127.0.0.1:9464; default: off)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  // Any case; anything else is a usage error (spdlog's from_str reads an
+  // unknown name as "off", which silently ended all logging).
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
+      ->capture_default_str()
+      ->transform(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}, CLI::ignore_case));
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));

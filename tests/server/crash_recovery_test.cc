@@ -12,6 +12,7 @@
 #include "tests/support/loopback_port.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_processes.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab::server {
 namespace {
@@ -177,6 +178,28 @@ TEST(CrashRecoveryTest, BinaryRefusesNonLoopbackWithoutTokenAndStopsOnSigterm) {
     server->Signal(SIGTERM);
     EXPECT_EQ(server->WaitFor(milliseconds(5000)), 0) << "no clean exit within 5 s of SIGTERM\n" << server->Log();
   }
+}
+
+TEST(CrashRecoveryTest, LogLevelIsReadInAnyCaseAndAnUnknownOneIsAUsageError) {
+  TempDir dir;
+  CapturedRun refused = RunCommand({QATLAB_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(FreeLoopbackPort()),
+                                    "--data-dir", dir.File("data"), "--local-workers", "0", "--log-level", "loud"},
+                                   milliseconds(30000));
+  EXPECT_NE(refused.exit_status, 0);
+  EXPECT_NE(refused.err.find("--log-level"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("loud"), std::string::npos) << refused.err;
+
+  // "INFO" is info: the start-up line is logged (an unknown name used to
+  // turn logging off without a word).
+  const int port = FreeLoopbackPort();
+  StatusOr<std::unique_ptr<LoggedChild>> server =
+      LoggedChild::Start({QATLAB_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
+                          dir.File("data"), "--local-workers", "0", "--log-level", "INFO"},
+                         dir.File("server.log"));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  EXPECT_TRUE(test_support::WaitUntil([&] { return (*server)->Log().find("listening on") != std::string::npos; },
+                                      milliseconds(20000), "the start-up line at level INFO"))
+      << (*server)->Log();
 }
 
 }  // namespace
