@@ -11,22 +11,14 @@
 #include "data/dataset.h"
 #include "engine/experiment.h"
 #include "engine/job_spec.h"
+#include "tests/support/mnist10k.h"
 
 namespace qatlab {
 namespace {
 
 const DatasetPair& Mnist() {
-  static const DatasetPair* data = [] {
-    v1::DataSpec spec;
-    spec.set_source("mnist");
-    auto loaded = LoadDataset(spec, "");
-    if (!loaded.ok()) {
-      ADD_FAILURE() << "MNIST-10k could not be loaded or fetched: " << loaded.status().ToString();
-      return new DatasetPair();
-    }
-    return new DatasetPair(std::move(*loaded));
-  }();
-  return *data;
+  static const DatasetPair data = test_support::LoadMnist10k();
+  return data;
 }
 
 v1::JobSpec ShortCnnJob() {

@@ -23,6 +23,7 @@
 #include "model_export/c_export.h"
 #include "model_export/model_export.h"
 #include "tests/device/seeded_models.h"
+#include "tests/support/mnist10k.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_processes.h"
 
@@ -34,20 +35,8 @@ using test_support::RunCommand;
 using test_support::TempDir;
 
 const DatasetPair& Mnist() {
-  static const DatasetPair* data = [] {
-    v1::DataSpec spec;
-    spec.set_source("mnist");
-    auto loaded = LoadDataset(spec, "");
-    if (!loaded.ok()) {
-      ADD_FAILURE() << "MNIST-10k could not be loaded or fetched: " << loaded.status().ToString();
-      return new DatasetPair();
-    }
-    auto* subset = new DatasetPair(std::move(*loaded));
-    subset->train.Truncate(600);
-    subset->test.Truncate(50);
-    return subset;
-  }();
-  return *data;
+  static const DatasetPair data = test_support::LoadMnist10k(600, 50);
+  return data;
 }
 
 // `preset` trained for one epoch on 600 images and one QAT epoch: the QAT

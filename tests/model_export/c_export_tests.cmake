@@ -38,6 +38,7 @@ if(QATLAB_ARM_NONE_EABI_GCC AND QATLAB_ARM_NONE_EABI_NM AND QATLAB_ARM_NONE_EABI
   include(GoogleTest)
   add_executable(c_export_tests c_export_test.cc ${PROJECT_SOURCE_DIR}/tests/device/seeded_models.cc)
   target_link_libraries(c_export_tests PRIVATE qatlab_model_export qatlab_engine qatlab_kernels qatlab_test_support
+                                               qatlab_test_mnist
                                                GTest::gtest_main)
   target_compile_options(c_export_tests PRIVATE ${QATLAB_WARNINGS})
   target_compile_definitions(c_export_tests PRIVATE

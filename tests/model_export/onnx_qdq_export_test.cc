@@ -15,6 +15,7 @@
 #include "engine/experiment.h"
 #include "engine/job_spec.h"
 #include "tests/model_export/onnx_qdq_comparison.h"
+#include "tests/support/mnist10k.h"
 
 namespace qatlab {
 namespace {
@@ -22,18 +23,8 @@ namespace {
 // MNIST-10k: all of its test split, the first 2,000 training images (a short
 // QAT run is all the export needs).
 const DatasetPair& Mnist() {
-  static const DatasetPair* data = [] {
-    v1::DataSpec spec;
-    spec.set_source("mnist");
-    auto loaded = LoadDataset(spec, "");
-    if (!loaded.ok()) {
-      ADD_FAILURE() << "MNIST-10k could not be loaded or fetched: " << loaded.status().ToString();
-      return new DatasetPair();
-    }
-    loaded->train.Truncate(2000);
-    return new DatasetPair(std::move(*loaded));
-  }();
-  return *data;
+  static const DatasetPair data = test_support::LoadMnist10k(2000);
+  return data;
 }
 
 // One float epoch, then PTQ and one QAT epoch at each of `weight_bits`.
