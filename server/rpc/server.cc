@@ -189,7 +189,14 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   }
   server->address_ = DialAddress(options.listen, server->port_);
   server->local_worker_address_ = local_worker_socket.empty() ? server->address_ : local_worker_socket;
-  if (auto* health = server->grpc_server_->GetHealthCheckService()) health->SetServingStatus(true);
+  if (auto* health = server->grpc_server_->GetHealthCheckService()) {
+    // The whole server ("") and each service by its full name, so a probe
+    // can ask for the one it depends on (a worker: WorkerService).
+    health->SetServingStatus(true);
+    for (const char* service : {v1::ExperimentService::service_full_name(), v1::WorkerService::service_full_name()}) {
+      health->SetServingStatus(service, true);
+    }
+  }
 
   server->reaper_ = std::thread([raw = server.get()] { raw->ReapLeases(); });
 
