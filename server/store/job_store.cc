@@ -102,7 +102,7 @@ StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& db_path, c
   return std::unique_ptr<JobStore>(new JobStore(std::move(db), clock, notifier, std::move(options)));
 }
 
-void JobStore::Announce(const v1::Job& before, JobUpdate update) {
+void JobStore::Announce(const v1::Job& before, const JobUpdate& update) {
   if (before.state() != update.job.state()) {
     spdlog::info("job {}: {} -> {}{}{}", update.job.id(),
                  before.state() == v1::JOB_STATE_UNSPECIFIED ? "new" : v1::JobState_Name(before.state()),
@@ -657,7 +657,7 @@ StatusOr<int> JobStore::EndLeases(const std::string* holder, const std::string& 
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   v1::Job running;  // what every expired job was before
   running.set_state(v1::RUNNING);
-  for (JobUpdate& update : updates) Announce(running, std::move(update));
+  for (const JobUpdate& update : updates) Announce(running, update);
   return static_cast<int>(expired.size());
 }
 

@@ -189,7 +189,7 @@ class JobStore {
   Status LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq);
   // Ends the lease of a job whose cancel was requested; *job becomes CANCELLED.
   Status CancelLeasedJob(int64_t seq, std::optional<std::string_view> error, int64_t now, v1::Job* job);
-  void Announce(const v1::Job& before_or_empty, JobUpdate update);
+  void Announce(const v1::Job& before_or_empty, const JobUpdate& update);
 
   const Clock& clock_;
   JobNotifier& notifier_;

@@ -101,12 +101,12 @@ template <typename Key>
 StatusOr<std::vector<ExpiredLease>> LeaseTable::Expire(Database& db, const std::string& sql, const Key& key,
                                                        int64_t now, std::string_view cause) {
   struct Due {
-    int64_t seq;
+    int64_t seq = 0;
     std::string id;
     std::string holder;
-    int attempt;
-    int max_attempts;
-    bool cancel_requested;
+    int attempt = 0;
+    int max_attempts = 0;
+    bool cancel_requested = false;
   };
   std::vector<Due> due;
   {
