@@ -43,6 +43,14 @@ struct ExportFlags {
   bool force = false;             // replace an existing output
 };
 
+// `qatctl report JOB... -o report.html` (report/html_report.h).
+struct ReportFlags {
+  std::vector<std::string> ids;  // job ids, in the order of the report
+  std::string output;            // the HTML file to write
+  bool force = false;            // overwrite an existing file
+  std::string title;             // empty: "qatlab report: <ids>"
+};
+
 class QatctlCommands {
  public:
   explicit QatctlCommands(QatctlOptions options);
@@ -65,6 +73,11 @@ class QatctlCommands {
   // Writes nothing on any error; refuses an existing output unless
   // flags.force.
   int Export(const ExportFlags& flags);
+  // The HTML report of the jobs (report_command.cc): written through
+  // output_files (never a partial file; an existing one only with
+  // flags.force), nothing written when a job is unknown or has no results
+  // yet; "wrote ..." on stderr on success.
+  int Report(const ReportFlags& flags);
   // Devices and measurements (qatctl_device_commands.cc).
   int ListDevices();
   int Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,

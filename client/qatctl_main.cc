@@ -8,7 +8,6 @@
 #include <CLI/CLI.hpp>
 
 #include "client/qatctl_commands.h"
-#include "client/report_command.h"
 #include "server_client/server_link.h"
 #include "server_client/tls_command_line.h"
 
@@ -186,7 +185,7 @@ int main(int argc, char** argv) {
   if (*cancel) return commands.Cancel(job_id);
   if (*list) return commands.List(list_flags);
   if (*compare) return commands.Compare(compare_ids);
-  if (*report) return qatlab::RunReportCommand(options, report_flags);
+  if (*report) return commands.Report(report_flags);
   if (*devices) return commands.ListDevices();
   if (*measure) return commands.Measure(job_id, measure_variant, measure_board, measure_device);
   if (*cancel_measurement) return commands.CancelMeasurement(measurement_id);

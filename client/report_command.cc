@@ -1,10 +1,10 @@
-#include "client/report_command.h"
+// QatctlCommands::Report: `qatctl report JOB... -o report.html`.
+#include "client/qatctl_commands.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <optional>
 
 #include <fmt/format.h>
 
@@ -16,12 +16,6 @@
 namespace qatlab {
 namespace {
 
-int Fail(const std::string& reason) {
-  std::fflush(stdout);
-  fmt::print(stderr, "qatctl: error: {}\n", reason);
-  return 1;
-}
-
 std::string NowUtc() {
   std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};
@@ -31,31 +25,27 @@ std::string NowUtc() {
   return text;
 }
 
-// The jobs a list of ids names, each once, in order; nullopt and the error
-// line, spelled like every qatctl error ("NOT_FOUND: job j-... not found"),
-// in *error when one cannot be had. A sweep id will expand here into its
-// jobs.
-std::optional<std::vector<ReportedJob>> FetchJobs(v1::ExperimentService::Stub& stub, const QatctlOptions& options,
-                                                  const std::vector<std::string>& ids, std::string* error) {
+}  // namespace
+
+int QatctlCommands::Report(const ReportFlags& flags) {
+  // Checked before any call, so a forgotten --force fails at once.
+  if (Status free = CheckOutputFree(flags.output, flags.force); !free.ok()) return Fail(DescribeStatus(free));
+  // The jobs the ids name, each once, in order. A sweep id will expand here
+  // into its jobs.
   std::vector<ReportedJob> jobs;
   std::vector<std::string> seen;
-  for (const auto& id : ids) {
+  for (const auto& id : flags.ids) {
     if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
     seen.push_back(id);
-    grpc::ClientContext context;
-    PrepareCall(&context, options.token, options.timeout_ms);
     v1::GetResultsRequest request;
     request.set_id(id);
     v1::GetResultsResponse response;
-    grpc::Status status = stub.GetResults(&context, request, &response);
-    if (!status.ok()) {
-      *error = DescribeRpcError(status, options.address);
-      return std::nullopt;
+    if (grpc::Status status = Call(&v1::ExperimentService::Stub::GetResults, request, &response); !status.ok()) {
+      return FailRpc(status);
     }
     if (response.result().variants_size() == 0) {
-      *error = fmt::format("FAILED_PRECONDITION: job {} has no results yet (it is {})", id,
-                           v1::JobState_Name(response.job().state()));
-      return std::nullopt;
+      return Fail(fmt::format("FAILED_PRECONDITION: job {} has no results yet (it is {})", id,
+                              v1::JobState_Name(response.job().state())));
     }
     ReportedJob job;
     job.job = response.job();
@@ -63,34 +53,22 @@ std::optional<std::vector<ReportedJob>> FetchJobs(v1::ExperimentService::Stub& s
     job.measurements.assign(response.measurements().begin(), response.measurements().end());
     jobs.push_back(std::move(job));
   }
-  return jobs;
-}
-
-}  // namespace
-
-int RunReportCommand(const QatctlOptions& options, const ReportFlags& flags) {
-  // Checked before any call, so a forgotten --force fails at once.
-  if (Status free = CheckOutputFree(flags.output, flags.force); !free.ok()) return Fail(DescribeStatus(free));
-  auto stub = v1::ExperimentService::NewStub(OpenServerChannel(options.address));
-  std::string fetch_error;
-  std::optional<std::vector<ReportedJob>> jobs = FetchJobs(*stub, options, flags.ids, &fetch_error);
-  if (!jobs.has_value()) return Fail(fetch_error);
 
   ReportOptions report;
   std::string ids;
-  for (const auto& job : *jobs) {
+  for (const auto& job : jobs) {
     if (!ids.empty()) ids += ", ";
     ids += job.job.id();
   }
   report.title = flags.title.empty() ? "qatlab report: " + ids : flags.title;
   report.generated_at = NowUtc();
-  const std::string html = RenderHtmlReport(*jobs, report);
+  const std::string html = RenderHtmlReport(jobs, report);
   Status written = WriteFileAtomically(flags.output, html, flags.force);
   if (!written.ok()) return Fail(DescribeStatus(written));
   size_t variants = 0;
-  for (const auto& job : *jobs) variants += static_cast<size_t>(job.result.variants_size());
-  fmt::print(stderr, "wrote {} ({} job{}, {} variants, {} bytes)\n", flags.output, jobs->size(),
-             jobs->size() == 1 ? "" : "s", variants, html.size());
+  for (const auto& job : jobs) variants += static_cast<size_t>(job.result.variants_size());
+  fmt::print(stderr, "wrote {} ({} job{}, {} variants, {} bytes)\n", flags.output, jobs.size(),
+             jobs.size() == 1 ? "" : "s", variants, html.size());
   return 0;
 }
 
