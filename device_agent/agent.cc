@@ -333,14 +333,8 @@ class Agent {
     // Data sets uploaded to the server (`dataset:<name>`, any format) come
     // from it, as workers fetch them, into the same cache.
     v1::DataSpec local = spec;
-    std::string* paths[] = {local.mutable_train_images(), local.mutable_train_labels(), local.mutable_test_images(),
-                            local.mutable_test_labels()};
-    const std::string directory = (std::filesystem::path(DataCacheDir()) / "datasets").string();
-    for (std::string* path : paths) {
-      static const std::string kDatasetPrefix = "dataset:";
-      if (path->rfind(kDatasetPrefix, 0) != 0) continue;
-      QATLAB_ASSIGN_OR_RETURN(*path, server_.FetchDataset(path->substr(kDatasetPrefix.size()), directory));
-    }
+    QATLAB_RETURN_IF_ERROR(
+        server_.ResolveUploadedDatasets(&local, (std::filesystem::path(DataCacheDir()) / "datasets").string()));
     QATLAB_ASSIGN_OR_RETURN(DatasetPair pair, LoadDataset(local, options_.data_cache_dir));
     if (test_sets_.size() >= 4) test_sets_.clear();  // a bounded cache: specs rarely vary
     return &test_sets_.emplace(key, std::move(pair.test)).first->second;

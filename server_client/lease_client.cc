@@ -6,6 +6,8 @@
 #include <fstream>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "digest/sha256.h"
 #include "server_client/checked_download.h"
 #include "server_client/chunked_upload.h"
@@ -136,6 +138,20 @@ StatusOr<std::string> LeaseClient::FetchModel(const std::string& name, const std
   request.set_name(name);
   return FetchIntoCache(name, cache_directory, "FetchModel " + name,
                         [&](grpc::ClientContext* context) { return workers_->FetchModel(context, request); });
+}
+
+Status LeaseClient::ResolveUploadedDatasets(v1::DataSpec* data, const std::string& cache_directory,
+                                            const std::function<bool()>& keep_going) {
+  std::string* paths[] = {data->mutable_train_images(), data->mutable_train_labels(), data->mutable_test_images(),
+                          data->mutable_test_labels()};
+  for (std::string* path : paths) {
+    if (!path->starts_with(kUploadedDatasetPrefix)) continue;
+    if (keep_going && !keep_going()) return Status::Cancelled("stopped while fetching data");
+    const std::string name = path->substr(kUploadedDatasetPrefix.size());
+    QATLAB_ASSIGN_OR_RETURN(*path, FetchDataset(name, cache_directory));
+    spdlog::info("data set {} is {}", name, *path);
+  }
+  return Status::Ok();
 }
 
 StatusOr<std::string> LeaseClient::FetchIntoCache(const std::string& name, const std::string& cache_directory,

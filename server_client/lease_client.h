@@ -37,6 +37,11 @@ struct LeaseClientOptions {
   ChannelSecurity security;  // TLS or not (server_link.h)
 };
 
+// How a job spec names files uploaded to the server (job.proto):
+// "dataset:<name>" as a DataSpec path, "model:<name>" as ModelSpec.onnx.
+inline constexpr std::string_view kUploadedDatasetPrefix = "dataset:";
+inline constexpr std::string_view kUploadedModelPrefix = "model:";
+
 class LeaseClient {
  public:
   explicit LeaseClient(LeaseClientOptions options);
@@ -60,6 +65,13 @@ class LeaseClient {
   StatusOr<std::string> FetchDataset(const std::string& name, const std::string& cache_directory);
   // The uploaded model `name` ("model:<name>" in a spec), cached the same way.
   StatusOr<std::string> FetchModel(const std::string& name, const std::string& cache_directory);
+  // Replaces each "dataset:<name>" path of `data` by its cached copy in
+  // `cache_directory` (FetchDataset), so the loaders read local files: what
+  // a worker does before it trains and an agent before it measures.
+  // `keep_going`, when given, is asked before each download (false:
+  // Cancelled).
+  Status ResolveUploadedDatasets(v1::DataSpec* data, const std::string& cache_directory,
+                                 const std::function<bool()>& keep_going = {});
 
   // --- measurements (qatlab-agent) ---
   StatusOr<v1::Device> RegisterDevice(const v1::Device& device);

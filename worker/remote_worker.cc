@@ -40,8 +40,6 @@ constexpr milliseconds kProgressFlushWait(3000);
 // briefly (the lease runs out and re-queues the job anyway), a failure longer.
 constexpr milliseconds kGiveBackRetries(3000);
 constexpr milliseconds kFailureRetries(30000);
-constexpr const char* kDatasetPrefix = "dataset:";
-constexpr const char* kModelPrefix = "model:";
 
 std::string_view Bytes(const std::vector<uint8_t>& data) {
   return {reinterpret_cast<const char*>(data.data()), data.size()};
@@ -120,7 +118,6 @@ class RemoteWorker {
   }
 
   void RunJob(const v1::LeaseJobResponse& lease);
-  Status FetchDatasets(v1::JobSpec* spec, const JobRun& run);
   Status FetchModel(v1::JobSpec* spec, const JobRun& run);
   void Complete(JobRun& run, const ExperimentOutput& output);
   // FailJob, repeated while the server is away (bounded in time).
@@ -180,7 +177,9 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
                run->interval.count());
 
   v1::JobSpec spec = job.spec();
-  Status data_status = FetchDatasets(&spec, *run);
+  Status data_status = client_.ResolveUploadedDatasets(spec.mutable_data(),
+                                                       (std::filesystem::path(data_cache_dir_) / "datasets").string(),
+                                                       [&run] { return run->KeepGoing(); });
   if (data_status.ok()) data_status = FetchModel(&spec, *run);
   std::optional<StatusOr<ExperimentOutput>> output;
   if (data_status.ok()) {
@@ -221,29 +220,14 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
   wake_.notify_all();
 }
 
-Status RemoteWorker::FetchDatasets(v1::JobSpec* spec, const JobRun& run) {
-  v1::DataSpec* data = spec->mutable_data();
-  std::string* paths[] = {data->mutable_train_images(), data->mutable_train_labels(), data->mutable_test_images(),
-                          data->mutable_test_labels()};
-  const std::string directory = (std::filesystem::path(data_cache_dir_) / "datasets").string();
-  for (std::string* path : paths) {
-    if (path->rfind(kDatasetPrefix, 0) != 0) continue;
-    if (!run.KeepGoing()) return Status::Cancelled("job stopped while fetching data");
-    const std::string name = path->substr(std::string(kDatasetPrefix).size());
-    QATLAB_ASSIGN_OR_RETURN(*path, client_.FetchDataset(name, directory));
-    spdlog::info("worker {}: data set {} is {}", worker_id_, name, *path);
-  }
-  return Status::Ok();
-}
-
 // An uploaded model ("model:<name>") becomes the path of its cached copy,
 // <cache>/models/<sha256>, before the engine sees the spec: the engine reads
 // ONNX files by path only.
 Status RemoteWorker::FetchModel(v1::JobSpec* spec, const JobRun& run) {
   std::string* onnx = spec->mutable_model()->mutable_onnx();
-  if (onnx->rfind(kModelPrefix, 0) != 0) return Status::Ok();
+  if (!onnx->starts_with(kUploadedModelPrefix)) return Status::Ok();
   if (!run.KeepGoing()) return Status::Cancelled("job stopped while fetching its model");
-  const std::string name = onnx->substr(std::string(kModelPrefix).size());
+  const std::string name = onnx->substr(kUploadedModelPrefix.size());
   const std::string directory = (std::filesystem::path(data_cache_dir_) / "models").string();
   QATLAB_ASSIGN_OR_RETURN(*onnx, client_.FetchModel(name, directory));
   spdlog::info("worker {}: model {} is {}", worker_id_, name, *onnx);
