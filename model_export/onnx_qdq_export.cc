@@ -29,12 +29,12 @@ constexpr int64_t kIrVersion = 7;  // the IR version of opset 13
 // its integer kernels are written for).
 constexpr int32_t kActivationOffset = 128;
 
-uint32_t ReadU32(const uint8_t* at) {
-  uint32_t value = 0;
+// A little-endian int32 of a data block (bias, multipliers, shifts).
+int32_t ReadI32(const uint8_t* at) {
+  int32_t value = 0;
   std::memcpy(&value, at, sizeof value);
   return value;
 }
-int32_t ReadI32(const uint8_t* at) { return static_cast<int32_t>(ReadU32(at)); }
 
 // One tensor record of the .qmodel (an NHWC activation, N = 1).
 struct TensorRecord {
@@ -58,40 +58,42 @@ struct OpRecord {
   const uint8_t* shift = nullptr;
 };
 
+// The kernels' reader parses the records (qk_model_tensor_record,
+// qk_model_op_record); these views add the types the graph wants. The index
+// is in range: the caller walks the opened model's counts.
 TensorRecord ReadTensor(const qk_model& model, uint32_t index) {
-  const uint8_t* at = model.base + model.tensor_table_offset + index * QK_TENSOR_RECORD_BYTES;
+  qk_tensor_record record{};
+  qk_model_tensor_record(&model, index, &record);
   TensorRecord t;
-  t.height = ReadU32(at + QK_TENSOR_HEIGHT);
-  t.width = ReadU32(at + QK_TENSOR_WIDTH);
-  t.channels = ReadU32(at + QK_TENSOR_CHANNELS);
-  t.zero_point = ReadI32(at + QK_TENSOR_ZERO_POINT);
-  t.scale = std::bit_cast<float>(ReadU32(at + QK_TENSOR_SCALE_BITS));
+  t.height = record.height;
+  t.width = record.width;
+  t.channels = record.channels;
+  t.zero_point = record.zero_point;
+  t.scale = std::bit_cast<float>(record.scale_bits);
   return t;
 }
 
 OpRecord ReadOp(const qk_model& model, uint32_t index) {
-  const uint8_t* at = model.base + model.op_offsets[index];
-  auto block = [&](uint32_t field) {
-    const uint32_t offset = ReadU32(at + field);
-    return offset == 0 ? nullptr : model.base + offset;
-  };
+  qk_op_record record{};
+  qk_model_op_record(&model, index, &record);
+  auto block = [&](uint32_t offset) { return offset == 0 ? nullptr : model.base + offset; };
   OpRecord op;
-  op.kind = ReadU32(at + QK_OP_KIND);
-  op.input = ReadU32(at + QK_OP_INPUT);
-  op.input2 = ReadU32(at + QK_OP_INPUT2);
-  op.output = ReadU32(at + QK_OP_OUTPUT);
-  op.kernel_h = ReadU32(at + QK_OP_KERNEL_H);
-  op.kernel_w = ReadU32(at + QK_OP_KERNEL_W);
-  op.stride = ReadU32(at + QK_OP_STRIDE);
-  op.padding = ReadU32(at + QK_OP_PADDING);
-  op.weight_bits = ReadI32(at + QK_OP_WEIGHT_BITS);
-  op.act_min = ReadI32(at + QK_OP_ACT_MIN);
-  op.act_max = ReadI32(at + QK_OP_ACT_MAX);
-  op.channel_count = ReadU32(at + QK_OP_CHANNEL_COUNT);
-  op.weights = block(QK_OP_WEIGHTS_OFFSET);
-  op.bias = block(QK_OP_BIAS_OFFSET);
-  op.multiplier = block(QK_OP_MULTIPLIER_OFFSET);
-  op.shift = block(QK_OP_SHIFT_OFFSET);
+  op.kind = record.kind;
+  op.input = record.input;
+  op.input2 = record.input2;
+  op.output = record.output;
+  op.kernel_h = record.kernel_h;
+  op.kernel_w = record.kernel_w;
+  op.stride = record.stride;
+  op.padding = record.padding;
+  op.weight_bits = static_cast<int32_t>(record.weight_bits);
+  op.act_min = record.act_min;
+  op.act_max = record.act_max;
+  op.channel_count = record.channel_count;
+  op.weights = block(record.weights_offset);
+  op.bias = block(record.bias_offset);
+  op.multiplier = block(record.multiplier_offset);
+  op.shift = block(record.shift_offset);
   return op;
 }
 

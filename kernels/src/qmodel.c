@@ -81,22 +81,6 @@ uint32_t qk_crc32(uint32_t crc, const uint8_t* data, uint32_t size) {
 
 /* ---- Records ------------------------------------------------------------ */
 
-typedef struct {
-  uint32_t height, width, channels;
-  int32_t zero_point;
-  uint32_t scale_bits;
-  uint32_t arena_offset;
-  uint32_t bytes; /* height * width * channels, valid after validation */
-} qk_tensor_record;
-
-typedef struct {
-  uint32_t kind, input, input2, output;
-  uint32_t kernel_h, kernel_w, stride, padding, weight_bits;
-  int32_t act_min, act_max, add_left_shift;
-  uint32_t channel_count;
-  uint32_t weights_offset, weights_bytes, bias_offset, multiplier_offset, shift_offset;
-} qk_op_record;
-
 static qk_tensor_record qk_read_tensor(const qk_model* model, uint32_t index) {
   const uint8_t* r = model->base + model->tensor_table_offset + index * QK_TENSOR_RECORD_BYTES;
   qk_tensor_record t;
@@ -402,6 +386,18 @@ qk_status qk_model_op_info(const qk_model* model, uint32_t index, qk_op_info* in
   qk_tensor_record in = qk_read_tensor(model, op.input);
   qk_tensor_record out = qk_read_tensor(model, op.output);
   return qk_describe_op(&op, &in, &out, info);
+}
+
+qk_status qk_model_tensor_record(const qk_model* model, uint32_t index, qk_tensor_record* record) {
+  if (!model || !model->base || !record || index >= model->tensor_count) return QK_ERR_ARGUMENT;
+  *record = qk_read_tensor(model, index);
+  return QK_OK;
+}
+
+qk_status qk_model_op_record(const qk_model* model, uint32_t index, qk_op_record* record) {
+  if (!model || !model->base || !record || index >= model->op_count) return QK_ERR_ARGUMENT;
+  *record = qk_read_op(model, index);
+  return QK_OK;
 }
 
 /* ---- Interpreter ------------------------------------------------------- */

@@ -82,6 +82,30 @@ qk_status qk_model_open(qk_model* model, const uint8_t* data, uint32_t size);
  * range). */
 qk_status qk_model_op_info(const qk_model* model, uint32_t index, qk_op_info* info);
 
+/* The records of an opened model as the file holds them (the fields of
+ * qmodel_format.h, docs/model-format.md): for exporters that translate the
+ * model into another format (model_export/) rather than run it. Offsets
+ * count from model->base; 0 means "none". */
+typedef struct {
+  uint32_t height, width, channels;
+  int32_t zero_point;
+  uint32_t scale_bits; /* IEEE-754 bits of the scale */
+  uint32_t arena_offset;
+  uint32_t bytes; /* height * width * channels */
+} qk_tensor_record;
+
+typedef struct {
+  uint32_t kind, input, input2, output;
+  uint32_t kernel_h, kernel_w, stride, padding, weight_bits;
+  int32_t act_min, act_max, add_left_shift;
+  uint32_t channel_count;
+  uint32_t weights_offset, weights_bytes, bias_offset, multiplier_offset, shift_offset;
+} qk_op_record;
+
+/* Tensor / op `index` of an opened model (QK_ERR_ARGUMENT if out of range). */
+qk_status qk_model_tensor_record(const qk_model* model, uint32_t index, qk_tensor_record* record);
+qk_status qk_model_op_record(const qk_model* model, uint32_t index, qk_op_record* record);
+
 /* "dense", "conv2d", ..., or "unknown". */
 const char* qk_op_kind_name(uint32_t kind);
 
