@@ -21,19 +21,7 @@ const DatasetPair& Mnist() {
   return data;
 }
 
-v1::JobSpec ShortCnnJob() {
-  v1::JobSpec spec;
-  spec.mutable_model()->set_preset("cnn");
-  spec.mutable_training()->set_epochs(1);
-  spec.mutable_training()->set_batch_size(32);
-  spec.mutable_training()->set_learning_rate(2e-3);
-  spec.mutable_qat()->set_epochs(1);
-  spec.mutable_qat()->set_learning_rate(2e-4);
-  spec.mutable_ptq()->set_calibration_samples(256);
-  spec.add_configs()->set_weight_bits(8);
-  ApplyJobSpecDefaults(&spec);
-  return spec;
-}
+v1::JobSpec ShortCnnJob() { return test_support::ShortQatSpec("cnn", {8}); }
 
 const v1::VariantResult* Find(const v1::JobResult& result, const std::string& name) {
   for (const auto& v : result.variants()) {

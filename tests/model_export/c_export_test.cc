@@ -42,16 +42,7 @@ const DatasetPair& Mnist() {
 // `preset` trained for one epoch on 600 images and one QAT epoch: the QAT
 // variant's .qmodel (an empty vector and a failed test when the run fails).
 std::vector<uint8_t> BrieflyTrainedQmodel(const std::string& preset, int weight_bits) {
-  v1::JobSpec spec;
-  spec.mutable_model()->set_preset(preset);
-  spec.mutable_training()->set_epochs(1);
-  spec.mutable_training()->set_batch_size(32);
-  spec.mutable_training()->set_learning_rate(2e-3);
-  spec.mutable_qat()->set_epochs(1);
-  spec.mutable_qat()->set_learning_rate(2e-4);
-  spec.mutable_ptq()->set_calibration_samples(128);
-  spec.add_configs()->set_weight_bits(weight_bits);
-  ApplyJobSpecDefaults(&spec);
+  const v1::JobSpec spec = test_support::ShortQatSpec(preset, {weight_bits}, /*calibration_samples=*/128);
   auto output = RunExperimentOnData(spec, Mnist(), ExperimentOptions{}, nullptr);
   EXPECT_TRUE(output.ok()) << preset << ": " << output.status().ToString();
   if (!output.ok()) return {};

@@ -29,17 +29,7 @@ const DatasetPair& Mnist() {
 
 // One float epoch, then PTQ and one QAT epoch at each of `weight_bits`.
 StatusOr<ExperimentOutput> TrainQat(const std::string& preset, const std::vector<int>& weight_bits) {
-  v1::JobSpec spec;
-  spec.mutable_model()->set_preset(preset);
-  spec.mutable_training()->set_epochs(1);
-  spec.mutable_training()->set_batch_size(32);
-  spec.mutable_training()->set_learning_rate(2e-3);
-  spec.mutable_qat()->set_epochs(1);
-  spec.mutable_qat()->set_learning_rate(2e-4);
-  spec.mutable_ptq()->set_calibration_samples(256);
-  for (int bits : weight_bits) spec.add_configs()->set_weight_bits(bits);
-  ApplyJobSpecDefaults(&spec);
-  return RunExperimentOnData(spec, Mnist(), ExperimentOptions{}, nullptr);
+  return RunExperimentOnData(test_support::ShortQatSpec(preset, weight_bits), Mnist(), ExperimentOptions{}, nullptr);
 }
 
 struct PresetCase {

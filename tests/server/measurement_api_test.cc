@@ -24,21 +24,8 @@ class MeasurementApiTest : public ServerFixture {
 
   // A job that SUCCEEDED with one quantized variant and its .qmodel.
   std::string FinishedJobWithAModel() {
-    v1::Job job = Submit(SmallSpec("measurement-api"));
-    v1::LeaseJobResponse lease = Lease();
-    EXPECT_EQ(lease.job().id(), job.id());
     const std::string model(1000, 'm');
-    grpc::Status uploaded = UploadModel(job.id(), lease.lease_id(), "qat_w8a8.qmodel", model, model.size());
-    EXPECT_TRUE(uploaded.ok()) << uploaded.error_message();
-    v1::JobResult result = ResultFor(job.id());
-    v1::VariantResult* quantized = result.add_variants();
-    quantized->set_name("qat_w8a8");
-    quantized->set_kind("qat");
-    quantized->set_artifact("qat_w8a8.qmodel");
-    quantized->set_artifact_sha256(Sha256Hex(model));
-    grpc::Status completed = Complete(job.id(), lease.lease_id(), result);
-    EXPECT_TRUE(completed.ok()) << completed.error_message();
-    return job.id();
+    return SucceededJobWithQatModel(SmallSpec("measurement-api"), model, model.size());
   }
 
   std::string RegisterBoard(const std::string& name, const std::string& kind) {

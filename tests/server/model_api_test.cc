@@ -92,20 +92,7 @@ class ModelApiTest : public ServerFixture {
   // A job that SUCCEEDED with a float and a qat_w8a8 variant, whose
   // qat_w8a8.qmodel artifact holds `qmodel`.
   std::string SucceededJob(const std::string& qmodel) {
-    v1::Job job = Submit(SmallSpec("export"));
-    v1::LeaseJobResponse lease = Lease();
-    EXPECT_EQ(lease.job().id(), job.id());
-    EXPECT_TRUE(UploadModel(job.id(), lease.lease_id(), "qat_w8a8.qmodel", qmodel, 100).ok());
-    v1::JobResult result = ResultFor(job.id());
-    v1::VariantResult* qat = result.add_variants();
-    qat->set_name("qat_w8a8");
-    qat->set_kind("qat");
-    qat->set_config("w8a8");
-    qat->set_artifact("qat_w8a8.qmodel");
-    qat->set_artifact_sha256(Sha256Hex(qmodel));
-    grpc::Status completed = Complete(job.id(), lease.lease_id(), result);
-    EXPECT_TRUE(completed.ok()) << completed.error_message();
-    return job.id();
+    return SucceededJobWithQatModel(SmallSpec("export"), qmodel, 100);
   }
 };
 

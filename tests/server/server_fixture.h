@@ -124,6 +124,28 @@ class ServerFixture : public ::testing::Test {
     return result;
   }
 
+  // Submits `spec`, leases it, uploads `qmodel` as qat_w8a8.qmodel (chunks
+  // of `chunk` bytes) and completes it with ResultFor's float variant and a
+  // qat_w8a8 variant (config w8a8) pointing at that artifact: a SUCCEEDED
+  // job with a quantized model, whose id is returned.
+  std::string SucceededJobWithQatModel(const v1::JobSpec& spec, const std::string& qmodel, size_t chunk) {
+    v1::Job job = Submit(spec);
+    v1::LeaseJobResponse lease = Lease();
+    EXPECT_EQ(lease.job().id(), job.id());
+    grpc::Status uploaded = UploadModel(job.id(), lease.lease_id(), "qat_w8a8.qmodel", qmodel, chunk);
+    EXPECT_TRUE(uploaded.ok()) << uploaded.error_message();
+    v1::JobResult result = ResultFor(job.id());
+    v1::VariantResult* qat = result.add_variants();
+    qat->set_name("qat_w8a8");
+    qat->set_kind("qat");
+    qat->set_config("w8a8");
+    qat->set_artifact("qat_w8a8.qmodel");
+    qat->set_artifact_sha256(Sha256Hex(qmodel));
+    grpc::Status completed = Complete(job.id(), lease.lease_id(), result);
+    EXPECT_TRUE(completed.ok()) << completed.error_message();
+    return job.id();
+  }
+
   test_support::TempDir dir_;
   ServerOptions options_;
   std::unique_ptr<QatlabServer> server_;
