@@ -58,22 +58,22 @@ static inline int32_t qk_requantize_high_word(int32_t x, int32_t multiplier, int
   return (q + 1) >> 1;
 }
 
-/* The 64-bit form out of line: shifts above -2 are rare (a layer scale
- * near or above 1/4), and inlined into every kernel loop it costs registers
- * the common path needs. */
-__attribute__((noinline, cold, unused)) static int32_t qk_requantize_out_of_line(int32_t x, int32_t multiplier,
-                                                                                 int32_t shift) {
-  return qk_requantize(x, multiplier, shift);
-}
-
-/* acc -> z_out + requant(acc), clamped. The sum saturates: a requantized
+/* z_out + requant(x) with the 64-bit form, out of line: shifts above -2 are
+ * rare (a layer scale near or above 1/4), and inlined into every kernel loop
+ * it costs registers the common path needs. The sum saturates: a requantized
  * value near INT32_MAX (a large scale on a valid model) plus the zero point
  * would overflow int32 (found by fuzz/qmodel_fuzzer.cc). */
+__attribute__((noinline, cold, unused)) static int32_t qk_requantize_out_of_line(int32_t x, int32_t multiplier,
+                                                                                 int32_t shift, int32_t output_offset) {
+  return qk_saturate_to_s32((int64_t)qk_requantize(x, multiplier, shift) + output_offset);
+}
+
+/* acc -> z_out + requant(acc), clamped. The 32-bit form needs no saturation:
+ * its |requant| < 2^29, plus |z_out| <= 128. */
 static inline int8_t qk_output_s8(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset,
                                   const qk_activation* activation) {
-  const int32_t requantized =
-      shift <= -2 ? qk_requantize_high_word(acc, multiplier, shift) : qk_requantize_out_of_line(acc, multiplier, shift);
-  const int32_t value = qk_saturate_to_s32((int64_t)requantized + output_offset);
+  const int32_t value = shift <= -2 ? qk_requantize_high_word(acc, multiplier, shift) + output_offset
+                                    : qk_requantize_out_of_line(acc, multiplier, shift, output_offset);
   return (int8_t)qk_clamp_s32(value, activation->min, activation->max);
 }
 

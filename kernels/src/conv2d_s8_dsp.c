@@ -67,8 +67,8 @@ static void qk_conv2d_from_patches(const qk_conv_params* params, const qk_per_ch
    * patch widens whole groups straight from it. */
   int8_t window[QK_DSP_PATCH_MAX + 16];
   qk_fill_run(window + row_length, (int8_t)(-params->input_offset), 16);
-  const qk_output_quant output_quant = {bias, quant->multiplier, quant->shift, params->output_offset,
-                                        params->activation};
+  const qk_output_quant output_quant =
+      qk_output_quant_for_layer(bias, quant, out_c, params->output_offset, params->activation);
   qk_patch patch;
   for (int32_t oy = 0; oy < out_h; ++oy) {
     const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);

@@ -17,8 +17,8 @@ qk_status qk_dense_s8_dsp(const qk_dense_params* params, const qk_per_channel_qu
     }
     qk_patch patch;
     qk_patch_widen(&patch, input, input_count, params->input_offset, 0, container);
-    const qk_output_quant output_quant = {bias, quant->multiplier, quant->shift, params->output_offset,
-                                          params->activation};
+    const qk_output_quant output_quant =
+        qk_output_quant_for_layer(bias, quant, output_count, params->output_offset, params->activation);
     qk_patch_outputs(&patch, weights->data, output_count, &output_quant, output);
     return QK_OK;
   }

@@ -14,6 +14,7 @@
 
 #include "argument_checks.h"
 #include "dsp_intrinsics.h"
+#include "output_stage_dsp.h"
 #include "qatlab_kernels/kernel_variants.h"
 
 /* The most taps (kh·kw) of the 4- and 2-bit paths: 64·255·2·taps < 2^31. */
@@ -66,7 +67,8 @@ static inline __attribute__((always_inline)) void qk_dw_tap(const int8_t* in_p, 
 
 static inline __attribute__((always_inline)) void qk_depthwise_dsp(
     const qk_conv_params* params, const qk_per_channel_quant* quant, const qk_dims* input_dims, const int8_t* input,
-    const uint8_t* filters, int32_t container, const int32_t* bias, const qk_dims* output_dims, int8_t* output) {
+    const uint8_t* filters, int32_t container, const int32_t* bias, const qk_dims* output_dims, int8_t* output,
+    const qk_output_stage* output_stage, int high_word) {
   const int32_t in_h = input_dims->height, in_w = input_dims->width, channels = input_dims->channels;
   const int32_t out_h = output_dims->height, out_w = output_dims->width;
   const int32_t kernel_w = params->kernel_w, input_offset = params->input_offset;
@@ -80,6 +82,7 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
   const int32_t* shift = quant->shift;
   const int32_t output_offset = params->output_offset;
   const qk_activation activation = params->activation;
+  const qk_output_stage stage = *output_stage;
   const uint32_t mask = qk_in_register(container == 4 ? 0x00F000F0u : 0x00C000C0u);
   for (int32_t oy = 0; oy < out_h; ++oy) {
     const qk_window_axis wy = qk_window_on_axis(oy, params->stride, params->padding, params->kernel_h, in_h);
@@ -124,10 +127,20 @@ static inline __attribute__((always_inline)) void qk_depthwise_dsp(
           sum2 += (uint32_t)bias[c + 2];
           sum3 += (uint32_t)bias[c + 3];
         }
-        out[c] = qk_output_s8((int32_t)sum0, multiplier[c], shift[c], output_offset, &activation);
-        out[c + 1] = qk_output_s8((int32_t)sum1, multiplier[c + 1], shift[c + 1], output_offset, &activation);
-        out[c + 2] = qk_output_s8((int32_t)sum2, multiplier[c + 2], shift[c + 2], output_offset, &activation);
-        out[c + 3] = qk_output_s8((int32_t)sum3, multiplier[c + 3], shift[c + 3], output_offset, &activation);
+        if (high_word) {
+          const int32_t offset = stage.offset_twice_plus_one;
+          const int32_t v0 = qk_output_stage_value((int32_t)sum0, multiplier[c], shift[c], offset);
+          const int32_t v1 = qk_output_stage_value((int32_t)sum1, multiplier[c + 1], shift[c + 1], offset);
+          const int32_t v2 = qk_output_stage_value((int32_t)sum2, multiplier[c + 2], shift[c + 2], offset);
+          const int32_t v3 = qk_output_stage_value((int32_t)sum3, multiplier[c + 3], shift[c + 3], offset);
+          const uint32_t word = qk_output_stage_clamp(qk_pack_s8x4(v0, v1, v2, v3), &stage);
+          memcpy(out + c, &word, 4);
+        } else {
+          out[c] = qk_output_s8((int32_t)sum0, multiplier[c], shift[c], output_offset, &activation);
+          out[c + 1] = qk_output_s8((int32_t)sum1, multiplier[c + 1], shift[c + 1], output_offset, &activation);
+          out[c + 2] = qk_output_s8((int32_t)sum2, multiplier[c + 2], shift[c + 2], output_offset, &activation);
+          out[c + 3] = qk_output_s8((int32_t)sum3, multiplier[c + 3], shift[c + 3], output_offset, &activation);
+        }
       }
       for (; c < channels; ++c) {
         uint32_t acc = bias ? (uint32_t)bias[c] : 0u;
@@ -156,13 +169,25 @@ qk_status qk_depthwise_conv2d_s8_dsp(const qk_conv_params* params, const qk_per_
   if (!qk_depthwise_conv2d_args_ok(params, quant, input_dims, input, weights, output_dims, output)) {
     return QK_ERR_ARGUMENT;
   }
-  /* one copy of the loops per container, its weight unpacking inlined */
-  if (container == 8) {
-    qk_depthwise_dsp(params, quant, input_dims, input, weights->data, 8, bias, output_dims, output);
+  /* One copy of the loops per container, its weight unpacking inlined, and
+   * per output stage (selected once for the layer: output_stage_dsp.h). */
+  const qk_output_stage stage = qk_output_stage_init(quant->multiplier, quant->shift, input_dims->channels,
+                                                     params->output_offset, &params->activation);
+  const uint8_t* filters = weights->data;
+  if (stage.high_word) {
+    if (container == 8) {
+      qk_depthwise_dsp(params, quant, input_dims, input, filters, 8, bias, output_dims, output, &stage, 1);
+    } else if (container == 4) {
+      qk_depthwise_dsp(params, quant, input_dims, input, filters, 4, bias, output_dims, output, &stage, 1);
+    } else {
+      qk_depthwise_dsp(params, quant, input_dims, input, filters, 2, bias, output_dims, output, &stage, 1);
+    }
+  } else if (container == 8) {
+    qk_depthwise_dsp(params, quant, input_dims, input, filters, 8, bias, output_dims, output, &stage, 0);
   } else if (container == 4) {
-    qk_depthwise_dsp(params, quant, input_dims, input, weights->data, 4, bias, output_dims, output);
+    qk_depthwise_dsp(params, quant, input_dims, input, filters, 4, bias, output_dims, output, &stage, 0);
   } else {
-    qk_depthwise_dsp(params, quant, input_dims, input, weights->data, 2, bias, output_dims, output);
+    qk_depthwise_dsp(params, quant, input_dims, input, filters, 2, bias, output_dims, output, &stage, 0);
   }
   return QK_OK;
 }

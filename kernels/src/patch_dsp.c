@@ -131,6 +131,36 @@ static inline int8_t qk_patch_output(uint32_t dot, int32_t oc, const qk_output_q
   return qk_output_s8((int32_t)acc, q->multiplier[oc], q->shift[oc], q->output_offset, &q->activation);
 }
 
+/* The same through the layer's 32-bit output stage (q->stage.high_word). */
+static inline int32_t qk_patch_stage_value(uint32_t dot, int32_t oc, const qk_output_quant* q) {
+  const uint32_t acc = (q->bias ? (uint32_t)q->bias[oc] : 0u) + dot;
+  return qk_output_stage_value((int32_t)acc, q->multiplier[oc], q->shift[oc], q->stage.offset_twice_plus_one);
+}
+
+/* Outputs oc and oc + 1 (high_word: one packed clamp and one halfword store). */
+static inline __attribute__((always_inline)) void qk_patch_output_pair(uint32_t dot0, uint32_t dot1, int32_t oc,
+                                                                       const qk_output_quant* q, int8_t* out,
+                                                                       int high_word) {
+  if (high_word) {
+    const uint32_t pair = qk_output_stage_clamp(
+        qk_pack_s8x2(qk_patch_stage_value(dot0, oc, q), qk_patch_stage_value(dot1, oc + 1, q)), &q->stage);
+    memcpy(out + oc, &pair, 2); /* little-endian: bytes 0 and 1 */
+  } else {
+    out[oc] = qk_patch_output(dot0, oc, q);
+    out[oc + 1] = qk_patch_output(dot1, oc + 1, q);
+  }
+}
+
+static inline __attribute__((always_inline)) void qk_patch_output_one(uint32_t dot, int32_t oc,
+                                                                      const qk_output_quant* q, int8_t* out,
+                                                                      int high_word) {
+  if (high_word) {
+    out[oc] = (int8_t)qk_output_stage_clamp((uint32_t)qk_patch_stage_value(dot, oc, q), &q->stage);
+  } else {
+    out[oc] = qk_patch_output(dot, oc, q);
+  }
+}
+
 /* A row's inner product over `groups` weight words; the last word whole or
  * assembled from its last `last_bytes` bytes. */
 static inline __attribute__((always_inline)) int32_t qk_row_dot(const uint32_t* x, const uint8_t* row,
@@ -159,7 +189,8 @@ static inline __attribute__((always_inline)) int32_t qk_row_dot(const uint32_t* 
  * their own bytes. */
 static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patch* patch, const uint8_t* rows,
                                                                    int32_t count, const qk_output_quant* quant,
-                                                                   int8_t* out, int32_t container, int32_t groups) {
+                                                                   int8_t* out, int32_t container, int32_t groups,
+                                                                   int high_word) {
   const int32_t step = 16 / container;
   uint32_t x[8];
 #pragma GCC unroll 8
@@ -177,18 +208,18 @@ static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patc
   int32_t oc = 0;
   for (; oc < count - assembled; ++oc, row += row_bytes) {
     const uint32_t dot = (uint32_t)qk_row_dot(x, row, container, groups, 4, mask, 0) - correction;
-    out[oc] = qk_patch_output(dot, oc, &q);
+    qk_patch_output_one(dot, oc, &q, out, high_word);
   }
   for (; oc < count; ++oc, row += row_bytes) {
     const uint32_t dot = (uint32_t)qk_row_dot(x, row, container, groups, last_bytes, mask, 0) - correction;
-    out[oc] = qk_patch_output(dot, oc, &q);
+    qk_patch_output_one(dot, oc, &q, out, high_word);
   }
 }
 
 /* Any window: two rows per pass over the patch in memory. */
 static inline __attribute__((always_inline)) void qk_paired_outputs(const qk_patch* patch, const uint8_t* rows,
                                                                     int32_t count, const qk_output_quant* quant,
-                                                                    int8_t* out, int32_t container) {
+                                                                    int8_t* out, int32_t container, int high_word) {
   const int32_t step = 16 / container;
   const uint32_t row_bytes = (uint32_t)patch->row_bytes;
   const int32_t full_words = patch->row_bytes >> 2, last_bytes = patch->row_bytes & 3;
@@ -210,8 +241,7 @@ static inline __attribute__((always_inline)) void qk_paired_outputs(const qk_pat
       acc0 = qk_row_dot(x, row0, container, 1, last_bytes, mask, acc0);
       acc1 = qk_row_dot(x, row1, container, 1, last_bytes, mask, acc1);
     }
-    out[oc] = qk_patch_output((uint32_t)acc0 - correction, oc, &q);
-    out[oc + 1] = qk_patch_output((uint32_t)acc1 - correction, oc + 1, &q);
+    qk_patch_output_pair((uint32_t)acc0 - correction, (uint32_t)acc1 - correction, oc, &q, out, high_word);
   }
   if (oc < count) {
     const uint8_t* row = rows + (uint32_t)oc * row_bytes;
@@ -220,35 +250,46 @@ static inline __attribute__((always_inline)) void qk_paired_outputs(const qk_pat
     int32_t acc = 0;
     for (; row < end; row += 4, x += step) acc = qk_row_dot(x, row, container, 1, 4, mask, acc);
     if (last_bytes != 0) acc = qk_row_dot(x, row, container, 1, last_bytes, mask, acc);
-    out[oc] = qk_patch_output((uint32_t)acc - correction, oc, &q);
+    qk_patch_output_one((uint32_t)acc - correction, oc, &q, out, high_word);
+  }
+}
+
+/* One copy of the loops per container and small window, unpacking inlined. */
+static inline __attribute__((always_inline)) void qk_patch_outputs_staged(const qk_patch* patch, const uint8_t* rows,
+                                                                          int32_t count, const qk_output_quant* quant,
+                                                                          int8_t* out, int high_word) {
+  const int32_t groups = (patch->row_bytes + 3) >> 2;
+  if (patch->container == 8) {
+    if (groups == 1) {
+      qk_small_outputs(patch, rows, count, quant, out, 8, 1, high_word);
+    } else if (groups == 2) {
+      qk_small_outputs(patch, rows, count, quant, out, 8, 2, high_word);
+    } else if (groups == 3) {
+      qk_small_outputs(patch, rows, count, quant, out, 8, 3, high_word);
+    } else {
+      qk_paired_outputs(patch, rows, count, quant, out, 8, high_word);
+    }
+  } else if (patch->container == 4) {
+    if (groups == 1) {
+      qk_small_outputs(patch, rows, count, quant, out, 4, 1, high_word);
+    } else if (groups == 2) {
+      qk_small_outputs(patch, rows, count, quant, out, 4, 2, high_word);
+    } else {
+      qk_paired_outputs(patch, rows, count, quant, out, 4, high_word);
+    }
+  } else if (groups == 1) {
+    qk_small_outputs(patch, rows, count, quant, out, 2, 1, high_word);
+  } else {
+    qk_paired_outputs(patch, rows, count, quant, out, 2, high_word);
   }
 }
 
 void qk_patch_outputs(const qk_patch* patch, const uint8_t* rows, int32_t count, const qk_output_quant* quant,
                       int8_t* out) {
-  /* one copy of the loops per container and small window, unpacking inlined */
-  const int32_t groups = (patch->row_bytes + 3) >> 2;
-  if (patch->container == 8) {
-    if (groups == 1) {
-      qk_small_outputs(patch, rows, count, quant, out, 8, 1);
-    } else if (groups == 2) {
-      qk_small_outputs(patch, rows, count, quant, out, 8, 2);
-    } else if (groups == 3) {
-      qk_small_outputs(patch, rows, count, quant, out, 8, 3);
-    } else {
-      qk_paired_outputs(patch, rows, count, quant, out, 8);
-    }
-  } else if (patch->container == 4) {
-    if (groups == 1) {
-      qk_small_outputs(patch, rows, count, quant, out, 4, 1);
-    } else if (groups == 2) {
-      qk_small_outputs(patch, rows, count, quant, out, 4, 2);
-    } else {
-      qk_paired_outputs(patch, rows, count, quant, out, 4);
-    }
-  } else if (groups == 1) {
-    qk_small_outputs(patch, rows, count, quant, out, 2, 1);
+  /* and one per output stage, chosen for the layer (output_stage_dsp.h) */
+  if (quant->stage.high_word) {
+    qk_patch_outputs_staged(patch, rows, count, quant, out, 1);
   } else {
-    qk_paired_outputs(patch, rows, count, quant, out, 2);
+    qk_patch_outputs_staged(patch, rows, count, quant, out, 0);
   }
 }

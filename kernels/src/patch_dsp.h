@@ -30,6 +30,7 @@
 
 #include <stdint.h>
 
+#include "output_stage_dsp.h"
 #include "qatlab_kernels/kernels.h"
 
 /* The longest patch: rows longer than this take the kernels' other paths.
@@ -51,14 +52,27 @@ typedef struct {
 void qk_patch_widen(qk_patch* patch, const int8_t* values, int32_t count, int32_t input_offset, int tail_padded,
                     int32_t container);
 
-/* The requantization of the outputs (per output channel; bias may be NULL). */
+/* The requantization of the outputs (per output channel; bias may be NULL),
+ * with its output stage resolved for the layer (qk_output_quant_for_layer). */
 typedef struct {
   const int32_t* bias;
   const int32_t* multiplier;
   const int32_t* shift;
   int32_t output_offset;
   qk_activation activation;
+  qk_output_stage stage;
 } qk_output_quant;
+
+/* Once per layer of `count` output channels. */
+static inline qk_output_quant qk_output_quant_for_layer(const int32_t* bias, const qk_per_channel_quant* quant,
+                                                        int32_t count, int32_t output_offset,
+                                                        qk_activation activation) {
+  const qk_output_quant q = {
+      bias,         quant->multiplier,
+      quant->shift, output_offset,
+      activation,   qk_output_stage_init(quant->multiplier, quant->shift, count, output_offset, &activation)};
+  return q;
+}
 
 /* out[oc] for oc < count: the requantized Σ (x_i + offset) · w_i + bias[oc]
  * of the patch against the packed row rows + oc · row_bytes, every sum

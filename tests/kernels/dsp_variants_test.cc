@@ -26,6 +26,24 @@ int RandomBits(naive::VectorGenerator& generator) {
   }
 }
 
+// The DSP kernels pick their output stage once per layer
+// (kernels/src/output_stage_dsp.h): the 32-bit one when every shift is <= -2
+// and every multiplier >= 0, the general one otherwise. Both in every test:
+// a third of the layers all in range, a third with one channel out of it
+// (a shift above -2, or a negative multiplier), the rest as generated.
+void ChooseOutputStage(naive::VectorGenerator& generator, IntegerOp& op, int trial) {
+  if (trial % 3 == 0) {
+    for (int32_t& shift : op.shift) shift = generator.Int(-14, -2);
+  } else if (trial % 3 == 1) {
+    const size_t channel = static_cast<size_t>(generator.Int(0, static_cast<int>(op.shift.size()) - 1));
+    if (trial % 2 == 0) {
+      op.shift[channel] = generator.Int(-1, 2);
+    } else {
+      op.multiplier[channel] = -generator.Int(1, 1 << 30);
+    }
+  }
+}
+
 TEST(DspVariantsTest, HostBuildReportsTheReferenceVariant) {
   // The host has no __ARM_FEATURE_DSP: the unsuffixed kernels are the reference.
   EXPECT_EQ(std::string(qk_kernel_variant()), "reference");
@@ -111,6 +129,7 @@ TEST(DspVariantsTest, DenseIsBitExactWithReference) {
     op.weights = generator.Weights(static_cast<size_t>(inputs) * outputs, bits);
     op.bias = generator.Int32s(outputs, -200000, 200000);
     generator.Quantization(op, outputs);
+    ChooseOutputStage(generator, op, trial);
     const std::vector<uint8_t> packed = naive::PackRows(op.weights, outputs, inputs, bits);
     const std::vector<int8_t> input = generator.Int8s(inputs);
     const qk_dense_params params{-generator.Int(-128, 127), generator.Int(-128, 127), {-128, 127}};
@@ -147,6 +166,7 @@ TEST(DspVariantsTest, Conv2dIsBitExactWithReference) {
     IntegerOp op;
     op.bias = generator.Int32s(out_dims.channels, -100000, 100000);
     generator.Quantization(op, out_dims.channels);
+    ChooseOutputStage(generator, op, trial);
     const qk_conv_params params{-generator.Int(-128, 127),
                                 generator.Int(-128, 127),
                                 kernel_h,
@@ -189,6 +209,7 @@ TEST(DspVariantsTest, DepthwiseConv2dIsBitExactWithReference) {
     IntegerOp op;
     op.bias = generator.Int32s(channels, -100000, 100000);
     generator.Quantization(op, channels);
+    ChooseOutputStage(generator, op, trial);
     const qk_conv_params params{-generator.Int(-128, 127),
                                 generator.Int(-128, 127),
                                 kernel_h,

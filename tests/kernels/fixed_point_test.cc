@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/src/argument_checks.h"
+#include "kernels/src/output_stage_dsp.h"
 #include "tests/kernels/naive_integer_reference.h"
 
 namespace qatlab {
@@ -81,6 +82,64 @@ TEST(FixedPointTest, HighWordRequantizeMatchesExactArithmetic) {
       ASSERT_EQ(qk_requantize_high_word(x, 1 << 30, shift), naive::Requantize(x, 1 << 30, shift)) << x << " " << shift;
     }
   }
+}
+
+// The DSP kernels' output stage for layers whose every shift is <= -2
+// (output_stage_dsp.h): SSAT of the sign-filled high word, then the packed
+// bytewise clamp, against the exact requantization and clamp, at the edges of
+// every input and on random values.
+int8_t StagedOutput(int32_t acc, int32_t multiplier, int32_t shift, int32_t zero_point, qk_activation activation) {
+  const qk_output_stage stage = qk_output_stage_init(&multiplier, &shift, 1, zero_point, &activation);
+  EXPECT_TRUE(stage.high_word);
+  const int32_t value = qk_output_stage_value(acc, multiplier, shift, stage.offset_twice_plus_one);
+  return static_cast<int8_t>(qk_output_stage_clamp(static_cast<uint32_t>(value), &stage));
+}
+
+TEST(FixedPointTest, HighWordOutputStageMatchesExactRequantizeAndClamp) {
+  const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -65536, -3, -2, -1, 0, 1, 2, 3, 65535, INT32_MAX - 1, INT32_MAX};
+  const int32_t multipliers[] = {0, 1, 1 << 30, (1 << 30) + 1, INT32_MAX - 1, INT32_MAX};
+  const int32_t zero_points[] = {-128, -1, 0, 5, 127};
+  const qk_activation activations[] = {{-128, 127}, {-128, -128}, {127, 127}, {-3, 40}, {0, 127}};
+  for (int32_t shift = QK_MIN_SHIFT; shift <= -2; ++shift) {
+    for (int32_t x : edges) {
+      for (int32_t multiplier : multipliers) {
+        for (int32_t zero_point : zero_points) {
+          for (const qk_activation& activation : activations) {
+            ASSERT_EQ(StagedOutput(x, multiplier, shift, zero_point, activation),
+                      naive::Output(x, multiplier, shift, zero_point, activation.min, activation.max))
+                << x << " M0=" << multiplier << " shift=" << shift << " z=" << zero_point;
+          }
+        }
+      }
+    }
+  }
+  naive::VectorGenerator generator(1005);
+  for (int i = 0; i < 200000; ++i) {
+    const int32_t x =
+        i % 3 ? generator.Int32s(1, -(1 << 24), 1 << 24)[0] : generator.Int32s(1, INT32_MIN, INT32_MAX)[0];
+    const int32_t multiplier = generator.Int32s(1, 0, INT32_MAX)[0];
+    const int32_t shift = i % 2 ? generator.Int(-3, -2) : generator.Int(QK_MIN_SHIFT, -2);
+    const int32_t low = generator.Int(-128, 127);
+    const qk_activation activation{low, generator.Int(low, 127)};
+    const int32_t zero_point = generator.Int(-128, 127);
+    ASSERT_EQ(StagedOutput(x, multiplier, shift, zero_point, activation),
+              naive::Output(x, multiplier, shift, zero_point, activation.min, activation.max))
+        << x << " M0=" << multiplier << " shift=" << shift << " z=" << zero_point;
+  }
+}
+
+// The selection, once per layer: every shift <= -2 and every multiplier >= 0.
+TEST(FixedPointTest, OutputStageIsSelectedOnlyWhenEveryChannelTakesTheHighWord) {
+  const qk_activation activation{-128, 127};
+  const int32_t multipliers[] = {1 << 30, 1 << 30, 1 << 30};
+  const int32_t all_low[] = {-2, -14, -31};
+  EXPECT_TRUE(qk_output_stage_init(multipliers, all_low, 3, 0, &activation).high_word);
+  const int32_t one_high[] = {-2, -1, -31};
+  EXPECT_FALSE(qk_output_stage_init(multipliers, one_high, 3, 0, &activation).high_word);
+  const int32_t last_positive[] = {-5, -5, 3};
+  EXPECT_FALSE(qk_output_stage_init(multipliers, last_positive, 3, 0, &activation).high_word);
+  const int32_t negative_multiplier[] = {1 << 30, -1, 1 << 30};
+  EXPECT_FALSE(qk_output_stage_init(negative_multiplier, all_low, 3, 0, &activation).high_word);
 }
 
 TEST(FixedPointTest, DivideRoundHalfAwayMatchesMagnitudeRounding) {

@@ -88,11 +88,23 @@ static int32_t g_bias[40], g_multiplier[40], g_shift[40];
  * stride >= 1): 14 + 5 - 1 = 18, by up to 12 channels. */
 static int8_t g_reference[18 * 18 * 12], g_optimized[18 * 18 * 12];
 
-static void fill_quantization(int32_t channels) {
+/* Shifts in -14..-2: the kernels' 32-bit output stage, selected per layer
+ * (kernels/src/output_stage_dsp.h). Every third trial puts one channel out of
+ * it (a shift in -1..2, or a negative multiplier), so that the general
+ * output stage runs too. */
+static void fill_quantization(int32_t channels, uint32_t trial) {
   for (int32_t c = 0; c < channels; ++c) {
     g_bias[c] = random_in(-200000, 200000);
     g_multiplier[c] = (int32_t)((1u << 30) + (next_random() & 0x3FFFFFFFu));
     g_shift[c] = random_in(-14, -2);
+  }
+  if (trial % 3 == 1) {
+    const int32_t channel = random_in(0, channels - 1);
+    if (trial % 2 == 0) {
+      g_shift[channel] = random_in(-1, 2);
+    } else {
+      g_multiplier[channel] = -random_in(1, 1 << 30);
+    }
   }
 }
 
@@ -142,7 +154,7 @@ static int check_dense(uint32_t trial) {
   const int32_t outputs = long_input ? random_in(1, 8) : random_in(1, 33);
   fill_s8(g_input, inputs);
   fill_s8(g_weights, inputs * outputs);
-  fill_quantization(outputs);
+  fill_quantization(outputs, trial);
   const qk_dense_params params = {random_in(-127, 128), random_in(-128, 127), {-128, 127}};
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
   /* Random bytes are valid packed weights of any container width. */
@@ -162,7 +174,7 @@ static int check_conv(uint32_t trial) {
   const qk_dims in_dims = c.in_dims, out_dims = c.out_dims;
   fill_s8(g_input, in_dims.height * in_dims.width * in_channels);
   fill_s8(g_weights, out_channels * params.kernel_h * params.kernel_w * in_channels);
-  fill_quantization(out_channels);
+  fill_quantization(out_channels, trial);
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
   const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * out_dims.channels);
@@ -181,7 +193,7 @@ static int check_depthwise(uint32_t trial) {
   const qk_dims in_dims = c.in_dims, out_dims = c.out_dims;
   fill_s8(g_input, in_dims.height * in_dims.width * channels);
   fill_s8(g_weights, params.kernel_h * params.kernel_w * channels);
-  fill_quantization(channels);
+  fill_quantization(channels, trial);
   const qk_per_channel_quant quant = {g_multiplier, g_shift};
   const qk_packed_weights weights = {(const uint8_t*)g_weights, random_bits(trial)};
   const size_t output_size = (size_t)(out_dims.height * out_dims.width * channels);
