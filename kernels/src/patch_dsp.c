@@ -187,17 +187,13 @@ static inline __attribute__((always_inline)) int32_t qk_row_dot(const uint32_t* 
  * whole when that stays within the rows (the bytes past its end belong to
  * the next rows and meet zero patch values); the last rows assemble it from
  * their own bytes. */
-static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patch* patch, const uint8_t* rows,
-                                                                   int32_t count, const qk_output_quant* quant,
-                                                                   int8_t* out, int32_t container, int32_t groups,
-                                                                   int high_word) {
-  const int32_t step = 16 / container;
-  uint32_t x[8];
-#pragma GCC unroll 8
-  for (int32_t i = 0; i < groups * step; ++i) x[i] = patch->words[i];
+static inline __attribute__((always_inline)) void qk_small_rows(const qk_patch* patch, const uint32_t* x,
+                                                                const uint8_t* rows, int32_t count,
+                                                                const qk_output_quant* quant, int8_t* out,
+                                                                int32_t container, int32_t groups, int high_word) {
   const uint32_t row_bytes = (uint32_t)patch->row_bytes;
   const int32_t last_bytes = patch->row_bytes - 4 * (groups - 1);
-  const uint32_t correction = patch->correction;
+  const uint32_t correction = container == 8 ? 0u : patch->correction; /* 0 for 8-bit: no load */
   const uint32_t mask = qk_in_register(container == 4 ? 0x000F000Fu : 0x00030003u);
   const qk_output_quant q = *quant; /* a local: the int8 stores cannot alias it */
   /* The last rows whose last word, read whole, would run past the end of
@@ -216,6 +212,21 @@ static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patc
   }
 }
 
+static inline __attribute__((always_inline)) void qk_small_outputs(const qk_patch* patch, const uint8_t* rows,
+                                                                   int32_t count, const qk_output_quant* quant,
+                                                                   int8_t* out, int32_t container, int32_t groups,
+                                                                   int high_word) {
+  const int32_t step = 16 / container;
+  if (groups * step == 8) { /* eight words do not fit beside the rest: a copy would only go to the stack */
+    qk_small_rows(patch, patch->words, rows, count, quant, out, container, groups, high_word);
+    return;
+  }
+  uint32_t x[8];
+#pragma GCC unroll 8
+  for (int32_t i = 0; i < groups * step; ++i) x[i] = patch->words[i];
+  qk_small_rows(patch, x, rows, count, quant, out, container, groups, high_word);
+}
+
 /* Any window: two rows per pass over the patch in memory. */
 static inline __attribute__((always_inline)) void qk_paired_outputs(const qk_patch* patch, const uint8_t* rows,
                                                                     int32_t count, const qk_output_quant* quant,
@@ -223,9 +234,10 @@ static inline __attribute__((always_inline)) void qk_paired_outputs(const qk_pat
   const int32_t step = 16 / container;
   const uint32_t row_bytes = (uint32_t)patch->row_bytes;
   const int32_t full_words = patch->row_bytes >> 2, last_bytes = patch->row_bytes & 3;
-  const uint32_t correction = patch->correction;
+  const uint32_t correction = container == 8 ? 0u : patch->correction; /* 0 for 8-bit: no load */
   const uint32_t mask = qk_in_register(container == 4 ? 0x000F000Fu : 0x00030003u);
   const qk_output_quant q = *quant;
+  const uint8_t* rows_end = rows + (uint32_t)count * row_bytes;
   int32_t oc = 0;
   for (; oc + 2 <= count; oc += 2) {
     const uint8_t* row0 = rows + (uint32_t)oc * row_bytes;
@@ -238,8 +250,13 @@ static inline __attribute__((always_inline)) void qk_paired_outputs(const qk_pat
       acc1 = qk_row_dot(x, row1, container, 1, 4, mask, acc1);
     }
     if (last_bytes != 0) {
-      acc0 = qk_row_dot(x, row0, container, 1, last_bytes, mask, acc0);
-      acc1 = qk_row_dot(x, row1, container, 1, last_bytes, mask, acc1);
+      if (row1 + 4 <= rows_end) { /* read whole: the bytes past the row meet zero patch values */
+        acc0 = qk_row_dot(x, row0, container, 1, 4, mask, acc0);
+        acc1 = qk_row_dot(x, row1, container, 1, 4, mask, acc1);
+      } else {
+        acc0 = qk_row_dot(x, row0, container, 1, last_bytes, mask, acc0);
+        acc1 = qk_row_dot(x, row1, container, 1, last_bytes, mask, acc1);
+      }
     }
     qk_patch_output_pair((uint32_t)acc0 - correction, (uint32_t)acc1 - correction, oc, &q, out, high_word);
   }

@@ -67,10 +67,13 @@ typedef struct {
 static inline qk_output_quant qk_output_quant_for_layer(const int32_t* bias, const qk_per_channel_quant* quant,
                                                         int32_t count, int32_t output_offset,
                                                         qk_activation activation) {
-  const qk_output_quant q = {
-      bias,         quant->multiplier,
-      quant->shift, output_offset,
-      activation,   qk_output_stage_init(quant->multiplier, quant->shift, count, output_offset, &activation)};
+  qk_output_quant q;
+  q.bias = bias;
+  q.multiplier = quant->multiplier;
+  q.shift = quant->shift;
+  q.output_offset = output_offset;
+  q.activation = activation;
+  q.stage = qk_output_stage_init(quant->multiplier, quant->shift, count, output_offset, &activation);
   return q;
 }
 
