@@ -340,6 +340,31 @@ class Agent {
     return &test_sets_.emplace(key, std::move(pair.test)).first->second;
   }
 
+  // A board with a model slot (qm-info slot_bytes) keeps the model across
+  // resets: it is uploaded, then programmed into the slot (qm-slot-save)
+  // under the id "q" + its CRC-32, and MeasureModel then measures the
+  // board's copy without uploading it again. A slot that does not take it
+  // (QEMU's netduinoplus2 maps its flash as ROM; docs/protocol.md) leaves the
+  // uploaded model loaded, which is measured all the same.
+  void ProgramModelSlot(const std::vector<uint8_t>& qmodel, const std::string& measurement_id) {
+    DutClient& client = board_.client();
+    const int64_t bytes = static_cast<int64_t>(qmodel.size());
+    const uint32_t crc = Crc32(qmodel);
+    const BoardInfo& info = client.board();
+    if (info.slot_bytes < bytes || info.model_capacity < bytes) return;
+    if (info.model_source == "slot" && info.model_bytes == bytes && info.model_crc == crc) return;
+    StatusOr<LoadedModel> uploaded = client.UploadModel(qmodel);
+    if (!uploaded.ok()) return;  // MeasureModel uploads again and reports what fails
+    const std::string id = fmt::format("q{:08x}", crc);
+    Status saved = client.SaveModelToSlot(id);
+    if (saved.ok()) {
+      spdlog::info("measurement {}: the model is in the board's slot as {}", measurement_id, id);
+    } else {
+      spdlog::warn("measurement {}: the board's model slot did not take the model ({}); measuring the uploaded copy",
+                   measurement_id, saved.ToString());
+    }
+  }
+
   Outcome Measure(const v1::Measurement& m, const LeaseKeeper& keeper) {
     StatusOr<v1::Job> job = server_.GetJob(m.job_id());
     if (!job.ok()) return FromLookup(job.status());
@@ -412,6 +437,7 @@ class Agent {
       measurement.virtual_ns_per_instruction = board_.virtual_ns_per_instruction();
       spdlog::info("measurement {}: run {} on the board: {} model bytes, {} inputs", m.id(), run, model_bytes,
                    inputs.inputs.size());
+      ProgramModelSlot(qmodel, m.id());
       StatusOr<v1::MeasurementResult> result = MeasureModel(board_.client(), qmodel, inputs, measurement);
       if (result.ok()) return {Outcome::kMeasured, std::move(*result), ""};
       last = result.status();

@@ -327,6 +327,7 @@ StatusOr<BoardInfo> DutClient::Info() {
   if (values.count("model_bytes")) QATLAB_RETURN_IF_ERROR(number("model_bytes", &info.model_bytes));
   if (values.count("stack_bytes")) QATLAB_RETURN_IF_ERROR(number("stack_bytes", &info.stack_bytes));
   if (values.count("stack_peak")) QATLAB_RETURN_IF_ERROR(number("stack_peak", &info.stack_peak));
+  if (values.count("slot_bytes")) QATLAB_RETURN_IF_ERROR(number("slot_bytes", &info.slot_bytes));
   if (values.count("model_crc")) {
     const std::string& crc = values["model_crc"];
     char* end = nullptr;
@@ -500,6 +501,39 @@ StatusOr<CycleStats> DutClient::Infer(int count) {
     return Status::Corruption(command + ": board ran " + std::to_string(stats.count) + " inferences");
   }
   return stats;
+}
+
+Status DutClient::SaveModelToSlot(const std::string& id) {
+  if (id.empty() || id.size() > 15 || id.find_first_of(" %;") != std::string::npos) {
+    return Status::InvalidArgument("SaveModelToSlot: the id must be 1..15 characters without spaces, '%' or ';', got " +
+                                   Quote(id));
+  }
+  const std::string command = "qm-slot-save " + id;
+  // Erasing and programming real flash takes seconds (an STM32F4 sector
+  // erase: up to 2 s per 128 KiB).
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(command, {}, options_.command_timeout + std::chrono::seconds(30)));
+  if (!reply.error.empty()) return BoardError(command, reply.error);
+  QATLAB_RETURN_IF_ERROR(FindValue(reply, command, "m-qm-slot-saved-bytes=").status());
+  return Info().status();
+}
+
+Status DutClient::EraseSlot() {
+  static const std::string kCommand = "qm-slot-erase";
+  QATLAB_ASSIGN_OR_RETURN(Reply reply, Command(kCommand, {}, options_.command_timeout + std::chrono::seconds(30)));
+  if (!reply.error.empty()) return BoardError(kCommand, reply.error);
+  return Info().status();
+}
+
+Status DutClient::ResetBoard() {
+  static const std::string kCommand = "qm-reset%";
+  Status written =
+      port_.Write(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kCommand.data()), kCommand.size()));
+  if (!written.ok()) {
+    link_lost_ = true;
+    return written.WithContext("qm-reset");
+  }
+  QATLAB_RETURN_IF_ERROR(Handshake(options_.handshake_attempts).WithContext("after qm-reset"));
+  return Info().status();
 }
 
 StatusOr<std::vector<LayerCycles>> DutClient::Layers() {

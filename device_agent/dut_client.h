@@ -52,6 +52,9 @@ struct BoardInfo {
   // from firmware before the keys).
   int64_t stack_bytes = 0;
   int64_t stack_peak = 0;
+  // Bytes of the model slot a host may program (SaveModelToSlot); 0 when
+  // the board has none or its firmware predates the slot.
+  int64_t slot_bytes = 0;
 };
 
 // What `qm-end%` reports about the model it opened.
@@ -156,6 +159,18 @@ class DutClient {
   // MLPerf Tiny `infer N W%` and `results%`.
   StatusOr<MlperfWindow> MlperfInfer(int count, int warmup);
   StatusOr<std::vector<float>> MlperfResults();
+
+  // `qm-slot-save <id>%`: programs the uploaded model and `id` into the
+  // board's model slot, which it then runs from and answers profile% with
+  // from every boot (docs/protocol.md, "The model slot"). The board refuses
+  // (FailedPrecondition) without a slot or an uploaded model, or when the
+  // slot does not read back what was written. Refreshes board().
+  Status SaveModelToSlot(const std::string& id);
+  // `qm-slot-erase%`: the slot no longer holds a model. Refreshes board().
+  Status EraseSlot();
+  // `qm-reset%`: the board resets; returns once it answers again (the
+  // handshake), with board() refreshed.
+  Status ResetBoard();
 
   // `qm-raw <bytes>%`: times `bytes` raw bytes into the board's sink.
   StatusOr<LinkThroughput> RawThroughput(int64_t bytes);

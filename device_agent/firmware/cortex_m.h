@@ -23,6 +23,17 @@
 #define SCB_VTOR CM_REG(0xE000ED08u)
 #define SCB_CCR CM_REG(0xE000ED14u)
 #define SCB_SHPR3 CM_REG(0xE000ED20u)
+#define SCB_AIRCR CM_REG(0xE000ED0Cu)
+#define SCB_AIRCR_RESET_REQUEST (0x05FA0000u | (1u << 2)) /* VECTKEY, SYSRESETREQ */
+
+/* Requests a system reset and waits for it. */
+static inline void system_reset(void) {
+  __asm__ volatile("dsb" ::: "memory");
+  SCB_AIRCR = SCB_AIRCR_RESET_REQUEST;
+  __asm__ volatile("dsb" ::: "memory");
+  for (;;) {
+  }
+}
 
 /* Debug: DWT cycle counter (counts on silicon, reads 0 under QEMU). */
 #define DEMCR CM_REG(0xE000EDFCu)

@@ -8,6 +8,7 @@
 #include "embedded_model.h"
 #include "mlperf_commands.h"
 #include "model_runner.h"
+#include "model_slot.h"
 #include "qatlab_commands.h"
 #include "reply.h"
 #include "serial_link.h"
@@ -37,22 +38,10 @@ static void answer(char* text, uint32_t length) {
   }
 }
 
-/* An image built with a model in flash has it loaded, under its id, from
- * the first reply on (the MLPerf runner asks profile% first). A model that
- * does not fit the image's buffers leaves the board without one, as before,
- * and a line before the banner says why. */
-static void load_embedded_model(void) {
-  uint32_t size = 0;
-  const uint8_t* bytes = embedded_model_bytes(&size);
-  if (bytes == 0) return;
-  uint32_t needed = 0;
-  char what = 0;
-  qk_status status = model_runner_open_flash(bytes, size, &needed, &what);
-  if (status == QK_OK) {
-    mlperf_set_model_id(embedded_model_id());
-    return;
-  }
-  reply_text("e-[model in flash not loaded: ");
+static void report_not_loaded(const char* where, qk_status status, uint32_t needed, char what) {
+  reply_text("e-[model in ");
+  reply_text(where);
+  reply_text(" not loaded: ");
   reply_text(qk_status_name(status));
   if (needed != 0) {
     reply_text(", needs ");
@@ -62,9 +51,40 @@ static void load_embedded_model(void) {
   reply_line("]");
 }
 
+/* An image built with a model in flash, or whose model slot holds one, has
+ * it loaded, under its id, from the first reply on (the MLPerf runner asks
+ * profile% first). A model that does not fit the image's buffers leaves the
+ * board without one, as before, and a line before the banner says why. */
+/* The model slot's model (model_slot.h) comes first: a host programmed it
+ * into this board on purpose. */
+static void load_model_from_flash(void) {
+  uint32_t size = 0, needed = 0;
+  char what = 0;
+  const char* id = 0;
+  const uint8_t* bytes = model_slot_model(&size, &id);
+  if (bytes != 0) {
+    qk_status status = model_runner_open_slot(bytes, size, &needed, &what);
+    if (status == QK_OK) {
+      mlperf_set_model_id(id);
+      return;
+    }
+    report_not_loaded("slot", status, needed, what);
+  }
+  bytes = embedded_model_bytes(&size);
+  if (bytes == 0) return;
+  needed = 0;
+  what = 0;
+  qk_status status = model_runner_open_flash(bytes, size, &needed, &what);
+  if (status == QK_OK) {
+    mlperf_set_model_id(embedded_model_id());
+    return;
+  }
+  report_not_loaded("flash", status, needed, what);
+}
+
 int main(void) {
   board_init();
-  load_embedded_model();
+  load_model_from_flash();
   mlperf_print_banner();
   reply_line("m-ready");
 

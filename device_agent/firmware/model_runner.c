@@ -102,6 +102,12 @@ qk_status model_runner_open_flash(const uint8_t* bytes, uint32_t size, uint32_t*
   return status;
 }
 
+qk_status model_runner_open_slot(const uint8_t* bytes, uint32_t size, uint32_t* needed, char* what) {
+  qk_status status = open_at(bytes, size, needed, what);
+  if (status == QK_OK) g_source = MODEL_SOURCE_SLOT;
+  return status;
+}
+
 model_source model_runner_source(void) { return g_source; }
 uint32_t model_runner_model_bytes(void) { return g_model_bytes; }
 uint32_t model_runner_model_crc(void) { return g_model_crc; }

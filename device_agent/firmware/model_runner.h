@@ -22,9 +22,14 @@ uint8_t* model_runner_model_buffer(void);
 
 void model_runner_unload(void);
 
-/* Where the loaded model lives: the RAM model buffer (uploaded) or the
- * image's flash (embedded_model.h). */
-typedef enum { MODEL_SOURCE_NONE = 0, MODEL_SOURCE_UPLOAD = 1, MODEL_SOURCE_FLASH = 2 } model_source;
+/* Where the loaded model lives: the RAM model buffer (uploaded), the
+ * image's flash (embedded_model.h) or the model slot (model_slot.h). */
+typedef enum {
+  MODEL_SOURCE_NONE = 0,
+  MODEL_SOURCE_UPLOAD = 1,
+  MODEL_SOURCE_FLASH = 2,
+  MODEL_SOURCE_SLOT = 3
+} model_source;
 
 /* Opens the first `size` bytes of the model buffer. On QK_OK the model is
  * loaded; on any error it stays unloaded and *needed holds the figure that
@@ -37,6 +42,8 @@ qk_status model_runner_open(uint32_t size, uint32_t* needed, char* what);
  * in place, nothing copied. `bytes` must outlive the session and be 4-byte
  * aligned. */
 qk_status model_runner_open_flash(const uint8_t* bytes, uint32_t size, uint32_t* needed, char* what);
+/* The same for the model slot's model (model_source MODEL_SOURCE_SLOT). */
+qk_status model_runner_open_slot(const uint8_t* bytes, uint32_t size, uint32_t* needed, char* what);
 
 model_source model_runner_source(void);
 /* The loaded model's size and CRC-32 (the .qmodel file's, as qm-begin

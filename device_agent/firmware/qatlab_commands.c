@@ -3,9 +3,11 @@
 #include <string.h>
 
 #include "board.h"
+#include "cortex_m.h"
 #include "firmware_version.h"
 #include "mlperf_commands.h"
 #include "model_runner.h"
+#include "model_slot.h"
 #include "reply.h"
 #include "serial_link.h"
 #include "stack_watermark.h"
@@ -74,7 +76,7 @@ static void handle_info(void) {
   /* Which model is loaded, so a host can skip uploading what the board holds
    * (a model in flash): where it lives, its size and the CRC-32 of its
    * .qmodel bytes (qm-begin's). */
-  static const char* const kSources[] = {"none", "upload", "flash"};
+  static const char* const kSources[] = {"none", "upload", "flash", "slot"};
   print_info_text("model_source", kSources[model_runner_source()]);
   print_info_number("model_bytes", model_runner_model_bytes());
   reply_text("m-qm-info-model_crc=");
@@ -83,6 +85,8 @@ static void handle_info(void) {
   print_info_number("stack_bytes", stack_bytes());
   print_info_number("stack_peak", stack_peak());
   print_info_text("input_convention", model_runner_convention_name(model_runner_convention()));
+  /* The model slot a host may program (qm-slot-save); 0: none. */
+  print_info_number("slot_bytes", model_slot_capacity());
 }
 
 static void handle_begin(const command_tokens* tokens) {
@@ -111,7 +115,9 @@ static void handle_begin(const command_tokens* tokens) {
     return;
   }
   /* The id named the model in flash, which this upload replaces. */
-  if (model_runner_source() == MODEL_SOURCE_FLASH) mlperf_set_model_id("none");
+  if (model_runner_source() == MODEL_SOURCE_FLASH || model_runner_source() == MODEL_SOURCE_SLOT) {
+    mlperf_set_model_id("none");
+  }
   model_runner_unload();
   g_upload.active = 1;
   g_upload.total_bytes = total;
@@ -263,6 +269,66 @@ static void handle_model_id(const command_tokens* tokens) {
   mlperf_set_model_id(tokens->tokens[1]);
   reply_text("m-qm-model-id=");
   reply_line(mlperf_model_id());
+}
+
+/* qm-slot-save <id>: the uploaded model into the model slot, then run from
+ * there. */
+static void handle_slot_save(const command_tokens* tokens) {
+  if (tokens->count != 2 || strlen(tokens->tokens[1]) > 15u) {
+    reply_line("e-[qm-slot-save: usage: qm-slot-save <id of 1..15 characters>]");
+    return;
+  }
+  if (model_slot_capacity() == 0) {
+    reply_line("e-[qm-slot-save: this board has no model slot]");
+    return;
+  }
+  if (model_runner_source() != MODEL_SOURCE_UPLOAD) {
+    reply_line("e-[qm-slot-save: no uploaded model (qm-begin .. qm-end first)]");
+    return;
+  }
+  const uint32_t bytes = model_runner_model_bytes();
+  if (bytes > model_slot_capacity()) {
+    reply_text("e-[qm-slot-save: model of ");
+    reply_unsigned(bytes);
+    reply_text(" bytes exceeds the slot of ");
+    reply_unsigned(model_slot_capacity());
+    reply_line(" bytes]");
+    return;
+  }
+  const char* error = model_slot_save(model_runner_model_buffer(), bytes, tokens->tokens[1]);
+  if (error != 0) { /* the uploaded model stays loaded */
+    reply_text("e-[qm-slot-save: ");
+    reply_text(error);
+    reply_line("]");
+    return;
+  }
+  uint32_t size = 0, needed = 0;
+  const char* id = 0;
+  char what = 0;
+  const uint8_t* model = model_slot_model(&size, &id);
+  if (model == 0 || model_runner_open_slot(model, size, &needed, &what) != QK_OK) {
+    reply_line("e-[qm-slot-save: the saved model does not open]"); /* not expected: it opened from RAM */
+    return;
+  }
+  mlperf_set_model_id(id);
+  reply_text("m-qm-slot-saved-bytes=");
+  reply_unsigned(size);
+  reply_end_line();
+}
+
+static void handle_slot_erase(void) {
+  if (model_runner_source() == MODEL_SOURCE_SLOT) {
+    model_runner_unload();
+    mlperf_set_model_id("none");
+  }
+  const char* error = model_slot_erase();
+  if (error != 0) {
+    reply_text("e-[qm-slot-erase: ");
+    reply_text(error);
+    reply_line("]");
+    return;
+  }
+  reply_line("m-qm-slot-erased");
 }
 
 static void handle_input_convention(const command_tokens* tokens) {
@@ -449,6 +515,12 @@ int qatlab_handle_command(const command_tokens* tokens) {
     handle_layers();
   } else if (command_equals(verb, "qm-infer")) {
     handle_infer(tokens);
+  } else if (command_equals(verb, "qm-slot-save")) {
+    handle_slot_save(tokens);
+  } else if (command_equals(verb, "qm-slot-erase") && tokens->count == 1) {
+    handle_slot_erase();
+  } else if (command_equals(verb, "qm-reset") && tokens->count == 1) {
+    system_reset(); /* the boot banner is the answer */
   } else {
     return 0;
   }
