@@ -12,6 +12,8 @@ Status FromRpcStatus(const grpc::Status& status, const std::string& what, const 
     const std::string line = DescribeRpcError(status, address);
     message += line.substr(line.find(": ") + 2);
   } else {
+    // UNAUTHENTICATED and PERMISSION_DENIED share a Status code: say which.
+    if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) message += "permission denied: ";
     message += status.error_message().empty() ? RpcCodeName(status.error_code()) : status.error_message();
   }
   switch (status.error_code()) {

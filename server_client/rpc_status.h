@@ -26,6 +26,7 @@ namespace qatlab {
 //   UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED -> kUnavailable (worth retrying)
 //   DATA_LOSS                               -> kCorruption
 //   anything else                           -> kInternal
+// A PERMISSION_DENIED message reads "<what>: permission denied: <...>".
 // With `address`, an UNAVAILABLE reads "cannot reach qatlab-server at
 // <address> (<gRPC's text>)", as DescribeRpcError() words it.
 Status FromRpcStatus(const grpc::Status& status, const std::string& what, const std::string& address = "");

@@ -144,7 +144,9 @@ int RemoteWorker::Run() {
     if (!lease.ok()) {
       if (Stopping()) break;
       if (lease.status().code() == StatusCode::kUnauthenticated) {
-        spdlog::error("worker {}: the server refuses this worker: {}", worker_id_, lease.status().ToString());
+        // The message says "permission denied" for a token of the wrong role
+        // (PERMISSION_DENIED); otherwise the token was missing or unknown.
+        spdlog::error("worker {}: the server refuses this worker: {}", worker_id_, lease.status().message());
         return 1;
       }
       // Log the first failure of a run and then every tenth: a server that is

@@ -145,6 +145,14 @@ grpc::Status TokenAuthenticator::CheckPriority(const grpc::ServerContextBase& co
                             priority, max_client_priority_, RoleName(role)));
 }
 
+std::string TokenAuthenticator::Holder(const grpc::ServerContextBase& context) const {
+  if (!enabled()) return "";
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "";
+  return Sha256Hex(std::string(it->second.data(), it->second.size()));
+}
+
 StatusOr<std::vector<AccessToken>> ReadTokenFile(const std::string& path) {
   const std::string shown = PrintableValue(path);
   std::ifstream in(path);

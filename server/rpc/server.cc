@@ -20,6 +20,7 @@
 #include "server/rpc/private_files.h"
 #include "server/rpc/worker_service.h"
 #include "server/store/random_tokens.h"
+#include "server/store/write_probe.h"
 #include "server/worker_supervisor.h"
 #include "status/printable_value.h"
 
@@ -118,6 +119,7 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
       Catalogue::Open(db_path, *server->clock_,
                       CatalogueOptions{.sync = options.sync, .max_database_bytes = options.max_database_bytes}));
   QATLAB_ASSIGN_OR_RETURN(server->artifacts_, ArtifactStore::Open(options.data_dir));
+  QATLAB_ASSIGN_OR_RETURN(server->write_probe_, WriteProbe::Open(db_path));
 
   // The local workers' own worker token: drawn afresh at each start, known
   // only to this process and to the 0600 file the workers read.
@@ -189,14 +191,7 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   }
   server->address_ = DialAddress(options.listen, server->port_);
   server->local_worker_address_ = local_worker_socket.empty() ? server->address_ : local_worker_socket;
-  if (auto* health = server->grpc_server_->GetHealthCheckService()) {
-    // The whole server ("") and each service by its full name, so a probe
-    // can ask for the one it depends on (a worker: WorkerService).
-    health->SetServingStatus(true);
-    for (const char* service : {v1::ExperimentService::service_full_name(), v1::WorkerService::service_full_name()}) {
-      health->SetServingStatus(service, true);
-    }
-  }
+  server->SetServing(true);
 
   server->reaper_ = std::thread([raw = server.get()] { raw->ReapLeases(); });
 
@@ -241,11 +236,43 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
 
 int QatlabServer::metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
+void QatlabServer::SetServing(bool serving) {
+  std::lock_guard lock(health_mutex_);
+  auto* health = grpc_server_ ? grpc_server_->GetHealthCheckService() : nullptr;
+  if (health == nullptr || (serving && draining_)) return;
+  // The whole server ("") and each service by its full name, so a probe
+  // can ask for the one it depends on (a worker: WorkerService). Both
+  // services need the database, so one answer holds for all three.
+  health->SetServingStatus(serving);
+  for (const char* service : {v1::ExperimentService::service_full_name(), v1::WorkerService::service_full_name()}) {
+    health->SetServingStatus(service, serving);
+  }
+}
+
+void QatlabServer::ProbeWrites() {
+  Status written = write_probe_->Probe();
+  if (written.ok() != database_writable_) {
+    database_writable_ = written.ok();
+    if (written.ok()) {
+      spdlog::info("the database can be written again: health SERVING");
+    } else {
+      spdlog::error("the database cannot be written ({}): health NOT_SERVING until it can",
+                    PrintableValue(written.ToString()));
+    }
+    SetServing(database_writable_);
+  }
+}
+
 void QatlabServer::ReapLeases() {
   const auto interval = std::chrono::milliseconds(std::clamp<int64_t>(options_.lease_ms / 10, 20, 250));
+  auto next_probe = std::chrono::steady_clock::now() + options_.write_probe_interval;
   std::unique_lock lock(reaper_mutex_);
   while (!reaper_stop_) {
     lock.unlock();
+    if (std::chrono::steady_clock::now() >= next_probe) {
+      ProbeWrites();
+      next_probe = std::chrono::steady_clock::now() + options_.write_probe_interval;
+    }
     StatusOr<int> expired = store_->ExpireLeases();
     if (!expired.ok()) spdlog::error("lease expiry failed: {}", expired.status().ToString());
     StatusOr<int> expired_measurements = devices_->ExpireLeases();
@@ -261,9 +288,7 @@ void QatlabServer::Shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   draining_ = true;
-  if (auto* health = grpc_server_ ? grpc_server_->GetHealthCheckService() : nullptr) {
-    health->SetServingStatus(false);
-  }
+  SetServing(false);
   // Workers are stopped while the server still serves, so they can give their
   // jobs back (FailJob retryable) before it goes away.
   if (supervisor_) supervisor_->Stop();

@@ -28,6 +28,7 @@ class ExperimentService;
 class MetricsEndpoint;
 class WorkerService;
 class WorkerSupervisor;
+class WriteProbe;
 
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0: pick a free one (see port())
@@ -53,6 +54,9 @@ struct ServerOptions {
   // "host:port": serve Prometheus metrics there (server/metrics.h); empty:
   // no metrics endpoint.
   std::string metrics_listen;
+  // How often the server proves it can write its database (WriteProbe);
+  // health is NOT_SERVING from the first failed write to the next success.
+  std::chrono::milliseconds write_probe_interval{1000};
 };
 
 class QatlabServer {
@@ -83,7 +87,10 @@ class QatlabServer {
 
  private:
   QatlabServer() = default;
-  void ReapLeases();
+  void ReapLeases();  // and probes writes (the same thread)
+  void ProbeWrites();
+  // Health for "" and both services; never SERVING again once draining.
+  void SetServing(bool serving);
 
   ServerOptions options_;
   SystemClock system_clock_;
@@ -93,6 +100,9 @@ class QatlabServer {
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Catalogue> catalogue_;
   std::unique_ptr<ArtifactStore> artifacts_;
+  std::unique_ptr<WriteProbe> write_probe_;
+  bool database_writable_ = true;                                 // used by the reaper thread only
+  std::mutex health_mutex_;                                       // orders SetServing calls
   std::unique_ptr<TokenAuthenticator> experiment_authenticator_;  // client, admin
   std::unique_ptr<TokenAuthenticator> worker_authenticator_;      // worker
   std::atomic<bool> draining_{false};

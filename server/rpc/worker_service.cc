@@ -29,6 +29,10 @@ grpc::Status RequireLeaseFields(const std::string& job_id, const std::string& le
 
 }  // namespace
 
+grpc::Status WorkerService::CheckHolder(const grpc::ServerContext& context, const std::string& lease_id) const {
+  return holders_.Check(lease_id, deps_.authenticator.Holder(context));
+}
+
 grpc::Status WorkerService::LeaseJob(grpc::ServerContext* context, const v1::LeaseJobRequest* request,
                                      v1::LeaseJobResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
@@ -53,6 +57,7 @@ grpc::Status WorkerService::LeaseJob(grpc::ServerContext* context, const v1::Lea
       *response->mutable_job() = std::move(granted.job);
       response->set_lease_id(granted.lease_id);
       response->set_lease_deadline_unix_ms(granted.deadline_unix_ms);
+      holders_.Grant(granted.lease_id, deps_.authenticator.Holder(*context));
       return grpc::Status::OK;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -68,6 +73,7 @@ grpc::Status WorkerService::Heartbeat(grpc::ServerContext* context, const v1::He
                                       v1::HeartbeatResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (grpc::Status s = RequireLeaseFields(request->job_id(), request->lease_id()); !s.ok()) return s;
+  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
   StatusOr<HeartbeatOutcome> outcome = deps_.store.Heartbeat(request->job_id(), request->lease_id(),
                                                              request->has_progress() ? &request->progress() : nullptr);
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
@@ -81,6 +87,7 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context, const v1::
                                         v1::CompleteJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (grpc::Status s = RequireLeaseFields(request->job_id(), request->lease_id()); !s.ok()) return s;
+  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
   if (!request->has_result()) return Invalid("result: missing; CompleteJob carries the JobResult");
   for (int i = 0; i < request->result().variants_size(); ++i) {
     const v1::VariantResult& v = request->result().variants(i);
@@ -103,15 +110,22 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context, const v1::
     }
   }
   // The store queues what spec.measure_on asks for in the same transaction.
-  return ToGrpcStatus(deps_.store.Complete(request->job_id(), request->lease_id(), request->result()));
+  grpc::Status completed =
+      ToGrpcStatus(deps_.store.Complete(request->job_id(), request->lease_id(), request->result()));
+  if (completed.ok()) holders_.Forget(request->lease_id());
+  return completed;
 }
 
 grpc::Status WorkerService::FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,
                                     v1::FailJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (grpc::Status s = RequireLeaseFields(request->job_id(), request->lease_id()); !s.ok()) return s;
+  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
   std::string error = request->error().empty() ? "worker reported failure without a message" : request->error();
-  return ToGrpcStatus(deps_.store.Fail(request->job_id(), request->lease_id(), error, request->retryable()));
+  grpc::Status failed =
+      ToGrpcStatus(deps_.store.Fail(request->job_id(), request->lease_id(), error, request->retryable()));
+  if (failed.ok()) holders_.Forget(request->lease_id());
+  return failed;
 }
 
 grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
@@ -127,6 +141,7 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
   if (grpc::Status s = RequireLeaseFields(header.job_id(), header.lease_id()); !s.ok()) {
     return Invalid("header." + s.error_message());
   }
+  if (grpc::Status s = CheckHolder(*context, header.lease_id()); !s.ok()) return s;
   if (header.name().empty() || header.name().size() > 256 || header.name().find('/') != std::string::npos) {
     return Invalid("header.name: give a file name (1..256 characters, no '/')");
   }
@@ -190,14 +205,19 @@ grpc::Status WorkerService::RegisterDevice(grpc::ServerContext* context, const v
 grpc::Status WorkerService::LeaseMeasurement(grpc::ServerContext* context, const v1::LeaseMeasurementRequest* request,
                                              v1::LeaseMeasurementResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  return device_rpcs::LeaseMeasurement(deps_.devices, context, deps_.draining, deps_.limits.max_lease_wait_ms, *request,
-                                       response);
+  grpc::Status leased = device_rpcs::LeaseMeasurement(deps_.devices, context, deps_.draining,
+                                                      deps_.limits.max_lease_wait_ms, *request, response);
+  if (leased.ok() && !response->lease_id().empty()) {
+    holders_.Grant(response->lease_id(), deps_.authenticator.Holder(*context));
+  }
+  return leased;
 }
 
 grpc::Status WorkerService::HeartbeatMeasurement(grpc::ServerContext* context,
                                                  const v1::HeartbeatMeasurementRequest* request,
                                                  v1::HeartbeatResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
   return device_rpcs::HeartbeatMeasurement(deps_.devices, *request, response);
 }
 
@@ -205,13 +225,19 @@ grpc::Status WorkerService::CompleteMeasurement(grpc::ServerContext* context,
                                                 const v1::CompleteMeasurementRequest* request,
                                                 v1::CompleteJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  return device_rpcs::CompleteMeasurement(deps_.devices, *request);
+  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
+  grpc::Status completed = device_rpcs::CompleteMeasurement(deps_.devices, *request);
+  if (completed.ok()) holders_.Forget(request->lease_id());
+  return completed;
 }
 
 grpc::Status WorkerService::FailMeasurement(grpc::ServerContext* context, const v1::FailMeasurementRequest* request,
                                             v1::FailJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  return device_rpcs::FailMeasurement(deps_.devices, *request);
+  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
+  grpc::Status failed = device_rpcs::FailMeasurement(deps_.devices, *request);
+  if (failed.ok()) holders_.Forget(request->lease_id());
+  return failed;
 }
 
 }  // namespace qatlab::server

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "qatlab/v1/worker.grpc.pb.h"
+#include "server/rpc/lease_holders.h"
 #include "server/rpc/service_dependencies.h"
 
 namespace qatlab::server {
@@ -42,7 +43,11 @@ class WorkerService final : public v1::WorkerService::Service {
                                v1::FailJobResponse* response) override;
 
  private:
+  // PERMISSION_DENIED unless the caller's token took `lease_id`.
+  grpc::Status CheckHolder(const grpc::ServerContext& context, const std::string& lease_id) const;
+
   ServiceDependencies deps_;
+  LeaseHolders holders_;  // who took each lease (jobs and measurements)
 };
 
 }  // namespace qatlab::server

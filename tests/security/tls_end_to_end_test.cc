@@ -190,8 +190,10 @@ TEST_F(TlsEndToEnd, LocalWorkersRunAJobAndClientsNeedTheCa) {
                                      Path("ca.pem"), "--token-file", Path("client.token")},
                                     30s, kCleanEnvironment);
   EXPECT_NE(impostor.exit_status, 0);
-  EXPECT_NE((impostor.out + impostor.err).find("a client token may not call WorkerService"), std::string::npos)
+  EXPECT_NE((impostor.out + impostor.err).find("permission denied: a client token may not call WorkerService"),
+            std::string::npos)
       << impostor.out << impostor.err;
+  EXPECT_EQ((impostor.out + impostor.err).find("unauthenticated"), std::string::npos) << impostor.out << impostor.err;
 
   // A worker token is no client's: qatctl with it is refused.
   CapturedRun as_worker = Qatctl({"--tls-ca", Path("ca.pem"), "--token-file", Path("worker.token"), "ls"});

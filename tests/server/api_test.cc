@@ -353,55 +353,15 @@ TEST_F(ApiTest, MeasureOnMeasurementsCommitWithTheJobsCompletion) {
   EXPECT_EQ(done.measurements(0).state(), "QUEUED");
 }
 
-// grpc.health.v1.Health/Check for `service` ("" for the whole server),
-// through the generic stub (no generated health classes): the status and the
-// serialized HealthCheckResponse.
-std::pair<grpc::Status, std::string> CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
-                                                 const std::string& service) {
-  grpc::GenericStub generic(channel);
-  // HealthCheckRequest{service} is field 1, a string.
-  std::string request_bytes;
-  if (!service.empty()) {
-    request_bytes.push_back('\x0a');
-    request_bytes.push_back(static_cast<char>(service.size()));
-    request_bytes += service;
-  }
-  grpc::Slice slice(request_bytes);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + milliseconds(5000));
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status status;
-  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                    [&](grpc::Status s) {
-                      std::lock_guard lock(m);
-                      status = std::move(s);
-                      done = true;
-                      cv.notify_one();
-                    });
-  std::unique_lock lock(m);
-  cv.wait_for(lock, milliseconds(5000), [&] { return done; });
-  if (!done) return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer in 5 s"), ""};
-  std::string bytes;
-  std::vector<grpc::Slice> slices;
-  if (status.ok() && response.Dump(&slices).ok()) {
-    for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  }
-  return {status, bytes};
-}
-
 TEST_F(ApiTest, HealthServiceAnswersServingForTheServerAndEachService) {
   // HealthCheckResponse{status: SERVING(1)} encodes as field 1 varint 1.
   const std::string serving("\x08\x01", 2);
   for (const std::string service : {"", "qatlab.v1.ExperimentService", "qatlab.v1.WorkerService"}) {
-    const auto [status, bytes] = CheckHealth(channel_, service);
+    const auto [status, bytes] = testing::CheckHealth(channel_, service);
     ASSERT_TRUE(status.ok()) << "'" << service << "': " << status.error_message();
     EXPECT_EQ(bytes, serving) << "'" << service << "'";
   }
-  EXPECT_EQ(CheckHealth(channel_, "qatlab.v1.NoSuchService").first.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(testing::CheckHealth(channel_, "qatlab.v1.NoSuchService").first.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST(LoopbackTest, RecognisesLoopbackAddresses) {

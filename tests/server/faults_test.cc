@@ -1,11 +1,14 @@
 // Faults that must tell the truth: a result naming a model never uploaded is
 // refused, a blob damaged on disk is DATA_LOSS rather than wrong bytes with
 // status OK, and a server that cannot store a worker's model fails the job
-// with that error at once (not "lease expired" a lease period later).
+// with that error at once (not "lease expired" a lease period later); a
+// server that cannot write its database says so in its health.
 #include <signal.h>
 
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "data/mnist.h"
 #include "server_fixture.h"
@@ -17,6 +20,7 @@ namespace qatlab::server {
 namespace {
 
 using std::chrono::milliseconds;
+using test_support::WaitUntil;
 using testing::ServerFixture;
 using testing::SmallSpec;
 using testing::SubmitAndWaitForEnd;
@@ -209,6 +213,80 @@ TEST(DeadWorkerTest, TheJobOfAKilledLocalWorkerIsReleasedAtOnce) {
   EXPECT_NE(job.state(), v1::FAILED) << job.error();
   EXPECT_NE(job.error().find("worker local-1 died (killed by signal 9) (attempt 1 of 3)"), std::string::npos)
       << job.error();
+  (*server)->Stop(milliseconds(10000));
+}
+
+// Makes the files given immutable (chattr +i), which refuses every write,
+// even root's, on file systems that support the flag (ext4, xfs, btrfs); the
+// flag is cleared again on destruction, so TempDir can remove the files.
+class ImmutableFiles {
+ public:
+  explicit ImmutableFiles(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+  ~ImmutableFiles() { Set(false); }
+  // Empty when every file got the flag; otherwise why not.
+  std::string Set(bool immutable) {
+    for (const std::string& path : paths_) {
+      const CapturedRun run = test_support::RunCommand({"chattr", immutable ? "+i" : "-i", path}, milliseconds(10000));
+      if (run.exit_status != 0) return "chattr on " + path + ": " + run.err + run.out;
+    }
+    return "";
+  }
+
+ private:
+  std::vector<std::string> paths_;
+};
+
+// The real server: its database files become unwritable while it runs (the
+// immutable flag: chmod does not stop root, the flag does). Health turns
+// NOT_SERVING for the server and both services, a submission fails with the
+// storage error, and once the files can be written again health is SERVING
+// and submissions are taken.
+TEST(UnwritableDatabaseTest, HealthIsNotServingWhileTheDatabaseCannotBeWritten) {
+  test_support::TempDir dir;
+  const int port = test_support::FreeLoopbackPort();
+  StatusOr<std::unique_ptr<test_support::LoggedChild>> server =
+      test_support::LoggedChild::Start({QATLAB_SERVER_BINARY, "--listen", "127.0.0.1:" + std::to_string(port),
+                                        "--data-dir", dir.File("data"), "--log-level", "info"},
+                                       dir.File("server.log"));
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto experiments = v1::ExperimentService::NewStub(channel);
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + milliseconds(15000))) << (*server)->Log();
+  const std::vector<std::string> names = {"", "qatlab.v1.ExperimentService", "qatlab.v1.WorkerService"};
+  auto all_report = [&](const std::string& expected) {
+    for (const std::string& name : names) {
+      if (testing::CheckHealth(channel, name).second != expected) return false;
+    }
+    return true;
+  };
+  ASSERT_TRUE(all_report(testing::kHealthServing));
+  auto submit = [&] {
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = SmallSpec();
+    v1::SubmitJobResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + milliseconds(10000));
+    return experiments->SubmitJob(&context, request, &response);
+  };
+  ASSERT_TRUE(submit().ok());
+
+  ImmutableFiles database({dir.File("data") + "/qatlab.db", dir.File("data") + "/qatlab.db-wal"});
+  if (std::string why = database.Set(true); !why.empty()) {
+    GTEST_SKIP() << "cannot make the database immutable here (needs CAP_LINUX_IMMUTABLE on ext4/xfs/btrfs): " << why;
+  }
+  const grpc::Status refused = submit();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INTERNAL) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("qatlab.db"), std::string::npos) << refused.error_message();
+  EXPECT_TRUE(WaitUntil([&] { return all_report(testing::kHealthNotServing); }, milliseconds(15000),
+                        "health NOT_SERVING for the server and both services"))
+      << (*server)->Log();
+  EXPECT_NE((*server)->Log().find("the database cannot be written"), std::string::npos) << (*server)->Log();
+
+  ASSERT_EQ(database.Set(false), "");
+  EXPECT_TRUE(WaitUntil([&] { return all_report(testing::kHealthServing); }, milliseconds(15000),
+                        "health SERVING again once the database can be written"))
+      << (*server)->Log();
+  EXPECT_TRUE(submit().ok());
   (*server)->Stop(milliseconds(10000));
 }
 

@@ -2,13 +2,18 @@
 // job submitted and followed to its end over the real API.
 #pragma once
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/job.pb.h"
@@ -59,5 +64,50 @@ inline std::optional<v1::Job> SubmitAndWaitForEnd(v1::ExperimentService::Stub& e
   }
   return job;
 }
+
+// grpc.health.v1.Health/Check for `service` ("" for the whole server),
+// through the generic stub (no generated health classes): the status and the
+// serialized HealthCheckResponse.
+inline std::pair<grpc::Status, std::string> CheckHealth(const std::shared_ptr<grpc::Channel>& channel,
+                                                        const std::string& service) {
+  grpc::GenericStub generic(channel);
+  // HealthCheckRequest{service} is field 1, a string.
+  std::string request_bytes;
+  if (!service.empty()) {
+    request_bytes.push_back('\x0a');
+    request_bytes.push_back(static_cast<char>(service.size()));
+    request_bytes += service;
+  }
+  grpc::Slice slice(request_bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(5000));
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                    [&](grpc::Status s) {
+                      std::lock_guard lock(m);
+                      status = std::move(s);
+                      done = true;
+                      cv.notify_one();
+                    });
+  std::unique_lock lock(m);
+  cv.wait_for(lock, std::chrono::milliseconds(5000), [&] { return done; });
+  if (!done) return {grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer in 5 s"), ""};
+  std::string bytes;
+  std::vector<grpc::Slice> slices;
+  if (status.ok() && response.Dump(&slices).ok()) {
+    for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return {status, bytes};
+}
+
+// HealthCheckResponse{status: SERVING(1)} and {status: NOT_SERVING(2)},
+// as CheckHealth returns them.
+inline const std::string kHealthServing("\x08\x01", 2);
+inline const std::string kHealthNotServing("\x08\x02", 2);
 
 }  // namespace qatlab::server::testing

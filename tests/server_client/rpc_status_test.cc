@@ -38,6 +38,13 @@ TEST(FromRpcStatusTest, EachCodeMapsAsDocumented) {
   EXPECT_TRUE(FromRpcStatus(grpc::Status::OK, "anything").ok());
 }
 
+TEST(FromRpcStatusTest, PermissionDeniedSaysSoThoughItSharesUnauthenticatedsCode) {
+  const Status denied = FromRpcStatus(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "a client token"), "LeaseJob");
+  EXPECT_EQ(denied.message(), "LeaseJob: permission denied: a client token");
+  const Status unknown = FromRpcStatus(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid token"), "LeaseJob");
+  EXPECT_EQ(unknown.message(), "LeaseJob: invalid token");
+}
+
 TEST(FromRpcStatusTest, UnavailableNamesTheServerThatCouldNotBeReached) {
   Status status =
       FromRpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused"), "LeaseJob", "127.0.0.1:1");
