@@ -270,7 +270,8 @@ std::string SearchSection(const std::vector<search::PredictedConfig>& front, con
   }
   std::string html = "<section class=\"search\">\n<h2>Mixed-precision search</h2>\n" + RenderScatterSvg(chart);
   html +=
-      "<table>\n<tr><th>config</th><th>widths</th><th>predicted acc</th><th>QAT acc (integer)</th><th>predicted "
+      "<table>\n<tr><th>config</th><th>widths</th><th>predicted acc (PTQ drops)</th><th>QAT acc "
+      "(integer)</th><th>predicted "
       "flash</th><th>flash</th><th>predicted latency ms</th><th>measured latency ms</th><th>latency "
       "error</th><th>bit-exact</th><th>measured front</th></tr>\n";
   for (size_t i = 0; i < verified.size(); ++i) {
@@ -443,7 +444,7 @@ class SearchRun {
   void Print() const {
     TextTable table;
     using A = TextTable::Align;
-    table.SetColumns({"config", "widths", "pred acc", "QAT acc", "pred flash", "flash", "RAM", "pred ms", "meas ms",
+    table.SetColumns({"config", "widths", "PTQ-pred acc", "QAT acc", "pred flash", "flash", "RAM", "pred ms", "meas ms",
                       "lat err", "bit-exact", "front"},
                      {A::kLeft, A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight,
                       A::kRight, A::kRight, A::kLeft});

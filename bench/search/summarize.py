@@ -44,7 +44,7 @@ print(f'board {search["board"]} ({search["timingModel"]}{", emulated" if search[
       f'separability probe {search["separability"]["bits"]}: {search["separability"]["errorPercent"]:+.2f}% '
       f'latency error')
 print()
-print("| config | widths | predicted acc | QAT acc seeds 1/2/3 | mean | spread | flash B | predicted ms | measured ms "
+print("| config | widths | predicted acc (PTQ drops) | QAT acc seeds 1/2/3 | mean | spread | flash B | predicted ms | measured ms "
       "| latency error | bit-exact | on measured front (seed 1) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
@@ -52,6 +52,30 @@ for r in rows:
           f'| {r["mean"]:.2f} | {r["spread"]:.2f} | {r["flash"]} | {r["predicted_ms"]:.3f} | {r["ms"]:.3f} '
           f'| {r["error"]:+.2f}% | {r["bit_exact"]} | {"yes" if r["front"] else ""} |')
 print()
+def ranks(values):
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    result = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            result[order[k]] = (i + j) / 2
+        i = j + 1
+    return result
+
+
+def spearman(xs, ys):
+    rx, ry = ranks(xs), ranks(ys)
+    mx, my = statistics.mean(rx), statistics.mean(ry)
+    num = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    den = (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
+    return num / den if den else float("nan")
+
+
+print(f'sensitivity (PTQ drop) as a predictor of QAT accuracy over the {len(rows)} verified configurations: '
+      f'Spearman rank correlation {spearman([r["predicted"] for r in rows], [r["mean"] for r in rows]):.2f}')
 errors = [abs(r["error"]) for r in rows if not r["uniform"]]
 print(f"candidates' latency error: max {max(errors):.2f}%, mean {statistics.mean(errors):.2f}%")
 for u in (r for r in rows if r["uniform"]):

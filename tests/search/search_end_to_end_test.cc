@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -87,6 +88,24 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   EXPECT_NE(html.find("<h2>Mixed-precision search</h2>"), std::string::npos);
   EXPECT_NE(html.find("data-kind=\"predicted\""), std::string::npos);
   EXPECT_NE(html.find("data-kind=\"measured\""), std::string::npos);
+
+  // A flash budget below the all-2-bit model: one message naming the
+  // smallest reachable flash (the w2 model's exact size), RAM and latency.
+  int64_t w2_flash = 0;
+  for (const nlohmann::json& v : result["verified"]) {
+    if (v["config"] == "w2a8") w2_flash = v["measured"]["flashBytes"].get<int64_t>();
+  }
+  ASSERT_GT(w2_flash, 0);
+  const CapturedRun tight = service.Qatctl({"search", service.WriteFile("job3.json", kJob), "--max-flash",
+                                            std::to_string(w2_flash - 1), "-o", service.work_dir() + "/tight"},
+                                           std::chrono::seconds(600));
+  EXPECT_EQ(tight.exit_status, 1);
+  EXPECT_NE(tight.err.find("qatctl: error: INVALID_ARGUMENT: no configuration meets the budgets: the smallest "
+                           "reachable flash is " +
+                           std::to_string(w2_flash) + " bytes, RAM "),
+            std::string::npos)
+      << tight.err;
+  EXPECT_FALSE(std::filesystem::exists(service.work_dir() + "/tight.json"));
 
   // Run again with the same output: refused before anything is submitted.
   const CapturedRun again = service.Qatctl({"search", service.WriteFile("job2.json", kJob), "-o", output});
