@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "client/qatctl_commands.h"
+#include "client/qatctl_search_commands.h"
 #include "server_client/server_link.h"
 #include "server_client/tls_command_line.h"
 
@@ -76,6 +77,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> compare_ids;
   auto* compare = app.add_subcommand("compare", "one table over the variants of several jobs");
   compare->add_option("ids", compare_ids, "job ids")->required();
+
+  qatlab::SearchFlags search_flags;
+  auto* search = qatlab::AddSearchCommand(app, &search_flags);
 
   // report
   qatlab::ReportFlags report_flags;
@@ -186,6 +190,7 @@ int main(int argc, char** argv) {
   if (*list) return commands.List(list_flags);
   if (*compare) return commands.Compare(compare_ids);
   if (*report) return commands.Report(report_flags);
+  if (*search) return qatlab::RunSearch(options, search_flags);
   if (*devices) return commands.ListDevices();
   if (*measure) return commands.Measure(job_id, measure_variant, measure_board, measure_device);
   if (*cancel_measurement) return commands.CancelMeasurement(measurement_id);

@@ -7,7 +7,11 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 
+#include <zlib.h>
+
+#include "data/fashion_mnist.h"
 #include "data/mnist.h"
 #include "qatlab/v1/job.pb.h"
 
@@ -58,6 +62,9 @@ constexpr uint64_t kMaxSampleSize = uint64_t{1} << 24;
 
 // A data file read in parts: its header first, then only the samples that
 // are kept, straight into the data set's own vectors (no whole-file copy).
+// A gzip-compressed file (magic 0x1F8B) is inflated into memory once when it
+// is opened and then read like any other: its size and offsets are those of
+// the decompressed content, so the format parsers never see the compression.
 class InputFile {
  public:
   static StatusOr<InputFile> Open(const std::string& path) {
@@ -66,7 +73,12 @@ class InputFile {
     in.seekg(0, std::ios::end);
     const std::streamoff size = in.tellg();
     if (!in || size < 0) return Status::IOError(path + ": read failed");
-    return InputFile(path, std::move(in), static_cast<uint64_t>(size));
+    InputFile file(path, std::move(in), static_cast<uint64_t>(size));
+    if (file.size_ >= 2) {
+      QATLAB_ASSIGN_OR_RETURN(const std::string magic, file.ReadString(0, 2));
+      if (magic == "\x1f\x8b") QATLAB_RETURN_IF_ERROR(file.Inflate());
+    }
+    return file;
   }
 
   uint64_t size() const { return size_; }
@@ -74,6 +86,10 @@ class InputFile {
   // Reads n bytes at offset into out.
   // REQUIRES: offset + n <= size()
   Status Read(uint64_t offset, size_t n, void* out) {
+    if (inflated_) {
+      std::memcpy(out, inflated_->data() + offset, n);
+      return Status::Ok();
+    }
     in_.seekg(static_cast<std::streamoff>(offset));
     in_.read(static_cast<char*>(out), static_cast<std::streamsize>(n));
     if (!in_ || static_cast<size_t>(in_.gcount()) != n) return Status::IOError(path_ + ": read failed");
@@ -89,10 +105,64 @@ class InputFile {
   InputFile(std::string path, std::ifstream in, uint64_t size)
       : path_(std::move(path)), in_(std::move(in)), size_(size) {}
 
+  // Replaces the file's view by its gzip-decompressed content. One gzip
+  // member; bytes after it are corruption, and so is content beyond
+  // kMaxInflatedBytes (a small file that inflates without bound).
+  Status Inflate();
+
   std::string path_;
   std::ifstream in_;
   uint64_t size_;
+  std::optional<std::string> inflated_;  // set for a gzip-compressed file
 };
+
+// A decompressed data file is held whole in memory: 4 GiB is far above any
+// data set the loaders take (60,000 28x28 images: 47 MB).
+constexpr uint64_t kMaxInflatedBytes = uint64_t{4} << 30;
+
+Status InputFile::Inflate() {
+  if (size_ > kMaxInflatedBytes) {
+    return Status::InvalidArgument(path_ + ": a gzip-compressed file of " + std::to_string(size_) +
+                                   " bytes is more than supported");
+  }
+  QATLAB_ASSIGN_OR_RETURN(const std::string compressed, ReadString(0, size_));
+  z_stream stream{};
+  // 16 + MAX_WBITS: a gzip header and trailer, not a zlib one.
+  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) return Status::Internal(path_ + ": zlib inflateInit2 failed");
+  std::string out;
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  stream.avail_in = static_cast<uInt>(compressed.size());
+  int result = Z_OK;
+  constexpr size_t kChunk = size_t{1} << 20;
+  while (result == Z_OK) {
+    if (out.size() >= kMaxInflatedBytes) {
+      inflateEnd(&stream);
+      return Status::Corruption(path_ + ": decompresses to more than " + std::to_string(kMaxInflatedBytes) + " bytes");
+    }
+    const size_t before = out.size();
+    out.resize(before + kChunk);
+    stream.next_out = reinterpret_cast<Bytef*>(out.data() + before);
+    stream.avail_out = static_cast<uInt>(kChunk);
+    result = inflate(&stream, Z_NO_FLUSH);
+    out.resize(before + kChunk - stream.avail_out);
+    if (result == Z_BUF_ERROR && stream.avail_in == 0) break;  // input ended inside the stream
+    if (result == Z_BUF_ERROR) result = Z_OK;                  // output was full: go on
+  }
+  const uInt left_over = stream.avail_in;
+  const std::string zlib_message = stream.msg != nullptr ? stream.msg : "";
+  inflateEnd(&stream);
+  if (result != Z_STREAM_END) {
+    return Status::Corruption(path_ + ": gzip data " +
+                              (zlib_message.empty() ? std::string("end before the compressed stream does (truncated)")
+                                                    : "is corrupt (" + zlib_message + ")"));
+  }
+  if (left_over != 0) {
+    return Status::Corruption(path_ + ": " + std::to_string(left_over) + " unexpected bytes after the gzip stream");
+  }
+  size_ = out.size();
+  inflated_ = std::move(out);
+  return Status::Ok();
+}
 
 // With limit > 0, the first min(count, limit) samples; else all of them.
 uint64_t KeptCount(uint64_t count, int limit) {
@@ -177,13 +247,6 @@ StatusOr<IdxArray> ReadIdx(const std::string& path, int min_rank, int max_rank, 
   QATLAB_ASSIGN_OR_RETURN(const std::string b, file.ReadString(0, std::min<uint64_t>(file_size, 4 + 4 * 255)));
   IdxArray array{{}, std::move(file), 0};
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(b[i]); };
-  if (byte(0) == 0x1f && byte(1) == 0x8b) {
-    // MNIST-style downloads come as .gz; reading them compressed would need
-    // the whole file inflated in memory anyway.
-    return Status::InvalidArgument(path +
-                                   ": is gzip-compressed (magic 0x1F8B); decompress it first (gunzip -k FILE) and "
-                                   "name the decompressed file");
-  }
   if (byte(0) != 0 || byte(1) != 0) {
     char magic[16];
     std::snprintf(magic, sizeof magic, "0x%02X%02X%02X%02X", byte(0), byte(1), byte(2), byte(3));
@@ -709,6 +772,13 @@ StatusOr<DatasetPair> LoadDataset(const v1::DataSpec& spec, const std::string& c
     test =
         LoadIdx(directory + "/" + kMnist10kFiles[2].name, directory + "/" + kMnist10kFiles[3].name, spec.test_limit());
     pair.name = "mnist10k";
+  } else if (source == "fashion-mnist") {
+    const std::string directory = FashionMnistDir();
+    QATLAB_RETURN_IF_ERROR(CheckFashionMnist(directory));
+    train =
+        LoadIdx(directory + "/" + kFashionMnistFiles[0], directory + "/" + kFashionMnistFiles[1], spec.train_limit());
+    test = LoadIdx(directory + "/" + kFashionMnistFiles[2], directory + "/" + kFashionMnistFiles[3], spec.test_limit());
+    pair.name = "fashion-mnist";
   } else if (source == "idx" || source == "npy") {
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.train_images(), "train_images", source));
     QATLAB_RETURN_IF_ERROR(RequirePath(spec.train_labels(), "train_labels", source));
@@ -727,7 +797,7 @@ StatusOr<DatasetPair> LoadDataset(const v1::DataSpec& spec, const std::string& c
     test = LoadCsv(spec.test_images(), spec.height(), spec.width(), channels, spec.test_limit());
     pair.name = BaseName(spec.train_images());
   } else {
-    return Status::InvalidArgument("data.source '" + source + "' is not one of mnist, idx, npy, csv");
+    return Status::InvalidArgument("data.source '" + source + "' is not one of mnist, fashion-mnist, idx, npy, csv");
   }
   QATLAB_ASSIGN_OR_RETURN(pair.train, std::move(train));
   QATLAB_ASSIGN_OR_RETURN(pair.test, std::move(test));

@@ -1,6 +1,7 @@
 // Labelled image data sets and the loaders for the formats users bring:
 // IDX (the MNIST format), NPY (numpy.save) and CSV. The built-in MNIST-10k
-// set is produced as IDX files by data/mnist.h.
+// set is produced as IDX files by data/mnist.h; Fashion-MNIST is read from
+// its Debian package (data/fashion_mnist.h).
 //
 // Every loader reads untrusted files: a malformed, truncated or inconsistent
 // file yields a Status whose message names the file and what is wrong; no
@@ -70,7 +71,7 @@ struct Dataset {
 struct DatasetPair {
   Dataset train;
   Dataset test;
-  std::string name;  // "mnist10k", or the training images' file name
+  std::string name;  // "mnist10k", "fashion-mnist", or the training images' file name
 };
 
 // Every loader takes a `limit`: with limit > 0 only the first `limit` samples
@@ -80,7 +81,8 @@ struct DatasetPair {
 // errors as without one. num_classes is then max kept label + 1.
 
 // IDX files (big-endian header: two zero bytes, a type byte, a rank byte,
-// then one uint32 per dimension). Images: type 0x08 (uint8), rank 3
+// then one uint32 per dimension), plain or gzip-compressed (read whole into
+// memory, then as a plain file; the magic tells, not the name). Images: type 0x08 (uint8), rank 3
 // (N, H, W) or rank 4 (N, H, W, C). Labels: type 0x08, rank 1 (N).
 // On success num_classes is max label + 1.
 StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path, int limit = 0);
@@ -104,7 +106,9 @@ StatusOr<Dataset> LoadCsv(const std::string& path, int height, int width, int ch
 
 // Loads the data set a job names: source "mnist" (also the default when
 // source is empty; fetched into cache_dir by EnsureMnist10k, or into
-// DefaultDataCacheDir() when cache_dir is empty), "idx", "npy" or "csv".
+// DefaultDataCacheDir() when cache_dir is empty), "fashion-mnist" (from its
+// Debian package, data/fashion_mnist.h; NotFound naming the package when it
+// is not installed), "idx", "npy" or "csv".
 // Applies train_limit / test_limit (first N samples; 0 means all) as the
 // loaders' `limit`, so that a limit also lowers the memory a job needs, and
 // num_classes (0 means max label over both sets + 1; otherwise every label

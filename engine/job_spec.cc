@@ -396,6 +396,16 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
         "(idx, npy or csv)");
   }
   const std::string source = data.source().empty() ? "mnist" : data.source();
+  if (source == "fashion-mnist") {
+    if (NamesDataFiles(data)) {
+      return Status::InvalidArgument(
+          "data: source fashion-mnist reads the built-in Fashion-MNIST, yet the job names data files; give source "
+          "idx, npy or csv to use them");
+    }
+    if (data.height() != 0 || data.width() != 0 || data.channels() != 0) {
+      return Status::InvalidArgument("data.height/width/channels: Fashion-MNIST is 28x28x1; leave them out");
+    }
+  }
   if (source == "mnist") {
     if (NamesDataFiles(data)) {
       return Status::InvalidArgument(
@@ -421,8 +431,9 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
   } else if (source == "csv") {
     if (data.train_images().empty()) return Status::InvalidArgument("data.train_images: missing for source csv");
     if (data.test_images().empty()) return Status::InvalidArgument("data.test_images: missing for source csv");
-  } else if (source != "mnist") {
-    return Status::InvalidArgument("data.source: unknown source '" + source + "' (known: mnist, idx, npy, csv)");
+  } else if (source != "mnist" && source != "fashion-mnist") {
+    return Status::InvalidArgument("data.source: unknown source '" + source +
+                                   "' (known: mnist, fashion-mnist, idx, npy, csv)");
   }
   if (data.train_limit() < 0) return Status::InvalidArgument("data.train_limit: must be >= 0");
   if (data.test_limit() < 0) return Status::InvalidArgument("data.test_limit: must be >= 0");

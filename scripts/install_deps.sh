@@ -7,7 +7,8 @@
 # prometheus-cpp-dev serves the server's /metrics (server/metrics.h).
 # systemd gives the tests systemd-analyze (tests/deploy: the units are
 # checked, not started). chromium renders `qatctl report`'s HTML headless in
-# tests/report.
+# tests/report. dataset-fashion-mnist is the built-in Fashion-MNIST data
+# source (data/fashion_mnist.h; gzipped IDX files under /usr/share/datasets).
 set -euo pipefail
 
 packages=(
@@ -22,6 +23,7 @@ packages=(
   nodejs
   systemd
   chromium
+  dataset-fashion-mnist
 )
 
 missing=()

@@ -161,7 +161,7 @@ Status CheckSpecSize(const v1::JobSpec& spec, const SubmissionLimits& limits) {
 
 // The per-sample input shape when the server knows it without reading data.
 std::optional<ImageShape> KnownInputShape(const v1::DataSpec& data) {
-  if (data.source() == "mnist") return ImageShape{28, 28, 1};
+  if (data.source() == "mnist" || data.source() == "fashion-mnist") return ImageShape{28, 28, 1};
   if (data.source() == "csv" && data.height() > 0 && data.width() > 0) {
     return ImageShape{data.height(), data.width(), data.channels() > 0 ? data.channels() : 1};
   }

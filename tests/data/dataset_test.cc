@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
@@ -78,6 +79,21 @@ std::vector<int32_t> RandomLabels(size_t count, int classes, uint32_t seed) {
   std::vector<int32_t> values(count);
   for (int32_t& v : values) v = label(random);
   return values;
+}
+
+// `bytes` as one gzip member, the way `gzip` writes it.
+std::string Gzip(const std::string& bytes) {
+  z_stream stream{};
+  EXPECT_EQ(deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&stream, bytes.size()) + 64, '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+  stream.avail_in = static_cast<uInt>(bytes.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&stream, Z_FINISH), Z_STREAM_END);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  return out;
 }
 
 std::string LabelBytesU8(const std::vector<int32_t>& labels) {
@@ -268,18 +284,50 @@ TEST(LoadCsv, InfersTheShapeFromTheFirstDataLineAfterAHeader) {
   ExpectHoldsPixels(*dataset, pixels);
 }
 
-TEST(LoadIdx, AGzippedFileIsRefusedSayingToDecompressIt) {
+TEST(LoadIdx, ReadsGzippedFilesAsThePlainOnes) {
   test_support::TempDir dir;
-  // The gzip magic and method, as `gzip` writes them.
-  WriteBytes(dir.File("train-images-idx3-ubyte.gz"), std::string("\x1f\x8b\x08\x00", 4) + std::string(60, '\0'));
-  WriteBytes(dir.File("labels"), IdxBytes(0x08, {1}, std::string(1, '\0')));
+  const int count = 300, height = 28, width = 28;
+  std::vector<uint8_t> pixels = RandomPixels(count * height * width, 30);
+  std::vector<int32_t> labels = RandomLabels(count, 10, 31);
+  WriteBytes(dir.File("train-images-idx3-ubyte.gz"), Gzip(IdxBytes(0x08, {count, height, width}, RawBytes(pixels))));
+  WriteBytes(dir.File("train-labels-idx1-ubyte.gz"), Gzip(IdxBytes(0x08, {count}, LabelBytesU8(labels))));
 
-  StatusOr<Dataset> dataset = LoadIdx(dir.File("train-images-idx3-ubyte.gz"), dir.File("labels"));
+  StatusOr<Dataset> dataset =
+      LoadIdx(dir.File("train-images-idx3-ubyte.gz"), dir.File("train-labels-idx1-ubyte.gz"), 120);
 
-  ASSERT_FALSE(dataset.ok());
-  EXPECT_NE(dataset.status().message().find("train-images-idx3-ubyte.gz: is gzip-compressed"), std::string::npos)
-      << dataset.status().message();
-  EXPECT_NE(dataset.status().message().find("gunzip -k"), std::string::npos) << dataset.status().message();
+  ASSERT_TRUE(dataset.ok()) << dataset.status().ToString();
+  EXPECT_EQ(dataset->size(), 120);
+  EXPECT_EQ(dataset->height, height);
+  EXPECT_EQ(dataset->width, width);
+  EXPECT_EQ(dataset->labels, std::vector<int32_t>(labels.begin(), labels.begin() + 120));
+  ExpectHoldsPixels(*dataset, std::vector<uint8_t>(pixels.begin(), pixels.begin() + 120 * height * width));
+}
+
+TEST(LoadIdx, ATruncatedOrCorruptGzipFileIsNamed) {
+  test_support::TempDir dir;
+  const std::string labels = Gzip(IdxBytes(0x08, {64}, LabelBytesU8(RandomLabels(64, 10, 32))));
+  WriteBytes(dir.File("images"), IdxBytes(0x08, {64, 2, 2}, RawBytes(RandomPixels(64 * 4, 33))));
+  WriteBytes(dir.File("labels.gz"), labels.substr(0, labels.size() - 9));
+
+  StatusOr<Dataset> truncated = LoadIdx(dir.File("images"), dir.File("labels.gz"));
+
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.status().message().find("labels.gz: gzip data end before"), std::string::npos)
+      << truncated.status().message();
+
+  std::string corrupt = labels;
+  corrupt[12] = static_cast<char>(corrupt[12] ^ 0x5A);
+  corrupt[13] = static_cast<char>(corrupt[13] ^ 0xA5);
+  WriteBytes(dir.File("labels.gz"), corrupt);
+  StatusOr<Dataset> corrupted = LoadIdx(dir.File("images"), dir.File("labels.gz"));
+  ASSERT_FALSE(corrupted.ok());
+  EXPECT_NE(corrupted.status().message().find("labels.gz: "), std::string::npos) << corrupted.status().message();
+
+  WriteBytes(dir.File("labels.gz"), labels + "trailing");
+  StatusOr<Dataset> trailing = LoadIdx(dir.File("images"), dir.File("labels.gz"));
+  ASSERT_FALSE(trailing.ok());
+  EXPECT_NE(trailing.status().message().find("labels.gz: 8 unexpected bytes after the gzip stream"), std::string::npos)
+      << trailing.status().message();
 }
 
 // ------------------------------------------------------------- LoadDataset

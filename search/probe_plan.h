@@ -1,0 +1,78 @@
+// The probes a search runs before it optimises, and how their results become
+// a SearchProblem (search/bit_width_search.h).
+//
+// ONE job, with skip_qat, trains the float baseline once and quantizes it
+// post-training (PTQ, per channel) for these configurations:
+//   - the uniform ones, "w8a8", "w4a8", "w2a8" (the default names);
+//   - "probe_mixed": layer l at kSearchWidths[l % 3] (8, 4, 2, 8, ...), a
+//     configuration the cost model has not seen, to check separability;
+//   - per weighted layer l and width b in {4, 2}: "l<l>_w<b>", layer l at b
+//     bits and every other layer at 8.
+// The others stay at 8 bits, not float: QuantConfig.layer_weight_bits takes
+// 2..8 per layer and no float layer (the integer export has none). So the
+// sensitivity of layer l at b bits is the drop in integer accuracy from
+// ptq_w8a8 to ptq_l<l>_w<b>, and 0 at 8 bits.
+//
+// Flash and RAM come from the exporter's exact sizes of those PTQ models:
+// the .qmodel stores each layer's packed weights in its own 4-byte aligned
+// block and every other record is the same for any widths, so the size of a
+// configuration is size(w8) + sum over layers of (size(l at b) - size(w8)),
+// exactly (checked against the real exported sizes by tests/search). The
+// activation arena depends only on shapes (activations are 8-bit), so RAM is
+// the same for every configuration.
+//
+// Latency comes from board measurements of the uniform PTQ models: the
+// per-op cycles of the k-th weighted op at b bits is layer k's cost at b; the
+// rest of the inference (pools, the input copy, the loop) is the median over
+// the three of (whole-model cycles - sum of weighted ops' cycles).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "qatlab/v1/job.pb.h"
+#include "qatlab/v1/resources.pb.h"
+#include "search/bit_width_search.h"
+#include "status/status.h"
+
+namespace qatlab::search {
+
+// The widths searched, widest first.
+inline constexpr int kSearchWidths[] = {8, 4, 2};
+
+// The name of the separability probe's config.
+inline constexpr const char* kMixedProbeName = "probe_mixed";
+
+// The configurations of the sensitivity job for a model with
+// `weighted_layers` weighted layers (REQUIRES: >= 1), in the order above.
+std::vector<v1::QuantConfig> ProbeConfigs(int weighted_layers);
+
+// The weighted layers (dense, conv2d, depthwise_conv2d) of a preset or
+// explicit-layers model, or of an ONNX file on this machine. Errors: those of
+// the engine's TranslateModel (InvalidArgument naming the layer or preset).
+StatusOr<int> CountWeightedLayers(const v1::ModelSpec& model);
+
+// The widths of the separability probe.
+std::vector<int> MixedProbeBits(int weighted_layers);
+
+// The name of a uniform configuration ("w4a8") and of its PTQ variant ("ptq_w4a8").
+std::string UniformConfigName(int bits);
+
+// What the probes measured.
+struct ProbeResults {
+  v1::JobResult sensitivity_job;  // the skip_qat job over ProbeConfigs
+  // Board measurements of its uniform PTQ variants, by bit width (8, 4, 2).
+  std::map<int, v1::MeasurementResult> uniform_measurements;
+};
+
+// The problem the probes describe. Errors: InvalidArgument naming the
+// missing variant or measurement, or a measurement whose weighted ops do not
+// match the layer count.
+StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weighted_layers);
+
+// The weighted ops' cycles of a measurement, in order (ops "dense", "conv2d",
+// "depthwise_conv2d").
+std::vector<double> WeightedOpCycles(const v1::MeasurementResult& measurement);
+
+}  // namespace qatlab::search

@@ -1,0 +1,122 @@
+// The probe plan on hand-made results: the configurations of the sensitivity
+// job, and how its PTQ variants and the uniform measurements become per-layer
+// drops, size deltas and cycles.
+#include "search/probe_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace qatlab::search {
+namespace {
+
+TEST(ProbeConfigs, UniformThenTheMixedProbeThenEachLayerAtFourAndTwoBits) {
+  std::vector<v1::QuantConfig> configs = ProbeConfigs(3);
+
+  ASSERT_EQ(configs.size(), 4u + 3u * 2u);
+  EXPECT_EQ(configs[0].name(), "w8a8");
+  EXPECT_EQ(configs[1].name(), "w4a8");
+  EXPECT_EQ(configs[2].weight_bits(), 2);
+  EXPECT_EQ(configs[3].name(), kMixedProbeName);
+  EXPECT_EQ(std::vector<int>(configs[3].layer_weight_bits().begin(), configs[3].layer_weight_bits().end()),
+            (std::vector<int>{8, 4, 2}));
+  EXPECT_EQ(configs[7].name(), "l1_w2");
+  EXPECT_EQ(std::vector<int>(configs[7].layer_weight_bits().begin(), configs[7].layer_weight_bits().end()),
+            (std::vector<int>{8, 2, 8}));
+  for (const v1::QuantConfig& config : configs) EXPECT_EQ(config.activation_bits(), 8);
+}
+
+v1::VariantResult* AddVariant(v1::JobResult& job, const std::string& name, double accuracy, int64_t flash,
+                              int64_t ram) {
+  v1::VariantResult* variant = job.add_variants();
+  variant->set_name(name);
+  variant->set_integer_accuracy(accuracy);
+  variant->set_flash_bytes(flash);
+  variant->set_ram_bytes(ram);
+  return variant;
+}
+
+// conv2d, maxpool, conv2d, maxpool, dense with the given weighted cycles and
+// `rest` cycles spread over the pools.
+v1::MeasurementResult Measured(const std::vector<uint64_t>& weighted, uint64_t rest) {
+  v1::MeasurementResult result;
+  result.set_clock_hz(25000000);
+  const std::vector<std::string> ops = {"conv2d", "maxpool", "conv2d", "maxpool", "dense"};
+  uint64_t total = rest;
+  size_t w = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    v1::LayerCycles* layer = result.add_layers();
+    layer->set_index(static_cast<int>(i));
+    layer->set_op(ops[i]);
+    const uint64_t cycles = ops[i] == "maxpool" ? rest / 2 : weighted[w++];
+    layer->set_cycles(cycles);
+    if (ops[i] != "maxpool") total += cycles;
+  }
+  result.set_median_cycles(total + 100);  // 100: outside the ops (the loop, the input copy)
+  return result;
+}
+
+ProbeResults HandMadeProbes() {
+  ProbeResults probes;
+  v1::JobResult& job = probes.sensitivity_job;
+  AddVariant(job, "float", 91, 0, 0);
+  AddVariant(job, "ptq_w8a8", 90, 5000, 1200);
+  AddVariant(job, "ptq_w4a8", 85, 3000, 1200);
+  AddVariant(job, "ptq_w2a8", 40, 2000, 1200);
+  AddVariant(job, "ptq_l0_w4", 89.5, 4900, 1200);
+  AddVariant(job, "ptq_l0_w2", 80, 4850, 1200);
+  AddVariant(job, "ptq_l1_w4", 90.25, 4000, 1200);
+  AddVariant(job, "ptq_l1_w2", 86, 3500, 1200);
+  AddVariant(job, "ptq_l2_w4", 88, 4500, 1200);
+  AddVariant(job, "ptq_l2_w2", 70, 4250, 1200);
+  probes.uniform_measurements[8] = Measured({1000, 3000, 500}, 60);
+  probes.uniform_measurements[4] = Measured({900, 2000, 400}, 60);
+  probes.uniform_measurements[2] = Measured({800, 1500, 300}, 60);
+  return probes;
+}
+
+TEST(BuildSearchProblem, DropsAndSizesFromTheProbesAndCyclesFromTheUniformMeasurements) {
+  StatusOr<SearchProblem> problem = BuildSearchProblem(HandMadeProbes(), 3);
+
+  ASSERT_TRUE(problem.ok()) << problem.status().ToString();
+  EXPECT_EQ(problem->reference_accuracy, 90);
+  EXPECT_EQ(problem->base_flash_bytes, 5000);
+  EXPECT_EQ(problem->base_ram_bytes, 1200);
+  EXPECT_EQ(problem->clock_hz, 25e6);
+  EXPECT_EQ(problem->base_cycles, 60 + 100);
+  ASSERT_EQ(problem->layers.size(), 3u);
+  // Layer 1 at 4 bits: drop -0.25 (more accurate than w8), 1000 bytes less, 2000 cycles.
+  const WidthOption& l1w4 = problem->layers[1][1];
+  EXPECT_EQ(l1w4.bits, 4);
+  EXPECT_DOUBLE_EQ(l1w4.accuracy_drop, -0.25);
+  EXPECT_EQ(l1w4.flash_bytes, -1000);
+  EXPECT_EQ(l1w4.cycles, 2000);
+  EXPECT_EQ(problem->layers[2][2].cycles, 300);
+  EXPECT_DOUBLE_EQ(problem->layers[2][2].accuracy_drop, 20);
+
+  StatusOr<PredictedConfig> uniform4 = Predict(*problem, {4, 4, 4});
+  ASSERT_TRUE(uniform4.ok());
+  EXPECT_EQ(uniform4->cycles, HandMadeProbes().uniform_measurements[4].median_cycles());
+}
+
+TEST(BuildSearchProblem, NamesAMissingVariantOrMeasurement) {
+  ProbeResults probes = HandMadeProbes();
+  probes.uniform_measurements.erase(4);
+  StatusOr<SearchProblem> no_measurement = BuildSearchProblem(probes, 3);
+  ASSERT_FALSE(no_measurement.ok());
+  EXPECT_NE(no_measurement.status().message().find("ptq_w4a8"), std::string::npos);
+
+  probes = HandMadeProbes();
+  probes.sensitivity_job.mutable_variants()->RemoveLast();
+  StatusOr<SearchProblem> no_variant = BuildSearchProblem(probes, 3);
+  ASSERT_FALSE(no_variant.ok());
+  EXPECT_NE(no_variant.status().message().find("no variant 'ptq_l2_w2'"), std::string::npos);
+
+  StatusOr<SearchProblem> wrong_count = BuildSearchProblem(HandMadeProbes(), 4);
+  ASSERT_FALSE(wrong_count.ok());
+  EXPECT_NE(wrong_count.status().message().find("3 weighted ops"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qatlab::search

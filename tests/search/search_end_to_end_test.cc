@@ -1,0 +1,117 @@
+// `qatctl search` end to end, with real processes only: qatlab-server with
+// two local workers, qatlab-agent with the firmware in QEMU (the emulated
+// mps2-an386 board), and qatctl driving the whole search on a small cnn and a
+// short schedule. Every verified candidate must have been measured bit-exact
+// on the board, with its flash predicted exactly and its latency within 5%
+// of the board's measurement.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "qatlab_firmware_paths.h"
+#include "tests/client/running_service.h"
+#include "tests/support/test_processes.h"
+
+namespace qatlab::testing {
+namespace {
+
+using test_support::LoggedChild;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+constexpr const char* kJob = R"({
+  "experiment": "search e2e",
+  "model": {"preset": "cnn"},
+  "data": {"source": "mnist", "trainLimit": 600, "testLimit": 200},
+  "training": {"epochs": 1, "batchSize": 32, "learningRate": 0.002},
+  "qat": {"epochs": 1, "learningRate": 0.0002},
+  "ptq": {"calibrationSamples": 128},
+  "seed": 3
+}
+)";
+
+TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinFivePercent) {
+  ASSERT_TRUE(std::filesystem::is_regular_file(QATLAB_FIRMWARE_MPS2_AN386))
+      << "the firmware was not built (arm-none-eabi-gcc missing?)";
+  ServiceOptions options;
+  options.local_workers = 2;
+  options.lease_seconds = 5;
+  RunningService service(options);
+  ASSERT_TRUE(service.StartServer());
+  StatusOr<std::unique_ptr<LoggedChild>> agent = LoggedChild::Start(
+      {QATLAB_AGENT_BINARY, "--server", service.address(), "--name", "search-board", "--firmware",
+       QATLAB_FIRMWARE_MPS2_AN386, "--lease-wait-ms", "1000", "--check-inputs", "10", "--accuracy-samples", "20",
+       "--warmup", "1", "--windows", "3", "--inferences-per-window", "3"},
+      service.work_dir() + "/agent.log", {{"QATLAB_TOKEN", ""}});
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  auto logs = [&] { return service.Logs() + "\n--- agent ---\n" + (*agent)->Log(); };
+
+  const std::string output = service.work_dir() + "/search";
+  const CapturedRun run = service.Qatctl({"search", service.WriteFile("job.json", kJob), "--board", "mps2-an386",
+                                          "--candidates", "3", "-o", output, "--wait", "400"},
+                                         std::chrono::seconds(900));
+
+  ASSERT_EQ(run.exit_status, 0) << run.out << run.err << logs();
+  const nlohmann::json result = nlohmann::json::parse(ReadFile(output + ".json"));
+  EXPECT_EQ(result["weightedLayers"], 3);
+  EXPECT_TRUE(result["emulated"].get<bool>());
+  ASSERT_GE(result["predictedFront"].size(), 3u);
+  int candidates = 0, uniform = 0;
+  for (const nlohmann::json& v : result["verified"]) {
+    SCOPED_TRACE(v.dump());
+    ASSERT_FALSE(v.contains("measurementError"));
+    const nlohmann::json& measured = v["measured"];
+    EXPECT_EQ(measured["bitExactInputs"], measured["checkedInputs"]);
+    EXPECT_GT(measured["checkedInputs"].get<int>(), 0);
+    EXPECT_EQ(v["predicted"]["flashBytes"], measured["flashBytes"]);
+    EXPECT_EQ(v["predicted"]["ramBytes"], measured["ramBytes"]);
+    EXPECT_LE(std::abs(v["latencyErrorPercent"].get<double>()), 5.0);
+    (v["uniform"].get<bool>() ? uniform : candidates) += 1;
+  }
+  EXPECT_EQ(candidates, 3);
+  EXPECT_EQ(uniform, 3);
+  EXPECT_LE(std::abs(result["separability"]["errorPercent"].get<double>()), 5.0);
+  // The table on stdout, and the report with the search's own section.
+  EXPECT_NE(run.out.find("cand0"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("w2a8: "), std::string::npos) << run.out;
+  const std::string html = ReadFile(output + ".html");
+  EXPECT_NE(html.find("<h2>Mixed-precision search</h2>"), std::string::npos);
+  EXPECT_NE(html.find("data-kind=\"predicted\""), std::string::npos);
+  EXPECT_NE(html.find("data-kind=\"measured\""), std::string::npos);
+
+  // A flash budget below the all-2-bit model: one message naming the
+  // smallest reachable flash (the w2 model's exact size), RAM and latency.
+  int64_t w2_flash = 0;
+  for (const nlohmann::json& v : result["verified"]) {
+    if (v["config"] == "w2a8") w2_flash = v["measured"]["flashBytes"].get<int64_t>();
+  }
+  ASSERT_GT(w2_flash, 0);
+  const CapturedRun tight = service.Qatctl({"search", service.WriteFile("job3.json", kJob), "--max-flash",
+                                            std::to_string(w2_flash - 1), "-o", service.work_dir() + "/tight"},
+                                           std::chrono::seconds(600));
+  EXPECT_EQ(tight.exit_status, 1);
+  EXPECT_NE(tight.err.find("qatctl: error: INVALID_ARGUMENT: no configuration meets the budgets: the smallest "
+                           "reachable flash is " +
+                           std::to_string(w2_flash) + " bytes, RAM "),
+            std::string::npos)
+      << tight.err;
+  EXPECT_FALSE(std::filesystem::exists(service.work_dir() + "/tight.json"));
+
+  // Run again with the same output: refused before anything is submitted.
+  const CapturedRun again = service.Qatctl({"search", service.WriteFile("job2.json", kJob), "-o", output});
+  EXPECT_EQ(again.exit_status, 1);
+  EXPECT_NE(again.err.find("already exists; pass --force"), std::string::npos) << again.err;
+}
+
+}  // namespace
+}  // namespace qatlab::testing
