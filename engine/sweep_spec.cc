@@ -1,8 +1,5 @@
 #include "engine/sweep_spec.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <functional>
@@ -13,38 +10,9 @@
 namespace qatlab {
 namespace {
 
-// The grid's axes as the JSON names them (snake_case, and protobuf's
-// lowerCamelCase form).
-const std::vector<std::string>& AxisNames() {
-  static const std::vector<std::string> names = {
-      "weight_bits", "layer_weight_bits", "per_tensor", "symmetric_activations",
-      "ptq_method",  "qat_learning_rate", "qat_epochs", "seed"};
-  return names;
-}
-
-std::string LowerCamel(const std::string& name) {
-  std::string out;
-  bool upper = false;
-  for (char c : name) {
-    if (c == '_') {
-      upper = true;
-    } else {
-      out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
-      upper = false;
-    }
-  }
-  return out;
-}
-
-std::string OneLine(std::string message) {
-  std::replace(message.begin(), message.end(), '\n', ' ');
-  while (!message.empty() && (message.back() == ' ' || message.back() == '^')) message.pop_back();
-  return message;
-}
-
 std::string JoinedAxisNames() {
   std::string out;
-  for (const std::string& name : AxisNames()) out += (out.empty() ? "" : ", ") + name;
+  for (const std::string& name : SweepAxisNames()) out += (out.empty() ? "" : ", ") + name;
   return out;
 }
 
@@ -61,6 +29,18 @@ std::string Compact(double value) {
   return text;
 }
 
+// An axis's values, or the base spec's value alone when the axis is not
+// given. Built by push_back: GCC 12 warns falsely (-Wfree-nonheap-object) on
+// the range constructor from a RepeatedField here.
+template <typename T, typename Values>
+std::vector<T> ValuesOr(const Values& values, T fallback) {
+  std::vector<T> out;
+  out.reserve(static_cast<size_t>(values.size()) + 1);
+  for (const auto& value : values) out.push_back(static_cast<T>(value));
+  if (out.empty()) out.push_back(std::move(fallback));
+  return out;
+}
+
 // One value of the bit-width axis.
 struct Bits {
   int uniform = 0;
@@ -68,74 +48,6 @@ struct Bits {
 };
 
 }  // namespace
-
-StatusOr<v1::SweepSpec> ParseSweepSpecJson(const std::string& json) {
-  google::protobuf::Struct document;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  if (auto status = google::protobuf::util::JsonStringToMessage(json, &document, options); !status.ok()) {
-    return Status::InvalidArgument("sweep JSON: " + OneLine(std::string(status.message())));
-  }
-  for (const auto& [key, value] : document.fields()) {
-    if (key != "name" && key != "base" && key != "grid") {
-      return Status::InvalidArgument("sweep JSON: unknown field '" + key + "' (fields: name, base, grid)");
-    }
-  }
-  const auto grid = document.fields().find("grid");
-  if (grid != document.fields().end() && grid->second.has_struct_value()) {
-    for (const auto& [axis, values] : grid->second.struct_value().fields()) {
-      const auto& names = AxisNames();
-      const bool known = std::any_of(names.begin(), names.end(),
-                                     [&](const std::string& name) { return axis == name || axis == LowerCamel(name); });
-      if (!known) {
-        return Status::InvalidArgument("grid: unknown axis '" + axis + "' (axes: " + JoinedAxisNames() + ")");
-      }
-      if (!values.has_list_value()) {
-        return Status::InvalidArgument("grid." + axis + ": must be a list of values");
-      }
-    }
-  }
-  if (grid != document.fields().end() && grid->second.has_struct_value()) {
-    // A per-layer list is written as a plain list ([[8, 4, 4, 8], ...]); the
-    // message wraps each in a LayerBits.
-    auto* axes = (*document.mutable_fields())["grid"].mutable_struct_value()->mutable_fields();
-    for (const char* name : {"layer_weight_bits", "layerWeightBits"}) {
-      auto axis = axes->find(name);
-      if (axis == axes->end()) continue;
-      for (google::protobuf::Value& value : *axis->second.mutable_list_value()->mutable_values()) {
-        if (!value.has_list_value()) {
-          return Status::InvalidArgument(std::string("grid.") + name +
-                                         ": each value is a list of bit widths, one "
-                                         "per weighted layer ([[8, 4, 4, 8], ...])");
-        }
-        google::protobuf::Value wrapped;
-        (*wrapped.mutable_struct_value()->mutable_fields())["bits"] = value;
-        value = std::move(wrapped);
-      }
-    }
-  }
-  v1::SweepSpec spec;
-  const auto base = document.fields().find("base");
-  if (base != document.fields().end()) {
-    // The base is a job spec: read by the job reader, with its checks.
-    std::string base_json;
-    (void)google::protobuf::util::MessageToJsonString(base->second, &base_json);
-    auto parsed = ParseJobSpecJson(base_json);
-    if (!parsed.ok()) return Status::InvalidArgument("base: " + parsed.status().message());
-    *spec.mutable_base() = std::move(*parsed);
-  }
-  google::protobuf::Struct rest = document;
-  rest.mutable_fields()->erase("base");
-  std::string rest_json;
-  (void)google::protobuf::util::MessageToJsonString(rest, &rest_json);
-  v1::SweepSpec without_base;
-  if (auto status = google::protobuf::util::JsonStringToMessage(rest_json, &without_base, options); !status.ok()) {
-    return Status::InvalidArgument("sweep JSON: " + OneLine(std::string(status.message())));
-  }
-  spec.set_name(without_base.name());
-  *spec.mutable_grid() = without_base.grid();
-  return spec;
-}
 
 StatusOr<SweepPlan> ExpandSweep(const v1::SweepSpec& input) {
   const v1::SweepGrid& grid = input.grid();
@@ -154,22 +66,22 @@ StatusOr<SweepPlan> ExpandSweep(const v1::SweepSpec& input) {
   for (int b : grid.weight_bits()) bits.push_back(Bits{b, {}});
   for (const v1::LayerBits& list : grid.layer_weight_bits()) {
     if (list.bits_size() == 0) return Status::InvalidArgument("grid.layer_weight_bits: an empty list");
-    bits.push_back(Bits{0, std::vector<int>(list.bits().begin(), list.bits().end())});
+    Bits per_layer;
+    for (int layer_bits : list.bits()) per_layer.per_layer.push_back(layer_bits);
+    bits.push_back(std::move(per_layer));
   }
   const bool vary_bits = !bits.empty();
   if (!vary_bits) bits.push_back(Bits{});
-  auto or_one = [](auto values, auto fallback) {
-    using T = typename decltype(values)::value_type;
-    std::vector<T> out(values.begin(), values.end());
-    if (out.empty()) out.push_back(fallback);
-    return out;
-  };
-  const std::vector<bool> per_tensor = or_one(grid.per_tensor(), base.configs(0).per_tensor());
-  const std::vector<bool> symmetric = or_one(grid.symmetric_activations(), base.configs(0).symmetric_activations());
-  const std::vector<std::string> methods = or_one(grid.ptq_method(), base.ptq().method());
-  const std::vector<double> rates = or_one(grid.qat_learning_rate(), base.qat().learning_rate());
-  const std::vector<int32_t> epochs = or_one(grid.qat_epochs(), base.qat().epochs());
-  const std::vector<uint64_t> seeds = or_one(grid.seed(), base.seed());
+  const std::vector<bool> per_tensor = ValuesOr<bool>(grid.per_tensor(), base.configs(0).per_tensor());
+  const std::vector<bool> symmetric =
+      ValuesOr<bool>(grid.symmetric_activations(), base.configs(0).symmetric_activations());
+  const std::vector<std::string> methods = ValuesOr<std::string>(grid.ptq_method(), base.ptq().method());
+  const std::vector<double> rates = ValuesOr<double>(grid.qat_learning_rate(), base.qat().learning_rate());
+  const std::vector<int32_t> epochs = ValuesOr<int32_t>(grid.qat_epochs(), base.qat().epochs());
+  const std::vector<uint64_t> seeds = ValuesOr<uint64_t>(grid.seed(), base.seed());
+  for (int32_t value : epochs) {
+    if (value < 1) return Status::InvalidArgument("grid.qat_epochs: " + std::to_string(value) + " (give 1 or more)");
+  }
 
   const int64_t axes_given = (vary_bits ? 1 : 0) + grid.per_tensor_size() + grid.symmetric_activations_size() +
                              grid.ptq_method_size() + grid.qat_learning_rate_size() + grid.qat_epochs_size() +

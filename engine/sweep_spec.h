@@ -1,25 +1,19 @@
-// A sweep's file (qatlab.v1.SweepSpec, docs/sweeps.md): parsing its JSON and
-// expanding its grid into job specs. Shared by the server (SubmitSweep) and
-// the CLI, so both read a sweep file the same way.
+// A sweep (qatlab.v1.SweepSpec, docs/sweeps.md) expanded into job specs: what
+// the server's SubmitSweep stores. Reading a sweep file is
+// engine/sweep_file.h (included here for callers that do both).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "engine/sweep_file.h"
 #include "qatlab/v1/job.pb.h"
 #include "status/status.h"
 
 namespace qatlab {
 
 inline constexpr int64_t kMaxSweepPoints = 10000;
-
-// Parses a sweep file's JSON: {"name", "base": <a job spec>, "grid": {axis:
-// [values], ...}}. Errors name what is wrong: an unknown axis ("grid: unknown
-// axis 'bits' (axes: weight_bits, ...)"), an unknown field, the base spec's
-// own errors (ParseJobSpecJson) prefixed with "base: ".
-// Does not expand or validate the grid.
-StatusOr<v1::SweepSpec> ParseSweepSpecJson(const std::string& json);
 
 // The jobs of one baseline: the float model they share, and the grid's
 // points that start from it.
