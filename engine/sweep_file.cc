@@ -60,7 +60,8 @@ StatusOr<v1::SweepSpec> ParseSweepSpecJson(const std::string& json) {
   }
   const auto grid = document.fields().find("grid");
   if (grid != document.fields().end() && grid->second.has_struct_value()) {
-    for (const auto& [axis, values] : grid->second.struct_value().fields()) {
+    for (const auto& [key, values] : grid->second.struct_value().fields()) {
+      const std::string& axis = key;  // a plain reference: lambdas may not capture a structured binding (C++17)
       const auto& names = AxisNames();
       const bool known = std::any_of(names.begin(), names.end(),
                                      [&](const std::string& name) { return axis == name || axis == LowerCamel(name); });
