@@ -214,6 +214,7 @@ int QatctlCommands::List(const ListFlags& flags) {
     request.set_state(state);
   }
   request.set_experiment(flags.experiment);
+  request.set_sweep_id(flags.sweep);
   for (const auto& text : flags.labels) {
     StatusOr<std::pair<std::string, std::string>> label = ParseLabel(text);
     if (!label.ok()) return Fail(DescribeStatus(label.status()));

@@ -31,6 +31,7 @@ struct ListFlags {
   std::string state;  // QUEUED | RUNNING | ... (case-insensitive); empty: any
   std::string experiment;
   std::vector<std::string> labels;  // "k=v"
+  std::string sweep;                // only this sweep's jobs
   int limit = 50;
 };
 
@@ -83,6 +84,16 @@ class QatctlCommands {
   int Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,
               const std::string& device_id);
   int CancelMeasurement(const std::string& measurement_id);
+  // Sweeps (qatctl_sweep_commands.cc, docs/sweeps.md). SubmitSweep prints
+  // the sweep id, then one line per job ("<job id>  <config or baseline>");
+  // with `wait`, polls until every job ended, prints ShowSweep and returns 1
+  // unless all succeeded. ShowSweep: one line per job, the counts and the
+  // best integer accuracy so far. CompareSweep: every variant of the sweep in
+  // one table, the shared float model once.
+  int SubmitSweep(const std::string& file, bool wait);
+  int ShowSweep(const std::string& sweep_id);
+  int CompareSweep(const std::string& sweep_id);
+  int CancelSweep(const std::string& sweep_id);
 
  private:
   // Prints "qatctl: error: <reason>" to stderr; returns 1.

@@ -9,6 +9,7 @@
 
 #include "client/qatctl_commands.h"
 #include "client/qatctl_search_commands.h"
+#include "client/sweep_ids.h"
 #include "server_client/server_link.h"
 #include "server_client/tls_command_line.h"
 
@@ -60,10 +61,18 @@ int main(int argc, char** argv) {
   std::string job_id;
   auto* watch = app.add_subcommand("watch", "follow a job's progress live; ends with its result table");
   watch->add_option("id", job_id, "job id")->required();
-  auto* show = app.add_subcommand("show", "a job and its results");
-  show->add_option("id", job_id, "job id")->required();
-  auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
-  cancel->add_option("id", job_id, "job id")->required();
+  auto* show = app.add_subcommand("show", "a job and its results, or a sweep: one line per job and the best so far");
+  show->add_option("id", job_id, "job id or sweep id")->required();
+  auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job, or every unfinished job of a sweep");
+  cancel->add_option("id", job_id, "job id or sweep id")->required();
+
+  // sweep
+  std::string sweep_file;
+  bool sweep_wait = false;
+  auto* sweep = app.add_subcommand(
+      "sweep", "submit a sweep file (a base job and a grid, docs/sweeps.md); prints the sweep id and its job ids");
+  sweep->add_option("file", sweep_file, "sweep file: qatlab.v1.SweepSpec as JSON")->required();
+  sweep->add_flag("--wait", sweep_wait, "wait until every job ended, then show the sweep");
 
   // ls
   qatlab::ListFlags list_flags;
@@ -72,11 +81,14 @@ int main(int argc, char** argv) {
   list->add_option("--experiment", list_flags.experiment, "only this experiment");
   list->add_option("--label", list_flags.labels, "only jobs with label key=value (repeatable)");
   list->add_option("--limit", list_flags.limit, "at most N jobs")->capture_default_str();
+  list->add_option("--sweep", list_flags.sweep, "only this sweep's jobs");
+  std::string list_sweep;
+  list->add_option("sweep_id", list_sweep, "a sweep id: only its jobs (as --sweep)");
 
   // compare
   std::vector<std::string> compare_ids;
   auto* compare = app.add_subcommand("compare", "one table over the variants of several jobs");
-  compare->add_option("ids", compare_ids, "job ids")->required();
+  compare->add_option("ids", compare_ids, "job ids, or one sweep id")->required();
 
   qatlab::SearchFlags search_flags;
   auto* search = qatlab::AddSearchCommand(app, &search_flags);
@@ -185,10 +197,17 @@ int main(int argc, char** argv) {
     return commands.Submit(submit_flags, idempotency_key, submit_watch);
   }
   if (*watch) return commands.Watch(job_id);
-  if (*show) return commands.Show(job_id);
-  if (*cancel) return commands.Cancel(job_id);
-  if (*list) return commands.List(list_flags);
-  if (*compare) return commands.Compare(compare_ids);
+  if (*show) return qatlab::IsSweepId(job_id) ? commands.ShowSweep(job_id) : commands.Show(job_id);
+  if (*cancel) return qatlab::IsSweepId(job_id) ? commands.CancelSweep(job_id) : commands.Cancel(job_id);
+  if (*sweep) return commands.SubmitSweep(sweep_file, sweep_wait);
+  if (*list) {
+    if (!list_sweep.empty()) list_flags.sweep = list_sweep;
+    return commands.List(list_flags);
+  }
+  if (*compare) {
+    if (compare_ids.size() == 1 && qatlab::IsSweepId(compare_ids[0])) return commands.CompareSweep(compare_ids[0]);
+    return commands.Compare(compare_ids);
+  }
   if (*report) return commands.Report(report_flags);
   if (*search) return qatlab::RunSearch(options, search_flags);
   if (*devices) return commands.ListDevices();

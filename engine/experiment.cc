@@ -6,6 +6,7 @@
 
 #include "data/dataset.h"
 #include "digest/sha256.h"
+#include "engine/float_checkpoint.h"
 #include "engine/integer_export.h"
 #include "engine/integer_runner.h"
 #include "engine/job_spec.h"
@@ -175,6 +176,10 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   const std::vector<LayerConfig>& layers = model.layers;
   if (data.train.size() == 0) return Status::InvalidArgument("data: the training set is empty");
   if (data.test.size() == 0) return Status::InvalidArgument("data: the test set is empty");
+  if (!spec.baseline_job().empty() && options.float_checkpoint == nullptr) {
+    return Status::FailedPrecondition("the spec starts from baseline job " + spec.baseline_job() +
+                                      ": its float checkpoint (" + kFloatCheckpointName + ") must be given");
+  }
   SetTrainingThreads(options.threads);
 
   const TrainingProgressCallback report = ReportAsProgressEvents(progress);
@@ -195,12 +200,17 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   float_variant->set_kind("float");
   float_variant->set_weight_bits(32);
   float_variant->set_activation_bits(32);
-  {
+  if (options.float_checkpoint != nullptr) {
+    // Trained once by the baseline job; every job starting from it shares it.
+    QATLAB_RETURN_IF_ERROR(LoadFloatCheckpoint(*options.float_checkpoint, float_net.get()));
+    float_variant->set_baseline_job(options.baseline_job);
+  } else {
     const auto train_start = Clock::now();
     std::vector<EpochRecord> history;
     QATLAB_RETURN_IF_ERROR(Train(float_net.get(), data.train, data.test, FloatPlan(spec), report, &history));
     float_variant->set_train_seconds(SecondsSince(train_start));
     for (const EpochRecord& e : history) *float_variant->add_history() = ToEpochStats(e);
+    output.float_checkpoint = WriteFloatCheckpoint(*float_net);
   }
   float_variant->set_accuracy(Evaluate(float_net.get(), data.test, nullptr));
   const int64_t float_parameters = float_net->FloatParameterCount();

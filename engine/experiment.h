@@ -43,6 +43,13 @@ struct ExperimentOptions {
   // Worker threads for training (the arithmetic is split into a fixed two
   // parts whatever this is, so results do not depend on it). 1 or 2.
   int threads = 2;
+  // Start from this trained float model (engine/float_checkpoint.h) instead
+  // of training one: what a job whose spec names a baseline_job runs with.
+  // The float variant is then evaluated, not trained, and records
+  // `baseline_job`. Null: train the float model (refused when the spec names
+  // a baseline_job).
+  const std::vector<uint8_t>* float_checkpoint = nullptr;
+  std::string baseline_job;
 };
 
 // A variant's serialized integer model.
@@ -55,6 +62,9 @@ struct VariantArtifact {
 struct ExperimentOutput {
   v1::JobResult result;  // variants carry artifact = file_name and its sha256
   std::vector<VariantArtifact> artifacts;
+  // The float model this job trained (engine/float_checkpoint.h), for jobs
+  // that start from it; empty when it started from a given checkpoint.
+  std::vector<uint8_t> float_checkpoint;
 };
 
 // Runs the job. `spec` is defaulted and validated here (the caller need not).

@@ -1,5 +1,5 @@
 // qatlab-worker: runs training jobs.
-//   qatlab-worker run JOB.json [--out DIR] [--data-cache DIR] [--threads N]
+//   qatlab-worker run JOB.json [--out DIR] [--data-cache DIR] [--threads N] [--float-checkpoint F]
 //   qatlab-worker --server HOST:PORT [--token-file F] [--worker-id ID] [--data-cache DIR]
 //                 [--tls | --tls-ca PEM] [--tls-cert PEM --tls-key PEM] [--tls-server-name NAME]
 #include <CLI/CLI.hpp>
@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   run->add_option("--threads", run_options.threads, "Training threads, 1 or 2 (results do not depend on it)")
       ->check(CLI::Range(1, 2))
       ->capture_default_str();
+  run->add_option("--float-checkpoint", run_options.float_checkpoint_path,
+                  "Start from this float model (another run's float.ckpt) instead of training one");
 
   qatlab::RemoteWorkerOptions remote_options;
   app.add_option("--server", remote_options.server_address, "Take jobs from the qatlab-server at HOST:PORT");

@@ -15,6 +15,7 @@
 #include "data/mnist.h"
 #include "digest/sha256.h"
 #include "engine/experiment.h"
+#include "engine/float_checkpoint.h"
 #include "process/stop_signal.h"
 #include "retry/backoff.h"
 #include "server_client/host_name.h"
@@ -119,6 +120,9 @@ class RemoteWorker {
 
   void RunJob(const v1::LeaseJobResponse& lease);
   Status FetchModel(v1::JobSpec* spec, const JobRun& run);
+  // The float model of spec.baseline_job (its float.ckpt artifact), when the
+  // spec names one.
+  Status FetchFloatCheckpoint(const v1::JobSpec& spec, const JobRun& run, std::vector<uint8_t>* checkpoint);
   void Complete(JobRun& run, const ExperimentOutput& output);
   // FailJob, repeated while the server is away (bounded in time).
   void ReportFailure(JobRun& run, const std::string& error, bool retryable);
@@ -183,11 +187,17 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
                                                        (std::filesystem::path(data_cache_dir_) / "datasets").string(),
                                                        [&run] { return run->KeepGoing(); });
   if (data_status.ok()) data_status = FetchModel(&spec, *run);
+  std::vector<uint8_t> float_checkpoint;
+  if (data_status.ok()) data_status = FetchFloatCheckpoint(spec, *run, &float_checkpoint);
   std::optional<StatusOr<ExperimentOutput>> output;
   if (data_status.ok()) {
     ExperimentOptions engine_options;
     engine_options.data_cache_dir = data_cache_dir_;
     engine_options.threads = options_.threads;
+    if (!spec.baseline_job().empty()) {
+      engine_options.float_checkpoint = &float_checkpoint;
+      engine_options.baseline_job = spec.baseline_job();
+    }
     output.emplace(ReportAllocationFailure([&] {
       return RunExperiment(spec, engine_options, [&run](const ProgressEvent& event) { return run->OnProgress(event); });
     }));
@@ -236,6 +246,20 @@ Status RemoteWorker::FetchModel(v1::JobSpec* spec, const JobRun& run) {
   return Status::Ok();
 }
 
+Status RemoteWorker::FetchFloatCheckpoint(const v1::JobSpec& spec, const JobRun& run,
+                                          std::vector<uint8_t>* checkpoint) {
+  if (spec.baseline_job().empty()) return Status::Ok();
+  if (!run.KeepGoing()) return Status::Cancelled("job stopped while fetching its baseline's float model");
+  StatusOr<std::string> bytes = client_.DownloadArtifact(spec.baseline_job(), kFloatCheckpointName);
+  if (!bytes.ok()) {
+    return bytes.status().WithContext("fetching the float model of baseline job " + spec.baseline_job());
+  }
+  checkpoint->assign(bytes->begin(), bytes->end());
+  spdlog::info("worker {}: job {} starts from the float model of job {} ({} bytes)", worker_id_, run.job_id,
+               spec.baseline_job(), checkpoint->size());
+  return Status::Ok();
+}
+
 void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
   // Uploads and the completion outlive a server restart; they end when the
   // worker stops or the lease is no longer ours.
@@ -245,7 +269,12 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
   // (RunExperiment sets artifact_sha256), and the upload header carries it
   // again: nothing to recompute here.
   const v1::JobResult& result = output.result;
-  for (const VariantArtifact& artifact : output.artifacts) {
+  std::vector<VariantArtifact> uploads = output.artifacts;
+  if (!output.float_checkpoint.empty()) {
+    // For jobs that start from this one's float model (JobSpec.baseline_job).
+    uploads.push_back(VariantArtifact{"float", kFloatCheckpointName, output.float_checkpoint});
+  }
+  for (const VariantArtifact& artifact : uploads) {
     Status uploaded = RetryWhileUnavailable(
         [&] { return client_.UploadArtifact(run.job_id, run.lease_id, artifact.file_name, Bytes(artifact.qmodel)); },
         Backoff(kServerBackoff), forever, pause);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "engine/experiment.h"
+#include "engine/float_checkpoint.h"
 #include "engine/job_spec.h"
 #include "process/stop_signal.h"
 #include "worker/allocation_failure.h"
@@ -89,6 +90,15 @@ int RunJobCommand(const RunCommandOptions& options) {
   ExperimentOptions experiment_options;
   experiment_options.data_cache_dir = options.data_cache_dir;
   experiment_options.threads = options.threads;
+  std::vector<uint8_t> float_checkpoint;
+  if (!options.float_checkpoint_path.empty()) {
+    std::ifstream in(options.float_checkpoint_path, std::ios::binary);
+    if (!in) return Fail("cannot read float checkpoint '" + options.float_checkpoint_path + "'");
+    float_checkpoint.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    experiment_options.float_checkpoint = &float_checkpoint;
+    experiment_options.baseline_job =
+        spec->baseline_job().empty() ? options.float_checkpoint_path : spec->baseline_job();
+  }
   ProgressPrinter printer;
   auto output = ReportAllocationFailure(
       [&] { return RunExperiment(*spec, experiment_options, [&](const ProgressEvent& e) { return printer(e); }); });
@@ -98,7 +108,11 @@ int RunJobCommand(const RunCommandOptions& options) {
                  OneLine(output.status().ToString()).c_str());
     return code;
   }
-  for (const VariantArtifact& artifact : output->artifacts) {
+  std::vector<VariantArtifact> files = std::move(output->artifacts);
+  if (!output->float_checkpoint.empty()) {
+    files.push_back(VariantArtifact{"float", kFloatCheckpointName, std::move(output->float_checkpoint)});
+  }
+  for (const VariantArtifact& artifact : files) {
     const std::filesystem::path path = std::filesystem::path(options.out_dir) / artifact.file_name;
     const std::filesystem::path temporary = path.string() + ".tmp";
     {

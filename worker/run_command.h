@@ -1,5 +1,6 @@
 // `qatlab-worker run JOB.json`: one job in this process. Progress on stderr,
-// the JobResult as JSON on stdout, the .qmodel files in the output directory.
+// the JobResult as JSON on stdout, the .qmodel files and the
+// float model (float.ckpt, when trained here) in the output directory.
 #pragma once
 
 #include <string>
@@ -11,6 +12,9 @@ struct RunCommandOptions {
   std::string out_dir = "out";
   std::string data_cache_dir;  // empty: the default cache
   int threads = 2;
+  // A float checkpoint (another run's float.ckpt) to start from instead of
+  // training the float model; required when the spec names a baseline_job.
+  std::string float_checkpoint_path;
 };
 
 // Returns the process exit code: 0 on success; on failure prints one line

@@ -10,6 +10,7 @@
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/model_rpcs.h"
 #include "server/rpc/submission_validation.h"
+#include "server/rpc/sweep_rpcs.h"
 
 namespace qatlab::server {
 
@@ -22,6 +23,13 @@ grpc::Status Invalid(const std::string& message) { return ToGrpcStatus(Status::I
 
 }  // namespace
 
+SubmissionLookups ExperimentService::Lookups() {
+  SubmissionLookups lookups;
+  lookups.dataset_exists = [this](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); };
+  lookups.find_model = [this](const std::string& name) { return deps_.catalogue.FindModel(name); };
+  return lookups;
+}
+
 grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                           v1::SubmitJobResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
@@ -32,10 +40,8 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   }
   if (request->idempotency_key().size() > 256) return Invalid("idempotency_key: longer than 256 characters");
   v1::JobSpec spec = request->spec();
-  SubmissionLookups lookups;
-  lookups.dataset_exists = [&](const std::string& name) { return deps_.catalogue.FindDataset(name).ok(); };
-  lookups.find_model = [&](const std::string& name) { return deps_.catalogue.FindModel(name); };
-  Status valid = PrepareSubmission(&spec, lookups, deps_.limits.submission);
+  Status valid = PrepareSubmission(&spec, Lookups(), deps_.limits.submission);
+  if (valid.ok()) valid = sweep_rpcs::CheckBaseline(deps_.store, spec);
   if (!valid.ok()) return ToGrpcStatus(valid);
   StatusOr<v1::Job> job = deps_.store.Submit(spec, request->idempotency_key());
   if (!job.ok()) return ToGrpcStatus(job.status());
@@ -63,6 +69,7 @@ grpc::Status ExperimentService::ListJobs(grpc::ServerContext* context, const v1:
   query.page_token = request->page_token();
   query.state = request->state();
   query.experiment = request->experiment();
+  query.sweep_id = request->sweep_id();
   query.labels.insert(request->labels().begin(), request->labels().end());
   if (!v1::JobView_IsValid(request->view())) return Invalid(fmt::format("view: {} is no JobView", request->view()));
   query.full_spec = request->view() == v1::JOB_VIEW_FULL;
@@ -253,6 +260,29 @@ grpc::Status ExperimentService::CancelMeasurement(grpc::ServerContext* context,
                                                   v1::Measurement* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   return device_rpcs::CancelMeasurement(deps_.devices, *request, response);
+}
+
+grpc::Status ExperimentService::SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
+                                            v1::SweepStatus* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  if (deps_.draining.load()) return ToGrpcStatus(Status::Unavailable("server is shutting down"));
+  if (grpc::Status allowed = deps_.authenticator.CheckPriority(*context, request->spec().base().priority());
+      !allowed.ok()) {
+    return allowed;
+  }
+  return sweep_rpcs::SubmitSweep(deps_.store, Lookups(), deps_.limits.submission, *request, response);
+}
+
+grpc::Status ExperimentService::GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
+                                         v1::SweepStatus* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return sweep_rpcs::GetSweep(deps_.store, *request, response);
+}
+
+grpc::Status ExperimentService::CancelSweep(grpc::ServerContext* context, const v1::CancelSweepRequest* request,
+                                            v1::SweepStatus* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return sweep_rpcs::CancelSweep(deps_.store, *request, response);
 }
 
 }  // namespace qatlab::server

@@ -4,6 +4,7 @@
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "server/rpc/service_dependencies.h"
+#include "server/rpc/submission_validation.h"
 
 namespace qatlab::server {
 
@@ -39,8 +40,16 @@ class ExperimentService final : public v1::ExperimentService::Service {
                        v1::MeasureResponse* response) override;
   grpc::Status CancelMeasurement(grpc::ServerContext* context, const v1::CancelMeasurementRequest* request,
                                  v1::Measurement* response) override;
+  grpc::Status SubmitSweep(grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
+                           v1::SweepStatus* response) override;
+  grpc::Status GetSweep(grpc::ServerContext* context, const v1::GetSweepRequest* request,
+                        v1::SweepStatus* response) override;
+  grpc::Status CancelSweep(grpc::ServerContext* context, const v1::CancelSweepRequest* request,
+                           v1::SweepStatus* response) override;
 
  private:
+  SubmissionLookups Lookups();
+
   ServiceDependencies deps_;
 };
 

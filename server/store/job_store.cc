@@ -18,7 +18,7 @@ namespace {
 constexpr const char* kJobColumns =
     "seq, id, experiment, state, priority, spec, attempt, max_attempts, worker_id, lease_id, "
     "lease_deadline_unix_ms, cancel_requested, error, last_progress, created_unix_ms, started_unix_ms, "
-    "finished_unix_ms";
+    "finished_unix_ms, (SELECT id FROM sweeps WHERE sweeps.seq = jobs.sweep_seq)";
 
 constexpr const char* kPageTokenPrefix = "after:";
 
@@ -42,6 +42,7 @@ v1::Job JobFromRow(const Statement& row, int64_t* seq) {
   job.set_created_unix_ms(row.ColumnInt(14));
   job.set_started_unix_ms(row.ColumnInt(15));
   job.set_finished_unix_ms(row.ColumnInt(16));
+  if (!row.ColumnIsNull(17)) job.set_sweep_id(row.ColumnText(17));
   return job;
 }
 
@@ -65,6 +66,9 @@ void SplitInts(const std::string& text, google::protobuf::RepeatedField<int32_t>
 }
 
 Status NoSuchJob(const std::string& job_id) { return Status::NotFound(fmt::format("job {} not found", job_id)); }
+Status NoSuchSweep(const std::string& sweep_id) {
+  return Status::NotFound(fmt::format("sweep {} not found", sweep_id));
+}
 
 LeaseSchema JobLeaseSchema() {
   static_assert(v1::QUEUED == 1 && v1::RUNNING == 2, "the jobs_queue and jobs_lease indexes say state = 1 and 2");
@@ -126,7 +130,8 @@ StatusOr<std::optional<v1::Job>> JobStore::LoadJob(const std::string& job_id, in
 
 // --- users ---
 
-StatusOr<v1::Job> JobStore::InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created) {
+StatusOr<v1::Job> JobStore::InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created,
+                                      int64_t sweep_seq, bool sweep_baseline) {
   *created = false;
   if (!idempotency_key.empty()) {
     Statement existing = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE idempotency_key = ?1", kJobColumns));
@@ -144,13 +149,28 @@ StatusOr<v1::Job> JobStore::InsertJob(const v1::JobSpec& spec, const std::string
     }
     QATLAB_RETURN_IF_ERROR(existing.status());
   }
+  std::optional<int64_t> baseline_seq;
+  if (!spec.baseline_job().empty()) {
+    Statement baseline = db_->Prepare("SELECT seq, state FROM jobs WHERE id = ?1");
+    baseline.Bind(1, spec.baseline_job());
+    if (!baseline.Step()) {
+      QATLAB_RETURN_IF_ERROR(baseline.status());
+      return Status::NotFound(fmt::format("baseline_job {}: no such job", spec.baseline_job()));
+    }
+    const auto state = static_cast<v1::JobState>(baseline.ColumnInt(1));
+    if (state == v1::FAILED || state == v1::CANCELLED) {
+      return Status::FailedPrecondition(fmt::format("baseline_job {}: it ended {}; it has no float model to start from",
+                                                    spec.baseline_job(), v1::JobState_Name(state)));
+    }
+    baseline_seq = baseline.ColumnInt(0);
+  }
   const int64_t now = clock_.NowUnixMs();
   std::string id = "j-" + tokens_.Next(12);
   std::string spec_bytes;
   spec.SerializeToString(&spec_bytes);
   Statement insert = db_->Prepare(
-      "INSERT INTO jobs (id, experiment, state, priority, spec, max_attempts, idempotency_key, created_unix_ms) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+      "INSERT INTO jobs (id, experiment, state, priority, spec, max_attempts, idempotency_key, created_unix_ms, "
+      "baseline_seq, sweep_seq, sweep_baseline) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
   insert.Bind(1, id).Bind(2, spec.experiment()).Bind(3, static_cast<int>(v1::QUEUED)).Bind(4, spec.priority());
   insert.BindBlob(5, spec_bytes).Bind(6, spec.max_attempts());
   if (idempotency_key.empty()) {
@@ -159,6 +179,17 @@ StatusOr<v1::Job> JobStore::InsertJob(const v1::JobSpec& spec, const std::string
     insert.Bind(7, idempotency_key);
   }
   insert.Bind(8, now);
+  if (baseline_seq.has_value()) {
+    insert.Bind(9, *baseline_seq);
+  } else {
+    insert.BindNull(9);
+  }
+  if (sweep_seq > 0) {
+    insert.Bind(10, sweep_seq);
+  } else {
+    insert.BindNull(10);
+  }
+  insert.Bind(11, sweep_baseline ? 1 : 0);
   QATLAB_RETURN_IF_ERROR(insert.Run());
   const int64_t seq = db_->LastInsertRowId();
   for (const auto& [key, value] : spec.labels()) {
@@ -291,6 +322,9 @@ StatusOr<JobPage> JobStore::List(const ListJobsQuery& query) {
   int next_param = 2;
   if (query.state != v1::JOB_STATE_UNSPECIFIED) sql += fmt::format(" AND state = ?{}", next_param++);
   if (!query.experiment.empty()) sql += fmt::format(" AND experiment = ?{}", next_param++);
+  if (!query.sweep_id.empty()) {
+    sql += fmt::format(" AND sweep_seq = (SELECT seq FROM sweeps WHERE id = ?{})", next_param++);
+  }
   for (size_t i = 0; i < query.labels.size(); ++i) {
     sql += fmt::format(
         " AND EXISTS (SELECT 1 FROM job_labels l WHERE l.job_seq = jobs.seq AND l.key = ?{} AND l.value = ?{})",
@@ -300,11 +334,20 @@ StatusOr<JobPage> JobStore::List(const ListJobsQuery& query) {
   sql += fmt::format(" ORDER BY seq DESC LIMIT ?{}", next_param);
 
   std::lock_guard lock(mutex_);
+  if (!query.sweep_id.empty()) {
+    Statement sweep = db_->Prepare("SELECT 1 FROM sweeps WHERE id = ?1");
+    sweep.Bind(1, query.sweep_id);
+    if (!sweep.Step()) {
+      QATLAB_RETURN_IF_ERROR(sweep.status());
+      return NoSuchSweep(query.sweep_id);
+    }
+  }
   Statement s = db_->Prepare(sql);
   int param = 1;
   s.Bind(param++, after_seq);
   if (query.state != v1::JOB_STATE_UNSPECIFIED) s.Bind(param++, static_cast<int>(query.state));
   if (!query.experiment.empty()) s.Bind(param++, query.experiment);
+  if (!query.sweep_id.empty()) s.Bind(param++, query.sweep_id);
   for (const auto& [key, value] : query.labels) {
     s.Bind(param++, key);
     s.Bind(param++, value);
@@ -336,46 +379,200 @@ StatusOr<JobPage> JobStore::List(const ListJobsQuery& query) {
   return page;
 }
 
+Status JobStore::CancelLoaded(v1::Job* job, std::string* message) {
+  message->clear();
+  switch (job->state()) {
+    case v1::QUEUED: {
+      const int64_t now = clock_.NowUnixMs();
+      Statement s = db_->Prepare(
+          "UPDATE jobs SET state = ?2, cancel_requested = 1, finished_unix_ms = ?3 WHERE id = ?1 AND state = ?4");
+      s.Bind(1, job->id()).Bind(2, static_cast<int>(v1::CANCELLED)).Bind(3, now);
+      s.Bind(4, static_cast<int>(v1::QUEUED));
+      QATLAB_RETURN_IF_ERROR(s.Run());
+      job->set_state(v1::CANCELLED);
+      job->set_cancel_requested(true);
+      job->set_finished_unix_ms(now);
+      *message = "cancelled while queued";
+      return Status::Ok();
+    }
+    case v1::RUNNING: {
+      if (job->cancel_requested()) return Status::Ok();
+      Statement s = db_->Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1");
+      s.Bind(1, job->id());
+      QATLAB_RETURN_IF_ERROR(s.Run());
+      job->set_cancel_requested(true);
+      *message = "cancel requested; the worker stops on its next heartbeat";
+      return Status::Ok();
+    }
+    case v1::CANCELLED: return Status::Ok();
+    default:
+      return Status::FailedPrecondition(
+          fmt::format("job {} already finished as {}; nothing to cancel", job->id(), v1::JobState_Name(job->state())));
+  }
+}
+
 StatusOr<v1::Job> JobStore::Cancel(const std::string& job_id) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
   QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, nullptr));
   if (!loaded.has_value()) return NoSuchJob(job_id);
-  v1::Job before = *loaded;
+  const v1::Job before = *loaded;
   v1::Job job = before;
   std::string message;
-  switch (job.state()) {
-    case v1::QUEUED: {
-      const int64_t now = clock_.NowUnixMs();
-      Statement s = db_->Prepare(
-          "UPDATE jobs SET state = ?2, cancel_requested = 1, finished_unix_ms = ?3 WHERE id = ?1 AND state = ?4");
-      s.Bind(1, job_id).Bind(2, static_cast<int>(v1::CANCELLED)).Bind(3, now).Bind(4, static_cast<int>(v1::QUEUED));
-      QATLAB_RETURN_IF_ERROR(s.Run());
-      job.set_state(v1::CANCELLED);
-      job.set_cancel_requested(true);
-      job.set_finished_unix_ms(now);
-      message = "cancelled while queued";
-      break;
-    }
-    case v1::RUNNING: {
-      if (job.cancel_requested()) return job;
-      Statement s = db_->Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1");
-      s.Bind(1, job_id);
-      QATLAB_RETURN_IF_ERROR(s.Run());
-      job.set_cancel_requested(true);
-      message = "cancel requested; the worker stops on its next heartbeat";
-      break;
-    }
-    case v1::CANCELLED: return job;
-    default:
-      return Status::FailedPrecondition(
-          fmt::format("job {} already finished as {}; nothing to cancel", job_id, v1::JobState_Name(job.state())));
-  }
+  QATLAB_RETURN_IF_ERROR(CancelLoaded(&job, &message));
+  if (message.empty()) return job;
+  QATLAB_ASSIGN_OR_RETURN(auto orphans, FailOrphanedDependents(clock_.NowUnixMs()));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   if (job.state() == v1::RUNNING) spdlog::info("job {}: {}", job_id, message);
   Announce(before, JobUpdate{job, std::nullopt, std::nullopt, message});
+  AnnounceAll(orphans);
   return job;
+}
+
+StatusOr<std::vector<std::pair<v1::Job, JobUpdate>>> JobStore::FailOrphanedDependents(int64_t now) {
+  static_assert(v1::QUEUED == 1 && v1::FAILED == 4 && v1::CANCELLED == 5, "the query says state = 1, 4 and 5");
+  Statement orphans = db_->Prepare(
+      "SELECT d.id, b.id, b.state, b.error FROM jobs d JOIN jobs b ON b.seq = d.baseline_seq "
+      "WHERE d.state = 1 AND d.baseline_seq IS NOT NULL AND b.state IN (4, 5)");
+  struct Orphan {
+    std::string id, error;
+  };
+  std::vector<Orphan> found;
+  while (orphans.Step()) {
+    const std::string baseline = orphans.ColumnText(1);
+    const bool cancelled = orphans.ColumnInt(2) == v1::CANCELLED;
+    found.push_back({orphans.ColumnText(0),
+                     cancelled ? fmt::format("baseline job {} was cancelled", baseline)
+                               : fmt::format("baseline job {} failed: {}", baseline, orphans.ColumnText(3))});
+  }
+  QATLAB_RETURN_IF_ERROR(orphans.status());
+  std::vector<std::pair<v1::Job, JobUpdate>> updates;
+  for (const Orphan& orphan : found) {
+    QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> before, LoadJob(orphan.id, nullptr));
+    if (!before.has_value()) continue;
+    Statement fail =
+        db_->Prepare("UPDATE jobs SET state = ?2, error = ?3, finished_unix_ms = ?4 WHERE id = ?1 AND state = ?5");
+    fail.Bind(1, orphan.id).Bind(2, static_cast<int>(v1::FAILED)).Bind(3, orphan.error).Bind(4, now);
+    fail.Bind(5, static_cast<int>(v1::QUEUED));
+    QATLAB_RETURN_IF_ERROR(fail.Run());
+    v1::Job job = *before;
+    job.set_state(v1::FAILED);
+    job.set_error(orphan.error);
+    job.set_finished_unix_ms(now);
+    updates.emplace_back(std::move(*before), JobUpdate{std::move(job), std::nullopt, std::nullopt, orphan.error});
+  }
+  return updates;
+}
+
+void JobStore::AnnounceAll(const std::vector<std::pair<v1::Job, JobUpdate>>& updates) {
+  for (const auto& [before, update] : updates) Announce(before, update);
+}
+
+// --- sweeps ---
+
+StatusOr<SweepRecord> JobStore::SubmitSweep(const v1::SweepSpec& spec, const std::string& name,
+                                            const std::vector<SweepJobGroup>& groups) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  const int64_t now = clock_.NowUnixMs();
+  SweepRecord record;
+  record.sweep.set_id("s-" + tokens_.Next(12));
+  record.sweep.set_name(name);
+  record.sweep.set_created_unix_ms(now);
+  *record.sweep.mutable_spec() = spec;
+  std::string spec_bytes;
+  spec.SerializeToString(&spec_bytes);
+  Statement insert = db_->Prepare("INSERT INTO sweeps (id, name, spec, created_unix_ms) VALUES (?1, ?2, ?3, ?4)");
+  insert.Bind(1, record.sweep.id()).Bind(2, name).BindBlob(3, spec_bytes).Bind(4, now);
+  QATLAB_RETURN_IF_ERROR(insert.Run());
+  const int64_t sweep_seq = db_->LastInsertRowId();
+  std::vector<v1::Job> grid_jobs;
+  for (const SweepJobGroup& group : groups) {
+    std::string baseline_id;
+    bool created = false;
+    if (group.baseline.has_value()) {
+      QATLAB_ASSIGN_OR_RETURN(v1::Job baseline, InsertJob(*group.baseline, "", &created, sweep_seq, true));
+      baseline.set_sweep_id(record.sweep.id());
+      baseline_id = baseline.id();
+      record.sweep.add_baseline_job_ids(baseline_id);
+      record.jobs.push_back(std::move(baseline));
+    }
+    for (const v1::JobSpec& job_spec : group.jobs) {
+      v1::JobSpec with_baseline = job_spec;
+      if (with_baseline.baseline_job().empty()) with_baseline.set_baseline_job(baseline_id);
+      QATLAB_ASSIGN_OR_RETURN(v1::Job job, InsertJob(with_baseline, "", &created, sweep_seq, false));
+      job.set_sweep_id(record.sweep.id());
+      record.sweep.add_job_ids(job.id());
+      grid_jobs.push_back(std::move(job));
+    }
+  }
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  for (v1::Job& job : grid_jobs) record.jobs.push_back(std::move(job));
+  spdlog::info("sweep {} ({}): {} baselines, {} jobs", record.sweep.id(), name, record.sweep.baseline_job_ids_size(),
+               record.sweep.job_ids_size());
+  for (const v1::Job& job : record.jobs) Announce(v1::Job(), JobUpdate{job, std::nullopt, std::nullopt, "submitted"});
+  return record;
+}
+
+StatusOr<SweepRecord> JobStore::LoadSweep(const std::string& sweep_id, int64_t* seq) {
+  Statement head = db_->Prepare("SELECT seq, name, spec, created_unix_ms FROM sweeps WHERE id = ?1");
+  head.Bind(1, sweep_id);
+  if (!head.Step()) {
+    QATLAB_RETURN_IF_ERROR(head.status());
+    return NoSuchSweep(sweep_id);
+  }
+  SweepRecord record;
+  *seq = head.ColumnInt(0);
+  record.sweep.set_id(sweep_id);
+  record.sweep.set_name(head.ColumnText(1));
+  record.sweep.mutable_spec()->ParseFromString(head.ColumnBlob(2));
+  record.sweep.set_created_unix_ms(head.ColumnInt(3));
+  Statement jobs = db_->Prepare(fmt::format(
+      "SELECT {}, sweep_baseline FROM jobs WHERE sweep_seq = ?1 ORDER BY sweep_baseline DESC, seq", kJobColumns));
+  jobs.Bind(1, *seq);
+  while (jobs.Step()) {
+    v1::Job job = JobFromRow(jobs, nullptr);
+    if (jobs.ColumnInt(18) != 0) {
+      record.sweep.add_baseline_job_ids(job.id());
+    } else {
+      record.sweep.add_job_ids(job.id());
+    }
+    record.jobs.push_back(std::move(job));
+  }
+  QATLAB_RETURN_IF_ERROR(jobs.status());
+  return record;
+}
+
+StatusOr<SweepRecord> JobStore::GetSweep(const std::string& sweep_id) {
+  std::lock_guard lock(mutex_);
+  int64_t seq = 0;
+  return LoadSweep(sweep_id, &seq);
+}
+
+StatusOr<SweepRecord> JobStore::CancelSweep(const std::string& sweep_id) {
+  std::lock_guard lock(mutex_);
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  int64_t seq = 0;
+  QATLAB_ASSIGN_OR_RETURN(SweepRecord record, LoadSweep(sweep_id, &seq));
+  std::vector<std::pair<v1::Job, JobUpdate>> updates;
+  for (v1::Job& job : record.jobs) {
+    if (job.state() != v1::QUEUED && job.state() != v1::RUNNING) continue;
+    const v1::Job before = job;
+    std::string message;
+    QATLAB_RETURN_IF_ERROR(CancelLoaded(&job, &message));
+    if (!message.empty()) {
+      updates.emplace_back(before, JobUpdate{job, std::nullopt, std::nullopt, "sweep cancelled: " + message});
+    }
+  }
+  QATLAB_ASSIGN_OR_RETURN(auto orphans, FailOrphanedDependents(clock_.NowUnixMs()));
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  spdlog::info("sweep {}: cancelled ({} jobs changed)", sweep_id, updates.size());
+  AnnounceAll(updates);
+  AnnounceAll(orphans);
+  return record;
 }
 
 StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
@@ -404,7 +601,7 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
 
   Statement variants = db_->Prepare(
       "SELECT name, kind, config, weight_bits, activation_bits, layer_weight_bits, accuracy, integer_accuracy, "
-      "agreement, flash_bytes, parameters, macs, ram_bytes, train_seconds, artifact, artifact_sha256 "
+      "agreement, flash_bytes, parameters, macs, ram_bytes, train_seconds, artifact, artifact_sha256, baseline_job "
       "FROM variant_results WHERE job_seq = ?1 ORDER BY ordinal");
   variants.Bind(1, seq);
   std::map<std::string, v1::VariantResult*> by_name;
@@ -426,6 +623,7 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
     v->set_train_seconds(variants.ColumnDouble(13));
     v->set_artifact(variants.ColumnText(14));
     v->set_artifact_sha256(variants.ColumnText(15));
+    v->set_baseline_job(variants.ColumnText(16));
     by_name[v->name()] = v;
   }
   QATLAB_RETURN_IF_ERROR(variants.status());
@@ -465,9 +663,13 @@ StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
-  Statement next =
-      db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE state = 1 ORDER BY priority DESC, seq LIMIT 1", kJobColumns));
-  static_assert(v1::QUEUED == 1, "the jobs_queue index and this query say state = 1");
+  // A job waiting for its baseline is passed over until the baseline
+  // SUCCEEDED (state 3).
+  Statement next = db_->Prepare(
+      fmt::format("SELECT {} FROM jobs WHERE state = 1 AND (baseline_seq IS NULL OR EXISTS (SELECT 1 FROM jobs b "
+                  "WHERE b.seq = jobs.baseline_seq AND b.state = 3)) ORDER BY priority DESC, seq LIMIT 1",
+                  kJobColumns));
+  static_assert(v1::QUEUED == 1 && v1::SUCCEEDED == 3, "the jobs_queue index and this query say state = 1 and 3");
   if (!next.Step()) {
     QATLAB_RETURN_IF_ERROR(next.status());
     return std::optional<JobLease>();
@@ -515,9 +717,11 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
   v1::Job job = before;
   if (before.cancel_requested()) {
     QATLAB_RETURN_IF_ERROR(CancelLeasedJob(seq, std::nullopt, now, &job));
+    QATLAB_ASSIGN_OR_RETURN(auto orphans, FailOrphanedDependents(now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
     outcome.cancelled = true;
     Announce(before, JobUpdate{job, std::nullopt, std::nullopt, "cancelled; worker " + job.worker_id() + " told"});
+    AnnounceAll(orphans);
     return outcome;
   }
   QATLAB_RETURN_IF_ERROR(leases_.Extend(*db_, seq, now, &outcome.deadline_unix_ms));
@@ -553,8 +757,10 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
   if (before.cancel_requested()) {
     // The worker finished before it heard of the cancel; the user's cancel wins.
     QATLAB_RETURN_IF_ERROR(CancelLeasedJob(seq, std::nullopt, now, &job));
+    QATLAB_ASSIGN_OR_RETURN(auto orphans, FailOrphanedDependents(now));
     QATLAB_RETURN_IF_ERROR(transaction.Commit());
     Announce(before, JobUpdate{job, std::nullopt, std::nullopt, "cancelled; the finished result was discarded"});
+    AnnounceAll(orphans);
     return Status::FailedPrecondition(fmt::format("job {} was cancelled; its result was not stored", job_id));
   }
 
@@ -570,13 +776,13 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
     Statement row = db_->Prepare(
         "INSERT INTO variant_results (job_seq, ordinal, name, kind, config, weight_bits, activation_bits, "
         "layer_weight_bits, accuracy, integer_accuracy, agreement, flash_bytes, parameters, macs, ram_bytes, "
-        "train_seconds, artifact, artifact_sha256) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+        "train_seconds, artifact, artifact_sha256, baseline_job) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)");
     row.Bind(1, seq).Bind(2, i).Bind(3, v.name()).Bind(4, v.kind()).Bind(5, v.config()).Bind(6, v.weight_bits());
     row.Bind(7, v.activation_bits()).Bind(8, JoinInts(v.layer_weight_bits())).Bind(9, v.accuracy());
     row.Bind(10, v.integer_accuracy()).Bind(11, v.agreement()).Bind(12, v.flash_bytes()).Bind(13, v.parameters());
     row.Bind(14, v.macs()).Bind(15, v.ram_bytes()).Bind(16, v.train_seconds()).Bind(17, v.artifact());
-    row.Bind(18, v.artifact_sha256());
+    row.Bind(18, v.artifact_sha256()).Bind(19, v.baseline_job());
     Status inserted = row.Run();
     if (!inserted.ok()) {
       return Status::InvalidArgument(
@@ -629,8 +835,10 @@ Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, co
     message = error;
   }
   job.set_error(error);
+  QATLAB_ASSIGN_OR_RETURN(auto orphans, FailOrphanedDependents(now));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   Announce(before, JobUpdate{job, std::nullopt, std::nullopt, message});
+  AnnounceAll(orphans);
   return Status::Ok();
 }
 
@@ -654,10 +862,12 @@ StatusOr<int> JobStore::EndLeases(const std::string* holder, const std::string& 
     if (!job.has_value()) return Status::Internal(fmt::format("job {} vanished while its lease expired", e.id));
     updates.push_back(JobUpdate{std::move(*job), std::nullopt, std::nullopt, e.reason});
   }
+  QATLAB_ASSIGN_OR_RETURN(auto orphans, FailOrphanedDependents(clock_.NowUnixMs()));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   v1::Job running;  // what every expired job was before
   running.set_state(v1::RUNNING);
   for (const JobUpdate& update : updates) Announce(running, update);
+  AnnounceAll(orphans);
   return static_cast<int>(expired.size());
 }
 

@@ -91,12 +91,26 @@ struct ListJobsQuery {
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
   std::string experiment;
   std::map<std::string, std::string> labels;
+  std::string sweep_id;  // NotFound when no such sweep
   // False: each layer of a spec loses its name and `from` (ListJobs' BASIC
   // view).
   bool full_spec = true;
   // A page ends early (with a next token) before its jobs pass this many
   // serialized bytes; it always holds at least one job.
   size_t max_page_bytes = 2 << 20;
+};
+
+// A sweep's jobs to create: a new float baseline (or none, when the jobs
+// name an existing one in spec.baseline_job) and the jobs that start from it.
+struct SweepJobGroup {
+  std::optional<v1::JobSpec> baseline;
+  std::vector<v1::JobSpec> jobs;  // baseline_job empty: the new baseline's id is filled in
+};
+
+// A sweep and its jobs: baselines first, then the grid's jobs in grid order.
+struct SweepRecord {
+  v1::Sweep sweep;
+  std::vector<v1::Job> jobs;
 };
 
 struct JobPage {
@@ -115,7 +129,10 @@ class JobStore {
   // --- users ---
   // REQUIRES: `spec` validated, defaults applied. With a non-empty
   // idempotency key already used with the same spec, returns the job created
-  // the first time; with another spec, AlreadyExists.
+  // the first time; with another spec, AlreadyExists. A spec naming a
+  // baseline_job: NotFound when there is no such job, FailedPrecondition when
+  // it already FAILED or was CANCELLED (whether it trains the same float
+  // model is the caller's check, engine/baseline_job.h).
   StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& idempotency_key);
   StatusOr<v1::Job> Get(const std::string& job_id);
   StatusOr<JobPage> List(const ListJobsQuery& query);
@@ -132,9 +149,22 @@ class JobStore {
   };
   StatusOr<Watch> WatchJob(const std::string& job_id);
 
+  // --- sweeps ---
+  // Creates the sweep and every job of `groups` in one transaction: all or,
+  // on any error, nothing. REQUIRES: every spec validated, defaults applied.
+  StatusOr<SweepRecord> SubmitSweep(const v1::SweepSpec& spec, const std::string& name,
+                                    const std::vector<SweepJobGroup>& groups);
+  // NotFound for an unknown sweep.
+  StatusOr<SweepRecord> GetSweep(const std::string& sweep_id);
+  // Cancels every job of the sweep that has not finished (as Cancel does, in
+  // one transaction); finished jobs keep their state. NotFound for an unknown
+  // sweep.
+  StatusOr<SweepRecord> CancelSweep(const std::string& sweep_id);
+
   // --- workers ---
-  // The highest-priority, oldest QUEUED job, now RUNNING under a new lease;
-  // nullopt when the queue is empty.
+  // The highest-priority, oldest QUEUED job that waits for no baseline (it
+  // has none, or it SUCCEEDED), now RUNNING under a new lease; nullopt when
+  // there is none.
   StatusOr<std::optional<JobLease>> LeaseNext(const std::string& worker_id);
   StatusOr<HeartbeatOutcome> Heartbeat(const std::string& job_id, const std::string& lease_id,
                                        const v1::EpochStats* progress);
@@ -179,7 +209,18 @@ class JobStore {
   // All REQUIRE mutex_ held.
   // Inserts one job (or finds the one with the same idempotency key, then
   // *created is false). REQUIRES: a transaction is open.
-  StatusOr<v1::Job> InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created);
+  // `sweep_seq` 0: not part of a sweep.
+  StatusOr<v1::Job> InsertJob(const v1::JobSpec& spec, const std::string& idempotency_key, bool* created,
+                              int64_t sweep_seq = 0, bool sweep_baseline = false);
+  // QUEUED jobs whose baseline FAILED or was CANCELLED become FAILED, saying
+  // why; returns what to Announce once the transaction commits.
+  // REQUIRES: a transaction is open.
+  StatusOr<std::vector<std::pair<v1::Job, JobUpdate>>> FailOrphanedDependents(int64_t now);
+  void AnnounceAll(const std::vector<std::pair<v1::Job, JobUpdate>>& updates);
+  // Cancel's change to one loaded job; *message says what happened, empty
+  // when nothing changed. REQUIRES: a transaction is open.
+  Status CancelLoaded(v1::Job* job, std::string* message);
+  StatusOr<SweepRecord> LoadSweep(const std::string& sweep_id, int64_t* seq);
   // ExpireLeases (holder null) and ReleaseJobsOf.
   StatusOr<int> EndLeases(const std::string* holder, const std::string& cause);
   // `seq` and `current_lease` (the job's lease id, never shown to users) may

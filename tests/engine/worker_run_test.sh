@@ -28,6 +28,23 @@ grep -q '"integerAccuracy"' "$work/result.json" || fail "result JSON lacks integ
   "$work/result.json" || fail "result JSON does not parse or lacks variants"
 grep -q 'qat_w4a8 *epoch 1/1' "$work/stderr" || fail "no per-epoch progress line on stderr"
 
+# The float model it trained (float.ckpt) starts a second run that trains no
+# float model and makes the same bytes (docs/sweeps.md).
+[ -s "$work/out/float.ckpt" ] || fail "missing float.ckpt"
+if ! "$worker" run "$work/job.json" --out "$work/out2" --float-checkpoint "$work/out/float.ckpt" \
+    > "$work/result2.json" 2> "$work/stderr2"; then
+  fail "run from float.ckpt exited non-zero: $(cat "$work/stderr2")"
+fi
+grep -q '^float ' "$work/stderr2" && fail "the run from float.ckpt trained a float model: $(cat "$work/stderr2")"
+for f in ptq_w8a8 qat_w8a8 ptq_w4a8 qat_w4a8; do
+  cmp -s "$work/out/$f.qmodel" "$work/out2/$f.qmodel" || fail "$f.qmodel differs when started from float.ckpt"
+done
+[ ! -e "$work/out2/float.ckpt" ] || fail "a run from float.ckpt wrote a float.ckpt of its own"
+printf '\x00' > "$work/broken.ckpt"
+"$worker" run "$work/job.json" --out "$work/out3" --float-checkpoint "$work/broken.ckpt" > /dev/null 2> "$work/stderr3"
+[ $? -eq 1 ] && grep -q "^error: .*float checkpoint: not a qatlab float checkpoint" "$work/stderr3" \
+  || fail "a broken float.ckpt: $(cat "$work/stderr3")"
+
 expect_error() {  # name, expected substring, job JSON
   printf '%s' "$3" > "$work/bad.json"
   "$worker" run "$work/bad.json" --out "$work/bad-out" > "$work/bad.stdout" 2> "$work/bad.stderr"

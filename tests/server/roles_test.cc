@@ -158,6 +158,26 @@ class RolesTest : public ServerFixture {
            v1::Measurement out;
            return e->CancelMeasurement(c, r, &out);
          }},
+        {"ExperimentService", "SubmitSweep",
+         [e](grpc::ClientContext* c) {
+           v1::SubmitSweepRequest r;
+           v1::SweepStatus out;
+           return e->SubmitSweep(c, r, &out);  // no spec: INVALID_ARGUMENT once admitted
+         }},
+        {"ExperimentService", "GetSweep",
+         [e](grpc::ClientContext* c) {
+           v1::GetSweepRequest r;
+           r.set_id("s-nope");
+           v1::SweepStatus out;
+           return e->GetSweep(c, r, &out);
+         }},
+        {"ExperimentService", "CancelSweep",
+         [e](grpc::ClientContext* c) {
+           v1::CancelSweepRequest r;
+           r.set_id("s-nope");
+           v1::SweepStatus out;
+           return e->CancelSweep(c, r, &out);
+         }},
         {"WorkerService", "LeaseJob",
          [w](grpc::ClientContext* c) {
            v1::LeaseJobRequest r;

@@ -1,0 +1,29 @@
+#include "client/sweep_ids.h"
+
+#include "server_client/rpc_status.h"
+#include "server_client/server_link.h"
+
+namespace qatlab {
+
+StatusOr<v1::SweepStatus> FetchSweep(v1::ExperimentService::StubInterface& stub, const std::string& token,
+                                     int timeout_ms, const std::string& sweep_id) {
+  grpc::ClientContext context;
+  PrepareCall(&context, token, timeout_ms);
+  v1::GetSweepRequest request;
+  request.set_id(sweep_id);
+  v1::SweepStatus response;
+  grpc::Status status = stub.GetSweep(&context, request, &response);
+  if (!status.ok()) return FromRpcStatus(status, "GetSweep " + sweep_id);
+  return response;
+}
+
+StatusOr<std::vector<std::string>> ResolveSweepJobIds(v1::ExperimentService::StubInterface& stub,
+                                                      const std::string& token, int timeout_ms,
+                                                      const std::string& sweep_id) {
+  QATLAB_ASSIGN_OR_RETURN(v1::SweepStatus sweep, FetchSweep(stub, token, timeout_ms, sweep_id));
+  std::vector<std::string> ids;
+  for (const v1::Job& job : sweep.jobs()) ids.push_back(job.id());
+  return ids;
+}
+
+}  // namespace qatlab
