@@ -98,7 +98,7 @@ void ShowGlobalFlagsInSubcommandHelp(CLI::App& app) {
   for (const CLI::Option* option : app.get_options()) {
     if (option->get_lnames().empty() || option->get_lnames().front() == "help") continue;
     std::string name = option->get_name(false, true);
-    if (option->get_type_size() > 0 && !option->get_type_name().empty()) name += " " + option->get_type_name();
+    if (option->get_items_expected_min() > 0 && !option->get_type_name().empty()) name += " " + option->get_type_name();
     text += fmt::format("  {:<28}{}\n", name, option->get_description());
   }
   std::function<void(CLI::App&)> add = [&](CLI::App& level) {
@@ -133,7 +133,7 @@ std::optional<std::string> UnknownCommandError(const CLI::App& app, const std::v
     if (token.size() > 1 && token[0] == '-') {
       const CLI::Option* option = FindOption(*level, token);
       // A flag's value is the next word unless written --flag=value.
-      if (option != nullptr && option->get_type_size() > 0 && token.find('=') == std::string::npos) ++i;
+      if (option != nullptr && option->get_items_expected_min() > 0 && token.find('=') == std::string::npos) ++i;
       continue;
     }
     std::vector<const CLI::App*> subs = NamedSubcommands(*level);

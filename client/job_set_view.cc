@@ -60,12 +60,13 @@ void JobSetView::OnResults(const v1::GetResultsResponse& results) {
   if (const v1::VariantResult* best = BestQuantizedVariant(results.result()); best != nullptr) entry.best = *best;
 }
 
+bool JobSetView::IsFinal(const std::string& job_id) const {
+  auto found = entries_.find(job_id);
+  return found != entries_.end() && found->second.has_job && IsFinalState(found->second.job.state());
+}
+
 bool JobSetView::AllFinal() const {
-  for (const auto& id : job_ids_) {
-    auto found = entries_.find(id);
-    if (found == entries_.end() || !found->second.has_job || !IsFinalState(found->second.job.state())) return false;
-  }
-  return true;
+  return std::all_of(job_ids_.begin(), job_ids_.end(), [this](const std::string& id) { return IsFinal(id); });
 }
 
 int JobSetView::CountIn(v1::JobState state) const {

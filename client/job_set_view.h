@@ -38,6 +38,8 @@ class JobSetView {
   // True once every job has reached SUCCEEDED, FAILED or CANCELLED.
   bool AllFinal() const;
   int CountIn(v1::JobState state) const;
+  // True once `job_id` has reached SUCCEEDED, FAILED or CANCELLED.
+  bool IsFinal(const std::string& job_id) const;
   // A succeeded job whose results have not been taken in yet.
   bool NeedsResults(const std::string& job_id) const;
 

@@ -303,6 +303,7 @@ int QatctlCommands::WatchMany(const std::vector<std::string>& job_ids) {
   while (true) {
     bool reached_all = true;
     for (const std::string& id : job_ids) {
+      if (view.IsFinal(id) && !view.NeedsResults(id)) continue;  // ended: asked no more
       v1::GetJobRequest request;
       request.set_id(id);
       v1::Job job;

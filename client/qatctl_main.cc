@@ -5,6 +5,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 
 #include "client/cli_config.h"
@@ -199,11 +200,21 @@ int main(int argc, char** argv) {
     if (error.get_exit_code() == 0) return app.exit(error);  // --help, --version
     // The help to point at: the deepest command given.
     std::string help_command = "qatctl";
-    for (const CLI::App* level = &app; !level->get_subcommands().empty();) {
+    const CLI::App* level = &app;
+    while (!level->get_subcommands().empty()) {
       level = level->get_subcommands().front();
       help_command += " " + level->get_name();
     }
-    return UsageError(error.what(), help_command);
+    std::string message = error.what();
+    if (message == "A subcommand is required") {
+      // CLI11's words name no command: list the ones that would do.
+      std::vector<std::string> names;
+      for (const CLI::App* sub : level->get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); })) {
+        names.push_back(sub->get_name());
+      }
+      message = fmt::format("\"{}\" needs a command: {}", help_command, fmt::join(names, ", "));
+    }
+    return UsageError(message, help_command);
   }
   if (*completion) {
     fmt::print("{}", completion_shell == "bash" ? qatlab::BashCompletionScript(app, "qatctl")

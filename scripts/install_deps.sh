@@ -7,7 +7,8 @@
 # prometheus-cpp-dev serves the server's /metrics (server/metrics.h).
 # systemd gives the tests systemd-analyze (tests/deploy: the units are
 # checked, not started). chromium renders `qatctl report`'s HTML headless in
-# tests/report.
+# tests/report. tmux gives `qatctl watch` a real 80-column terminal in
+# tests/client.
 set -euo pipefail
 
 packages=(
@@ -22,6 +23,7 @@ packages=(
   nodejs
   systemd
   chromium
+  tmux
 )
 
 missing=()

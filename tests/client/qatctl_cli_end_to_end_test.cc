@@ -69,6 +69,9 @@ TEST(QatctlCli, ExitCodesVersionAndUnknownCommands) {
     EXPECT_EQ(bad_limit.exit_status, 2) << limit;
     EXPECT_NE(bad_limit.err.find("--limit: must be at least 1, not " + limit), std::string::npos) << bad_limit.err;
   }
+  CapturedRun no_command = QatctlAlone({"artifacts"}, {});
+  EXPECT_EQ(no_command.exit_status, 2);
+  EXPECT_NE(no_command.err.find("\"qatctl artifacts\" needs a command: ls, get"), std::string::npos) << no_command.err;
   CapturedRun missing = QatctlAlone({"show"}, {});
   EXPECT_EQ(missing.exit_status, 2);
   EXPECT_NE(missing.err.find("Run 'qatctl show --help'"), std::string::npos) << missing.err;
@@ -247,6 +250,9 @@ TEST(QatctlCli, WatchFitsTheTerminalAndFollowsSeveralJobs) {
   EXPECT_FALSE(listed.contains("variants")) << artifacts.out;
 
   // show of an unknown job: a runtime failure, 1.
+  // Flags before the command, with and without values.
+  CapturedRun flags_first = service.Qatctl({"--json", "--timeout", "10", "ls", "--limit", "1"});
+  EXPECT_EQ(flags_first.exit_status, 0) << flags_first.err;
   CapturedRun unknown = service.Qatctl({"show", "j-none"});
   EXPECT_EQ(unknown.exit_status, 1) << unknown.err;
 }

@@ -287,7 +287,9 @@ TEST(QatctlViews, UnknownCommandsGetTheClosestName) {
   app.name("qatctl");
   app.require_subcommand(1);
   std::string server;
+  bool json = false;
   app.add_option("--server", server);
+  app.add_flag("--json", json);
   auto* artifacts = app.add_subcommand("artifacts");
   artifacts->require_subcommand(1);
   artifacts->add_subcommand("ls");
@@ -296,6 +298,10 @@ TEST(QatctlViews, UnknownCommandsGetTheClosestName) {
             "unknown command \"compar\" for \"qatctl\"; did you mean \"compare\"?");
   // A flag's value is not a command.
   EXPECT_EQ(UnknownCommandError(app, {"--server", "artifactz", "compare"}), std::nullopt);
+  // A flag takes no value: what follows it is the command.
+  EXPECT_EQ(UnknownCommandError(app, {"--json", "compare", "j-1"}), std::nullopt);
+  EXPECT_EQ(UnknownCommandError(app, {"--json", "compar"}),
+            "unknown command \"compar\" for \"qatctl\"; did you mean \"compare\"?");
   EXPECT_EQ(UnknownCommandError(app, {"artifacts", "sl"}),
             "unknown command \"sl\" for \"qatctl artifacts\"; did you mean \"ls\"?");
   EXPECT_EQ(UnknownCommandError(app, {"xyzzy"}), "unknown command \"xyzzy\" for \"qatctl\"");
