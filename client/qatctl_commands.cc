@@ -12,10 +12,15 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
 
+#include "client/exit_codes.h"
+#include "client/job_set_view.h"
 #include "client/output_files.h"
 #include "client/progress_view.h"
 #include "client/result_view.h"
+#include "client/sweep_ids.h"
+#include "client/terminal.h"
 #include "client/text_table.h"
 #include "digest/sha256.h"
 #include "retry/backoff.h"
@@ -29,6 +34,8 @@ constexpr size_t kUploadChunkBytes = 256 * 1024;
 // How long `watch` keeps trying to reach a server that went away before it
 // gives up: long enough for a supervised restart.
 constexpr auto kWatchReconnectBudget = std::chrono::seconds(60);
+// How often a watch of several jobs, or of measurements, asks again.
+constexpr auto kPollInterval = std::chrono::milliseconds(500);
 
 std::string ToJson(const google::protobuf::Message& message, bool pretty) {
   google::protobuf::util::JsonPrintOptions options;
@@ -44,14 +51,22 @@ std::string ToJson(const google::protobuf::Message& message, bool pretty) {
 
 bool IsFinal(v1::JobState state) { return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED; }
 
+bool IsFinalMeasurement(const v1::Measurement& measurement) {
+  return measurement.state() == "SUCCEEDED" || measurement.state() == "FAILED" || measurement.state() == "CANCELLED";
+}
+
+// The width to fit stdout into when it is a terminal.
+size_t StdoutColumns() { return TerminalColumns(STDOUT_FILENO); }
+
 std::string UpperCase(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::toupper(c); });
   return text;
 }
 
 // `qatctl show`: the job, its labels and times, then its results or, while
-// it runs, its latest progress.
-void PrintJobDetails(const v1::GetResultsResponse& results) {
+// it runs, its latest progress; then its measurements, whatever their state,
+// and with `layers` their per-layer cycles.
+void PrintJobDetails(const v1::GetResultsResponse& results, bool layers) {
   const v1::Job& job = results.job();
   fmt::print("{}\n", JobSummaryLine(job));
   if (!job.labels().empty()) {
@@ -72,6 +87,11 @@ void PrintJobDetails(const v1::GetResultsResponse& results) {
     fmt::print("progress: {} epoch {}/{}  loss {:.4f}  test {}\n", last.variant(), last.epoch(), last.epochs(),
                last.loss(), FormatPercent(last.test_accuracy()));
   }
+  if (results.measurements_size() > 0) fmt::print("\nmeasurements:\n{}", RenderMeasurementTable(results));
+  if (layers) {
+    const std::string cycles = RenderLayerCycles(results);
+    fmt::print("\nper-layer cycles:\n{}", cycles.empty() ? "(no measurement recorded per-layer cycles)\n" : cycles);
+  }
 }
 
 void PrintDatasetTable(const v1::ListDatasetsResponse& response) {
@@ -84,6 +104,22 @@ void PrintDatasetTable(const v1::ListDatasetsResponse& response) {
                   FormatUnixMillis(dataset.created_unix_ms())});
   }
   fmt::print("{}", table.Render());
+}
+
+// `qatctl artifacts ls --json`: {"jobId": ..., "artifacts": [{"name",
+// "variant", "sha256", "size"}, ...]}, the fields named as the API's
+// Artifact message names them.
+std::string ArtifactListJson(const v1::GetResultsResponse& results) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& variant : results.result().variants()) {
+    if (variant.artifact().empty() && variant.artifact_sha256().empty()) continue;
+    list.push_back({{"name", variant.artifact()},
+                    {"variant", variant.name()},
+                    {"sha256", variant.artifact_sha256()},
+                    {"size", variant.flash_bytes()}});
+  }
+  nlohmann::json document = {{"jobId", results.job().id()}, {"artifacts", list}};
+  return document.dump(2);
 }
 
 // The variants of a job that have an artifact.
@@ -113,7 +149,8 @@ int QatctlCommands::Fail(const std::string& reason) const {
 }
 
 int QatctlCommands::FailRpc(const grpc::Status& status) const {
-  return Fail(DescribeRpcError(status, options_.address));
+  Fail(DescribeRpcError(status, options_.address));
+  return ExitCodeForRpc(status.error_code());
 }
 
 void QatctlCommands::Prepare(grpc::ClientContext* context, bool with_deadline) const {
@@ -141,11 +178,29 @@ int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempote
   }
   std::fflush(stdout);
   if (!watch) return 0;
-  return Watch(response.job().id());
+  return Watch({response.job().id()});
 }
 
-int QatctlCommands::Watch(const std::string& job_id) {
-  ProgressView view(options_.json ? nullptr : stdout, isatty(STDOUT_FILENO));
+int QatctlCommands::Watch(const std::vector<std::string>& job_ids, bool follow_measurements) {
+  if (job_ids.empty()) return Fail("INVALID_ARGUMENT: give at least one job id");
+  // A sweep id stands for all of its jobs.
+  std::vector<std::string> expanded;
+  for (const std::string& id : job_ids) {
+    if (!IsSweepId(id)) {
+      expanded.push_back(id);
+      continue;
+    }
+    StatusOr<std::vector<std::string>> sweep_jobs = ResolveSweepJobIds(*stub_, options_.token, options_.timeout_ms, id);
+    if (!sweep_jobs.ok()) return Fail(DescribeStatus(sweep_jobs.status()));
+    expanded.insert(expanded.end(), sweep_jobs->begin(), sweep_jobs->end());
+  }
+  if (expanded.size() == 1 && !IsSweepId(job_ids.front())) return WatchOne(expanded.front(), follow_measurements);
+  return WatchMany(expanded);
+}
+
+int QatctlCommands::WatchOne(const std::string& job_id, bool follow_measurements) {
+  const bool terminal = IsTerminal(STDOUT_FILENO);
+  ProgressView view(options_.json ? nullptr : stdout, terminal, StdoutColumns);
   auto give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
   Backoff reconnect({std::chrono::milliseconds(200), std::chrono::milliseconds(2000), 0.0});
   grpc::Status last_status;
@@ -182,22 +237,119 @@ int QatctlCommands::Watch(const std::string& job_id) {
   }
 
   const v1::Job& job = view.job();
-  if (!options_.json && job.state() == v1::SUCCEEDED) {
-    v1::GetResultsRequest request;
-    request.set_id(job_id);
+  int measurements_status = 0;
+  if (job.state() == v1::SUCCEEDED) {
     v1::GetResultsResponse results;
-    grpc::Status status = Call(&v1::ExperimentService::Stub::GetResults, request, &results);
-    if (!status.ok()) {
-      if (!view.has_result()) return FailRpc(status);
-      *results.mutable_job() = job;
-      *results.mutable_result() = view.result();
+    if (follow_measurements && job.spec().measure_on_size() > 0) {
+      measurements_status = FollowMeasurements(
+          job_id, {}, [&view](const v1::GetResultsResponse& update) { view.OnMeasurements(update); }, &results);
+      if (measurements_status != 0 && results.job().id().empty()) return measurements_status;
+    } else if (!options_.json) {
+      v1::GetResultsRequest request;
+      request.set_id(job_id);
+      grpc::Status status = Call(&v1::ExperimentService::Stub::GetResults, request, &results);
+      if (!status.ok()) {
+        if (!view.has_result()) return FailRpc(status);
+        *results.mutable_job() = job;
+        *results.mutable_result() = view.result();
+      }
     }
-    fmt::print("\n{}", RenderResultTable(results));
+    if (options_.json) {
+      if (results.measurements_size() > 0) PrintJson(results);
+    } else {
+      fmt::print("\n{}", RenderResultTable(results, terminal ? StdoutColumns() : 0));
+    }
   }
   if (job.state() == v1::FAILED) {
     return Fail(fmt::format("job {} FAILED{}", job.id(), job.error().empty() ? "" : ": " + job.error()));
   }
   if (job.state() == v1::CANCELLED) return Fail(fmt::format("job {} CANCELLED", job.id()));
+  return measurements_status;
+}
+
+int QatctlCommands::FollowMeasurements(const std::string& job_id, const std::vector<std::string>& ids,
+                                       const std::function<void(const v1::GetResultsResponse&)>& view,
+                                       v1::GetResultsResponse* last) {
+  auto give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
+  while (true) {
+    v1::GetResultsRequest request;
+    request.set_id(job_id);
+    v1::GetResultsResponse results;
+    grpc::Status status = Call(&v1::ExperimentService::Stub::GetResults, request, &results);
+    if (!status.ok()) {
+      if (!IsTransientRpcError(status) || std::chrono::steady_clock::now() > give_up_at) return FailRpc(status);
+      std::this_thread::sleep_for(kPollInterval);
+      continue;
+    }
+    give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
+    if (!ids.empty()) {
+      // Only the measurements asked about.
+      auto* measurements = results.mutable_measurements();
+      measurements->erase(std::remove_if(measurements->begin(), measurements->end(),
+                                         [&ids](const v1::Measurement& m) {
+                                           return std::find(ids.begin(), ids.end(), m.id()) == ids.end();
+                                         }),
+                          measurements->end());
+    }
+    view(results);
+    const bool all_final = std::all_of(results.measurements().begin(), results.measurements().end(),
+                                       [](const v1::Measurement& m) { return IsFinalMeasurement(m); });
+    if (all_final) {
+      *last = std::move(results);
+      int failed = 0;
+      for (const auto& measurement : last->measurements()) failed += measurement.state() != "SUCCEEDED";
+      if (failed > 0) {
+        return Fail(
+            fmt::format("{} of {} measurements of job {} did not succeed", failed, last->measurements_size(), job_id));
+      }
+      return 0;
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+int QatctlCommands::WatchMany(const std::vector<std::string>& job_ids) {
+  JobSetView view(job_ids, options_.json ? nullptr : stdout, IsTerminal(STDOUT_FILENO), StdoutColumns);
+  auto give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
+  std::vector<std::string> printed_json;
+  while (true) {
+    bool reached_all = true;
+    for (const std::string& id : job_ids) {
+      if (view.IsFinal(id) && !view.NeedsResults(id)) continue;  // ended: asked no more
+      v1::GetJobRequest request;
+      request.set_id(id);
+      v1::Job job;
+      grpc::Status status = Call(&v1::ExperimentService::Stub::GetJob, request, &job);
+      if (!status.ok()) {
+        // A server away (restart) is waited for, within the budget.
+        if (!IsTransientRpcError(status) || std::chrono::steady_clock::now() > give_up_at) return FailRpc(status);
+        reached_all = false;
+        continue;
+      }
+      view.OnJob(job);
+      if (view.NeedsResults(id)) {
+        v1::GetResultsRequest results_request;
+        results_request.set_id(id);
+        v1::GetResultsResponse results;
+        if (Call(&v1::ExperimentService::Stub::GetResults, results_request, &results).ok()) view.OnResults(results);
+      }
+      if (options_.json && IsFinal(job.state()) &&
+          std::find(printed_json.begin(), printed_json.end(), id) == printed_json.end()) {
+        printed_json.push_back(id);
+        fmt::print("{}\n", ToJson(job, false));
+        std::fflush(stdout);
+      }
+    }
+    if (reached_all) give_up_at = std::chrono::steady_clock::now() + kWatchReconnectBudget;
+    view.Show();
+    if (reached_all && view.AllFinal()) break;
+    std::this_thread::sleep_for(kPollInterval);
+  }
+  const int not_succeeded = static_cast<int>(job_ids.size()) - view.CountIn(v1::SUCCEEDED);
+  if (not_succeeded > 0) {
+    return Fail(fmt::format("{} of {} jobs did not succeed ({} failed, {} cancelled)", not_succeeded, job_ids.size(),
+                            view.CountIn(v1::FAILED), view.CountIn(v1::CANCELLED)));
+  }
   return 0;
 }
 
@@ -220,7 +372,11 @@ int QatctlCommands::List(const ListFlags& flags) {
     if (!label.ok()) return Fail(DescribeStatus(label.status()));
     (*request.mutable_labels())[label->first] = label->second;
   }
-  int limit = std::max(1, flags.limit);
+  if (flags.limit < 1) {
+    Fail(fmt::format("--limit must be at least 1, not {}", flags.limit));
+    return kExitUsage;
+  }
+  const int limit = flags.limit;
   v1::ListJobsResponse all;
   while (all.jobs_size() < limit) {
     request.set_page_size(std::min(1000, limit - all.jobs_size()));
@@ -269,10 +425,11 @@ int QatctlCommands::List(const ListFlags& flags) {
   return 0;
 }
 
-int QatctlCommands::Show(const std::string& job_id) {
+int QatctlCommands::Show(const std::string& job_id, bool layers) {
   v1::GetResultsRequest request;
   request.set_id(job_id);
-  return CallAndPrint(&v1::ExperimentService::Stub::GetResults, request, PrintJobDetails);
+  return CallAndPrint(&v1::ExperimentService::Stub::GetResults, request,
+                      [layers](const v1::GetResultsResponse& results) { PrintJobDetails(results, layers); });
 }
 
 int QatctlCommands::Compare(const std::vector<std::string>& job_ids) {
@@ -292,6 +449,7 @@ int QatctlCommands::Compare(const std::vector<std::string>& job_ids) {
     return 0;
   }
   fmt::print("{}", RenderComparisonTable(all));
+  if (std::string differ = RenderSettingsThatDiffer(all); !differ.empty()) fmt::print("\n{}", differ);
   return 0;
 }
 
@@ -350,8 +508,15 @@ int QatctlCommands::UploadDataset(const std::string& name, const std::string& fi
 int QatctlCommands::ListArtifacts(const std::string& job_id) {
   v1::GetResultsRequest request;
   request.set_id(job_id);
-  return CallAndPrint(&v1::ExperimentService::Stub::GetResults, request, PrintArtifactTable,
-                      [](const v1::GetResultsResponse& results) -> const v1::JobResult& { return results.result(); });
+  v1::GetResultsResponse results;
+  grpc::Status status = Call(&v1::ExperimentService::Stub::GetResults, request, &results);
+  if (!status.ok()) return FailRpc(status);
+  if (options_.json) {
+    fmt::print("{}\n", ArtifactListJson(results));
+  } else {
+    PrintArtifactTable(results);
+  }
+  return 0;
 }
 
 int QatctlCommands::GetArtifact(const std::string& job_id, const std::string& name, const std::string& output,

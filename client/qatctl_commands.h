@@ -1,8 +1,9 @@
 // The commands of qatctl, one method each, over one connection to a
 // qatlab-server. Every method prints its output to stdout, its one-line error
 // ("qatctl: error: NOT_FOUND: job j-123 not found") to stderr, and returns the
-// process exit status: 0 on success, 1 on any failure (including a watched
-// job that ends FAILED or CANCELLED).
+// process exit status (client/exit_codes.h): 0 on success, 1 on a failure
+// (including a watched job that ends FAILED or CANCELLED), 3 when the server
+// cannot be reached, 4 when it refuses the caller.
 #pragma once
 
 #include <functional>
@@ -57,9 +58,15 @@ class QatctlCommands {
   explicit QatctlCommands(QatctlOptions options);
 
   int Submit(const SubmitFlags& flags, const std::string& idempotency_key, bool watch);
-  int Watch(const std::string& job_id);
+  // Follows jobs until each has ended. One job: its live progress
+  // (ProgressView), then, when its spec queued measurements and
+  // `follow_measurements`, those until each has ended, then its result
+  // table. Several jobs (a sweep is its jobs): one line per job with counts
+  // and the best result so far (JobSetView). 0 when every job SUCCEEDED.
+  int Watch(const std::vector<std::string>& job_ids, bool follow_measurements = true);
   int List(const ListFlags& flags);
-  int Show(const std::string& job_id);
+  // With `layers`, the per-layer cycles of each measurement too.
+  int Show(const std::string& job_id, bool layers = false);
   int Compare(const std::vector<std::string>& job_ids);
   int Cancel(const std::string& job_id);
   int ListDatasets();
@@ -81,8 +88,10 @@ class QatctlCommands {
   int Report(const ReportFlags& flags);
   // Devices and measurements (qatctl_device_commands.cc).
   int ListDevices();
+  // With `watch`, follows the queued measurements until each has ended
+  // (0 when all SUCCEEDED).
   int Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,
-              const std::string& device_id);
+              const std::string& device_id, bool watch = false);
   int CancelMeasurement(const std::string& measurement_id);
   // Sweeps (qatctl_sweep_commands.cc, docs/sweeps.md). SubmitSweep prints
   // the sweep id, then one line per job ("<job id>  <config or baseline>");
@@ -98,7 +107,14 @@ class QatctlCommands {
  private:
   // Prints "qatctl: error: <reason>" to stderr; returns 1.
   int Fail(const std::string& reason) const;
+  // The same for a failed call; returns its exit status (ExitCodeForRpc).
   int FailRpc(const grpc::Status& status) const;
+  int WatchOne(const std::string& job_id, bool follow_measurements);
+  int WatchMany(const std::vector<std::string>& job_ids);
+  // Polls the job's measurements (those in `ids`; empty: all) into `view`
+  // until each has ended; the last GetResults in `*last`.
+  int FollowMeasurements(const std::string& job_id, const std::vector<std::string>& ids,
+                         const std::function<void(const v1::GetResultsResponse&)>& view, v1::GetResultsResponse* last);
   void Prepare(grpc::ClientContext* context, bool with_deadline) const;
   // Prints `message` as indented protobuf JSON and a newline; returns 0.
   int PrintJson(const google::protobuf::Message& message) const;

@@ -2,7 +2,11 @@
 // `qatctl cancel-measurement`.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include "client/progress_view.h"
 #include "client/qatctl_commands.h"
+#include "client/terminal.h"
 #include "client/text_table.h"
 
 namespace qatlab {
@@ -49,13 +53,36 @@ int QatctlCommands::ListDevices() {
 }
 
 int QatctlCommands::Measure(const std::string& job_id, const std::string& variant, const std::string& board_kind,
-                            const std::string& device_id) {
+                            const std::string& device_id, bool watch) {
   v1::MeasureRequest request;
   request.set_job_id(job_id);
   request.set_variant(variant);
   request.set_board_kind(board_kind);
   request.set_device_id(device_id);
-  return CallAndPrint(&v1::ExperimentService::Stub::Measure, request, PrintMeasurementTable);
+  if (!watch) return CallAndPrint(&v1::ExperimentService::Stub::Measure, request, PrintMeasurementTable);
+
+  v1::MeasureResponse queued;
+  grpc::Status status = Call(&v1::ExperimentService::Stub::Measure, request, &queued);
+  if (!status.ok()) return FailRpc(status);
+  std::vector<std::string> ids;
+  for (const v1::Measurement& measurement : queued.measurements()) ids.push_back(measurement.id());
+  // The measurements' lines under the job's header, redrawn in place on a
+  // terminal (ProgressView without variants).
+  ProgressView view(options_.json ? nullptr : stdout, IsTerminal(STDOUT_FILENO),
+                    [] { return TerminalColumns(STDOUT_FILENO); });
+  v1::GetResultsResponse last;
+  int exit_status = FollowMeasurements(
+      job_id, ids,
+      [&view](const v1::GetResultsResponse& results) {
+        v1::JobEvent event;
+        *event.mutable_job() = results.job();
+        event.mutable_job()->clear_spec();  // no variant lines: this follows measurements only
+        view.OnEvent(event);
+        view.OnMeasurements(results);
+      },
+      &last);
+  if (options_.json && !last.job().id().empty()) PrintJson(last);
+  return exit_status;
 }
 
 int QatctlCommands::CancelMeasurement(const std::string& measurement_id) {

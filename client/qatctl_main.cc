@@ -1,33 +1,54 @@
 // qatctl: the command line of qatlab. main only parses flags and dispatches
-// to QatctlCommands.
+// to QatctlCommands. Exit codes: client/exit_codes.h.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <CLI/CLI.hpp>
 
+#include "client/cli_config.h"
+#include "client/command_tree.h"
+#include "client/exit_codes.h"
 #include "client/qatctl_commands.h"
 #include "client/qatctl_search_commands.h"
 #include "client/sweep_ids.h"
 #include "server_client/server_link.h"
 #include "server_client/tls_command_line.h"
+#include "version/version.h"
+
+namespace {
+
+int UsageError(const std::string& message, const std::string& help_command) {
+  fmt::print(stderr, "qatctl: error: {}\nRun '{} --help' for usage.\n", message, help_command);
+  return qatlab::kExitUsage;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"qatctl: submit, follow and compare quantization experiments on a qatlab-server"};
+  app.name("qatctl");
   app.require_subcommand(1);
   app.fallthrough();  // global flags may follow the subcommand: `qatctl show ID --json`
+  app.set_version_flag("--version", qatlab::VersionLine("qatctl"));
 
-  std::string server;
-  std::string token_file;
+  // Global flags: each also read from the environment and the config file
+  // (flag > environment > file; client/cli_config.h).
+  qatlab::ConnectionFlags connection;
   bool json = false;
-  double timeout_seconds = 30;
-  app.add_option("--server", server, "server address host:port (default $QATLAB_SERVER or 127.0.0.1:50051)");
-  app.add_option("--token-file", token_file, "file holding the bearer token (default $QATLAB_TOKEN)");
-  qatlab::TlsFlags tls_flags;
-  qatlab::AddTlsFlags(app, &tls_flags);
+  app.add_option("--config", connection.config_file,
+                 "config file (default $QATLAB_CONFIG, else $XDG_CONFIG_HOME/qatlab/config.json)");
+  app.add_option("--server", connection.server,
+                 "server address host:port ($QATLAB_SERVER; config \"server\"; default 127.0.0.1:50051)");
+  app.add_option("--token-file", connection.token_file,
+                 "file holding the bearer token ($QATLAB_TOKEN; config \"token_file\" or \"token\")");
+  qatlab::AddTlsFlags(app, &connection.tls);
   app.add_flag("--json", json, "print protobuf JSON instead of tables");
-  app.add_option("--timeout", timeout_seconds, "seconds to wait for each request (watch waits as long as the job)");
+  app.add_option("--timeout", connection.timeout_seconds,
+                 "seconds to wait for each request, default 30 (watch waits as long as the job)")
+      ->check(qatlab::Positive());
 
   // submit
   qatlab::SubmitFlags submit_flags;
@@ -59,10 +80,20 @@ int main(int argc, char** argv) {
 
   // watch, show, cancel
   std::string job_id;
-  auto* watch = app.add_subcommand("watch", "follow a job's progress live; ends with its result table");
-  watch->add_option("id", job_id, "job id")->required();
-  auto* show = app.add_subcommand("show", "a job and its results, or a sweep: one line per job and the best so far");
+  std::vector<std::string> watch_ids;
+  bool watch_no_measurements = false;
+  auto* watch = app.add_subcommand(
+      "watch",
+      "follow jobs live: one job's every phase and measurement, then its result table; several jobs (or a "
+      "sweep), one line each with counts and the best result so far");
+  watch->add_option("ids", watch_ids, "job ids or sweep ids")->required();
+  watch->add_flag("--no-measurements", watch_no_measurements,
+                  "stop when the job ends, without following the measurements it queued");
+  bool show_layers = false;
+  auto* show = app.add_subcommand("show", "a job, its results and its measurements; or a sweep: one line per job "
+                                          "and the best so far");
   show->add_option("id", job_id, "job id or sweep id")->required();
+  show->add_flag("--layers", show_layers, "also the per-layer cycles each board measured");
   auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job, or every unfinished job of a sweep");
   cancel->add_option("id", job_id, "job id or sweep id")->required();
 
@@ -80,7 +111,9 @@ int main(int argc, char** argv) {
   list->add_option("--state", list_flags.state, "QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED");
   list->add_option("--experiment", list_flags.experiment, "only this experiment");
   list->add_option("--label", list_flags.labels, "only jobs with label key=value (repeatable)");
-  list->add_option("--limit", list_flags.limit, "at most N jobs")->capture_default_str();
+  list->add_option("--limit", list_flags.limit, "at most N jobs (N >= 1)")
+      ->capture_default_str()
+      ->check(qatlab::AtLeast(1));
   list->add_option("--sweep", list_flags.sweep, "only this sweep's jobs");
   std::string list_sweep;
   list->add_option("sweep_id", list_sweep, "a sweep id: only its jobs (as --sweep)");
@@ -109,6 +142,8 @@ int main(int argc, char** argv) {
   measure->add_option("--variant", measure_variant, "one variant, e.g. qat_w8a8 (default: every quantized one)");
   auto* board_option = measure->add_option("--board", measure_board, "board kind (default mps2-an386)");
   measure->add_option("--device", measure_device, "a specific device id (see qatctl devices)")->excludes(board_option);
+  bool measure_watch = false;
+  measure->add_flag("--watch", measure_watch, "follow the measurements until each has ended");
   std::string measurement_id;
   auto* cancel_measurement =
       app.add_subcommand("cancel-measurement", "cancel a QUEUED or RUNNING measurement (it ends FAILED: cancelled)");
@@ -160,28 +195,70 @@ int main(int argc, char** argv) {
   export_command->add_option("--name", export_flags.name, "names the files and C symbols (default: the variant)");
   export_command->add_flag("--force", export_flags.force, "replace an existing output");
 
+  // completion
+  std::string completion_shell;
+  auto* completion =
+      app.add_subcommand("completion", "print a shell completion script: source <(qatctl completion bash), or zsh");
+  completion->add_option("shell", completion_shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
+
+  qatlab::ShowGlobalFlagsInSubcommandHelp(app);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    fmt::print(stderr, "{}", app.help());
+    return qatlab::kExitUsage;
+  }
+  std::string command_path;
+  if (std::optional<std::string> unknown = qatlab::UnknownCommandError(app, args, &command_path)) {
+    return UsageError(*unknown, command_path);
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    if (error.get_exit_code() == 0) return app.exit(error);  // --help, --version
+    // The help to point at: the deepest command given.
+    std::string help_command = "qatctl";
+    const CLI::App* level = &app;
+    while (!level->get_subcommands().empty()) {
+      level = level->get_subcommands().front();
+      help_command += " " + level->get_name();
+    }
+    std::string message = error.what();
+    if (message == "A subcommand is required") {
+      // CLI11's words name no command: list the ones that would do.
+      std::vector<std::string> names;
+      for (const CLI::App* sub : level->get_subcommands([](const CLI::App* s) { return !s->get_name().empty(); })) {
+        names.push_back(sub->get_name());
+      }
+      message = fmt::format("\"{}\" needs a command: {}", help_command, fmt::join(names, ", "));
+    }
+    return UsageError(message, help_command);
+  }
+  if (*completion) {
+    fmt::print("{}", completion_shell == "bash" ? qatlab::BashCompletionScript(app, "qatctl")
+                                                : qatlab::ZshCompletionScript(app, "qatctl"));
+    return qatlab::kExitOk;
   }
 
-  qatlab::StatusOr<std::string> token = qatlab::ResolveToken(token_file);
-  if (!token.ok()) {
-    fmt::print(stderr, "qatctl: error: {}\n", qatlab::DescribeStatus(token.status()));
-    return 1;
+  const qatlab::EnvironmentLookup environment = qatlab::ProcessEnvironment();
+  qatlab::StatusOr<qatlab::CliConfig> config =
+      qatlab::LoadCliConfig(qatlab::FindConfigFile(connection.config_file, environment), environment);
+  if (!config.ok()) return UsageError(qatlab::DescribeStatus(config.status()), "qatctl");
+  qatlab::StatusOr<qatlab::ResolvedConnection> resolved = qatlab::ResolveConnection(connection, *config, environment);
+  if (!resolved.ok()) {
+    fmt::print(stderr, "qatctl: error: {}\n", qatlab::DescribeStatus(resolved.status()));
+    return qatlab::kExitFailure;
   }
-  qatlab::StatusOr<qatlab::ChannelSecurity> security = qatlab::LoadChannelSecurity(tls_flags);
+  qatlab::StatusOr<qatlab::ChannelSecurity> security = qatlab::LoadChannelSecurity(resolved->tls);
   if (!security.ok()) {
     fmt::print(stderr, "qatctl: error: {}\n", qatlab::DescribeStatus(security.status()));
-    return 1;
+    return qatlab::kExitFailure;
   }
   qatlab::QatctlOptions options;
   options.security = std::move(*security);
-  options.address = qatlab::ResolveServerAddress(server);
-  options.token = *token;
+  options.address = resolved->address;
+  options.token = resolved->token;
   options.json = json;
-  options.timeout_ms = static_cast<int>(timeout_seconds * 1000);
+  options.timeout_ms = resolved->timeout_ms;
   qatlab::QatctlCommands commands(options);
 
   if (*submit) {
@@ -196,8 +273,8 @@ int main(int argc, char** argv) {
     if (attempts_option->count()) submit_flags.max_attempts = max_attempts;
     return commands.Submit(submit_flags, idempotency_key, submit_watch);
   }
-  if (*watch) return commands.Watch(job_id);
-  if (*show) return qatlab::IsSweepId(job_id) ? commands.ShowSweep(job_id) : commands.Show(job_id);
+  if (*watch) return commands.Watch(watch_ids, !watch_no_measurements);
+  if (*show) return qatlab::IsSweepId(job_id) ? commands.ShowSweep(job_id) : commands.Show(job_id, show_layers);
   if (*cancel) return qatlab::IsSweepId(job_id) ? commands.CancelSweep(job_id) : commands.Cancel(job_id);
   if (*sweep) return commands.SubmitSweep(sweep_file, sweep_wait);
   if (*list) {
@@ -211,7 +288,7 @@ int main(int argc, char** argv) {
   if (*report) return commands.Report(report_flags);
   if (*search) return qatlab::RunSearch(options, search_flags);
   if (*devices) return commands.ListDevices();
-  if (*measure) return commands.Measure(job_id, measure_variant, measure_board, measure_device);
+  if (*measure) return commands.Measure(job_id, measure_variant, measure_board, measure_device, measure_watch);
   if (*cancel_measurement) return commands.CancelMeasurement(measurement_id);
   if (*datasets_ls) return commands.ListDatasets();
   if (*datasets_upload) return commands.UploadDataset(dataset_name, dataset_file, dataset_format);
@@ -220,5 +297,5 @@ int main(int argc, char** argv) {
   if (*models_ls) return commands.ListModels();
   if (*models_upload) return commands.UploadModel(model_file, model_name);
   if (*export_command) return commands.Export(export_flags);
-  return 1;
+  return qatlab::kExitUsage;
 }

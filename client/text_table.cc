@@ -26,9 +26,6 @@ void TextTable::RemoveColumn(size_t index) {
   for (auto& row : rows_) row.erase(row.begin() + static_cast<std::ptrdiff_t>(index));
 }
 
-namespace {
-
-// Display width: UTF-8 continuation bytes take no column.
 size_t DisplayWidth(const std::string& text) {
   size_t width = 0;
   for (unsigned char c : text) {
@@ -37,7 +34,58 @@ size_t DisplayWidth(const std::string& text) {
   return width;
 }
 
-}  // namespace
+std::string FitToWidth(const std::string& line, size_t width) {
+  if (DisplayWidth(line) <= width) return line;
+  if (width == 0) return "";
+  // Keep width - 1 columns, then the ellipsis.
+  std::string out;
+  size_t columns = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(line[i]);
+    if ((c & 0xC0) != 0x80) {
+      if (columns == width - 1) break;
+      ++columns;
+    }
+    out += line[i];
+  }
+  return out + "…";
+}
+
+std::string TextTable::RenderWithin(size_t max_width, const std::vector<std::string>& drop_order) const {
+  auto fits = [max_width](const std::string& text) {
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      if (DisplayWidth(text.substr(start, end - start)) > max_width) return false;
+      start = end + 1;
+    }
+    return true;
+  };
+  TextTable narrowed = *this;
+  std::vector<std::string> dropped;
+  std::string text = narrowed.Render();
+  for (size_t k = 0; k < drop_order.size() && !fits(text); ++k) {
+    auto found = std::find(narrowed.headers_.begin(), narrowed.headers_.end(), drop_order[k]);
+    if (found == narrowed.headers_.end()) continue;
+    dropped.push_back(drop_order[k]);
+    narrowed.RemoveColumn(static_cast<size_t>(found - narrowed.headers_.begin()));
+    text = narrowed.Render();
+  }
+  std::string out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    out += FitToWidth(text.substr(start, end - start), max_width) + "\n";
+    start = end + 1;
+  }
+  if (!dropped.empty()) {
+    std::string note = "";
+    for (const auto& name : dropped) note += (note.empty() ? "" : ", ") + name;
+    out += FitToWidth(fmt::format("(not shown at {} columns: {})", max_width, note), max_width) + "\n";
+  }
+  return out;
+}
 
 std::string TextTable::Render() const {
   std::vector<size_t> widths(headers_.size(), 0);

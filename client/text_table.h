@@ -22,12 +22,22 @@ class TextTable {
   // Header line, then one line per row, each ending in '\n'; two spaces
   // between columns and no trailing blanks.
   std::string Render() const;
+  // The same within `max_width` columns: drops the columns named in
+  // `drop_order` (headers), in that order, until every line fits, and names the
+  // dropped ones in a last line ("(not shown at 80 columns: RAM, MACS)").
+  // Lines still too wide after that are cut (FitToWidth).
+  std::string RenderWithin(size_t max_width, const std::vector<std::string>& drop_order) const;
 
  private:
   std::vector<std::string> headers_;
   std::vector<Align> aligns_;
   std::vector<std::vector<std::string>> rows_;
 };
+
+// Columns a string takes on a terminal: UTF-8 continuation bytes take none.
+size_t DisplayWidth(const std::string& text);
+// `line` cut to at most `width` columns, its last column "…" when cut.
+std::string FitToWidth(const std::string& line, size_t width);
 
 // 12.3 KB (1 KB = 1024 bytes); below 1 KB the exact count, "812 B".
 std::string FormatKilobytes(int64_t bytes);

@@ -3,10 +3,12 @@
 
 #include "device_agent/agent.h"
 #include "server_client/tls_command_line.h"
+#include "version/version.h"
 
 int main(int argc, char** argv) {
   qatlab::AgentOptions options;
   CLI::App app{"qatlab-agent: measures the server's integer models on one board (real, or emulated in QEMU)"};
+  app.set_version_flag("--version", qatlab::VersionLine("qatlab-agent"));
   app.add_option("--server", options.server_address, "qatlab-server address, HOST:PORT")->required();
   app.add_option("--token-file", options.token_file, "file holding a worker token ($QATLAB_TOKEN)");
   qatlab::AddTlsFlags(app, &options.tls);

@@ -9,6 +9,7 @@
 # checked, not started). chromium renders `qatctl report`'s HTML headless in
 # tests/report. dataset-fashion-mnist is the built-in Fashion-MNIST data
 # source (data/fashion_mnist.h; gzipped IDX files under /usr/share/datasets).
+# tmux gives `qatctl watch` a real 80-column terminal in tests/client.
 set -euo pipefail
 
 packages=(
@@ -24,6 +25,7 @@ packages=(
   systemd
   chromium
   dataset-fashion-mnist
+  tmux
 )
 
 missing=()

@@ -10,6 +10,7 @@
 #include "process/stop_signal.h"
 #include "server/rpc/auth.h"
 #include "server/rpc/server.h"
+#include "version/version.h"
 
 namespace {
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   int64_t max_activation_mib = options.limits.submission.max_activation_bytes >> 20;
 
   CLI::App app{"qatlab-server: the job queue, result store and API of qatlab"};
+  app.set_version_flag("--version", qatlab::VersionLine("qatlab-server"));
   app.add_option("--listen", options.listen, "address:port to serve on")->capture_default_str();
   app.add_option("--data-dir", options.data_dir,
                  "database and artifacts (default $QATLAB_DATA_DIR or "

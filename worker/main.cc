@@ -7,9 +7,11 @@
 #include "remote_worker.h"
 #include "run_command.h"
 #include "server_client/tls_command_line.h"
+#include "version/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"qatlab worker: trains, quantizes and exports models"};
+  app.set_version_flag("--version", qatlab::VersionLine("qatlab-worker"));
   app.require_subcommand(0, 1);
 
   qatlab::RunCommandOptions run_options;

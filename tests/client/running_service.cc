@@ -147,7 +147,10 @@ CapturedRun RunningService::Qatctl(const std::vector<std::string>& arguments, st
   }
   argv.insert(argv.end(), arguments.begin(), arguments.end());
   // QATLAB_TOKEN from the environment running the tests must not leak in.
-  return test_support::RunCommand(argv, timeout, {{"QATLAB_TOKEN", ""}, {"QATLAB_SERVER", ""}});
+  // Nor a config file of the user running them.
+  return test_support::RunCommand(
+      argv, timeout,
+      {{"QATLAB_TOKEN", ""}, {"QATLAB_SERVER", ""}, {"QATLAB_CONFIG", ""}, {"XDG_CONFIG_HOME", work_dir_.path()}});
 }
 
 std::string RunningService::WriteFile(const std::string& name, const std::string& text) const {

@@ -482,5 +482,42 @@ TEST_F(AgentEndToEndTest, JobsOnUploadedIdxNpyAndCsvDataSetsAreMeasured) {
   }
 }
 
+// What a user sees of measurements in qatctl: `submit --watch` follows the
+// job and then the measurements it queued, until each has ended; `measure
+// --watch` follows new ones; `show --layers` lists them with per-layer
+// cycles, in text.
+TEST_F(AgentEndToEndTest, WatchFollowsTheMeasurementsAndShowListsThemWithLayerCycles) {
+  StartAgent();
+  WaitForDevice();
+  const std::string job_file = service_->WriteFile("watched.json", R"({
+  "experiment": "agent-e2e-watch",
+  "model": {"preset": "cnn"},
+  "data": {"source": "mnist", "trainLimit": 300, "testLimit": 100},
+  "training": {"epochs": 1},
+  "qat": {"epochs": 1},
+  "configs": [{"weightBits": 8, "activationBits": 8}],
+  "measureOn": ["mps2-an386"]
+})");
+  const CapturedRun watched = service_->Qatctl({"submit", job_file, "--watch"}, std::chrono::seconds(240));
+  ASSERT_EQ(watched.exit_status, 0) << watched.out << watched.err << Logs();
+  const std::string job_id = FirstJobId(watched.out);
+  EXPECT_NE(watched.out.find("measure qat_w8a8 on mps2-an386  SUCCEEDED"), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("measure ptq_w8a8 on mps2-an386  SUCCEEDED"), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("LATENCY"), std::string::npos) << watched.out;  // the final table has them
+
+  const CapturedRun again =
+      service_->Qatctl({"measure", job_id, "--variant", "qat_w8a8", "--watch"}, std::chrono::seconds(180));
+  EXPECT_EQ(again.exit_status, 0) << again.out << again.err << Logs();
+  EXPECT_NE(again.out.find("measure qat_w8a8 on mps2-an386  SUCCEEDED"), std::string::npos) << again.out;
+  EXPECT_EQ(again.out.find("ptq_w8a8"), std::string::npos) << "only the measurement queued here\n" << again.out;
+
+  const CapturedRun shown = service_->Qatctl({"show", job_id, "--layers"});
+  ASSERT_EQ(shown.exit_status, 0) << shown.err;
+  EXPECT_NE(shown.out.find("measurements:"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("DEVICE ACC"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("per-layer cycles:"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("cycles in layers"), std::string::npos) << shown.out;
+}
+
 }  // namespace
 }  // namespace qatlab::testing
