@@ -14,6 +14,7 @@
 #include "engine/job_spec.h"
 #include "process/stop_signal.h"
 #include "worker/allocation_failure.h"
+#include "worker/run_record.h"
 
 namespace qatlab {
 namespace {
@@ -90,6 +91,7 @@ int RunJobCommand(const RunCommandOptions& options) {
   experiment_options.data_cache_dir = options.data_cache_dir;
   experiment_options.threads = options.threads;
   ProgressPrinter printer;
+  v1::RunRecord record = RecordRunInputs(*spec, *spec, {options.threads, "", 0});
   auto output = ReportAllocationFailure(
       [&] { return RunExperiment(*spec, experiment_options, [&](const ProgressEvent& e) { return printer(e); }); });
   if (!output.ok()) {
@@ -110,6 +112,8 @@ int RunJobCommand(const RunCommandOptions& options) {
     std::filesystem::rename(temporary, path, error);
     if (error) return Fail("cannot rename to '" + path.string() + "': " + error.message());
   }
+  RecordRunOutputs(output->artifacts, &record);
+  *output->result.mutable_run() = std::move(record);
   std::string json;
   google::protobuf::util::JsonPrintOptions print;
   print.add_whitespace = true;
