@@ -12,17 +12,10 @@
 #include "client/qatctl_commands.h"
 #include "client/rerun_plan.h"
 #include "server_client/checked_download.h"
+#include "server_client/worker_log_name.h"
 #include "version/version.h"
 
 namespace qatlab {
-namespace {
-
-// The name under which the worker stores an attempt's log
-// (worker/job_log.h: JobLogArtifactName).
-std::string LogArtifactName(int attempt) { return fmt::format("worker-attempt-{}.log", attempt); }
-
-}  // namespace
-
 int QatctlCommands::Rerun(const RerunFlags& flags) {
   v1::GetResultsRequest get;
   get.set_id(flags.job_id);
@@ -107,7 +100,7 @@ int QatctlCommands::Logs(const std::string& job_id, int attempt) {
 
   v1::DownloadArtifactRequest request;
   request.set_job_id(job_id);
-  request.set_name(LogArtifactName(chosen));
+  request.set_name(WorkerLogArtifactName(chosen));
   grpc::ClientContext context;
   Prepare(&context, true);
   std::unique_ptr<grpc::ClientReader<v1::ArtifactChunk>> reader = stub_->DownloadArtifact(&context, request);

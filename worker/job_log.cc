@@ -6,8 +6,6 @@
 
 namespace qatlab {
 
-std::string JobLogArtifactName(int attempt) { return fmt::format("worker-attempt-{}.log", attempt); }
-
 JobLogSink::JobLogSink(size_t limit_bytes) : limit_bytes_(limit_bytes) {
   set_formatter(
       std::make_unique<spdlog::pattern_formatter>("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc));

@@ -1,6 +1,6 @@
 // The worker's log of one job attempt: its own log lines (spdlog) from the
 // lease to the end of the attempt, kept in memory and uploaded as the job's
-// artifact `worker-attempt-<N>.log` when the attempt ends, completed or
+// artifact `worker-attempt-<N>.log` (server_client/worker_log_name.h) when the attempt ends, completed or
 // failed, so that `qatctl logs JOB` shows why an attempt went as it did.
 //
 // A sink on the default logger that captures only between Begin and End; the
@@ -19,9 +19,6 @@
 #include <spdlog/sinks/base_sink.h>
 
 namespace qatlab {
-
-// The artifact name of attempt `attempt`'s log.
-std::string JobLogArtifactName(int attempt);
 
 class JobLogSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:

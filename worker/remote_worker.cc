@@ -21,6 +21,7 @@
 #include "server_client/lease_client.h"
 #include "server_client/lease_keeper.h"
 #include "server_client/server_link.h"
+#include "server_client/worker_log_name.h"
 #include "worker/allocation_failure.h"
 #include "worker/job_log.h"
 #include "worker/run_record.h"
@@ -308,7 +309,7 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
 }
 
 void RemoteWorker::UploadJobLog(JobRun& run) {
-  const std::string name = JobLogArtifactName(run.attempt);
+  const std::string name = WorkerLogArtifactName(run.attempt);
   const std::string text = job_log_->End();
   Status uploaded = client_.UploadArtifact(run.job_id, run.lease_id, name, text);
   if (!uploaded.ok()) {
