@@ -360,6 +360,9 @@ void RemoteWorker::Shutdown(int signal_number) {
 }  // namespace
 
 int RunRemoteWorker(const RemoteWorkerOptions& options) {
+  // Before any other thread starts (the signal thread, gRPC's): the default
+  // logger's sink list is not guarded.
+  std::shared_ptr<JobLogSink> job_log = JobLogSink::InstallOnDefaultLogger(kJobLogLimitBytes);
   StatusOr<std::string> token = ResolveToken(options.token_file);
   if (!token.ok()) {
     spdlog::error("qatlab-worker: {}", DescribeStatus(token.status()));
@@ -375,9 +378,6 @@ int RunRemoteWorker(const RemoteWorkerOptions& options) {
     spdlog::error("qatlab-worker: {}", DescribeStatus(stop_signal.status()));
     return 1;
   }
-  // Before the worker's threads start: the default logger's sink list is not
-  // guarded.
-  std::shared_ptr<JobLogSink> job_log = JobLogSink::InstallOnDefaultLogger(kJobLogLimitBytes);
   auto worker = std::make_shared<RemoteWorker>(options, *token, std::move(*security), std::move(job_log));
   (*stop_signal)->OnSignal([worker](int signal_number) { worker->Shutdown(signal_number); });
   const int exit_status = worker->Run();
