@@ -19,6 +19,7 @@
 #include "client/output_files.h"
 #include "client/progress_view.h"
 #include "client/result_view.h"
+#include "client/run_record_view.h"
 #include "client/sweep_ids.h"
 #include "client/terminal.h"
 #include "client/text_table.h"
@@ -82,6 +83,7 @@ void PrintJobDetails(const v1::GetResultsResponse& results, bool layers) {
     fmt::print("model {}  data {} ({} train / {} test)  total {}\n\n", result.model(), result.dataset(),
                result.train_samples(), result.test_samples(), FormatDuration(result.total_seconds()));
     fmt::print("{}", RenderResultTable(results));
+    fmt::print("{}", RenderRunRecord(result.run()));
   } else if (job.state() == v1::RUNNING && job.has_last_progress()) {
     const v1::EpochStats& last = job.last_progress();
     fmt::print("progress: {} epoch {}/{}  loss {:.4f}  test {}\n", last.variant(), last.epoch(), last.epochs(),

@@ -53,6 +53,13 @@ struct ReportFlags {
   std::string title;             // empty: "qatlab report: <ids>"
 };
 
+// `qatctl rerun ID` (qatctl_rerun_commands.cc, client/rerun_plan.h).
+struct RerunFlags {
+  std::string job_id;
+  bool allow_changed_data = false;  // submit even when an uploaded input changed
+  bool wait = false;                // follow the re-run and compare its models
+};
+
 class QatctlCommands {
  public:
   explicit QatctlCommands(QatctlOptions options);
@@ -103,6 +110,12 @@ class QatctlCommands {
   int ShowSweep(const std::string& sweep_id);
   int CompareSweep(const std::string& sweep_id);
   int CancelSweep(const std::string& sweep_id);
+  // Re-runs and worker logs (qatctl_rerun_commands.cc). Rerun prints the new
+  // job's id; with flags.wait it follows it and compares its run record with
+  // the original's (exit 1 when the same inputs and engine gave other
+  // models). Logs prints attempt `attempt`'s worker log (0: the latest).
+  int Rerun(const RerunFlags& flags);
+  int Logs(const std::string& job_id, int attempt);
 
  private:
   // Prints "qatctl: error: <reason>" to stderr; returns 1.

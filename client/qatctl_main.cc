@@ -195,6 +195,17 @@ int main(int argc, char** argv) {
   export_command->add_option("--name", export_flags.name, "names the files and C symbols (default: the variant)");
   export_command->add_flag("--force", export_flags.force, "replace an existing output");
 
+  // rerun, logs
+  qatlab::RerunFlags rerun_flags;
+  auto* rerun = app.add_subcommand("rerun", "submit a job again from its run record; prints the new job id");
+  rerun->add_option("id", rerun_flags.job_id, "job id")->required();
+  rerun->add_flag("--allow-changed-data", rerun_flags.allow_changed_data, "submit even if an uploaded input changed");
+  rerun->add_flag("--wait", rerun_flags.wait, "follow the re-run, then compare its models with the original's");
+  int logs_attempt = 0;
+  auto* logs = app.add_subcommand("logs", "the worker's log of a job's attempt (uploaded when the attempt ends)");
+  logs->add_option("id", job_id, "job id")->required();
+  logs->add_option("--attempt", logs_attempt, "attempt number (default: the latest)");
+
   // completion
   std::string completion_shell;
   auto* completion =
@@ -297,5 +308,7 @@ int main(int argc, char** argv) {
   if (*models_ls) return commands.ListModels();
   if (*models_upload) return commands.UploadModel(model_file, model_name);
   if (*export_command) return commands.Export(export_flags);
+  if (*rerun) return commands.Rerun(rerun_flags);
+  if (*logs) return commands.Logs(job_id, logs_attempt);
   return qatlab::kExitUsage;
 }

@@ -22,7 +22,10 @@
 #include "server_client/lease_client.h"
 #include "server_client/lease_keeper.h"
 #include "server_client/server_link.h"
+#include "server_client/worker_log_name.h"
 #include "worker/allocation_failure.h"
+#include "worker/job_log.h"
+#include "worker/run_record.h"
 
 namespace qatlab {
 namespace {
@@ -41,6 +44,8 @@ constexpr milliseconds kProgressFlushWait(3000);
 // briefly (the lease runs out and re-queues the job anyway), a failure longer.
 constexpr milliseconds kGiveBackRetries(3000);
 constexpr milliseconds kFailureRetries(30000);
+// The worker's log of one attempt keeps its last MiB (worker/job_log.h).
+constexpr size_t kJobLogLimitBytes = size_t{1} << 20;
 
 std::string_view Bytes(const std::vector<uint8_t>& data) {
   return {reinterpret_cast<const char*>(data.data()), data.size()};
@@ -53,6 +58,7 @@ class JobRun {
   JobRun(LeaseClient& client, const v1::LeaseJobResponse& lease)
       : job_id(lease.job().id()),
         lease_id(lease.lease_id()),
+        attempt(lease.job().attempt()),
         interval(HeartbeatInterval(lease.heartbeat_interval_ms(), lease.lease_deadline_unix_ms())),
         keeper("job " + job_id, interval, [&client, this](const v1::EpochStats* progress) {
           return client.HeartbeatJob(job_id, lease_id, progress);
@@ -60,6 +66,7 @@ class JobRun {
 
   const std::string job_id;
   const std::string lease_id;
+  const int attempt;
   const milliseconds interval;
   LeaseKeeper keeper;
 
@@ -67,7 +74,12 @@ class JobRun {
   // heartbeat (the engine never waits for the network). False once the job
   // must stop.
   bool OnProgress(const ProgressEvent& event) {
-    if (event.end_of_epoch) keeper.QueueProgress(event.stats);
+    if (event.end_of_epoch) {
+      const v1::EpochStats& s = event.stats;
+      spdlog::info("job {}: {} epoch {}/{}: loss {:.4f}, train {:.2f}%, test {:.2f}%, {:.1f} s", job_id, s.variant(),
+                   s.epoch(), s.epochs(), s.loss(), s.train_accuracy(), s.test_accuracy(), s.seconds());
+      keeper.QueueProgress(event.stats);
+    }
     return KeepGoing();
   }
   bool KeepGoing() const { return !shutdown_.load() && keeper.held(); }
@@ -85,11 +97,13 @@ class JobRun {
 
 class RemoteWorker {
  public:
-  RemoteWorker(const RemoteWorkerOptions& options, std::string token, ChannelSecurity security)
+  RemoteWorker(const RemoteWorkerOptions& options, std::string token, ChannelSecurity security,
+               std::shared_ptr<JobLogSink> job_log)
       : options_(options),
         worker_id_(options.worker_id.empty() ? HostName() + "-" + std::to_string(::getpid()) : options.worker_id),
         data_cache_dir_(options.data_cache_dir.empty() ? DefaultDataCacheDir() : options.data_cache_dir),
-        client_({options.server_address, std::move(token), /*wait_for_ready=*/true, std::move(security)}) {}
+        client_({options.server_address, std::move(token), /*wait_for_ready=*/true, std::move(security)}),
+        job_log_(std::move(job_log)) {}
 
   // The lease loop. Returns the exit status.
   int Run();
@@ -126,11 +140,15 @@ class RemoteWorker {
   void Complete(JobRun& run, const ExperimentOutput& output);
   // FailJob, repeated while the server is away (bounded in time).
   void ReportFailure(JobRun& run, const std::string& error, bool retryable);
+  // Ends the attempt's log capture and uploads the log, once: a log that
+  // cannot be stored is a warning, never the job's failure.
+  void UploadJobLog(JobRun& run);
 
   const RemoteWorkerOptions options_;
   const std::string worker_id_;
   const std::string data_cache_dir_;
   LeaseClient client_;
+  const std::shared_ptr<JobLogSink> job_log_;
 
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -173,6 +191,7 @@ int RemoteWorker::Run() {
 
 void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
   const v1::Job& job = lease.job();
+  job_log_->Begin();
   auto run = std::make_shared<JobRun>(client_, lease);
   {
     std::lock_guard lock(mutex_);
@@ -191,6 +210,12 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
   if (data_status.ok()) data_status = FetchFloatCheckpoint(spec, *run, &float_checkpoint);
   std::optional<StatusOr<ExperimentOutput>> output;
   if (data_status.ok()) {
+    v1::RunRecord record = RecordRunInputs(job.spec(), spec, {options_.threads, worker_id_, job.attempt()});
+    spdlog::info("job {}: engine {}, seed {}, {} thread(s), {} input file(s)", job.id(), record.engine_version(),
+                 record.seed(), record.threads(), record.inputs_size());
+    for (const v1::InputFileRecord& input : record.inputs()) {
+      spdlog::info("job {}: {} {} sha256 {}", job.id(), input.role(), input.source(), input.sha256());
+    }
     ExperimentOptions engine_options;
     engine_options.data_cache_dir = data_cache_dir_;
     engine_options.threads = options_.threads;
@@ -201,6 +226,10 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
     output.emplace(ReportAllocationFailure([&] {
       return RunExperiment(spec, engine_options, [&run](const ProgressEvent& event) { return run->OnProgress(event); });
     }));
+    if (output->ok()) {
+      RecordRunOutputs((*output)->artifacts, &record);
+      *(*output)->result.mutable_run() = std::move(record);
+    }
   } else {
     output.emplace(data_status);
   }
@@ -212,6 +241,8 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
       spdlog::info("worker {}: job {} stopped: {}", worker_id_, job.id(),
                    run->keeper.state() == LeaseKeeper::State::kCancelled ? "cancelled" : "lease lost");
     } else if (run->shutdown()) {
+      spdlog::info("worker {}: job {}: shutting down; giving the job back", worker_id_, job.id());
+      UploadJobLog(*run);
       ReportFailure(*run, "worker " + worker_id_ + " shut down before the job finished", /*retryable=*/true);
     } else if (!output->ok()) {
       const Status& error = output->status();
@@ -220,6 +251,7 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
       // again the same way.
       const bool retryable = error.code() == StatusCode::kUnavailable;
       spdlog::warn("worker {}: job {} failed: {}", worker_id_, job.id(), error.ToString());
+      UploadJobLog(*run);
       ReportFailure(*run, error.ToString(), retryable);
     } else {
       run->keeper.WaitForProgressDelivered(kProgressFlushWait);
@@ -227,6 +259,7 @@ void RemoteWorker::RunJob(const v1::LeaseJobResponse& lease) {
     }
   }
   run->keeper.Stop();
+  job_log_->End();  // a cancelled or lost job's capture, not uploaded
   std::lock_guard lock(mutex_);
   current_job_.reset();
   wake_.notify_all();
@@ -292,6 +325,8 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
       return;
     }
   }
+  spdlog::info("worker {}: job {}: {} model(s) uploaded; completing", worker_id_, run.job_id, output.artifacts.size());
+  UploadJobLog(run);
   Status completed = RetryWhileUnavailable([&] { return client_.CompleteJob(run.job_id, run.lease_id, result); },
                                            Backoff(kServerBackoff), forever, pause);
   if (completed.ok()) {
@@ -301,6 +336,15 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
     // Typically FAILED_PRECONDITION: the lease expired while the server was
     // away and the job went back to the queue; it will finish elsewhere.
     spdlog::warn("worker {}: job {}: completion refused: {}", worker_id_, run.job_id, completed.ToString());
+  }
+}
+
+void RemoteWorker::UploadJobLog(JobRun& run) {
+  const std::string name = WorkerLogArtifactName(run.attempt);
+  const std::string text = job_log_->End();
+  Status uploaded = client_.UploadArtifact(run.job_id, run.lease_id, name, text);
+  if (!uploaded.ok()) {
+    spdlog::warn("worker {}: job {}: the log {} was not stored: {}", worker_id_, run.job_id, name, uploaded.ToString());
   }
 }
 
@@ -347,6 +391,9 @@ void RemoteWorker::Shutdown(int signal_number) {
 }  // namespace
 
 int RunRemoteWorker(const RemoteWorkerOptions& options) {
+  // Before any other thread starts (the signal thread, gRPC's): the default
+  // logger's sink list is not guarded.
+  std::shared_ptr<JobLogSink> job_log = JobLogSink::InstallOnDefaultLogger(kJobLogLimitBytes);
   StatusOr<std::string> token = ResolveToken(options.token_file);
   if (!token.ok()) {
     spdlog::error("qatlab-worker: {}", DescribeStatus(token.status()));
@@ -362,7 +409,7 @@ int RunRemoteWorker(const RemoteWorkerOptions& options) {
     spdlog::error("qatlab-worker: {}", DescribeStatus(stop_signal.status()));
     return 1;
   }
-  auto worker = std::make_shared<RemoteWorker>(options, *token, std::move(*security));
+  auto worker = std::make_shared<RemoteWorker>(options, *token, std::move(*security), std::move(job_log));
   (*stop_signal)->OnSignal([worker](int signal_number) { worker->Shutdown(signal_number); });
   const int exit_status = worker->Run();
   worker->MarkFinished();

@@ -15,6 +15,7 @@
 #include "engine/job_spec.h"
 #include "process/stop_signal.h"
 #include "worker/allocation_failure.h"
+#include "worker/run_record.h"
 
 namespace qatlab {
 namespace {
@@ -100,6 +101,7 @@ int RunJobCommand(const RunCommandOptions& options) {
         spec->baseline_job().empty() ? options.float_checkpoint_path : spec->baseline_job();
   }
   ProgressPrinter printer;
+  v1::RunRecord record = RecordRunInputs(*spec, *spec, {options.threads, "", 0});
   auto output = ReportAllocationFailure(
       [&] { return RunExperiment(*spec, experiment_options, [&](const ProgressEvent& e) { return printer(e); }); });
   if (!output.ok()) {
@@ -124,6 +126,8 @@ int RunJobCommand(const RunCommandOptions& options) {
     std::filesystem::rename(temporary, path, error);
     if (error) return Fail("cannot rename to '" + path.string() + "': " + error.message());
   }
+  RecordRunOutputs(output->artifacts, &record);
+  *output->result.mutable_run() = std::move(record);
   std::string json;
   google::protobuf::util::JsonPrintOptions print;
   print.add_whitespace = true;

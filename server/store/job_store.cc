@@ -583,7 +583,7 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
 
   v1::JobResult result;
   Statement head = db_->Prepare(
-      "SELECT experiment, model, dataset, train_samples, test_samples, total_seconds, float_weight_bytes "
+      "SELECT experiment, model, dataset, train_samples, test_samples, total_seconds, float_weight_bytes, run_record "
       "FROM results WHERE job_seq = ?1");
   head.Bind(1, seq);
   if (!head.Step()) {
@@ -598,6 +598,9 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
   result.set_test_samples(static_cast<int32_t>(head.ColumnInt(4)));
   result.set_total_seconds(head.ColumnDouble(5));
   result.set_float_weight_bytes(head.ColumnInt(6));
+  if (!head.ColumnIsNull(7) && !result.mutable_run()->ParseFromString(head.ColumnBlob(7))) {
+    return Status::Corruption(fmt::format("job {}: its stored run record does not parse", job_id));
+  }
 
   Statement variants = db_->Prepare(
       "SELECT name, kind, config, weight_bits, activation_bits, layer_weight_bits, accuracy, integer_accuracy, "
@@ -766,10 +769,15 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
 
   Statement head = db_->Prepare(
       "INSERT INTO results (job_seq, experiment, model, dataset, train_samples, test_samples, total_seconds, "
-      "float_weight_bytes, created_unix_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      "float_weight_bytes, created_unix_ms, run_record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
   head.Bind(1, seq).Bind(2, result.experiment()).Bind(3, result.model()).Bind(4, result.dataset());
   head.Bind(5, result.train_samples()).Bind(6, result.test_samples()).Bind(7, result.total_seconds());
   head.Bind(8, result.float_weight_bytes()).Bind(9, now);
+  if (result.has_run()) {
+    head.BindBlob(10, result.run().SerializeAsString());
+  } else {
+    head.BindNull(10);
+  }
   QATLAB_RETURN_IF_ERROR(head.Run());
   for (int i = 0; i < result.variants_size(); ++i) {
     const v1::VariantResult& v = result.variants(i);

@@ -26,6 +26,19 @@ done
 grep -q '"integerAccuracy"' "$work/result.json" || fail "result JSON lacks integerAccuracy"
 /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert len(r["variants"]) == 5' \
   "$work/result.json" || fail "result JSON does not parse or lacks variants"
+# The run record: seed, engine version, MNIST-10k's four inputs, and each
+# .qmodel written to --out by its sha256.
+/usr/bin/python3 - "$work/result.json" "$work/out" <<'PY' || fail "the run record does not match the files written"
+import hashlib, json, os, sys
+run = json.load(open(sys.argv[1]))["run"]
+assert run["seed"] == "1" and run["engineVersion"] and run["threads"] == 2, run
+assert [i["role"] for i in run["inputs"]] == ["train_images", "train_labels", "test_images", "test_labels"], run
+models = {m["name"]: m["sha256"] for m in run["models"]}
+written = sorted(f for f in os.listdir(sys.argv[2]) if f.endswith(".qmodel"))
+assert sorted(models) == written, (models, written)
+for name in written:
+    assert hashlib.sha256(open(os.path.join(sys.argv[2], name), "rb").read()).hexdigest() == models[name], name
+PY
 grep -q 'qat_w4a8 *epoch 1/1' "$work/stderr" || fail "no per-epoch progress line on stderr"
 
 # The float model it trained (float.ckpt) starts a second run that trains no
