@@ -60,7 +60,7 @@ int QatctlCommands::Rerun(const RerunFlags& flags) {
   std::fflush(stdout);
   if (!flags.wait) return 0;
 
-  if (int watched = Watch(new_id); watched != 0) return watched;
+  if (int watched = Watch({new_id}, false); watched != 0) return watched;
   if (!original.result().has_run()) return 0;
   v1::GetResultsRequest get_rerun;
   get_rerun.set_id(new_id);
