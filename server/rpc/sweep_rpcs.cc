@@ -7,9 +7,17 @@
 namespace qatlab::server::sweep_rpcs {
 namespace {
 
+// A reply a default gRPC client (4 MiB) can read: a sweep of up to 10,000
+// jobs with layer-list models could pass that, so past 2 MiB the jobs' layer
+// lists are left out (GetJob has each whole).
+constexpr size_t kMaxReplyBytes = 2 << 20;
+
 void ToResponse(SweepRecord record, v1::SweepStatus* response) {
   *response->mutable_sweep() = std::move(record.sweep);
   for (v1::Job& job : record.jobs) *response->add_jobs() = std::move(job);
+  if (response->ByteSizeLong() > kMaxReplyBytes) {
+    for (v1::Job& job : *response->mutable_jobs()) job.mutable_spec()->mutable_model()->clear_layers();
+  }
 }
 
 }  // namespace
@@ -29,6 +37,9 @@ Status CheckBaseline(JobStore& store, const v1::JobSpec& spec) {
 grpc::Status SubmitSweep(JobStore& store, const SubmissionLookups& lookups, const SubmissionLimits& limits,
                          const v1::SubmitSweepRequest& request, v1::SweepStatus* response) {
   if (!request.has_spec()) return ToGrpcStatus(Status::InvalidArgument("spec: missing; a sweep needs a sweep spec"));
+  if (request.spec().name().size() > 256) {
+    return ToGrpcStatus(Status::InvalidArgument("spec.name: longer than 256 characters"));
+  }
   StatusOr<SweepPlan> plan = ExpandSweep(request.spec());
   if (!plan.ok()) return ToGrpcStatus(plan.status());
   std::vector<SweepJobGroup> groups;

@@ -510,8 +510,8 @@ StatusOr<SweepRecord> JobStore::SubmitSweep(const v1::SweepSpec& spec, const std
   }
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   for (v1::Job& job : grid_jobs) record.jobs.push_back(std::move(job));
-  spdlog::info("sweep {} ({}): {} baselines, {} jobs", record.sweep.id(), name, record.sweep.baseline_job_ids_size(),
-               record.sweep.job_ids_size());
+  spdlog::info("sweep {} ({}): {} baselines, {} jobs", record.sweep.id(), PrintableValue(name),
+               record.sweep.baseline_job_ids_size(), record.sweep.job_ids_size());
   for (const v1::Job& job : record.jobs) Announce(v1::Job(), JobUpdate{job, std::nullopt, std::nullopt, "submitted"});
   return record;
 }

@@ -109,7 +109,7 @@ TEST_F(FloatCheckpointTest, BadBytesAreRefusedNamingTheProblemAndChangeNothing) 
   auto net = Cnn(1);
   const std::vector<uint8_t> good = WriteFloatCheckpoint(*Cnn(2));
   const std::vector<uint8_t> before = WriteFloatCheckpoint(*net);
-  auto expect_refused = [&](std::vector<uint8_t> bytes, const std::string& words) {
+  auto expect_refused = [&](const std::vector<uint8_t>& bytes, const std::string& words) {
     Status status = LoadFloatCheckpoint(bytes, net.get());
     EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
     EXPECT_NE(status.message().find(words), std::string::npos) << status.message();
