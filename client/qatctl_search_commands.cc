@@ -296,7 +296,7 @@ std::string SearchSection(const std::vector<search::PredictedConfig>& front, con
 class SearchRun {
  public:
   SearchRun(const QatctlOptions& options, const SearchFlags& flags)
-      : options_(options), flags_(flags), client_(options, flags.wait_seconds) {}
+      : flags_(flags), client_(options, flags.wait_seconds) {}
 
   Status Run() {
     if (flags_.candidates < 1 || flags_.candidates > 60) {
@@ -537,7 +537,7 @@ class SearchRun {
     std::vector<std::string> ids = {sensitivity_job_};
     for (const Verified& v : verified_) ids.push_back(v.job_id);
     for (const std::string& id : ids) {
-      QATLAB_ASSIGN_OR_RETURN(v1::GetResultsResponse results, const_cast<SearchClient&>(client_).Results(id));
+      QATLAB_ASSIGN_OR_RETURN(v1::GetResultsResponse results, client_.Results(id));
       ReportedJob job;
       job.job = results.job();
       job.result = results.result();
@@ -560,7 +560,6 @@ class SearchRun {
     fmt::print(stderr, "search: {}\n", line);
   }
 
-  const QatctlOptions& options_;
   const SearchFlags& flags_;
   mutable SearchClient client_;
   v1::JobSpec spec_;
