@@ -43,6 +43,7 @@ struct Verified {
   v1::VariantResult variant;         // qat_<config_name>
   v1::MeasurementResult measured;    // on the board
   std::string measurement_error;     // empty when it succeeded
+  double job_seconds = 0;            // the job's run time on its worker (started to finished)
   double latency_error_percent = 0;  // (predicted - measured) / measured
 };
 
@@ -295,7 +296,7 @@ std::string SearchSection(const std::vector<search::PredictedConfig>& front, con
 class SearchRun {
  public:
   SearchRun(const QatctlOptions& options, const SearchFlags& flags)
-      : options_(options), flags_(flags), client_(options, flags.wait_seconds) {}
+      : flags_(flags), client_(options, flags.wait_seconds) {}
 
   Status Run() {
     if (flags_.candidates < 1 || flags_.candidates > 60) {
@@ -330,6 +331,7 @@ class SearchRun {
                     probe.configs_size(), weighted_layers_));
     QATLAB_ASSIGN_OR_RETURN(v1::GetResultsResponse results, client_.WaitForJob(sensitivity_job_));
     probes_.sensitivity_job = results.result();
+    sensitivity_job_seconds_ = JobSeconds(results.job());
 
     std::vector<std::string> measured;
     for (int bits : search::kSearchWidths) measured.push_back("ptq_" + search::UniformConfigName(bits));
@@ -405,6 +407,7 @@ class SearchRun {
         return Status::Internal(fmt::format("job {} has no variant {}", v.job_id, variant));
       }
       v.variant = *found;
+      v.job_seconds = JobSeconds(results.job());
     }
     for (Verified& v : verified_) {
       const std::string variant = "qat_" + v.config_name;
@@ -420,6 +423,10 @@ class SearchRun {
     }
     on_front_ = MeasuredFront(verified_);
     return Status::Ok();
+  }
+
+  static double JobSeconds(const v1::Job& job) {
+    return static_cast<double>(job.finished_unix_ms() - job.started_unix_ms()) / 1000;
   }
 
   static double RelativeErrorPercent(double predicted, double measured) {
@@ -479,6 +486,8 @@ class SearchRun {
     json["weightedLayers"] = weighted_layers_;
     json["sensitivityJob"] = sensitivity_job_;
     json["wallSeconds"] = wall_seconds_;
+    // What the search cost in worker time, to compare with single QAT jobs.
+    json["sensitivityJobSeconds"] = sensitivity_job_seconds_;
     json["referenceAccuracy"] = problem_.reference_accuracy;
     json["timingModel"] = probes_.uniform_measurements.at(8).timing_model();
     json["emulated"] = probes_.uniform_measurements.at(8).emulated();
@@ -504,6 +513,7 @@ class SearchRun {
       nlohmann::json entry = {{"config", v.config_name},
                               {"uniform", v.uniform},
                               {"job", v.job_id},
+                              {"jobSeconds", v.job_seconds},
                               {"predicted", PredictedJson(v.predicted)},
                               {"onMeasuredFront", on_front_[i]}};
       entry["measured"] = {{"integerAccuracy", v.variant.integer_accuracy()},
@@ -527,7 +537,7 @@ class SearchRun {
     std::vector<std::string> ids = {sensitivity_job_};
     for (const Verified& v : verified_) ids.push_back(v.job_id);
     for (const std::string& id : ids) {
-      QATLAB_ASSIGN_OR_RETURN(v1::GetResultsResponse results, const_cast<SearchClient&>(client_).Results(id));
+      QATLAB_ASSIGN_OR_RETURN(v1::GetResultsResponse results, client_.Results(id));
       ReportedJob job;
       job.job = results.job();
       job.result = results.result();
@@ -550,7 +560,6 @@ class SearchRun {
     fmt::print(stderr, "search: {}\n", line);
   }
 
-  const QatctlOptions& options_;
   const SearchFlags& flags_;
   mutable SearchClient client_;
   v1::JobSpec spec_;
@@ -561,6 +570,7 @@ class SearchRun {
   v1::MeasurementResult mixed_probe_measurement_;
   search::PredictedConfig mixed_probe_prediction_;
   double separability_error_percent_ = 0;
+  double sensitivity_job_seconds_ = 0;
   std::vector<search::PredictedConfig> front_;
   std::vector<search::PredictedConfig> candidates_;
   std::vector<Verified> verified_;

@@ -9,6 +9,7 @@
 #      latency, the measured front and which mixed configuration dominates a
 #      uniform one by more than that one's seed spread.
 # Usage: bench/search/run_search_bench.sh BUILD_DIR [JOB] [K] [OUT_DIR]
+# WORKERS=N sets the local workers (default 2); SEARCH_ONLY=1 stops after step 1.
 set -euo pipefail
 build=$(cd "${1:?usage: run_search_bench.sh BUILD_DIR [JOB] [K] [OUT_DIR]}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +20,7 @@ mkdir -p "$out"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 address=127.0.0.1:$port
 
-"$build/server/qatlab-server" --listen "$address" --data-dir "$out/server" --local-workers 2 \
+"$build/server/qatlab-server" --listen "$address" --data-dir "$out/server" --local-workers "${WORKERS:-2}" \
   --worker-binary "$build/worker/qatlab-worker" >"$out/server.log" 2>&1 &
 server=$!
 "$build/device_agent/qatlab-agent" --server "$address" --name bench-board --check-inputs 16 \
@@ -32,7 +33,8 @@ for _ in $(seq 100); do "${qatctl[@]}" devices >/dev/null 2>&1 && break; sleep 0
 
 start=$(date +%s)
 "${qatctl[@]}" search "$job" --board mps2-an386 --candidates "$k" -o "$out/search" --force | tee "$out/search.txt"
-echo "search wall time: $(($(date +%s) - start)) s" | tee -a "$out/search.txt"
+echo "search wall time: $(($(date +%s) - start)) s with ${WORKERS:-2} local workers" | tee -a "$out/search.txt"
+if [[ -n "${SEARCH_ONLY:-}" ]]; then exit 0; fi
 
 # Seeds 2 and 3 of every verified configuration, one job per seed.
 python3 - "$job" "$out/search.json" "$out" <<'PY'

@@ -76,8 +76,10 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
     EXPECT_EQ(v["predicted"]["flashBytes"], measured["flashBytes"]);
     EXPECT_EQ(v["predicted"]["ramBytes"], measured["ramBytes"]);
     EXPECT_LE(std::abs(v["latencyErrorPercent"].get<double>()), 5.0);
+    EXPECT_GT(v["jobSeconds"].get<double>(), 0);
     (v["uniform"].get<bool>() ? uniform : candidates) += 1;
   }
+  EXPECT_GT(result["sensitivityJobSeconds"].get<double>(), 0);
   EXPECT_EQ(candidates, 3);
   EXPECT_EQ(uniform, 3);
   EXPECT_LE(std::abs(result["separability"]["errorPercent"].get<double>()), 5.0);
