@@ -235,8 +235,7 @@ std::vector<ProgressView::Line> ProgressView::Frame(size_t width) const {
   for (const v1::Measurement& measurement : measurements_) {
     const std::string board =
         !measurement.result().board().empty() ? measurement.result().board() : measurement.board_kind();
-    std::string state = measurement.state();
-    std::vector<Part> parts = {{"  measure " + measurement.variant() + " on " + board, 0}, {state, 0}};
+    std::vector<Part> parts = {{"  measure " + measurement.variant() + " on " + board, 0}, {measurement.state(), 0}};
     if (measurement.state() == "SUCCEEDED" && measurement.result().median_us() > 0) {
       const v1::MeasurementResult& result = measurement.result();
       parts.push_back({FormatMicroseconds(result.median_us()) + (result.emulated() ? "*" : ""), 0});

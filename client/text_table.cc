@@ -80,7 +80,7 @@ std::string TextTable::RenderWithin(size_t max_width, const std::vector<std::str
     start = end + 1;
   }
   if (!dropped.empty()) {
-    std::string note = "";
+    std::string note;
     for (const auto& name : dropped) note += (note.empty() ? "" : ", ") + name;
     out += FitToWidth(fmt::format("(not shown at {} columns: {})", max_width, note), max_width) + "\n";
   }
