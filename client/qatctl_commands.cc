@@ -173,6 +173,7 @@ int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempote
   v1::SubmitJobResponse response;
   grpc::Status status = Call(&v1::ExperimentService::Stub::SubmitJob, request, &response);
   if (!status.ok()) return FailRpc(status);
+  for (const std::string& warning : response.warnings()) fmt::print(stderr, "qatctl: warning: {}\n", warning);
   if (options_.json && !watch) {
     PrintJson(response.job());
   } else {

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   options.local_workers = 1;
   std::string token_file;
   double lease_seconds = 30;
+  double measurement_queue_timeout_seconds = 24 * 3600;
   int64_t max_upload_mib = 256;
   std::string sync = "normal";
   std::string log_level = "info";
@@ -66,6 +67,10 @@ int main(int argc, char** argv) {
   app.add_option("--lease-seconds", lease_seconds, "lease length without heartbeats")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
+  app.add_option("--measurement-queue-timeout", measurement_queue_timeout_seconds,
+                 "seconds a measurement waits for an agent of its board kind to register before it fails; 0: forever")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 365.0 * 86400));
   app.add_option("--max-upload-mib", max_upload_mib, "largest accepted upload")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -112,6 +117,7 @@ int main(int argc, char** argv) {
     options.worker_data_cache = options.data_dir + "/cache";
   }
   options.lease_ms = static_cast<int64_t>(lease_seconds * 1000);
+  options.measurement_queue_timeout_ms = static_cast<int64_t>(measurement_queue_timeout_seconds * 1000);
   options.limits.max_upload_bytes = max_upload_mib << 20;
   options.limits.submission.max_spec_bytes = max_spec_kib << 10;
   options.limits.submission.max_activation_bytes = max_activation_mib << 20;

@@ -1,6 +1,7 @@
 #include "server/rpc/experiment_service.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,6 +12,7 @@
 #include "server/rpc/model_rpcs.h"
 #include "server/rpc/submission_validation.h"
 #include "server/rpc/sweep_rpcs.h"
+#include "status/printable_value.h"
 
 namespace qatlab::server {
 
@@ -46,6 +48,18 @@ grpc::Status ExperimentService::SubmitJob(grpc::ServerContext* context, const v1
   StatusOr<v1::Job> job = deps_.store.Submit(spec, request->idempotency_key());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response->mutable_job() = std::move(*job);
+  if (deps_.devices != nullptr && spec.measure_on_size() > 0) {
+    StatusOr<std::vector<std::string>> registered = deps_.devices->RegisteredBoardKinds();
+    if (!registered.ok()) return ToGrpcStatus(registered.status());
+    for (const std::string& kind : spec.measure_on()) {
+      if (std::find(registered->begin(), registered->end(), kind) != registered->end()) continue;
+      response->add_warnings(fmt::format(
+          "measure_on: no agent has registered a {} board (registered kinds: {}); its measurement will wait for "
+          "one and fail after {} s (--measurement-queue-timeout)",
+          PrintableValue(kind), registered->empty() ? "none" : fmt::format("{}", fmt::join(*registered, ", ")),
+          deps_.devices->queue_timeout_ms() / 1000));
+    }
+  }
   return grpc::Status::OK;
 }
 

@@ -99,11 +99,13 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   QATLAB_RETURN_IF_ERROR(CreatePrivateDirectory(options.data_dir));
   const std::string db_path = (std::filesystem::path(options.data_dir) / "qatlab.db").string();
   QATLAB_RETURN_IF_ERROR(CreatePrivateFileIfMissing(db_path));
-  QATLAB_ASSIGN_OR_RETURN(server->devices_,
-                          DeviceStore::Open(db_path, *server->clock_,
-                                            DeviceStoreOptions{.lease_ms = options.lease_ms,
-                                                               .sync = options.sync,
-                                                               .max_database_bytes = options.max_database_bytes}));
+  QATLAB_ASSIGN_OR_RETURN(
+      server->devices_,
+      DeviceStore::Open(db_path, *server->clock_,
+                        DeviceStoreOptions{.lease_ms = options.lease_ms,
+                                           .sync = options.sync,
+                                           .max_database_bytes = options.max_database_bytes,
+                                           .queue_timeout_ms = options.measurement_queue_timeout_ms}));
   // A job's success and the measurements its spec.measure_on asks for commit
   // in one transaction: no crash can leave a finished job unmeasured.
   JobStoreOptions job_options{
@@ -271,6 +273,8 @@ void QatlabServer::ReapLeases() {
     lock.unlock();
     if (std::chrono::steady_clock::now() >= next_probe) {
       ProbeWrites();
+      StatusOr<int> unserved = devices_->FailUnservedMeasurements();
+      if (!unserved.ok()) spdlog::error("failing unserved measurements: {}", unserved.status().ToString());
       next_probe = std::chrono::steady_clock::now() + options_.write_probe_interval;
     }
     StatusOr<int> expired = store_->ExpireLeases();

@@ -57,6 +57,9 @@ struct ServerOptions {
   // How often the server proves it can write its database (WriteProbe);
   // health is NOT_SERVING from the first failed write to the next success.
   std::chrono::milliseconds write_probe_interval{1000};
+  // A measurement queued this long for a board kind no agent registered
+  // fails, saying so (DeviceStoreOptions::queue_timeout_ms); 0: never.
+  int64_t measurement_queue_timeout_ms = 24 * 3600 * 1000;
 };
 
 class QatlabServer {

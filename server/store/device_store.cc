@@ -597,4 +597,49 @@ StatusOr<int> DeviceStore::ExpireLeases() {
   return expired;
 }
 
+StatusOr<std::vector<std::string>> DeviceStore::RegisteredBoardKinds() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> kinds;
+  Statement select = db_->Prepare("SELECT DISTINCT board_kind FROM devices ORDER BY board_kind");
+  while (select.Step()) kinds.push_back(select.ColumnText(0));
+  QATLAB_RETURN_IF_ERROR(select.status());
+  return kinds;
+}
+
+StatusOr<int> DeviceStore::FailUnservedMeasurements() {
+  if (options_.queue_timeout_ms <= 0) return 0;
+  std::lock_guard lock(mutex_);
+  const int64_t now = clock_.NowUnixMs();
+  Transaction transaction(*db_);
+  QATLAB_RETURN_IF_ERROR(transaction.status());
+  std::vector<std::pair<std::string, std::string>> unserved;  // id, board kind
+  {
+    Statement select = db_->Prepare(
+        "SELECT id, board_kind FROM measurements WHERE state = ?1 AND requested_device_id = '' "
+        "AND created_unix_ms <= ?2 AND board_kind NOT IN (SELECT board_kind FROM devices)");
+    select.Bind(1, kQueued).Bind(2, now - options_.queue_timeout_ms);
+    while (select.Step()) unserved.emplace_back(select.ColumnText(0), select.ColumnText(1));
+    QATLAB_RETURN_IF_ERROR(select.status());
+  }
+  if (unserved.empty()) return 0;
+  for (const auto& [id, kind] : unserved) {
+    Statement fail = db_->Prepare(
+        "UPDATE measurements SET state = ?1, error = ?2, finished_unix_ms = ?3 WHERE id = ?4 AND state = ?5");
+    fail.Bind(1, kFailed)
+        .Bind(2, fmt::format("no agent registered a {} board within {} s of queueing (--measurement-queue-timeout); "
+                             "start qatlab-agent --board {} and measure again",
+                             kind, options_.queue_timeout_ms / 1000, kind))
+        .Bind(3, now)
+        .Bind(4, id)
+        .Bind(5, kQueued);
+    QATLAB_RETURN_IF_ERROR(fail.Run());
+  }
+  QATLAB_RETURN_IF_ERROR(transaction.Commit());
+  for (const auto& [id, kind] : unserved) {
+    spdlog::info("measurement {}: QUEUED -> FAILED: no {} board registered within {} s", id, PrintableValue(kind),
+                 options_.queue_timeout_ms / 1000);
+  }
+  return static_cast<int>(unserved.size());
+}
+
 }  // namespace qatlab::server

@@ -61,6 +61,9 @@ struct DeviceStoreOptions {
   int max_attempts = 3;              // leases per measurement before it fails
   SyncMode sync = SyncMode::kNormal;
   int64_t max_database_bytes = 0;  // as JobStoreOptions::max_database_bytes
+  // A measurement QUEUED this long for a board kind no agent has registered
+  // (and for no particular device) fails, saying so; 0: it waits forever.
+  int64_t queue_timeout_ms = 24 * 3600 * 1000;
 };
 
 struct MeasurementLease {
@@ -142,6 +145,13 @@ class DeviceStore {
   Status Fail(const std::string& measurement_id, const std::string& lease_id, const std::string& error, bool retryable);
   // Handles every RUNNING measurement whose deadline passed; returns how many.
   StatusOr<int> ExpireLeases();
+  // Fails every measurement QUEUED longer than queue_timeout_ms for a board
+  // kind no device is registered as, with an error naming the kind and the
+  // timeout; returns how many.
+  StatusOr<int> FailUnservedMeasurements();
+  // The board kinds of the registered devices, each once, sorted.
+  StatusOr<std::vector<std::string>> RegisteredBoardKinds();
+  int64_t queue_timeout_ms() const { return options_.queue_timeout_ms; }
 
   // Wakes every WaitForQueueChange at once, now and later (server shutdown).
   void Shutdown();

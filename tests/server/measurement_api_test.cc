@@ -7,6 +7,7 @@
 #include <string>
 
 #include "server_fixture.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab::server {
 namespace {
@@ -139,6 +140,72 @@ TEST_F(MeasurementApiTest, RunningMeasurementIsCancelledAndItsAgentHearsOfIt) {
   v1::CompleteJobResponse ignored;
   EXPECT_EQ(workers_->CompleteMeasurement(Context().get(), complete, &ignored).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(MeasurementApiTest, SubmittingMeasureOnAnUnregisteredKindWarnsNamingTheRegisteredOnes) {
+  RegisterBoard("board-1", "mps2-an386");
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = SmallSpec("measure-on-warning");
+  request.mutable_spec()->add_measure_on("mps2-an386");
+  request.mutable_spec()->add_measure_on("nucleo-f446re");
+  v1::SubmitJobResponse response;
+  const grpc::Status status = experiments_->SubmitJob(Context().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.warnings_size(), 1);
+  EXPECT_NE(response.warnings(0).find("no agent has registered a nucleo-f446re board (registered kinds: mps2-an386)"),
+            std::string::npos)
+      << response.warnings(0);
+  EXPECT_NE(response.warnings(0).find("--measurement-queue-timeout"), std::string::npos) << response.warnings(0);
+}
+
+// A server whose measurements wait 1 s for an agent of their board kind.
+class MeasurementQueueTimeoutTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    options_.measurement_queue_timeout_ms = 1000;
+    StartServer();
+  }
+};
+
+TEST_F(MeasurementQueueTimeoutTest, AMeasurementNoAgentCanTakeFailsAfterTheTimeoutSayingWhy) {
+  v1::RegisterDeviceRequest board;
+  board.mutable_device()->set_name("board-1");
+  board.mutable_device()->set_board_kind("mps2-an386");
+  board.mutable_device()->set_core("cortex-m4");
+  board.mutable_device()->set_clock_hz(25'000'000);
+  board.mutable_device()->set_emulated(true);
+  v1::RegisterDeviceResponse registered;
+  ASSERT_TRUE(workers_->RegisterDevice(Context().get(), board, &registered).ok());
+  v1::JobSpec spec = SmallSpec("queue-timeout");
+  spec.add_measure_on("mps2-an386");
+  spec.add_measure_on("nucleo-f446re");
+  const std::string model(1000, 'm');
+  const std::string job_id = SucceededJobWithQatModel(spec, model, model.size());
+
+  v1::GetResultsRequest request;
+  request.set_id(job_id);
+  v1::GetResultsResponse results;
+  auto state_of = [&](const std::string& kind) {
+    for (const v1::Measurement& m : results.measurements()) {
+      if (m.board_kind() == kind) return m.state();
+    }
+    return std::string("absent");
+  };
+  ASSERT_TRUE(test_support::WaitUntil(
+      [&] {
+        results.Clear();
+        return experiments_->GetResults(Context().get(), request, &results).ok() &&
+               state_of("nucleo-f446re") == "FAILED";
+      },
+      std::chrono::milliseconds(15000), "the nucleo-f446re measurement to fail"))
+      << state_of("nucleo-f446re");
+  for (const v1::Measurement& m : results.measurements()) {
+    if (m.board_kind() != "nucleo-f446re") continue;
+    EXPECT_NE(m.error().find("no agent registered a nucleo-f446re board within 1 s"), std::string::npos) << m.error();
+  }
+  // A kind some agent registered keeps waiting for it.
+  EXPECT_EQ(state_of("mps2-an386"), "QUEUED");
 }
 
 }  // namespace

@@ -32,36 +32,38 @@ grpc::Status CallWithBytes(const std::shared_ptr<grpc::Channel>& channel, const 
   context.set_deadline(std::chrono::system_clock::now() + milliseconds(10000));
   grpc::CompletionQueue queue;
   auto call = stub.PrepareCall(&context, method, &queue);
-  auto step = [&](int tag) {
+  // Completion-queue tags: the addresses of these, one per kind of step.
+  char tags[6] = {};
+  auto tag = [&](int index) { return static_cast<void*>(&tags[index]); };
+  auto step = [&](int expected) {
     void* got = nullptr;
     bool ok = false;
     const auto deadline = std::chrono::system_clock::now() + milliseconds(10000);
-    return queue.AsyncNext(&got, &ok, deadline) == grpc::CompletionQueue::GOT_EVENT &&
-           got == reinterpret_cast<void*>(static_cast<intptr_t>(tag)) && ok;
+    return queue.AsyncNext(&got, &ok, deadline) == grpc::CompletionQueue::GOT_EVENT && got == tag(expected) && ok;
   };
   grpc::Status status(grpc::StatusCode::DEADLINE_EXCEEDED, "the call never finished");
-  call->StartCall(reinterpret_cast<void*>(1));
+  call->StartCall(tag(1));
   if (step(1)) {
     grpc::Slice slice(request_bytes);
     grpc::ByteBuffer request(&slice, 1);
-    call->Write(request, reinterpret_cast<void*>(2));
+    call->Write(request, tag(2));
     if (step(2)) {
-      call->WritesDone(reinterpret_cast<void*>(3));
+      call->WritesDone(tag(3));
       (void)step(3);
     }
   }
   // Drain what the server sent (nothing is expected), then the status.
   grpc::ByteBuffer reply;
   for (int read = 0; read < 100; ++read) {
-    call->Read(&reply, reinterpret_cast<void*>(4));
+    call->Read(&reply, tag(4));
     if (!step(4)) break;
   }
-  call->Finish(&status, reinterpret_cast<void*>(5));
+  call->Finish(&status, tag(5));
   (void)step(5);
   queue.Shutdown();
-  void* tag = nullptr;
-  bool ok = false;
-  while (queue.Next(&tag, &ok)) {
+  void* drained = nullptr;
+  bool drained_ok = false;
+  while (queue.Next(&drained, &drained_ok)) {
   }
   return status;
 }
