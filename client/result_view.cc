@@ -92,8 +92,20 @@ std::string IntegerAccuracyCell(const v1::VariantResult& variant) {
   return FormatPercent(variant.integer_accuracy());
 }
 
+// A variant that ended without figures (VariantResult.error) says so instead
+// of showing zeros as an accuracy; its reason goes below the table.
+std::string AccuracyCell(const v1::VariantResult& variant) {
+  if (variant.error().empty()) return FormatPercent(variant.accuracy());
+  return variant.error().starts_with("diverged") ? "diverged" : "failed";
+}
+
+void AddErrorNote(const v1::VariantResult& variant, const std::string& job, std::vector<std::string>* notes) {
+  if (variant.error().empty()) return;
+  notes->push_back(fmt::format("{}{}: {}", job.empty() ? "" : job + " ", variant.name(), variant.error()));
+}
+
 std::string DeltaCell(const v1::VariantResult& variant, const v1::VariantResult* baseline) {
-  if (baseline == nullptr || &variant == baseline) return "-";
+  if (baseline == nullptr || &variant == baseline || !variant.error().empty()) return "-";
   return FormatPointsDelta(variant.accuracy() - baseline->accuracy());
 }
 
@@ -137,7 +149,8 @@ std::string RenderResultTable(const v1::GetResultsResponse& results, size_t max_
     const std::vector<const v1::Measurement*> measurements = FindMeasurements(results, variant.name());
     any_latency = any_latency || !measurements.empty();
     bool exported = IntegerAccuracyCell(variant) != "-";
-    table.AddRow({variant.name(), VariantBits(variant), FormatPercent(variant.accuracy()), IntegerAccuracyCell(variant),
+    AddErrorNote(variant, "", &clock_notes);
+    table.AddRow({variant.name(), VariantBits(variant), AccuracyCell(variant), IntegerAccuracyCell(variant),
                   exported ? FormatPercent(variant.agreement()) : "-", DeltaCell(variant, baseline),
                   FormatKilobytes(variant.flash_bytes()), FormatKilobytes(variant.ram_bytes()),
                   FormatCount(variant.parameters()), FormatCount(variant.macs()),
@@ -167,7 +180,8 @@ std::string RenderComparisonTable(const std::vector<v1::GetResultsResponse>& job
     for (const auto& variant : results.result().variants()) {
       const std::vector<const v1::Measurement*> measurements = FindMeasurements(results, variant.name());
       any_latency = any_latency || !measurements.empty();
-      table.AddRow({results.job().id(), variant.name(), VariantBits(variant), FormatPercent(variant.accuracy()),
+      AddErrorNote(variant, results.job().id(), &clock_notes);
+      table.AddRow({results.job().id(), variant.name(), VariantBits(variant), AccuracyCell(variant),
                     IntegerAccuracyCell(variant), DeltaCell(variant, baseline), FormatKilobytes(variant.flash_bytes()),
                     FormatKilobytes(variant.ram_bytes()), FormatCount(variant.macs()),
                     LatencyCell(measurements, &clock_notes)});

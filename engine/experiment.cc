@@ -207,7 +207,10 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   } else {
     const auto train_start = Clock::now();
     std::vector<EpochRecord> history;
-    QATLAB_RETURN_IF_ERROR(Train(float_net.get(), data.train, data.test, FloatPlan(spec), report, &history));
+    const Status trained = Train(float_net.get(), data.train, data.test, FloatPlan(spec), report, &history);
+    // Every variant starts from the float model: if it diverges, the job fails.
+    if (IsTrainingDivergence(trained)) return trained.WithContext("float");
+    QATLAB_RETURN_IF_ERROR(trained);
     float_variant->set_train_seconds(SecondsSince(train_start));
     for (const EpochRecord& e : history) *float_variant->add_history() = ToEpochStats(e);
     output.float_checkpoint = WriteFloatCheckpoint(*float_net);
@@ -274,8 +277,15 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       Calibrate(net.get(), data.train, spec.ptq().calibration_samples(), RangeMethod::kMinMax, 99.99);
       if (spec.qat().learned_step_size()) net->EnableLearnedStepSize();
       std::vector<EpochRecord> history;
-      QATLAB_RETURN_IF_ERROR(Train(net.get(), data.train, data.test, QatPlan(spec, variant->name()), report, &history));
+      const Status trained = Train(net.get(), data.train, data.test, QatPlan(spec, variant->name()), report, &history);
       for (const EpochRecord& e : history) *variant->add_history() = ToEpochStats(e);
+      if (IsTrainingDivergence(trained)) {
+        // This variant ends here, with its reason; the others are kept.
+        variant->set_error(trained.message());
+        variant->set_train_seconds(SecondsSince(qat_start));
+        continue;
+      }
+      QATLAB_RETURN_IF_ERROR(trained);
       net->FreezeObservers(true);
       net->FreezeBatchNorm(true);
       net->FreezeWeightScales();

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "model_import/onnx_import.h"
+#include "model_import/onnx_inspector.h"
 
 namespace qatlab {
 namespace {
@@ -358,7 +359,9 @@ StatusOr<ImportedModel> ImportJobOnnxModel(const v1::ModelSpec& model) {
                                       "' names a model uploaded to the server; the worker fetches it into a local "
                                       "file before the engine runs");
   }
-  auto imported = ImportOnnxModelFile(path);
+  // Checked in a child process first: libonnx crashes on some hostile models
+  // (model_import/onnx_inspector.h).
+  auto imported = ImportOnnxModelFileCheckedInChild(path);
   if (!imported.ok()) return imported.status().WithContext("model.onnx");
   return imported;
 }

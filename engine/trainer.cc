@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <numeric>
 
 #include "engine/optimizer.h"
@@ -32,7 +33,15 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// One message for a non-finite loss, wherever it appears.
+Status Divergence(int epoch, int batch, double loss) {
+  return Status::FailedPrecondition("diverged at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) +
+                                    ": loss is " + (std::isnan(loss) ? "nan" : "inf") + "; try a lower learning rate");
+}
+
 }  // namespace
+
+bool IsTrainingDivergence(const Status& status) { return status.code() == StatusCode::kFailedPrecondition; }
 
 double Evaluate(Network* net, const Dataset& data, std::vector<int32_t>* predictions) {
   if (predictions != nullptr) predictions->assign(data.size(), 0);
@@ -106,7 +115,11 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
         batch_labels[i] = train.labels[index];
       }
       const Tensor& logits = net->Forward(batch_images.data(), n, true);
-      loss_sum += SoftmaxCrossEntropy(logits, batch_labels.data(), &grad_logits) * n;
+      const double batch_loss = SoftmaxCrossEntropy(logits, batch_labels.data(), &grad_logits);
+      // Past a non-finite loss every weight the update touches turns nan:
+      // stop with the place it happened rather than train on garbage.
+      if (!std::isfinite(batch_loss)) return Divergence(epoch + 1, b + 1, batch_loss);
+      loss_sum += batch_loss * n;
       for (int i = 0; i < n; ++i) correct += ArgMax(logits.sample(i), classes) == batch_labels[i] ? 1 : 0;
       seen += n;
       net->ZeroGradients();

@@ -56,8 +56,15 @@ struct TrainingPlan {
 // seeded Fisher-Yates; evaluates on `test` after every epoch and appends one
 // EpochRecord per epoch to `history`. Returns Cancelled as soon as
 // `progress` returns false (called after every batch and every epoch).
+// A batch whose loss is not finite (the training diverged) ends training
+// before that batch's update, with the only FailedPrecondition Train returns
+// (IsTrainingDivergence): "diverged at epoch E, batch B: loss is nan; try a
+// lower learning rate"; `history` then holds the epochs completed before it.
 Status Train(Network* net, const Dataset& train, const Dataset& test, const TrainingPlan& plan,
              const TrainingProgressCallback& progress, std::vector<EpochRecord>* history);
+
+// Whether `status`, returned by Train, says the training diverged.
+bool IsTrainingDivergence(const Status& status);
 
 // Accuracy in percent; `predictions` (optional) receives the argmax per image
 // (first index on ties).

@@ -28,7 +28,7 @@ StatusOr<OnnxModelSummary> InspectOnnxModel(std::string_view bytes) {
   return summary;
 }
 
-StatusOr<ImportedModel> ImportOnnxModelFile(const std::string& path) {
+StatusOr<std::string> ReadOnnxModelFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int error = errno;
@@ -39,7 +39,12 @@ StatusOr<ImportedModel> ImportOnnxModelFile(const std::string& path) {
   std::ostringstream bytes;
   bytes << in.rdbuf();
   if (in.bad()) return Status::IOError("cannot read ONNX model '" + path + "'");
-  auto model = ImportOnnxModel(bytes.str());
+  return bytes.str();
+}
+
+StatusOr<ImportedModel> ImportOnnxModelFile(const std::string& path) {
+  QATLAB_ASSIGN_OR_RETURN(const std::string bytes, ReadOnnxModelFile(path));
+  auto model = ImportOnnxModel(bytes);
   if (!model.ok()) return model.status().WithContext("ONNX model '" + path + "'");
   return model;
 }

@@ -48,6 +48,9 @@ struct ImportedModel {
 // Imports `bytes`. Errors as InspectOnnxModel.
 StatusOr<ImportedModel> ImportOnnxModel(std::string_view bytes);
 
+// The bytes of the file at `path`. Errors: NotFound / IOError naming the path.
+StatusOr<std::string> ReadOnnxModelFile(const std::string& path);
+
 // Reads and imports the ONNX file at `path`. Errors: NotFound / IOError
 // naming the path when it cannot be read, else ImportOnnxModel's, prefixed
 // with the path.

@@ -138,7 +138,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const ChildSpec& spe
       ::prctl(PR_SET_PDEATHSIG, spec.death_signal);
       if (::getppid() != parent) ::_exit(127);
     }
-    ::dup2(null_in, STDIN_FILENO);
+    ::dup2(spec.stdin_fd >= 0 ? spec.stdin_fd : null_in, STDIN_FILENO);
     if (out.child_end >= 0) ::dup2(out.child_end, STDOUT_FILENO);
     if (err.child_end >= 0) ::dup2(err.child_end, STDERR_FILENO);
     int failure[2] = {0, 0};  // {0: chdir, 1: exec; errno}

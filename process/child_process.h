@@ -40,6 +40,10 @@ struct ChildSpec {
   std::map<std::string, std::string> environment;
   // Empty: the parent's working directory.
   std::string working_directory;
+  // A descriptor the caller owns (e.g. a memfd holding the input), read by
+  // the child as its stdin from the descriptor's current offset; -1: stdin
+  // is /dev/null.
+  int stdin_fd = -1;
   ChildOutput stdout_to = ChildOutput::kNull;
   std::string stdout_path;  // with kFile
   ChildOutput stderr_to = ChildOutput::kNull;

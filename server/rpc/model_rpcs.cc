@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "digest/sha256.h"
-#include "model_import/onnx_import.h"
+#include "model_import/onnx_inspector.h"
 #include "server/rpc/blob_transfer.h"
 #include "server/rpc/grpc_status.h"
 
@@ -44,8 +44,13 @@ Status CheckUploadName(const std::string& field, const std::string& name) {
 }
 
 StatusOr<v1::Model> DescribeUploadedModel(const std::string& name, const std::string& bytes) {
-  StatusOr<OnnxModelSummary> summary = InspectOnnxModel(bytes);
+  // In a child process: libonnx crashes on some hostile models, and the
+  // server must survive them (model_import/onnx_inspector.h).
+  StatusOr<OnnxModelSummary> summary = InspectOnnxModelInChild(bytes);
   if (!summary.ok()) {
+    // The inspector could not be run: the server's installation is at fault,
+    // not the file.
+    if (summary.status().code() != StatusCode::kInvalidArgument) return summary.status();
     // Whatever the importer answers, the file is what is wrong: the client
     // must send another one.
     return Status::InvalidArgument(fmt::format("model '{}' cannot be imported: {}", name, summary.status().message()));

@@ -604,7 +604,8 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
 
   Statement variants = db_->Prepare(
       "SELECT name, kind, config, weight_bits, activation_bits, layer_weight_bits, accuracy, integer_accuracy, "
-      "agreement, flash_bytes, parameters, macs, ram_bytes, train_seconds, artifact, artifact_sha256, baseline_job "
+      "agreement, flash_bytes, parameters, macs, ram_bytes, train_seconds, artifact, artifact_sha256, baseline_job, "
+      "error "
       "FROM variant_results WHERE job_seq = ?1 ORDER BY ordinal");
   variants.Bind(1, seq);
   std::map<std::string, v1::VariantResult*> by_name;
@@ -627,6 +628,7 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
     v->set_artifact(variants.ColumnText(14));
     v->set_artifact_sha256(variants.ColumnText(15));
     v->set_baseline_job(variants.ColumnText(16));
+    v->set_error(variants.ColumnText(17));
     by_name[v->name()] = v;
   }
   QATLAB_RETURN_IF_ERROR(variants.status());
@@ -784,13 +786,13 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
     Statement row = db_->Prepare(
         "INSERT INTO variant_results (job_seq, ordinal, name, kind, config, weight_bits, activation_bits, "
         "layer_weight_bits, accuracy, integer_accuracy, agreement, flash_bytes, parameters, macs, ram_bytes, "
-        "train_seconds, artifact, artifact_sha256, baseline_job) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)");
+        "train_seconds, artifact, artifact_sha256, baseline_job, error) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)");
     row.Bind(1, seq).Bind(2, i).Bind(3, v.name()).Bind(4, v.kind()).Bind(5, v.config()).Bind(6, v.weight_bits());
     row.Bind(7, v.activation_bits()).Bind(8, JoinInts(v.layer_weight_bits())).Bind(9, v.accuracy());
     row.Bind(10, v.integer_accuracy()).Bind(11, v.agreement()).Bind(12, v.flash_bytes()).Bind(13, v.parameters());
     row.Bind(14, v.macs()).Bind(15, v.ram_bytes()).Bind(16, v.train_seconds()).Bind(17, v.artifact());
-    row.Bind(18, v.artifact_sha256()).Bind(19, v.baseline_job());
+    row.Bind(18, v.artifact_sha256()).Bind(19, v.baseline_job()).Bind(20, v.error());
     Status inserted = row.Run();
     if (!inserted.ok()) {
       return Status::InvalidArgument(

@@ -7,6 +7,7 @@
 # Every wait is bounded; on failure the logs are printed.
 set -euo pipefail
 build=$(cd "$1" && pwd)
+source_dir=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -27,7 +28,7 @@ cmake --install "$build" --prefix "$prefix" >"$work/install.log"
 for program in qatlab-server qatlab-worker qatlab-agent qatctl; do
   [[ -x $prefix/bin/$program ]] || fail "cmake --install did not install bin/$program"
 done
-for file in share/qatlab/firmware/mps2-an386/qatlab-fw.elf share/qatlab/python/qatlab/v1/experiment_pb2_grpc.py \
+for file in libexec/qatlab/qatlab-onnx-inspect share/qatlab/firmware/mps2-an386/qatlab-fw.elf share/qatlab/python/qatlab/v1/experiment_pb2_grpc.py \
   share/qatlab/python/sweep.py share/qatlab/examples/demo.json lib/systemd/system/qatlab-server.service \
   lib/systemd/system/qatlab-worker@.service lib/systemd/system/qatlab-agent@.service lib/sysusers.d/qatlab.conf; do
   [[ -f $prefix/$file ]] || fail "cmake --install did not install $file"
@@ -71,6 +72,17 @@ done
 grep -q "started (pid [0-9]*): $prefix/bin/qatlab-worker " "$work/server.log" ||
   fail "the server did not start the installed qatlab-worker"
 grep -q -- "--data-cache $data/cache" "$work/server.log" || fail "the local worker was not given <data-dir>/cache"
+
+# Uploaded ONNX models are checked by the installed libexec/qatlab/
+# qatlab-onnx-inspect: a model that crashes libonnx is refused, and the
+# server still takes the next one.
+if crashed=$(timeout 30 qatctl --server "$server" models upload \
+  "$source_dir/fuzz/crashes/onnx/segv-in-conv-pool-shape-inference" --name crash 2>&1); then
+  fail "the model that crashes libonnx was accepted: $crashed"
+fi
+[[ $crashed == *"the inspector crashed (signal 11)"* ]] || fail "the crashing model was refused for another reason: $crashed"
+timeout 30 qatctl --server "$server" models upload "$source_dir/fuzz/corpus/onnx/cnn.onnx" >"$work/upload.log" 2>&1 ||
+  fail "after the crashing model, a valid upload failed: $(cat "$work/upload.log")"
 
 cat >"$work/job.json" <<'JOB'
 {

@@ -118,5 +118,52 @@ TEST(MnistTraining, BadSpecIsRejectedBeforeTraining) {
   EXPECT_NE(output.status().message().find("model.layers[1] (dense)"), std::string::npos);
 }
 
+// A learning rate far too large for QAT only: both QAT variants diverge and
+// say where, while the float model and the PTQ variants, trained or
+// calibrated before, keep their figures and integer models.
+TEST(MnistTraining, ADivergedQatVariantEndsWithItsReasonAndTheOthersAreKept) {
+  v1::JobSpec spec = test_support::ShortQatSpec("mlp", {8, 4});
+  spec.mutable_qat()->set_learning_rate(1e30);
+  auto output = RunExperimentOnData(spec, Mnist(), ExperimentOptions{}, nullptr);
+  ASSERT_TRUE(output.ok()) << output.status().ToString();
+  const v1::JobResult& result = output->result;
+  ASSERT_EQ(result.variants_size(), 5);  // float, ptq_w8, qat_w8, ptq_w4, qat_w4
+  const auto* float_variant = Find(result, "float");
+  ASSERT_NE(float_variant, nullptr);
+  EXPECT_TRUE(float_variant->error().empty()) << float_variant->error();
+  EXPECT_GT(float_variant->accuracy(), 80.0);
+  for (const char* name : {"ptq_w8a8", "ptq_w4a8"}) {
+    const auto* ptq = Find(result, name);
+    ASSERT_NE(ptq, nullptr) << name;
+    EXPECT_TRUE(ptq->error().empty()) << name << ": " << ptq->error();
+    EXPECT_GT(ptq->integer_accuracy(), 50.0) << name;
+  }
+  for (const char* name : {"qat_w8a8", "qat_w4a8"}) {
+    const auto* qat = Find(result, name);
+    ASSERT_NE(qat, nullptr) << name;
+    EXPECT_TRUE(qat->error().starts_with("diverged at epoch 1, batch ")) << name << ": " << qat->error();
+    EXPECT_TRUE(qat->error().ends_with(": loss is nan; try a lower learning rate") ||
+                qat->error().ends_with(": loss is inf; try a lower learning rate"))
+        << qat->error();
+    EXPECT_EQ(qat->integer_accuracy(), 0.0) << name;
+    EXPECT_TRUE(qat->artifact().empty()) << name;
+  }
+  ASSERT_EQ(output->artifacts.size(), 2u);
+  EXPECT_EQ(output->artifacts[0].file_name, "ptq_w8a8.qmodel");
+  EXPECT_EQ(output->artifacts[1].file_name, "ptq_w4a8.qmodel");
+}
+
+// The float model every variant starts from diverges: the job fails, saying
+// so (FailedPrecondition: the worker does not retry it).
+TEST(MnistTraining, ADivergedFloatModelFailsTheJobWithItsReason) {
+  v1::JobSpec spec = test_support::ShortQatSpec("mlp", {8});
+  spec.mutable_training()->set_learning_rate(1e30);
+  auto output = RunExperimentOnData(spec, Mnist(), ExperimentOptions{}, nullptr);
+  ASSERT_FALSE(output.ok());
+  EXPECT_EQ(output.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(output.status().message().starts_with("float: diverged at epoch 1, batch ")) << output.status().message();
+  EXPECT_NE(output.status().message().find("try a lower learning rate"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace qatlab

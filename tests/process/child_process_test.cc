@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -58,6 +59,20 @@ TEST(ChildProcess, EnvironmentOverridesAndWorkingDirectoryReachTheChild) {
   auto run = RunToCompletion(spec, milliseconds(10000));
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   EXPECT_EQ(run->out, "seen /\n");
+}
+
+TEST(ChildProcess, ReadsStdinFromTheGivenDescriptor) {
+  const int input = ::memfd_create("child-stdin", MFD_CLOEXEC);
+  ASSERT_GE(input, 0);
+  const std::string bytes = "line one\nline two\n";
+  ASSERT_EQ(::write(input, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ASSERT_EQ(::lseek(input, 0, SEEK_SET), 0);
+  ChildSpec spec = Shell("wc -l");
+  spec.stdin_fd = input;
+  auto run = RunToCompletion(spec, milliseconds(10000));
+  ::close(input);
+  ASSERT_TRUE(run.ok()) << run.status().ToString();
+  EXPECT_EQ(run->out, "2\n");
 }
 
 TEST(ChildProcess, ATimeoutKillsTheChild) {

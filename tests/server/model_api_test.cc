@@ -5,6 +5,8 @@
 // Tests named OnnxModel* need the real ONNX importer (model_import/): they
 // upload a model it must accept.
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "engine/qmodel_writer.h"
 #include "server/rpc/blob_transfer.h"
@@ -153,6 +155,27 @@ TEST_F(ModelApiTest, NonOnnxAndTruncatedFilesAreRefusedAndNothingIsStored) {
   EXPECT_TRUE(ListModels().empty());
   EXPECT_EQ(BlobsNamed(Sha256Hex(junk)), 0);
   EXPECT_EQ(BlobsNamed(Sha256Hex(truncated)), 0);
+}
+
+TEST_F(ModelApiTest, AModelThatCrashesLibonnxIsRefusedAndTheServerKeepsServing) {
+  // fuzz/onnx_fuzzer.cc's SIGSEGV in libonnx's shape inference: checked in
+  // qatlab-onnx-inspect, so it ends the inspector, not this process's server.
+  std::ifstream in(std::string(QATLAB_SOURCE_DIR) + "/fuzz/crashes/onnx/segv-in-conv-pool-shape-inference",
+                   std::ios::binary);
+  ASSERT_TRUE(in);
+  std::ostringstream crash;
+  crash << in.rdbuf();
+  grpc::Status refused = UploadModelFile("crash", crash.str());
+  EXPECT_EQ(refused.error_code(), Code::INVALID_ARGUMENT) << refused.error_message();
+  EXPECT_EQ(refused.error_message(),
+            "model 'crash' cannot be imported: the ONNX model could not be checked: the inspector crashed (signal 11)");
+  EXPECT_EQ(BlobsNamed(Sha256Hex(crash.str())), 0);
+
+  // Still serving: the next request, and the next upload, work.
+  EXPECT_TRUE(ListModels().empty());
+  grpc::Status uploaded = UploadModelFile("tiny", qatlab::testing::TinyOnnxLinearModel());
+  ASSERT_TRUE(uploaded.ok()) << uploaded.error_message();
+  ASSERT_EQ(ListModels().size(), 1u);
 }
 
 TEST_F(ModelApiTest, UploadsWithBadHeadersAreRefused) {
