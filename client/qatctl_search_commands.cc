@@ -175,14 +175,13 @@ v1::QuantConfig ConfigOf(const std::string& name, const std::vector<int>& bits, 
 }
 
 // The one place candidates are submitted: each configuration QAT-trained
-// from the spec's float baseline and measured on the board. Until jobs can
-// share a baseline (JobSpec.baseline_job), each is its own job with the same
-// spec and seed: the engine is deterministic, so every job's float baseline
-// is the same model, and the jobs run in parallel on the worker pool.
+// from `baseline_job`'s float model (the sensitivity job's: trained once for
+// the whole search) and measured on the board; one job each, so the worker
+// pool runs them in parallel.
 // Returns the job ids, one per configuration, in order.
 StatusOr<std::vector<std::string>> SubmitCandidateJobs(SearchClient& client, const v1::JobSpec& spec,
                                                        const std::vector<v1::QuantConfig>& configs,
-                                                       const std::string& board) {
+                                                       const std::string& board, const std::string& baseline_job) {
   std::vector<std::string> ids;
   for (const v1::QuantConfig& config : configs) {
     v1::JobSpec job = spec;
@@ -190,6 +189,9 @@ StatusOr<std::vector<std::string>> SubmitCandidateJobs(SearchClient& client, con
     *job.add_configs() = config;
     job.set_skip_ptq(true);
     job.set_skip_qat(false);
+    // The float model the sensitivity job trained: every candidate starts
+    // from it instead of training its own (JobSpec.baseline_job).
+    job.set_baseline_job(baseline_job);
     job.clear_measure_on();
     job.add_measure_on(board);
     (*job.mutable_labels())["search-step"] = "candidate";
@@ -393,7 +395,7 @@ class SearchRun {
       verified_.push_back(v);
     }
     for (const Verified& v : verified_) configs.push_back(ConfigOf(v.config_name, v.predicted.bits, v.uniform));
-    QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> ids, SubmitCandidateJobs(client_, spec_, configs, flags_.board));
+    QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> ids, SubmitCandidateJobs(client_, spec_, configs, flags_.board, sensitivity_job_));
     Log(fmt::format("verify: {} QAT jobs ({} candidates + uniform w8, w4, w2), each measured on a {} board", ids.size(),
                     candidates_.size(), flags_.board));
     for (size_t i = 0; i < verified_.size(); ++i) {

@@ -110,6 +110,8 @@ int RunJobCommand(const RunCommandOptions& options) {
                  OneLine(output.status().ToString()).c_str());
     return code;
   }
+  // The record names the variants' models, not the float checkpoint.
+  RecordRunOutputs(output->artifacts, &record);
   std::vector<VariantArtifact> files = std::move(output->artifacts);
   if (!output->float_checkpoint.empty()) {
     files.push_back(VariantArtifact{"float", kFloatCheckpointName, std::move(output->float_checkpoint)});
@@ -126,7 +128,6 @@ int RunJobCommand(const RunCommandOptions& options) {
     std::filesystem::rename(temporary, path, error);
     if (error) return Fail("cannot rename to '" + path.string() + "': " + error.message());
   }
-  RecordRunOutputs(output->artifacts, &record);
   *output->result.mutable_run() = std::move(record);
   std::string json;
   google::protobuf::util::JsonPrintOptions print;
