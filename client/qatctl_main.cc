@@ -90,8 +90,9 @@ int main(int argc, char** argv) {
   watch->add_flag("--no-measurements", watch_no_measurements,
                   "stop when the job ends, without following the measurements it queued");
   bool show_layers = false;
-  auto* show = app.add_subcommand("show", "a job, its results and its measurements; or a sweep: one line per job "
-                                          "and the best so far");
+  auto* show = app.add_subcommand("show",
+                                  "a job, its results and its measurements; or a sweep: one line per job "
+                                  "and the best so far");
   show->add_option("id", job_id, "job id or sweep id")->required();
   show->add_flag("--layers", show_layers, "also the per-layer cycles each board measured");
   auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job, or every unfinished job of a sweep");

@@ -395,7 +395,8 @@ class SearchRun {
       verified_.push_back(v);
     }
     for (const Verified& v : verified_) configs.push_back(ConfigOf(v.config_name, v.predicted.bits, v.uniform));
-    QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> ids, SubmitCandidateJobs(client_, spec_, configs, flags_.board, sensitivity_job_));
+    QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                            SubmitCandidateJobs(client_, spec_, configs, flags_.board, sensitivity_job_));
     Log(fmt::format("verify: {} QAT jobs ({} candidates + uniform w8, w4, w2), each measured on a {} board", ids.size(),
                     candidates_.size(), flags_.board));
     for (size_t i = 0; i < verified_.size(); ++i) {
