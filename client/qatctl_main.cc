@@ -129,8 +129,8 @@ int main(int argc, char** argv) {
 
   // report
   qatlab::ReportFlags report_flags;
-  auto* report = app.add_subcommand("report", "write an HTML report (tables and plots) of one or more jobs");
-  report->add_option("ids", report_flags.ids, "job ids")->required();
+  auto* report = app.add_subcommand("report", "write an HTML report (tables and plots) of jobs or sweeps");
+  report->add_option("ids", report_flags.ids, "job ids or sweep ids")->required();
   report->add_option("-o,--output", report_flags.output, "the HTML file to write")->required();
   report->add_flag("--force", report_flags.force, "overwrite the file if it exists");
   report->add_option("--title", report_flags.title, "the report's title (default: the job ids)");

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "client/output_files.h"
+#include "client/sweep_ids.h"
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "report/html_report.h"
 #include "server_client/server_link.h"
@@ -30,11 +31,21 @@ std::string NowUtc() {
 int QatctlCommands::Report(const ReportFlags& flags) {
   // Checked before any call, so a forgotten --force fails at once.
   if (Status free = CheckOutputFree(flags.output, flags.force); !free.ok()) return Fail(DescribeStatus(free));
-  // The jobs the ids name, each once, in order. A sweep id will expand here
-  // into its jobs.
+  // The jobs the ids name, each once, in order; a sweep id stands for its
+  // jobs (baselines first, then the grid's).
+  std::vector<std::string> job_ids;
+  for (const auto& id : flags.ids) {
+    if (!IsSweepId(id)) {
+      job_ids.push_back(id);
+      continue;
+    }
+    StatusOr<std::vector<std::string>> sweep_jobs = ResolveSweepJobIds(*stub_, options_.token, options_.timeout_ms, id);
+    if (!sweep_jobs.ok()) return Fail(DescribeStatus(sweep_jobs.status()));
+    job_ids.insert(job_ids.end(), sweep_jobs->begin(), sweep_jobs->end());
+  }
   std::vector<ReportedJob> jobs;
   std::vector<std::string> seen;
-  for (const auto& id : flags.ids) {
+  for (const auto& id : job_ids) {
     if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
     seen.push_back(id);
     v1::GetResultsRequest request;
@@ -54,11 +65,24 @@ int QatctlCommands::Report(const ReportFlags& flags) {
     jobs.push_back(std::move(job));
   }
 
+  // A job that started from another's float model carries that model's
+  // figures as its own float variant: when the baseline is in the report too,
+  // its float model is shown once, as the baseline's.
+  for (ReportedJob& job : jobs) {
+    auto* variants = job.result.mutable_variants();
+    for (int v = variants->size() - 1; v >= 0; --v) {
+      const std::string& baseline = variants->Get(v).baseline_job();
+      if (!baseline.empty() && std::find(seen.begin(), seen.end(), baseline) != seen.end()) {
+        variants->DeleteSubrange(v, 1);
+      }
+    }
+  }
+
   ReportOptions report;
   std::string ids;
-  for (const auto& job : jobs) {
+  for (const auto& id : flags.ids) {
     if (!ids.empty()) ids += ", ";
-    ids += job.job.id();
+    ids += id;
   }
   report.title = flags.title.empty() ? "qatlab report: " + ids : flags.title;
   report.generated_at = NowUtc();

@@ -113,6 +113,23 @@ TEST(SweepEndToEnd, TwelveConfigurationsShareOneFloatTraining) {
     ++float_rows;
   }
   EXPECT_EQ(float_rows, 1u) << compared.out;
+
+  // The report of the sweep: every quantized variant of the 12 jobs (PTQ and
+  // QAT) and the float model once, as points of the accuracy-against-flash
+  // plot, with its Pareto front marked.
+  const std::string report = service.work_dir() + "/sweep-report.html";
+  CapturedRun reported = service.Qatctl({"report", sweep_id, "-o", report});
+  ASSERT_EQ(reported.exit_status, 0) << reported.err;
+  const std::string html = ReadWholeFile(report);
+  auto count = [&html](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = html.find(needle); at != std::string::npos; at = html.find(needle, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("<circle class=\"point"), 2 * 12u + 1) << reported.err;
+  EXPECT_GE(count("data-pareto=\"true\""), 1u);
+  EXPECT_EQ(count("<polyline class=\"pareto\""), 1u);
+  for (const std::string& config : configs) EXPECT_NE(html.find("qat_" + config), std::string::npos) << config;
 }
 
 TEST(SweepEndToEnd, QatctlSubmitsListsShowsAndCancelsAWholeSweep) {
