@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "client/result_view.h"
+#include "client/terminal.h"
 #include "client/text_table.h"
 
 namespace qatlab {
@@ -154,14 +155,7 @@ void JobSetView::Show() {
     return;
   }
   const size_t width = columns_ ? columns_() : kDefaultColumns;
-  std::string frame;
-  if (lines_drawn_ > 0) frame += fmt::format("\x1b[{}F", lines_drawn_);
-  std::vector<std::string> lines = Lines(width);
-  for (const auto& line : lines) frame += "\x1b[2K" + line + "\n";
-  frame += "\x1b[J";
-  std::fputs(frame.c_str(), out_);
-  std::fflush(out_);
-  lines_drawn_ = static_cast<int>(lines.size());
+  RedrawFrame(out_, Lines(width), &lines_drawn_);
 }
 
 }  // namespace qatlab

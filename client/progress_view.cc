@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "client/result_view.h"
+#include "client/terminal.h"
 #include "client/text_table.h"
 
 namespace qatlab {
@@ -308,17 +309,7 @@ void ProgressView::Show() {
     return;
   }
   const size_t width = columns_ ? columns_() : kDefaultColumns;
-  std::string frame;
-  // Move to the start of the previous frame, overwrite it line by line, and
-  // clear whatever a longer previous frame left below. Every line fits the
-  // width, so none wraps and the count of lines to go back is exact.
-  if (lines_drawn_ > 0) frame += fmt::format("\x1b[{}F", lines_drawn_);
-  std::vector<std::string> lines = Lines(width);
-  for (const auto& line : lines) frame += "\x1b[2K" + line + "\n";
-  frame += "\x1b[J";
-  std::fputs(frame.c_str(), out_);
-  std::fflush(out_);
-  lines_drawn_ = static_cast<int>(lines.size());
+  RedrawFrame(out_, Lines(width), &lines_drawn_);
 }
 
 }  // namespace qatlab

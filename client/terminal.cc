@@ -21,4 +21,14 @@ size_t TerminalColumns(int fd) {
 
 bool IsTerminal(int fd) { return ::isatty(fd) == 1; }
 
+void RedrawFrame(std::FILE* out, const std::vector<std::string>& lines, int* lines_drawn) {
+  std::string frame;
+  if (*lines_drawn > 0) frame += "\x1b[" + std::to_string(*lines_drawn) + "F";
+  for (const auto& line : lines) frame += "\x1b[2K" + line + "\n";
+  frame += "\x1b[J";
+  std::fputs(frame.c_str(), out);
+  std::fflush(out);
+  *lines_drawn = static_cast<int>(lines.size());
+}
+
 }  // namespace qatlab

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
+#include <string>
+#include <vector>
 
 namespace qatlab {
 
@@ -12,5 +15,12 @@ size_t TerminalColumns(int fd);
 
 // True when `fd` is a terminal (output there is redrawn in place).
 bool IsTerminal(int fd);
+
+// Redraws a frame in place on a terminal: moves up to the start of the
+// previous frame (`*lines_drawn` lines), overwrites it line by line, clears
+// whatever a longer previous frame left below, and records the new frame's
+// line count. Every line must fit the width, so none wraps and the count of
+// lines to go back is exact.
+void RedrawFrame(std::FILE* out, const std::vector<std::string>& lines, int* lines_drawn);
 
 }  // namespace qatlab
