@@ -53,7 +53,7 @@ std::map<std::string, std::string> DownloadModels(RunningService& service, const
   if (!results) return models;
   for (const v1::VariantResult& variant : results->result().variants()) {
     if (variant.artifact().empty()) continue;
-    const std::string name = variant.artifact();
+    const std::string& name = variant.artifact();
     const std::string path = fmt::format("{}/{}-{}", service.work_dir(), job_id, name);
     CapturedRun got = service.Qatctl({"artifacts", "get", job_id, name, "-o", path});
     EXPECT_EQ(got.exit_status, 0) << got.err;

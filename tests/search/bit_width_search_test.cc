@@ -35,10 +35,11 @@ SearchProblem RandomProblem(int layers, uint32_t seed) {
     std::vector<WidthOption> options;
     options.push_back({8, 0, 0, 0, static_cast<double>(cycles8)});
     const int drop4 = drop(random);
-    options.push_back(
-        {4, static_cast<double>(drop4) / 4, -bytes8 / 2, 0, static_cast<double>(cycles8 - cycles(random) / 4)});
-    options.push_back({2, static_cast<double>(drop4 + drop(random)), -bytes8 * 3 / 4, 0,
-                       static_cast<double>(cycles8 - cycles(random) / 3)});
+    // Whole cycle counts, as a board reports them.
+    const int cycles4 = cycles8 - cycles(random) / 4;
+    const int cycles2 = cycles8 - cycles(random) / 3;
+    options.push_back({4, static_cast<double>(drop4) / 4, -bytes8 / 2, 0, static_cast<double>(cycles4)});
+    options.push_back({2, static_cast<double>(drop4 + drop(random)), -bytes8 * 3 / 4, 0, static_cast<double>(cycles2)});
     problem.layers.push_back(options);
   }
   return problem;
