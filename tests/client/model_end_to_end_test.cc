@@ -23,11 +23,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using test_support::RunCommand;
 
-std::string Trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
 int LineCount(const std::string& text) {
   std::istringstream stream(text);
   std::string line;

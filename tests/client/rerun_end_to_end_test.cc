@@ -26,19 +26,7 @@ namespace {
 
 using test_support::ReadWholeFile;
 
-class MnistCacheEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    StatusOr<std::string> directory = EnsureMnist10k(DefaultDataCacheDir());
-    ASSERT_TRUE(directory.ok()) << directory.status().ToString();
-  }
-};
 const auto* const kMnistEnvironment = ::testing::AddGlobalTestEnvironment(new MnistCacheEnvironment);
-
-std::string Trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 std::optional<v1::Job> WaitForEnd(RunningService& service, const std::string& job_id) {
   return service.WaitForJob(job_id, IsFinal, 120s, "job " + job_id + " to end");

@@ -235,4 +235,14 @@ std::string RunningService::Logs() const {
   return text;
 }
 
+std::string Trim(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+void MnistCacheEnvironment::SetUp() {
+  StatusOr<std::string> directory = EnsureMnist10k(DefaultDataCacheDir());
+  ASSERT_TRUE(directory.ok()) << directory.status().ToString();
+}
+
 }  // namespace qatlab::testing

@@ -102,4 +102,15 @@ std::string TinyJobJson(const std::string& experiment, int epochs, int qat_epoch
 
 bool IsFinal(const v1::Job& job);
 
+// Output without its trailing newlines and spaces (a printed id, a version).
+std::string Trim(std::string text);
+
+// Fetches MNIST-10k into the cache once for a whole test program (a no-op
+// when cached), before any worker starts, instead of letting parallel workers
+// race: register it with ::testing::AddGlobalTestEnvironment.
+class MnistCacheEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override;
+};
+
 }  // namespace qatlab::testing

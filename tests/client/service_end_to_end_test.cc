@@ -26,21 +26,7 @@ using test_support::LoggedChild;
 using test_support::ReadWholeFile;
 using test_support::RunCommand;
 
-// MNIST-10k must be in the cache before workers start: fetch it once for the
-// whole suite (a no-op when cached) instead of letting parallel workers race.
-class MnistCacheEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    StatusOr<std::string> directory = EnsureMnist10k(DefaultDataCacheDir());
-    ASSERT_TRUE(directory.ok()) << directory.status().ToString();
-  }
-};
 const auto* const kMnistEnvironment = ::testing::AddGlobalTestEnvironment(new MnistCacheEnvironment);
-
-std::string Trim(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
