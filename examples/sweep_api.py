@@ -28,6 +28,9 @@ from google.protobuf import json_format
 
 from qatlab.v1 import experiment_pb2, experiment_pb2_grpc, job_pb2
 
+# The token file is read as examples/sweep.py (and qatctl) read it.
+from sweep import read_token
+
 FINAL_STATES = {experiment_pb2.SUCCEEDED, experiment_pb2.FAILED, experiment_pb2.CANCELLED}
 
 
@@ -39,18 +42,6 @@ def parse_args():
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the whole sweep")
     parser.add_argument("--json-out", help="write the sweep and every job's results here as JSON")
     return parser.parse_args()
-
-
-def read_token(token_file):
-    """The first token line of the file ("TOKEN" or "ROLE TOKEN"), as qatctl reads it; else $QATLAB_TOKEN."""
-    if token_file:
-        with open(token_file, encoding="utf-8") as f:
-            for line in f:
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    return line.split()[-1]
-        return ""
-    return os.environ.get("QATLAB_TOKEN", "").strip()
 
 
 def read_sweep(path):
