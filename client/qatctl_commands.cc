@@ -187,18 +187,10 @@ int QatctlCommands::Submit(const SubmitFlags& flags, const std::string& idempote
 int QatctlCommands::Watch(const std::vector<std::string>& job_ids, bool follow_measurements) {
   if (job_ids.empty()) return Fail("INVALID_ARGUMENT: give at least one job id");
   // A sweep id stands for all of its jobs.
-  std::vector<std::string> expanded;
-  for (const std::string& id : job_ids) {
-    if (!IsSweepId(id)) {
-      expanded.push_back(id);
-      continue;
-    }
-    StatusOr<std::vector<std::string>> sweep_jobs = ResolveSweepJobIds(*stub_, options_.token, options_.timeout_ms, id);
-    if (!sweep_jobs.ok()) return Fail(DescribeStatus(sweep_jobs.status()));
-    expanded.insert(expanded.end(), sweep_jobs->begin(), sweep_jobs->end());
-  }
-  if (expanded.size() == 1 && !IsSweepId(job_ids.front())) return WatchOne(expanded.front(), follow_measurements);
-  return WatchMany(expanded);
+  StatusOr<std::vector<std::string>> expanded = ExpandSweepIds(*stub_, options_.token, options_.timeout_ms, job_ids);
+  if (!expanded.ok()) return Fail(DescribeStatus(expanded.status()));
+  if (expanded->size() == 1 && !IsSweepId(job_ids.front())) return WatchOne(expanded->front(), follow_measurements);
+  return WatchMany(*expanded);
 }
 
 int QatctlCommands::WatchOne(const std::string& job_id, bool follow_measurements) {

@@ -33,19 +33,11 @@ int QatctlCommands::Report(const ReportFlags& flags) {
   if (Status free = CheckOutputFree(flags.output, flags.force); !free.ok()) return Fail(DescribeStatus(free));
   // The jobs the ids name, each once, in order; a sweep id stands for its
   // jobs (baselines first, then the grid's).
-  std::vector<std::string> job_ids;
-  for (const auto& id : flags.ids) {
-    if (!IsSweepId(id)) {
-      job_ids.push_back(id);
-      continue;
-    }
-    StatusOr<std::vector<std::string>> sweep_jobs = ResolveSweepJobIds(*stub_, options_.token, options_.timeout_ms, id);
-    if (!sweep_jobs.ok()) return Fail(DescribeStatus(sweep_jobs.status()));
-    job_ids.insert(job_ids.end(), sweep_jobs->begin(), sweep_jobs->end());
-  }
+  StatusOr<std::vector<std::string>> job_ids = ExpandSweepIds(*stub_, options_.token, options_.timeout_ms, flags.ids);
+  if (!job_ids.ok()) return Fail(DescribeStatus(job_ids.status()));
   std::vector<ReportedJob> jobs;
   std::vector<std::string> seen;
-  for (const auto& id : job_ids) {
+  for (const auto& id : *job_ids) {
     if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
     seen.push_back(id);
     v1::GetResultsRequest request;

@@ -26,4 +26,18 @@ StatusOr<std::vector<std::string>> ResolveSweepJobIds(v1::ExperimentService::Stu
   return ids;
 }
 
+StatusOr<std::vector<std::string>> ExpandSweepIds(v1::ExperimentService::StubInterface& stub, const std::string& token,
+                                                  int timeout_ms, const std::vector<std::string>& ids) {
+  std::vector<std::string> expanded;
+  for (const std::string& id : ids) {
+    if (!IsSweepId(id)) {
+      expanded.push_back(id);
+      continue;
+    }
+    QATLAB_ASSIGN_OR_RETURN(std::vector<std::string> jobs, ResolveSweepJobIds(stub, token, timeout_ms, id));
+    expanded.insert(expanded.end(), jobs.begin(), jobs.end());
+  }
+  return expanded;
+}
+
 }  // namespace qatlab

@@ -26,4 +26,9 @@ StatusOr<std::vector<std::string>> ResolveSweepJobIds(v1::ExperimentService::Stu
                                                       const std::string& token, int timeout_ms,
                                                       const std::string& sweep_id);
 
+// `ids` with every sweep id replaced by its jobs' ids (ResolveSweepJobIds),
+// in order; job ids pass through unchanged.
+StatusOr<std::vector<std::string>> ExpandSweepIds(v1::ExperimentService::StubInterface& stub, const std::string& token,
+                                                  int timeout_ms, const std::vector<std::string>& ids);
+
 }  // namespace qatlab
