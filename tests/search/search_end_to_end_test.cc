@@ -18,11 +18,13 @@
 #include "qatlab_firmware_paths.h"
 #include "tests/client/running_service.h"
 #include "tests/support/test_processes.h"
+#include "tests/support/wait_until.h"
 
 namespace qatlab::testing {
 namespace {
 
 using test_support::LoggedChild;
+using test_support::WaitUntil;
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -55,6 +57,11 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
       service.work_dir() + "/agent.log", {{"QATLAB_TOKEN", ""}});
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   auto logs = [&] { return service.Logs() + "\n--- agent ---\n" + (*agent)->Log(); };
+  // The search measures on the board as soon as its sensitivity job ends,
+  // which can be before a just-started agent has registered it.
+  ASSERT_TRUE(WaitUntil([&] { return service.Qatctl({"devices"}).out.find("mps2-an386") != std::string::npos; },
+                        std::chrono::seconds(60), "the agent registering its mps2-an386 board"))
+      << logs();
 
   const std::string output = service.work_dir() + "/search";
   const CapturedRun run = service.Qatctl({"search", service.WriteFile("job.json", kJob), "--board", "mps2-an386",
