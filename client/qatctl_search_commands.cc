@@ -372,7 +372,13 @@ class SearchRun {
     budgets.max_ram_bytes = flags_.max_ram_bytes;
     budgets.max_latency_ms = flags_.max_latency_ms;
     QATLAB_ASSIGN_OR_RETURN(front_, search::SolveParetoFront(problem_, budgets));
-    candidates_ = search::SelectCandidates(front_, flags_.candidates);
+    std::vector<search::PredictedConfig> uniform;  // the rivals: a candidate that beats one outright is verified
+    for (int bits : search::kSearchWidths) {
+      QATLAB_ASSIGN_OR_RETURN(search::PredictedConfig u,
+                              search::Predict(problem_, std::vector<int>(weighted_layers_, bits)));
+      uniform.push_back(std::move(u));
+    }
+    candidates_ = search::SelectCandidates(front_, flags_.candidates, uniform);
     Log(fmt::format("solve: predicted front of {} configurations within the budgets; {} candidates", front_.size(),
                     candidates_.size()));
     return Status::Ok();

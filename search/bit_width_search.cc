@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -177,36 +179,59 @@ StatusOr<std::vector<PredictedConfig>> SolveParetoFront(const SearchProblem& pro
   return front;
 }
 
-std::vector<PredictedConfig> SelectCandidates(const std::vector<PredictedConfig>& front, int k) {
-  std::vector<PredictedConfig> chosen;
-  if (front.empty() || k <= 0) return chosen;
-  std::vector<bool> taken(front.size(), false);
-  // The most accurate (lowest drop; the cheapest of equals, as the front is ordered by cost).
-  size_t best = 0;
-  for (size_t i = 1; i < front.size(); ++i) {
-    if (front[i].accuracy_drop < front[best].accuracy_drop) best = i;
+bool IsUniform(const std::vector<int>& bits) {
+  return std::adjacent_find(bits.begin(), bits.end(), std::not_equal_to<>()) == bits.end();
+}
+
+std::vector<PredictedConfig> SelectCandidates(const std::vector<PredictedConfig>& front, int k,
+                                              const std::vector<PredictedConfig>& rivals) {
+  std::vector<size_t> pool;  // indices of the front's mixed configurations, in the front's order
+  for (size_t i = 0; i < front.size(); ++i) {
+    if (!IsUniform(front[i].bits)) pool.push_back(i);
   }
-  taken[best] = true;
-  const size_t want = std::min(front.size(), static_cast<size_t>(k));
-  // Evenly spaced positions along the front by latency, skipping taken ones.
-  for (size_t i = 0; i < want && std::count(taken.begin(), taken.end(), true) < static_cast<long>(want); ++i) {
+  const size_t want = std::min(pool.size(), static_cast<size_t>(std::max(k, 0)));
+  std::vector<size_t> chosen;  // positions in pool, in the order taken
+  std::vector<bool> taken(pool.size(), false);
+  auto take = [&](size_t at) {
+    if (chosen.size() < want && !taken[at]) {
+      taken[at] = true;
+      chosen.push_back(at);
+    }
+  };
+  // The most accurate of those that pass `fits` (the cheapest of equals: the front is ordered by cost).
+  auto most_accurate = [&](auto fits) -> std::optional<size_t> {
+    std::optional<size_t> best;
+    for (size_t at = 0; at < pool.size(); ++at) {
+      const PredictedConfig& c = front[pool[at]];
+      if (!fits(c)) continue;
+      if (!best || c.accuracy_drop < front[pool[*best]].accuracy_drop) best = at;
+    }
+    return best;
+  };
+  if (want == 0) return {};
+  take(*most_accurate([](const PredictedConfig&) { return true; }));
+  for (const PredictedConfig& rival : rivals) {
+    std::optional<size_t> at = most_accurate(
+        [&](const PredictedConfig& c) { return c.flash_bytes <= rival.flash_bytes && c.cycles <= rival.cycles; });
+    if (at) take(*at);
+  }
+  // Evenly spaced positions along the front by latency, the nearest free one above (else below) each.
+  for (size_t i = 0; i < want && chosen.size() < want; ++i) {
     const size_t position =
         want == 1 ? 0
-                  : static_cast<size_t>(std::llround(static_cast<double>(i) * static_cast<double>(front.size() - 1) /
+                  : static_cast<size_t>(std::llround(static_cast<double>(i) * static_cast<double>(pool.size() - 1) /
                                                      static_cast<double>(want - 1)));
     size_t at = position;
-    while (at < front.size() && taken[at]) ++at;
-    if (at == front.size()) {
+    while (at < pool.size() && taken[at]) ++at;
+    if (at == pool.size()) {
       at = position;
-      while (taken[at]) --at;  // some position below is free: fewer taken than front.size()
+      while (taken[at]) --at;  // some position below is free: fewer taken than pool.size()
     }
-    taken[at] = true;
+    take(at);
   }
-  chosen.push_back(front[best]);
-  for (size_t i = 0; i < front.size(); ++i) {
-    if (taken[i] && i != best) chosen.push_back(front[i]);
-  }
-  return chosen;
+  std::vector<PredictedConfig> result;
+  for (size_t at : chosen) result.push_back(front[pool[at]]);
+  return result;
 }
 
 }  // namespace qatlab::search

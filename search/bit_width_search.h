@@ -78,10 +78,21 @@ StatusOr<PredictedConfig> Predict(const SearchProblem& problem, const std::vecto
 // reachable flash is 5120 bytes, RAM 7840 bytes, latency 1.234 ms").
 StatusOr<std::vector<PredictedConfig>> SolveParetoFront(const SearchProblem& problem, const Budgets& budgets);
 
-// Up to k configurations spread along a front (as SolveParetoFront orders
-// it): the most accurate one first, then the others chosen at evenly spaced
-// positions of the front by latency. Deterministic. REQUIRES: k >= 0.
-std::vector<PredictedConfig> SelectCandidates(const std::vector<PredictedConfig>& front, int k);
+// Up to k mixed configurations from a front (as SolveParetoFront orders it)
+// to verify; uniform configurations (every layer at one width) are left out,
+// since the search verifies those anyway. In this order, each at most once:
+//   1. the most accurate;
+//   2. for each of `rivals` (the uniform configurations' predictions), the
+//      most accurate one with no more flash and no more cycles than the rival:
+//      the configuration that could beat it outright, which the engineer's
+//      question ("better than uniform w4 at no more cost?") needs verified;
+//   3. the rest at evenly spaced positions of the front by latency.
+// Deterministic. REQUIRES: k >= 0.
+std::vector<PredictedConfig> SelectCandidates(const std::vector<PredictedConfig>& front, int k,
+                                              const std::vector<PredictedConfig>& rivals = {});
+
+// True when every layer has the same width.
+bool IsUniform(const std::vector<int>& bits);
 
 // "8,4,2" for bits {8, 4, 2}.
 std::string BitsText(const std::vector<int>& bits);

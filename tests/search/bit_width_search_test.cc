@@ -191,28 +191,65 @@ TEST(Predict, AddsTheChosenOptionsToTheBase) {
   EXPECT_FALSE(Predict(problem, {8, 4}).ok());
 }
 
-TEST(SelectCandidates, TakesTheMostAccurateAndSpreadsTheRestDistinctAndDeterministic) {
+TEST(SelectCandidates, TakesTheMostAccurateAndSpreadsTheRestDistinctMixedAndDeterministic) {
   SearchProblem problem = RandomProblem(6, 5);
   StatusOr<std::vector<PredictedConfig>> front = SolveParetoFront(problem, {});
   ASSERT_TRUE(front.ok());
-  ASSERT_GT(front->size(), 8u);
+  std::vector<PredictedConfig> mixed;
+  for (const PredictedConfig& c : *front) {
+    if (!IsUniform(c.bits)) mixed.push_back(c);
+  }
+  ASSERT_GT(mixed.size(), 8u);
 
   std::vector<PredictedConfig> chosen = SelectCandidates(*front, 8);
 
   ASSERT_EQ(chosen.size(), 8u);
-  double best_drop = front->front().accuracy_drop;
-  for (const PredictedConfig& c : *front) best_drop = std::min(best_drop, c.accuracy_drop);
+  double best_drop = mixed.front().accuracy_drop;
+  for (const PredictedConfig& c : mixed) best_drop = std::min(best_drop, c.accuracy_drop);
   EXPECT_EQ(chosen.front().accuracy_drop, best_drop);
   std::set<std::vector<int>> distinct;
-  for (const PredictedConfig& c : chosen) distinct.insert(c.bits);
+  for (const PredictedConfig& c : chosen) {
+    EXPECT_FALSE(IsUniform(c.bits)) << BitsText(c.bits);
+    distinct.insert(c.bits);
+  }
   EXPECT_EQ(distinct.size(), 8u);
-  // The cheapest point of the front (by latency) is among them.
-  EXPECT_TRUE(distinct.count(front->front().bits));
+  // The cheapest mixed point of the front (by latency) is among them.
+  EXPECT_TRUE(distinct.count(mixed.front().bits));
   std::vector<PredictedConfig> again = SelectCandidates(*front, 8);
   for (size_t i = 0; i < chosen.size(); ++i) EXPECT_EQ(again[i].bits, chosen[i].bits);
 
-  EXPECT_EQ(SelectCandidates(*front, static_cast<int>(front->size()) + 5).size(), front->size());
+  EXPECT_EQ(SelectCandidates(*front, static_cast<int>(front->size()) + 5).size(), mixed.size());
   EXPECT_TRUE(SelectCandidates(*front, 0).empty());
+}
+
+TEST(SelectCandidates, TakesForEachRivalTheMostAccurateConfigurationNoCostlierThanIt) {
+  SearchProblem problem = RandomProblem(6, 7);
+  StatusOr<std::vector<PredictedConfig>> front = SolveParetoFront(problem, {});
+  ASSERT_TRUE(front.ok());
+  std::vector<PredictedConfig> rivals;
+  for (int bits : {8, 4, 2}) rivals.push_back(*Predict(problem, std::vector<int>(6, bits)));
+
+  // Only two slots beyond the most accurate: the rivals' challengers must win them over the spread.
+  std::vector<PredictedConfig> chosen = SelectCandidates(*front, 3, rivals);
+
+  std::set<std::vector<int>> distinct;
+  for (const PredictedConfig& c : chosen) distinct.insert(c.bits);
+  int challengers = 0;
+  for (const PredictedConfig& rival : rivals) {
+    // The expected challenger, found by brute force over the front.
+    const PredictedConfig* best = nullptr;
+    for (const PredictedConfig& c : *front) {
+      if (IsUniform(c.bits) || c.flash_bytes > rival.flash_bytes || c.cycles > rival.cycles) continue;
+      if (best == nullptr || c.accuracy_drop < best->accuracy_drop) best = &c;
+    }
+    if (best == nullptr) continue;
+    ++challengers;
+    if (challengers <= 2) {
+      EXPECT_TRUE(distinct.count(best->bits)) << "rival " << BitsText(rival.bits);
+    }
+  }
+  EXPECT_GT(challengers, 0) << "the random problem should give some rival a challenger";
+  ASSERT_EQ(chosen.size(), 3u);
 }
 
 }  // namespace
