@@ -18,6 +18,7 @@
 #include "server/rpc/auth.h"
 #include "server/rpc/experiment_service.h"
 #include "server/rpc/private_files.h"
+#include "server/rpc/reflection_v1.h"
 #include "server/rpc/worker_service.h"
 #include "server/store/random_tokens.h"
 #include "server/store/write_probe.h"
@@ -167,8 +168,11 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   }
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection in both versions: v1alpha from gRPC's plugin, v1 our own
+  // (reflection_v1.h); each lists the other.
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetOption(ReflectionV1Option());
   builder.AddListeningPort(options.listen, credentials, &server->port_);
   std::string local_worker_socket;
   if (!options.tls_cert_file.empty() && options.local_workers > 0) {

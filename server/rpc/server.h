@@ -1,7 +1,8 @@
 // QatlabServer assembles the parts: the JobStore and ArtifactStore under the
-// data directory, the two gRPC services (plus health and reflection), the
-// lease reaper thread and the local worker supervisor. main.cc only parses
-// flags into ServerOptions; tests start the same server in-process.
+// data directory, the two gRPC services (plus health and reflection, v1 and
+// v1alpha), the lease reaper thread and the local worker supervisor. main.cc
+// only parses flags into ServerOptions; tests start the same server
+// in-process.
 #pragma once
 
 #include <atomic>
