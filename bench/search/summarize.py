@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Summarizes a search bench run (run_search_bench.sh) as Markdown.
 
-Usage: summarize.py SEARCH_JSON SEED2_RESULT_JSON SEED3_RESULT_JSON
+Usage: summarize.py SEARCH_JSON SEED2_RESULT_JSON SEED3_RESULT_JSON [--svg FILE]
+
+--svg FILE also writes the measured points as a two-panel SVG plot: mean
+integer accuracy (bars: the seeds' min..max) against flash and against
+measured latency, uniform and mixed configurations marked apart.
 
 Seed 1 is the search's own verification (one job per configuration); seeds
 2 and 3 are one job each over the same configurations. For every uniform
@@ -13,8 +17,14 @@ import json
 import statistics
 import sys
 
-search = json.load(open(sys.argv[1]))
-seeds = [json.load(open(path)) for path in sys.argv[2:]]
+args = sys.argv[1:]
+svg_path = None
+if "--svg" in args:
+    at = args.index("--svg")
+    svg_path = args[at + 1]
+    del args[at:at + 2]
+search = json.load(open(args[0]))
+seeds = [json.load(open(path)) for path in args[1:]]
 
 rows = []
 for v in search["verified"]:
@@ -95,3 +105,68 @@ for u in (r for r in rows if r["uniform"]):
     if strictly:
         text += "; strictly dominated by more than the spread by " + ", ".join(c["config"] for c in strictly)
     print(f"- {text}")
+
+
+def write_svg(path):
+    """Two panels, accuracy against flash and against measured latency; stdlib only."""
+    width, height, margin = 460, 380, 60
+    # The axis spans the configurations within 10 points of the best mean; the others are named below it.
+    best = max(r["mean"] for r in rows)
+    shown = [r for r in rows if r["mean"] >= best - 10]
+    hidden = [r for r in rows if r["mean"] < best - 10]
+    lo = min(min(r["accuracies"]) for r in shown)
+    hi = max(max(r["accuracies"]) for r in shown)
+    pad = (hi - lo) * 0.05 or 1
+    lo, hi = lo - pad, hi + pad
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{height + 40}" '
+             f'font-family="sans-serif" font-size="11">',
+             f'<text x="{width}" y="18" text-anchor="middle" font-size="14">{search["board"]}: measured '
+             f'configurations, mean integer accuracy over {1 + len(seeds)} seeds (bars: min..max)</text>']
+    for panel, (key, title) in enumerate((("flash", "flash (bytes)"), ("ms", "measured latency (ms)"))):
+        x0 = panel * width
+        xs = [r[key] for r in shown]
+        xlo, xhi = min(xs), max(xs)
+        xpad = (xhi - xlo) * 0.08 or 1
+        xlo, xhi = xlo - xpad, xhi + xpad
+
+        def px(v):
+            return x0 + margin + (v - xlo) / (xhi - xlo) * (width - margin - 20)
+
+        def py(v):
+            return 30 + (hi - v) / (hi - lo) * (height - margin)
+
+        bottom = 30 + height - margin
+        parts.append(f'<line x1="{x0 + margin}" y1="{bottom}" x2="{x0 + width - 20}" y2="{bottom}" stroke="#444"/>')
+        parts.append(f'<line x1="{x0 + margin}" y1="30" x2="{x0 + margin}" y2="{bottom}" stroke="#444"/>')
+        parts.append(f'<text x="{x0 + (width + margin) / 2}" y="{bottom + 32}" text-anchor="middle">{title}</text>')
+        parts.append(f'<text transform="translate({x0 + 16},{(30 + bottom) / 2}) rotate(-90)" '
+                     f'text-anchor="middle">integer accuracy (%)</text>')
+        for i in range(5):
+            v = lo + (hi - lo) * i / 4
+            parts.append(f'<text x="{x0 + margin - 4}" y="{py(v) + 4:.1f}" text-anchor="end">{v:.1f}</text>')
+            xv = xlo + (xhi - xlo) * i / 4
+            parts.append(f'<text x="{px(xv):.1f}" y="{bottom + 16}" text-anchor="middle">{xv:.5g}</text>')
+        for r in shown:
+            color = "#d62728" if r["uniform"] else "#1f77b4"
+            x = px(r[key])
+            parts.append(f'<line x1="{x:.1f}" y1="{py(max(min(r["accuracies"]), lo)):.1f}" x2="{x:.1f}" '
+                         f'y2="{py(max(r["accuracies"])):.1f}" stroke="{color}"/>')
+            shape = (f'<rect x="{x - 4:.1f}" y="{py(r["mean"]) - 4:.1f}" width="8" height="8" fill="{color}"/>'
+                     if r["uniform"] else f'<circle cx="{x:.1f}" cy="{py(r["mean"]):.1f}" r="4" fill="{color}"/>')
+            parts.append(shape)
+            parts.append(f'<text x="{x + 6:.1f}" y="{py(r["mean"]) - 5:.1f}" fill="{color}">{r["config"]} '
+                         f'({r["bits"]})</text>' if r["uniform"] else
+                         f'<text x="{x + 6:.1f}" y="{py(r["mean"]) + 12:.1f}" fill="{color}">{r["config"]}</text>')
+    parts.append(f'<text x="{margin}" y="{height + 34}" fill="#1f77b4">&#9679; mixed candidates</text>')
+    parts.append(f'<text x="{margin + 140}" y="{height + 34}" fill="#d62728">&#9632; uniform</text>')
+    if hidden:
+        names = ", ".join(f'{r["config"]} ({r["mean"]:.1f}%)' for r in hidden)
+        parts.append(f'<text x="{margin + 240}" y="{height + 34}">not drawn, more than 10 points below the best: '
+                     f'{names}</text>')
+    parts.append('</svg>')
+    with open(path, "w") as out:
+        out.write("\n".join(parts) + "\n")
+
+
+if svg_path:
+    write_svg(svg_path)
