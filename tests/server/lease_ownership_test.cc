@@ -53,7 +53,11 @@ class LeaseOwnershipTest : public ::testing::Test {
         dir_.File("server.log"));
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
-    auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    // A channel of its own: one sharing the global subchannel pool would
+    // reuse the connection to the server that was stopped.
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto channel = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), arguments);
     ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + milliseconds(15000))) << server_->Log();
     experiments_ = v1::ExperimentService::NewStub(channel);
     workers_ = v1::WorkerService::NewStub(channel);
@@ -170,14 +174,14 @@ TEST_F(LeaseOwnershipTest, AnotherWorkerTokenHoldingTheLeaseIdIsPermissionDenied
 TEST_F(LeaseOwnershipTest, TheBindingSurvivesAServerStoppedWithSigterm) {
   const v1::LeaseJobResponse lease = SubmitAndLeaseAsA();
   ASSERT_TRUE(lease.has_job());
-  RestartServer(SIGTERM);
+  ASSERT_NO_FATAL_FAILURE(RestartServer(SIGTERM));
   ExpectOnlyAMayUse(lease);
 }
 
 TEST_F(LeaseOwnershipTest, TheBindingSurvivesAServerKilledWithSigkill) {
   const v1::LeaseJobResponse lease = SubmitAndLeaseAsA();
   ASSERT_TRUE(lease.has_job());
-  RestartServer(SIGKILL);
+  ASSERT_NO_FATAL_FAILURE(RestartServer(SIGKILL));
   ExpectOnlyAMayUse(lease);
 }
 
