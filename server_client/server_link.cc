@@ -179,6 +179,7 @@ std::string DescribeStatus(const Status& status) {
     case StatusCode::kCancelled: code = "CANCELLED"; break;
     case StatusCode::kResourceExhausted: code = "RESOURCE_EXHAUSTED"; break;
     case StatusCode::kUnauthenticated: code = "UNAUTHENTICATED"; break;
+    case StatusCode::kPermissionDenied: code = "PERMISSION_DENIED"; break;
     case StatusCode::kInternal: code = "INTERNAL"; break;
   }
   if (status.ok()) return code;

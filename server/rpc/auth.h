@@ -69,7 +69,7 @@ class TokenAuthenticator {
   // PERMISSION_DENIED when `priority` is above the client limit and the
   // caller is not an admin (call after Check).
   grpc::Status CheckPriority(const grpc::ServerContextBase& context, int64_t priority) const;
-  // Who is calling, for binding leases to their takers (lease_holders.h):
+  // Who is calling, for binding leases to their takers (server/store/lease.h):
   // the digest of the token presented; "" when the server is open (call
   // after Check).
   std::string Holder(const grpc::ServerContextBase& context) const;

@@ -40,8 +40,8 @@ grpc::Status RegisterDevice(DeviceStore* store, const v1::RegisterDeviceRequest&
 }
 
 grpc::Status LeaseMeasurement(DeviceStore* store, grpc::ServerContext* context, const std::atomic<bool>& draining,
-                              int max_wait_ms, const v1::LeaseMeasurementRequest& request,
-                              v1::LeaseMeasurementResponse* response) {
+                              int max_wait_ms, const std::string& token_digest,
+                              const v1::LeaseMeasurementRequest& request, v1::LeaseMeasurementResponse* response) {
   if (store == nullptr) return Unimplemented();
   if (request.device_id().empty()) return Invalid("device_id: empty; use the id RegisterDevice returned");
   if (request.wait_ms() < 0) return Invalid(fmt::format("wait_ms: {} is negative", request.wait_ms()));
@@ -51,7 +51,7 @@ grpc::Status LeaseMeasurement(DeviceStore* store, grpc::ServerContext* context, 
     // Read the generation before looking, so work queued between the look
     // and the wait still wakes us.
     const uint64_t generation = store->QueueGeneration();
-    StatusOr<std::optional<MeasurementLease>> lease = store->LeaseNext(request.device_id());
+    StatusOr<std::optional<MeasurementLease>> lease = store->LeaseNext(request.device_id(), token_digest);
     if (!lease.ok()) return ToGrpcStatus(lease.status());
     if (lease->has_value()) {
       MeasurementLease& granted = **lease;
@@ -69,18 +69,20 @@ grpc::Status LeaseMeasurement(DeviceStore* store, grpc::ServerContext* context, 
   return grpc::Status::OK;
 }
 
-grpc::Status HeartbeatMeasurement(DeviceStore* store, const v1::HeartbeatMeasurementRequest& request,
-                                  v1::HeartbeatResponse* response) {
+grpc::Status HeartbeatMeasurement(DeviceStore* store, const std::string& token_digest,
+                                  const v1::HeartbeatMeasurementRequest& request, v1::HeartbeatResponse* response) {
   if (store == nullptr) return Unimplemented();
   if (grpc::Status s = RequireLeaseFields(request.measurement_id(), request.lease_id()); !s.ok()) return s;
-  StatusOr<MeasurementHeartbeat> outcome = store->Heartbeat(request.measurement_id(), request.lease_id());
+  StatusOr<MeasurementHeartbeat> outcome =
+      store->Heartbeat(request.measurement_id(), {request.lease_id(), token_digest});
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   response->set_lease_lost(outcome->lease_lost);
   response->set_lease_deadline_unix_ms(outcome->deadline_unix_ms);
   return grpc::Status::OK;
 }
 
-grpc::Status CompleteMeasurement(DeviceStore* store, const v1::CompleteMeasurementRequest& request) {
+grpc::Status CompleteMeasurement(DeviceStore* store, const std::string& token_digest,
+                                 const v1::CompleteMeasurementRequest& request) {
   if (store == nullptr) return Unimplemented();
   if (grpc::Status s = RequireLeaseFields(request.measurement_id(), request.lease_id()); !s.ok()) return s;
   if (!request.has_result()) return Invalid("result: missing; CompleteMeasurement carries the MeasurementResult");
@@ -89,13 +91,15 @@ grpc::Status CompleteMeasurement(DeviceStore* store, const v1::CompleteMeasureme
     return Invalid(fmt::format("result.bit_exact_inputs: {} is outside 0..checked_inputs ({})",
                                result.bit_exact_inputs(), result.checked_inputs()));
   }
-  return ToGrpcStatus(store->Complete(request.measurement_id(), request.lease_id(), result));
+  return ToGrpcStatus(store->Complete(request.measurement_id(), {request.lease_id(), token_digest}, result));
 }
 
-grpc::Status FailMeasurement(DeviceStore* store, const v1::FailMeasurementRequest& request) {
+grpc::Status FailMeasurement(DeviceStore* store, const std::string& token_digest,
+                             const v1::FailMeasurementRequest& request) {
   if (store == nullptr) return Unimplemented();
   if (grpc::Status s = RequireLeaseFields(request.measurement_id(), request.lease_id()); !s.ok()) return s;
-  return ToGrpcStatus(store->Fail(request.measurement_id(), request.lease_id(), request.error(), request.retryable()));
+  return ToGrpcStatus(
+      store->Fail(request.measurement_id(), {request.lease_id(), token_digest}, request.error(), request.retryable()));
 }
 
 grpc::Status ListDevices(DeviceStore* store, v1::ListDevicesResponse* response) {

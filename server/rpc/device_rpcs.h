@@ -5,7 +5,9 @@
 // the Status through ToGrpcStatus. A null store (a server assembled without
 // the device side) answers UNIMPLEMENTED.
 //
-// The caller has already checked authentication.
+// The caller has already checked authentication. `token_digest` is the
+// caller's (TokenAuthenticator::Holder): leases are bound to it and checked
+// against it (server/store/lease.h).
 #pragma once
 
 #include <grpcpp/server_context.h>
@@ -26,12 +28,14 @@ grpc::Status RegisterDevice(DeviceStore* store, const v1::RegisterDeviceRequest&
 // Long-polls up to min(wait_ms, max_wait_ms); ends early when the server
 // drains or the client goes away. An empty response means "nothing for you".
 grpc::Status LeaseMeasurement(DeviceStore* store, grpc::ServerContext* context, const std::atomic<bool>& draining,
-                              int max_wait_ms, const v1::LeaseMeasurementRequest& request,
-                              v1::LeaseMeasurementResponse* response);
-grpc::Status HeartbeatMeasurement(DeviceStore* store, const v1::HeartbeatMeasurementRequest& request,
-                                  v1::HeartbeatResponse* response);
-grpc::Status CompleteMeasurement(DeviceStore* store, const v1::CompleteMeasurementRequest& request);
-grpc::Status FailMeasurement(DeviceStore* store, const v1::FailMeasurementRequest& request);
+                              int max_wait_ms, const std::string& token_digest,
+                              const v1::LeaseMeasurementRequest& request, v1::LeaseMeasurementResponse* response);
+grpc::Status HeartbeatMeasurement(DeviceStore* store, const std::string& token_digest,
+                                  const v1::HeartbeatMeasurementRequest& request, v1::HeartbeatResponse* response);
+grpc::Status CompleteMeasurement(DeviceStore* store, const std::string& token_digest,
+                                 const v1::CompleteMeasurementRequest& request);
+grpc::Status FailMeasurement(DeviceStore* store, const std::string& token_digest,
+                             const v1::FailMeasurementRequest& request);
 
 // --- ExperimentService ---
 grpc::Status ListDevices(DeviceStore* store, v1::ListDevicesResponse* response);

@@ -18,6 +18,7 @@ grpc::StatusCode ToGrpcCode(StatusCode code) {
     case StatusCode::kCancelled: return grpc::StatusCode::CANCELLED;
     case StatusCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case StatusCode::kUnauthenticated: return grpc::StatusCode::UNAUTHENTICATED;
+    case StatusCode::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
     case StatusCode::kInternal: return grpc::StatusCode::INTERNAL;
   }
   return grpc::StatusCode::INTERNAL;  // unreachable: every code is listed above

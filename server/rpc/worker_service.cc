@@ -29,8 +29,8 @@ grpc::Status RequireLeaseFields(const std::string& job_id, const std::string& le
 
 }  // namespace
 
-grpc::Status WorkerService::CheckHolder(const grpc::ServerContext& context, const std::string& lease_id) const {
-  return holders_.Check(lease_id, deps_.authenticator.Holder(context));
+LeaseClaim WorkerService::Claim(const grpc::ServerContext& context, const std::string& lease_id) const {
+  return {lease_id, deps_.authenticator.Holder(context)};
 }
 
 grpc::Status WorkerService::LeaseJob(grpc::ServerContext* context, const v1::LeaseJobRequest* request,
@@ -50,14 +50,14 @@ grpc::Status WorkerService::LeaseJob(grpc::ServerContext* context, const v1::Lea
     // Read the generation before looking, so a submission that lands between
     // the look and the wait still wakes us.
     const uint64_t generation = deps_.notifier.QueueGeneration();
-    StatusOr<std::optional<JobLease>> lease = deps_.store.LeaseNext(request->worker_id());
+    StatusOr<std::optional<JobLease>> lease =
+        deps_.store.LeaseNext(request->worker_id(), deps_.authenticator.Holder(*context));
     if (!lease.ok()) return ToGrpcStatus(lease.status());
     if (lease->has_value()) {
       JobLease& granted = **lease;
       *response->mutable_job() = std::move(granted.job);
       response->set_lease_id(granted.lease_id);
       response->set_lease_deadline_unix_ms(granted.deadline_unix_ms);
-      holders_.Grant(granted.lease_id, deps_.authenticator.Holder(*context));
       return grpc::Status::OK;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -73,8 +73,7 @@ grpc::Status WorkerService::Heartbeat(grpc::ServerContext* context, const v1::He
                                       v1::HeartbeatResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (grpc::Status s = RequireLeaseFields(request->job_id(), request->lease_id()); !s.ok()) return s;
-  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
-  StatusOr<HeartbeatOutcome> outcome = deps_.store.Heartbeat(request->job_id(), request->lease_id(),
+  StatusOr<HeartbeatOutcome> outcome = deps_.store.Heartbeat(request->job_id(), Claim(*context, request->lease_id()),
                                                              request->has_progress() ? &request->progress() : nullptr);
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   response->set_cancelled(outcome->cancelled);
@@ -87,7 +86,12 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context, const v1::
                                         v1::CompleteJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (grpc::Status s = RequireLeaseFields(request->job_id(), request->lease_id()); !s.ok()) return s;
-  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
+  const LeaseClaim claim = Claim(*context, request->lease_id());
+  // Before looking at the result: another token's lease learns nothing of the
+  // job's artifacts.
+  if (Status s = deps_.store.CheckLease(request->job_id(), claim); s.code() == StatusCode::kPermissionDenied) {
+    return ToGrpcStatus(s);
+  }
   if (!request->has_result()) return Invalid("result: missing; CompleteJob carries the JobResult");
   for (int i = 0; i < request->result().variants_size(); ++i) {
     const v1::VariantResult& v = request->result().variants(i);
@@ -110,22 +114,16 @@ grpc::Status WorkerService::CompleteJob(grpc::ServerContext* context, const v1::
     }
   }
   // The store queues what spec.measure_on asks for in the same transaction.
-  grpc::Status completed =
-      ToGrpcStatus(deps_.store.Complete(request->job_id(), request->lease_id(), request->result()));
-  if (completed.ok()) holders_.Forget(request->lease_id());
-  return completed;
+  return ToGrpcStatus(deps_.store.Complete(request->job_id(), claim, request->result()));
 }
 
 grpc::Status WorkerService::FailJob(grpc::ServerContext* context, const v1::FailJobRequest* request,
                                     v1::FailJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   if (grpc::Status s = RequireLeaseFields(request->job_id(), request->lease_id()); !s.ok()) return s;
-  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
   std::string error = request->error().empty() ? "worker reported failure without a message" : request->error();
-  grpc::Status failed =
-      ToGrpcStatus(deps_.store.Fail(request->job_id(), request->lease_id(), error, request->retryable()));
-  if (failed.ok()) holders_.Forget(request->lease_id());
-  return failed;
+  return ToGrpcStatus(
+      deps_.store.Fail(request->job_id(), Claim(*context, request->lease_id()), error, request->retryable()));
 }
 
 grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
@@ -141,7 +139,6 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
   if (grpc::Status s = RequireLeaseFields(header.job_id(), header.lease_id()); !s.ok()) {
     return Invalid("header." + s.error_message());
   }
-  if (grpc::Status s = CheckHolder(*context, header.lease_id()); !s.ok()) return s;
   if (header.name().empty() || header.name().size() > 256 || header.name().find('/') != std::string::npos) {
     return Invalid("header.name: give a file name (1..256 characters, no '/')");
   }
@@ -150,14 +147,16 @@ grpc::Status WorkerService::UploadArtifact(grpc::ServerContext* context,
       !s.ok()) {
     return ToGrpcStatus(s);
   }
-  // Refuse early (before reading megabytes) when the lease is already stale.
-  if (Status s = deps_.store.CheckLease(header.job_id(), header.lease_id()); !s.ok()) return ToGrpcStatus(s);
+  // Refuse early (before reading megabytes) when the lease is another
+  // token's or already stale.
+  const LeaseClaim claim = Claim(*context, header.lease_id());
+  if (Status s = deps_.store.CheckLease(header.job_id(), claim); !s.ok()) return ToGrpcStatus(s);
   int64_t received = 0;
   StatusOr<std::string> sha256 =
       ReceiveUploadBody(reader, deps_.artifacts, announced, deps_.limits.max_upload_bytes, &received);
   if (!sha256.ok()) return ToGrpcStatus(sha256.status().WithContext("artifact " + header.name()));
   StatusOr<v1::Artifact> artifact =
-      deps_.catalogue.RecordArtifact(header.job_id(), header.lease_id(), header.name(), *sha256, received);
+      deps_.catalogue.RecordArtifact(header.job_id(), claim, header.name(), *sha256, received);
   if (!artifact.ok()) return ToGrpcStatus(artifact.status());
   *response->mutable_artifact() = std::move(*artifact);
   return grpc::Status::OK;
@@ -205,39 +204,28 @@ grpc::Status WorkerService::RegisterDevice(grpc::ServerContext* context, const v
 grpc::Status WorkerService::LeaseMeasurement(grpc::ServerContext* context, const v1::LeaseMeasurementRequest* request,
                                              v1::LeaseMeasurementResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  grpc::Status leased = device_rpcs::LeaseMeasurement(deps_.devices, context, deps_.draining,
-                                                      deps_.limits.max_lease_wait_ms, *request, response);
-  if (leased.ok() && !response->lease_id().empty()) {
-    holders_.Grant(response->lease_id(), deps_.authenticator.Holder(*context));
-  }
-  return leased;
+  return device_rpcs::LeaseMeasurement(deps_.devices, context, deps_.draining, deps_.limits.max_lease_wait_ms,
+                                       deps_.authenticator.Holder(*context), *request, response);
 }
 
 grpc::Status WorkerService::HeartbeatMeasurement(grpc::ServerContext* context,
                                                  const v1::HeartbeatMeasurementRequest* request,
                                                  v1::HeartbeatResponse* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
-  return device_rpcs::HeartbeatMeasurement(deps_.devices, *request, response);
+  return device_rpcs::HeartbeatMeasurement(deps_.devices, deps_.authenticator.Holder(*context), *request, response);
 }
 
 grpc::Status WorkerService::CompleteMeasurement(grpc::ServerContext* context,
                                                 const v1::CompleteMeasurementRequest* request,
                                                 v1::CompleteJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
-  grpc::Status completed = device_rpcs::CompleteMeasurement(deps_.devices, *request);
-  if (completed.ok()) holders_.Forget(request->lease_id());
-  return completed;
+  return device_rpcs::CompleteMeasurement(deps_.devices, deps_.authenticator.Holder(*context), *request);
 }
 
 grpc::Status WorkerService::FailMeasurement(grpc::ServerContext* context, const v1::FailMeasurementRequest* request,
                                             v1::FailJobResponse*) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
-  if (grpc::Status s = CheckHolder(*context, request->lease_id()); !s.ok()) return s;
-  grpc::Status failed = device_rpcs::FailMeasurement(deps_.devices, *request);
-  if (failed.ok()) holders_.Forget(request->lease_id());
-  return failed;
+  return device_rpcs::FailMeasurement(deps_.devices, deps_.authenticator.Holder(*context), *request);
 }
 
 }  // namespace qatlab::server

@@ -1,10 +1,12 @@
 // qatlab.v1.WorkerService: what qatlab-worker (and later qatlab-agent) calls.
 // Thin: checks fields, calls the JobStore, maps the Status. LeaseJob long-polls
-// on the JobNotifier, woken by submissions and requeues.
+// on the JobNotifier, woken by submissions and requeues. Every lease is bound
+// to the worker token that took it, in the lease's row (server/store/lease.h):
+// another worker token presenting it gets PERMISSION_DENIED, before and after
+// a server restart.
 #pragma once
 
 #include "qatlab/v1/worker.grpc.pb.h"
-#include "server/rpc/lease_holders.h"
 #include "server/rpc/service_dependencies.h"
 
 namespace qatlab::server {
@@ -43,11 +45,11 @@ class WorkerService final : public v1::WorkerService::Service {
                                v1::FailJobResponse* response) override;
 
  private:
-  // PERMISSION_DENIED unless the caller's token took `lease_id`.
-  grpc::Status CheckHolder(const grpc::ServerContext& context, const std::string& lease_id) const;
+  // `lease_id` as the caller presents it: with its token's digest, which the
+  // stores check against the token that took the lease (server/store/lease.h).
+  LeaseClaim Claim(const grpc::ServerContext& context, const std::string& lease_id) const;
 
   ServiceDependencies deps_;
-  LeaseHolders holders_;  // who took each lease (jobs and measurements)
 };
 
 }  // namespace qatlab::server

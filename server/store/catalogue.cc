@@ -19,7 +19,7 @@ struct JobRow {
 
 // The job `job_id` as the lease rule sees it; nullopt for an unknown job.
 StatusOr<std::optional<JobRow>> LoadJobRow(Database& db, const std::string& job_id) {
-  Statement s = db.Prepare("SELECT seq, state, lease_id, attempt FROM jobs WHERE id = ?1");
+  Statement s = db.Prepare("SELECT seq, state, lease_id, attempt, lease_binding FROM jobs WHERE id = ?1");
   s.Bind(1, job_id);
   if (!s.Step()) {
     QATLAB_RETURN_IF_ERROR(s.status());
@@ -28,8 +28,9 @@ StatusOr<std::optional<JobRow>> LoadJobRow(Database& db, const std::string& job_
   const auto state = static_cast<v1::JobState>(s.ColumnInt(1));
   JobRow row;
   row.seq = s.ColumnInt(0);
-  row.lease = {job_id, state == v1::RUNNING, s.ColumnText(2), v1::JobState_Name(state),
-               static_cast<int>(s.ColumnInt(3))};
+  row.lease = {
+      job_id,         state == v1::RUNNING, s.ColumnText(2), v1::JobState_Name(state), static_cast<int>(s.ColumnInt(3)),
+      s.ColumnText(4)};
   return std::optional<JobRow>(std::move(row));
 }
 
@@ -191,7 +192,7 @@ StatusOr<std::vector<v1::Model>> Catalogue::ListModels() {
 
 // --- artifacts ---
 
-StatusOr<v1::Artifact> Catalogue::RecordArtifact(const std::string& job_id, const std::string& lease_id,
+StatusOr<v1::Artifact> Catalogue::RecordArtifact(const std::string& job_id, const LeaseClaim& claim,
                                                  const std::string& name, const std::string& sha256, int64_t size) {
   std::lock_guard lock(mutex_);
   // BEGIN IMMEDIATE holds the write lock from the lease check to the commit:
@@ -200,7 +201,7 @@ StatusOr<v1::Artifact> Catalogue::RecordArtifact(const std::string& job_id, cons
   QATLAB_RETURN_IF_ERROR(transaction.status());
   QATLAB_ASSIGN_OR_RETURN(std::optional<JobRow> job, LoadJobRow(*db_, job_id));
   if (!job.has_value()) return NoSuchJob(job_id);
-  QATLAB_RETURN_IF_ERROR(CheckLease(job->lease, "job", lease_id));
+  QATLAB_RETURN_IF_ERROR(CheckLease(job->lease, "job", claim));
   QATLAB_RETURN_IF_ERROR(RecordBlob(sha256, size));
   // A retried attempt may upload the same name again: the newest wins.
   Statement insert = db_->Prepare(

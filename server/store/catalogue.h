@@ -23,6 +23,7 @@
 #include "qatlab/v1/resources.pb.h"
 #include "server/store/clock.h"
 #include "server/store/database.h"
+#include "server/store/lease.h"
 #include "status/status.h"
 
 namespace qatlab::server {
@@ -59,9 +60,10 @@ class Catalogue {
 
   // --- artifacts ---
   // REQUIRES: the blob `sha256` is in the artifact store. NotFound for an
-  // unknown job; FailedPrecondition unless `lease_id` is the job's current
-  // lease. A name recorded again for the same job takes the new content.
-  StatusOr<v1::Artifact> RecordArtifact(const std::string& job_id, const std::string& lease_id, const std::string& name,
+  // unknown job; FailedPrecondition unless `claim` is the job's current
+  // lease, PermissionDenied when another token took it (lease.h). A name
+  // recorded again for the same job takes the new content.
+  StatusOr<v1::Artifact> RecordArtifact(const std::string& job_id, const LeaseClaim& claim, const std::string& name,
                                         const std::string& sha256, int64_t size);
   // By name within a job, or by content address alone (job_id may be empty).
   StatusOr<v1::Artifact> FindArtifact(const std::string& job_id, const std::string& name, const std::string& sha256);

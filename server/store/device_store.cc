@@ -17,9 +17,10 @@ constexpr const char* kDeviceColumns =
 // Selected FROM measurements m JOIN jobs j ON j.seq = m.job_seq.
 constexpr const char* kMeasurementColumns =
     "m.id, j.id, m.variant, m.board_kind, m.requested_device_id, m.device_id, m.state, m.error, m.result, "
-    "m.attempt, m.lease_id, m.seq";
+    "m.attempt, m.lease_id, m.seq, m.lease_binding";
 constexpr int kLeaseIdColumn = 10;
 constexpr int kSeqColumn = 11;
+constexpr int kLeaseBindingColumn = 12;
 
 constexpr const char* kQueued = "QUEUED";
 constexpr const char* kRunning = "RUNNING";
@@ -83,8 +84,10 @@ LeaseSchema MeasurementLeaseSchema() {
   return schema;  // measurements are never cancelled
 }
 
-LeasedRow LeaseOf(const v1::Measurement& m, const std::string& current_lease) {
-  return {m.id(), m.state() == kRunning, current_lease, m.state(), m.attempt()};
+// The lease of measurement `m`, read with it from `row` (kMeasurementColumns).
+LeasedRow LeaseOf(const v1::Measurement& m, const Statement& row) {
+  return {m.id(),    m.state() == kRunning, row.ColumnText(kLeaseIdColumn),
+          m.state(), m.attempt(),           row.ColumnText(kLeaseBindingColumn)};
 }
 
 // One quantized variant of a finished job that a board can run.
@@ -399,7 +402,7 @@ Status DeviceStore::QueueMeasureOn(Transaction& transaction, int64_t job_seq, co
 }
 
 StatusOr<std::optional<v1::Measurement>> DeviceStore::LoadMeasurement(const std::string& measurement_id, int64_t* seq,
-                                                                      std::string* lease_id) {
+                                                                      LeasedRow* lease) {
   Statement s = db_->Prepare(MeasurementSelect("m.id = ?1"));
   s.Bind(1, measurement_id);
   if (!s.Step()) {
@@ -407,16 +410,17 @@ StatusOr<std::optional<v1::Measurement>> DeviceStore::LoadMeasurement(const std:
     return std::optional<v1::Measurement>();
   }
   if (seq != nullptr) *seq = s.ColumnInt(kSeqColumn);
-  if (lease_id != nullptr) *lease_id = s.ColumnText(kLeaseIdColumn);
-  return std::optional<v1::Measurement>(MeasurementFromRow(s));
+  v1::Measurement m = MeasurementFromRow(s);
+  if (lease != nullptr) *lease = LeaseOf(m, s);
+  return std::optional<v1::Measurement>(std::move(m));
 }
 
-StatusOr<v1::Measurement> DeviceStore::LoadLeasedMeasurement(const std::string& measurement_id,
-                                                             const std::string& lease_id, int64_t* seq) {
-  std::string current_lease;
-  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, seq, &current_lease));
+StatusOr<v1::Measurement> DeviceStore::LoadLeasedMeasurement(const std::string& measurement_id, const LeaseClaim& claim,
+                                                             int64_t* seq) {
+  LeasedRow lease;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, seq, &lease));
   if (!m.has_value()) return NoSuchMeasurement(measurement_id);
-  QATLAB_RETURN_IF_ERROR(leases_.Check(LeaseOf(*m, current_lease), lease_id));
+  QATLAB_RETURN_IF_ERROR(leases_.Check(lease, claim));
   return std::move(*m);
 }
 
@@ -468,7 +472,8 @@ StatusOr<std::vector<v1::Measurement>> DeviceStore::ListMeasurements(const std::
 
 // --- agents ---
 
-StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::string& device_id) {
+StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::string& device_id,
+                                                                 const std::string& token_digest) {
   std::optional<MeasurementLease> lease;
   int expired = 0;
   {
@@ -491,7 +496,7 @@ StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::stri
       MeasurementLease granted;
       granted.measurement = MeasurementFromRow(next);
       LeaseGrant grant;
-      QATLAB_RETURN_IF_ERROR(leases_.Grant(*db_, seq, device_id, now, &grant));
+      QATLAB_RETURN_IF_ERROR(leases_.Grant(*db_, seq, device_id, token_digest, now, &grant));
       granted.lease_id = std::move(grant.lease_id);
       granted.deadline_unix_ms = grant.deadline_unix_ms;
       granted.measurement.set_state(kRunning);
@@ -511,16 +516,17 @@ StatusOr<std::optional<MeasurementLease>> DeviceStore::LeaseNext(const std::stri
   return lease;
 }
 
-StatusOr<MeasurementHeartbeat> DeviceStore::Heartbeat(const std::string& measurement_id, const std::string& lease_id) {
+StatusOr<MeasurementHeartbeat> DeviceStore::Heartbeat(const std::string& measurement_id, const LeaseClaim& claim) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
-  std::string current_lease;
-  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, &seq, &current_lease));
+  LeasedRow lease;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Measurement> m, LoadMeasurement(measurement_id, &seq, &lease));
   if (!m.has_value()) return NoSuchMeasurement(measurement_id);
+  QATLAB_RETURN_IF_ERROR(CheckHolder(lease, claim));
   MeasurementHeartbeat outcome;
-  if (!leases_.IsCurrent(LeaseOf(*m, current_lease), lease_id)) {
+  if (!leases_.IsCurrent(lease, claim.lease_id)) {
     outcome.lease_lost = true;
     return outcome;
   }
@@ -531,13 +537,13 @@ StatusOr<MeasurementHeartbeat> DeviceStore::Heartbeat(const std::string& measure
   return outcome;
 }
 
-Status DeviceStore::Complete(const std::string& measurement_id, const std::string& lease_id,
+Status DeviceStore::Complete(const std::string& measurement_id, const LeaseClaim& claim,
                              const v1::MeasurementResult& result) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
-  QATLAB_ASSIGN_OR_RETURN(v1::Measurement m, LoadLeasedMeasurement(measurement_id, lease_id, &seq));
+  QATLAB_ASSIGN_OR_RETURN(v1::Measurement m, LoadLeasedMeasurement(measurement_id, claim, &seq));
   const int64_t now = clock_.NowUnixMs();
   std::string result_bytes;
   result.SerializeToString(&result_bytes);
@@ -553,14 +559,14 @@ Status DeviceStore::Complete(const std::string& measurement_id, const std::strin
   return Status::Ok();
 }
 
-Status DeviceStore::Fail(const std::string& measurement_id, const std::string& lease_id, const std::string& error,
+Status DeviceStore::Fail(const std::string& measurement_id, const LeaseClaim& claim, const std::string& error,
                          bool retryable) {
   {
     std::lock_guard lock(mutex_);
     Transaction transaction(*db_);
     QATLAB_RETURN_IF_ERROR(transaction.status());
     int64_t seq = 0;
-    QATLAB_ASSIGN_OR_RETURN(v1::Measurement m, LoadLeasedMeasurement(measurement_id, lease_id, &seq));
+    QATLAB_ASSIGN_OR_RETURN(v1::Measurement m, LoadLeasedMeasurement(measurement_id, claim, &seq));
     const int64_t now = clock_.NowUnixMs();
     // Given back (agent stopping, board lost): not counted as an attempt, and
     // any device of the kind may take it again.

@@ -16,7 +16,9 @@
 //                           attempt reached max_attempts
 // A stale lease id (the measurement was requeued or finished since) is
 // refused with FailedPrecondition and changes nothing: a measurement finishes
-// exactly once. The lease rules are those of server/store/lease.h, which the job
+// exactly once. A lease presented with another token than the one that took
+// it is refused with PermissionDenied (the holder binding of lease.h, kept in
+// the row, so it survives restarts). The lease rules are those of server/store/lease.h, which the job
 // queue shares.
 //
 // Devices: Register with a name the agent chooses; the same name again keeps
@@ -134,15 +136,18 @@ class DeviceStore {
   // new lease; nullopt when there is none. Expired leases are handled first,
   // so an agent polling is enough to recover a dead agent's work. NotFound
   // for an unregistered device (the agent should register again).
-  StatusOr<std::optional<MeasurementLease>> LeaseNext(const std::string& device_id);
+  // The lease is bound to `token_digest` (LeaseClaim; "" binds nothing).
+  StatusOr<std::optional<MeasurementLease>> LeaseNext(const std::string& device_id, const std::string& token_digest);
   // Long polls: read the generation before LeaseNext; when that leased
   // nothing, wait until a measurement may have been queued (or requeued)
   // since, `timeout` passed, or Shutdown(). True when the generation moved.
   uint64_t QueueGeneration();
   bool WaitForQueueChange(uint64_t seen, std::chrono::milliseconds timeout);
-  StatusOr<MeasurementHeartbeat> Heartbeat(const std::string& measurement_id, const std::string& lease_id);
-  Status Complete(const std::string& measurement_id, const std::string& lease_id, const v1::MeasurementResult& result);
-  Status Fail(const std::string& measurement_id, const std::string& lease_id, const std::string& error, bool retryable);
+  // Each: PermissionDenied when `claim` names the current lease but another
+  // token took it (nothing changes).
+  StatusOr<MeasurementHeartbeat> Heartbeat(const std::string& measurement_id, const LeaseClaim& claim);
+  Status Complete(const std::string& measurement_id, const LeaseClaim& claim, const v1::MeasurementResult& result);
+  Status Fail(const std::string& measurement_id, const LeaseClaim& claim, const std::string& error, bool retryable);
   // Handles every RUNNING measurement whose deadline passed; returns how many.
   StatusOr<int> ExpireLeases();
   // Fails every measurement QUEUED longer than queue_timeout_ms for a board
@@ -163,12 +168,12 @@ class DeviceStore {
 
   // All REQUIRE mutex_ held.
   StatusOr<std::optional<v1::Device>> LoadDevice(const std::string& device_id);
-  // `seq` and `lease_id` (the current or last lease) may be null.
+  // `seq` and `lease` (the current or last lease) may be null.
   StatusOr<std::optional<v1::Measurement>> LoadMeasurement(const std::string& measurement_id, int64_t* seq,
-                                                           std::string* lease_id);
-  // The measurement under the presented lease: NotFound, or FailedPrecondition
-  // for a stale lease.
-  StatusOr<v1::Measurement> LoadLeasedMeasurement(const std::string& measurement_id, const std::string& lease_id,
+                                                           LeasedRow* lease);
+  // The measurement under the presented lease: NotFound, PermissionDenied
+  // for another token's lease, or FailedPrecondition for a stale lease.
+  StatusOr<v1::Measurement> LoadLeasedMeasurement(const std::string& measurement_id, const LeaseClaim& claim,
                                                   int64_t* seq);
   Status TouchDevice(const std::string& device_id, int64_t now);
   StatusOr<int> ExpireLeasesLocked(int64_t now);

@@ -18,7 +18,10 @@ namespace {
 constexpr const char* kJobColumns =
     "seq, id, experiment, state, priority, spec, attempt, max_attempts, worker_id, lease_id, "
     "lease_deadline_unix_ms, cancel_requested, error, last_progress, created_unix_ms, started_unix_ms, "
-    "finished_unix_ms, (SELECT id FROM sweeps WHERE sweeps.seq = jobs.sweep_seq)";
+    "finished_unix_ms, (SELECT id FROM sweeps WHERE sweeps.seq = jobs.sweep_seq), lease_binding";
+constexpr int kLeaseIdColumn = 9;
+constexpr int kLeaseBindingColumn = 18;
+constexpr int kJobColumnCount = 19;  // a query may select more after them
 
 constexpr const char* kPageTokenPrefix = "after:";
 
@@ -35,7 +38,8 @@ v1::Job JobFromRow(const Statement& row, int64_t* seq) {
   job.set_attempt(static_cast<int32_t>(row.ColumnInt(6)));
   job.set_max_attempts(static_cast<int32_t>(row.ColumnInt(7)));
   job.set_worker_id(row.ColumnText(8));
-  // column 9 (lease_id) is a capability of the worker holding it: never shown.
+  // The lease id is a capability of the worker holding it and the binding
+  // says whose: never shown (LeaseOf reads them).
   job.set_cancel_requested(row.ColumnInt(11) != 0);
   job.set_error(row.ColumnText(12));
   if (!row.ColumnIsNull(13)) job.mutable_last_progress()->ParseFromString(row.ColumnBlob(13));
@@ -85,8 +89,11 @@ LeaseSchema JobLeaseSchema() {
   return schema;
 }
 
-LeasedRow LeaseOf(const v1::Job& job, const std::string& current_lease) {
-  return {job.id(), job.state() == v1::RUNNING, current_lease, v1::JobState_Name(job.state()), job.attempt()};
+// The lease of `job`, read with it from `row` (kJobColumns).
+LeasedRow LeaseOf(const v1::Job& job, const Statement& row) {
+  return {
+      job.id(),      job.state() == v1::RUNNING,         row.ColumnText(kLeaseIdColumn), v1::JobState_Name(job.state()),
+      job.attempt(), row.ColumnText(kLeaseBindingColumn)};
 }
 
 }  // namespace
@@ -116,13 +123,13 @@ void JobStore::Announce(const v1::Job& before, const JobUpdate& update) {
   notifier_.Publish(update);
 }
 
-StatusOr<std::optional<v1::Job>> JobStore::LoadJob(const std::string& job_id, int64_t* seq,
-                                                   std::string* current_lease) {
+StatusOr<std::optional<v1::Job>> JobStore::LoadJob(const std::string& job_id, int64_t* seq, LeasedRow* lease) {
   Statement s = db_->Prepare(fmt::format("SELECT {} FROM jobs WHERE id = ?1", kJobColumns));
   s.Bind(1, job_id);
   if (s.Step()) {
-    if (current_lease != nullptr) *current_lease = s.ColumnText(9);
-    return std::optional<v1::Job>(JobFromRow(s, seq));
+    v1::Job job = JobFromRow(s, seq);
+    if (lease != nullptr) *lease = LeaseOf(job, s);
+    return std::optional<v1::Job>(std::move(job));
   }
   QATLAB_RETURN_IF_ERROR(s.status());
   return std::optional<v1::Job>();
@@ -534,7 +541,7 @@ StatusOr<SweepRecord> JobStore::LoadSweep(const std::string& sweep_id, int64_t* 
   jobs.Bind(1, *seq);
   while (jobs.Step()) {
     v1::Job job = JobFromRow(jobs, nullptr);
-    if (jobs.ColumnInt(18) != 0) {
+    if (jobs.ColumnInt(kJobColumnCount) != 0) {
       record.sweep.add_baseline_job_ids(job.id());
     } else {
       record.sweep.add_job_ids(job.id());
@@ -664,7 +671,7 @@ StatusOr<JobStore::Watch> JobStore::WatchJob(const std::string& job_id) {
 
 // --- workers ---
 
-StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_id) {
+StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_id, const std::string& token_digest) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
@@ -683,7 +690,7 @@ StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_
   v1::Job before = JobFromRow(next, &seq);
   const int64_t now = clock_.NowUnixMs();
   LeaseGrant grant;
-  QATLAB_RETURN_IF_ERROR(leases_.Grant(*db_, seq, worker_id, now, &grant));
+  QATLAB_RETURN_IF_ERROR(leases_.Grant(*db_, seq, worker_id, token_digest, now, &grant));
   QATLAB_RETURN_IF_ERROR(transaction.Commit());
   JobLease lease;
   lease.job = before;
@@ -699,22 +706,23 @@ StatusOr<std::optional<JobLease>> JobStore::LeaseNext(const std::string& worker_
   return std::optional<JobLease>(std::move(lease));
 }
 
-StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const std::string& lease_id,
+StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const LeaseClaim& claim,
                                                const v1::EpochStats* progress) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
-  std::string current_lease;
-  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, &seq, &current_lease));
+  LeasedRow lease;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, &seq, &lease));
   if (!loaded.has_value()) return NoSuchJob(job_id);
+  QATLAB_RETURN_IF_ERROR(CheckHolder(lease, claim));
   const v1::Job& before = *loaded;
   HeartbeatOutcome outcome;
-  if (current_lease == lease_id && before.state() == v1::CANCELLED) {
+  if (lease.lease_id == claim.lease_id && before.state() == v1::CANCELLED) {
     outcome.cancelled = true;  // a repeated heartbeat after the cancel took effect
     return outcome;
   }
-  if (!leases_.IsCurrent(LeaseOf(before, current_lease), lease_id)) {
+  if (!leases_.IsCurrent(lease, claim.lease_id)) {
     outcome.lease_lost = true;
     return outcome;
   }
@@ -750,13 +758,13 @@ StatusOr<HeartbeatOutcome> JobStore::Heartbeat(const std::string& job_id, const 
   return outcome;
 }
 
-Status JobStore::Complete(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result) {
+Status JobStore::Complete(const std::string& job_id, const LeaseClaim& claim, const v1::JobResult& result) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
   v1::Job before;
-  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, &seq));
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, claim, &before, &seq));
   const int64_t now = clock_.NowUnixMs();
   v1::Job job = before;
   if (before.cancel_requested()) {
@@ -817,14 +825,13 @@ Status JobStore::Complete(const std::string& job_id, const std::string& lease_id
   return Status::Ok();
 }
 
-Status JobStore::Fail(const std::string& job_id, const std::string& lease_id, const std::string& error,
-                      bool retryable) {
+Status JobStore::Fail(const std::string& job_id, const LeaseClaim& claim, const std::string& error, bool retryable) {
   std::lock_guard lock(mutex_);
   Transaction transaction(*db_);
   QATLAB_RETURN_IF_ERROR(transaction.status());
   int64_t seq = 0;
   v1::Job before;
-  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &before, &seq));
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, claim, &before, &seq));
   const int64_t now = clock_.NowUnixMs();
   v1::Job job = before;
   std::string message;
@@ -882,14 +889,14 @@ StatusOr<int> JobStore::EndLeases(const std::string* holder, const std::string& 
 }
 
 // REQUIRES: mutex_ held. Loads the job into *job (and its row seq) when
-// `lease_id` is its current lease and it is RUNNING; NotFound or
-// FailedPrecondition (a stale lease) otherwise.
-Status JobStore::LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq) {
-  std::string current_lease;
-  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, seq, &current_lease));
+// `claim` is its current lease and it is RUNNING; NotFound, PermissionDenied
+// (another token's lease) or FailedPrecondition (a stale lease) otherwise.
+Status JobStore::LoadLeasedJob(const std::string& job_id, const LeaseClaim& claim, v1::Job* job, int64_t* seq) {
+  LeasedRow lease;
+  QATLAB_ASSIGN_OR_RETURN(std::optional<v1::Job> loaded, LoadJob(job_id, seq, &lease));
   if (!loaded.has_value()) return NoSuchJob(job_id);
   *job = std::move(*loaded);
-  return leases_.Check(LeaseOf(*job, current_lease), lease_id);
+  return leases_.Check(lease, claim);
 }
 
 // REQUIRES: mutex_ held, a transaction open, and the job's cancel requested
@@ -903,10 +910,10 @@ Status JobStore::CancelLeasedJob(int64_t seq, std::optional<std::string_view> er
   return Status::Ok();
 }
 
-Status JobStore::CheckLease(const std::string& job_id, const std::string& lease_id) {
+Status JobStore::CheckLease(const std::string& job_id, const LeaseClaim& claim) {
   std::lock_guard lock(mutex_);
   v1::Job job;
-  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, lease_id, &job, nullptr));
+  QATLAB_RETURN_IF_ERROR(LoadLeasedJob(job_id, claim, &job, nullptr));
   return Status::Ok();
 }
 

@@ -18,7 +18,10 @@
 //                     reached max_attempts, or CANCELLED if one was requested
 //   Cancel            QUEUED -> CANCELLED; RUNNING -> cancel_requested
 // A stale lease id (the job was requeued or finished since) is refused with
-// FailedPrecondition and changes nothing: a job finishes exactly once. The
+// FailedPrecondition and changes nothing: a job finishes exactly once. A
+// lease presented with another token than the one that took it is refused
+// with PermissionDenied and changes nothing (the holder binding of lease.h:
+// kept in the job's row, so it holds across restarts). The
 // lease rules are those of server/store/lease.h, which the measurement queue shares.
 //
 // After a restart RUNNING jobs keep their persisted lease and deadline: a
@@ -165,14 +168,17 @@ class JobStore {
   // The highest-priority, oldest QUEUED job that waits for no baseline (it
   // has none, or it SUCCEEDED), now RUNNING under a new lease; nullopt when
   // there is none.
-  StatusOr<std::optional<JobLease>> LeaseNext(const std::string& worker_id);
-  StatusOr<HeartbeatOutcome> Heartbeat(const std::string& job_id, const std::string& lease_id,
+  // The lease is bound to `token_digest` (LeaseClaim; "" binds nothing).
+  StatusOr<std::optional<JobLease>> LeaseNext(const std::string& worker_id, const std::string& token_digest);
+  // Heartbeat, Complete, Fail and CheckLease: PermissionDenied when `claim`
+  // names the job's lease but another token took it.
+  StatusOr<HeartbeatOutcome> Heartbeat(const std::string& job_id, const LeaseClaim& claim,
                                        const v1::EpochStats* progress);
   // RUNNING under `lease_id` -> SUCCEEDED with `result`, and options.on_success
   // in the same transaction; when a cancel was requested meanwhile, CANCELLED
   // instead and FailedPrecondition.
-  Status Complete(const std::string& job_id, const std::string& lease_id, const v1::JobResult& result);
-  Status Fail(const std::string& job_id, const std::string& lease_id, const std::string& error, bool retryable);
+  Status Complete(const std::string& job_id, const LeaseClaim& claim, const v1::JobResult& result);
+  Status Fail(const std::string& job_id, const LeaseClaim& claim, const std::string& error, bool retryable);
   // Handles every RUNNING job whose deadline passed; returns how many.
   StatusOr<int> ExpireLeases();
   // The jobs `worker_id` holds, ended now as an expired lease would end them
@@ -180,8 +186,8 @@ class JobStore {
   // with "worker <id> <cause>" as the reason: for a worker known to be dead.
   // Returns how many.
   StatusOr<int> ReleaseJobsOf(const std::string& worker_id, const std::string& cause);
-  // OK when `lease_id` is the current lease of RUNNING job `job_id`.
-  Status CheckLease(const std::string& job_id, const std::string& lease_id);
+  // OK when `claim` is the current lease of RUNNING job `job_id`.
+  Status CheckLease(const std::string& job_id, const LeaseClaim& claim);
 
   // --- maintenance and tests ---
   StatusOr<std::string> IntegrityCheck();  // "ok" when healthy
@@ -223,11 +229,9 @@ class JobStore {
   StatusOr<SweepRecord> LoadSweep(const std::string& sweep_id, int64_t* seq);
   // ExpireLeases (holder null) and ReleaseJobsOf.
   StatusOr<int> EndLeases(const std::string* holder, const std::string& cause);
-  // `seq` and `current_lease` (the job's lease id, never shown to users) may
-  // be null.
-  StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq,
-                                           std::string* current_lease = nullptr);
-  Status LoadLeasedJob(const std::string& job_id, const std::string& lease_id, v1::Job* job, int64_t* seq);
+  // `seq` and `lease` (the job's lease, never shown to users) may be null.
+  StatusOr<std::optional<v1::Job>> LoadJob(const std::string& job_id, int64_t* seq, LeasedRow* lease = nullptr);
+  Status LoadLeasedJob(const std::string& job_id, const LeaseClaim& claim, v1::Job* job, int64_t* seq);
   // Ends the lease of a job whose cancel was requested; *job becomes CANCELLED.
   Status CancelLeasedJob(int64_t seq, std::optional<std::string_view> error, int64_t now, v1::Job* job);
   void Announce(const v1::Job& before_or_empty, const JobUpdate& update);

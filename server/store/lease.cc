@@ -14,11 +14,11 @@ LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& token
       lease_ms_(lease_ms),
       tokens_(tokens),
       grant_sql_(fmt::format("UPDATE {} SET state = {}, attempt = attempt + 1, {} = ?2, lease_id = ?3, "
-                             "lease_deadline_unix_ms = ?4, started_unix_ms = ?5 WHERE seq = ?1",
+                             "lease_deadline_unix_ms = ?4, started_unix_ms = ?5, lease_binding = ?6 WHERE seq = ?1",
                              schema_.table, schema_.running, schema_.holder_column)),
       extend_sql_(fmt::format("UPDATE {} SET lease_deadline_unix_ms = ?2 WHERE seq = ?1", schema_.table)),
       requeue_sql_(fmt::format("UPDATE {} SET state = {}, attempt = attempt - ?3, {} = '', lease_id = '', "
-                               "error = ?2 WHERE seq = ?1",
+                               "lease_binding = '', error = ?2 WHERE seq = ?1",
                                schema_.table, schema_.queued, schema_.holder_column)),
       // Ordered by deadline, so the index on (…, lease_deadline_unix_ms) of
       // running rows serves both the filter and the order.
@@ -30,21 +30,47 @@ LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& token
                             schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested", schema_.table,
                             schema_.running, schema_.holder_column)) {}
 
-Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented) {
-  if (row.running && row.lease_id == presented) return Status::Ok();
+namespace {
+
+// The lease_binding value: "<lease id> <token digest>"; "" binds nothing.
+std::string Binding(const std::string& lease_id, const std::string& token_digest) {
+  return token_digest.empty() ? std::string() : lease_id + " " + token_digest;
+}
+
+}  // namespace
+
+Status CheckHolder(const LeasedRow& row, const LeaseClaim& claim) {
+  // An open server checks nothing; a stale lease is CheckLease's to refuse.
+  if (claim.token_digest.empty() || row.lease_id.empty() || row.lease_id != claim.lease_id) return Status::Ok();
+  // Unbound: granted by an open server, before migration 0007, or by older
+  // code that left another lease's binding behind.
+  if (row.binding.size() <= row.lease_id.size() || row.binding.compare(0, row.lease_id.size(), row.lease_id) != 0 ||
+      row.binding[row.lease_id.size()] != ' ') {
+    return Status::Ok();
+  }
+  if (row.binding.compare(row.lease_id.size() + 1, std::string::npos, claim.token_digest) == 0) return Status::Ok();
+  return Status::PermissionDenied(
+      "this lease was taken with another worker token: a worker may report only on the leases it took itself");
+}
+
+Status CheckLease(const LeasedRow& row, const std::string& noun, const LeaseClaim& claim) {
+  QATLAB_RETURN_IF_ERROR(CheckHolder(row, claim));
+  if (row.running && row.lease_id == claim.lease_id) return Status::Ok();
   return Status::FailedPrecondition(fmt::format("lease {} is not the current lease of {} {} ({} is {}, attempt {})",
-                                                presented, noun, row.id, noun, row.state_name, row.attempt));
+                                                claim.lease_id, noun, row.id, noun, row.state_name, row.attempt));
 }
 
-Status LeaseTable::Check(const LeasedRow& row, const std::string& presented) const {
-  return CheckLease(row, schema_.noun, presented);
+Status LeaseTable::Check(const LeasedRow& row, const LeaseClaim& claim) const {
+  return CheckLease(row, schema_.noun, claim);
 }
 
-Status LeaseTable::Grant(Database& db, int64_t seq, const std::string& holder, int64_t now, LeaseGrant* grant) {
+Status LeaseTable::Grant(Database& db, int64_t seq, const std::string& holder, const std::string& token_digest,
+                         int64_t now, LeaseGrant* grant) {
   const std::string lease_id = "l-" + tokens_.Next(20);
   const int64_t deadline = now + lease_ms_;
   Statement update = db.Prepare(grant_sql_);
   update.Bind(1, seq).Bind(2, holder).Bind(3, lease_id).Bind(4, deadline).Bind(5, now);
+  update.Bind(6, Binding(lease_id, token_digest));
   QATLAB_RETURN_IF_ERROR(update.Run());
   *grant = {lease_id, deadline};
   return Status::Ok();

@@ -4,23 +4,37 @@
 // A lease is one holder's claim on one row: the row is RUNNING under a random
 // lease id until a deadline that the holder's heartbeats push forward. The
 // rules, in this one place:
-//   Grant       QUEUED -> RUNNING: attempt + 1, the holder, a new lease id,
-//               deadline = now + lease_ms
+//   Grant       QUEUED -> RUNNING: attempt + 1, the holder, a new lease id
+//               bound to the caller's token, deadline = now + lease_ms
 //   Extend      a heartbeat of the current lease: deadline = now + lease_ms
 //   Check       only the current lease of a RUNNING row may change it; any
-//               other lease is stale: FailedPrecondition, nothing changes
+//               other lease is stale: FailedPrecondition, nothing changes.
+//               The current lease presented with another token than the one
+//               that took it: PermissionDenied, nothing changes
 //   GiveBack    RUNNING -> QUEUED without counting the attempt (a holder
-//               shutting down); holder and lease cleared
+//               shutting down); holder, lease and binding cleared
 //   Finish      RUNNING -> SUCCEEDED, FAILED or CANCELLED; holder and lease id
 //               stay as the record of who ran it
 //   ExpireDue   RUNNING past the deadline -> CANCELLED when a cancel was
 //               requested, FAILED once attempt reached max_attempts, else
-//               QUEUED (attempt counted; holder and lease cleared)
+//               QUEUED (attempt counted; holder, lease and binding cleared)
 // and holders heartbeat every HeartbeatIntervalMs(lease_ms).
 //
+// Holder binding: a lease id is a capability, and a worker that learns
+// another's (from a log, a shared volume) must not report on it. Grant writes,
+// in the same UPDATE that grants the lease, the binding "<lease id> <token
+// digest>" (the digest of the caller's token, never the token) into the
+// row's lease_binding column, so the binding is as durable as the lease: it
+// holds across server restarts. An open server (token digest "") binds
+// nothing and checks nothing. Callers that share one token (a server's local
+// workers; a Deployment's replicas reading one Secret) are one holder. A
+// lease granted before migration 0007, or by code older than it (whose
+// binding, if any, names another lease), is unbound: any token may use it
+// until it ends.
+//
 // A leased table has the columns seq (INTEGER PRIMARY KEY), id, state,
-// attempt, max_attempts, <holder column>, lease_id, lease_deadline_unix_ms,
-// error, started_unix_ms and finished_unix_ms (and cancel_requested when its
+// attempt, max_attempts, <holder column>, lease_id, lease_binding,
+// lease_deadline_unix_ms, error, started_unix_ms and finished_unix_ms (and cancel_requested when its
 // rows can be cancelled); LeaseSchema names the table, the holder column and
 // how the state column spells each state.
 #pragma once
@@ -62,6 +76,14 @@ struct LeaseSchema {
   std::string cancelled;
 };
 
+// A lease as a caller presents it.
+struct LeaseClaim {
+  std::string lease_id;
+  // The digest of the caller's token (TokenAuthenticator::Holder); "" on an
+  // open server: binds nothing when granting, checks nothing when presented.
+  std::string token_digest;
+};
+
 struct LeaseGrant {
   std::string lease_id;
   int64_t deadline_unix_ms = 0;
@@ -74,13 +96,19 @@ struct LeasedRow {
   std::string lease_id;    // the current (or last) lease
   std::string state_name;  // for messages: "SUCCEEDED"
   int attempt = 0;
+  std::string binding;  // the lease_binding column
 };
 
-// OK when `presented` is the current lease of `row` and the row is RUNNING;
+// PermissionDenied, naming no token, when `claim` names the row's lease
+// (current or last) and that lease is bound to another token than the
+// claim's; OK otherwise (whether the lease is current is CheckLease's).
+Status CheckHolder(const LeasedRow& row, const LeaseClaim& claim);
+// OK when `claim` is the current lease of `row`, the row is RUNNING and the
+// lease is the claimant's (CheckHolder); PermissionDenied or
 // FailedPrecondition ("lease … is not the current lease of <noun> …")
 // otherwise. LeaseTable::Check for a table's own store; the Catalogue calls it
 // directly for the jobs whose artifacts it records.
-Status CheckLease(const LeasedRow& row, const std::string& noun, const std::string& presented);
+Status CheckLease(const LeasedRow& row, const std::string& noun, const LeaseClaim& claim);
 
 enum class LeaseEnd { kSucceeded, kFailed, kCancelled };
 
@@ -102,19 +130,22 @@ class LeaseTable {
 
   int64_t heartbeat_interval_ms() const { return HeartbeatIntervalMs(lease_ms_); }
 
-  // OK when `presented` is the current lease of `row` and the row is
-  // RUNNING; FailedPrecondition ("lease … is not the current lease of …")
-  // otherwise.
-  Status Check(const LeasedRow& row, const std::string& presented) const;
+  // CheckLease for this table's rows.
+  Status Check(const LeasedRow& row, const LeaseClaim& claim) const;
+  // Whether `presented` is the current lease of a RUNNING row, the holder
+  // aside (a heartbeat answers lease_lost rather than an error; it calls
+  // CheckHolder first).
   bool IsCurrent(const LeasedRow& row, const std::string& presented) const {
     return row.running && row.lease_id == presented;
   }
 
   // The rest REQUIRE a transaction open on `db` and a row `seq` in the state
   // named (the caller read it in that transaction).
-  // QUEUED -> RUNNING under a new lease to `holder`, started now. On
-  // success *grant holds the lease id and deadline.
-  Status Grant(Database& db, int64_t seq, const std::string& holder, int64_t now, LeaseGrant* grant);
+  // QUEUED -> RUNNING under a new lease to `holder`, bound to
+  // `token_digest` ("" binds nothing), started now. On success *grant holds
+  // the lease id and deadline.
+  Status Grant(Database& db, int64_t seq, const std::string& holder, const std::string& token_digest, int64_t now,
+               LeaseGrant* grant);
   // RUNNING: the deadline moves to now + lease_ms, stored in *deadline on
   // success.
   Status Extend(Database& db, int64_t seq, int64_t now, int64_t* deadline);

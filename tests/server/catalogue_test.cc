@@ -53,16 +53,16 @@ TEST_F(CatalogueTest, DatasetNameKeepsItsFirstContent) {
 TEST_F(CatalogueTest, ArtifactIsRecordedOnlyUnderTheCurrentLease) {
   StatusOr<v1::Job> job = jobs_->Submit(SmallSpec(), "");
   ASSERT_TRUE(job.ok()) << job.status().ToString();
-  auto first = jobs_->LeaseNext("w1");
+  auto first = jobs_->LeaseNext("w1", "");
   ASSERT_TRUE(first.ok() && first->has_value());
   clock_.Advance(kLeaseMs + 1);
   ASSERT_EQ(*jobs_->ExpireLeases(), 1);
-  auto second = jobs_->LeaseNext("w2");
+  auto second = jobs_->LeaseNext("w2", "");
   ASSERT_TRUE(second.ok() && second->has_value());
 
-  StatusOr<v1::Artifact> stale = catalogue_->RecordArtifact(job->id(), (*first)->lease_id, "m.qmodel", kSha, 10);
+  StatusOr<v1::Artifact> stale = catalogue_->RecordArtifact(job->id(), {(*first)->lease_id, ""}, "m.qmodel", kSha, 10);
   StatusOr<v1::Artifact> current =
-      catalogue_->RecordArtifact(job->id(), (*second)->lease_id, "m.qmodel", std::string(64, 'e'), 20);
+      catalogue_->RecordArtifact(job->id(), {(*second)->lease_id, ""}, "m.qmodel", std::string(64, 'e'), 20);
 
   EXPECT_EQ(stale.status().code(), StatusCode::kFailedPrecondition) << stale.status().ToString();
   ASSERT_TRUE(current.ok()) << current.status().ToString();

@@ -37,11 +37,16 @@ class DeviceStoreTest : public ::testing::Test {
     StatusOr<std::unique_ptr<Catalogue>> catalogue = Catalogue::Open(db_path, clock_);
     ASSERT_TRUE(catalogue.ok()) << catalogue.status().ToString();
     catalogue_ = std::move(*catalogue);
+    OpenDevices();
+  }
+  // Opens the device store; again: as a restarted server would.
+  void OpenDevices() {
+    devices_.reset();
     DeviceStoreOptions options;
     options.lease_ms = kLeaseMs;
     options.online_window_ms = 20'000;
     options.max_attempts = 2;
-    StatusOr<std::unique_ptr<DeviceStore>> devices = DeviceStore::Open(db_path, clock_, options);
+    StatusOr<std::unique_ptr<DeviceStore>> devices = DeviceStore::Open(dir_.File("qatlab.db"), clock_, options);
     ASSERT_TRUE(devices.ok()) << devices.status().ToString();
     devices_ = std::move(*devices);
   }
@@ -55,7 +60,7 @@ class DeviceStoreTest : public ::testing::Test {
   std::string FinishedJob(const std::vector<std::string>& quantized, const std::vector<std::string>& measure_on = {},
                           const std::set<std::string>& no_artifact = {}) {
     RunningJob job = RanJob(quantized, measure_on, no_artifact);
-    EXPECT_TRUE(jobs_->Complete(job.id, job.lease_id, job.result).ok());
+    EXPECT_TRUE(jobs_->Complete(job.id, {job.lease_id, ""}, job.result).ok());
     return job.id;
   }
 
@@ -73,7 +78,7 @@ class DeviceStoreTest : public ::testing::Test {
     for (const std::string& kind : measure_on) spec.add_measure_on(kind);
     StatusOr<v1::Job> job = jobs_->Submit(spec, "");
     EXPECT_TRUE(job.ok()) << job.status().ToString();
-    StatusOr<std::optional<JobLease>> lease = jobs_->LeaseNext("worker-1");
+    StatusOr<std::optional<JobLease>> lease = jobs_->LeaseNext("worker-1", "");
     EXPECT_TRUE(lease.ok() && lease->has_value());
     v1::JobResult result;
     result.set_experiment("device-store-test");
@@ -87,7 +92,7 @@ class DeviceStoreTest : public ::testing::Test {
       if (no_artifact.count(quantized[i]) != 0) continue;
       const std::string sha = std::string(63, 'a') + static_cast<char>('0' + i);
       StatusOr<v1::Artifact> artifact =
-          catalogue_->RecordArtifact(job->id(), (*lease)->lease_id, quantized[i] + ".qmodel", sha, 1000);
+          catalogue_->RecordArtifact(job->id(), {(*lease)->lease_id, ""}, quantized[i] + ".qmodel", sha, 1000);
       EXPECT_TRUE(artifact.ok()) << artifact.status().ToString();
     }
     return {job->id(), (*lease)->lease_id, result};
@@ -130,14 +135,14 @@ class DeviceStoreTest : public ::testing::Test {
   }
 
   MeasurementLease Lease(const std::string& device_id) {
-    StatusOr<std::optional<MeasurementLease>> lease = devices_->LeaseNext(device_id);
+    StatusOr<std::optional<MeasurementLease>> lease = devices_->LeaseNext(device_id, "");
     EXPECT_TRUE(lease.ok()) << lease.status().ToString();
     EXPECT_TRUE(lease.ok() && lease->has_value()) << "nothing leased for " << device_id;
     return lease.ok() && lease->has_value() ? **lease : MeasurementLease{};
   }
 
   bool NothingToLease(const std::string& device_id) {
-    StatusOr<std::optional<MeasurementLease>> lease = devices_->LeaseNext(device_id);
+    StatusOr<std::optional<MeasurementLease>> lease = devices_->LeaseNext(device_id, "");
     EXPECT_TRUE(lease.ok()) << lease.status().ToString();
     return lease.ok() && !lease->has_value();
   }
@@ -207,7 +212,7 @@ TEST_F(DeviceStoreTest, DeviceGoesOfflineWhenNotHeardFromAndBusyWhileMeasuring) 
   ASSERT_TRUE(devices_->Queue({job, "", "", ""}).ok());
   MeasurementLease lease = Lease(device);
   EXPECT_EQ(devices_->GetDevice(device)->state(), "BUSY");
-  ASSERT_TRUE(devices_->Complete(lease.measurement.id(), lease.lease_id, Result(1000)).ok());
+  ASSERT_TRUE(devices_->Complete(lease.measurement.id(), {lease.lease_id, ""}, Result(1000)).ok());
   EXPECT_EQ(devices_->GetDevice(device)->state(), "ONLINE");
   clock_.Advance(20'001);
   EXPECT_EQ(devices_->GetDevice(device)->state(), "OFFLINE");
@@ -265,7 +270,7 @@ TEST_F(DeviceStoreTest, MeasureRefusesWhatCannotRun) {
 TEST_F(DeviceStoreTest, CompletingAMeasureOnJobQueuesItsMeasurementsWithIt) {
   const uint64_t seen = devices_->QueueGeneration();
   RunningJob ran = RanJob({"ptq_w8a8", "qat_w8a8", "qat_w4a8"}, {"mps2-an386", "netduinoplus2"}, {"qat_w4a8"});
-  ASSERT_TRUE(jobs_->Complete(ran.id, ran.lease_id, ran.result).ok());
+  ASSERT_TRUE(jobs_->Complete(ran.id, {ran.lease_id, ""}, ran.result).ok());
 
   EXPECT_EQ(jobs_->Get(ran.id)->state(), v1::SUCCEEDED);
   StatusOr<std::vector<v1::Measurement>> queued = devices_->ListMeasurements(ran.id);
@@ -294,7 +299,7 @@ TEST_F(DeviceStoreTest, MeasurementsThatCannotBeQueuedRollTheJobsCompletionBack)
   const uint64_t seen = devices_->QueueGeneration();
   BreakMeasurementInserts();
 
-  Status completed = jobs_->Complete(ran.id, ran.lease_id, ran.result);
+  Status completed = jobs_->Complete(ran.id, {ran.lease_id, ""}, ran.result);
   EXPECT_FALSE(completed.ok());
   EXPECT_NE(completed.message().find("injected"), std::string::npos) << completed.ToString();
   EXPECT_EQ(jobs_->Get(ran.id)->state(), v1::RUNNING);
@@ -303,7 +308,7 @@ TEST_F(DeviceStoreTest, MeasurementsThatCannotBeQueuedRollTheJobsCompletionBack)
   EXPECT_FALSE(devices_->WaitForQueueChange(seen, std::chrono::milliseconds(0)));  // nobody woken for nothing
 
   RepairMeasurementInserts();
-  ASSERT_TRUE(jobs_->Complete(ran.id, ran.lease_id, ran.result).ok());
+  ASSERT_TRUE(jobs_->Complete(ran.id, {ran.lease_id, ""}, ran.result).ok());
   EXPECT_EQ(jobs_->Get(ran.id)->state(), v1::SUCCEEDED);
   EXPECT_EQ(devices_->ListMeasurements(ran.id)->size(), 1u);
 }
@@ -331,7 +336,32 @@ TEST_F(DeviceStoreTest, LeaseMatchesBoardKindAndRequestedDevice) {
   MeasurementLease netduino_lease = Lease(netduino);
   EXPECT_EQ(netduino_lease.measurement.board_kind(), "netduinoplus2");
 
-  EXPECT_EQ(devices_->LeaseNext("d-unregistered").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(devices_->LeaseNext("d-unregistered", "").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(DeviceStoreTest, AMeasurementLeaseStaysBoundToTheTokenThatTookItAcrossAReopen) {
+  const std::string token_a(64, 'a');
+  const std::string token_b(64, 'b');
+  const std::string device = Register("bench-1");
+  ASSERT_TRUE(devices_->Queue({FinishedJob({"qat_w8a8"}), "", "", ""}).ok());
+  StatusOr<std::optional<MeasurementLease>> leased = devices_->LeaseNext(device, token_a);
+  ASSERT_TRUE(leased.ok() && leased->has_value());
+  const std::string id = (*leased)->measurement.id();
+  const std::string lease_id = (*leased)->lease_id;
+  OpenDevices();  // a server restart
+
+  const LeaseClaim b{lease_id, token_b};
+  EXPECT_EQ(devices_->Heartbeat(id, b).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(devices_->Complete(id, b, Result(1)).code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(devices_->Fail(id, b, "forged", false).code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(devices_->GetMeasurement(id)->state(), "RUNNING");
+
+  const LeaseClaim a{lease_id, token_a};
+  StatusOr<MeasurementHeartbeat> beat = devices_->Heartbeat(id, a);
+  ASSERT_TRUE(beat.ok()) << beat.status().ToString();
+  EXPECT_FALSE(beat->lease_lost);
+  ASSERT_TRUE(devices_->Complete(id, a, Result(42)).ok());
+  EXPECT_EQ(devices_->GetMeasurement(id)->state(), "SUCCEEDED");
 }
 
 TEST_F(DeviceStoreTest, ExpiredLeaseRequeuesWithTheNextAttemptThenFailsAtTheLimit) {
@@ -342,7 +372,7 @@ TEST_F(DeviceStoreTest, ExpiredLeaseRequeuesWithTheNextAttemptThenFailsAtTheLimi
   MeasurementLease first = Lease(device);
   EXPECT_EQ(first.measurement.attempt(), 1);
   clock_.Advance(kLeaseMs - 1);
-  StatusOr<MeasurementHeartbeat> beat = devices_->Heartbeat(first.measurement.id(), first.lease_id);
+  StatusOr<MeasurementHeartbeat> beat = devices_->Heartbeat(first.measurement.id(), {first.lease_id, ""});
   ASSERT_TRUE(beat.ok());
   EXPECT_FALSE(beat->lease_lost);
   EXPECT_EQ(beat->deadline_unix_ms, clock_.NowUnixMs() + kLeaseMs);
@@ -353,7 +383,7 @@ TEST_F(DeviceStoreTest, ExpiredLeaseRequeuesWithTheNextAttemptThenFailsAtTheLimi
   StatusOr<v1::Measurement> requeued = devices_->GetMeasurement(first.measurement.id());
   EXPECT_EQ(requeued->state(), "QUEUED");
   EXPECT_NE(requeued->error().find("expired"), std::string::npos) << requeued->error();
-  EXPECT_TRUE(devices_->Heartbeat(first.measurement.id(), first.lease_id)->lease_lost);
+  EXPECT_TRUE(devices_->Heartbeat(first.measurement.id(), {first.lease_id, ""})->lease_lost);
 
   MeasurementLease second = Lease(device);
   EXPECT_EQ(second.measurement.id(), first.measurement.id());
@@ -372,7 +402,7 @@ TEST_F(DeviceStoreTest, CompleteStoresTheResultExactlyOnce) {
   const std::string job = FinishedJob({"qat_w8a8"});
   ASSERT_TRUE(devices_->Queue({job, "", "", ""}).ok());
   MeasurementLease lease = Lease(device);
-  ASSERT_TRUE(devices_->Complete(lease.measurement.id(), lease.lease_id, Result(123'456)).ok());
+  ASSERT_TRUE(devices_->Complete(lease.measurement.id(), {lease.lease_id, ""}, Result(123'456)).ok());
 
   StatusOr<v1::Measurement> done = devices_->GetMeasurement(lease.measurement.id());
   ASSERT_TRUE(done.ok());
@@ -382,13 +412,13 @@ TEST_F(DeviceStoreTest, CompleteStoresTheResultExactlyOnce) {
   ASSERT_EQ(done->result().layers_size(), 1);
   EXPECT_EQ(done->result().layers(0).cycles(), 123'456u);
 
-  Status twice = devices_->Complete(lease.measurement.id(), lease.lease_id, Result(1));
+  Status twice = devices_->Complete(lease.measurement.id(), {lease.lease_id, ""}, Result(1));
   EXPECT_EQ(twice.code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(devices_->Fail(lease.measurement.id(), lease.lease_id, "late", false).code(),
+  EXPECT_EQ(devices_->Fail(lease.measurement.id(), {lease.lease_id, ""}, "late", false).code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(devices_->GetMeasurement(lease.measurement.id())->result().median_cycles(), 123'456u);
   EXPECT_EQ(devices_->GetMeasurement(lease.measurement.id())->state(), "SUCCEEDED");
-  EXPECT_EQ(devices_->Complete("m-nosuchmeasure", lease.lease_id, Result(1)).code(), StatusCode::kNotFound);
+  EXPECT_EQ(devices_->Complete("m-nosuchmeasure", {lease.lease_id, ""}, Result(1)).code(), StatusCode::kNotFound);
 }
 
 TEST_F(DeviceStoreTest, StaleLeaseIsRejectedAndChangesNothing) {
@@ -400,15 +430,15 @@ TEST_F(DeviceStoreTest, StaleLeaseIsRejectedAndChangesNothing) {
   ASSERT_EQ(*devices_->ExpireLeases(), 1);
   MeasurementLease second = Lease(device);
 
-  Status stale = devices_->Complete(first.measurement.id(), first.lease_id, Result(1));
+  Status stale = devices_->Complete(first.measurement.id(), {first.lease_id, ""}, Result(1));
   EXPECT_EQ(stale.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(stale.message().find(first.lease_id), std::string::npos) << stale.message();
-  EXPECT_EQ(devices_->Fail(first.measurement.id(), first.lease_id, "old", true).code(),
+  EXPECT_EQ(devices_->Fail(first.measurement.id(), {first.lease_id, ""}, "old", true).code(),
             StatusCode::kFailedPrecondition);
   StatusOr<v1::Measurement> still = devices_->GetMeasurement(first.measurement.id());
   EXPECT_EQ(still->state(), "RUNNING");
   EXPECT_EQ(still->attempt(), 2);
-  EXPECT_TRUE(devices_->Complete(second.measurement.id(), second.lease_id, Result(7)).ok());
+  EXPECT_TRUE(devices_->Complete(second.measurement.id(), {second.lease_id, ""}, Result(7)).ok());
 }
 
 TEST_F(DeviceStoreTest, RetryableFailGivesBackWithoutCountingAndFinalFailIsFinal) {
@@ -416,14 +446,15 @@ TEST_F(DeviceStoreTest, RetryableFailGivesBackWithoutCountingAndFinalFailIsFinal
   const std::string job = FinishedJob({"qat_w8a8"});
   ASSERT_TRUE(devices_->Queue({job, "", "", ""}).ok());
   MeasurementLease first = Lease(device);
-  ASSERT_TRUE(devices_->Fail(first.measurement.id(), first.lease_id, "board lost", true).ok());
+  ASSERT_TRUE(devices_->Fail(first.measurement.id(), {first.lease_id, ""}, "board lost", true).ok());
   StatusOr<v1::Measurement> back = devices_->GetMeasurement(first.measurement.id());
   EXPECT_EQ(back->state(), "QUEUED");
   EXPECT_EQ(back->attempt(), 0);
 
   MeasurementLease second = Lease(device);
   EXPECT_EQ(second.measurement.attempt(), 1);
-  ASSERT_TRUE(devices_->Fail(second.measurement.id(), second.lease_id, "model needs 300000 bytes of RAM", false).ok());
+  ASSERT_TRUE(
+      devices_->Fail(second.measurement.id(), {second.lease_id, ""}, "model needs 300000 bytes of RAM", false).ok());
   StatusOr<v1::Measurement> failed = devices_->GetMeasurement(second.measurement.id());
   EXPECT_EQ(failed->state(), "FAILED");
   EXPECT_EQ(failed->error(), "model needs 300000 bytes of RAM");
@@ -445,7 +476,7 @@ TEST_F(DeviceStoreTest, MeasurementsSurviveReopening) {
   const std::string job = FinishedJob({"qat_w8a8"});
   ASSERT_TRUE(devices_->Queue({job, "", "", ""}).ok());
   MeasurementLease lease = Lease(device);
-  ASSERT_TRUE(devices_->Complete(lease.measurement.id(), lease.lease_id, Result(42)).ok());
+  ASSERT_TRUE(devices_->Complete(lease.measurement.id(), {lease.lease_id, ""}, Result(42)).ok());
   devices_.reset();
   StatusOr<std::unique_ptr<DeviceStore>> reopened = DeviceStore::Open(dir_.File("qatlab.db"), clock_);
   ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();

@@ -19,6 +19,7 @@ TEST(GrpcStatusTest, EveryCodeMapsToItsGrpcCounterpart) {
       {Status::Cancelled("m"), grpc::StatusCode::CANCELLED},
       {Status::ResourceExhausted("m"), grpc::StatusCode::RESOURCE_EXHAUSTED},
       {Status::Unauthenticated("m"), grpc::StatusCode::UNAUTHENTICATED},
+      {Status::PermissionDenied("m"), grpc::StatusCode::PERMISSION_DENIED},
       {Status::Internal("m"), grpc::StatusCode::INTERNAL},
   };
   for (const auto& [status, expected] : table) {

@@ -28,7 +28,7 @@ class JobDependencyStoreTest : public ::testing::Test {
   }
 
   std::optional<JobLease> LeaseNext() {
-    auto lease = store_->LeaseNext("w1");
+    auto lease = store_->LeaseNext("w1", "");
     EXPECT_TRUE(lease.ok()) << lease.status().ToString();
     return lease.ok() ? *lease : std::nullopt;
   }
@@ -59,7 +59,7 @@ TEST_F(JobDependencyStoreTest, DependentWaitsUntilItsBaselineSucceeded) {
 
   v1::JobResult result;
   result.add_variants()->set_name("float");
-  ASSERT_TRUE(store_->Complete(baseline->id(), first->lease_id, result).ok());
+  ASSERT_TRUE(store_->Complete(baseline->id(), {first->lease_id, ""}, result).ok());
   auto second = LeaseNext();
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(second->job.id(), dependent->id());
@@ -73,7 +73,7 @@ TEST_F(JobDependencyStoreTest, DependentFailsSayingWhyWhenItsBaselineFails) {
   ASSERT_TRUE(dependent.ok());
   auto lease = LeaseNext();
   ASSERT_TRUE(lease.has_value());
-  ASSERT_TRUE(store_->Fail(baseline->id(), lease->lease_id, "out of memory", /*retryable=*/false).ok());
+  ASSERT_TRUE(store_->Fail(baseline->id(), {lease->lease_id, ""}, "out of memory", /*retryable=*/false).ok());
   auto failed = store_->Get(dependent->id());
   ASSERT_TRUE(failed.ok());
   EXPECT_EQ(failed->state(), v1::FAILED);

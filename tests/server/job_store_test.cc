@@ -37,7 +37,7 @@ class JobStoreTest : public ::testing::Test {
   }
 
   JobLease Lease(const std::string& worker = "w1") {
-    auto lease = store_->LeaseNext(worker);
+    auto lease = store_->LeaseNext(worker, "");
     EXPECT_TRUE(lease.ok()) << lease.status().ToString();
     EXPECT_TRUE(lease.ok() && lease->has_value()) << "queue unexpectedly empty";
     return lease.ok() && lease->has_value() ? **lease : JobLease();
@@ -113,7 +113,7 @@ TEST_F(JobStoreTest, LeasesByPriorityThenSubmissionOrder) {
   std::vector<std::string> order;
   for (int i = 0; i < 5; ++i) order.push_back(Lease().job.id());
   EXPECT_EQ(order, (std::vector<std::string>{b, d, a, c, e}));
-  auto none = store_->LeaseNext("w1");
+  auto none = store_->LeaseNext("w1", "");
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->has_value());
 }
@@ -147,7 +147,7 @@ TEST_F(JobStoreTest, HeartbeatExtendsTheLease) {
   std::string id = Submit(SmallSpec()).id();
   JobLease lease = Lease();
   clock_.Advance(kLeaseMs - 200);
-  auto beat = store_->Heartbeat(id, lease.lease_id, nullptr);
+  auto beat = store_->Heartbeat(id, {lease.lease_id, ""}, nullptr);
   ASSERT_TRUE(beat.ok());
   EXPECT_FALSE(beat->cancelled);
   EXPECT_FALSE(beat->lease_lost);
@@ -159,7 +159,7 @@ TEST_F(JobStoreTest, HeartbeatExtendsTheLease) {
   EXPECT_EQ(*store_->ExpireLeases(), 1);
   EXPECT_EQ(Get(id).state(), v1::QUEUED);
   // The old lease is gone: its holder learns so.
-  auto late = store_->Heartbeat(id, lease.lease_id, nullptr);
+  auto late = store_->Heartbeat(id, {lease.lease_id, ""}, nullptr);
   ASSERT_TRUE(late.ok());
   EXPECT_TRUE(late->lease_lost);
 }
@@ -171,19 +171,20 @@ TEST_F(JobStoreTest, StaleLeaseCannotCompleteAndChangesNothing) {
   ASSERT_EQ(*store_->ExpireLeases(), 1);
   JobLease current = Lease("w2");
 
-  Status stale = store_->Complete(id, lost.lease_id, SampleResult("_stale"));
+  Status stale = store_->Complete(id, {lost.lease_id, ""}, SampleResult("_stale"));
   EXPECT_EQ(stale.code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(stale.message().find(lost.lease_id), std::string::npos) << stale.message();
-  EXPECT_EQ(store_->Fail(id, lost.lease_id, "late", false).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Fail(id, {lost.lease_id, ""}, "late", false).code(), StatusCode::kFailedPrecondition);
   v1::Job still = Get(id);
   EXPECT_EQ(still.state(), v1::RUNNING);
   EXPECT_EQ(still.worker_id(), "w2");
   EXPECT_EQ(store_->GetResult(id).status().code(), StatusCode::kFailedPrecondition);
 
-  ASSERT_TRUE(store_->Complete(id, current.lease_id, SampleResult("")).ok());
+  ASSERT_TRUE(store_->Complete(id, {current.lease_id, ""}, SampleResult("")).ok());
   EXPECT_EQ(Get(id).state(), v1::SUCCEEDED);
   // Exactly once: a repeated completion is refused and the result stays.
-  EXPECT_EQ(store_->Complete(id, current.lease_id, SampleResult("_again")).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Complete(id, {current.lease_id, ""}, SampleResult("_again")).code(),
+            StatusCode::kFailedPrecondition);
   auto result = store_->GetResult(id);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->variants(0).name(), "float");
@@ -193,7 +194,7 @@ TEST_F(JobStoreTest, ResultsAreStoredAsRowsAndReadBackWhole) {
   std::string id = Submit(SmallSpec()).id();
   JobLease lease = Lease();
   v1::JobResult sent = SampleResult("");
-  ASSERT_TRUE(store_->Complete(id, lease.lease_id, sent).ok());
+  ASSERT_TRUE(store_->Complete(id, {lease.lease_id, ""}, sent).ok());
   auto read = store_->GetResult(id);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_EQ(read->SerializeAsString(), sent.SerializeAsString()) << read->DebugString();
@@ -205,7 +206,7 @@ TEST_F(JobStoreTest, CancelQueuedIsImmediate) {
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(cancelled->state(), v1::CANCELLED);
   EXPECT_EQ(Get(id).state(), v1::CANCELLED);
-  EXPECT_FALSE(store_->LeaseNext("w1")->has_value());
+  EXPECT_FALSE(store_->LeaseNext("w1", "")->has_value());
   // Cancelling again is harmless.
   EXPECT_TRUE(store_->Cancel(id).ok());
 }
@@ -218,12 +219,12 @@ TEST_F(JobStoreTest, CancelRunningIsDeliveredByTheNextHeartbeat) {
   EXPECT_EQ(flagged->state(), v1::RUNNING);
   EXPECT_TRUE(flagged->cancel_requested());
 
-  auto beat = store_->Heartbeat(id, lease.lease_id, nullptr);
+  auto beat = store_->Heartbeat(id, {lease.lease_id, ""}, nullptr);
   ASSERT_TRUE(beat.ok());
   EXPECT_TRUE(beat->cancelled);
   EXPECT_EQ(Get(id).state(), v1::CANCELLED);
   // The worker must not complete now; if it tries, nothing changes.
-  EXPECT_EQ(store_->Complete(id, lease.lease_id, SampleResult("")).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Complete(id, {lease.lease_id, ""}, SampleResult("")).code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(Get(id).state(), v1::CANCELLED);
 }
 
@@ -239,20 +240,20 @@ TEST_F(JobStoreTest, CancelRunningWhoseWorkerDiedEndsCancelledAtExpiry) {
 TEST_F(JobStoreTest, CancelFinishedJobIsRefused) {
   std::string id = Submit(SmallSpec()).id();
   JobLease lease = Lease();
-  ASSERT_TRUE(store_->Complete(id, lease.lease_id, SampleResult("")).ok());
+  ASSERT_TRUE(store_->Complete(id, {lease.lease_id, ""}, SampleResult("")).ok());
   EXPECT_EQ(store_->Cancel(id).status().code(), StatusCode::kFailedPrecondition);
 }
 
 TEST_F(JobStoreTest, RetryableFailureGivesTheJobBackWithoutCountingAnAttempt) {
   std::string id = Submit(SmallSpec()).id();
   JobLease lease = Lease("w1");
-  ASSERT_TRUE(store_->Fail(id, lease.lease_id, "worker shutting down", true).ok());
+  ASSERT_TRUE(store_->Fail(id, {lease.lease_id, ""}, "worker shutting down", true).ok());
   v1::Job back = Get(id);
   EXPECT_EQ(back.state(), v1::QUEUED);
   EXPECT_EQ(back.attempt(), 0);
   JobLease again = Lease("w2");
   EXPECT_EQ(again.job.attempt(), 1);
-  ASSERT_TRUE(store_->Fail(id, again.lease_id, "model.layers[2]: kernel does not fit", false).ok());
+  ASSERT_TRUE(store_->Fail(id, {again.lease_id, ""}, "model.layers[2]: kernel does not fit", false).ok());
   v1::Job failed = Get(id);
   EXPECT_EQ(failed.state(), v1::FAILED);
   EXPECT_EQ(failed.error(), "model.layers[2]: kernel does not fit");
@@ -310,11 +311,77 @@ TEST_F(JobStoreTest, EverythingSurvivesAReopenIncludingLeases) {
   EXPECT_EQ(Get(queued).state(), v1::QUEUED);
   EXPECT_EQ(Get(running).state(), v1::RUNNING);
   // The worker that held the lease carries on after the restart.
-  auto beat = store_->Heartbeat(running, lease.lease_id, nullptr);
+  auto beat = store_->Heartbeat(running, {lease.lease_id, ""}, nullptr);
   ASSERT_TRUE(beat.ok());
   EXPECT_FALSE(beat->lease_lost);
-  ASSERT_TRUE(store_->Complete(running, lease.lease_id, SampleResult("")).ok());
+  ASSERT_TRUE(store_->Complete(running, {lease.lease_id, ""}, SampleResult("")).ok());
   EXPECT_EQ(*store_->IntegrityCheck(), "ok");
+}
+
+// The digests of two worker tokens (what TokenAuthenticator::Holder gives).
+const std::string kTokenA(64, 'a');
+const std::string kTokenB(64, 'b');
+
+TEST_F(JobStoreTest, ALeaseStaysBoundToTheTokenThatTookItAcrossAReopen) {
+  const std::string id = Submit(SmallSpec()).id();
+  auto leased = store_->LeaseNext("worker-a", kTokenA);
+  ASSERT_TRUE(leased.ok() && leased->has_value());
+  const std::string lease_id = (*leased)->lease_id;
+  Reopen();  // a server restart: nothing of the binding is held in memory
+
+  // Token B presenting A's lease is refused every way, and nothing changes.
+  const LeaseClaim b{lease_id, kTokenB};
+  EXPECT_EQ(store_->Heartbeat(id, b, nullptr).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(store_->CheckLease(id, b).code(), StatusCode::kPermissionDenied);
+  const Status forged = store_->Complete(id, b, SampleResult("_forged"));
+  EXPECT_EQ(forged.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(forged.message().find("another worker token"), std::string::npos) << forged.message();
+  EXPECT_EQ(store_->Fail(id, b, "forged", false).code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(Get(id).state(), v1::RUNNING);
+  EXPECT_EQ(Get(id).error(), "");
+
+  // A carries on; an open server (no token digest) checks nothing.
+  const LeaseClaim a{lease_id, kTokenA};
+  ASSERT_TRUE(store_->CheckLease(id, a).ok());
+  auto beat = store_->Heartbeat(id, a, nullptr);
+  ASSERT_TRUE(beat.ok()) << beat.status().ToString();
+  EXPECT_FALSE(beat->lease_lost);
+  EXPECT_TRUE(store_->CheckLease(id, {lease_id, ""}).ok());
+
+  // Given back, the job's next lease is bound to whoever takes it: A's old
+  // lease is merely stale now, and B's new one is B's.
+  ASSERT_TRUE(store_->Fail(id, a, "shutting down", /*retryable=*/true).ok());
+  auto again = store_->LeaseNext("worker-b", kTokenB);
+  ASSERT_TRUE(again.ok() && again->has_value());
+  EXPECT_EQ(store_->CheckLease(id, a).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->CheckLease(id, {(*again)->lease_id, kTokenA}).code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(store_->Complete(id, {(*again)->lease_id, kTokenB}, SampleResult("")).ok());
+  // Finished, the lease still says whose it was.
+  EXPECT_EQ(store_->Complete(id, {(*again)->lease_id, kTokenA}, SampleResult("")).code(),
+            StatusCode::kPermissionDenied);
+}
+
+TEST_F(JobStoreTest, ALeaseTakenWithoutATokenIsUsableByAnyToken) {
+  const std::string id = Submit(SmallSpec()).id();
+  JobLease lease = Lease();  // an open server: bound to nobody
+  Reopen();
+  ASSERT_TRUE(store_->Complete(id, {lease.lease_id, kTokenB}, SampleResult("")).ok());
+}
+
+TEST_F(JobStoreTest, ABindingThatNamesAnotherLeaseBindsNothing) {
+  const std::string id = Submit(SmallSpec()).id();
+  auto leased = store_->LeaseNext("worker-a", kTokenA);
+  ASSERT_TRUE(leased.ok() && leased->has_value());
+  store_.reset();
+  {
+    // Code older than migration 0007 grants a new lease without writing the
+    // binding: A's binding is left behind, naming A's lease.
+    auto db = Database::Open(dir_.File("qatlab.db"));
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    ASSERT_TRUE((*db)->Exec("UPDATE jobs SET lease_id = 'l-granted-by-older-code', worker_id = 'worker-b'").ok());
+  }
+  Reopen();
+  EXPECT_TRUE(store_->CheckLease(id, {"l-granted-by-older-code", kTokenB}).ok());
 }
 
 TEST_F(JobStoreTest, WatchSeesEveryChangeInOrder) {
@@ -327,9 +394,9 @@ TEST_F(JobStoreTest, WatchSeesEveryChangeInOrder) {
   progress.set_variant("float");
   progress.set_epoch(1);
   progress.set_epochs(2);
-  ASSERT_TRUE(store_->Heartbeat(id, lease.lease_id, &progress).ok());
-  ASSERT_TRUE(store_->Heartbeat(id, lease.lease_id, &progress).ok());  // same progress: no event
-  ASSERT_TRUE(store_->Complete(id, lease.lease_id, SampleResult("")).ok());
+  ASSERT_TRUE(store_->Heartbeat(id, {lease.lease_id, ""}, &progress).ok());
+  ASSERT_TRUE(store_->Heartbeat(id, {lease.lease_id, ""}, &progress).ok());  // same progress: no event
+  ASSERT_TRUE(store_->Complete(id, {lease.lease_id, ""}, SampleResult("")).ok());
 
   auto leased = watch->subscription->Next(std::chrono::milliseconds(100));
   ASSERT_TRUE(leased.has_value());
@@ -383,8 +450,8 @@ TEST_F(JobStoreTest, ConcurrentSubmissionsAreGroupCommittedWithoutLossOrDuplicat
 TEST_F(JobStoreTest, UnknownIdsAreNotFound) {
   EXPECT_EQ(store_->Get("j-nope").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->Cancel("j-nope").status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_->Heartbeat("j-nope", "l-x", nullptr).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store_->Complete("j-nope", "l-x", v1::JobResult()).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Heartbeat("j-nope", {"l-x", ""}, nullptr).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Complete("j-nope", {"l-x", ""}, v1::JobResult()).code(), StatusCode::kNotFound);
   EXPECT_EQ(store_->GetResult("j-nope").status().code(), StatusCode::kNotFound);
 }
 

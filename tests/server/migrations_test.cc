@@ -2,6 +2,10 @@
 // no-op, and a database newer than the binary is refused with a clear message.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <tuple>
+#include <vector>
+
 #include "server/store/database.h"
 #include "server/store/job_store.h"
 #include "server/store/migrations.h"
@@ -128,6 +132,44 @@ TEST(MigrationsTest, JobStoreRefusesADatabaseFromANewerServer) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(store.status().message().find("schema version 999"), std::string::npos) << store.status().message();
+}
+
+TEST(MigrationsTest, ADatabaseFromBeforeLeaseBindingKeepsItsJobsAndTheirLeasesAreUnbound) {
+  TempDir dir;
+  const std::string path = dir.File("qatlab.db");
+  const std::vector<Migration>& all = EmbeddedMigrations();
+  ASSERT_GE(all.size(), 7u);
+  {
+    // A server of schema 6 with one job queued and one RUNNING under a lease.
+    auto db = OpenDb(path);
+    ASSERT_TRUE(ApplyMigrations(*db, std::vector<Migration>(all.begin(), all.begin() + 6)).ok());
+    const std::string spec = testing::SmallSpec().SerializeAsString();
+    for (const auto& [id, state, lease] :
+         std::vector<std::tuple<std::string, int, std::string>>{{"j-queued", 1, ""}, {"j-running", 2, "l-old"}}) {
+      Statement insert = db->Prepare(
+          "INSERT INTO jobs (id, experiment, state, priority, spec, max_attempts, created_unix_ms, attempt, "
+          "worker_id, lease_id, lease_deadline_unix_ms) VALUES (?1, 'test', ?2, 0, ?3, 3, 1, ?4, ?5, ?6, ?7)");
+      insert.Bind(1, id).Bind(2, state).BindBlob(3, spec).Bind(4, state == 2 ? 1 : 0);
+      insert.Bind(5, state == 2 ? "worker-a" : "").Bind(6, lease).Bind(7, state == 2 ? INT64_MAX / 2 : 0);
+      ASSERT_TRUE(insert.Run().ok());
+    }
+  }
+  ManualClock clock(1000);
+  JobNotifier notifier;
+  auto store = JobStore::Open(path, clock, notifier);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ(*SchemaVersion(*OpenDb(path)), static_cast<int>(all.size()));
+  EXPECT_EQ(*(*store)->CountJobs(), 2);
+  EXPECT_EQ((*store)->Get("j-queued")->state(), v1::QUEUED);
+  EXPECT_EQ((*store)->Get("j-running")->state(), v1::RUNNING);
+  EXPECT_EQ((*store)->Get("j-running")->spec().experiment(), "test");
+  // Granted before the binding existed: whoever holds the lease id may use it.
+  EXPECT_TRUE((*store)->CheckLease("j-running", {"l-old", std::string(64, 'b')}).ok());
+  // New leases are bound.
+  auto lease = (*store)->LeaseNext("worker-c", std::string(64, 'c'));
+  ASSERT_TRUE(lease.ok() && lease->has_value());
+  EXPECT_EQ((*store)->CheckLease("j-queued", {(*lease)->lease_id, std::string(64, 'b')}).code(),
+            StatusCode::kPermissionDenied);
 }
 
 TEST(DatabaseTest, OpensInWalMode) {
