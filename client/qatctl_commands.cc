@@ -80,8 +80,11 @@ void PrintJobDetails(const v1::GetResultsResponse& results, bool layers) {
              FormatUnixMillis(job.started_unix_ms()), FormatUnixMillis(job.finished_unix_ms()));
   if (results.has_result() && results.result().variants_size() > 0) {
     const v1::JobResult& result = results.result();
-    fmt::print("model {}  data {} ({} train / {} test)  total {}\n\n", result.model(), result.dataset(),
-               result.train_samples(), result.test_samples(), FormatDuration(result.total_seconds()));
+    const bool ptq_subset = result.ptq_test_samples() > 0 && result.ptq_test_samples() < result.test_samples();
+    fmt::print("model {}  data {} ({} train / {} test{})  total {}\n\n", result.model(), result.dataset(),
+               result.train_samples(), result.test_samples(),
+               ptq_subset ? fmt::format("; PTQ variants on the first {}", result.ptq_test_samples()) : "",
+               FormatDuration(result.total_seconds()));
     fmt::print("{}", RenderResultTable(results));
     fmt::print("{}", RenderRunRecord(result.run()));
   } else if (job.state() == v1::RUNNING && job.has_last_progress()) {

@@ -321,13 +321,7 @@ class SearchRun {
  private:
   // Steps 1 and 2: the sensitivity job and the probe measurements.
   Status RunProbes() {
-    v1::JobSpec probe = spec_;
-    probe.clear_configs();
-    for (const v1::QuantConfig& config : search::ProbeConfigs(weighted_layers_)) *probe.add_configs() = config;
-    probe.set_skip_ptq(false);
-    probe.set_skip_qat(true);
-    probe.clear_measure_on();
-    (*probe.mutable_labels())["search-step"] = "sensitivity";
+    const v1::JobSpec probe = search::SensitivityJobSpec(spec_, weighted_layers_);
     QATLAB_ASSIGN_OR_RETURN(sensitivity_job_, client_.Submit(probe));
     Log(fmt::format("sensitivity: job {} (float baseline + {} PTQ probes of {} weighted layers)", sensitivity_job_,
                     probe.configs_size(), weighted_layers_));

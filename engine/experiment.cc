@@ -231,6 +231,16 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   };
   const int weighted = float_net->weighted_layer_count();
   const RangeMethod ptq_method = ParseRangeMethod(spec.ptq().method());
+  // The PTQ variants' test set: the first ptq.test_samples images, the same
+  // images a job with data.test_limit = ptq.test_samples evaluates on.
+  Dataset ptq_test_subset;
+  const Dataset* ptq_test = &data.test;
+  if (spec.ptq().test_samples() > 0 && spec.ptq().test_samples() < data.test.size()) {
+    ptq_test_subset = data.test;
+    ptq_test_subset.Truncate(spec.ptq().test_samples());
+    ptq_test = &ptq_test_subset;
+  }
+  if (!spec.skip_ptq()) result.set_ptq_test_samples(ptq_test->size());
   for (const v1::QuantConfig& config : spec.configs()) {
     const std::vector<int> bits = WeightBitsPerLayer(config, weighted);
     QuantizationSettings settings;
@@ -241,11 +251,11 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
     const bool exportable = config.activation_bits() == 8;
     // A trained quantized variant: its test accuracy and, with 8-bit
     // activations, its exported integer model and how well that agrees.
-    auto score = [&](Network* net, v1::VariantResult* variant) -> Status {
+    auto score = [&](Network* net, const Dataset& test, v1::VariantResult* variant) -> Status {
       std::vector<int32_t> predictions;
-      variant->set_accuracy(Evaluate(net, data.test, &predictions));
+      variant->set_accuracy(Evaluate(net, test, &predictions));
       if (!exportable) return Status::Ok();
-      return ExportAndMeasure(*net, result.model() + " " + variant->name(), data.test, predictions, variant,
+      return ExportAndMeasure(*net, result.model() + " " + variant->name(), test, predictions, variant,
                               &output.artifacts);
     };
 
@@ -261,7 +271,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       net->EnableQuantization(ptq_settings);
       Calibrate(net.get(), data.train, spec.ptq().calibration_samples(), ptq_method, spec.ptq().percentile());
       variant->set_train_seconds(SecondsSince(ptq_start));
-      QATLAB_RETURN_IF_ERROR(score(net.get(), variant));
+      QATLAB_RETURN_IF_ERROR(score(net.get(), *ptq_test, variant));
     }
 
     if (!spec.skip_qat()) {
@@ -290,7 +300,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       net->FreezeBatchNorm(true);
       net->FreezeWeightScales();
       variant->set_train_seconds(SecondsSince(qat_start));
-      QATLAB_RETURN_IF_ERROR(score(net.get(), variant));
+      QATLAB_RETURN_IF_ERROR(score(net.get(), data.test, variant));
     }
   }
   result.set_total_seconds(SecondsSince(start));

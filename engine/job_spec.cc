@@ -480,6 +480,10 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
   if (ptq.percentile() <= 50 || ptq.percentile() > 100) {
     return Status::InvalidArgument("ptq.percentile: must be in (50, 100]");
   }
+  if (ptq.test_samples() < 0) {
+    return Status::InvalidArgument("ptq.test_samples: " + std::to_string(ptq.test_samples()) +
+                                   " is negative (0: the whole test set)");
+  }
   const auto& qat = spec.qat();
   if (qat.epochs() < 0 || qat.epochs() > 1000) return Status::InvalidArgument("qat.epochs: outside 0..1000");
   if (!(qat.learning_rate() > 0)) return Status::InvalidArgument("qat.learning_rate: must be > 0");

@@ -66,6 +66,18 @@ std::vector<v1::QuantConfig> ProbeConfigs(int weighted_layers) {
   return configs;
 }
 
+v1::JobSpec SensitivityJobSpec(const v1::JobSpec& spec, int weighted_layers) {
+  v1::JobSpec probe = spec;
+  probe.clear_configs();
+  for (const v1::QuantConfig& config : ProbeConfigs(weighted_layers)) *probe.add_configs() = config;
+  probe.set_skip_ptq(false);
+  probe.set_skip_qat(true);
+  probe.clear_measure_on();
+  if (probe.ptq().test_samples() == 0) probe.mutable_ptq()->set_test_samples(kSensitivityTestSamples);
+  (*probe.mutable_labels())["search-step"] = "sensitivity";
+  return probe;
+}
+
 std::vector<double> WeightedOpCycles(const v1::MeasurementResult& measurement) {
   std::vector<double> cycles;
   for (const v1::LayerCycles& layer : measurement.layers()) {

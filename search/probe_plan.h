@@ -48,6 +48,21 @@ inline constexpr const char* kMixedProbeName = "probe_mixed";
 // `weighted_layers` weighted layers (REQUIRES: >= 1), in the order above.
 std::vector<v1::QuantConfig> ProbeConfigs(int weighted_layers);
 
+// The test images the sensitivity job evaluates its probes on, by default
+// (PtqSpec.test_samples): the first 2,000. A probe's figure is a difference
+// of accuracies (ptq_w8a8 minus layer l at b bits) that only ranks the
+// choices; on 2,000 images one image is 0.05 points. Fewer than the test
+// set has: all of them.
+inline constexpr int kSensitivityTestSamples = 2000;
+
+// The sensitivity job for `spec` (the user's job: model, data, training,
+// PTQ settings, seed) and a model of `weighted_layers` weighted layers: the
+// float baseline the candidates start from (JobSpec.baseline_job) and a PTQ
+// variant per ProbeConfigs entry, no QAT, no board; the PTQ variants
+// evaluated on spec.ptq.test_samples test images when the spec sets it, else
+// on kSensitivityTestSamples. Labelled search-step=sensitivity.
+v1::JobSpec SensitivityJobSpec(const v1::JobSpec& spec, int weighted_layers);
+
 // The weighted layers (dense, conv2d, depthwise_conv2d) of a preset or
 // explicit-layers model, or of an ONNX file on this machine. Errors: those of
 // the engine's TranslateModel (InvalidArgument naming the layer or preset).

@@ -87,12 +87,14 @@ def spearman(xs, ys):
 print(f'sensitivity (PTQ drop) as a predictor of QAT accuracy over the {len(rows)} verified configurations: '
       f'Spearman rank correlation {spearman([r["predicted"] for r in rows], [r["mean"] for r in rows]):.2f}')
 if "sensitivityJobSeconds" in search:
+    # The verified jobs start from the sensitivity job's float model
+    # (baseline_job), so none of them is a single QAT job: the search's cost
+    # in single-QAT-job units is run_search_cost_bench.sh's.
     job_seconds = [v["jobSeconds"] for v in search["verified"]]
-    single = statistics.mean(v["jobSeconds"] for v in search["verified"] if v["uniform"])
     total = search["sensitivityJobSeconds"] + sum(job_seconds)
-    print(f"worker time: sensitivity job {search['sensitivityJobSeconds']:.0f} s + {len(job_seconds)} QAT jobs "
-          f"{sum(job_seconds):.0f} s = {total:.0f} s, {total / single:.1f} times a single QAT job "
-          f"(the uniform jobs' mean, {single:.0f} s); measurements not included")
+    print(f"job run times: sensitivity job {search['sensitivityJobSeconds']:.0f} s + {len(job_seconds)} QAT jobs "
+          f"from its float model {sum(job_seconds):.0f} s = {total:.0f} s (wall, measurements not included; "
+          f"the cost in single QAT jobs: run_search_cost_bench.sh)")
 errors = [abs(r["error"]) for r in rows if not r["uniform"]]
 print(f"candidates' latency error: max {max(errors):.2f}%, mean {statistics.mean(errors):.2f}%")
 for u in (r for r in rows if r["uniform"]):

@@ -113,6 +113,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "training.schedule"},
         BadSpec{"unknown ptq method", R"({"model": {"preset": "mlp"}, "ptq": {"method": "kl"}})",
                 "ptq.method: unknown method 'kl'"},
+        BadSpec{"negative ptq test samples", R"({"model": {"preset": "mlp"}, "ptq": {"testSamples": -5}})",
+                "ptq.test_samples: -5 is negative"},
         BadSpec{"idx without paths", R"({"model": {"preset": "mlp"}, "data": {"source": "idx"}})",
                 "data.train_images: missing"},
         BadSpec{"unknown source", R"({"model": {"preset": "mlp"}, "data": {"source": "s3"}})",

@@ -27,6 +27,38 @@ TEST(ProbeConfigs, UniformThenTheMixedProbeThenEachLayerAtFourAndTwoBits) {
   for (const v1::QuantConfig& config : configs) EXPECT_EQ(config.activation_bits(), 8);
 }
 
+TEST(SensitivityJobSpec, TheUsersJobWithTheProbesNoQatAndTheProbeTestSubset) {
+  v1::JobSpec spec;
+  spec.mutable_model()->set_preset("cnn_bn");
+  spec.mutable_data()->set_source("fashion-mnist");
+  spec.mutable_training()->set_epochs(3);
+  spec.mutable_ptq()->set_calibration_samples(256);
+  spec.set_seed(7);
+  spec.add_configs()->set_weight_bits(4);
+  spec.set_skip_ptq(true);
+  spec.add_measure_on("mps2-an386");
+
+  const v1::JobSpec probe = SensitivityJobSpec(spec, 3);
+
+  ASSERT_EQ(probe.configs_size(), 10);
+  EXPECT_EQ(probe.configs(9).name(), ProbeConfigs(3)[9].name());
+  EXPECT_FALSE(probe.skip_ptq());
+  EXPECT_TRUE(probe.skip_qat());
+  EXPECT_EQ(probe.measure_on_size(), 0);
+  EXPECT_EQ(probe.ptq().test_samples(), kSensitivityTestSamples);
+  EXPECT_EQ(probe.ptq().calibration_samples(), 256);
+  EXPECT_EQ(probe.labels().at("search-step"), "sensitivity");
+  // The float model is the user's: what the candidates start from.
+  EXPECT_EQ(probe.model().preset(), "cnn_bn");
+  EXPECT_EQ(probe.data().source(), "fashion-mnist");
+  EXPECT_EQ(probe.training().epochs(), 3);
+  EXPECT_EQ(probe.seed(), 7u);
+
+  // A subset the user chose is kept.
+  spec.mutable_ptq()->set_test_samples(500);
+  EXPECT_EQ(SensitivityJobSpec(spec, 3).ptq().test_samples(), 500);
+}
+
 v1::VariantResult* AddVariant(v1::JobResult& job, const std::string& name, double accuracy, int64_t flash,
                               int64_t ram) {
   v1::VariantResult* variant = job.add_variants();
