@@ -1,9 +1,10 @@
 // `qatctl search` end to end, with real processes only: qatlab-server with
 // two local workers, qatlab-agent with the firmware in QEMU (the emulated
-// mps2-an386 board), and qatctl driving the whole search on a small cnn and a
-// short schedule. Every verified candidate must have been measured bit-exact
-// on the board, with its flash predicted exactly and its latency within 5%
-// of the board's measurement.
+// mps2-an386 board), and qatctl submitting the search (SubmitSearch) on a
+// small cnn and a short schedule, the server running it and qatctl
+// following it (GetSearch) and writing its outputs. Every verified candidate
+// must have been measured bit-exact on the board, with its flash predicted
+// exactly and its latency within 5% of the board's measurement.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -97,6 +98,21 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   EXPECT_NE(html.find("<h2>Mixed-precision search</h2>"), std::string::npos);
   EXPECT_NE(html.find("data-kind=\"predicted\""), std::string::npos);
   EXPECT_NE(html.find("data-kind=\"measured\""), std::string::npos);
+
+  // The server ran it: a search resource with the jobs the result names,
+  // which qatctl re-attaches to and shows.
+  const std::string id = result["search"].get<std::string>();
+  ASSERT_EQ(id.rfind("se-", 0), 0u) << id;
+  EXPECT_NE(run.err.find("search: " + id + " submitted"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("search: verify: 6 QAT jobs"), std::string::npos) << run.err;
+  const CapturedRun shown = service.Qatctl({"show", id});
+  EXPECT_EQ(shown.exit_status, 0) << shown.err;
+  EXPECT_NE(shown.out.find("SUCCEEDED"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find(result["sensitivityJob"].get<std::string>()), std::string::npos) << shown.out;
+  const CapturedRun attached =
+      service.Qatctl({"search", "--id", id, "-o", service.work_dir() + "/attached"}, std::chrono::seconds(120));
+  ASSERT_EQ(attached.exit_status, 0) << attached.err;
+  EXPECT_EQ(ReadFile(service.work_dir() + "/attached.json"), ReadFile(output + ".json"));
 
   // A flash budget below the all-2-bit model: one message naming the
   // smallest reachable flash (the w2 model's exact size), RAM and latency.

@@ -1,0 +1,4 @@
+-- Placeholder, replaced at merge: migration 0007 belongs to another branch
+-- (the leases change); this branch needs its number taken so that 0008 runs
+-- (migrations run 1..N without gaps). Changes nothing.
+-- compatible_version: 1
