@@ -234,5 +234,41 @@ TEST_F(SearchApiTest, ARestartedServerResumesTheSearchWithTheSameJob) {
   EXPECT_EQ(JobCount(), 1);
 }
 
+// With tokens, the server's searches present a token of their own over the
+// in-process channel: a client's search gets its jobs submitted.
+class TokenSearchApiTest : public SearchApiTest {
+ protected:
+  void SetUp() override {
+    ServerFixture::SetUp();
+    options_.tokens = {{Role::kClient, "client-token-1"}, {Role::kWorker, "worker-token-1"}};
+    StartServer();
+  }
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
+    auto context = Context();
+    context->AddMetadata("authorization", "Bearer " + token);
+    return context;
+  }
+};
+
+TEST_F(TokenSearchApiTest, AClientsSearchSubmitsItsJobsWithTheServersOwnToken) {
+  v1::RegisterDeviceRequest board;
+  board.mutable_device()->set_name("board-1");
+  board.mutable_device()->set_board_kind("mps2-an386");
+  board.mutable_device()->set_core("cortex-m4");
+  board.mutable_device()->set_clock_hz(25'000'000);
+  v1::RegisterDeviceResponse registered;
+  ASSERT_TRUE(workers_->RegisterDevice(As("worker-token-1").get(), board, &registered).ok());
+
+  v1::Search submitted;
+  EXPECT_EQ(experiments_->SubmitSearch(Context().get(), GoodRequest(), &submitted).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status status = experiments_->SubmitSearch(As("client-token-1").get(), GoodRequest(), &submitted);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(WaitUntil([&] { return server_->searches().Get(submitted.id())->job_ids_size() == 1; },
+                        std::chrono::seconds(30), "the search submitting its sensitivity job"));
+  const v1::Search search = *server_->searches().Get(submitted.id());
+  EXPECT_EQ(search.state(), v1::RUNNING) << search.error();
+}
+
 }  // namespace
 }  // namespace qatlab::server::testing
