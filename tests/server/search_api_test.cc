@@ -18,8 +18,11 @@ class SearchApiTest : public ServerFixture {
  protected:
   void SetUp() override {
     ServerFixture::SetUp();
+    ChooseOptions();
     StartServer();
   }
+  // Changes options_ before the server starts.
+  virtual void ChooseOptions() {}
 
   void RegisterBoard(const std::string& kind) {
     v1::RegisterDeviceRequest request;
@@ -238,10 +241,8 @@ TEST_F(SearchApiTest, ARestartedServerResumesTheSearchWithTheSameJob) {
 // in-process channel: a client's search gets its jobs submitted.
 class TokenSearchApiTest : public SearchApiTest {
  protected:
-  void SetUp() override {
-    ServerFixture::SetUp();
+  void ChooseOptions() override {
     options_.tokens = {{Role::kClient, "client-token-1"}, {Role::kWorker, "worker-token-1"}};
-    StartServer();
   }
   static std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
     auto context = Context();
