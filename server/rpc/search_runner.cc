@@ -160,6 +160,11 @@ void SearchRunner::Execute(Run* run) {
   StatusOr<std::string> result = search_run::RunSearch(connection, parameters, observer);
   // Stopped by a shutdown: left RUNNING, to be resumed at the next start.
   if (shutting_down_.load()) return;
+  // Cancelled (CancelSearch recorded it): whatever stopped it, it stays so.
+  if (run->stop.load()) {
+    spdlog::info("search {}: stopped (cancelled)", search.id());
+    return;
+  }
   Status finished = result.ok() ? searches_.Finish(search.id(), v1::SUCCEEDED, *result, "")
                                 : searches_.Finish(search.id(), v1::FAILED, "", DescribeStatus(result.status()));
   if (result.ok()) {

@@ -218,6 +218,38 @@ TEST_F(SearchApiTest, TheSameKeyGivesTheSameSearchAndAnotherRequestWithItIsRefus
   EXPECT_EQ(JobCount(), 1);
 }
 
+TEST_F(SearchApiTest, ListSearchesPagesNewestFirstWithoutResults) {
+  RegisterBoard("mps2-an386");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    v1::Search search;
+    ASSERT_TRUE(experiments_->SubmitSearch(Context().get(), GoodRequest(), &search).ok());
+    ids.push_back(search.id());
+  }
+  v1::ListSearchesRequest request;
+  request.set_page_size(2);
+  v1::ListSearchesResponse first;
+  ASSERT_TRUE(experiments_->ListSearches(Context().get(), request, &first).ok());
+  ASSERT_EQ(first.searches_size(), 2);
+  EXPECT_EQ(first.searches(0).id(), ids[2]);
+  EXPECT_EQ(first.searches(1).id(), ids[1]);
+  ASSERT_FALSE(first.next_page_token().empty());
+  request.set_page_token(first.next_page_token());
+  v1::ListSearchesResponse second;
+  ASSERT_TRUE(experiments_->ListSearches(Context().get(), request, &second).ok());
+  ASSERT_EQ(second.searches_size(), 1);
+  EXPECT_EQ(second.searches(0).id(), ids[0]);
+  EXPECT_TRUE(second.next_page_token().empty());
+
+  request.set_page_token("not-a-token");
+  EXPECT_EQ(experiments_->ListSearches(Context().get(), request, &second).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  request.clear_page_token();
+  request.set_page_size(-1);
+  EXPECT_EQ(experiments_->ListSearches(Context().get(), request, &second).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(SearchApiTest, ARestartedServerResumesTheSearchWithTheSameJob) {
   RegisterBoard("mps2-an386");
   const v1::Search before = StartedSearch();
