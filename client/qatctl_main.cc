@@ -92,11 +92,12 @@ int main(int argc, char** argv) {
   bool show_layers = false;
   auto* show = app.add_subcommand("show",
                                   "a job, its results and its measurements; or a sweep: one line per job "
-                                  "and the best so far");
-  show->add_option("id", job_id, "job id or sweep id")->required();
+                                  "and the best so far; or a search (se-...): its state and progress");
+  show->add_option("id", job_id, "job id, sweep id or search id")->required();
   show->add_flag("--layers", show_layers, "also the per-layer cycles each board measured");
-  auto* cancel = app.add_subcommand("cancel", "cancel a queued or running job, or every unfinished job of a sweep");
-  cancel->add_option("id", job_id, "job id or sweep id")->required();
+  auto* cancel = app.add_subcommand(
+      "cancel", "cancel a queued or running job, every unfinished job of a sweep, or a search and its jobs");
+  cancel->add_option("id", job_id, "job id, sweep id or search id")->required();
 
   // sweep
   std::string sweep_file;
@@ -286,7 +287,9 @@ int main(int argc, char** argv) {
     return commands.Submit(submit_flags, idempotency_key, submit_watch);
   }
   if (*watch) return commands.Watch(watch_ids, !watch_no_measurements);
+  if (*show && qatlab::IsSearchId(job_id)) return qatlab::ShowSearch(options, job_id);
   if (*show) return qatlab::IsSweepId(job_id) ? commands.ShowSweep(job_id) : commands.Show(job_id, show_layers);
+  if (*cancel && qatlab::IsSearchId(job_id)) return qatlab::CancelSearch(options, job_id);
   if (*cancel) return qatlab::IsSweepId(job_id) ? commands.CancelSweep(job_id) : commands.Cancel(job_id);
   if (*sweep) return commands.SubmitSweep(sweep_file, sweep_wait);
   if (*list) {

@@ -1,18 +1,12 @@
 // `qatctl search SPEC --board KIND [--max-flash BYTES] [--max-ram BYTES]
 // [--max-latency MS] [--candidates K]`: the hardware-in-the-loop
-// mixed-precision search (docs/search.md), orchestrated from the client over
-// the ExperimentService API:
-//   1. one job (skip_qat) trains the float baseline and quantizes it for the
-//      probe configurations of search/probe_plan.h;
-//   2. its uniform w8/w4/w2 PTQ models and the mixed probe are measured on a
-//      board of the kind (per-layer cycles);
-//   3. search/bit_width_search.h solves for the predicted Pareto front under
-//      the budgets and picks K candidates along it;
-//   4. the candidates and the uniform w8, w4, w2 configurations are
-//      QAT-trained (SubmitCandidateJobs) and measured on the board, outputs
-//      checked bit-exact;
-//   5. predicted against measured is printed, and written as JSON
-//      (<output>.json) and as the HTML report (<output>.html).
+// mixed-precision search (docs/search.md). The server runs it
+// (SubmitSearch; the orchestrator is search_run/search_orchestrator.h);
+// qatctl submits it, prints its progress lines as they come (GetSearch
+// polls), then prints the table and writes the result document
+// (<output>.json, the search's result_json) and the HTML report
+// (<output>.html, rendered here from the result and the search's jobs).
+// `qatctl search --id se-...` re-attaches to a search submitted before.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +25,7 @@ namespace qatlab {
 
 struct SearchFlags {
   SubmitFlags spec;  // the job file (model, data, training, seed)
+  std::string id;    // set: re-attach to this search instead of submitting one
   std::string board = "mps2-an386";
   std::optional<int64_t> max_flash_bytes;
   std::optional<int64_t> max_ram_bytes;
@@ -38,16 +33,26 @@ struct SearchFlags {
   int candidates = 8;
   std::string output = "search";  // writes <output>.json and <output>.html
   bool force = false;             // overwrite them
-  // How long to wait for each job and for each round of measurements.
-  double wait_seconds = 6 * 3600;
+  // How long to wait for the search to finish.
+  double wait_seconds = 24 * 3600;
 };
 
 // Adds the `search` subcommand with its flags to `app`; returns it. `flags`
 // must outlive parsing. The optional budgets are set when given.
 CLI::App* AddSearchCommand(CLI::App& app, SearchFlags* flags);
 
-// Runs the search; returns the process exit status (0 when every step
-// succeeded, 1 with one error line on stderr otherwise).
+// Runs (or re-attaches to) the search; returns the process exit status (0
+// when it succeeded and its outputs were written, 1 with one error line on
+// stderr otherwise).
 int RunSearch(const QatctlOptions& options, const SearchFlags& flags);
+
+// True for a search id ("se-...").
+bool IsSearchId(const std::string& id);
+
+// `qatctl show se-...`: the search's state, step, progress lines and jobs.
+int ShowSearch(const QatctlOptions& options, const std::string& id);
+
+// `qatctl cancel se-...`: CancelSearch.
+int CancelSearch(const QatctlOptions& options, const std::string& id);
 
 }  // namespace qatlab

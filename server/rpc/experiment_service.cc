@@ -10,6 +10,7 @@
 #include "server/rpc/device_rpcs.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/model_rpcs.h"
+#include "server/rpc/search_rpcs.h"
 #include "server/rpc/submission_validation.h"
 #include "server/rpc/sweep_rpcs.h"
 #include "status/printable_value.h"
@@ -297,6 +298,34 @@ grpc::Status ExperimentService::CancelSweep(grpc::ServerContext* context, const 
                                             v1::SweepStatus* response) {
   if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
   return sweep_rpcs::CancelSweep(deps_.store, *request, response);
+}
+
+grpc::Status ExperimentService::SubmitSearch(grpc::ServerContext* context, const v1::SubmitSearchRequest* request,
+                                             v1::Search* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  if (deps_.draining.load()) return ToGrpcStatus(Status::Unavailable("server is shutting down"));
+  if (grpc::Status allowed = deps_.authenticator.CheckPriority(*context, request->spec().priority()); !allowed.ok()) {
+    return allowed;
+  }
+  return search_rpcs::SubmitSearch(deps_, Lookups(), *request, response);
+}
+
+grpc::Status ExperimentService::GetSearch(grpc::ServerContext* context, const v1::GetSearchRequest* request,
+                                          v1::Search* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return search_rpcs::GetSearch(deps_, *request, response);
+}
+
+grpc::Status ExperimentService::ListSearches(grpc::ServerContext* context, const v1::ListSearchesRequest* request,
+                                             v1::ListSearchesResponse* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return search_rpcs::ListSearches(deps_, *request, response);
+}
+
+grpc::Status ExperimentService::CancelSearch(grpc::ServerContext* context, const v1::CancelSearchRequest* request,
+                                             v1::Search* response) {
+  if (grpc::Status auth = deps_.authenticator.Check(*context); !auth.ok()) return auth;
+  return search_rpcs::CancelSearch(deps_, *request, response);
 }
 
 }  // namespace qatlab::server

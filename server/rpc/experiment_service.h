@@ -46,6 +46,14 @@ class ExperimentService final : public v1::ExperimentService::Service {
                         v1::SweepStatus* response) override;
   grpc::Status CancelSweep(grpc::ServerContext* context, const v1::CancelSweepRequest* request,
                            v1::SweepStatus* response) override;
+  grpc::Status SubmitSearch(grpc::ServerContext* context, const v1::SubmitSearchRequest* request,
+                            v1::Search* response) override;
+  grpc::Status GetSearch(grpc::ServerContext* context, const v1::GetSearchRequest* request,
+                         v1::Search* response) override;
+  grpc::Status ListSearches(grpc::ServerContext* context, const v1::ListSearchesRequest* request,
+                            v1::ListSearchesResponse* response) override;
+  grpc::Status CancelSearch(grpc::ServerContext* context, const v1::CancelSearchRequest* request,
+                            v1::Search* response) override;
 
  private:
   SubmissionLookups Lookups();

@@ -19,6 +19,7 @@
 #include "server/rpc/experiment_service.h"
 #include "server/rpc/private_files.h"
 #include "server/rpc/reflection_v1.h"
+#include "server/rpc/search_runner.h"
 #include "server/rpc/worker_service.h"
 #include "server/store/random_tokens.h"
 #include "server/store/write_probe.h"
@@ -121,6 +122,10 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
       server->catalogue_,
       Catalogue::Open(db_path, *server->clock_,
                       CatalogueOptions{.sync = options.sync, .max_database_bytes = options.max_database_bytes}));
+  QATLAB_ASSIGN_OR_RETURN(
+      server->searches_,
+      SearchStore::Open(db_path, *server->clock_,
+                        SearchStoreOptions{.sync = options.sync, .max_database_bytes = options.max_database_bytes}));
   QATLAB_ASSIGN_OR_RETURN(server->artifacts_, ArtifactStore::Open(options.data_dir));
   QATLAB_ASSIGN_OR_RETURN(server->write_probe_, WriteProbe::Open(db_path));
 
@@ -134,9 +139,20 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
     QATLAB_RETURN_IF_ERROR(WritePrivateFile(local_worker_token_file, local.token + "\n"));
     worker_tokens.push_back(std::move(local));
   }
+  // The searches' own token (server/rpc/search_runner.h): drawn afresh at
+  // each start and never written anywhere, so only this process's in-process
+  // channel presents it. An admin's: the search's priority was checked
+  // against its submitter at SubmitSearch, and its jobs keep that priority.
+  std::vector<AccessToken> experiment_tokens = options.tokens;
+  std::string search_token;
+  if (!options.tokens.empty()) {
+    search_token = RandomToken(52);
+    experiment_tokens.push_back(AccessToken{Role::kAdmin, search_token});
+  }
+  server->search_runner_ = std::make_unique<SearchRunner>(*server->searches_, *server->store_, search_token);
   auto refusals = std::make_shared<RefusalLog>();
   server->experiment_authenticator_ =
-      std::make_unique<TokenAuthenticator>(options.tokens, std::vector<Role>{Role::kClient, Role::kAdmin},
+      std::make_unique<TokenAuthenticator>(experiment_tokens, std::vector<Role>{Role::kClient, Role::kAdmin},
                                            "ExperimentService", options.max_client_priority, refusals);
   server->worker_authenticator_ = std::make_unique<TokenAuthenticator>(
       worker_tokens, std::vector<Role>{Role::kWorker}, "WorkerService", options.max_client_priority, refusals);
@@ -145,6 +161,8 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
       *server->store_, *server->catalogue_, *server->artifacts_, server->notifier_, *server->experiment_authenticator_,
       options.limits,  server->draining_};
   experiment_deps.devices = server->devices_.get();
+  experiment_deps.searches = server->searches_.get();
+  experiment_deps.search_runner = server->search_runner_.get();
   ServiceDependencies worker_deps{
       *server->store_, *server->catalogue_, *server->artifacts_, server->notifier_, *server->worker_authenticator_,
       options.limits,  server->draining_};
@@ -198,6 +216,15 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
   server->address_ = DialAddress(options.listen, server->port_);
   server->local_worker_address_ = local_worker_socket.empty() ? server->address_ : local_worker_socket;
   server->SetServing(true);
+  {
+    grpc::ChannelArguments arguments;
+    arguments.SetMaxReceiveMessageSize(64 << 20);  // GetResults of a job with many variants and measurements
+    server->search_runner_->Attach(server->grpc_server_->InProcessChannel(arguments));
+  }
+  if (Status resumed = server->search_runner_->ResumeUnfinished(); !resumed.ok()) {
+    server->Shutdown(std::chrono::milliseconds(0));
+    return resumed;
+  }
 
   server->reaper_ = std::thread([raw = server.get()] { raw->ReapLeases(); });
 
@@ -297,6 +324,9 @@ void QatlabServer::Shutdown(std::chrono::milliseconds grace) {
   shut_down_ = true;
   draining_ = true;
   SetServing(false);
+  // The searches stop first (they stay RUNNING and resume at the next
+  // start), while the server can still answer their last calls.
+  if (search_runner_) search_runner_->Shutdown();
   // Workers are stopped while the server still serves, so they can give their
   // jobs back (FailJob retryable) before it goes away.
   if (supervisor_) supervisor_->Stop();

@@ -27,6 +27,7 @@ namespace qatlab::server {
 
 class ExperimentService;
 class MetricsEndpoint;
+class SearchRunner;
 class WorkerService;
 class WorkerSupervisor;
 class WriteProbe;
@@ -84,6 +85,7 @@ class QatlabServer {
   // socket in the data directory (server/rpc/local_worker_access.h).
   const std::string& local_worker_address() const { return local_worker_address_; }
   JobStore& store() { return *store_; }
+  SearchStore& searches() { return *searches_; }
   ArtifactStore& artifacts() { return *artifacts_; }
   WorkerSupervisor* supervisor() { return supervisor_.get(); }
   // The metrics endpoint's port; 0 without --metrics-listen.
@@ -103,6 +105,7 @@ class QatlabServer {
   std::unique_ptr<DeviceStore> devices_;  // before store_: its on_success hook uses devices_
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<Catalogue> catalogue_;
+  std::unique_ptr<SearchStore> searches_;
   std::unique_ptr<ArtifactStore> artifacts_;
   std::unique_ptr<WriteProbe> write_probe_;
   bool database_writable_ = true;                                 // used by the reaper thread only
@@ -110,6 +113,9 @@ class QatlabServer {
   std::unique_ptr<TokenAuthenticator> experiment_authenticator_;  // client, admin
   std::unique_ptr<TokenAuthenticator> worker_authenticator_;      // worker
   std::atomic<bool> draining_{false};
+  // Before the services: they hold a pointer to it; stopped (its threads
+  // joined) at the start of Shutdown, before the gRPC server goes away.
+  std::unique_ptr<SearchRunner> search_runner_;
   std::unique_ptr<ExperimentService> experiment_service_;
   std::unique_ptr<WorkerService> worker_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -12,8 +12,11 @@
 #include "server/store/device_store.h"
 #include "server/store/job_notifier.h"
 #include "server/store/job_store.h"
+#include "server/store/search_store.h"
 
 namespace qatlab::server {
+
+class SearchRunner;
 
 struct ServiceLimits {
   int64_t max_upload_bytes = 256ll << 20;
@@ -32,6 +35,10 @@ struct ServiceDependencies {
   const std::atomic<bool>& draining;
   // Devices and measurements; null: their RPCs answer UNIMPLEMENTED.
   DeviceStore* devices = nullptr;
+  // Searches and the runner that drives them; null: their RPCs answer
+  // UNIMPLEMENTED.
+  SearchStore* searches = nullptr;
+  SearchRunner* search_runner = nullptr;
 };
 
 }  // namespace qatlab::server

@@ -1,9 +1,10 @@
 // `qatctl search` end to end, with real processes only: qatlab-server with
 // two local workers, qatlab-agent with the firmware in QEMU (the emulated
-// mps2-an386 board), and qatctl driving the whole search on a small cnn and a
-// short schedule. Every verified candidate must have been measured bit-exact
-// on the board, with its flash predicted exactly and its latency within 5%
-// of the board's measurement.
+// mps2-an386 board), and qatctl submitting the search (SubmitSearch) on a
+// small cnn and a short schedule, the server running it and qatctl
+// following it (GetSearch) and writing its outputs. Every verified candidate
+// must have been measured bit-exact on the board, with its flash predicted
+// exactly and its latency within 5% of the board's measurement.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,8 +12,13 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <nlohmann/json.hpp>
 
 #include "qatlab_firmware_paths.h"
@@ -98,6 +104,21 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   EXPECT_NE(html.find("data-kind=\"predicted\""), std::string::npos);
   EXPECT_NE(html.find("data-kind=\"measured\""), std::string::npos);
 
+  // The server ran it: a search resource with the jobs the result names,
+  // which qatctl re-attaches to and shows.
+  const std::string id = result["search"].get<std::string>();
+  ASSERT_EQ(id.rfind("se-", 0), 0u) << id;
+  EXPECT_NE(run.err.find("search: " + id + " submitted"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("search: verify: 6 QAT jobs"), std::string::npos) << run.err;
+  const CapturedRun shown = service.Qatctl({"show", id});
+  EXPECT_EQ(shown.exit_status, 0) << shown.err;
+  EXPECT_NE(shown.out.find("SUCCEEDED"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find(result["sensitivityJob"].get<std::string>()), std::string::npos) << shown.out;
+  const CapturedRun attached =
+      service.Qatctl({"search", "--id", id, "-o", service.work_dir() + "/attached"}, std::chrono::seconds(120));
+  ASSERT_EQ(attached.exit_status, 0) << attached.err;
+  EXPECT_EQ(ReadFile(service.work_dir() + "/attached.json"), ReadFile(output + ".json"));
+
   // A flash budget below the all-2-bit model: one message naming the
   // smallest reachable flash (the w2 model's exact size), RAM and latency.
   int64_t w2_flash = 0;
@@ -120,6 +141,91 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   const CapturedRun again = service.Qatctl({"search", service.WriteFile("job2.json", kJob), "-o", output});
   EXPECT_EQ(again.exit_status, 1);
   EXPECT_NE(again.err.find("already exists; pass --force"), std::string::npos) << again.err;
+}
+
+// The server SIGKILLed while the search verifies its candidates: restarted,
+// it resumes the search, which finishes with the same jobs and measures
+// nothing twice.
+TEST(SearchEndToEndTest, AServerKilledDuringVerificationResumesTheSearchWithTheSameJobs) {
+  ASSERT_TRUE(std::filesystem::is_regular_file(QATLAB_FIRMWARE_MPS2_AN386))
+      << "the firmware was not built (arm-none-eabi-gcc missing?)";
+  ServiceOptions options;
+  options.local_workers = 2;
+  options.lease_seconds = 5;
+  RunningService service(options);
+  ASSERT_TRUE(service.StartServer());
+  StatusOr<std::unique_ptr<LoggedChild>> agent = LoggedChild::Start(
+      {QATLAB_AGENT_BINARY, "--server", service.address(), "--name", "search-board", "--firmware",
+       QATLAB_FIRMWARE_MPS2_AN386, "--lease-wait-ms", "1000", "--check-inputs", "10", "--accuracy-samples", "20",
+       "--warmup", "1", "--windows", "3", "--inferences-per-window", "3"},
+      service.work_dir() + "/agent.log", {{"QATLAB_TOKEN", ""}});
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  auto logs = [&] { return service.Logs() + "\n--- agent ---\n" + (*agent)->Log(); };
+  ASSERT_TRUE(WaitUntil([&] { return service.Qatctl({"devices"}).out.find("mps2-an386") != std::string::npos; },
+                        std::chrono::seconds(60), "the agent registering its mps2-an386 board"))
+      << logs();
+
+  v1::SubmitSearchRequest request;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(kJob, request.mutable_spec()).ok());
+  request.set_board_kind("mps2-an386");
+  request.set_candidates(2);
+  auto stub =
+      v1::ExperimentService::NewStub(grpc::CreateChannel(service.address(), grpc::InsecureChannelCredentials()));
+  auto get = [&](const std::string& id) {
+    v1::GetSearchRequest get_request;
+    get_request.set_id(id);
+    v1::Search search;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub->GetSearch(&context, get_request, &search).ok() ? search : v1::Search();
+  };
+  v1::Search submitted;
+  {
+    grpc::ClientContext context;
+    grpc::Status status = stub->SubmitSearch(&context, request, &submitted);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  // Verifying: the sensitivity job and 2 candidates + 3 uniform jobs exist.
+  v1::Search before;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        before = get(submitted.id());
+        return before.step() == "verify" && before.job_ids_size() == 6;
+      },
+      std::chrono::seconds(400), "the search submitting its candidate jobs"))
+      << before.DebugString() << logs();
+
+  service.KillServer();
+  ASSERT_TRUE(service.StartServer()) << logs();
+  v1::Search after;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        after = get(submitted.id());
+        return after.state() != v1::QUEUED && after.state() != v1::RUNNING && after.state() != 0;
+      },
+      std::chrono::seconds(500), "the resumed search finishing"))
+      << after.DebugString() << logs();
+  ASSERT_EQ(after.state(), v1::SUCCEEDED) << after.error() << logs();
+  EXPECT_EQ(std::vector<std::string>(after.job_ids().begin(), after.job_ids().end()),
+            std::vector<std::string>(before.job_ids().begin(), before.job_ids().end()));
+  EXPECT_EQ(service.ListAllJobs().size(), 6u);
+  // Each probe and each candidate measured once.
+  std::optional<v1::GetResultsResponse> probes = service.GetResults(after.sensitivity_job_id());
+  ASSERT_TRUE(probes.has_value());
+  EXPECT_EQ(probes->measurements_size(), 4);
+  for (int i = 1; i < after.job_ids_size(); ++i) {
+    std::optional<v1::GetResultsResponse> candidate = service.GetResults(after.job_ids(i));
+    ASSERT_TRUE(candidate.has_value());
+    EXPECT_EQ(candidate->measurements_size(), 1) << after.job_ids(i);
+  }
+  const nlohmann::json result = nlohmann::json::parse(after.result_json());
+  for (const nlohmann::json& v : result["verified"]) {
+    SCOPED_TRACE(v.dump());
+    ASSERT_FALSE(v.contains("measurementError"));
+    EXPECT_EQ(v["measured"]["bitExactInputs"], v["measured"]["checkedInputs"]);
+    EXPECT_EQ(v["predicted"]["flashBytes"], v["measured"]["flashBytes"]);
+    EXPECT_LE(std::abs(v["latencyErrorPercent"].get<double>()), 5.0);
+  }
 }
 
 }  // namespace

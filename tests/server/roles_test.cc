@@ -178,6 +178,32 @@ class RolesTest : public ServerFixture {
            v1::SweepStatus out;
            return e->CancelSweep(c, r, &out);
          }},
+        {"ExperimentService", "SubmitSearch",
+         [e](grpc::ClientContext* c) {
+           v1::SubmitSearchRequest r;
+           v1::Search out;
+           return e->SubmitSearch(c, r, &out);  // no spec: INVALID_ARGUMENT once admitted
+         }},
+        {"ExperimentService", "GetSearch",
+         [e](grpc::ClientContext* c) {
+           v1::GetSearchRequest r;
+           r.set_id("se-nope");
+           v1::Search out;
+           return e->GetSearch(c, r, &out);
+         }},
+        {"ExperimentService", "ListSearches",
+         [e](grpc::ClientContext* c) {
+           v1::ListSearchesRequest r;
+           v1::ListSearchesResponse out;
+           return e->ListSearches(c, r, &out);
+         }},
+        {"ExperimentService", "CancelSearch",
+         [e](grpc::ClientContext* c) {
+           v1::CancelSearchRequest r;
+           r.set_id("se-nope");
+           v1::Search out;
+           return e->CancelSearch(c, r, &out);
+         }},
         {"WorkerService", "LeaseJob",
          [w](grpc::ClientContext* c) {
            v1::LeaseJobRequest r;

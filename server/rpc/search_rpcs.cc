@@ -1,0 +1,166 @@
+#include "server/rpc/search_rpcs.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "search/probe_plan.h"
+#include "search_run/search_orchestrator.h"
+#include "server/rpc/grpc_status.h"
+#include "server/rpc/search_runner.h"
+#include "server/rpc/sweep_rpcs.h"
+#include "status/printable_value.h"
+
+namespace qatlab::server::search_rpcs {
+namespace {
+
+constexpr int kDefaultCandidates = 8;
+constexpr int kMaxCandidates = 60;
+constexpr const char* kModelReferencePrefix = "model:";
+
+grpc::Status Invalid(const std::string& message) { return ToGrpcStatus(Status::InvalidArgument(message)); }
+
+grpc::Status Unimplemented() { return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server runs no searches"); }
+
+// The weighted layers of the model: a preset or layer list through the
+// engine's translation; an uploaded ONNX model through the server's own copy
+// of its file.
+StatusOr<int> CountModelLayers(ServiceDependencies& deps, const SubmissionLookups& lookups,
+                               const v1::ModelSpec& model) {
+  v1::ModelSpec counted = model;
+  const std::string& onnx = model.onnx();
+  if (onnx.rfind(kModelReferencePrefix, 0) == 0) {
+    const std::string name = onnx.substr(std::string(kModelReferencePrefix).size());
+    StatusOr<v1::Model> uploaded = lookups.find_model(name);
+    if (!uploaded.ok()) {
+      return Status::InvalidArgument(fmt::format(
+          "spec.model.onnx: model {} has not been uploaded (see ListModels, qatctl models ls)", PrintableValue(name)));
+    }
+    counted.set_onnx(deps.artifacts.PathOf(uploaded->sha256()));
+  }
+  StatusOr<int> layers = search::CountWeightedLayers(counted);
+  if (!layers.ok()) {
+    if (!onnx.empty() && onnx.rfind(kModelReferencePrefix, 0) != 0) {
+      return Status::InvalidArgument(fmt::format(
+          "spec.model.onnx: {}: the server counts the model's layers from the file, and cannot read it ({}); upload "
+          "it (qatctl models upload) and name it model:<name>",
+          PrintableValue(onnx), layers.status().message()));
+    }
+    return Status::InvalidArgument("spec.model: " + std::string(layers.status().message()));
+  }
+  if (*layers < 1) return Status::InvalidArgument("spec.model: the model has no weighted layer; nothing to search");
+  return *layers;
+}
+
+Status CheckBudgets(const v1::SearchBudgets& budgets) {
+  if (budgets.has_max_flash_bytes() && budgets.max_flash_bytes() <= 0) {
+    return Status::InvalidArgument(
+        fmt::format("budgets.max_flash_bytes: {} is not a positive number of bytes", budgets.max_flash_bytes()));
+  }
+  if (budgets.has_max_ram_bytes() && budgets.max_ram_bytes() <= 0) {
+    return Status::InvalidArgument(
+        fmt::format("budgets.max_ram_bytes: {} is not a positive number of bytes", budgets.max_ram_bytes()));
+  }
+  if (budgets.has_max_latency_ms() && !(std::isfinite(budgets.max_latency_ms()) && budgets.max_latency_ms() > 0)) {
+    return Status::InvalidArgument(
+        fmt::format("budgets.max_latency_ms: {} is not a positive number of milliseconds", budgets.max_latency_ms()));
+  }
+  return Status::Ok();
+}
+
+// A board kind some agent registered, else nothing would measure the probes
+// (the words of Measure's refusal).
+Status CheckBoardKind(ServiceDependencies& deps, const std::string& kind) {
+  StatusOr<std::vector<std::string>> registered = deps.devices->RegisteredBoardKinds();
+  if (!registered.ok()) return registered.status();
+  if (std::find(registered->begin(), registered->end(), kind) != registered->end()) return Status::Ok();
+  return Status::FailedPrecondition(
+      fmt::format("board_kind: no agent has registered a {} board, so nothing would measure the search's probes; "
+                  "registered kinds: {} (start qatlab-agent --board {})",
+                  PrintableValue(kind), registered->empty() ? "none" : fmt::format("{}", fmt::join(*registered, ", ")),
+                  PrintableValue(kind)));
+}
+
+}  // namespace
+
+grpc::Status SubmitSearch(ServiceDependencies& deps, const SubmissionLookups& lookups,
+                          const v1::SubmitSearchRequest& request, v1::Search* response) {
+  if (deps.searches == nullptr || deps.search_runner == nullptr || deps.devices == nullptr) return Unimplemented();
+  if (!request.has_spec()) return Invalid("spec: missing; a search needs a job spec (model, data, training, seed)");
+  if (request.idempotency_key().size() > 256) return Invalid("idempotency_key: longer than 256 characters");
+  const int candidates = request.candidates() == 0 ? kDefaultCandidates : request.candidates();
+  if (candidates < 1 || candidates > kMaxCandidates) {
+    return Invalid(fmt::format("candidates: {} is outside 1..{}", request.candidates(), kMaxCandidates));
+  }
+  if (Status budgets = CheckBudgets(request.budgets()); !budgets.ok()) return ToGrpcStatus(budgets);
+  const std::string board = request.board_kind().empty() ? kDefaultBoardKind : request.board_kind();
+  if (board.size() > 256) return Invalid("board_kind: longer than 256 characters");
+  StatusOr<int> layers = CountModelLayers(deps, lookups, request.spec().model());
+  if (!layers.ok()) return ToGrpcStatus(layers.status());
+  // The sensitivity job is checked as SubmitJob will check it, so a spec the
+  // search could not submit is refused now, not minutes later.
+  v1::JobSpec sensitivity = search::SensitivityJobSpec(request.spec(), *layers);
+  Status valid = PrepareSubmission(&sensitivity, lookups, deps.limits.submission);
+  if (valid.ok()) valid = sweep_rpcs::CheckBaseline(deps.store, sensitivity);
+  if (!valid.ok()) return ToGrpcStatus(valid.WithContext("spec"));
+  if (Status kind = CheckBoardKind(deps, board); !kind.ok()) return ToGrpcStatus(kind);
+
+  v1::Search search;
+  *search.mutable_spec() = request.spec();
+  search.set_board_kind(board);
+  *search.mutable_budgets() = request.budgets();
+  search.set_candidates(candidates);
+  search.set_weighted_layers(*layers);
+  StatusOr<v1::Search> stored = deps.searches->Create(std::move(search), request.idempotency_key());
+  if (!stored.ok()) return ToGrpcStatus(stored.status());
+  if (stored->state() == v1::QUEUED) deps.search_runner->Start(*stored);
+  *response = std::move(*stored);
+  return grpc::Status::OK;
+}
+
+grpc::Status GetSearch(ServiceDependencies& deps, const v1::GetSearchRequest& request, v1::Search* response) {
+  if (deps.searches == nullptr) return Unimplemented();
+  if (request.id().empty()) return Invalid("id: empty; give a search id");
+  StatusOr<v1::Search> search = deps.searches->Get(request.id());
+  if (!search.ok()) return ToGrpcStatus(search.status());
+  *response = std::move(*search);
+  return grpc::Status::OK;
+}
+
+grpc::Status ListSearches(ServiceDependencies& deps, const v1::ListSearchesRequest& request,
+                          v1::ListSearchesResponse* response) {
+  if (deps.searches == nullptr) return Unimplemented();
+  StatusOr<SearchPage> page = deps.searches->List(request.page_size(), request.page_token());
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (v1::Search& search : page->searches) *response->add_searches() = std::move(search);
+  response->set_next_page_token(page->next_page_token);
+  return grpc::Status::OK;
+}
+
+grpc::Status CancelSearch(ServiceDependencies& deps, const v1::CancelSearchRequest& request, v1::Search* response) {
+  if (deps.searches == nullptr || deps.search_runner == nullptr) return Unimplemented();
+  if (request.id().empty()) return Invalid("id: empty; give a search id");
+  StatusOr<v1::Search> search = deps.searches->Cancel(request.id());
+  if (!search.ok()) return ToGrpcStatus(search.status());
+  deps.search_runner->Stop(search->id());
+  for (const std::string& job_id : search->job_ids()) {
+    // A job that has finished refuses (FailedPrecondition): nothing to do.
+    StatusOr<v1::Job> cancelled = deps.store.Cancel(job_id);
+    (void)cancelled;
+    if (deps.devices == nullptr) continue;
+    StatusOr<std::vector<v1::Measurement>> measurements = deps.devices->ListMeasurements(job_id);
+    if (!measurements.ok()) continue;
+    for (const v1::Measurement& m : *measurements) {
+      if (m.state() == "QUEUED" || m.state() == "RUNNING") {
+        StatusOr<v1::Measurement> stopped = deps.devices->Cancel(m.id());
+        (void)stopped;
+      }
+    }
+  }
+  *response = std::move(*search);
+  return grpc::Status::OK;
+}
+
+}  // namespace qatlab::server::search_rpcs
