@@ -17,7 +17,7 @@
 #include "model_import/onnx_import.h"
 #include "model_import/onnx_inspector.h"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(QATLAB_TSAN)
 #define QATLAB_INSPECTOR_SANITIZED 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
@@ -31,7 +31,8 @@
 // catch SIGSEGV/SIGFPE, print a report and exit 1, which reads as "refused".
 extern "C" const char* __asan_default_options() { return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0"; }
 #endif
-#if defined(__SANITIZE_THREAD__)
+// The tsan preset undefines __SANITIZE_THREAD__ (CMakePresets.json says why) and defines QATLAB_TSAN.
+#if defined(__SANITIZE_THREAD__) || defined(QATLAB_TSAN)
 extern "C" const char* __tsan_default_options() { return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0"; }
 #endif
 

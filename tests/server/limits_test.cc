@@ -246,11 +246,11 @@ TEST_F(LimitsTest, ListJobsLeavesOutLayerNamesUnlessAskedAndKeepsPagesSmall) {
 // model the server's (raised) limits accept but the worker cannot allocate
 // fails at the first attempt, saying why, and the worker lives on.
 TEST(WorkerMemoryTest, AModelTooLargeForTheWorkerFailsOnceWithAClearError) {
-#if defined(__SANITIZE_ADDRESS__)
-  // AddressSanitizer reserves terabytes of address space for its shadow
-  // memory, so a server built with it cannot start under `ulimit -v` at all;
-  // the release suite runs this test.
-  GTEST_SKIP() << "needs an address-space limit, which ASan's shadow memory cannot live under";
+#if defined(__SANITIZE_ADDRESS__) || defined(QATLAB_TSAN)
+  // AddressSanitizer and ThreadSanitizer reserve terabytes of address space
+  // for their shadow memory, so a server built with either cannot start under
+  // `ulimit -v` at all; the release suite runs this test.
+  GTEST_SKIP() << "needs an address-space limit, which a sanitizer's shadow memory cannot live under";
 #endif
   test_support::TempDir dir;
   {

@@ -158,6 +158,13 @@ TEST_F(ModelApiTest, NonOnnxAndTruncatedFilesAreRefusedAndNothingIsStored) {
 }
 
 TEST_F(ModelApiTest, AModelThatCrashesLibonnxIsRefusedAndTheServerKeepsServing) {
+#if defined(QATLAB_TSAN)
+  // Whether libonnx faults on this input depends on the memory layout: under
+  // ThreadSanitizer's allocator it refuses the model cleanly instead (seen:
+  // "input 'x': 3-D; …"), so the crash this test needs does not happen. The
+  // release and ASan suites run it.
+  GTEST_SKIP() << "libonnx's fault on this input does not happen under ThreadSanitizer's allocator";
+#endif
   // fuzz/onnx_fuzzer.cc's SIGSEGV in libonnx's shape inference: checked in
   // qatlab-onnx-inspect, so it ends the inspector, not this process's server.
   std::ifstream in(std::string(QATLAB_SOURCE_DIR) + "/fuzz/crashes/onnx/segv-in-conv-pool-shape-inference",
