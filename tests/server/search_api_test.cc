@@ -92,7 +92,9 @@ class SearchApiTest : public ServerFixture {
     EXPECT_TRUE(WaitUntil(
         [&] {
           search = Get(submitted.id());
-          return search.job_ids_size() == 1 && !search.sensitivity_job_id().empty();
+          // The job id is stored as the job is created, the step with the
+          // progress line that follows it: wait for both.
+          return search.job_ids_size() == 1 && !search.sensitivity_job_id().empty() && !search.step().empty();
         },
         std::chrono::seconds(30), "the search submitting its sensitivity job"));
     return search;
