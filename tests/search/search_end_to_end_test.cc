@@ -48,19 +48,30 @@ constexpr const char* kJob = R"({
 }
 )";
 
-TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinFivePercent) {
-  ASSERT_TRUE(std::filesystem::is_regular_file(QATLAB_FIRMWARE_MPS2_AN386))
-      << "the firmware was not built (arm-none-eabi-gcc missing?)";
-  ServiceOptions options;
-  options.local_workers = 2;
-  options.lease_seconds = 5;
-  RunningService service(options);
-  ASSERT_TRUE(service.StartServer());
-  StatusOr<std::unique_ptr<LoggedChild>> agent = LoggedChild::Start(
+// qatlab-agent on the emulated mps2-an386 board, attached to `service`, with
+// the short measurement settings both tests below use.
+StatusOr<std::unique_ptr<LoggedChild>> StartAgent(RunningService& service) {
+  return LoggedChild::Start(
       {QATLAB_AGENT_BINARY, "--server", service.address(), "--name", "search-board", "--firmware",
        QATLAB_FIRMWARE_MPS2_AN386, "--lease-wait-ms", "1000", "--check-inputs", "10", "--accuracy-samples", "20",
        "--warmup", "1", "--windows", "3", "--inferences-per-window", "3"},
       service.work_dir() + "/agent.log", {{"QATLAB_TOKEN", ""}});
+}
+
+// Two local workers and short leases: the candidates train in parallel.
+ServiceOptions TwoWorkers() {
+  ServiceOptions options;
+  options.local_workers = 2;
+  options.lease_seconds = 5;
+  return options;
+}
+
+TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinFivePercent) {
+  ASSERT_TRUE(std::filesystem::is_regular_file(QATLAB_FIRMWARE_MPS2_AN386))
+      << "the firmware was not built (arm-none-eabi-gcc missing?)";
+  RunningService service(TwoWorkers());
+  ASSERT_TRUE(service.StartServer());
+  StatusOr<std::unique_ptr<LoggedChild>> agent = StartAgent(service);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   auto logs = [&] { return service.Logs() + "\n--- agent ---\n" + (*agent)->Log(); };
   // The search measures on the board as soon as its sensitivity job ends,
@@ -149,16 +160,9 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
 TEST(SearchEndToEndTest, AServerKilledDuringVerificationResumesTheSearchWithTheSameJobs) {
   ASSERT_TRUE(std::filesystem::is_regular_file(QATLAB_FIRMWARE_MPS2_AN386))
       << "the firmware was not built (arm-none-eabi-gcc missing?)";
-  ServiceOptions options;
-  options.local_workers = 2;
-  options.lease_seconds = 5;
-  RunningService service(options);
+  RunningService service(TwoWorkers());
   ASSERT_TRUE(service.StartServer());
-  StatusOr<std::unique_ptr<LoggedChild>> agent = LoggedChild::Start(
-      {QATLAB_AGENT_BINARY, "--server", service.address(), "--name", "search-board", "--firmware",
-       QATLAB_FIRMWARE_MPS2_AN386, "--lease-wait-ms", "1000", "--check-inputs", "10", "--accuracy-samples", "20",
-       "--warmup", "1", "--windows", "3", "--inferences-per-window", "3"},
-      service.work_dir() + "/agent.log", {{"QATLAB_TOKEN", ""}});
+  StatusOr<std::unique_ptr<LoggedChild>> agent = StartAgent(service);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   auto logs = [&] { return service.Logs() + "\n--- agent ---\n" + (*agent)->Log(); };
   ASSERT_TRUE(WaitUntil([&] { return service.Qatctl({"devices"}).out.find("mps2-an386") != std::string::npos; },
