@@ -17,19 +17,9 @@ job=${2:-$here/fashion_cnn_bn_search.json}
 k=${3:-6}
 out=${4:-/tmp/qatlab-search-bench}
 mkdir -p "$out"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-address=127.0.0.1:$port
-
-"$build/server/qatlab-server" --listen "$address" --data-dir "$out/server" --local-workers "${WORKERS:-2}" \
-  --worker-binary "$build/worker/qatlab-worker" >"$out/server.log" 2>&1 &
-server=$!
-"$build/device_agent/qatlab-agent" --server "$address" --name bench-board --check-inputs 16 \
-  --accuracy-samples 20 --warmup 2 --windows 5 --inferences-per-window 5 >"$out/agent.log" 2>&1 &
-agent=$!
-trap 'kill $agent $server 2>/dev/null; wait $agent $server 2>/dev/null || true' EXIT
-
-qatctl=("$build/client/qatctl" --server "$address")
-for _ in $(seq 100); do "${qatctl[@]}" devices >/dev/null 2>&1 && break; sleep 0.2; done
+# shellcheck source=bench_service.sh
+source "$here/bench_service.sh"
+start_bench_service "$build" "$out" "${WORKERS:-2}"
 
 start=$(date +%s)
 "${qatctl[@]}" search "$job" --board mps2-an386 --candidates "$k" -o "$out/search" --force | tee "$out/search.txt"

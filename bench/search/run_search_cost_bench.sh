@@ -23,6 +23,8 @@
 set -euo pipefail
 build=$(cd "${1:?usage: run_search_cost_bench.sh BUILD_DIR [JOB] [K] [OUT_DIR]}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench_service.sh
+source "$here/bench_service.sh"
 job=$(cd "$(dirname "${2:-$here/fashion_cnn_bn_search.json}")" && pwd)/$(basename "${2:-fashion_cnn_bn_search.json}")
 k=${3:-8}
 out=${4:-/tmp/qatlab-search-cost-bench}
@@ -87,17 +89,7 @@ for workers in ${WORKER_COUNTS:-1 2}; do
   run=$out/workers$workers
   rm -rf "$run"
   mkdir -p "$run"
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  address=127.0.0.1:$port
-  "$build/server/qatlab-server" --listen "$address" --data-dir "$run/server" --local-workers "$workers" \
-    --worker-binary "$build/worker/qatlab-worker" >"$run/server.log" 2>&1 &
-  server=$!
-  "$build/device_agent/qatlab-agent" --server "$address" --name bench-board --check-inputs 16 \
-    --accuracy-samples 20 --warmup 2 --windows 5 --inferences-per-window 5 >"$run/agent.log" 2>&1 &
-  agent=$!
-  trap 'kill $agent $server 2>/dev/null; wait $agent $server 2>/dev/null || true' EXIT
-  qatctl=("$build/client/qatctl" --server "$address")
-  for _ in $(seq 300); do "${qatctl[@]}" devices 2>/dev/null | grep -q mps2-an386 && break; sleep 0.2; done
+  start_bench_service "$build" "$run" "$workers"
 
   # 1. The search.
   load_before=$(load)
