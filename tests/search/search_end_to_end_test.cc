@@ -49,13 +49,22 @@ constexpr const char* kJob = R"({
 )";
 
 // qatlab-agent on the emulated mps2-an386 board, attached to `service`, with
-// the short measurement settings both tests below use.
+// the short measurement settings both tests below use; returns once the
+// server lists the board: a search measures as soon as its sensitivity job
+// ends, which can be before a just-started agent has registered.
 StatusOr<std::unique_ptr<LoggedChild>> StartAgent(RunningService& service) {
-  return LoggedChild::Start(
+  StatusOr<std::unique_ptr<LoggedChild>> agent = LoggedChild::Start(
       {QATLAB_AGENT_BINARY, "--server", service.address(), "--name", "search-board", "--firmware",
        QATLAB_FIRMWARE_MPS2_AN386, "--lease-wait-ms", "1000", "--check-inputs", "10", "--accuracy-samples", "20",
        "--warmup", "1", "--windows", "3", "--inferences-per-window", "3"},
       service.work_dir() + "/agent.log", {{"QATLAB_TOKEN", ""}});
+  if (!agent.ok()) return agent;
+  if (!WaitUntil([&] { return service.Qatctl({"devices"}).out.find("mps2-an386") != std::string::npos; },
+                 std::chrono::seconds(60), "the agent registering its mps2-an386 board")) {
+    return Status::Internal("the agent did not register its board within 60 s\n" + service.Logs() +
+                            "\n--- agent ---\n" + (*agent)->Log());
+  }
+  return agent;
 }
 
 // Two local workers and short leases: the candidates train in parallel.
@@ -74,11 +83,6 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   StatusOr<std::unique_ptr<LoggedChild>> agent = StartAgent(service);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   auto logs = [&] { return service.Logs() + "\n--- agent ---\n" + (*agent)->Log(); };
-  // The search measures on the board as soon as its sensitivity job ends,
-  // which can be before a just-started agent has registered it.
-  ASSERT_TRUE(WaitUntil([&] { return service.Qatctl({"devices"}).out.find("mps2-an386") != std::string::npos; },
-                        std::chrono::seconds(60), "the agent registering its mps2-an386 board"))
-      << logs();
 
   const std::string output = service.work_dir() + "/search";
   const CapturedRun run = service.Qatctl({"search", service.WriteFile("job.json", kJob), "--board", "mps2-an386",
@@ -165,9 +169,6 @@ TEST(SearchEndToEndTest, AServerKilledDuringVerificationResumesTheSearchWithTheS
   StatusOr<std::unique_ptr<LoggedChild>> agent = StartAgent(service);
   ASSERT_TRUE(agent.ok()) << agent.status().ToString();
   auto logs = [&] { return service.Logs() + "\n--- agent ---\n" + (*agent)->Log(); };
-  ASSERT_TRUE(WaitUntil([&] { return service.Qatctl({"devices"}).out.find("mps2-an386") != std::string::npos; },
-                        std::chrono::seconds(60), "the agent registering its mps2-an386 board"))
-      << logs();
 
   v1::SubmitSearchRequest request;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(kJob, request.mutable_spec()).ok());
