@@ -7,6 +7,7 @@
 #include <string>
 
 #include "server_fixture.h"
+#include "tests/server/test_support.h"
 #include "tests/support/wait_until.h"
 
 namespace qatlab::server {
@@ -30,14 +31,9 @@ class MeasurementApiTest : public ServerFixture {
   }
 
   std::string RegisterBoard(const std::string& name, const std::string& kind) {
-    v1::RegisterDeviceRequest request;
-    request.mutable_device()->set_name(name);
-    request.mutable_device()->set_board_kind(kind);
-    request.mutable_device()->set_core("cortex-m4");
-    request.mutable_device()->set_clock_hz(25'000'000);
-    request.mutable_device()->set_emulated(true);
     v1::RegisterDeviceResponse response;
-    grpc::Status status = workers_->RegisterDevice(Context().get(), request, &response);
+    grpc::Status status =
+        workers_->RegisterDevice(Context().get(), server::testing::EmulatedBoard(name, kind), &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     return response.device().id();
   }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "server_fixture.h"
+#include "tests/server/test_support.h"
 #include "tests/server/tiny_onnx_model.h"
 #include "tests/support/wait_until.h"
 
@@ -25,14 +26,8 @@ class SearchApiTest : public ServerFixture {
   virtual void ChooseOptions() {}
 
   void RegisterBoard(const std::string& kind) {
-    v1::RegisterDeviceRequest request;
-    request.mutable_device()->set_name("board-1");
-    request.mutable_device()->set_board_kind(kind);
-    request.mutable_device()->set_core("cortex-m4");
-    request.mutable_device()->set_clock_hz(25'000'000);
-    request.mutable_device()->set_emulated(true);
     v1::RegisterDeviceResponse response;
-    grpc::Status status = workers_->RegisterDevice(Context().get(), request, &response);
+    grpc::Status status = workers_->RegisterDevice(Context().get(), testing::EmulatedBoard("board-1", kind), &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
   }
 

@@ -15,10 +15,23 @@
 
 #include "qatlab/v1/experiment.grpc.pb.h"
 #include "qatlab/v1/job.pb.h"
+#include "qatlab/v1/worker.grpc.pb.h"
 #include "server/store/job_notifier.h"
 #include "tests/support/wait_until.h"
 
 namespace qatlab::server::testing {
+
+// The request that registers an emulated Cortex-M4 board at 25 MHz, as an
+// agent would: the board the measurement and search tests need.
+inline v1::RegisterDeviceRequest EmulatedBoard(const std::string& name, const std::string& kind) {
+  v1::RegisterDeviceRequest request;
+  request.mutable_device()->set_name(name);
+  request.mutable_device()->set_board_kind(kind);
+  request.mutable_device()->set_core("cortex-m4");
+  request.mutable_device()->set_clock_hz(25'000'000);
+  request.mutable_device()->set_emulated(true);
+  return request;
+}
 
 // A valid small job: the cnn preset, one w8a8 config.
 inline v1::JobSpec SmallSpec(const std::string& experiment = "test", int priority = 0) {
