@@ -33,6 +33,10 @@ bool IsWeightedOp(const std::string& op) { return op == "dense" || op == "conv2d
 
 StatusOr<int> CountWeightedLayers(const v1::ModelSpec& model) {
   QATLAB_ASSIGN_OR_RETURN(const std::vector<LayerConfig> layers, TranslateModel(model));
+  return CountWeightedLayers(layers);
+}
+
+int CountWeightedLayers(const std::vector<LayerConfig>& layers) {
   return static_cast<int>(
       std::count_if(layers.begin(), layers.end(), [](const LayerConfig& layer) { return IsWeighted(layer.kind); }));
 }

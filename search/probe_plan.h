@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/model_config.h"
 #include "qatlab/v1/job.pb.h"
 #include "qatlab/v1/resources.pb.h"
 #include "search/bit_width_search.h"
@@ -67,6 +68,8 @@ v1::JobSpec SensitivityJobSpec(const v1::JobSpec& spec, int weighted_layers);
 // explicit-layers model, or of an ONNX file on this machine. Errors: those of
 // the engine's TranslateModel (InvalidArgument naming the layer or preset).
 StatusOr<int> CountWeightedLayers(const v1::ModelSpec& model);
+// The same of layers already translated (engine/job_spec.h TranslateModel).
+int CountWeightedLayers(const std::vector<LayerConfig>& layers);
 
 // The widths of the separability probe.
 std::vector<int> MixedProbeBits(int weighted_layers);

@@ -5,11 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <vector>
 
+#include "engine/job_spec.h"
 #include "search/probe_plan.h"
+#include "search/reachable_budgets.h"
 #include "search_run/search_orchestrator.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/search_runner.h"
+#include "server/rpc/submission_validation.h"
 #include "server/rpc/sweep_rpcs.h"
 #include "status/printable_value.h"
 
@@ -18,18 +23,26 @@ namespace {
 
 constexpr int kDefaultCandidates = 8;
 constexpr int kMaxCandidates = 60;
-constexpr const char* kModelReferencePrefix = "model:";
 
 grpc::Status Invalid(const std::string& message) { return ToGrpcStatus(Status::InvalidArgument(message)); }
 
 grpc::Status Unimplemented() { return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this server runs no searches"); }
 
-// The weighted layers of the model: a preset or layer list through the
-// engine's translation; an uploaded ONNX model through the server's own copy
-// of its file.
-StatusOr<int> CountModelLayers(ServiceDependencies& deps, const SubmissionLookups& lookups,
-                               const v1::ModelSpec& model) {
-  v1::ModelSpec counted = model;
+// The model as the search sees it at submission.
+struct SearchedModel {
+  std::vector<LayerConfig> layers;
+  int weighted_layers = 0;
+  // An uploaded ONNX model's per-sample input shape.
+  std::optional<ImageShape> uploaded_input;
+};
+
+// The model's layers: a preset or layer list through the engine's
+// translation; an uploaded ONNX model through the server's own copy of its
+// file.
+StatusOr<SearchedModel> ResolveModel(ServiceDependencies& deps, const SubmissionLookups& lookups,
+                                     const v1::ModelSpec& model) {
+  SearchedModel searched;
+  v1::ModelSpec translated = model;
   const std::string& onnx = model.onnx();
   if (onnx.rfind(kModelReferencePrefix, 0) == 0) {
     const std::string name = onnx.substr(std::string(kModelReferencePrefix).size());
@@ -38,9 +51,10 @@ StatusOr<int> CountModelLayers(ServiceDependencies& deps, const SubmissionLookup
       return Status::InvalidArgument(fmt::format(
           "spec.model.onnx: model {} has not been uploaded (see ListModels, qatctl models ls)", PrintableValue(name)));
     }
-    counted.set_onnx(deps.artifacts.PathOf(uploaded->sha256()));
+    translated.set_onnx(deps.artifacts.PathOf(uploaded->sha256()));
+    searched.uploaded_input = ImageShape{uploaded->input_height(), uploaded->input_width(), uploaded->input_channels()};
   }
-  StatusOr<int> layers = search::CountWeightedLayers(counted);
+  StatusOr<std::vector<LayerConfig>> layers = TranslateModel(translated);
   if (!layers.ok()) {
     if (!onnx.empty() && onnx.rfind(kModelReferencePrefix, 0) != 0) {
       return Status::InvalidArgument(fmt::format(
@@ -50,8 +64,12 @@ StatusOr<int> CountModelLayers(ServiceDependencies& deps, const SubmissionLookup
     }
     return Status::InvalidArgument("spec.model: " + std::string(layers.status().message()));
   }
-  if (*layers < 1) return Status::InvalidArgument("spec.model: the model has no weighted layer; nothing to search");
-  return *layers;
+  searched.layers = std::move(*layers);
+  searched.weighted_layers = search::CountWeightedLayers(searched.layers);
+  if (searched.weighted_layers < 1) {
+    return Status::InvalidArgument("spec.model: the model has no weighted layer; nothing to search");
+  }
+  return searched;
 }
 
 Status CheckBudgets(const v1::SearchBudgets& budgets) {
@@ -68,6 +86,25 @@ Status CheckBudgets(const v1::SearchBudgets& budgets) {
         fmt::format("budgets.max_latency_ms: {} is not a positive number of milliseconds", budgets.max_latency_ms()));
   }
   return Status::Ok();
+}
+
+// Flash and RAM budgets the model cannot meet even with every weighted layer
+// at 2 bits, refused before the sensitivity job trains for minutes. Only
+// when the input shape is known here (an uploaded ONNX model's own, else the
+// data source's; `data` has its defaults applied); otherwise the search finds
+// out after its probes, as it does for a latency budget. INVALID_ARGUMENT,
+// as the same finding after the probes: the request alone (model, data
+// shape, budget) cannot be met, whatever the server's state.
+Status CheckBudgetsReachable(const v1::SearchBudgets& budgets, const SearchedModel& model, const v1::DataSpec& data) {
+  if (!budgets.has_max_flash_bytes() && !budgets.has_max_ram_bytes()) return Status::Ok();
+  const std::optional<ImageShape> input = model.uploaded_input ? model.uploaded_input : KnownInputShape(data);
+  if (!input.has_value()) return Status::Ok();
+  StatusOr<search::SmallestFootprint> smallest = search::ComputeSmallestFootprint(model.layers, *input);
+  // A model that does not chain from the data's shape (the worker refuses it,
+  // naming the layer) or that this untrained network cannot be exported as:
+  // the search runs, and its probes check the budgets as before.
+  if (!smallest.ok()) return Status::Ok();
+  return search::CheckReachable(budgets, *smallest);
 }
 
 // A board kind some agent registered, else nothing would measure the probes
@@ -97,14 +134,17 @@ grpc::Status SubmitSearch(ServiceDependencies& deps, const SubmissionLookups& lo
   if (Status budgets = CheckBudgets(request.budgets()); !budgets.ok()) return ToGrpcStatus(budgets);
   const std::string board = request.board_kind().empty() ? kDefaultBoardKind : request.board_kind();
   if (board.size() > 256) return Invalid("board_kind: longer than 256 characters");
-  StatusOr<int> layers = CountModelLayers(deps, lookups, request.spec().model());
-  if (!layers.ok()) return ToGrpcStatus(layers.status());
+  StatusOr<SearchedModel> model = ResolveModel(deps, lookups, request.spec().model());
+  if (!model.ok()) return ToGrpcStatus(model.status());
   // The sensitivity job is checked as SubmitJob will check it, so a spec the
   // search could not submit is refused now, not minutes later.
-  v1::JobSpec sensitivity = search::SensitivityJobSpec(request.spec(), *layers);
+  v1::JobSpec sensitivity = search::SensitivityJobSpec(request.spec(), model->weighted_layers);
   Status valid = PrepareSubmission(&sensitivity, lookups, deps.limits.submission);
   if (valid.ok()) valid = sweep_rpcs::CheckBaseline(deps.store, sensitivity);
   if (!valid.ok()) return ToGrpcStatus(valid.WithContext("spec"));
+  if (Status reachable = CheckBudgetsReachable(request.budgets(), *model, sensitivity.data()); !reachable.ok()) {
+    return ToGrpcStatus(reachable);
+  }
   if (Status kind = CheckBoardKind(deps, board); !kind.ok()) return ToGrpcStatus(kind);
 
   v1::Search search;
@@ -112,7 +152,7 @@ grpc::Status SubmitSearch(ServiceDependencies& deps, const SubmissionLookups& lo
   search.set_board_kind(board);
   *search.mutable_budgets() = request.budgets();
   search.set_candidates(candidates);
-  search.set_weighted_layers(*layers);
+  search.set_weighted_layers(model->weighted_layers);
   StatusOr<v1::Search> stored = deps.searches->Create(std::move(search), request.idempotency_key());
   if (!stored.ok()) return ToGrpcStatus(stored.status());
   if (stored->state() == v1::QUEUED) deps.search_runner->Start(*stored);

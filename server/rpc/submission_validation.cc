@@ -159,15 +159,6 @@ Status CheckSpecSize(const v1::JobSpec& spec, const SubmissionLimits& limits) {
   return Status::Ok();
 }
 
-// The per-sample input shape when the server knows it without reading data.
-std::optional<ImageShape> KnownInputShape(const v1::DataSpec& data) {
-  if (data.source() == "mnist" || data.source() == "fashion-mnist") return ImageShape{28, 28, 1};
-  if (data.source() == "csv" && data.height() > 0 && data.width() > 0) {
-    return ImageShape{data.height(), data.width(), data.channels() > 0 ? data.channels() : 1};
-  }
-  return std::nullopt;
-}
-
 // What a model costs, in doubles: exact enough to compare with the limits,
 // and no overflow however large the layers.
 struct ModelCost {
@@ -261,6 +252,14 @@ Status CheckModelCost(const v1::JobSpec& spec, const SubmissionLimits& limits) {
 }
 
 }  // namespace
+
+std::optional<ImageShape> KnownInputShape(const v1::DataSpec& data) {
+  if (data.source() == "mnist" || data.source() == "fashion-mnist") return ImageShape{28, 28, 1};
+  if (data.source() == "csv" && data.height() > 0 && data.width() > 0) {
+    return ImageShape{data.height(), data.width(), data.channels() > 0 ? data.channels() : 1};
+  }
+  return std::nullopt;
+}
 
 Status PrepareSubmission(v1::JobSpec* spec, const SubmissionLookups& lookups, const SubmissionLimits& limits) {
   // Size first: every later check reads (and may echo) what the spec holds.

@@ -6,8 +6,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "engine/shape.h"
 #include "qatlab/v1/job.pb.h"
 #include "qatlab/v1/resources.pb.h"
 #include "status/status.h"
@@ -58,5 +60,10 @@ struct SubmissionLookups {
 // The spec and model must also stay within `limits` (InvalidArgument naming
 // the limit and the value).
 Status PrepareSubmission(v1::JobSpec* spec, const SubmissionLookups& lookups, const SubmissionLimits& limits = {});
+
+// The per-sample input shape when the server knows it without reading data:
+// the built-in sets (28x28x1), or CSV with height and width. nullopt for
+// IDX and NPY files, whose shape is in the files (on the worker, or uploaded).
+std::optional<ImageShape> KnownInputShape(const v1::DataSpec& data);
 
 }  // namespace qatlab::server

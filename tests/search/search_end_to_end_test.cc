@@ -4,7 +4,9 @@
 // small cnn and a short schedule, the server running it and qatctl
 // following it (GetSearch) and writing its outputs. Every verified candidate
 // must have been measured bit-exact on the board, with its flash predicted
-// exactly and its latency within 5% of the board's measurement.
+// exactly and its latency within 5% of the board's measurement. A flash
+// budget below its w2 model is then refused at submission with that
+// model's size.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -134,23 +137,28 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   ASSERT_EQ(attached.exit_status, 0) << attached.err;
   EXPECT_EQ(ReadFile(service.work_dir() + "/attached.json"), ReadFile(output + ".json"));
 
-  // A flash budget below the all-2-bit model: one message naming the
-  // smallest reachable flash (the w2 model's exact size), RAM and latency.
+  // A flash budget below the all-2-bit model: refused at submission, before
+  // anything trains, naming the smallest reachable flash: the exact size of
+  // the w2 model the board ran.
   int64_t w2_flash = 0;
   for (const nlohmann::json& v : result["verified"]) {
     if (v["config"] == "w2a8") w2_flash = v["measured"]["flashBytes"].get<int64_t>();
   }
   ASSERT_GT(w2_flash, 0);
+  const size_t jobs_before = service.ListAllJobs().size();
   const CapturedRun tight = service.Qatctl({"search", service.WriteFile("job3.json", kJob), "--max-flash",
                                             std::to_string(w2_flash - 1), "-o", service.work_dir() + "/tight"},
-                                           std::chrono::seconds(600));
+                                           std::chrono::seconds(60));
   EXPECT_EQ(tight.exit_status, 1);
-  EXPECT_NE(tight.err.find("qatctl: error: INVALID_ARGUMENT: no configuration meets the budgets: the smallest "
-                           "reachable flash is " +
-                           std::to_string(w2_flash) + " bytes, RAM "),
+  EXPECT_NE(tight.err.find(
+                fmt::format("qatctl: error: INVALID_ARGUMENT: SubmitSearch: budgets.max_flash_bytes: {} is below the "
+                            "smallest flash this model can reach ({} bytes, every weighted layer at 2 "
+                            "bits)",
+                            w2_flash - 1, w2_flash)),
             std::string::npos)
       << tight.err;
   EXPECT_FALSE(std::filesystem::exists(service.work_dir() + "/tight.json"));
+  EXPECT_EQ(service.ListAllJobs().size(), jobs_before);
 
   // Run again with the same output: refused before anything is submitted.
   const CapturedRun again = service.Qatctl({"search", service.WriteFile("job2.json", kJob), "-o", output});

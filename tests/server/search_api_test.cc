@@ -5,6 +5,14 @@
 // reaches the job and a restart finds the same job instead of a new one.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "engine/job_spec.h"
+#include "search/reachable_budgets.h"
 #include "server_fixture.h"
 #include "tests/server/test_support.h"
 #include "tests/server/tiny_onnx_model.h"
@@ -64,13 +72,54 @@ class SearchApiTest : public ServerFixture {
     return search;
   }
 
-  void ExpectRefused(const v1::SubmitSearchRequest& request, grpc::StatusCode code, const std::string& words) {
+  // Uploads TinyOnnxLinearModel() (28x28x1, one Gemm to 10 outputs) as
+  // model "tiny".
+  void UploadTinyModel() {
+    const std::string bytes = qatlab::testing::TinyOnnxLinearModel();
+    v1::Model model;
+    auto context = Context();
+    auto stream = experiments_->UploadModel(context.get(), &model);
+    v1::UploadModelRequest header;
+    header.mutable_header()->set_name("tiny");
+    header.mutable_header()->set_sha256(Sha256Hex(bytes));
+    header.mutable_header()->set_size(static_cast<int64_t>(bytes.size()));
+    ASSERT_TRUE(UploadInChunks(*stream, header, bytes, 1000).ok());
+  }
+
+  // Submits `request`, which must be refused with `code`, storing nothing;
+  // returns the refusal's message.
+  std::string Refusal(const v1::SubmitSearchRequest& request, grpc::StatusCode code) {
     v1::Search out;
     grpc::Status status = experiments_->SubmitSearch(Context().get(), request, &out);
     EXPECT_EQ(status.error_code(), code) << status.error_message();
-    EXPECT_NE(status.error_message().find(words), std::string::npos) << status.error_message();
     EXPECT_EQ(SearchCount(), 0) << "a refused search was stored";
     EXPECT_EQ(JobCount(), 0) << "a refused search submitted jobs";
+    return status.error_message();
+  }
+
+  void ExpectRefused(const v1::SubmitSearchRequest& request, grpc::StatusCode code, const std::string& words) {
+    const std::string message = Refusal(request, code);
+    EXPECT_NE(message.find(words), std::string::npos) << message;
+  }
+
+  // Submits `request`, which must be accepted: the stored search.
+  v1::Search Accepted(const v1::SubmitSearchRequest& request) {
+    v1::Search search;
+    grpc::Status status = experiments_->SubmitSearch(Context().get(), request, &search);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(search.id().rfind("se-", 0), 0u) << search.id();
+    return search;
+  }
+
+  // The smallest footprint of GoodRequest()'s model on MNIST's 28x28x1,
+  // computed here as SubmitSearch should (tests/search/
+  // reachable_budgets_test.cc ties it to the exporter's reported sizes).
+  static search::SmallestFootprint GoodRequestsSmallestFootprint() {
+    StatusOr<std::vector<LayerConfig>> layers = TranslateModel(GoodRequest().spec().model());
+    EXPECT_TRUE(layers.ok());
+    StatusOr<search::SmallestFootprint> smallest = search::ComputeSmallestFootprint(*layers, ImageShape{28, 28, 1});
+    EXPECT_TRUE(smallest.ok()) << smallest.status().ToString();
+    return smallest.ok() ? *smallest : search::SmallestFootprint();
   }
 
   // Submits GoodRequest() (with `key`) and waits for the server to have
@@ -139,6 +188,84 @@ TEST_F(SearchApiTest, BadRequestsAreRefusedNamingTheFieldAndStoreNothing) {
                 "board_kind: no agent has registered a no-such-board board");
 }
 
+// The figure a refusal names in "(N bytes".
+int64_t BytesNamedIn(const std::string& message) {
+  std::smatch match;
+  if (!std::regex_search(message, match, std::regex(R"(\((\d+) bytes)"))) return -1;
+  return std::stoll(match[1].str());
+}
+
+TEST_F(SearchApiTest, AFlashBudgetBelowTheTwoBitModelIsRefusedAtSubmissionNamingTheSmallestFlash) {
+  RegisterBoard("mps2-an386");
+  v1::SubmitSearchRequest request = GoodRequest();
+  request.mutable_budgets()->set_max_flash_bytes(1000);
+
+  const std::string message = Refusal(request, grpc::StatusCode::INVALID_ARGUMENT);
+
+  EXPECT_EQ(message.rfind("budgets.max_flash_bytes: 1000 is below the smallest flash this model can reach (", 0), 0u)
+      << message;
+  EXPECT_NE(message.find("bytes, every weighted layer at 2 bits)"), std::string::npos) << message;
+  const int64_t smallest = BytesNamedIn(message);
+  EXPECT_EQ(smallest, GoodRequestsSmallestFootprint().flash_bytes) << message;
+  // One byte less is refused; the minimum itself is a budget the all-2-bit
+  // model meets, so that search is created.
+  request.mutable_budgets()->set_max_flash_bytes(smallest - 1);
+  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT,
+                fmt::format("budgets.max_flash_bytes: {} is below the smallest flash this model can reach ({} bytes",
+                            smallest - 1, smallest));
+  request.mutable_budgets()->set_max_flash_bytes(smallest);
+  const v1::Search search = Accepted(request);
+  EXPECT_EQ(search.budgets().max_flash_bytes(), smallest);
+  EXPECT_EQ(SearchCount(), 1);
+}
+
+TEST_F(SearchApiTest, ARamBudgetBelowTheActivationArenaIsRefusedAtSubmission) {
+  RegisterBoard("mps2-an386");
+  const search::SmallestFootprint smallest = GoodRequestsSmallestFootprint();
+  ASSERT_GT(smallest.ram_bytes, 1);
+  v1::SubmitSearchRequest request = GoodRequest();
+  request.mutable_budgets()->set_max_flash_bytes(smallest.flash_bytes);
+  request.mutable_budgets()->set_max_ram_bytes(smallest.ram_bytes - 1);
+
+  ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT,
+                fmt::format("budgets.max_ram_bytes: {} is below the RAM this model needs ({} bytes: its activation "
+                            "arena, the same at every bit width)",
+                            smallest.ram_bytes - 1, smallest.ram_bytes));
+  request.mutable_budgets()->set_max_ram_bytes(smallest.ram_bytes);
+  EXPECT_EQ(Accepted(request).budgets().max_ram_bytes(), smallest.ram_bytes);
+}
+
+TEST_F(SearchApiTest, AnUploadedOnnxModelsBudgetsAreCheckedOnItsOwnInputShape) {
+  RegisterBoard("mps2-an386");
+  ASSERT_NO_FATAL_FAILURE(UploadTinyModel());
+  v1::SubmitSearchRequest request = GoodRequest();
+  request.mutable_spec()->mutable_model()->set_onnx("model:tiny");
+  request.mutable_spec()->mutable_model()->clear_preset();
+  request.mutable_budgets()->set_max_flash_bytes(100);
+
+  // One Gemm of 784 x 10 weights: at 2 bits alone more than 100 bytes.
+  const std::string message = Refusal(request, grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(message.rfind("budgets.max_flash_bytes: 100 is below the smallest flash this model can reach (", 0), 0u)
+      << message;
+  EXPECT_GT(BytesNamedIn(message), 784 * 10 * 2 / 8) << message;
+}
+
+TEST_F(SearchApiTest, BudgetsOfADataSetWhoseShapeOnlyTheWorkerKnowsAreCheckedAfterTheProbes) {
+  RegisterBoard("mps2-an386");
+  v1::SubmitSearchRequest request = GoodRequest();
+  v1::DataSpec* data = request.mutable_spec()->mutable_data();
+  data->set_source("npy");
+  data->set_train_images("/data/on/the/worker/train_images.npy");
+  data->set_train_labels("/data/on/the/worker/train_labels.npy");
+  data->set_test_images("/data/on/the/worker/test_images.npy");
+  data->set_test_labels("/data/on/the/worker/test_labels.npy");
+  request.mutable_budgets()->set_max_flash_bytes(1);
+  request.mutable_budgets()->set_max_ram_bytes(1);
+
+  // The shape is in the files: nothing to compute the minimum from here.
+  EXPECT_EQ(Accepted(request).budgets().max_flash_bytes(), 1);
+}
+
 TEST_F(SearchApiTest, UnknownIdsAreNotFound) {
   v1::GetSearchRequest get;
   get.set_id("se-nosuchsearch");
@@ -153,15 +280,7 @@ TEST_F(SearchApiTest, UnknownIdsAreNotFound) {
 
 TEST_F(SearchApiTest, TheServerCountsTheLayersOfAnUploadedOnnxModel) {
   RegisterBoard("mps2-an386");
-  const std::string bytes = qatlab::testing::TinyOnnxLinearModel();
-  v1::Model model;
-  auto context = Context();
-  auto stream = experiments_->UploadModel(context.get(), &model);
-  v1::UploadModelRequest header;
-  header.mutable_header()->set_name("tiny");
-  header.mutable_header()->set_sha256(Sha256Hex(bytes));
-  header.mutable_header()->set_size(static_cast<int64_t>(bytes.size()));
-  ASSERT_TRUE(UploadInChunks(*stream, header, bytes, 1000).ok());
+  ASSERT_NO_FATAL_FAILURE(UploadTinyModel());
 
   v1::SubmitSearchRequest request = GoodRequest();
   request.mutable_spec()->mutable_model()->set_onnx("model:tiny");
