@@ -4,17 +4,20 @@
 // small cnn and a short schedule, the server running it and qatctl
 // following it (GetSearch) and writing its outputs. Every verified candidate
 // must have been measured bit-exact on the board, with its flash predicted
-// exactly and its latency within 5% of the board's measurement. A flash
-// budget below its w2 model is then refused at submission with that
-// model's size.
+// exactly and its latency within 5% of the board's measurement. The finished
+// search is then read back by examples/search_api.py, and a flash budget
+// below its w2 model is refused at submission with that model's size.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -78,6 +81,48 @@ ServiceOptions TwoWorkers() {
   return options;
 }
 
+// examples/search_api.py re-attached to the finished search `id`: exit 0,
+// the result document written byte for byte, and one line per verified
+// configuration whose fields are the result's.
+void ExpectTheScriptPrintsTheVerifiedConfigurations(const RunningService& service, const std::string& id,
+                                                    const nlohmann::json& result) {
+  const std::string written = service.work_dir() + "/script.json";
+  const CapturedRun run =
+      test_support::RunCommand({"/usr/bin/python3", QATLAB_SEARCH_API_SCRIPT, "--server", service.address(), "--id", id,
+                                "--wait", "60", "--json-out", written},
+                               std::chrono::seconds(120), {{"PYTHONPATH", PythonStubsDir()}, {"QATLAB_TOKEN", ""}});
+  ASSERT_EQ(run.exit_status, 0) << run.out << run.err;
+  EXPECT_EQ(nlohmann::json::parse(ReadFile(written)), result);
+  std::map<std::string, std::vector<std::string>> printed;  // config -> its line's fields
+  std::istringstream lines(run.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::vector<std::string> words{std::istream_iterator<std::string>(fields), std::istream_iterator<std::string>()};
+    if (!words.empty()) printed[words[0]] = words;
+  }
+  for (const nlohmann::json& v : result["verified"]) {
+    SCOPED_TRACE(v.dump());
+    const std::string config = v["config"].get<std::string>();
+    ASSERT_TRUE(printed.count(config)) << run.out;
+    const std::vector<std::string>& words = printed[config];
+    ASSERT_GE(words.size(), 8u) << run.out;
+    std::string bits;
+    for (const nlohmann::json& b : v["predicted"]["bits"]) {
+      if (!bits.empty()) bits += ',';
+      bits += b.dump();
+    }
+    const nlohmann::json& measured = v["measured"];
+    EXPECT_EQ(words[1], bits);
+    EXPECT_EQ(words[2], std::to_string(measured["flashBytes"].get<int64_t>()));
+    EXPECT_EQ(words[3], fmt::format("{:.3f}", v["predicted"]["latencyMs"].get<double>()));
+    EXPECT_EQ(words[4], fmt::format("{:.3f}", measured["latencyMs"].get<double>()));
+    EXPECT_EQ(words[5], fmt::format("{:+.2f}%", v["latencyErrorPercent"].get<double>()));
+    EXPECT_EQ(words[6], fmt::format("{:.2f}%", measured["integerAccuracy"].get<double>()));
+    EXPECT_EQ(words[7], fmt::format("{}/{}", measured["bitExactInputs"].get<int64_t>(),
+                                    measured["checkedInputs"].get<int64_t>()));
+  }
+}
+
 TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinFivePercent) {
   ASSERT_TRUE(std::filesystem::is_regular_file(QATLAB_FIRMWARE_MPS2_AN386))
       << "the firmware was not built (arm-none-eabi-gcc missing?)";
@@ -136,6 +181,7 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
       service.Qatctl({"search", "--id", id, "-o", service.work_dir() + "/attached"}, std::chrono::seconds(120));
   ASSERT_EQ(attached.exit_status, 0) << attached.err;
   EXPECT_EQ(ReadFile(service.work_dir() + "/attached.json"), ReadFile(output + ".json"));
+  ExpectTheScriptPrintsTheVerifiedConfigurations(service, id, result);
 
   // A flash budget below the all-2-bit model: refused at submission, before
   // anything trains, naming the smallest reachable flash: the exact size of
