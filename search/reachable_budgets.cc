@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <iterator>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "data/dataset.h"
 #include "engine/integer_export.h"
@@ -62,19 +65,21 @@ StatusOr<SmallestFootprint> ComputeSmallestFootprint(const std::vector<LayerConf
 }
 
 Status CheckReachable(const v1::SearchBudgets& budgets, const SmallestFootprint& smallest) {
+  std::vector<std::string> unreachable;
   if (budgets.has_max_flash_bytes() && budgets.max_flash_bytes() < smallest.flash_bytes) {
-    return Status::InvalidArgument(fmt::format(
+    unreachable.push_back(fmt::format(
         "budgets.max_flash_bytes: {} is below the smallest flash this model can reach ({} bytes, every weighted "
         "layer at {} bits)",
         budgets.max_flash_bytes(), smallest.flash_bytes, smallest.weight_bits));
   }
   if (budgets.has_max_ram_bytes() && budgets.max_ram_bytes() < smallest.ram_bytes) {
-    return Status::InvalidArgument(
+    unreachable.push_back(
         fmt::format("budgets.max_ram_bytes: {} is below the RAM this model needs ({} bytes: its activation arena, "
                     "the same at every bit width)",
                     budgets.max_ram_bytes(), smallest.ram_bytes));
   }
-  return Status::Ok();
+  if (unreachable.empty()) return Status::Ok();
+  return Status::InvalidArgument(fmt::format("{}", fmt::join(unreachable, "; ")));
 }
 
 }  // namespace qatlab::search

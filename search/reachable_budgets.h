@@ -40,10 +40,10 @@ struct SmallestFootprint {
 // export's own error for a model it cannot export.
 StatusOr<SmallestFootprint> ComputeSmallestFootprint(const std::vector<LayerConfig>& layers, const ImageShape& input);
 
-// InvalidArgument naming the first budget below what the model needs, its
-// value and the minimum ("budgets.max_flash_bytes: 4000 is below the smallest
-// flash this model can reach (5492 bytes, every weighted layer at 2 bits)");
-// Ok when both are met or unset. The latency budget is not checked here: it
+// InvalidArgument naming each budget below what the model needs, its value
+// and the minimum ("budgets.max_flash_bytes: 4000 is below the smallest flash
+// this model can reach (5492 bytes, every weighted layer at 2 bits)"; both
+// joined by "; " when both are); Ok when both are met or unset. The latency budget is not checked here: it
 // needs the board's measurements.
 Status CheckReachable(const v1::SearchBudgets& budgets, const SmallestFootprint& smallest);
 

@@ -119,6 +119,14 @@ TEST(ReachableBudgets, ABudgetBelowTheMinimumIsRefusedNamingItAndOneAtTheMinimum
             "same at every bit width)");
   budgets.set_max_ram_bytes(7840);
   EXPECT_TRUE(CheckReachable(budgets, smallest).ok());
+
+  // Both below: one message naming both.
+  budgets.set_max_flash_bytes(100);
+  budgets.set_max_ram_bytes(200);
+  EXPECT_EQ(CheckReachable(budgets, smallest).message(),
+            "budgets.max_flash_bytes: 100 is below the smallest flash this model can reach (5492 bytes, every "
+            "weighted layer at 2 bits); budgets.max_ram_bytes: 200 is below the RAM this model needs (7840 bytes: "
+            "its activation arena, the same at every bit width)");
 }
 
 }  // namespace
