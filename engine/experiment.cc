@@ -55,8 +55,9 @@ TrainingPlan QatPlan(const v1::JobSpec& spec, const std::string& variant) {
   plan.freeze_observers_epoch = q.freeze_observers_epoch();
   plan.freeze_bn_epoch = q.freeze_bn_epoch();
   // A different shuffle stream than float training's, the same for every
-  // config so configs are compared on equal footing.
-  plan.seed = spec.seed() ^ 0x5157415154ULL;
+  // config so configs are compared on equal footing; qat.seed set to the
+  // job's seed is the same stream as leaving it unset.
+  plan.seed = (q.has_seed() ? q.seed() : spec.seed()) ^ 0x5157415154ULL;
   return plan;
 }
 

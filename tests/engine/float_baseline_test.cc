@@ -4,6 +4,8 @@
 // same variant of a job that trained its own float model.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "data/dataset.h"
 #include "engine/experiment.h"
 #include "engine/float_checkpoint.h"
@@ -71,6 +73,43 @@ TEST(FloatBaseline, VariantFromSharedBaselineIsByteIdenticalToStandalone) {
   }
   // The baseline's checkpoint is the standalone job's float model, bytes and all.
   EXPECT_TRUE(standalone->float_checkpoint == baseline->float_checkpoint);
+}
+
+// qat.seed moves only QAT's shuffle stream: from one float model, the
+// job's own seed written out is the default stream, another seed another
+// QAT model, and neither touches the float or the PTQ model.
+TEST(FloatBaseline, QatSeedChangesOnlyTheQatModel) {
+  const DatasetPair& data = SmallMnist();
+  ASSERT_GT(data.train.size(), 0);
+  v1::JobSpec baseline_spec = test_support::ShortQatSpec("cnn", {8});
+  baseline_spec.set_skip_ptq(true);
+  baseline_spec.set_skip_qat(true);
+  auto baseline = RunExperimentOnData(baseline_spec, data, ExperimentOptions{}, nullptr);
+  ASSERT_TRUE(baseline.ok()) << baseline.status().ToString();
+  ExperimentOptions from_baseline;
+  from_baseline.float_checkpoint = &baseline->float_checkpoint;
+  from_baseline.baseline_job = "j-baseline";
+  auto run = [&](std::optional<uint64_t> qat_seed) {
+    v1::JobSpec spec = test_support::ShortQatSpec("cnn", {4});
+    spec.set_baseline_job("j-baseline");
+    if (qat_seed) spec.mutable_qat()->set_seed(*qat_seed);
+    auto output = RunExperimentOnData(spec, data, from_baseline, nullptr);
+    EXPECT_TRUE(output.ok()) << output.status().ToString();
+    return output;
+  };
+  const auto unset = run(std::nullopt);
+  const auto same = run(test_support::ShortQatSpec("cnn", {4}).seed());
+  const auto other = run(7);
+  ASSERT_TRUE(unset.ok() && same.ok() && other.ok());
+  ASSERT_EQ(unset->artifacts.size(), 2u);  // ptq_w4a8, qat_w4a8
+  ASSERT_EQ(other->artifacts.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(unset->artifacts[i].qmodel == same->artifacts[i].qmodel) << unset->artifacts[i].file_name;
+  }
+  EXPECT_EQ(other->artifacts[0].file_name, "ptq_w4a8.qmodel");
+  EXPECT_TRUE(unset->artifacts[0].qmodel == other->artifacts[0].qmodel) << "qat.seed changed the PTQ model";
+  EXPECT_FALSE(unset->artifacts[1].qmodel == other->artifacts[1].qmodel) << "qat.seed 7 left the QAT model as it was";
+  EXPECT_EQ(Find(unset->result, "float")->accuracy(), Find(other->result, "float")->accuracy());
 }
 
 TEST(FloatBaseline, SpecNamingABaselineNeedsItsCheckpoint) {
