@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Summarizes a search bench run (run_search_bench.sh) as Markdown.
 
-Usage: summarize.py SEARCH_JSON SEED2_RESULT_JSON SEED3_RESULT_JSON [--svg FILE]
+Usage: summarize.py SEARCH_JSON SEED2_RESULT_JSON SEED3_RESULT_JSON [--svg FILE] [--seeds LABEL]
 
 --svg FILE also writes the measured points as a two-panel SVG plot: mean
 integer accuracy (bars: the seeds' min..max) against flash and against
 measured latency, uniform and mixed configurations marked apart.
 
 Seed 1 is the search's own verification (one job per configuration); seeds
-2 and 3 are one job each over the same configurations. For every uniform
+2 and 3 are one job each over the same configurations, either QAT seeds from
+the search's float model or job seeds that retrain it (--seeds LABEL names
+which, in the table's header; run_search_bench.sh runs both). For every uniform
 configuration u and mixed configuration c, c dominates u when it has no more
 flash, no more measured latency, and a mean integer accuracy higher than u's
 by more than u's spread over the seeds (max - min).
@@ -18,11 +20,19 @@ import statistics
 import sys
 
 args = sys.argv[1:]
-svg_path = None
-if "--svg" in args:
-    at = args.index("--svg")
-    svg_path = args[at + 1]
+
+
+def option(name, default=None):
+    if name not in args:
+        return default
+    at = args.index(name)
+    value = args[at + 1]
     del args[at:at + 2]
+    return value
+
+
+svg_path = option("--svg")
+seeds_label = option("--seeds", "seeds 1/2/3")
 search = json.load(open(args[0]))
 seeds = [json.load(open(path)) for path in args[1:]]
 
@@ -54,8 +64,8 @@ print(f'board {search["board"]} ({search["timingModel"]}{", emulated" if search[
       f'separability probe {search["separability"]["bits"]}: {search["separability"]["errorPercent"]:+.2f}% '
       f'latency error')
 print()
-print("| config | widths | predicted acc (PTQ drops) | QAT acc seeds 1/2/3 | mean | spread | flash B | predicted ms | measured ms "
-      "| latency error | bit-exact | on measured front (seed 1) |")
+print(f"| config | widths | predicted acc (PTQ drops) | QAT acc, {seeds_label} | mean | spread | flash B | predicted ms "
+      "| measured ms | latency error | bit-exact | on measured front (seed 1) |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     print(f'| {r["config"]} | {r["bits"]} | {r["predicted"]:.2f} | {" / ".join(f"{a:.2f}" for a in r["accuracies"])} '
@@ -123,7 +133,7 @@ def write_svg(path):
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * width}" height="{height + 40}" '
              f'font-family="sans-serif" font-size="11">',
              f'<text x="{width}" y="18" text-anchor="middle" font-size="14">{search["board"]}: measured '
-             f'configurations, mean integer accuracy over {1 + len(seeds)} seeds (bars: min..max)</text>']
+             f'configurations, mean integer accuracy, {seeds_label} (bars: min..max)</text>']
     for panel, (key, title) in enumerate((("flash", "flash (bytes)"), ("ms", "measured latency (ms)"))):
         x0 = panel * width
         xs = [r[key] for r in shown]
