@@ -56,9 +56,10 @@ std::vector<v1::QuantConfig> ProbeConfigs(int weighted_layers);
 inline constexpr int kSensitivityTestSamples = 2000;
 
 // The Hutchinson probes of the sensitivity job's second-order measure
-// (PtqSpec.hessian_probes, JobResult.layer_hessian) by default: the per-layer
-// traces' standard errors on ds_cnn are then a few percent of the traces,
-// for a few seconds of the job.
+// (PtqSpec.hessian_probes, JobResult.layer_hessian) by default: on ds_cnn
+// (Fashion-MNIST) they cost about 3 CPU seconds, and the traces' standard
+// errors are 14-26% of the traces for the layers with the largest scores
+// (more for the small ones, whose scores matter least).
 inline constexpr int kSensitivityHessianProbes = 32;
 
 // The sensitivity job for `spec` (the user's job: model, data, training,
