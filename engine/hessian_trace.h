@@ -47,12 +47,6 @@
 
 namespace qatlab {
 
-// The artifact under which a worker stores a job's JobResult.layer_hessian
-// on the server (a serialized JobResult holding only that field): the
-// server's results table has no column for it, so GetResults merges it back
-// from there. One definition for both sides.
-inline constexpr char kLayerHessianArtifactName[] = "layer_hessian.pb";
-
 // The widths Omega is reported for, as LayerHessian.omega_w<b>.
 inline constexpr int kHessianWidths[] = {2, 4, 8};
 

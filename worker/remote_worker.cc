@@ -16,7 +16,6 @@
 #include "digest/sha256.h"
 #include "engine/experiment.h"
 #include "engine/float_checkpoint.h"
-#include "engine/hessian_trace.h"
 #include "process/stop_signal.h"
 #include "retry/backoff.h"
 #include "server_client/host_name.h"
@@ -307,15 +306,6 @@ void RemoteWorker::Complete(JobRun& run, const ExperimentOutput& output) {
   if (!output.float_checkpoint.empty()) {
     // For jobs that start from this one's float model (JobSpec.baseline_job).
     uploads.push_back(VariantArtifact{"float", kFloatCheckpointName, output.float_checkpoint});
-  }
-  if (result.layer_hessian_size() > 0) {
-    // The server stores the result in columns and has none for these: it
-    // reads them back from this artifact (GetResults).
-    v1::JobResult hessian;
-    *hessian.mutable_layer_hessian() = result.layer_hessian();
-    const std::string bytes = hessian.SerializeAsString();
-    uploads.push_back(
-        VariantArtifact{"float", kLayerHessianArtifactName, std::vector<uint8_t>(bytes.begin(), bytes.end())});
   }
   for (const VariantArtifact& artifact : uploads) {
     Status uploaded = RetryWhileUnavailable(

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "engine/hessian_trace.h"
 #include "server/rpc/blob_transfer.h"
 #include "server/rpc/device_rpcs.h"
 #include "server/rpc/grpc_status.h"
@@ -24,22 +23,6 @@ namespace {
 constexpr std::chrono::milliseconds kWatchSlice{250};
 
 grpc::Status Invalid(const std::string& message) { return ToGrpcStatus(Status::InvalidArgument(message)); }
-
-// JobResult.layer_hessian has no column in the results table: the worker
-// stores it as an artifact (engine/hessian_trace.h), read back here. A job
-// without that artifact has none.
-Status AddLayerHessian(Catalogue& catalogue, const ArtifactStore& artifacts, const std::string& job_id,
-                       v1::JobResult* result) {
-  StatusOr<v1::Artifact> artifact = catalogue.FindArtifact(job_id, kLayerHessianArtifactName, "");
-  if (!artifact.ok()) return artifact.status().code() == StatusCode::kNotFound ? Status::Ok() : artifact.status();
-  QATLAB_ASSIGN_OR_RETURN(const std::string bytes, artifacts.ReadAll(artifact->sha256()));
-  v1::JobResult stored;
-  if (!stored.ParseFromString(bytes)) {
-    return Status::Corruption(fmt::format("job {}: its {} does not parse", job_id, kLayerHessianArtifactName));
-  }
-  *result->mutable_layer_hessian() = stored.layer_hessian();
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -178,9 +161,6 @@ grpc::Status ExperimentService::GetResults(grpc::ServerContext* context, const v
   if (job->state() == v1::SUCCEEDED) {
     StatusOr<v1::JobResult> result = deps_.store.GetResult(request->id());
     if (!result.ok()) return ToGrpcStatus(result.status());
-    if (Status s = AddLayerHessian(deps_.catalogue, deps_.artifacts, request->id(), &*result); !s.ok()) {
-      return ToGrpcStatus(s);
-    }
     *response->mutable_result() = std::move(*result);
   }
   if (grpc::Status s = device_rpcs::AddMeasurements(deps_.devices, request->id(), response); !s.ok()) return s;
