@@ -7,6 +7,7 @@
 #include "data/dataset.h"
 #include "digest/sha256.h"
 #include "engine/float_checkpoint.h"
+#include "engine/hessian_trace.h"
 #include "engine/integer_export.h"
 #include "engine/integer_runner.h"
 #include "engine/job_spec.h"
@@ -223,6 +224,15 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
   float_variant->set_macs(float_net->MacCount());
   float_variant->set_ram_bytes(float_net->FloatActivationBytes());
   result.set_float_weight_bytes(float_parameters * static_cast<int64_t>(sizeof(float)));
+  if (spec.ptq().hessian_probes() > 0) {
+    // The second-order sensitivity, from the float model every variant starts from.
+    HessianSettings hessian;
+    hessian.probes = spec.ptq().hessian_probes();
+    hessian.seed = spec.seed();
+    auto layers_hessian = MeasureLayerHessians(*float_net, data.train, hessian);
+    if (!layers_hessian.ok()) return layers_hessian.status().WithContext("Hessian traces");
+    for (v1::LayerHessian& layer : *layers_hessian) *result.add_layer_hessian() = std::move(layer);
+  }
 
   // Each quantized variant starts from a copy of the trained float network.
   auto copy_of_float = [&]() -> StatusOr<std::unique_ptr<Network>> {

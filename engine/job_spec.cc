@@ -484,6 +484,10 @@ Status ValidateTranslatedJobSpec(const v1::JobSpec& spec, const std::vector<Laye
     return Status::InvalidArgument("ptq.test_samples: " + std::to_string(ptq.test_samples()) +
                                    " is negative (0: the whole test set)");
   }
+  if (ptq.hessian_probes() < 0 || ptq.hessian_probes() > kMaxHessianProbes) {
+    return Status::InvalidArgument("ptq.hessian_probes: " + std::to_string(ptq.hessian_probes()) + " is outside 0.." +
+                                   std::to_string(kMaxHessianProbes) + " (0: no Hessian traces)");
+  }
   const auto& qat = spec.qat();
   if (qat.epochs() < 0 || qat.epochs() > 1000) return Status::InvalidArgument("qat.epochs: outside 0..1000");
   if (!(qat.learning_rate() > 0)) return Status::InvalidArgument("qat.learning_rate: must be > 0");

@@ -48,6 +48,11 @@ std::vector<std::string> ModelPresetNames();
 // layer list; TranslateModel imports it).
 StatusOr<std::vector<v1::LayerSpec>> ResolveModelLayers(const v1::ModelSpec& model);
 
+// The most Hutchinson probes a job may ask for (PtqSpec.hessian_probes):
+// each costs two gradients over 512 training images, so 10,000 is already
+// hours on a small model; beyond that a value is a typo.
+inline constexpr int kMaxHessianProbes = 10000;
+
 // Checks that need no data: exactly one of model preset, layers and onnx,
 // known layer types and their fields, add targets, fused-group structure,
 // optimizer and schedule names, bit widths 2..8, per-layer bit lists

@@ -78,8 +78,27 @@ v1::JobSpec SensitivityJobSpec(const v1::JobSpec& spec, int weighted_layers) {
   probe.set_skip_qat(true);
   probe.clear_measure_on();
   if (probe.ptq().test_samples() == 0) probe.mutable_ptq()->set_test_samples(kSensitivityTestSamples);
+  if (probe.ptq().hessian_probes() == 0) probe.mutable_ptq()->set_hessian_probes(kSensitivityHessianProbes);
   (*probe.mutable_labels())["search-step"] = "sensitivity";
   return probe;
+}
+
+StatusOr<double> HawqScore(const v1::JobResult& sensitivity_job, const std::vector<int>& bits) {
+  if (sensitivity_job.layer_hessian_size() != static_cast<int>(bits.size())) {
+    return Status::InvalidArgument(fmt::format("the sensitivity job has Hessian traces of {} layers, not {}",
+                                               sensitivity_job.layer_hessian_size(), bits.size()));
+  }
+  double score = 0;
+  for (size_t l = 0; l < bits.size(); ++l) {
+    const v1::LayerHessian& layer = sensitivity_job.layer_hessian(static_cast<int>(l));
+    switch (bits[l]) {
+      case 2: score += layer.omega_w2(); break;
+      case 4: score += layer.omega_w4(); break;
+      case 8: score += layer.omega_w8(); break;
+      default: return Status::InvalidArgument(fmt::format("layer {}: no HAWQ score at {} bits (2, 4, 8)", l, bits[l]));
+    }
+  }
+  return score;
 }
 
 std::vector<double> WeightedOpCycles(const v1::MeasurementResult& measurement) {

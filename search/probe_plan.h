@@ -56,13 +56,29 @@ std::vector<v1::QuantConfig> ProbeConfigs(int weighted_layers);
 // set has: all of them.
 inline constexpr int kSensitivityTestSamples = 2000;
 
+// The Hutchinson probes of the sensitivity job's second-order measure
+// (PtqSpec.hessian_probes, JobResult.layer_hessian) by default: on ds_cnn
+// (Fashion-MNIST) they cost about 3 CPU seconds, and the traces' standard
+// errors are 14-26% of the traces for the layers with the largest scores
+// (more for the small ones, whose scores matter least).
+inline constexpr int kSensitivityHessianProbes = 32;
+
 // The sensitivity job for `spec` (the user's job: model, data, training,
 // PTQ settings, seed) and a model of `weighted_layers` weighted layers: the
 // float baseline the candidates start from (JobSpec.baseline_job) and a PTQ
 // variant per ProbeConfigs entry, no QAT, no board; the PTQ variants
 // evaluated on spec.ptq.test_samples test images when the spec sets it, else
-// on kSensitivityTestSamples. Labelled search-step=sensitivity.
+// on kSensitivityTestSamples; the float model's Hessian traces with
+// spec.ptq.hessian_probes probes when the spec sets it, else
+// kSensitivityHessianProbes. Labelled search-step=sensitivity.
 v1::JobSpec SensitivityJobSpec(const v1::JobSpec& spec, int weighted_layers);
+
+// A configuration's HAWQ score, the second measure's prediction: the sum over
+// the layers of Omega(l, bits[l]) (LayerHessian.omega_w<b>) from the
+// sensitivity job's layer_hessian; lower is predicted more accurate.
+// Errors: InvalidArgument when the job has no Hessian traces for
+// bits.size() layers (an older server or worker) or a width is not 2, 4 or 8.
+StatusOr<double> HawqScore(const v1::JobResult& sensitivity_job, const std::vector<int>& bits);
 
 // The weighted layers (dense, conv2d, depthwise_conv2d) of a preset or
 // explicit-layers model, or of an ONNX file on this machine. Errors: those of

@@ -205,6 +205,8 @@ StatusOr<std::vector<std::string>> SubmitCandidateJobs(SearchClient& client, Sea
     job.set_baseline_job(baseline_job);
     job.clear_measure_on();
     job.add_measure_on(parameters.board_kind);
+    // The Hessian traces are the sensitivity job's; a candidate has no use for them.
+    job.mutable_ptq()->set_hessian_probes(0);
     LabelSearchJob(&job, parameters.search_id, "candidate");
     (*job.mutable_labels())["search-config"] = config.name();
     QATLAB_ASSIGN_OR_RETURN(std::string id,
@@ -237,14 +239,26 @@ std::vector<bool> MeasuredFront(const std::vector<Verified>& verified) {
   return on_front;
 }
 
-nlohmann::json PredictedJson(const search::PredictedConfig& config) {
-  return {{"bits", config.bits},
-          {"accuracy", config.accuracy},
-          {"accuracyDrop", config.accuracy_drop},
-          {"flashBytes", config.flash_bytes},
-          {"ramBytes", config.ram_bytes},
-          {"cycles", config.cycles},
-          {"latencyMs", config.latency_ms}};
+// A predicted configuration; with `hawqScore`, the second measure's
+// prediction, when the sensitivity job has Hessian traces.
+nlohmann::json PredictedJson(const search::PredictedConfig& config, const v1::JobResult& sensitivity_job) {
+  nlohmann::json json = {{"bits", config.bits},
+                         {"accuracy", config.accuracy},
+                         {"accuracyDrop", config.accuracy_drop},
+                         {"flashBytes", config.flash_bytes},
+                         {"ramBytes", config.ram_bytes},
+                         {"cycles", config.cycles},
+                         {"latencyMs", config.latency_ms}};
+  if (StatusOr<double> hawq = search::HawqScore(sensitivity_job, config.bits); hawq.ok()) json["hawqScore"] = *hawq;
+  return json;
+}
+
+// A layer's second-order sensitivity (JobResult.layer_hessian).
+nlohmann::json HessianJson(const v1::LayerHessian& layer) {
+  return {{"trace", layer.trace()},
+          {"traceStandardError", layer.trace_standard_error()},
+          {"parameters", layer.parameters()},
+          {"omega", {{"2", layer.omega_w2()}, {"4", layer.omega_w4()}, {"8", layer.omega_w8()}}}};
 }
 
 double JobSeconds(const v1::Job& job) {
@@ -425,6 +439,10 @@ class SearchRun {
                             {"predictedCycles", mixed_probe_prediction_.cycles},
                             {"measuredCycles", mixed_probe_measurement_.median_cycles()},
                             {"errorPercent", separability_error_percent_}};
+    const v1::JobResult& sensitivity_job = probes_.sensitivity_job;
+    // The Hessian traces, when the job has them for every layer (a worker of
+    // an older version computes none).
+    const bool hessian = sensitivity_job.layer_hessian_size() == static_cast<int>(problem_.layers.size());
     nlohmann::json sensitivity = nlohmann::json::array();
     for (size_t l = 0; l < problem_.layers.size(); ++l) {
       nlohmann::json layer;
@@ -432,11 +450,13 @@ class SearchRun {
         layer[std::to_string(option.bits)] = {
             {"accuracyDrop", option.accuracy_drop}, {"flashBytes", option.flash_bytes}, {"cycles", option.cycles}};
       }
+      if (hessian) layer["hessian"] = HessianJson(sensitivity_job.layer_hessian(static_cast<int>(l)));
       sensitivity.push_back(layer);
     }
     json["layers"] = sensitivity;
     json["predictedFront"] = nlohmann::json::array();
-    for (const search::PredictedConfig& config : front_) json["predictedFront"].push_back(PredictedJson(config));
+    for (const search::PredictedConfig& config : front_)
+      json["predictedFront"].push_back(PredictedJson(config, sensitivity_job));
     json["verified"] = nlohmann::json::array();
     for (size_t i = 0; i < verified_.size(); ++i) {
       const Verified& v = verified_[i];
@@ -444,7 +464,7 @@ class SearchRun {
                               {"uniform", v.uniform},
                               {"job", v.job_id},
                               {"jobSeconds", v.job_seconds},
-                              {"predicted", PredictedJson(v.predicted)},
+                              {"predicted", PredictedJson(v.predicted, sensitivity_job)},
                               {"onMeasuredFront", on_front_[i]}};
       entry["measured"] = {{"integerAccuracy", v.variant.integer_accuracy()},
                            {"flashBytes", v.variant.flash_bytes()},

@@ -14,6 +14,13 @@ which, in the table's header; run_search_bench.sh runs both). For every uniform
 configuration u and mixed configuration c, c dominates u when it has no more
 flash, no more measured latency, and a mean integer accuracy higher than u's
 by more than u's spread over the seeds (max - min).
+
+The two sensitivity measures are compared by how well each ranks the
+verified configurations' mean QAT integer accuracy (Spearman): the PTQ-drop
+prediction (predicted accuracy) and, when the search has Hessian traces
+(`predicted.hawqScore`, runs after the second-order measure was added),
+minus the HAWQ score (sum over the layers of Omega(l, b_l); lower is
+predicted more accurate).
 """
 import json
 import statistics
@@ -48,6 +55,7 @@ for v in search["verified"]:
         "uniform": v["uniform"],
         "bits": ",".join(str(b) for b in v["predicted"]["bits"]),
         "predicted": v["predicted"]["accuracy"],
+        "hawq": v["predicted"].get("hawqScore"),
         "accuracies": accuracies,
         "mean": statistics.mean(accuracies),
         "spread": max(accuracies) - min(accuracies),
@@ -94,8 +102,24 @@ def spearman(xs, ys):
     return num / den if den else float("nan")
 
 
+means = [r["mean"] for r in rows]
+ptq_rho = spearman([r["predicted"] for r in rows], means)
 print(f'sensitivity (PTQ drop) as a predictor of QAT accuracy over the {len(rows)} verified configurations: '
-      f'Spearman rank correlation {spearman([r["predicted"] for r in rows], [r["mean"] for r in rows]):.2f}')
+      f'Spearman rank correlation {ptq_rho:.2f}')
+if rows and all(r["hawq"] is not None for r in rows):
+    hawq_rho = spearman([-r["hawq"] for r in rows], means)
+    print(f'sensitivity (Hessian trace, HAWQ score; lower predicts more accurate) as a predictor of QAT accuracy '
+          f'over the same configurations: Spearman rank correlation {hawq_rho:.2f}')
+    print("HAWQ scores: " + ", ".join(f'{r["config"]} {r["hawq"]:.3g}' for r in rows))
+    if abs(ptq_rho - hawq_rho) < 1e-9:
+        verdict = "both measures rank the measured accuracy equally well"
+    elif ptq_rho > hawq_rho:
+        verdict = f"the PTQ drop ranks the measured accuracy better ({ptq_rho:.2f} against {hawq_rho:.2f})"
+    else:
+        verdict = f"the HAWQ score ranks the measured accuracy better ({hawq_rho:.2f} against {ptq_rho:.2f})"
+    print(f"which measure works better here: {verdict}")
+else:
+    print("no HAWQ scores in this search (run before the second-order measure): PTQ drop only")
 if "sensitivityJobSeconds" in search:
     # The verified jobs start from the sensitivity job's float model
     # (baseline_job), so none of them is a single QAT job: the search's cost

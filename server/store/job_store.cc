@@ -590,8 +590,8 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
 
   v1::JobResult result;
   Statement head = db_->Prepare(
-      "SELECT experiment, model, dataset, train_samples, test_samples, total_seconds, float_weight_bytes, run_record "
-      "FROM results WHERE job_seq = ?1");
+      "SELECT experiment, model, dataset, train_samples, test_samples, total_seconds, float_weight_bytes, run_record, "
+      "ptq_test_samples, layer_hessian FROM results WHERE job_seq = ?1");
   head.Bind(1, seq);
   if (!head.Step()) {
     QATLAB_RETURN_IF_ERROR(head.status());
@@ -607,6 +607,14 @@ StatusOr<v1::JobResult> JobStore::GetResult(const std::string& job_id) {
   result.set_float_weight_bytes(head.ColumnInt(6));
   if (!head.ColumnIsNull(7) && !result.mutable_run()->ParseFromString(head.ColumnBlob(7))) {
     return Status::Corruption(fmt::format("job {}: its stored run record does not parse", job_id));
+  }
+  if (!head.ColumnIsNull(8)) result.set_ptq_test_samples(static_cast<int32_t>(head.ColumnInt(8)));
+  if (!head.ColumnIsNull(9)) {
+    v1::JobResult hessian;
+    if (!hessian.ParseFromString(head.ColumnBlob(9))) {
+      return Status::Corruption(fmt::format("job {}: its stored layer Hessian traces do not parse", job_id));
+    }
+    *result.mutable_layer_hessian() = std::move(*hessian.mutable_layer_hessian());
   }
 
   Statement variants = db_->Prepare(
@@ -779,7 +787,8 @@ Status JobStore::Complete(const std::string& job_id, const LeaseClaim& claim, co
 
   Statement head = db_->Prepare(
       "INSERT INTO results (job_seq, experiment, model, dataset, train_samples, test_samples, total_seconds, "
-      "float_weight_bytes, created_unix_ms, run_record) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      "float_weight_bytes, created_unix_ms, run_record, ptq_test_samples, layer_hessian) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   head.Bind(1, seq).Bind(2, result.experiment()).Bind(3, result.model()).Bind(4, result.dataset());
   head.Bind(5, result.train_samples()).Bind(6, result.test_samples()).Bind(7, result.total_seconds());
   head.Bind(8, result.float_weight_bytes()).Bind(9, now);
@@ -787,6 +796,14 @@ Status JobStore::Complete(const std::string& job_id, const LeaseClaim& claim, co
     head.BindBlob(10, result.run().SerializeAsString());
   } else {
     head.BindNull(10);
+  }
+  head.Bind(11, result.ptq_test_samples());
+  if (result.layer_hessian_size() > 0) {
+    v1::JobResult hessian;
+    *hessian.mutable_layer_hessian() = result.layer_hessian();
+    head.BindBlob(12, hessian.SerializeAsString());
+  } else {
+    head.BindNull(12);
   }
   QATLAB_RETURN_IF_ERROR(head.Run());
   for (int i = 0; i < result.variants_size(); ++i) {

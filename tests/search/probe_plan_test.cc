@@ -54,9 +54,31 @@ TEST(SensitivityJobSpec, TheUsersJobWithTheProbesNoQatAndTheProbeTestSubset) {
   EXPECT_EQ(probe.training().epochs(), 3);
   EXPECT_EQ(probe.seed(), 7u);
 
-  // A subset the user chose is kept.
+  EXPECT_EQ(probe.ptq().hessian_probes(), kSensitivityHessianProbes);
+
+  // A subset and probes the user chose are kept.
   spec.mutable_ptq()->set_test_samples(500);
+  spec.mutable_ptq()->set_hessian_probes(4);
   EXPECT_EQ(SensitivityJobSpec(spec, 3).ptq().test_samples(), 500);
+  EXPECT_EQ(SensitivityJobSpec(spec, 3).ptq().hessian_probes(), 4);
+}
+
+TEST(HawqScore, SumsEachLayersOmegaAtItsWidth) {
+  v1::JobResult job;
+  for (int l = 0; l < 3; ++l) {
+    v1::LayerHessian* layer = job.add_layer_hessian();
+    layer->set_weighted_layer(l);
+    layer->set_omega_w2(100.0 * (l + 1));
+    layer->set_omega_w4(10.0 * (l + 1));
+    layer->set_omega_w8(1.0 * (l + 1));
+  }
+  auto score = HawqScore(job, {8, 2, 4});
+  ASSERT_TRUE(score.ok()) << score.status().ToString();
+  EXPECT_DOUBLE_EQ(*score, 1.0 + 200.0 + 30.0);
+  EXPECT_EQ(HawqScore(job, {8, 3, 4}).status().code(), StatusCode::kInvalidArgument);
+  // A job without traces (an older worker) or of another model.
+  EXPECT_EQ(HawqScore(v1::JobResult(), {8, 8, 8}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(HawqScore(job, {8, 8}).status().code(), StatusCode::kInvalidArgument);
 }
 
 v1::VariantResult* AddVariant(v1::JobResult& job, const std::string& name, double accuracy, int64_t flash,

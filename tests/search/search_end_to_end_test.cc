@@ -49,7 +49,7 @@ constexpr const char* kJob = R"({
   "data": {"source": "mnist", "trainLimit": 600, "testLimit": 200},
   "training": {"epochs": 1, "batchSize": 32, "learningRate": 0.002},
   "qat": {"epochs": 1, "learningRate": 0.0002},
-  "ptq": {"calibrationSamples": 128},
+  "ptq": {"calibrationSamples": 128, "hessianProbes": 4},
   "seed": 3
 }
 )";
@@ -153,8 +153,23 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
     EXPECT_EQ(v["predicted"]["ramBytes"], measured["ramBytes"]);
     EXPECT_LE(std::abs(v["latencyErrorPercent"].get<double>()), 5.0);
     EXPECT_GT(v["jobSeconds"].get<double>(), 0);
+    EXPECT_TRUE(v["predicted"].contains("hawqScore"));
     (v["uniform"].get<bool>() ? uniform : candidates) += 1;
   }
+  // The second-order measure beside the PTQ drops: from the sensitivity
+  // job's layer_hessian, which the worker stored as an artifact and
+  // GetResults merged back.
+  ASSERT_EQ(result["layers"].size(), 3u);
+  for (const nlohmann::json& layer : result["layers"]) {
+    SCOPED_TRACE(layer.dump());
+    ASSERT_TRUE(layer.contains("hessian"));
+    EXPECT_GT(layer["hessian"]["parameters"].get<int64_t>(), 0);
+    EXPECT_TRUE(layer["hessian"]["omega"].contains("2"));
+  }
+  std::optional<v1::GetResultsResponse> sensitivity = service.GetResults(result["sensitivityJob"].get<std::string>());
+  ASSERT_TRUE(sensitivity.has_value());
+  ASSERT_EQ(sensitivity->result().layer_hessian_size(), 3);
+  EXPECT_EQ(sensitivity->result().layer_hessian(2).trace(), result["layers"][2]["hessian"]["trace"].get<double>());
   EXPECT_GT(result["sensitivityJobSeconds"].get<double>(), 0);
   EXPECT_EQ(candidates, 3);
   EXPECT_EQ(uniform, 3);

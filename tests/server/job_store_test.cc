@@ -58,6 +58,18 @@ class JobStoreTest : public ::testing::Test {
     result.set_test_samples(2000);
     result.set_total_seconds(12.5);
     result.set_float_weight_bytes(4000);
+    result.set_ptq_test_samples(1500);
+    for (int layer = 0; layer < 2; ++layer) {
+      v1::LayerHessian* h = result.add_layer_hessian();
+      h->set_weighted_layer(layer);
+      h->set_layer(3 * layer);
+      h->set_parameters(216 + layer);
+      h->set_trace(9.25 + layer);
+      h->set_trace_standard_error(0.5);
+      h->set_omega_w2(0.75);
+      h->set_omega_w4(0.025);
+      h->set_omega_w8(8.5e-5);
+    }
     for (const char* name : {"float", "ptq_w8a8", "qat_w8a8"}) {
       v1::VariantResult* v = result.add_variants();
       v->set_name(std::string(name) + tag);
