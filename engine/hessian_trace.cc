@@ -6,20 +6,10 @@
 #include <numeric>
 
 #include "engine/layers.h"
+#include "engine/split_mix64.h"
 
 namespace qatlab {
 namespace {
-
-// SplitMix64: the same stream on every platform.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t Next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-};
 
 // Streams of their own, so the images drawn do not depend on the probes.
 constexpr uint64_t kImageStream = 0x4845535349414e31ULL;  // "HESSIAN1"

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "engine/optimizer.h"
+#include "engine/split_mix64.h"
 
 namespace qatlab {
 namespace {
@@ -13,13 +14,6 @@ namespace {
 constexpr int kEvaluationBatch = 250;
 // Every batch: a callback returning false stops training within one batch.
 constexpr int kProgressEveryBatches = 1;
-
-uint64_t NextRandom(uint64_t* state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 int ArgMax(const float* values, int count) {
   int best = 0;
@@ -88,7 +82,7 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
   const int classes = net->num_classes();
   std::vector<int> order(samples);
   std::iota(order.begin(), order.end(), 0);
-  uint64_t random_state = plan.seed;
+  SplitMix64 random{plan.seed};
   FloatBuffer batch_images(static_cast<size_t>(batch) * sample_size);
   std::vector<int32_t> batch_labels(batch);
   Tensor grad_logits;
@@ -99,7 +93,7 @@ Status Train(Network* net, const Dataset& train, const Dataset& test, const Trai
     if (plan.freeze_observers_epoch > 0 && epoch + 1 >= plan.freeze_observers_epoch) net->FreezeObservers(true);
     if (plan.freeze_bn_epoch > 0 && epoch + 1 >= plan.freeze_bn_epoch) net->FreezeBatchNorm(true);
     for (int i = samples - 1; i > 0; --i) {
-      const int j = static_cast<int>(NextRandom(&random_state) % static_cast<uint64_t>(i + 1));
+      const int j = static_cast<int>(random.Next() % static_cast<uint64_t>(i + 1));
       std::swap(order[i], order[j]);
     }
     const double learning_rate =

@@ -6,27 +6,9 @@
 #include "engine/float_kernels/channel_sums.h"
 #include "engine/layers/batch_norm_layer.h"
 #include "engine/parallel.h"
+#include "engine/split_mix64.h"
 
 namespace qatlab {
-namespace {
-
-// SplitMix64: a tiny, well-mixed generator; the same on every platform.
-struct SplitMix64 {
-  uint64_t state;
-  uint64_t Next() {
-    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [-bound, bound).
-  float Uniform(float bound) {
-    const double unit = static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0);
-    return static_cast<float>((2.0 * unit - 1.0) * bound);
-  }
-};
-
-}  // namespace
 
 void WeightedLayer::Allocate(size_t weight_count, int out_channels) {
   out_channels_ = out_channels;
