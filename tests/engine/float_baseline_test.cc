@@ -28,14 +28,18 @@ const v1::VariantResult* Find(const v1::JobResult& result, const std::string& na
   return nullptr;
 }
 
+// The baseline job of these tests: float only, as a sweep submits it.
+StatusOr<ExperimentOutput> TrainBaseline() {
+  v1::JobSpec spec = test_support::ShortQatSpec("cnn", {8});
+  spec.set_skip_ptq(true);
+  spec.set_skip_qat(true);
+  return RunExperimentOnData(spec, SmallMnist(), ExperimentOptions{}, nullptr);
+}
+
 TEST(FloatBaseline, VariantFromSharedBaselineIsByteIdenticalToStandalone) {
   const DatasetPair& data = SmallMnist();
   ASSERT_GT(data.train.size(), 0);
-  // The baseline: float only, as a sweep submits it.
-  v1::JobSpec baseline_spec = test_support::ShortQatSpec("cnn", {8});
-  baseline_spec.set_skip_ptq(true);
-  baseline_spec.set_skip_qat(true);
-  auto baseline = RunExperimentOnData(baseline_spec, data, ExperimentOptions{}, nullptr);
+  auto baseline = TrainBaseline();
   ASSERT_TRUE(baseline.ok()) << baseline.status().ToString();
   ASSERT_EQ(baseline->result.variants_size(), 1);
   ASSERT_FALSE(baseline->float_checkpoint.empty());
@@ -81,10 +85,7 @@ TEST(FloatBaseline, VariantFromSharedBaselineIsByteIdenticalToStandalone) {
 TEST(FloatBaseline, QatSeedChangesOnlyTheQatModel) {
   const DatasetPair& data = SmallMnist();
   ASSERT_GT(data.train.size(), 0);
-  v1::JobSpec baseline_spec = test_support::ShortQatSpec("cnn", {8});
-  baseline_spec.set_skip_ptq(true);
-  baseline_spec.set_skip_qat(true);
-  auto baseline = RunExperimentOnData(baseline_spec, data, ExperimentOptions{}, nullptr);
+  auto baseline = TrainBaseline();
   ASSERT_TRUE(baseline.ok()) << baseline.status().ToString();
   ExperimentOptions from_baseline;
   from_baseline.float_checkpoint = &baseline->float_checkpoint;
