@@ -234,12 +234,6 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
     for (v1::LayerHessian& layer : *layers_hessian) *result.add_layer_hessian() = std::move(layer);
   }
 
-  // Each quantized variant starts from a copy of the trained float network.
-  auto copy_of_float = [&]() -> StatusOr<std::unique_ptr<Network>> {
-    QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, Network::Create(layers, shape, spec.seed()));
-    net->CopyStateFrom(*float_net);
-    return net;
-  };
   const int weighted = float_net->weighted_layer_count();
   const RangeMethod ptq_method = ParseRangeMethod(spec.ptq().method());
   // The PTQ variants' test set: the first ptq.test_samples images, the same
@@ -274,7 +268,8 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       v1::VariantResult* variant = result.add_variants();
       FillQuantVariant(config, bits, "ptq", variant);
       const auto ptq_start = Clock::now();
-      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, copy_of_float());
+      // Each quantized variant starts from a copy of the trained float network.
+      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, float_net->Clone());
       QuantizationSettings ptq_settings = settings;
       ptq_settings.weight_method = ptq_method == RangeMethod::kMse ? RangeMethod::kMse : RangeMethod::kMinMax;
       ptq_settings.low_bit_weight_method = ptq_settings.weight_method;
@@ -289,7 +284,7 @@ StatusOr<ExperimentOutput> RunExperimentOnData(const v1::JobSpec& input_spec, co
       v1::VariantResult* variant = result.add_variants();
       FillQuantVariant(config, bits, "qat", variant);
       const auto qat_start = Clock::now();
-      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, copy_of_float());
+      QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, float_net->Clone());
       QuantizationSettings qat_settings = settings;
       qat_settings.low_bit_weight_method = RangeMethod::kMse;
       net->EnableQuantization(qat_settings);

@@ -63,14 +63,6 @@ double RootMeanSquare(const float* values, size_t count) {
   return count == 0 ? 0.0 : std::sqrt(sum / static_cast<double>(count));
 }
 
-StatusOr<std::unique_ptr<Network>> CopyOf(Network& net) {
-  std::vector<LayerConfig> configs;
-  for (int i = 0; i < net.layer_count(); ++i) configs.push_back(net.layer_config(i));
-  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> copy, Network::Create(configs, net.activation_shape(0), 0));
-  copy->CopyStateFrom(net);
-  return copy;
-}
-
 }  // namespace
 
 void BakeBatchNorms(Network* net) {
@@ -154,10 +146,8 @@ std::vector<LayerTrace> EstimateWeightHessianTraces(Network* net, const float* i
   return traces;
 }
 
-StatusOr<std::vector<double>> WeightQuantizationErrors(Network& float_net, int bits) {
-  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> folded, CopyOf(float_net));
-  BakeBatchNorms(folded.get());
-  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> quantized, CopyOf(float_net));
+StatusOr<std::vector<double>> WeightQuantizationErrors(Network& float_net, Network& folded, int bits) {
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> quantized, float_net.Clone());
   QuantizationSettings settings;
   settings.weight_bits.assign(quantized->weighted_layer_count(), bits);
   settings.weight_method = RangeMethod::kMinMax;
@@ -167,7 +157,7 @@ StatusOr<std::vector<double>> WeightQuantizationErrors(Network& float_net, int b
   for (int i = 0; i < quantized->layer_count(); ++i) {
     auto* q = dynamic_cast<WeightedLayer*>(quantized->layer(i));
     if (q == nullptr) continue;
-    auto* w = dynamic_cast<WeightedLayer*>(folded->layer(i));
+    auto* w = dynamic_cast<WeightedLayer*>(folded.layer(i));
     const FloatBuffer& rounded = q->effective_weights();
     double error = 0;
     for (size_t k = 0; k < rounded.size(); ++k) {
@@ -204,8 +194,8 @@ StatusOr<std::vector<v1::LayerHessian>> MeasureLayerHessians(Network& float_net,
     labels[i] = train.labels[order[i]];
   }
 
-  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, CopyOf(float_net));
-  BakeBatchNorms(net.get());
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> net, float_net.Clone());
+  BakeBatchNorms(net.get());  // also the folded weights the quantization errors are measured against
   const std::vector<LayerTrace> traces = EstimateWeightHessianTraces(
       net.get(), images.data(), labels.data(), n, settings.probes, settings.seed, settings.relative_step);
   std::vector<v1::LayerHessian> result(traces.size());
@@ -217,7 +207,7 @@ StatusOr<std::vector<v1::LayerHessian>> MeasureLayerHessians(Network& float_net,
     result[l].set_trace_standard_error(traces[l].standard_error);
   }
   for (int bits : kHessianWidths) {
-    QATLAB_ASSIGN_OR_RETURN(const std::vector<double> errors, WeightQuantizationErrors(float_net, bits));
+    QATLAB_ASSIGN_OR_RETURN(const std::vector<double> errors, WeightQuantizationErrors(float_net, *net, bits));
     for (size_t l = 0; l < traces.size(); ++l) {
       const double omega = traces[l].trace / static_cast<double>(traces[l].parameters) * errors[l];
       if (bits == 2) result[l].set_omega_w2(omega);

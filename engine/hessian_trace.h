@@ -85,12 +85,14 @@ std::vector<LayerTrace> EstimateWeightHessianTraces(Network* net, const float* i
                                                     int probes, uint64_t seed, double relative_step);
 
 // ||Q_b(W_l) - W_l||^2 per weighted layer of `float_net`, on its folded
-// weights, with the weight quantizer QAT uses at `bits` bits (per channel,
-// symmetric; MSE-chosen scales at 4 bits or fewer, min-max above: the
-// verified configurations are QAT-trained), through the same
+// weights `folded` (a copy of float_net after BakeBatchNorms; the traces'
+// network, whose weights EstimateWeightHessianTraces restores), with the
+// weight quantizer QAT uses at `bits` bits (per channel, symmetric;
+// MSE-chosen scales at 4 bits or fewer, min-max above: the verified
+// configurations are QAT-trained), through the same
 // Network::EnableQuantization path. Errors: those of building a copy of the
 // network. REQUIRES: !float_net.quantized(); 2 <= bits <= 8.
-StatusOr<std::vector<double>> WeightQuantizationErrors(Network& float_net, int bits);
+StatusOr<std::vector<double>> WeightQuantizationErrors(Network& float_net, Network& folded, int bits);
 
 // Traces and Omega at kHessianWidths for every weighted layer of
 // `float_net` (left unchanged), on settings.samples images of `train`.

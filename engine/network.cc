@@ -150,6 +150,13 @@ void Network::CopyStateFrom(Network& other) {
   }
 }
 
+StatusOr<std::unique_ptr<Network>> Network::Clone() {
+  // The seed only initialises weights that CopyStateFrom then replaces.
+  QATLAB_ASSIGN_OR_RETURN(std::unique_ptr<Network> copy, Create(configs_, shapes_.front(), 0));
+  copy->CopyStateFrom(*this);
+  return copy;
+}
+
 int Network::weighted_layer_count() const {
   int count = 0;
   for (const auto& config : configs_) count += IsWeighted(config.kind) ? 1 : 0;

@@ -53,6 +53,10 @@ class Network {
   // REQUIRES: other was created from the same layers and input.
   void CopyStateFrom(Network& other);
 
+  // A new network of the same layers and input with this one's parameters
+  // and statistics (CopyStateFrom); quantization is not copied.
+  StatusOr<std::unique_ptr<Network>> Clone();
+
   // Runs `n` images (n * input.size() floats, HWC) and returns the logits
   // (n, 1, 1, classes). Valid until the next Forward.
   const Tensor& Forward(const float* images, int n, bool training);

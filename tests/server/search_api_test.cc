@@ -49,6 +49,14 @@ class SearchApiTest : public ServerFixture {
     return request;
   }
 
+  // GoodRequest's search of the uploaded ONNX model "tiny" (UploadTinyModel).
+  static v1::SubmitSearchRequest TinyOnnxRequest() {
+    v1::SubmitSearchRequest request = GoodRequest();
+    request.mutable_spec()->mutable_model()->clear_preset();
+    request.mutable_spec()->mutable_model()->set_onnx("model:tiny");
+    return request;
+  }
+
   int JobCount() {
     v1::ListJobsRequest request;
     request.set_page_size(1000);
@@ -238,9 +246,7 @@ TEST_F(SearchApiTest, ARamBudgetBelowTheActivationArenaIsRefusedAtSubmission) {
 TEST_F(SearchApiTest, AnUploadedOnnxModelsBudgetsAreCheckedOnItsOwnInputShape) {
   RegisterBoard("mps2-an386");
   ASSERT_NO_FATAL_FAILURE(UploadTinyModel());
-  v1::SubmitSearchRequest request = GoodRequest();
-  request.mutable_spec()->mutable_model()->set_onnx("model:tiny");
-  request.mutable_spec()->mutable_model()->clear_preset();
+  v1::SubmitSearchRequest request = TinyOnnxRequest();
   request.mutable_budgets()->set_max_flash_bytes(100);
 
   // One Gemm of 784 x 10 weights: at 2 bits alone more than 100 bytes.
@@ -282,9 +288,7 @@ TEST_F(SearchApiTest, TheServerCountsTheLayersOfAnUploadedOnnxModel) {
   RegisterBoard("mps2-an386");
   ASSERT_NO_FATAL_FAILURE(UploadTinyModel());
 
-  v1::SubmitSearchRequest request = GoodRequest();
-  request.mutable_spec()->mutable_model()->set_onnx("model:tiny");
-  request.mutable_spec()->mutable_model()->clear_preset();
+  v1::SubmitSearchRequest request = TinyOnnxRequest();
   v1::Search search;
   grpc::Status status = experiments_->SubmitSearch(Context().get(), request, &search);
   ASSERT_TRUE(status.ok()) << status.error_message();
