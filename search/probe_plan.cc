@@ -118,19 +118,24 @@ std::vector<double> WeightedOpCycles(const v1::MeasurementResult& measurement) {
   return cycles;
 }
 
+Status CheckRankable(const v1::JobResult& sensitivity_job, int weighted_layers, RankingMeasure ranking) {
+  if (ranking != RankingMeasure::kHawqScore || sensitivity_job.layer_hessian_size() == weighted_layers) {
+    return Status::Ok();
+  }
+  return Status::FailedPrecondition(fmt::format(
+      "ranking by the HAWQ score needs the sensitivity job's Hessian traces, and it has {} of {} layers' (its "
+      "ptq.hessianProbes was 0, or its worker is older than the traces); search again with ptq.hessianProbes > 0 "
+      "in the job file (or without it: the search's default is {}), or rank by the PTQ drops (qatctl search "
+      "--rank-by ptq)",
+      sensitivity_job.layer_hessian_size(), weighted_layers, kSensitivityHessianProbes));
+}
+
 StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weighted_layers, RankingMeasure ranking) {
   if (weighted_layers < 1) return Status::InvalidArgument("the model has no weighted layer to search");
   const v1::JobResult& job = probes.sensitivity_job;
   QATLAB_ASSIGN_OR_RETURN(const v1::VariantResult* reference, FindVariant(job, "ptq_" + UniformConfigName(8)));
+  QATLAB_RETURN_IF_ERROR(CheckRankable(job, weighted_layers, ranking));
   const bool has_traces = job.layer_hessian_size() == weighted_layers;
-  if (ranking == RankingMeasure::kHawqScore && !has_traces) {
-    return Status::FailedPrecondition(fmt::format(
-        "ranking by the HAWQ score needs the sensitivity job's Hessian traces, and it has {} of {} layers' (its "
-        "ptq.hessianProbes was 0, or its worker is older than the traces); search again with ptq.hessianProbes > 0 "
-        "in the job file (or without it: the search's default is {}), or rank by the PTQ drops (qatctl search "
-        "--rank-by ptq)",
-        job.layer_hessian_size(), weighted_layers, kSensitivityHessianProbes));
-  }
 
   SearchProblem problem;
   problem.ranking = ranking;

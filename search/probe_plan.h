@@ -112,6 +112,12 @@ struct ProbeResults {
 // > 0 in the job file, or ranking by the PTQ drops).
 StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weighted_layers, RankingMeasure ranking);
 
+// BuildSearchProblem's check of the traces alone: OK unless `ranking` is
+// kHawqScore and the job has no traces of `weighted_layers` layers (then its
+// FailedPrecondition). The orchestrator calls it as soon as the sensitivity
+// job is back, before the board measures anything.
+Status CheckRankable(const v1::JobResult& sensitivity_job, int weighted_layers, RankingMeasure ranking);
+
 // The weighted ops' cycles of a measurement, in order (ops "dense", "conv2d",
 // "depthwise_conv2d").
 std::vector<double> WeightedOpCycles(const v1::MeasurementResult& measurement);

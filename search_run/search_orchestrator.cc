@@ -325,6 +325,9 @@ class SearchRun {
     QATLAB_ASSIGN_OR_RETURN(v1::GetResultsResponse results, client_.WaitForJob(sensitivity_job_));
     probes_.sensitivity_job = results.result();
     sensitivity_job_seconds_ = JobSeconds(results.job());
+    // No traces for a HAWQ search: fail now, before the board measures the probes.
+    QATLAB_RETURN_IF_ERROR(
+        search::CheckRankable(probes_.sensitivity_job, parameters_.weighted_layers, parameters_.ranking));
 
     const std::string& board = parameters_.board_kind;
     std::vector<std::string> measured;

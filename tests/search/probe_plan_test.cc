@@ -208,6 +208,12 @@ TEST(BuildSearchProblem, RankingByTheHawqScoreWithoutTracesNamesTheFix) {
   EXPECT_NE(message.find("it has 0 of 3 layers'"), std::string::npos) << message;
   EXPECT_NE(message.find("ptq.hessianProbes > 0 in the job file"), std::string::npos) << message;
   EXPECT_NE(message.find("--rank-by ptq"), std::string::npos) << message;
+  // The same check alone, as the orchestrator makes it before the board measures anything.
+  const Status alone = CheckRankable(HandMadeProbes().sensitivity_job, 3, RankingMeasure::kHawqScore);
+  EXPECT_EQ(alone.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(alone.message(), problem.status().message());
+  EXPECT_TRUE(CheckRankable(HandMadeProbes().sensitivity_job, 3, RankingMeasure::kPtqDrop).ok());
+  EXPECT_TRUE(CheckRankable(HandMadeProbesWithTraces().sensitivity_job, 3, RankingMeasure::kHawqScore).ok());
 }
 
 TEST(BuildSearchProblem, NamesAMissingVariantOrMeasurement) {
