@@ -2,7 +2,8 @@
 // server, real gRPC and SQLite, no workers; the server's clock a ManualClock,
 // so a deadline passes when the test says, not after a sleep): the ranking
 // is stored as resolved (HAWQ unless PTQ is asked for) and bad values are
-// refused naming the field; a search past its deadline has its jobs and
+// refused naming the field; a HAWQ search whose sensitivity job has no
+// traces fails naming the fix; a search past its deadline has its jobs and
 // measurements cancelled and ends FAILED naming the limit and the step, also
 // when the deadline passed while the server was down.
 #include <gtest/gtest.h>
@@ -109,12 +110,20 @@ class SearchOptionsApiTest : public ServerFixture {
   }
 
   // Plays the worker of the sensitivity job: uploads a model for each
-  // variant the search measures and completes the job with them, so the
-  // search moves on to measuring its probes.
-  void CompleteSensitivityJob(const std::string& job_id) {
+  // variant the search measures and completes the job with them (and, with
+  // `traces`, Hessian traces of the cnn's 3 weighted layers), so the search
+  // moves on to measuring its probes.
+  void CompleteSensitivityJob(const std::string& job_id, bool traces = true) {
     v1::LeaseJobResponse lease = Lease();
     ASSERT_EQ(lease.job().id(), job_id);
     v1::JobResult result = ResultFor(job_id);
+    for (int l = 0; traces && l < 3; ++l) {
+      v1::LayerHessian* layer = result.add_layer_hessian();
+      layer->set_weighted_layer(l);
+      layer->set_omega_w8(0.01);
+      layer->set_omega_w4(0.1);
+      layer->set_omega_w2(1);
+    }
     for (const std::string& config : {search::UniformConfigName(8), search::UniformConfigName(4),
                                       search::UniformConfigName(2), std::string(search::kMixedProbeName)}) {
       const std::string model = "qmodel of " + config;
@@ -249,6 +258,28 @@ TEST_F(SearchOptionsApiTest, ASearchTimedOutWhileMeasuringItsProbesHasItsMeasure
     EXPECT_NE(m.state(), "RUNNING");
     EXPECT_NE(m.error().find("cancel"), std::string::npos) << m.state() << ": " << m.error();
   }
+}
+
+TEST_F(SearchOptionsApiTest, AHawqSearchWhoseSensitivityJobHasNoTracesFailsNamingTheFixBeforeMeasuring) {
+  const v1::Search search = Started(Request());
+  ASSERT_EQ(search.rank_by(), v1::Search::RANK_BY_HAWQ);
+
+  ASSERT_NO_FATAL_FAILURE(CompleteSensitivityJob(search.sensitivity_job_id(), /*traces=*/false));
+  const v1::Search ended = Finished(search.id());
+
+  EXPECT_EQ(ended.state(), v1::FAILED);
+  EXPECT_EQ(ended.error().rfind("FAILED_PRECONDITION: ranking by the HAWQ score needs the sensitivity job's Hessian "
+                                "traces, and it has 0 of 3 layers'",
+                                0),
+            0u)
+      << ended.error();
+  EXPECT_NE(ended.error().find("--rank-by ptq"), std::string::npos) << ended.error();
+  // Nothing was sent to the board.
+  v1::GetResultsRequest results_request;
+  results_request.set_id(search.sensitivity_job_id());
+  v1::GetResultsResponse results;
+  ASSERT_TRUE(experiments_->GetResults(Context().get(), results_request, &results).ok());
+  EXPECT_EQ(results.measurements_size(), 0);
 }
 
 TEST_F(SearchOptionsApiTest, ADeadlineThatPassedWhileTheServerWasDownEndsTheResumedSearch) {
