@@ -36,6 +36,26 @@ std::string BitsText(const json& bits) {
 
 bool Measured(const json& v) { return !v.contains("measurementError"); }
 
+// The measure that ranked the search (its result's `rankBy`; results from
+// before the option ranked by the PTQ drops).
+bool RankedByHawq(const json& result) { return result.value("rankBy", "ptq") == "hawq"; }
+
+// What the ranking measure is, in words, for the table and the report.
+std::string RankingLine(const json& result) {
+  return RankedByHawq(result)
+             ? "ranked by the HAWQ score (sum over the layers of Omega(l, b); lower predicts more accurate; a score, "
+               "not a percentage); the PTQ-drop prediction beside it"
+             : "ranked by the PTQ drops (predicted accuracy: ptq_w8a8's minus the layers' PTQ drops, a ranking "
+               "signal, not a forecast of QAT accuracy); the HAWQ score beside it";
+}
+
+// A configuration's HAWQ score, or "-" when the search has none.
+std::string HawqText(const json& predicted) {
+  return predicted.contains("hawqScore") ? fmt::format("{:.4g}", predicted["hawqScore"].get<double>()) : "-";
+}
+
+constexpr int64_t kMaxTimeoutSeconds = 365ll * 24 * 3600;
+
 // The calls qatctl search makes, with the token and deadline of `options`.
 class SearchApi {
  public:
@@ -121,56 +141,80 @@ class SearchApi {
 // The search's own section of the HTML report, from the result document:
 // predicted against measured, plotted and tabled; inserted before the job
 // report's </body>.
+// Under ptq one chart: the predicted accuracy (ptq_w8a8's minus the PTQ
+// drops, a percentage) and the measured integer accuracy share the y axis.
+// Under hawq the prediction is a score, not a percentage, so the predicted
+// front gets its own chart (HAWQ score against predicted latency) and the
+// measured points theirs.
 std::string SearchSection(const json& result) {
   const std::string board = result.value("board", "");
-  ScatterChart chart;
-  chart.title = "Search: predicted and measured, accuracy against latency on " + board;
-  chart.x_label = "latency (ms)";
-  chart.y_label = "integer accuracy (%)";
-  chart.series_order = {"predicted front", "predicted (candidate)", "measured (candidate)", "measured (uniform)"};
+  const bool hawq = RankedByHawq(result);
+  ScatterChart predicted_chart;
+  ScatterChart measured_chart;
+  if (hawq) {
+    predicted_chart.title = "Search: predicted front, HAWQ score against predicted latency on " + board;
+    predicted_chart.x_label = "predicted latency (ms)";
+    predicted_chart.y_label = "HAWQ score, sum of Omega (lower predicts more accurate; not a percentage)";
+    predicted_chart.series_order = {"predicted front", "predicted (candidate)"};
+    measured_chart.title = "Search: measured, integer accuracy against latency on " + board;
+    measured_chart.x_label = "measured latency (ms)";
+    measured_chart.y_label = "integer accuracy (%)";
+    measured_chart.series_order = {"measured (candidate)", "measured (uniform)"};
+  } else {
+    measured_chart.title = "Search: predicted and measured, accuracy against latency on " + board;
+    measured_chart.x_label = "latency (ms)";
+    measured_chart.y_label = "integer accuracy (%); predicted: ptq_w8a8's minus the PTQ drops";
+    measured_chart.series_order = {"predicted front", "predicted (candidate)", "measured (candidate)",
+                                   "measured (uniform)"};
+  }
+  ScatterChart& predicted = hawq ? predicted_chart : measured_chart;
+  const char* predicted_field = hawq ? "hawqScore" : "accuracy";
   for (const json& config : result["predictedFront"]) {
-    chart.points.push_back({config["latencyMs"].get<double>(),
-                            config["accuracy"].get<double>(),
-                            "",
-                            "predicted front",
-                            "predicted " + BitsText(config["bits"]),
-                            {{"kind", "predicted"}}});
+    predicted.points.push_back({config["latencyMs"].get<double>(),
+                                config[predicted_field].get<double>(),
+                                "",
+                                "predicted front",
+                                "predicted " + BitsText(config["bits"]),
+                                {{"kind", "predicted"}}});
   }
   for (const json& v : result["verified"]) {
     const std::string name = v["config"].get<std::string>();
     const bool uniform = v["uniform"].get<bool>();
     const std::string bits = BitsText(v["predicted"]["bits"]);
     if (!uniform) {
-      chart.points.push_back({v["predicted"]["latencyMs"].get<double>(),
-                              v["predicted"]["accuracy"].get<double>(),
-                              name,
-                              "predicted (candidate)",
-                              "predicted " + bits,
-                              {{"kind", "predicted"}, {"config", name}}});
+      predicted.points.push_back({v["predicted"]["latencyMs"].get<double>(),
+                                  v["predicted"][predicted_field].get<double>(),
+                                  name,
+                                  "predicted (candidate)",
+                                  "predicted " + bits,
+                                  {{"kind", "predicted"}, {"config", name}}});
     }
     if (!Measured(v)) continue;
-    chart.points.push_back({v["measured"]["latencyMs"].get<double>(),
-                            v["measured"]["integerAccuracy"].get<double>(),
-                            name,
-                            uniform ? "measured (uniform)" : "measured (candidate)",
-                            "measured " + bits,
-                            {{"kind", "measured"}, {"config", name}}});
+    measured_chart.points.push_back({v["measured"]["latencyMs"].get<double>(),
+                                     v["measured"]["integerAccuracy"].get<double>(),
+                                     name,
+                                     uniform ? "measured (uniform)" : "measured (candidate)",
+                                     "measured " + bits,
+                                     {{"kind", "measured"}, {"config", name}}});
   }
-  std::string html = "<section class=\"search\">\n<h2>Mixed-precision search</h2>\n" + RenderScatterSvg(chart);
-  html +=
-      "<table>\n<tr><th>config</th><th>widths</th><th>predicted acc (PTQ drops)</th><th>QAT acc "
-      "(integer)</th><th>predicted "
-      "flash</th><th>flash</th><th>predicted latency ms</th><th>measured latency ms</th><th>latency "
-      "error</th><th>bit-exact</th><th>measured front</th></tr>\n";
+  std::string html = "<section class=\"search\">\n<h2>Mixed-precision search</h2>\n<p class=\"ranking\">" +
+                     EscapeHtml(RankingLine(result)) + "</p>\n";
+  if (hawq) html += RenderScatterSvg(predicted_chart);
+  html += RenderScatterSvg(measured_chart);
+  html += fmt::format(
+      "<table>\n<tr><th>config</th><th>widths</th><th>predicted acc (PTQ drops){}</th><th>HAWQ score{}</th><th>QAT "
+      "acc (integer)</th><th>predicted flash</th><th>flash</th><th>predicted latency ms</th><th>measured latency "
+      "ms</th><th>latency error</th><th>bit-exact</th><th>measured front</th></tr>\n",
+      hawq ? "" : " (ranked by)", hawq ? " (ranked by)" : "");
   for (const json& v : result["verified"]) {
     const bool ok = Measured(v);
     html += fmt::format(
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3f}</td><td>{}</td><td>{}</"
-        "td><td>{}</td><td>{}</td></tr>\n",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3f}</td><td>{}</"
+        "td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
         EscapeHtml(v["config"].get<std::string>()), BitsText(v["predicted"]["bits"]),
-        Percent(v["predicted"]["accuracy"].get<double>()), Percent(v["measured"]["integerAccuracy"].get<double>()),
-        v["predicted"]["flashBytes"].get<int64_t>(), v["measured"]["flashBytes"].get<int64_t>(),
-        v["predicted"]["latencyMs"].get<double>(),
+        Percent(v["predicted"]["accuracy"].get<double>()), HawqText(v["predicted"]),
+        Percent(v["measured"]["integerAccuracy"].get<double>()), v["predicted"]["flashBytes"].get<int64_t>(),
+        v["measured"]["flashBytes"].get<int64_t>(), v["predicted"]["latencyMs"].get<double>(),
         ok ? fmt::format("{:.3f}", v["measured"]["latencyMs"].get<double>())
            : EscapeHtml("failed: " + v["measurementError"].get<std::string>()),
         ok ? fmt::format("{:+.2f}%", v["latencyErrorPercent"].get<double>()) : "",
@@ -188,14 +232,17 @@ std::string SearchSection(const json& result) {
 void PrintResult(const json& result) {
   TextTable table;
   using A = TextTable::Align;
-  table.SetColumns({"config", "widths", "PTQ-pred acc", "QAT acc", "pred flash", "flash", "RAM", "pred ms", "meas ms",
-                    "lat err", "bit-exact", "front"},
-                   {A::kLeft, A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight,
-                    A::kRight, A::kRight, A::kLeft});
+  const bool hawq = RankedByHawq(result);
+  // The ranking measure's column is marked "(ranked)"; both are printed.
+  table.SetColumns(
+      {"config", "widths", hawq ? "PTQ-pred acc" : "PTQ-pred acc (ranked)", hawq ? "HAWQ score (ranked)" : "HAWQ score",
+       "QAT acc", "pred flash", "flash", "RAM", "pred ms", "meas ms", "lat err", "bit-exact", "front"},
+      {A::kLeft, A::kLeft, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight, A::kRight,
+       A::kRight, A::kRight, A::kLeft});
   for (const json& v : result["verified"]) {
     const bool ok = Measured(v);
     table.AddRow({v["config"].get<std::string>(), BitsText(v["predicted"]["bits"]),
-                  Percent(v["predicted"]["accuracy"].get<double>()),
+                  Percent(v["predicted"]["accuracy"].get<double>()), HawqText(v["predicted"]),
                   Percent(v["measured"]["integerAccuracy"].get<double>()),
                   std::to_string(v["predicted"]["flashBytes"].get<int64_t>()),
                   std::to_string(v["measured"]["flashBytes"].get<int64_t>()),
@@ -212,6 +259,7 @@ void PrintResult(const json& result) {
              result["weightedLayers"].get<int>(), result.value("board", ""), result.value("timingModel", ""),
              result.value("emulated", false) ? ", emulated" : "", result.value("sensitivityJob", ""),
              result.value("wallSeconds", 0.0));
+  fmt::print("{}\n", RankingLine(result));
   fmt::print("{}", table.Render());
   for (const json& v : result["verified"]) {
     if (!v["uniform"].get<bool>()) continue;
@@ -248,6 +296,30 @@ Status WriteOutputs(SearchApi& api, const v1::Search& search, const json& result
   return Status::Ok();
 }
 
+// A HAWQ-ranked search of a job file that says "hessianProbes": 0 would
+// train its baseline and then fail for want of traces: refused here, where
+// the explicit 0 is still visible (the protobuf message cannot tell it from
+// unset, and the server computes 32 probes for unset).
+Status CheckTracesAsked(const SearchFlags& flags) {
+  if (flags.rank_by != "hawq" || flags.spec.job_file.empty()) return Status::Ok();
+  StatusOr<std::string> text = ReadFileBytes(flags.spec.job_file);
+  if (!text.ok()) return Status::Ok();  // BuildJobSpec names the file
+  const json file = json::parse(*text, nullptr, false);
+  if (file.is_discarded() || !file.is_object() || !file.contains("ptq") || !file["ptq"].is_object()) {
+    return Status::Ok();
+  }
+  for (const char* name : {"hessianProbes", "hessian_probes"}) {
+    const json& ptq = file["ptq"];
+    if (ptq.contains(name) && ptq[name].is_number() && ptq[name].get<double>() == 0) {
+      return Status::InvalidArgument(fmt::format(
+          "{}: ptq.{} is 0, which asks for no Hessian traces, and --rank-by hawq (the default) ranks by the HAWQ "
+          "score they give; remove it (the search computes 32 probes) or set it above 0, or pass --rank-by ptq",
+          flags.spec.job_file, name));
+    }
+  }
+  return Status::Ok();
+}
+
 // Runs the search; when the server ran it and it failed, `failed_line` gets
 // the server's error line ("INVALID_ARGUMENT: no configuration meets ...").
 Status Search(const QatctlOptions& options, const SearchFlags& flags, std::string* failed_line) {
@@ -257,6 +329,7 @@ Status Search(const QatctlOptions& options, const SearchFlags& flags, std::strin
   if (flags.id.empty() && (flags.candidates < 1 || flags.candidates > 60)) {
     return Status::InvalidArgument(fmt::format("--candidates: {} is outside 1..60", flags.candidates));
   }
+  if (flags.id.empty()) QATLAB_RETURN_IF_ERROR(CheckTracesAsked(flags));
   QATLAB_RETURN_IF_ERROR(CheckOutputFree(flags.output + ".json", flags.force));
   QATLAB_RETURN_IF_ERROR(CheckOutputFree(flags.output + ".html", flags.force));
   SearchApi api(options);
@@ -269,6 +342,8 @@ Status Search(const QatctlOptions& options, const SearchFlags& flags, std::strin
     if (flags.max_flash_bytes) request.mutable_budgets()->set_max_flash_bytes(*flags.max_flash_bytes);
     if (flags.max_ram_bytes) request.mutable_budgets()->set_max_ram_bytes(*flags.max_ram_bytes);
     if (flags.max_latency_ms) request.mutable_budgets()->set_max_latency_ms(*flags.max_latency_ms);
+    request.set_rank_by(flags.rank_by == "ptq" ? v1::Search::RANK_BY_PTQ : v1::Search::RANK_BY_HAWQ);
+    if (flags.timeout_seconds) request.set_timeout_seconds(*flags.timeout_seconds);
     QATLAB_ASSIGN_OR_RETURN(v1::Search submitted, api.Submit(request));
     id = submitted.id();
     std::fflush(stdout);
@@ -299,6 +374,34 @@ int Fail(const Status& status) {
 
 bool IsSearchId(const std::string& id) { return id.rfind("se-", 0) == 0; }
 
+StatusOr<int64_t> ParseSearchTimeout(const std::string& text) {
+  auto invalid = [&] {
+    return Status::InvalidArgument(fmt::format(
+        "--timeout: '{}' is not a duration: a whole number of seconds, or with a unit, e.g. 90s, 15m, 2h, 1d (at "
+        "least 1 s, at most a year)",
+        text.substr(0, 64)));
+  };
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return invalid();
+  const int64_t count = std::stoll(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  int64_t scale = 0;
+  if (unit.empty() || unit == "s") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = 60;
+  } else if (unit == "h") {
+    scale = 3600;
+  } else if (unit == "d") {
+    scale = 24 * 3600;
+  } else {
+    return invalid();
+  }
+  if (count == 0 || count > kMaxTimeoutSeconds / scale) return invalid();
+  return count * scale;
+}
+
 CLI::App* AddSearchCommand(CLI::App& app, SearchFlags* flags) {
   CLI::App* search = app.add_subcommand(
       "search", "mixed-precision search: the most accurate per-layer bit widths within a board's budgets");
@@ -312,6 +415,22 @@ CLI::App* AddSearchCommand(CLI::App& app, SearchFlags* flags) {
   search->add_option_function<double>(
       "--max-latency", [flags](const double& v) { flags->max_latency_ms = v; }, "latency budget in milliseconds");
   search->add_option("--candidates", flags->candidates, "configurations QAT-trained and measured (default 8)");
+  search
+      ->add_option("--rank-by", flags->rank_by,
+                   "what the optimiser ranks by: hawq (default; the HAWQ score from the layers' Hessian traces, "
+                   "which ranked the measured QAT accuracy better on every model measured) or ptq (the layers' PTQ "
+                   "accuracy drops)")
+      ->check(CLI::IsMember({"hawq", "ptq"}));
+  search->add_option_function<std::string>(
+      "--timeout",
+      [flags](const std::string& text) {
+        StatusOr<int64_t> seconds = ParseSearchTimeout(text);
+        if (!seconds.ok()) throw CLI::ValidationError(std::string(seconds.status().message()));
+        flags->timeout_seconds = *seconds;
+      },
+      "time limit of the search on the server, e.g. 90s, 30m, 2h (default none): past it its jobs and measurements "
+      "are cancelled and it ends FAILED (\"search timed out after N s in step STEP\"). After `search` this is the "
+      "search's limit; the global per-request --timeout goes before it (qatctl --timeout 60 search ...)");
   search->add_option("-o,--output", flags->output, "writes OUTPUT.json and OUTPUT.html (default: search)");
   search->add_flag("--force", flags->force, "overwrite OUTPUT.json and OUTPUT.html");
   search->add_option("--wait", flags->wait_seconds,
@@ -343,8 +462,10 @@ int ShowSearch(const QatctlOptions& options, const std::string& id) {
   }
   fmt::print("search {}: {}{}\n", search->id(), v1::JobState_Name(search->state()),
              search->step().empty() ? "" : " (step " + search->step() + ")");
-  fmt::print("board {}, {} candidates, {} weighted layers\n", search->board_kind(), search->candidates(),
-             search->weighted_layers());
+  fmt::print("board {}, {} candidates, {} weighted layers, ranked by {}{}\n", search->board_kind(),
+             search->candidates(), search->weighted_layers(),
+             search->rank_by() == v1::Search::RANK_BY_HAWQ ? "the HAWQ score" : "the PTQ drops",
+             search->timeout_seconds() > 0 ? fmt::format(", time limit {} s", search->timeout_seconds()) : "");
   for (const std::string& line : search->log()) fmt::print("  {}\n", line);
   if (!search->error().empty()) fmt::print("error: {}\n", search->error());
   if (search->job_ids_size() > 0) {

@@ -1,5 +1,6 @@
 // `qatctl search SPEC --board KIND [--max-flash BYTES] [--max-ram BYTES]
-// [--max-latency MS] [--candidates K]`: the hardware-in-the-loop
+// [--max-latency MS] [--candidates K] [--rank-by hawq|ptq] [--timeout
+// DURATION]`: the hardware-in-the-loop
 // mixed-precision search (docs/search.md). The server runs it
 // (SubmitSearch; the orchestrator is search_run/search_orchestrator.h);
 // qatctl submits it, prints its progress lines as they come (GetSearch
@@ -31,6 +32,10 @@ struct SearchFlags {
   std::optional<int64_t> max_ram_bytes;
   std::optional<double> max_latency_ms;
   int candidates = 8;
+  std::string rank_by = "hawq";  // "hawq" or "ptq": what the optimiser ranks by
+  // The search's time limit on the server (SubmitSearchRequest.timeout_seconds);
+  // unset: none.
+  std::optional<int64_t> timeout_seconds;
   std::string output = "search";  // writes <output>.json and <output>.html
   bool force = false;             // overwrite them
   // How long to wait for the search to finish.
@@ -48,6 +53,11 @@ int RunSearch(const QatctlOptions& options, const SearchFlags& flags);
 
 // True for a search id ("se-...").
 bool IsSearchId(const std::string& id);
+
+// "90" or "90s", "15m", "2h", "1d" (a whole number and an optional unit) ->
+// seconds. InvalidArgument naming the text for anything else, zero, or more
+// than a year.
+StatusOr<int64_t> ParseSearchTimeout(const std::string& text);
 
 // `qatctl show se-...`: the search's state, step, progress lines and jobs.
 int ShowSearch(const QatctlOptions& options, const std::string& id);

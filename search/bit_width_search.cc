@@ -14,7 +14,7 @@ namespace {
 
 // A partial assignment: the sums over the layers chosen so far.
 struct Partial {
-  double drop = 0;
+  double rank = 0;  // the ranking measure's sum
   int64_t flash = 0;
   int64_t ram = 0;
   double cycles = 0;
@@ -23,7 +23,7 @@ struct Partial {
 
 // True when a is at least as good as b on every sum (so b can go).
 bool Covers(const Partial& a, const Partial& b) {
-  return a.drop <= b.drop && a.flash <= b.flash && a.ram <= b.ram && a.cycles <= b.cycles;
+  return a.rank <= b.rank && a.flash <= b.flash && a.ram <= b.ram && a.cycles <= b.cycles;
 }
 
 // The non-dominated members of `states`; of equal ones the first (in the
@@ -31,7 +31,7 @@ bool Covers(const Partial& a, const Partial& b) {
 // up to exact ties, which keep the lexicographically smallest bits).
 std::vector<Partial> Prune(std::vector<Partial> states) {
   std::sort(states.begin(), states.end(), [](const Partial& a, const Partial& b) {
-    return std::tie(a.cycles, a.flash, a.ram, a.drop, a.bits) < std::tie(b.cycles, b.flash, b.ram, b.drop, b.bits);
+    return std::tie(a.cycles, a.flash, a.ram, a.rank, a.bits) < std::tie(b.cycles, b.flash, b.ram, b.rank, b.bits);
   });
   std::vector<Partial> kept;
   for (Partial& candidate : states) {
@@ -45,6 +45,10 @@ std::vector<Partial> Prune(std::vector<Partial> states) {
     if (!dominated) kept.push_back(std::move(candidate));
   }
   return kept;
+}
+
+double RankOf(const SearchProblem& problem, const WidthOption& option) {
+  return problem.ranking == RankingMeasure::kHawqScore ? option.hawq_score : option.accuracy_drop;
 }
 
 double LatencyMs(const SearchProblem& problem, double cycles) {
@@ -61,10 +65,17 @@ Status CheckProblem(const SearchProblem& problem, const Budgets& budgets) {
   if (budgets.max_latency_ms && !(problem.clock_hz > 0)) {
     return Status::InvalidArgument("search problem: a latency budget needs the board's clock (clock_hz is 0)");
   }
+  if (problem.ranking == RankingMeasure::kHawqScore && !problem.has_hawq_scores) {
+    return Status::InvalidArgument("search problem: ranking by the HAWQ score needs the layers' HAWQ scores");
+  }
   return Status::Ok();
 }
 
 }  // namespace
+
+const char* RankingMeasureName(RankingMeasure measure) {
+  return measure == RankingMeasure::kHawqScore ? "hawq" : "ptq";
+}
 
 std::string BitsText(const std::vector<int>& bits) {
   std::string text;
@@ -93,6 +104,8 @@ StatusOr<PredictedConfig> Predict(const SearchProblem& problem, const std::vecto
           fmt::format("configuration {}: layer {} has no {}-bit option", BitsText(bits), l, bits[l]));
     }
     config.accuracy_drop += option->accuracy_drop;
+    if (problem.has_hawq_scores) config.hawq_score += option->hawq_score;
+    config.rank += RankOf(problem, *option);
     config.flash_bytes += option->flash_bytes;
     config.ram_bytes += option->ram_bytes;
     config.cycles += option->cycles;
@@ -150,7 +163,7 @@ StatusOr<std::vector<PredictedConfig>> SolveParetoFront(const SearchProblem& pro
     next.reserve(states.size() * problem.layers[l].size());
     for (const Partial& state : states) {
       for (const WidthOption& option : problem.layers[l]) {
-        Partial extended{state.drop + option.accuracy_drop, state.flash + option.flash_bytes,
+        Partial extended{state.rank + RankOf(problem, option), state.flash + option.flash_bytes,
                          state.ram + option.ram_bytes, state.cycles + option.cycles, state.bits};
         extended.bits.push_back(option.bits);
         if (fits(extended, l + 1)) next.push_back(std::move(extended));
@@ -173,8 +186,7 @@ StatusOr<std::vector<PredictedConfig>> SolveParetoFront(const SearchProblem& pro
     front.push_back(std::move(config));
   }
   std::sort(front.begin(), front.end(), [](const PredictedConfig& a, const PredictedConfig& b) {
-    return std::tie(a.cycles, a.flash_bytes, a.accuracy_drop, a.bits) <
-           std::tie(b.cycles, b.flash_bytes, b.accuracy_drop, b.bits);
+    return std::tie(a.cycles, a.flash_bytes, a.rank, a.bits) < std::tie(b.cycles, b.flash_bytes, b.rank, b.bits);
   });
   return front;
 }
@@ -204,7 +216,7 @@ std::vector<PredictedConfig> SelectCandidates(const std::vector<PredictedConfig>
     for (size_t at = 0; at < pool.size(); ++at) {
       const PredictedConfig& c = front[pool[at]];
       if (!fits(c)) continue;
-      if (!best || c.accuracy_drop < front[pool[*best]].accuracy_drop) best = at;
+      if (!best || c.rank < front[pool[*best]].rank) best = at;
     }
     return best;
   };

@@ -1,15 +1,17 @@
 // The optimisation of mixed-precision search: per weighted layer a choice of
-// weight width, each choice with a predicted accuracy drop and predicted
-// costs (flash bytes, RAM bytes, cycles) that add up over the layers; the
-// answer is the Pareto front of predicted drop against flash and latency
-// under budgets.
+// weight width, each choice with two predictions of what it costs in
+// accuracy (the PTQ accuracy drop and the HAWQ score Omega(l, b)) and
+// predicted costs (flash bytes, RAM bytes, cycles), all adding up over the
+// layers; the answer is the Pareto front of the ranking measure (one of the
+// two, SearchProblem::ranking) against flash and latency under budgets.
 //
 // Solver: dynamic programming over the layers with Pareto pruning. After
 // layer l the state set holds every non-dominated partial assignment of
-// layers 0..l as (drop, flash, ram, cycles) sums; a partial assignment that
-// another one beats or equals on all four sums can be dropped, because the
-// same choices for the remaining layers add the same amounts to both (the
-// objectives are additive and separable). Partial sums that, even with the
+// layers 0..l as (rank, flash, ram, cycles) sums, rank the ranking
+// measure's; a partial assignment that another one beats or equals on all
+// four sums can be dropped, because the same choices for the remaining
+// layers add the same amounts to both (the objectives are additive and
+// separable: a sum of PTQ drops, or of Omega(l, b_l)). Partial sums that, even with the
 // cheapest choices for the remaining layers, exceed a budget are dropped too.
 // The result is exact (the same front exhaustive enumeration gives, which
 // the tests check), and in practice small: a handful of widths per layer keep
@@ -28,6 +30,19 @@
 
 namespace qatlab::search {
 
+// What the optimiser ranks configurations by; lower is predicted more
+// accurate for both.
+enum class RankingMeasure {
+  // The sum of the layers' PTQ accuracy drops (WidthOption::accuracy_drop).
+  kPtqDrop,
+  // The HAWQ score, the sum of the layers' Omega(l, b)
+  // (WidthOption::hawq_score): a second-order score, not a percentage.
+  kHawqScore,
+};
+
+// "ptq" or "hawq": the names the API, the result JSON and qatctl use.
+const char* RankingMeasureName(RankingMeasure measure);
+
 // One width for one layer and what choosing it adds.
 struct WidthOption {
   int bits = 8;
@@ -35,6 +50,9 @@ struct WidthOption {
   int64_t flash_bytes = 0;   // added to SearchProblem::base_flash_bytes
   int64_t ram_bytes = 0;     // added to SearchProblem::base_ram_bytes
   double cycles = 0;         // added to SearchProblem::base_cycles
+  // Omega(l, bits), the layer's HAWQ score at this width (>= 0); meaningful
+  // only when SearchProblem::has_hawq_scores.
+  double hawq_score = 0;
 };
 
 struct SearchProblem {
@@ -45,6 +63,12 @@ struct SearchProblem {
   int64_t base_ram_bytes = 0;
   double base_cycles = 0;
   double clock_hz = 0;  // converts cycles to milliseconds; 0: latency budgets cannot be checked
+  // True when every option's hawq_score is set (the sensitivity job had
+  // Hessian traces). REQUIRED for ranking by kHawqScore.
+  bool has_hawq_scores = false;
+  // The default is the measure every problem has; the search's own default
+  // (HAWQ) is the server's (docs/search.md).
+  RankingMeasure ranking = RankingMeasure::kPtqDrop;
 };
 
 // Budgets; an unset one does not constrain.
@@ -59,6 +83,11 @@ struct PredictedConfig {
   std::vector<int> bits;  // per weighted layer
   double accuracy_drop = 0;
   double accuracy = 0;  // reference_accuracy - accuracy_drop
+  // The sum of Omega(l, bits[l]); 0 when the problem has no HAWQ scores.
+  double hawq_score = 0;
+  // The ranking measure's sum (accuracy_drop or hawq_score): what the
+  // front and the candidates are chosen by, lower predicted more accurate.
+  double rank = 0;
   int64_t flash_bytes = 0;
   int64_t ram_bytes = 0;
   double cycles = 0;
@@ -70,9 +99,10 @@ struct PredictedConfig {
 StatusOr<PredictedConfig> Predict(const SearchProblem& problem, const std::vector<int>& bits);
 
 // Every configuration within the budgets that no other dominates on
-// (accuracy drop, flash, RAM, cycles), ordered by increasing cycles, then
-// flash, then drop. Errors: InvalidArgument for a malformed problem (no
-// layers, a layer without options, a latency budget with clock_hz 0);
+// (rank, flash, RAM, cycles), ordered by increasing cycles, then flash, then
+// rank. Errors: InvalidArgument for a malformed problem (no layers, a layer
+// without options, a latency budget with clock_hz 0, ranking by kHawqScore
+// without has_hawq_scores);
 // InvalidArgument too when nothing meets the budgets, naming the smallest reachable
 // flash, RAM and latency ("no configuration meets the budgets: the smallest
 // reachable flash is 5120 bytes, RAM 7840 bytes, latency 1.234 ms").

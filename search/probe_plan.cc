@@ -83,6 +83,20 @@ v1::JobSpec SensitivityJobSpec(const v1::JobSpec& spec, int weighted_layers) {
   return probe;
 }
 
+StatusOr<double> HawqScore(const v1::JobResult& sensitivity_job, int layer, int bits) {
+  if (layer < 0 || layer >= sensitivity_job.layer_hessian_size()) {
+    return Status::InvalidArgument(fmt::format("layer {}: the sensitivity job has Hessian traces of {} layers", layer,
+                                               sensitivity_job.layer_hessian_size()));
+  }
+  const v1::LayerHessian& hessian = sensitivity_job.layer_hessian(layer);
+  switch (bits) {
+    case 2: return hessian.omega_w2();
+    case 4: return hessian.omega_w4();
+    case 8: return hessian.omega_w8();
+    default: return Status::InvalidArgument(fmt::format("layer {}: no HAWQ score at {} bits (2, 4, 8)", layer, bits));
+  }
+}
+
 StatusOr<double> HawqScore(const v1::JobResult& sensitivity_job, const std::vector<int>& bits) {
   if (sensitivity_job.layer_hessian_size() != static_cast<int>(bits.size())) {
     return Status::InvalidArgument(fmt::format("the sensitivity job has Hessian traces of {} layers, not {}",
@@ -90,13 +104,8 @@ StatusOr<double> HawqScore(const v1::JobResult& sensitivity_job, const std::vect
   }
   double score = 0;
   for (size_t l = 0; l < bits.size(); ++l) {
-    const v1::LayerHessian& layer = sensitivity_job.layer_hessian(static_cast<int>(l));
-    switch (bits[l]) {
-      case 2: score += layer.omega_w2(); break;
-      case 4: score += layer.omega_w4(); break;
-      case 8: score += layer.omega_w8(); break;
-      default: return Status::InvalidArgument(fmt::format("layer {}: no HAWQ score at {} bits (2, 4, 8)", l, bits[l]));
-    }
+    QATLAB_ASSIGN_OR_RETURN(const double omega, HawqScore(sensitivity_job, static_cast<int>(l), bits[l]));
+    score += omega;
   }
   return score;
 }
@@ -109,12 +118,28 @@ std::vector<double> WeightedOpCycles(const v1::MeasurementResult& measurement) {
   return cycles;
 }
 
-StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weighted_layers) {
+Status CheckRankable(const v1::JobResult& sensitivity_job, int weighted_layers, RankingMeasure ranking) {
+  if (ranking != RankingMeasure::kHawqScore || sensitivity_job.layer_hessian_size() == weighted_layers) {
+    return Status::Ok();
+  }
+  return Status::FailedPrecondition(fmt::format(
+      "ranking by the HAWQ score needs the sensitivity job's Hessian traces, and it has {} of {} layers' (its "
+      "ptq.hessianProbes was 0, or its worker is older than the traces); search again with ptq.hessianProbes > 0 "
+      "in the job file (or without it: the search's default is {}), or rank by the PTQ drops (qatctl search "
+      "--rank-by ptq)",
+      sensitivity_job.layer_hessian_size(), weighted_layers, kSensitivityHessianProbes));
+}
+
+StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weighted_layers, RankingMeasure ranking) {
   if (weighted_layers < 1) return Status::InvalidArgument("the model has no weighted layer to search");
   const v1::JobResult& job = probes.sensitivity_job;
   QATLAB_ASSIGN_OR_RETURN(const v1::VariantResult* reference, FindVariant(job, "ptq_" + UniformConfigName(8)));
+  QATLAB_RETURN_IF_ERROR(CheckRankable(job, weighted_layers, ranking));
+  const bool has_traces = job.layer_hessian_size() == weighted_layers;
 
   SearchProblem problem;
+  problem.ranking = ranking;
+  problem.has_hawq_scores = has_traces;
   problem.reference_accuracy = reference->integer_accuracy();
   problem.base_flash_bytes = reference->flash_bytes();
   problem.base_ram_bytes = reference->ram_bytes();
@@ -153,6 +178,9 @@ StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weigh
         option.accuracy_drop = reference->integer_accuracy() - probe->integer_accuracy();
         option.flash_bytes = probe->flash_bytes() - reference->flash_bytes();
         option.ram_bytes = probe->ram_bytes() - reference->ram_bytes();
+      }
+      if (has_traces) {
+        QATLAB_ASSIGN_OR_RETURN(option.hawq_score, HawqScore(job, l, bits));
       }
       problem.layers[l].push_back(option);
     }

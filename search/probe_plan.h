@@ -79,6 +79,8 @@ v1::JobSpec SensitivityJobSpec(const v1::JobSpec& spec, int weighted_layers);
 // Errors: InvalidArgument when the job has no Hessian traces for
 // bits.size() layers (an older server or worker) or a width is not 2, 4 or 8.
 StatusOr<double> HawqScore(const v1::JobResult& sensitivity_job, const std::vector<int>& bits);
+// Omega(layer, bits) alone, with the same errors.
+StatusOr<double> HawqScore(const v1::JobResult& sensitivity_job, int layer, int bits);
 
 // The weighted layers (dense, conv2d, depthwise_conv2d) of a preset or
 // explicit-layers model, or of an ONNX file on this machine. Errors: those of
@@ -100,10 +102,21 @@ struct ProbeResults {
   std::map<int, v1::MeasurementResult> uniform_measurements;
 };
 
-// The problem the probes describe. Errors: InvalidArgument naming the
-// missing variant or measurement, or a measurement whose weighted ops do not
-// match the layer count.
-StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weighted_layers);
+// The problem the probes describe, ranked by `ranking`: each option's
+// accuracy_drop from the PTQ probes and, when the sensitivity job has Hessian
+// traces of every layer, its hawq_score Omega(l, b) (has_hawq_scores), so
+// both measures are predicted whichever ranks. Errors: InvalidArgument naming
+// the missing variant or measurement, or a measurement whose weighted ops do
+// not match the layer count; FailedPrecondition when `ranking` is
+// kHawqScore and the job has no traces, naming the fix (ptq.hessianProbes
+// > 0 in the job file, or ranking by the PTQ drops).
+StatusOr<SearchProblem> BuildSearchProblem(const ProbeResults& probes, int weighted_layers, RankingMeasure ranking);
+
+// BuildSearchProblem's check of the traces alone: OK unless `ranking` is
+// kHawqScore and the job has no traces of `weighted_layers` layers (then its
+// FailedPrecondition). The orchestrator calls it as soon as the sensitivity
+// job is back, before the board measures anything.
+Status CheckRankable(const v1::JobResult& sensitivity_job, int weighted_layers, RankingMeasure ranking);
 
 // The weighted ops' cycles of a measurement, in order (ops "dense", "conv2d",
 // "depthwise_conv2d").

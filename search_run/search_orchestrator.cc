@@ -239,9 +239,11 @@ std::vector<bool> MeasuredFront(const std::vector<Verified>& verified) {
   return on_front;
 }
 
-// A predicted configuration; with `hawqScore`, the second measure's
-// prediction, when the sensitivity job has Hessian traces.
-nlohmann::json PredictedJson(const search::PredictedConfig& config, const v1::JobResult& sensitivity_job) {
+// A predicted configuration: both measures' predictions, `accuracy` (a
+// percentage: ptq_w8a8's minus the PTQ drops) and, when the sensitivity job
+// has Hessian traces, `hawqScore` (a score, not a percentage); the result's
+// `rankBy` says which one ranked.
+nlohmann::json PredictedJson(const search::PredictedConfig& config, const search::SearchProblem& problem) {
   nlohmann::json json = {{"bits", config.bits},
                          {"accuracy", config.accuracy},
                          {"accuracyDrop", config.accuracy_drop},
@@ -249,8 +251,19 @@ nlohmann::json PredictedJson(const search::PredictedConfig& config, const v1::Jo
                          {"ramBytes", config.ram_bytes},
                          {"cycles", config.cycles},
                          {"latencyMs", config.latency_ms}};
-  if (StatusOr<double> hawq = search::HawqScore(sensitivity_job, config.bits); hawq.ok()) json["hawqScore"] = *hawq;
+  if (problem.has_hawq_scores) json["hawqScore"] = config.hawq_score;
   return json;
+}
+
+// The field of a predicted configuration the ranking measure's figure is in.
+const char* RankField(search::RankingMeasure measure) {
+  return measure == search::RankingMeasure::kHawqScore ? "hawqScore" : "accuracyDrop";
+}
+
+// How a log line names the ranking measure.
+const char* RankDescription(search::RankingMeasure measure) {
+  return measure == search::RankingMeasure::kHawqScore ? "HAWQ score (sum of Omega; lower predicts more accurate)"
+                                                       : "sum of the PTQ accuracy drops";
 }
 
 // A layer's second-order sensitivity (JobResult.layer_hessian).
@@ -286,6 +299,9 @@ class SearchRun {
     if (parameters_.weighted_layers < 1) {
       return Status::InvalidArgument("the model has no weighted layer: nothing to search");
     }
+    // A search resumed after its deadline (or cancelled meanwhile) stops
+    // before it calls anything.
+    if (observer_.StopRequested()) return Status::Cancelled("the search was stopped");
     QATLAB_RETURN_IF_ERROR(RunProbes());
     QATLAB_RETURN_IF_ERROR(Solve());
     QATLAB_RETURN_IF_ERROR(Verify());
@@ -309,6 +325,9 @@ class SearchRun {
     QATLAB_ASSIGN_OR_RETURN(v1::GetResultsResponse results, client_.WaitForJob(sensitivity_job_));
     probes_.sensitivity_job = results.result();
     sensitivity_job_seconds_ = JobSeconds(results.job());
+    // No traces for a HAWQ search: fail now, before the board measures the probes.
+    QATLAB_RETURN_IF_ERROR(
+        search::CheckRankable(probes_.sensitivity_job, parameters_.weighted_layers, parameters_.ranking));
 
     const std::string& board = parameters_.board_kind;
     std::vector<std::string> measured;
@@ -331,7 +350,8 @@ class SearchRun {
       probes_.uniform_measurements[bits] = measurements.at("ptq_" + search::UniformConfigName(bits)).result();
     }
     mixed_probe_measurement_ = measurements.at(std::string("ptq_") + search::kMixedProbeName).result();
-    QATLAB_ASSIGN_OR_RETURN(problem_, search::BuildSearchProblem(probes_, parameters_.weighted_layers));
+    QATLAB_ASSIGN_OR_RETURN(problem_,
+                            search::BuildSearchProblem(probes_, parameters_.weighted_layers, parameters_.ranking));
     QATLAB_ASSIGN_OR_RETURN(mixed_probe_prediction_,
                             search::Predict(problem_, search::MixedProbeBits(parameters_.weighted_layers)));
     separability_error_percent_ = RelativeErrorPercent(mixed_probe_prediction_.cycles,
@@ -351,8 +371,9 @@ class SearchRun {
       uniform.push_back(std::move(u));
     }
     candidates_ = search::SelectCandidates(front_, parameters_.candidates, uniform);
-    return Log("solve", fmt::format("solve: predicted front of {} configurations within the budgets; {} candidates",
-                                    front_.size(), candidates_.size()));
+    return Log("solve", fmt::format("solve: predicted front of {} configurations within the budgets, ranked by the "
+                                    "{}; {} candidates",
+                                    front_.size(), RankDescription(parameters_.ranking), candidates_.size()));
   }
 
   // Step 4: candidates and uniform configurations trained and measured.
@@ -428,6 +449,10 @@ class SearchRun {
     json["search"] = parameters_.search_id;
     json["board"] = parameters_.board_kind;
     json["weightedLayers"] = parameters_.weighted_layers;
+    // Which measure ranked the front and chose the candidates, and the field
+    // of each prediction it is in (a percentage for ptq, a score for hawq).
+    json["rankBy"] = search::RankingMeasureName(parameters_.ranking);
+    json["rankField"] = RankField(parameters_.ranking);
     json["sensitivityJob"] = sensitivity_job_;
     json["wallSeconds"] = static_cast<double>(NowUnixMs() - parameters_.created_unix_ms) / 1000;
     // What the search cost in worker time, to compare with single QAT jobs.
@@ -442,7 +467,7 @@ class SearchRun {
     const v1::JobResult& sensitivity_job = probes_.sensitivity_job;
     // The Hessian traces, when the job has them for every layer (a worker of
     // an older version computes none).
-    const bool hessian = sensitivity_job.layer_hessian_size() == static_cast<int>(problem_.layers.size());
+    const bool hessian = problem_.has_hawq_scores;
     nlohmann::json sensitivity = nlohmann::json::array();
     for (size_t l = 0; l < problem_.layers.size(); ++l) {
       nlohmann::json layer;
@@ -456,7 +481,7 @@ class SearchRun {
     json["layers"] = sensitivity;
     json["predictedFront"] = nlohmann::json::array();
     for (const search::PredictedConfig& config : front_)
-      json["predictedFront"].push_back(PredictedJson(config, sensitivity_job));
+      json["predictedFront"].push_back(PredictedJson(config, problem_));
     json["verified"] = nlohmann::json::array();
     for (size_t i = 0; i < verified_.size(); ++i) {
       const Verified& v = verified_[i];
@@ -464,7 +489,7 @@ class SearchRun {
                               {"uniform", v.uniform},
                               {"job", v.job_id},
                               {"jobSeconds", v.job_seconds},
-                              {"predicted", PredictedJson(v.predicted, sensitivity_job)},
+                              {"predicted", PredictedJson(v.predicted, problem_)},
                               {"onMeasuredFront", on_front_[i]}};
       entry["measured"] = {{"integerAccuracy", v.variant.integer_accuracy()},
                            {"flashBytes", v.variant.flash_bytes()},

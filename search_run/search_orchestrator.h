@@ -4,7 +4,8 @@
 //      probe configurations of search/probe_plan.h (SensitivityJobSpec);
 //   2. its uniform w8/w4/w2 PTQ models and the mixed probe are measured on a
 //      board of the kind (per-layer cycles);
-//   3. search/bit_width_search.h solves for the predicted Pareto front under
+//   3. search/bit_width_search.h solves for the predicted Pareto front of
+//      the ranking measure (HAWQ score or PTQ drops) against the costs under
 //      the budgets and picks K candidates along it;
 //   4. the candidates and the uniform w8, w4, w2 configurations are
 //      QAT-trained from the sensitivity job's float model and measured on the
@@ -42,7 +43,11 @@ struct SearchParameters {
   v1::JobSpec spec;       // the user's job: model, data, training, seed
   std::string board_kind;
   search::Budgets budgets;
-  int candidates = 8;           // REQUIRES: 1..60
+  int candidates = 8;  // REQUIRES: 1..60
+  // What the front and the candidates are ranked by; kHawqScore needs the
+  // sensitivity job's Hessian traces (the search fails after the probes
+  // without them, naming the fix).
+  search::RankingMeasure ranking = search::RankingMeasure::kHawqScore;
   int weighted_layers = 0;      // of spec.model; REQUIRES: >= 1
   int64_t created_unix_ms = 0;  // when the search was submitted (its wall time counts from there)
 };
@@ -58,7 +63,8 @@ class SearchObserver {
   // A job of the search was created, or found again by its key. A non-OK
   // status (the search was cancelled meanwhile) stops the search with it.
   virtual Status JobCreated(const std::string& job_id, bool sensitivity) = 0;
-  // Polled while waiting: true stops the search with Cancelled.
+  // Polled before the search begins and while it waits: true stops the
+  // search with Cancelled.
   virtual bool StopRequested() = 0;
 };
 

@@ -17,10 +17,12 @@ by more than u's spread over the seeds (max - min).
 
 The two sensitivity measures are compared by how well each ranks the
 verified configurations' mean QAT integer accuracy (Spearman): the PTQ-drop
-prediction (predicted accuracy) and, when the search has Hessian traces
-(`predicted.hawqScore`, runs after the second-order measure was added),
-minus the HAWQ score (sum over the layers of Omega(l, b_l); lower is
-predicted more accurate).
+prediction (predicted accuracy, a percentage) and, when the search has
+Hessian traces (`predicted.hawqScore`, runs after the second-order measure
+was added), minus the HAWQ score (sum over the layers of Omega(l, b_l); a
+score, not a percentage; lower is predicted more accurate). The search's
+`rankBy` says which of the two chose its candidates (searches without it
+ranked by the PTQ drops); the header line and the table say so.
 """
 import json
 import statistics
@@ -67,16 +69,24 @@ for v in search["verified"]:
         "front": v["onMeasuredFront"],
     })
 
+ranked_by_hawq = search.get("rankBy", "ptq") == "hawq"
+ranking = ("the HAWQ score (sum of Omega; lower predicts more accurate; a score, not a percentage)" if ranked_by_hawq
+           else "the PTQ drops (predicted accuracy: ptq_w8a8's minus the layers' PTQ drops)")
 print(f'board {search["board"]} ({search["timingModel"]}{", emulated" if search["emulated"] else ""}); '
       f'{search["weightedLayers"]} weighted layers; search wall time {search["wallSeconds"]:.0f} s; '
       f'separability probe {search["separability"]["bits"]}: {search["separability"]["errorPercent"]:+.2f}% '
       f'latency error')
+print(f"candidates ranked by {ranking}")
 print()
-print(f"| config | widths | predicted acc (PTQ drops) | QAT acc, {seeds_label} | mean | spread | flash B | predicted ms "
-      "| measured ms | latency error | bit-exact | on measured front (seed 1) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+ptq_header = "predicted acc % (PTQ drops)" + ("" if ranked_by_hawq else ", ranked by")
+hawq_header = "HAWQ score" + (", ranked by" if ranked_by_hawq else "")
+print(f"| config | widths | {ptq_header} | {hawq_header} | QAT acc, {seeds_label} | mean | spread | flash B "
+      "| predicted ms | measured ms | latency error | bit-exact | on measured front (seed 1) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f'| {r["config"]} | {r["bits"]} | {r["predicted"]:.2f} | {" / ".join(f"{a:.2f}" for a in r["accuracies"])} '
+    hawq_text = "-" if r["hawq"] is None else f'{r["hawq"]:.4g}'
+    print(f'| {r["config"]} | {r["bits"]} | {r["predicted"]:.2f} | {hawq_text} '
+          f'| {" / ".join(f"{a:.2f}" for a in r["accuracies"])} '
           f'| {r["mean"]:.2f} | {r["spread"]:.2f} | {r["flash"]} | {r["predicted_ms"]:.3f} | {r["ms"]:.3f} '
           f'| {r["error"]:+.2f}% | {r["bit_exact"]} | {"yes" if r["front"] else ""} |')
 print()

@@ -23,6 +23,8 @@ namespace {
 
 constexpr int kDefaultCandidates = 8;
 constexpr int kMaxCandidates = 60;
+// A year: a longer limit is more likely a unit mistake than a wish.
+constexpr int64_t kMaxTimeoutSeconds = 365ll * 24 * 3600;
 
 grpc::Status Invalid(const std::string& message) { return ToGrpcStatus(Status::InvalidArgument(message)); }
 
@@ -107,6 +109,22 @@ Status CheckBudgetsReachable(const v1::SearchBudgets& budgets, const SearchedMod
   return search::CheckReachable(budgets, *smallest);
 }
 
+// The measure the search ranks by: HAWQ unless the request says otherwise.
+// A spec that asks for no Hessian traces is told apart from one that leaves
+// them to the search only by the client (proto3: 0 is unset), so a HAWQ
+// search whose sensitivity job comes back without them fails then, naming
+// the fix (search::BuildSearchProblem).
+StatusOr<v1::Search::RankBy> ResolveRankBy(const v1::SubmitSearchRequest& request) {
+  switch (request.rank_by()) {
+    case v1::Search::RANK_BY_UNSPECIFIED:
+    case v1::Search::RANK_BY_HAWQ: return v1::Search::RANK_BY_HAWQ;
+    case v1::Search::RANK_BY_PTQ: return v1::Search::RANK_BY_PTQ;
+    default:
+      return Status::InvalidArgument(fmt::format("rank_by: {} is not a ranking measure (RANK_BY_HAWQ or RANK_BY_PTQ)",
+                                                 static_cast<int>(request.rank_by())));
+  }
+}
+
 // A board kind some agent registered, else nothing would measure the probes
 // (the words of Measure's refusal).
 Status CheckBoardKind(ServiceDependencies& deps, const std::string& kind) {
@@ -132,6 +150,12 @@ grpc::Status SubmitSearch(ServiceDependencies& deps, const SubmissionLookups& lo
     return Invalid(fmt::format("candidates: {} is outside 1..{}", request.candidates(), kMaxCandidates));
   }
   if (Status budgets = CheckBudgets(request.budgets()); !budgets.ok()) return ToGrpcStatus(budgets);
+  StatusOr<v1::Search::RankBy> rank_by = ResolveRankBy(request);
+  if (!rank_by.ok()) return ToGrpcStatus(rank_by.status());
+  if (request.timeout_seconds() < 0 || request.timeout_seconds() > kMaxTimeoutSeconds) {
+    return Invalid(fmt::format("timeout_seconds: {} is outside 0..{} (0: no limit)", request.timeout_seconds(),
+                               kMaxTimeoutSeconds));
+  }
   const std::string board = request.board_kind().empty() ? kDefaultBoardKind : request.board_kind();
   if (board.size() > 256) return Invalid("board_kind: longer than 256 characters");
   StatusOr<SearchedModel> model = ResolveModel(deps, lookups, request.spec().model());
@@ -153,6 +177,10 @@ grpc::Status SubmitSearch(ServiceDependencies& deps, const SubmissionLookups& lo
   *search.mutable_budgets() = request.budgets();
   search.set_candidates(candidates);
   search.set_weighted_layers(model->weighted_layers);
+  search.set_rank_by(*rank_by);
+  // The store turns it into the absolute deadline (deadline_unix_ms) with the
+  // creation time it stamps.
+  search.set_timeout_seconds(request.timeout_seconds());
   StatusOr<v1::Search> stored = deps.searches->Create(std::move(search), request.idempotency_key());
   if (!stored.ok()) return ToGrpcStatus(stored.status());
   if (stored->state() == v1::QUEUED) deps.search_runner->Start(*stored);
@@ -185,20 +213,7 @@ grpc::Status CancelSearch(ServiceDependencies& deps, const v1::CancelSearchReque
   StatusOr<v1::Search> search = deps.searches->Cancel(request.id());
   if (!search.ok()) return ToGrpcStatus(search.status());
   deps.search_runner->Stop(search->id());
-  for (const std::string& job_id : search->job_ids()) {
-    // A job that has finished refuses (FailedPrecondition): nothing to do.
-    StatusOr<v1::Job> cancelled = deps.store.Cancel(job_id);
-    (void)cancelled;
-    if (deps.devices == nullptr) continue;
-    StatusOr<std::vector<v1::Measurement>> measurements = deps.devices->ListMeasurements(job_id);
-    if (!measurements.ok()) continue;
-    for (const v1::Measurement& m : *measurements) {
-      if (m.state() == "QUEUED" || m.state() == "RUNNING") {
-        StatusOr<v1::Measurement> stopped = deps.devices->Cancel(m.id());
-        (void)stopped;
-      }
-    }
-  }
+  CancelSearchJobs(deps.store, deps.devices, *search);
   *response = std::move(*search);
   return grpc::Status::OK;
 }

@@ -1,8 +1,10 @@
 #include "server/rpc/search_runner.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "search_run/search_orchestrator.h"
 #include "server_client/server_link.h"
@@ -13,12 +15,18 @@ namespace qatlab::server {
 namespace {
 
 // Records a search's progress in the store; the store's refusal (the search
-// was cancelled) stops it.
+// was cancelled) stops it, and so does its deadline passing.
 class RecordingObserver final : public search_run::SearchObserver {
  public:
-  RecordingObserver(SearchStore& searches, JobStore& jobs, const std::string& id, const std::atomic<bool>& stop,
-                    const std::atomic<bool>& shutting_down)
-      : searches_(searches), jobs_(jobs), id_(id), stop_(stop), shutting_down_(shutting_down) {}
+  RecordingObserver(SearchStore& searches, JobStore& jobs, const v1::Search& search, const Clock& clock,
+                    const std::atomic<bool>& stop, const std::atomic<bool>& shutting_down)
+      : searches_(searches),
+        jobs_(jobs),
+        id_(search.id()),
+        deadline_unix_ms_(search.deadline_unix_ms()),
+        clock_(clock),
+        stop_(stop),
+        shutting_down_(shutting_down) {}
 
   Status Progress(const std::string& step, const std::string& line) override {
     spdlog::info("search {}: {}", id_, PrintableValue(line));
@@ -44,15 +52,30 @@ class RecordingObserver final : public search_run::SearchObserver {
     return recorded;
   }
 
-  bool StopRequested() override { return stop_.load() || shutting_down_.load(); }
+  bool StopRequested() override {
+    if (deadline_unix_ms_ > 0 && clock_.NowUnixMs() >= deadline_unix_ms_) timed_out_ = true;
+    return timed_out_ || stop_.load() || shutting_down_.load();
+  }
+
+  // True once StopRequested found the deadline passed.
+  bool TimedOut() const { return timed_out_; }
 
  private:
   SearchStore& searches_;
   JobStore& jobs_;
-  const std::string& id_;
+  const std::string id_;
+  const int64_t deadline_unix_ms_;  // 0: none
+  const Clock& clock_;
   const std::atomic<bool>& stop_;
   const std::atomic<bool>& shutting_down_;
+  bool timed_out_ = false;
 };
+
+search::RankingMeasure RankingOf(v1::Search::RankBy rank_by) {
+  // UNSPECIFIED in a stored search: one stored before the option, which
+  // ranked by the PTQ drops (SubmitSearch stores the resolved choice).
+  return rank_by == v1::Search::RANK_BY_HAWQ ? search::RankingMeasure::kHawqScore : search::RankingMeasure::kPtqDrop;
+}
 
 search::Budgets BudgetsOf(const v1::SearchBudgets& budgets) {
   search::Budgets out;
@@ -64,8 +87,26 @@ search::Budgets BudgetsOf(const v1::SearchBudgets& budgets) {
 
 }  // namespace
 
-SearchRunner::SearchRunner(SearchStore& searches, JobStore& jobs, std::string token)
-    : searches_(searches), jobs_(jobs), token_(std::move(token)) {}
+void CancelSearchJobs(JobStore& jobs, DeviceStore* devices, const v1::Search& search) {
+  for (const std::string& job_id : search.job_ids()) {
+    // A job that has finished refuses (FailedPrecondition): nothing to do.
+    StatusOr<v1::Job> cancelled = jobs.Cancel(job_id);
+    (void)cancelled;
+    if (devices == nullptr) continue;
+    StatusOr<std::vector<v1::Measurement>> measurements = devices->ListMeasurements(job_id);
+    if (!measurements.ok()) continue;
+    for (const v1::Measurement& m : *measurements) {
+      if (m.state() == "QUEUED" || m.state() == "RUNNING") {
+        StatusOr<v1::Measurement> stopped = devices->Cancel(m.id());
+        (void)stopped;
+      }
+    }
+  }
+}
+
+SearchRunner::SearchRunner(SearchStore& searches, JobStore& jobs, DeviceStore* devices, const Clock& clock,
+                           std::string token)
+    : searches_(searches), jobs_(jobs), devices_(devices), clock_(clock), token_(std::move(token)) {}
 
 SearchRunner::~SearchRunner() { Shutdown(); }
 
@@ -153,9 +194,10 @@ void SearchRunner::Execute(Run* run) {
   parameters.board_kind = search.board_kind();
   parameters.budgets = BudgetsOf(search.budgets());
   parameters.candidates = search.candidates();
+  parameters.ranking = RankingOf(search.rank_by());
   parameters.weighted_layers = search.weighted_layers();
   parameters.created_unix_ms = search.created_unix_ms();
-  RecordingObserver observer(searches_, jobs_, search.id(), run->stop, shutting_down_);
+  RecordingObserver observer(searches_, jobs_, search, clock_, run->stop, shutting_down_);
 
   StatusOr<std::string> result = search_run::RunSearch(connection, parameters, observer);
   // Stopped by a shutdown: left RUNNING, to be resumed at the next start.
@@ -163,6 +205,10 @@ void SearchRunner::Execute(Run* run) {
   // Cancelled (CancelSearch recorded it): whatever stopped it, it stays so.
   if (run->stop.load()) {
     spdlog::info("search {}: stopped (cancelled)", search.id());
+    return;
+  }
+  if (!result.ok() && observer.TimedOut()) {
+    FinishTimedOut(search.id());
     return;
   }
   Status finished = result.ok() ? searches_.Finish(search.id(), v1::SUCCEEDED, *result, "")
@@ -175,6 +221,26 @@ void SearchRunner::Execute(Run* run) {
   // A cancelled search refuses the outcome: it stays CANCELLED.
   if (!finished.ok() && finished.code() != StatusCode::kCancelled) {
     spdlog::error("search {}: recording its outcome: {}", search.id(), finished.ToString());
+  }
+}
+
+void SearchRunner::FinishTimedOut(const std::string& id) {
+  StatusOr<v1::Search> search = searches_.Get(id);
+  if (!search.ok()) {
+    spdlog::error("search {}: reading it after its deadline: {}", id, search.status().ToString());
+    return;
+  }
+  // The jobs first: a crash before the outcome is recorded leaves the search
+  // RUNNING, and the next start finds it past its deadline and does this again.
+  CancelSearchJobs(jobs_, devices_, *search);
+  // Before its first progress line the search is submitting its sensitivity job.
+  const std::string step = search->step().empty() ? "sensitivity" : search->step();
+  const std::string error = fmt::format("search timed out after {} s in step {}", search->timeout_seconds(), step);
+  spdlog::info("search {}: {}; its unfinished jobs and measurements cancelled", id, error);
+  Status finished = searches_.Finish(id, v1::FAILED, "", error);
+  // A cancel that came meanwhile wins: it stays CANCELLED.
+  if (!finished.ok() && finished.code() != StatusCode::kCancelled) {
+    spdlog::error("search {}: recording its outcome: {}", id, finished.ToString());
   }
 }
 

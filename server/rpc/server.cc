@@ -149,7 +149,8 @@ StatusOr<std::unique_ptr<QatlabServer>> QatlabServer::Start(const ServerOptions&
     search_token = RandomToken(52);
     experiment_tokens.push_back(AccessToken{Role::kAdmin, search_token});
   }
-  server->search_runner_ = std::make_unique<SearchRunner>(*server->searches_, *server->store_, search_token);
+  server->search_runner_ = std::make_unique<SearchRunner>(*server->searches_, *server->store_, server->devices_.get(),
+                                                          *server->clock_, search_token);
   auto refusals = std::make_shared<RefusalLog>();
   server->experiment_authenticator_ =
       std::make_unique<TokenAuthenticator>(experiment_tokens, std::vector<Role>{Role::kClient, Role::kAdmin},

@@ -29,7 +29,8 @@ Status Finished(const v1::Search& search) {
 bool SameParameters(const v1::Search& a, const v1::Search& b) {
   using google::protobuf::util::MessageDifferencer;
   return MessageDifferencer::Equals(a.spec(), b.spec()) && a.board_kind() == b.board_kind() &&
-         MessageDifferencer::Equals(a.budgets(), b.budgets()) && a.candidates() == b.candidates();
+         MessageDifferencer::Equals(a.budgets(), b.budgets()) && a.candidates() == b.candidates() &&
+         a.rank_by() == b.rank_by() && a.timeout_seconds() == b.timeout_seconds();
 }
 
 StatusOr<v1::Search> Parse(const std::string& bytes, const std::string& id) {
@@ -94,6 +95,7 @@ StatusOr<v1::Search> SearchStore::Create(v1::Search search, const std::string& i
   search.clear_job_ids();
   search.clear_result_json();
   search.set_created_unix_ms(now);
+  search.set_deadline_unix_ms(search.timeout_seconds() > 0 ? now + search.timeout_seconds() * 1000 : 0);
   search.set_finished_unix_ms(0);
   Statement insert = db_->Prepare(
       "INSERT INTO searches (id, state, search, idempotency_key, created_unix_ms, updated_unix_ms) "

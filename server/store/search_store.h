@@ -45,11 +45,12 @@ class SearchStore {
   static StatusOr<std::unique_ptr<SearchStore>> Open(const std::string& db_path, const Clock& clock,
                                                      SearchStoreOptions options = {});
 
-  // Stores `search` as a new QUEUED search with a fresh id and
-  // created_unix_ms (its other state fields cleared). With a non-empty
-  // `idempotency_key` already used: the search stored then when its
-  // parameters (spec, board_kind, budgets, candidates) equal these,
-  // AlreadyExists otherwise.
+  // Stores `search` as a new QUEUED search with a fresh id, created_unix_ms
+  // and, when timeout_seconds > 0, deadline_unix_ms = created_unix_ms +
+  // timeout_seconds * 1000 (its other state fields cleared). With a
+  // non-empty `idempotency_key` already used: the search stored then when
+  // its parameters (spec, board_kind, budgets, candidates, rank_by,
+  // timeout_seconds) equal these, AlreadyExists otherwise.
   StatusOr<v1::Search> Create(v1::Search search, const std::string& idempotency_key);
   StatusOr<v1::Search> Get(const std::string& id);  // NotFound naming the id
   // Newest first; InvalidArgument for a negative page size or a token this

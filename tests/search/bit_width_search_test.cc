@@ -29,32 +29,40 @@ SearchProblem RandomProblem(int layers, uint32_t seed) {
   problem.base_ram_bytes = 4096;
   problem.base_cycles = 20000;
   problem.clock_hz = 25e6;
+  problem.has_hawq_scores = true;
   for (int l = 0; l < layers; ++l) {
     const int bytes8 = size(random);
     const int cycles8 = cycles(random);
     std::vector<WidthOption> options;
-    options.push_back({8, 0, 0, 0, static_cast<double>(cycles8)});
+    // HAWQ scores in 1/64ths (exact sums), rising with fewer bits but not in
+    // step with the drops.
+    const int score8 = drop(random);
+    options.push_back({8, 0, 0, 0, static_cast<double>(cycles8), score8 / 64.0});
     const int drop4 = drop(random);
     // Whole cycle counts, as a board reports them.
     const int cycles4 = cycles8 - cycles(random) / 4;
     const int cycles2 = cycles8 - cycles(random) / 3;
-    options.push_back({4, static_cast<double>(drop4) / 4, -bytes8 / 2, 0, static_cast<double>(cycles4)});
-    options.push_back({2, static_cast<double>(drop4 + drop(random)), -bytes8 * 3 / 4, 0, static_cast<double>(cycles2)});
+    const int score4 = score8 + drop(random);
+    options.push_back({4, static_cast<double>(drop4) / 4, -bytes8 / 2, 0, static_cast<double>(cycles4), score4 / 64.0});
+    options.push_back({2, static_cast<double>(drop4 + drop(random)), -bytes8 * 3 / 4, 0, static_cast<double>(cycles2),
+                       (score4 + 4 * drop(random)) / 64.0});
     problem.layers.push_back(options);
   }
   return problem;
 }
 
+// On (rank, flash, RAM, cycles): rank is the ranking measure's sum, so this
+// is the problem's own criterion whichever measure ranks.
 bool Dominates(const PredictedConfig& a, const PredictedConfig& b) {
-  const bool no_worse = a.accuracy_drop <= b.accuracy_drop && a.flash_bytes <= b.flash_bytes &&
-                        a.ram_bytes <= b.ram_bytes && a.cycles <= b.cycles;
-  const bool better = a.accuracy_drop < b.accuracy_drop || a.flash_bytes < b.flash_bytes || a.ram_bytes < b.ram_bytes ||
-                      a.cycles < b.cycles;
+  const bool no_worse =
+      a.rank <= b.rank && a.flash_bytes <= b.flash_bytes && a.ram_bytes <= b.ram_bytes && a.cycles <= b.cycles;
+  const bool better =
+      a.rank < b.rank || a.flash_bytes < b.flash_bytes || a.ram_bytes < b.ram_bytes || a.cycles < b.cycles;
   return no_worse && better;
 }
 
 // Every configuration, filtered by the budgets, then the non-dominated ones
-// as a set of (drop, flash, ram, cycles) (equal points count once).
+// as a set of (rank, flash, ram, cycles) (equal points count once).
 std::set<std::vector<double>> BruteForceFront(const SearchProblem& problem, const Budgets& budgets) {
   const int n = static_cast<int>(problem.layers.size());
   std::vector<PredictedConfig> all;
@@ -77,7 +85,7 @@ std::set<std::vector<double>> BruteForceFront(const SearchProblem& problem, cons
     const bool dominated =
         std::any_of(all.begin(), all.end(), [&](const PredictedConfig& o) { return Dominates(o, c); });
     if (!dominated) {
-      front.insert({c.accuracy_drop, static_cast<double>(c.flash_bytes), static_cast<double>(c.ram_bytes), c.cycles});
+      front.insert({c.rank, static_cast<double>(c.flash_bytes), static_cast<double>(c.ram_bytes), c.cycles});
     }
   }
   return front;
@@ -86,7 +94,7 @@ std::set<std::vector<double>> BruteForceFront(const SearchProblem& problem, cons
 std::set<std::vector<double>> AsSet(const std::vector<PredictedConfig>& front) {
   std::set<std::vector<double>> points;
   for (const PredictedConfig& c : front) {
-    points.insert({c.accuracy_drop, static_cast<double>(c.flash_bytes), static_cast<double>(c.ram_bytes), c.cycles});
+    points.insert({c.rank, static_cast<double>(c.flash_bytes), static_cast<double>(c.ram_bytes), c.cycles});
   }
   return points;
 }
@@ -103,6 +111,82 @@ TEST(SolveParetoFront, EqualsExhaustiveEnumerationOnRandomProblems) {
     // No two configurations on the front are the same point.
     EXPECT_EQ(AsSet(*front).size(), front->size()) << "seed " << seed;
   }
+}
+
+TEST(SolveParetoFront, RankedByTheHawqScoreEqualsExhaustiveEnumerationOfThatScore) {
+  for (uint32_t seed = 200; seed < 230; ++seed) {
+    const int layers = 1 + static_cast<int>(seed % 7);
+    SearchProblem problem = RandomProblem(layers, seed);
+    problem.ranking = RankingMeasure::kHawqScore;
+
+    StatusOr<std::vector<PredictedConfig>> front = SolveParetoFront(problem, {});
+
+    ASSERT_TRUE(front.ok()) << front.status().ToString();
+    EXPECT_EQ(AsSet(*front), BruteForceFront(problem, {})) << "seed " << seed << ", " << layers << " layers";
+    for (const PredictedConfig& c : *front) EXPECT_EQ(c.rank, c.hawq_score) << BitsText(c.bits);
+  }
+}
+
+// Two layers whose 2-bit options cost the same: by the PTQ drops layer 1
+// is the one to narrow (1 point against 10), by the HAWQ score layer 0
+// (Omega 0.1 against 5). Each ranking keeps its own single-2-bit
+// configuration on the front, drops the other (same cost, worse by its
+// measure), and makes it the candidate.
+SearchProblem DisagreeingProblem() {
+  SearchProblem problem;
+  problem.reference_accuracy = 90;
+  problem.base_flash_bytes = 1000;
+  problem.base_ram_bytes = 4096;
+  problem.base_cycles = 500;
+  problem.clock_hz = 25e6;
+  problem.has_hawq_scores = true;
+  // {bits, PTQ drop, flash, RAM, cycles, Omega}
+  problem.layers.push_back({{8, 0, 0, 0, 1000, 0.001}, {2, 10, -300, 0, 600, 0.1}});
+  problem.layers.push_back({{8, 0, 0, 0, 1000, 0.002}, {2, 1, -300, 0, 600, 5}});
+  return problem;
+}
+
+std::set<std::vector<int>> FrontBits(const std::vector<PredictedConfig>& front) {
+  std::set<std::vector<int>> bits;
+  for (const PredictedConfig& c : front) bits.insert(c.bits);
+  return bits;
+}
+
+TEST(SolveParetoFront, TheHawqScoreAndThePtqDropsPickDifferentFrontsWhereTheyDisagree) {
+  SearchProblem by_ptq = DisagreeingProblem();
+  by_ptq.ranking = RankingMeasure::kPtqDrop;
+  SearchProblem by_hawq = DisagreeingProblem();
+  by_hawq.ranking = RankingMeasure::kHawqScore;
+
+  StatusOr<std::vector<PredictedConfig>> ptq_front = SolveParetoFront(by_ptq, {});
+  StatusOr<std::vector<PredictedConfig>> hawq_front = SolveParetoFront(by_hawq, {});
+
+  ASSERT_TRUE(ptq_front.ok()) << ptq_front.status().ToString();
+  ASSERT_TRUE(hawq_front.ok()) << hawq_front.status().ToString();
+  EXPECT_EQ(FrontBits(*ptq_front), (std::set<std::vector<int>>{{8, 8}, {8, 2}, {2, 2}}));
+  EXPECT_EQ(FrontBits(*hawq_front), (std::set<std::vector<int>>{{8, 8}, {2, 8}, {2, 2}}));
+  const std::vector<PredictedConfig> ptq_pick = SelectCandidates(*ptq_front, 1);
+  const std::vector<PredictedConfig> hawq_pick = SelectCandidates(*hawq_front, 1);
+  ASSERT_EQ(ptq_pick.size(), 1u);
+  ASSERT_EQ(hawq_pick.size(), 1u);
+  EXPECT_EQ(ptq_pick[0].bits, (std::vector<int>{8, 2}));
+  EXPECT_EQ(hawq_pick[0].bits, (std::vector<int>{2, 8}));
+  // Both measures are predicted for every configuration, whichever ranked.
+  EXPECT_DOUBLE_EQ(hawq_pick[0].accuracy, 90 - 10);
+  EXPECT_DOUBLE_EQ(hawq_pick[0].hawq_score, 0.1 + 0.002);
+  EXPECT_DOUBLE_EQ(hawq_pick[0].rank, hawq_pick[0].hawq_score);
+  EXPECT_DOUBLE_EQ(ptq_pick[0].hawq_score, 0.001 + 5);
+  EXPECT_DOUBLE_EQ(ptq_pick[0].rank, ptq_pick[0].accuracy_drop);
+}
+
+TEST(SolveParetoFront, RankingByTheHawqScoreNeedsTheScores) {
+  SearchProblem problem = DisagreeingProblem();
+  problem.ranking = RankingMeasure::kHawqScore;
+  problem.has_hawq_scores = false;
+  StatusOr<std::vector<PredictedConfig>> front = SolveParetoFront(problem, {});
+  ASSERT_FALSE(front.ok());
+  EXPECT_EQ(front.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(front.status().message().find("HAWQ scores"), std::string::npos) << front.status().message();
 }
 
 TEST(SolveParetoFront, EqualsExhaustiveEnumerationUnderBudgets) {

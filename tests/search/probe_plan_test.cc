@@ -131,7 +131,7 @@ ProbeResults HandMadeProbes() {
 }
 
 TEST(BuildSearchProblem, DropsAndSizesFromTheProbesAndCyclesFromTheUniformMeasurements) {
-  StatusOr<SearchProblem> problem = BuildSearchProblem(HandMadeProbes(), 3);
+  StatusOr<SearchProblem> problem = BuildSearchProblem(HandMadeProbes(), 3, RankingMeasure::kPtqDrop);
 
   ASSERT_TRUE(problem.ok()) << problem.status().ToString();
   EXPECT_EQ(problem->reference_accuracy, 90);
@@ -152,22 +152,84 @@ TEST(BuildSearchProblem, DropsAndSizesFromTheProbesAndCyclesFromTheUniformMeasur
   StatusOr<PredictedConfig> uniform4 = Predict(*problem, {4, 4, 4});
   ASSERT_TRUE(uniform4.ok());
   EXPECT_EQ(uniform4->cycles, HandMadeProbes().uniform_measurements[4].median_cycles());
+  // No traces in these probes: ranked by the PTQ drops, no HAWQ scores.
+  EXPECT_FALSE(problem->has_hawq_scores);
+  EXPECT_EQ(uniform4->rank, uniform4->accuracy_drop);
+}
+
+// HandMadeProbes with Hessian traces: Omega(l, b) = (l + 1) * 1000 / b^3, so
+// a score per option that the PTQ drops do not determine.
+ProbeResults HandMadeProbesWithTraces() {
+  ProbeResults probes = HandMadeProbes();
+  for (int l = 0; l < 3; ++l) {
+    v1::LayerHessian* layer = probes.sensitivity_job.add_layer_hessian();
+    layer->set_weighted_layer(l);
+    layer->set_omega_w8((l + 1) * 1000.0 / 512);
+    layer->set_omega_w4((l + 1) * 1000.0 / 64);
+    layer->set_omega_w2((l + 1) * 1000.0 / 8);
+  }
+  return probes;
+}
+
+TEST(BuildSearchProblem, RankedByTheHawqScoreEachOptionCarriesItsOmegaBesideItsDrop) {
+  StatusOr<SearchProblem> problem = BuildSearchProblem(HandMadeProbesWithTraces(), 3, RankingMeasure::kHawqScore);
+
+  ASSERT_TRUE(problem.ok()) << problem.status().ToString();
+  EXPECT_EQ(problem->ranking, RankingMeasure::kHawqScore);
+  EXPECT_TRUE(problem->has_hawq_scores);
+  const WidthOption& l2w2 = problem->layers[2][2];
+  EXPECT_EQ(l2w2.bits, 2);
+  EXPECT_DOUBLE_EQ(l2w2.hawq_score, 3 * 1000.0 / 8);
+  EXPECT_DOUBLE_EQ(l2w2.accuracy_drop, 20);  // the PTQ drop is still there, to be reported
+  StatusOr<PredictedConfig> config = Predict(*problem, {8, 4, 2});
+  ASSERT_TRUE(config.ok());
+  StatusOr<double> hawq = HawqScore(HandMadeProbesWithTraces().sensitivity_job, {8, 4, 2});
+  ASSERT_TRUE(hawq.ok());
+  EXPECT_DOUBLE_EQ(config->hawq_score, *hawq);
+  EXPECT_DOUBLE_EQ(config->rank, *hawq);
+  EXPECT_DOUBLE_EQ(config->accuracy, 90 - (90 - 90.25) - 20);
+
+  // Ranked by the PTQ drops, the scores are still predicted beside them.
+  problem = BuildSearchProblem(HandMadeProbesWithTraces(), 3, RankingMeasure::kPtqDrop);
+  ASSERT_TRUE(problem.ok());
+  EXPECT_TRUE(problem->has_hawq_scores);
+  config = Predict(*problem, {8, 4, 2});
+  ASSERT_TRUE(config.ok());
+  EXPECT_DOUBLE_EQ(config->hawq_score, *hawq);
+  EXPECT_DOUBLE_EQ(config->rank, config->accuracy_drop);
+}
+
+TEST(BuildSearchProblem, RankingByTheHawqScoreWithoutTracesNamesTheFix) {
+  StatusOr<SearchProblem> problem = BuildSearchProblem(HandMadeProbes(), 3, RankingMeasure::kHawqScore);
+
+  ASSERT_FALSE(problem.ok());
+  EXPECT_EQ(problem.status().code(), StatusCode::kFailedPrecondition);
+  const std::string message(problem.status().message());
+  EXPECT_NE(message.find("it has 0 of 3 layers'"), std::string::npos) << message;
+  EXPECT_NE(message.find("ptq.hessianProbes > 0 in the job file"), std::string::npos) << message;
+  EXPECT_NE(message.find("--rank-by ptq"), std::string::npos) << message;
+  // The same check alone, as the orchestrator makes it before the board measures anything.
+  const Status alone = CheckRankable(HandMadeProbes().sensitivity_job, 3, RankingMeasure::kHawqScore);
+  EXPECT_EQ(alone.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(alone.message(), problem.status().message());
+  EXPECT_TRUE(CheckRankable(HandMadeProbes().sensitivity_job, 3, RankingMeasure::kPtqDrop).ok());
+  EXPECT_TRUE(CheckRankable(HandMadeProbesWithTraces().sensitivity_job, 3, RankingMeasure::kHawqScore).ok());
 }
 
 TEST(BuildSearchProblem, NamesAMissingVariantOrMeasurement) {
   ProbeResults probes = HandMadeProbes();
   probes.uniform_measurements.erase(4);
-  StatusOr<SearchProblem> no_measurement = BuildSearchProblem(probes, 3);
+  StatusOr<SearchProblem> no_measurement = BuildSearchProblem(probes, 3, RankingMeasure::kPtqDrop);
   ASSERT_FALSE(no_measurement.ok());
   EXPECT_NE(no_measurement.status().message().find("ptq_w4a8"), std::string::npos);
 
   probes = HandMadeProbes();
   probes.sensitivity_job.mutable_variants()->RemoveLast();
-  StatusOr<SearchProblem> no_variant = BuildSearchProblem(probes, 3);
+  StatusOr<SearchProblem> no_variant = BuildSearchProblem(probes, 3, RankingMeasure::kPtqDrop);
   ASSERT_FALSE(no_variant.ok());
   EXPECT_NE(no_variant.status().message().find("no variant 'ptq_l2_w2'"), std::string::npos);
 
-  StatusOr<SearchProblem> wrong_count = BuildSearchProblem(HandMadeProbes(), 4);
+  StatusOr<SearchProblem> wrong_count = BuildSearchProblem(HandMadeProbes(), 4, RankingMeasure::kPtqDrop);
   ASSERT_FALSE(wrong_count.ok());
   EXPECT_NE(wrong_count.status().message().find("3 weighted ops"), std::string::npos);
 }

@@ -62,7 +62,7 @@ TEST(ProbeSizes, PredictedFlashAndRamEqualTheExportedSizesOfMixedConfigurations)
   ProbeResults probes;
   probes.sensitivity_job = output->result;
   for (int bits : kSearchWidths) probes.uniform_measurements[bits] = PlaceholderMeasurement(*weighted);
-  StatusOr<SearchProblem> problem = BuildSearchProblem(probes, *weighted);
+  StatusOr<SearchProblem> problem = BuildSearchProblem(probes, *weighted, RankingMeasure::kPtqDrop);
   ASSERT_TRUE(problem.ok()) << problem.status().ToString();
   std::map<std::string, const v1::VariantResult*> variants;
   for (const v1::VariantResult& variant : output->result.variants()) variants[variant.name()] = &variant;

@@ -4,11 +4,16 @@
 // small cnn and a short schedule, the server running it and qatctl
 // following it (GetSearch) and writing its outputs. Every verified candidate
 // must have been measured bit-exact on the board, with its flash predicted
-// exactly and its latency within 5% of the board's measurement. The finished
-// search is then read back by examples/search_api.py, and a flash budget
-// below its w2 model is refused at submission with that model's size.
+// exactly and its latency within 5% of the board's measurement; ranked by
+// default by the HAWQ score, its most accurate candidate is the mixed
+// configuration of the front with the lowest score. The finished search is
+// then read back by examples/search_api.py, a flash budget below its w2
+// model is refused at submission with that model's size, a job file that
+// asks for no Hessian traces is refused for a HAWQ search, and a search
+// with a 1 s time limit ends FAILED with its sensitivity job cancelled.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -142,6 +147,20 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   EXPECT_EQ(result["weightedLayers"], 3);
   EXPECT_TRUE(result["emulated"].get<bool>());
   ASSERT_GE(result["predictedFront"].size(), 3u);
+  // Ranked by the HAWQ score, the default: the first candidate is the mixed
+  // configuration of the predicted front with the lowest score.
+  EXPECT_EQ(result["rankBy"], "hawq");
+  EXPECT_EQ(result["rankField"], "hawqScore");
+  std::optional<double> lowest_mixed_score;
+  for (const nlohmann::json& config : result["predictedFront"]) {
+    const std::vector<int> bits = config["bits"].get<std::vector<int>>();
+    if (std::all_of(bits.begin(), bits.end(), [&](int b) { return b == bits[0]; })) continue;
+    const double score = config["hawqScore"].get<double>();
+    if (!lowest_mixed_score || score < *lowest_mixed_score) lowest_mixed_score = score;
+  }
+  ASSERT_TRUE(lowest_mixed_score.has_value());
+  ASSERT_EQ(result["verified"][0]["config"], "cand0");
+  EXPECT_EQ(result["verified"][0]["predicted"]["hawqScore"].get<double>(), *lowest_mixed_score);
   int candidates = 0, uniform = 0;
   for (const nlohmann::json& v : result["verified"]) {
     SCOPED_TRACE(v.dump());
@@ -177,8 +196,12 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   // The table on stdout, and the report with the search's own section.
   EXPECT_NE(run.out.find("cand0"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("w2a8: "), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("ranked by the HAWQ score"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("HAWQ score (ranked)"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("PTQ-pred acc"), std::string::npos) << run.out;
   const std::string html = ReadFile(output + ".html");
   EXPECT_NE(html.find("<h2>Mixed-precision search</h2>"), std::string::npos);
+  EXPECT_NE(html.find("HAWQ score, sum of Omega (lower predicts more accurate; not a percentage)"), std::string::npos);
   EXPECT_NE(html.find("data-kind=\"predicted\""), std::string::npos);
   EXPECT_NE(html.find("data-kind=\"measured\""), std::string::npos);
 
@@ -191,6 +214,7 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   const CapturedRun shown = service.Qatctl({"show", id});
   EXPECT_EQ(shown.exit_status, 0) << shown.err;
   EXPECT_NE(shown.out.find("SUCCEEDED"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("ranked by the HAWQ score"), std::string::npos) << shown.out;
   EXPECT_NE(shown.out.find(result["sensitivityJob"].get<std::string>()), std::string::npos) << shown.out;
   const CapturedRun attached =
       service.Qatctl({"search", "--id", id, "-o", service.work_dir() + "/attached"}, std::chrono::seconds(120));
@@ -225,6 +249,45 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   const CapturedRun again = service.Qatctl({"search", service.WriteFile("job2.json", kJob), "-o", output});
   EXPECT_EQ(again.exit_status, 1);
   EXPECT_NE(again.err.find("already exists; pass --force"), std::string::npos) << again.err;
+
+  // A job file that asks for no Hessian traces cannot be ranked by them:
+  // refused before anything is submitted, naming the fix.
+  std::string no_traces = kJob;
+  no_traces.replace(no_traces.find("\"hessianProbes\": 4"), 18, "\"hessianProbes\": 0");
+  const CapturedRun untraced =
+      service.Qatctl({"search", service.WriteFile("job4.json", no_traces), "-o", service.work_dir() + "/untraced"});
+  EXPECT_EQ(untraced.exit_status, 1);
+  EXPECT_NE(untraced.err.find("ptq.hessianProbes is 0"), std::string::npos) << untraced.err;
+  EXPECT_NE(untraced.err.find("--rank-by ptq"), std::string::npos) << untraced.err;
+  EXPECT_EQ(service.ListAllJobs().size(), jobs_before);
+
+  // A time limit shorter than the sensitivity job: the search ends FAILED
+  // naming it, and its job is cancelled (the worker stops training).
+  const CapturedRun limited = service.Qatctl(
+      {"search", service.WriteFile("job5.json", kJob), "--timeout", "1s", "-o", service.work_dir() + "/limited"},
+      std::chrono::seconds(120));
+  EXPECT_EQ(limited.exit_status, 1) << limited.err;
+  EXPECT_NE(limited.err.find("qatctl: error: search timed out after 1 s in step sensitivity"), std::string::npos)
+      << limited.err << logs();
+  const size_t submitted_at = limited.err.find("search: se-");
+  ASSERT_NE(submitted_at, std::string::npos) << limited.err;
+  const std::string limited_id =
+      limited.err.substr(submitted_at + 8, limited.err.find(' ', submitted_at + 8) - (submitted_at + 8));
+  std::vector<v1::Job> jobs = service.ListAllJobs();
+  ASSERT_EQ(jobs.size(), jobs_before + 1);
+  std::string limited_job;
+  for (const v1::Job& job : jobs) {
+    auto search = job.spec().labels().find("search");
+    if (search != job.spec().labels().end() && search->second == limited_id) limited_job = job.id();
+  }
+  ASSERT_FALSE(limited_job.empty()) << limited_id;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        std::optional<v1::GetResultsResponse> job = service.GetResults(limited_job);
+        return job.has_value() && job->job().state() == v1::CANCELLED;
+      },
+      std::chrono::seconds(60), "the timed-out search's sensitivity job ending CANCELLED"))
+      << logs();
 }
 
 // The server SIGKILLed while the search verifies its candidates: restarted,
