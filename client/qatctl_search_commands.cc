@@ -377,7 +377,7 @@ bool IsSearchId(const std::string& id) { return id.rfind("se-", 0) == 0; }
 StatusOr<int64_t> ParseSearchTimeout(const std::string& text) {
   auto invalid = [&] {
     return Status::InvalidArgument(fmt::format(
-        "--timeout: '{}' is not a duration: a whole number of seconds, or with a unit, e.g. 90s, 15m, 2h, 1d (at "
+        "--time-limit: '{}' is not a duration: a whole number of seconds, or with a unit, e.g. 90s, 15m, 2h, 1d (at "
         "least 1 s, at most a year)",
         text.substr(0, 64)));
   };
@@ -422,15 +422,14 @@ CLI::App* AddSearchCommand(CLI::App& app, SearchFlags* flags) {
                    "accuracy drops)")
       ->check(CLI::IsMember({"hawq", "ptq"}));
   search->add_option_function<std::string>(
-      "--timeout",
+      "--time-limit",
       [flags](const std::string& text) {
         StatusOr<int64_t> seconds = ParseSearchTimeout(text);
         if (!seconds.ok()) throw CLI::ValidationError(std::string(seconds.status().message()));
         flags->timeout_seconds = *seconds;
       },
       "time limit of the search on the server, e.g. 90s, 30m, 2h (default none): past it its jobs and measurements "
-      "are cancelled and it ends FAILED (\"search timed out after N s in step STEP\"). After `search` this is the "
-      "search's limit; the global per-request --timeout goes before it (qatctl --timeout 60 search ...)");
+      "are cancelled and it ends FAILED (\"search timed out after N s in step STEP\")");
   search->add_option("-o,--output", flags->output, "writes OUTPUT.json and OUTPUT.html (default: search)");
   search->add_flag("--force", flags->force, "overwrite OUTPUT.json and OUTPUT.html");
   search->add_option("--wait", flags->wait_seconds,

@@ -264,7 +264,7 @@ TEST(SearchEndToEndTest, PredictsEveryCandidatesFlashExactlyAndItsLatencyWithinF
   // A time limit shorter than the sensitivity job: the search ends FAILED
   // naming it, and its job is cancelled (the worker stops training).
   const CapturedRun limited = service.Qatctl(
-      {"search", service.WriteFile("job5.json", kJob), "--timeout", "1s", "-o", service.work_dir() + "/limited"},
+      {"search", service.WriteFile("job5.json", kJob), "--time-limit", "1s", "-o", service.work_dir() + "/limited"},
       std::chrono::seconds(120));
   EXPECT_EQ(limited.exit_status, 1) << limited.err;
   EXPECT_NE(limited.err.find("qatctl: error: search timed out after 1 s in step sensitivity"), std::string::npos)

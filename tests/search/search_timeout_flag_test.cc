@@ -1,4 +1,4 @@
-// qatctl search --timeout DURATION: the durations it takes and the ones it
+// qatctl search --time-limit DURATION: the durations it takes and the ones it
 // refuses, naming the text.
 #include <gtest/gtest.h>
 
@@ -22,7 +22,7 @@ TEST(ParseSearchTimeout, AnythingElseIsRefusedNamingTheText) {
     StatusOr<int64_t> seconds = ParseSearchTimeout(text);
     ASSERT_FALSE(seconds.ok()) << text;
     EXPECT_EQ(seconds.status().code(), StatusCode::kInvalidArgument) << text;
-    EXPECT_NE(seconds.status().message().find("--timeout: '" + text + "' is not a duration"), std::string::npos)
+    EXPECT_NE(seconds.status().message().find("--time-limit: '" + text + "' is not a duration"), std::string::npos)
         << seconds.status().message();
   }
 }
