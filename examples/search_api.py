@@ -53,6 +53,10 @@ def parse_args():
     parser.add_argument("--max-ram", type=int, help="RAM budget in bytes (activation arena)")
     parser.add_argument("--max-latency", type=float, help="latency budget in milliseconds")
     parser.add_argument("--candidates", type=int, default=8, help="configurations QAT-trained and measured")
+    parser.add_argument("--rank-by", choices=["hawq", "ptq"],
+                        help="what the optimiser ranks by (default: the server's, hawq)")
+    parser.add_argument("--time-limit", type=int, metavar="SECONDS",
+                        help="the search's time limit on the server (default: none)")
     parser.add_argument("--wait", type=float, default=24 * 3600,
                         help="seconds to follow the search (it goes on on the server after)")
     parser.add_argument("--json-out", help="write the search's result document (result_json) here")
@@ -73,8 +77,13 @@ def submit_request(args):
         budgets.max_ram_bytes = args.max_ram
     if args.max_latency is not None:
         budgets.max_latency_ms = args.max_latency
-    return experiment_pb2.SubmitSearchRequest(spec=spec, board_kind=args.board, budgets=budgets,
-                                              candidates=args.candidates)
+    request = experiment_pb2.SubmitSearchRequest(spec=spec, board_kind=args.board, budgets=budgets,
+                                                 candidates=args.candidates)
+    if args.rank_by is not None:
+        request.rank_by = resources_pb2.Search.RankBy.Value("RANK_BY_" + args.rank_by.upper())
+    if args.time_limit is not None:
+        request.timeout_seconds = args.time_limit
+    return request
 
 
 def rpc_error(what, error):
@@ -109,9 +118,9 @@ def bits_text(bits):
 
 def print_result(result):
     """One line per verified configuration: the uniform ones and the candidates."""
-    print("search %s: %d weighted layers on %s (%s%s)" % (
+    print("search %s: %d weighted layers on %s (%s%s); ranked by %s" % (
         result["search"], result["weightedLayers"], result["board"], result.get("timingModel", ""),
-        ", emulated" if result.get("emulated") else ""))
+        ", emulated" if result.get("emulated") else "", result.get("rankBy", "ptq")))
     print("%-10s %-24s %10s %10s %10s %8s %9s %11s %s" % ("CONFIG", "WIDTHS", "FLASH", "PRED MS", "MEAS MS",
                                                           "LAT ERR", "QAT ACC", "BIT-EXACT", "FRONT"))
     for v in result["verified"]:

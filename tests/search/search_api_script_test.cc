@@ -51,6 +51,13 @@ TEST(SearchApiScript, ARefusedSearchPrintsTheServersErrorAndExitsNonZero) {
             std::string::npos)
       << no_board.err;
 
+  // A negative time limit reaches the server as timeout_seconds and is refused.
+  const CapturedRun negative = RunScript(service, {"--time-limit", "-5", job});
+  EXPECT_EQ(negative.exit_status, 2) << negative.out << negative.err;
+  EXPECT_NE(negative.err.find("search_api: error: SubmitSearch: INVALID_ARGUMENT: timeout_seconds: -5 is outside 0.."),
+            std::string::npos)
+      << negative.err;
+
   // A job file that is not a JobSpec: refused before anything is sent.
   const CapturedRun bad_file = RunScript(service, {service.WriteFile("bad.json", R"({"modle": {}})")});
   EXPECT_EQ(bad_file.exit_status, 2) << bad_file.out << bad_file.err;

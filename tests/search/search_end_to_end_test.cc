@@ -98,6 +98,7 @@ void ExpectTheScriptPrintsTheVerifiedConfigurations(const RunningService& servic
                                std::chrono::seconds(120), {{"PYTHONPATH", PythonStubsDir()}, {"QATLAB_TOKEN", ""}});
   ASSERT_EQ(run.exit_status, 0) << run.out << run.err;
   EXPECT_EQ(nlohmann::json::parse(ReadFile(written)), result);
+  EXPECT_NE(run.out.find("; ranked by " + result["rankBy"].get<std::string>() + "\n"), std::string::npos) << run.out;
   std::map<std::string, std::vector<std::string>> printed;  // config -> its line's fields
   std::istringstream lines(run.out);
   for (std::string line; std::getline(lines, line);) {
