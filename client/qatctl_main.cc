@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   measure->add_flag("--watch", measure_watch, "follow the measurements until each has ended");
   std::string measurement_id;
   auto* cancel_measurement =
-      app.add_subcommand("cancel-measurement", "cancel a QUEUED or RUNNING measurement (it ends FAILED: cancelled)");
+      app.add_subcommand("cancel-measurement", "cancel a QUEUED or RUNNING measurement (it ends CANCELLED)");
   cancel_measurement->add_option("id", measurement_id, "measurement id (see qatctl measure / show)")->required();
 
   // datasets

@@ -26,7 +26,9 @@ bool IsFinalJobState(v1::JobState state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
 }
 
-bool IsFinalMeasurementState(const std::string& state) { return state == "SUCCEEDED" || state == "FAILED"; }
+bool IsFinalMeasurementState(const std::string& state) {
+  return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED";
+}
 
 // One configuration that is QAT-trained and measured: a search candidate or
 // a uniform configuration beside them.

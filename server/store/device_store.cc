@@ -26,6 +26,7 @@ constexpr const char* kQueued = "QUEUED";
 constexpr const char* kRunning = "RUNNING";
 constexpr const char* kSucceeded = "SUCCEEDED";
 constexpr const char* kFailed = "FAILED";
+constexpr const char* kCancelled = "CANCELLED";
 
 // Reads a row selected with kDeviceColumns; state is filled by the caller.
 v1::Device DeviceFromRow(const Statement& row) {
@@ -81,7 +82,10 @@ LeaseSchema MeasurementLeaseSchema() {
   schema.running = fmt::format("'{}'", kRunning);
   schema.succeeded = fmt::format("'{}'", kSucceeded);
   schema.failed = fmt::format("'{}'", kFailed);
-  return schema;  // measurements are never cancelled
+  // A cancel ends a measurement at once; its agent learns it at its next
+  // heartbeat (lease lost), so there is no cancel_requested column.
+  schema.cancelled = fmt::format("'{}'", kCancelled);
+  return schema;
 }
 
 // The lease of measurement `m`, read with it from `row` (kMeasurementColumns).
@@ -440,13 +444,13 @@ StatusOr<v1::Measurement> DeviceStore::Cancel(const std::string& measurement_id)
   if (!m.has_value()) return NoSuchMeasurement(measurement_id);
   const int64_t now = clock_.NowUnixMs();
   if (m->state() == kRunning) {
-    QATLAB_RETURN_IF_ERROR(
-        leases_.Finish(*db_, seq, LeaseEnd::kFailed, fmt::format("cancelled while it ran on {}", m->device_id()), now));
+    QATLAB_RETURN_IF_ERROR(leases_.Finish(*db_, seq, LeaseEnd::kCancelled,
+                                          fmt::format("cancelled while it ran on {}", m->device_id()), now));
   } else if (m->state() == kQueued) {
     Statement cancel = db_->Prepare(
         fmt::format("UPDATE measurements SET state = '{}', error = 'cancelled before it ran', finished_unix_ms = ?2 "
                     "WHERE seq = ?1",
-                    kFailed));
+                    kCancelled));
     cancel.Bind(1, seq).Bind(2, now);
     QATLAB_RETURN_IF_ERROR(cancel.Run());
   } else {

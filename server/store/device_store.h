@@ -14,6 +14,9 @@
 //                           QUEUED with the attempt not counted when retryable
 //   ExpireLeases            RUNNING past deadline -> QUEUED, or FAILED once
 //                           attempt reached max_attempts
+//   Cancel                  QUEUED or RUNNING -> CANCELLED at once (a RUNNING
+//                           one's lease ends: its agent's next heartbeat
+//                           reports the lease lost, its result is refused)
 // A stale lease id (the measurement was requeued or finished since) is
 // refused with FailedPrecondition and changes nothing: a measurement finishes
 // exactly once. A lease presented with another token than the one that took
@@ -123,9 +126,10 @@ class DeviceStore {
   // variant results and artifacts written.
   Status QueueMeasureOn(Transaction& transaction, int64_t job_seq, const v1::Job& job);
   StatusOr<v1::Measurement> GetMeasurement(const std::string& measurement_id);
-  // QUEUED or RUNNING -> FAILED with the error "cancelled ..." (the
-  // measurements table has no CANCELLED state); a running lease is ended, so
-  // its agent's next heartbeat reports it lost and its result is refused.
+  // QUEUED or RUNNING -> CANCELLED with the error "cancelled before it ran"
+  // or "cancelled while it ran on <device id>" (migration 0010 reads these
+  // texts); a running lease is ended, so its agent's next heartbeat reports
+  // it lost and its result is refused.
   // NotFound for an unknown id, FailedPrecondition once it has finished.
   StatusOr<v1::Measurement> Cancel(const std::string& measurement_id);
   // A job's measurements in queue order (NotFound for an unknown job).

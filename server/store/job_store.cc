@@ -86,6 +86,7 @@ LeaseSchema JobLeaseSchema() {
   schema.succeeded = std::to_string(v1::SUCCEEDED);
   schema.failed = std::to_string(v1::FAILED);
   schema.cancelled = std::to_string(v1::CANCELLED);
+  schema.cancel_requested_column = true;
   return schema;
 }
 

@@ -24,11 +24,11 @@ LeaseTable::LeaseTable(LeaseSchema schema, int64_t lease_ms, RandomTokens& token
       // running rows serves both the filter and the order.
       due_sql_(fmt::format("SELECT seq, id, {}, attempt, max_attempts, {} FROM {} WHERE state = {} AND "
                            "lease_deadline_unix_ms < ?1 ORDER BY lease_deadline_unix_ms LIMIT 500",
-                           schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested", schema_.table,
-                           schema_.running)),
+                           schema_.holder_column, schema_.cancel_requested_column ? "cancel_requested" : "0",
+                           schema_.table, schema_.running)),
       held_sql_(fmt::format("SELECT seq, id, {}, attempt, max_attempts, {} FROM {} WHERE state = {} AND {} = ?1",
-                            schema_.holder_column, schema_.cancelled.empty() ? "0" : "cancel_requested", schema_.table,
-                            schema_.running, schema_.holder_column)) {}
+                            schema_.holder_column, schema_.cancel_requested_column ? "cancel_requested" : "0",
+                            schema_.table, schema_.running, schema_.holder_column)) {}
 
 namespace {
 

@@ -34,9 +34,10 @@
 //
 // A leased table has the columns seq (INTEGER PRIMARY KEY), id, state,
 // attempt, max_attempts, <holder column>, lease_id, lease_binding,
-// lease_deadline_unix_ms, error, started_unix_ms and finished_unix_ms (and cancel_requested when its
-// rows can be cancelled); LeaseSchema names the table, the holder column and
-// how the state column spells each state.
+// lease_deadline_unix_ms, error, started_unix_ms and finished_unix_ms (and
+// cancel_requested when a cancel of a running row waits for its holder);
+// LeaseSchema names the table, the holder column and how the state column
+// spells each state.
 #pragma once
 
 #include <cstdint>
@@ -72,8 +73,14 @@ struct LeaseSchema {
   std::string running;
   std::string succeeded;
   std::string failed;
-  // Empty: rows are never cancelled (and the table has no cancel_requested).
+  // Empty: rows are never cancelled.
   std::string cancelled;
+  // Whether the table has a cancel_requested column: a cancel of a RUNNING
+  // row is only requested, and the holder ends the row when a heartbeat tells
+  // it (jobs), or the expiry rules above do once its lease expires. Without
+  // it a cancel ends the row at once (Finish with kCancelled; measurements).
+  // REQUIRES: `cancelled` not empty when true.
+  bool cancel_requested_column = false;
 };
 
 // A lease as a caller presents it.

@@ -397,6 +397,39 @@ TEST_F(DeviceStoreTest, ExpiredLeaseRequeuesWithTheNextAttemptThenFailsAtTheLimi
   EXPECT_NE(failed->error().find("attempt 2 of 2"), std::string::npos) << failed->error();
 }
 
+// A cancel ends the measurement at once: its lease does not expire into a
+// requeue or a failure afterwards, its agent can neither fail nor complete
+// it, and no device leases it again, before or after a reopen.
+TEST_F(DeviceStoreTest, ACancelledMeasurementStaysCancelledPastItsLeaseAndAReopen) {
+  const std::string device = Register("bench-1");
+  const std::string job = FinishedJob({"ptq_w8a8", "qat_w8a8"});
+  ASSERT_TRUE(devices_->Queue({job, "", "", ""}).ok());
+  MeasurementLease running = Lease(device);
+  const std::string running_id = running.measurement.id();
+  StatusOr<std::vector<v1::Measurement>> both = devices_->ListMeasurements(job);
+  ASSERT_TRUE(both.ok() && both->size() == 2u);
+  const std::string queued_id = (*both)[0].id() == running_id ? (*both)[1].id() : (*both)[0].id();
+
+  ASSERT_EQ(devices_->Cancel(queued_id)->state(), "CANCELLED");
+  ASSERT_EQ(devices_->Cancel(running_id)->state(), "CANCELLED");
+  clock_.Advance(2 * kLeaseMs);
+  EXPECT_EQ(*devices_->ExpireLeases(), 0);
+  EXPECT_TRUE(devices_->Heartbeat(running_id, {running.lease_id, ""})->lease_lost);
+  EXPECT_EQ(devices_->Fail(running_id, {running.lease_id, ""}, "board lost", true).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(devices_->Complete(running_id, {running.lease_id, ""}, Result(1000)).code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(NothingToLease(device));
+
+  ASSERT_NO_FATAL_FAILURE(OpenDevices());
+  StatusOr<std::vector<v1::Measurement>> reopened = devices_->ListMeasurements(job);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  for (const v1::Measurement& m : *reopened) EXPECT_EQ(m.state(), "CANCELLED") << m.id();
+  EXPECT_EQ(devices_->GetMeasurement(running_id)->device_id(), device);
+  EXPECT_TRUE(NothingToLease(device));
+  EXPECT_EQ(devices_->Cancel(running_id).status().code(), StatusCode::kFailedPrecondition);
+}
+
 TEST_F(DeviceStoreTest, CompleteStoresTheResultExactlyOnce) {
   const std::string device = Register("bench-1");
   const std::string job = FinishedJob({"qat_w8a8"});

@@ -1,7 +1,7 @@
 // The measurement RPCs as a user and an agent reach them through the server:
 // a measurement for a board kind no agent has registered is refused at once
 // (it would wait in the queue forever), and a queued or running measurement
-// can be cancelled.
+// can be cancelled: it ends CANCELLED, and stays so across a restart.
 #include <grpcpp/client_context.h>
 
 #include <string>
@@ -51,6 +51,33 @@ class MeasurementApiTest : public ServerFixture {
     return experiments_->CancelMeasurement(Context().get(), request, response);
   }
 
+  // The measurement as GetResults reports it with its job's results.
+  v1::Measurement Reported(const std::string& measurement_id) {
+    v1::GetResultsRequest request;
+    request.set_id(job_id_);
+    v1::GetResultsResponse results;
+    grpc::Status status = experiments_->GetResults(Context().get(), request, &results);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    for (const v1::Measurement& m : results.measurements()) {
+      if (m.id() == measurement_id) return m;
+    }
+    ADD_FAILURE() << "GetResults of " << job_id_ << " has no measurement " << measurement_id;
+    return v1::Measurement();
+  }
+
+  // A new server on the same data directory.
+  void RestartServer() {
+    server_->Shutdown(std::chrono::milliseconds(500));
+    server_.reset();
+    StartServer();
+  }
+
+  grpc::Status Lease(const std::string& device_id, v1::LeaseMeasurementResponse* leased) {
+    v1::LeaseMeasurementRequest lease;
+    lease.set_device_id(device_id);
+    return workers_->LeaseMeasurement(Context().get(), lease, leased);
+  }
+
   std::string job_id_;
 };
 
@@ -92,16 +119,25 @@ TEST_F(MeasurementApiTest, QueuedMeasurementIsCancelledAndNeverLeased) {
   grpc::Status status = Cancel(id, &cancelled);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(cancelled.id(), id);
-  EXPECT_EQ(cancelled.state(), "FAILED");
+  EXPECT_EQ(cancelled.state(), "CANCELLED");
   EXPECT_EQ(cancelled.error(), "cancelled before it ran");
+  EXPECT_EQ(Reported(id).state(), "CANCELLED");
 
-  v1::LeaseMeasurementRequest lease;
-  lease.set_device_id(device);
   v1::LeaseMeasurementResponse leased;
-  ASSERT_TRUE(workers_->LeaseMeasurement(Context().get(), lease, &leased).ok());
+  ASSERT_TRUE(Lease(device, &leased).ok());
   EXPECT_FALSE(leased.has_measurement()) << leased.measurement().id();
 
-  EXPECT_EQ(Cancel(id, &cancelled).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // The state is stored: a new server reports it and leases nothing either.
+  ASSERT_NO_FATAL_FAILURE(RestartServer());
+  const v1::Measurement after_restart = Reported(id);
+  EXPECT_EQ(after_restart.state(), "CANCELLED");
+  EXPECT_EQ(after_restart.error(), "cancelled before it ran");
+  ASSERT_TRUE(Lease(device, &leased).ok());
+  EXPECT_FALSE(leased.has_measurement()) << leased.measurement().id();
+
+  grpc::Status again = Cancel(id, &cancelled);
+  EXPECT_EQ(again.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(again.error_message().find("is CANCELLED"), std::string::npos) << again.error_message();
   EXPECT_EQ(Cancel("m-nosuchthing", &cancelled).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Cancel("", &cancelled).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
@@ -110,17 +146,16 @@ TEST_F(MeasurementApiTest, RunningMeasurementIsCancelledAndItsAgentHearsOfIt) {
   const std::string device = RegisterBoard("bench-1", "mps2-an386");
   v1::MeasureResponse queued;
   ASSERT_TRUE(Measure("mps2-an386", &queued).ok());
-  v1::LeaseMeasurementRequest lease;
-  lease.set_device_id(device);
   v1::LeaseMeasurementResponse leased;
-  ASSERT_TRUE(workers_->LeaseMeasurement(Context().get(), lease, &leased).ok());
+  ASSERT_TRUE(Lease(device, &leased).ok());
   ASSERT_TRUE(leased.has_measurement());
   const std::string id = leased.measurement().id();
 
   v1::Measurement cancelled;
   ASSERT_TRUE(Cancel(id, &cancelled).ok());
-  EXPECT_EQ(cancelled.state(), "FAILED");
-  EXPECT_NE(cancelled.error().find("cancelled while it ran on " + device), std::string::npos) << cancelled.error();
+  EXPECT_EQ(cancelled.state(), "CANCELLED");
+  EXPECT_EQ(cancelled.error(), "cancelled while it ran on " + device);
+  EXPECT_EQ(cancelled.device_id(), device);  // the record of where it ran
 
   // The agent's next heartbeat says the lease is gone; its result is refused.
   v1::HeartbeatMeasurementRequest beat;
@@ -136,6 +171,20 @@ TEST_F(MeasurementApiTest, RunningMeasurementIsCancelledAndItsAgentHearsOfIt) {
   v1::CompleteJobResponse ignored;
   EXPECT_EQ(workers_->CompleteMeasurement(Context().get(), complete, &ignored).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Reported(id).state(), "CANCELLED");
+
+  // A new server on the same data: still CANCELLED, the lease still lost,
+  // the late result still refused, and nothing to lease.
+  ASSERT_NO_FATAL_FAILURE(RestartServer());
+  EXPECT_EQ(Reported(id).state(), "CANCELLED");
+  heard.Clear();
+  ASSERT_TRUE(workers_->HeartbeatMeasurement(Context().get(), beat, &heard).ok());
+  EXPECT_TRUE(heard.lease_lost()) << heard.DebugString();
+  EXPECT_EQ(workers_->CompleteMeasurement(Context().get(), complete, &ignored).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Reported(id).state(), "CANCELLED");
+  ASSERT_TRUE(Lease(device, &leased).ok());
+  EXPECT_FALSE(leased.has_measurement()) << leased.measurement().id();
 }
 
 TEST_F(MeasurementApiTest, SubmittingMeasureOnAnUnregisteredKindWarnsNamingTheRegisteredOnes) {
