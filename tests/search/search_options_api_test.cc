@@ -29,36 +29,11 @@ class SearchOptionsApiTest : public ServerFixture {
  protected:
   void SetUp() override {
     ServerFixture::SetUp();
-    StartServerOnTheClock();
-    RegisterBoard();
+    StartServer(&clock_);
+    RegisterBoard("board-1", "mps2-an386");
   }
 
-  // ServerFixture::StartServer with the test's clock.
-  void StartServerOnTheClock() {
-    auto server = QatlabServer::Start(options_, &clock_);
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(*server);
-    channel_ = NewChannel();
-    experiments_ = v1::ExperimentService::NewStub(channel_);
-    workers_ = v1::WorkerService::NewStub(channel_);
-  }
-
-  void RegisterBoard() {
-    v1::RegisterDeviceResponse response;
-    grpc::Status status =
-        workers_->RegisterDevice(Context().get(), testing::EmulatedBoard("board-1", "mps2-an386"), &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
-
-  static v1::SubmitSearchRequest Request() {
-    v1::SubmitSearchRequest request;
-    request.mutable_spec()->set_experiment("search options");
-    request.mutable_spec()->mutable_model()->set_preset("cnn");
-    request.mutable_spec()->mutable_training()->set_epochs(1);
-    request.set_board_kind("mps2-an386");
-    request.set_candidates(2);
-    return request;
-  }
+  static v1::SubmitSearchRequest Request() { return SmallSearchRequest("search options", 2); }
 
   grpc::Status Submit(const v1::SubmitSearchRequest& request, v1::Search* search) {
     return experiments_->SubmitSearch(Context().get(), request, search);
@@ -291,7 +266,7 @@ TEST_F(SearchOptionsApiTest, ADeadlineThatPassedWhileTheServerWasDownEndsTheResu
   EXPECT_EQ(search.deadline_unix_ms(), search.created_unix_ms() + 30'000);
 
   clock_.Advance(31'000);
-  StartServerOnTheClock();  // the same data directory
+  StartServer(&clock_);  // the same data directory
   const v1::Search ended = Finished(search.id());
 
   EXPECT_EQ(ended.state(), v1::FAILED);

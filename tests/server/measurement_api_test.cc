@@ -30,14 +30,6 @@ class MeasurementApiTest : public ServerFixture {
     return SucceededJobWithQatModel(SmallSpec("measurement-api"), model, model.size());
   }
 
-  std::string RegisterBoard(const std::string& name, const std::string& kind) {
-    v1::RegisterDeviceResponse response;
-    grpc::Status status =
-        workers_->RegisterDevice(Context().get(), server::testing::EmulatedBoard(name, kind), &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.device().id();
-  }
-
   grpc::Status Measure(const std::string& board_kind, v1::MeasureResponse* response) {
     v1::MeasureRequest request;
     request.set_job_id(job_id_);

@@ -33,21 +33,7 @@ class SearchApiTest : public ServerFixture {
   // Changes options_ before the server starts.
   virtual void ChooseOptions() {}
 
-  void RegisterBoard(const std::string& kind) {
-    v1::RegisterDeviceResponse response;
-    grpc::Status status = workers_->RegisterDevice(Context().get(), testing::EmulatedBoard("board-1", kind), &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-  }
-
-  static v1::SubmitSearchRequest GoodRequest() {
-    v1::SubmitSearchRequest request;
-    request.mutable_spec()->set_experiment("search api");
-    request.mutable_spec()->mutable_model()->set_preset("cnn");
-    request.mutable_spec()->mutable_training()->set_epochs(1);
-    request.set_board_kind("mps2-an386");
-    request.set_candidates(3);
-    return request;
-  }
+  static v1::SubmitSearchRequest GoodRequest() { return SmallSearchRequest("search api", 3); }
 
   // GoodRequest's search of the uploaded ONNX model "tiny" (UploadTinyModel).
   static v1::SubmitSearchRequest TinyOnnxRequest() {
@@ -154,7 +140,7 @@ class SearchApiTest : public ServerFixture {
 };
 
 TEST_F(SearchApiTest, BadRequestsAreRefusedNamingTheFieldAndStoreNothing) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   v1::SubmitSearchRequest request = GoodRequest();
   request.clear_spec();
   ExpectRefused(request, grpc::StatusCode::INVALID_ARGUMENT, "spec: missing");
@@ -204,7 +190,7 @@ int64_t BytesNamedIn(const std::string& message) {
 }
 
 TEST_F(SearchApiTest, AFlashBudgetBelowTheTwoBitModelIsRefusedAtSubmissionNamingTheSmallestFlash) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   v1::SubmitSearchRequest request = GoodRequest();
   request.mutable_budgets()->set_max_flash_bytes(1000);
 
@@ -228,7 +214,7 @@ TEST_F(SearchApiTest, AFlashBudgetBelowTheTwoBitModelIsRefusedAtSubmissionNaming
 }
 
 TEST_F(SearchApiTest, ARamBudgetBelowTheActivationArenaIsRefusedAtSubmission) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   const search::SmallestFootprint smallest = GoodRequestsSmallestFootprint();
   ASSERT_GT(smallest.ram_bytes, 1);
   v1::SubmitSearchRequest request = GoodRequest();
@@ -244,7 +230,7 @@ TEST_F(SearchApiTest, ARamBudgetBelowTheActivationArenaIsRefusedAtSubmission) {
 }
 
 TEST_F(SearchApiTest, AnUploadedOnnxModelsBudgetsAreCheckedOnItsOwnInputShape) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   ASSERT_NO_FATAL_FAILURE(UploadTinyModel());
   v1::SubmitSearchRequest request = TinyOnnxRequest();
   request.mutable_budgets()->set_max_flash_bytes(100);
@@ -257,7 +243,7 @@ TEST_F(SearchApiTest, AnUploadedOnnxModelsBudgetsAreCheckedOnItsOwnInputShape) {
 }
 
 TEST_F(SearchApiTest, BudgetsOfADataSetWhoseShapeOnlyTheWorkerKnowsAreCheckedAfterTheProbes) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   v1::SubmitSearchRequest request = GoodRequest();
   v1::DataSpec* data = request.mutable_spec()->mutable_data();
   data->set_source("npy");
@@ -285,7 +271,7 @@ TEST_F(SearchApiTest, UnknownIdsAreNotFound) {
 }
 
 TEST_F(SearchApiTest, TheServerCountsTheLayersOfAnUploadedOnnxModel) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   ASSERT_NO_FATAL_FAILURE(UploadTinyModel());
 
   v1::SubmitSearchRequest request = TinyOnnxRequest();
@@ -297,7 +283,7 @@ TEST_F(SearchApiTest, TheServerCountsTheLayersOfAnUploadedOnnxModel) {
 }
 
 TEST_F(SearchApiTest, CancelSearchCancelsItsJobsAndStaysCancelled) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   const v1::Search search = StartedSearch();
   ASSERT_EQ(search.job_ids_size(), 1);
   EXPECT_EQ(search.state(), v1::RUNNING);
@@ -324,7 +310,7 @@ TEST_F(SearchApiTest, CancelSearchCancelsItsJobsAndStaysCancelled) {
 }
 
 TEST_F(SearchApiTest, TheSameKeyGivesTheSameSearchAndAnotherRequestWithItIsRefused) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   const v1::Search first = StartedSearch("key-1");
   v1::SubmitSearchRequest request = GoodRequest();
   request.set_idempotency_key("key-1");
@@ -339,7 +325,7 @@ TEST_F(SearchApiTest, TheSameKeyGivesTheSameSearchAndAnotherRequestWithItIsRefus
 }
 
 TEST_F(SearchApiTest, ListSearchesPagesNewestFirstWithoutResults) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) {
     v1::Search search;
@@ -371,7 +357,7 @@ TEST_F(SearchApiTest, ListSearchesPagesNewestFirstWithoutResults) {
 }
 
 TEST_F(SearchApiTest, ARestartedServerResumesTheSearchWithTheSameJob) {
-  RegisterBoard("mps2-an386");
+  RegisterBoard("board-1", "mps2-an386");
   const v1::Search before = StartedSearch();
   server_->Shutdown(std::chrono::milliseconds(500));
   server_.reset();

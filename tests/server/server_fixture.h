@@ -29,13 +29,22 @@ class ServerFixture : public ::testing::Test {
     options_.limits.max_lease_wait_ms = 10000;
   }
 
-  void StartServer() {
-    auto server = QatlabServer::Start(options_);
+  // `clock`: the server's (default: the real one).
+  void StartServer(const Clock* clock = nullptr) {
+    auto server = QatlabServer::Start(options_, clock);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(*server);
     channel_ = NewChannel();
     experiments_ = v1::ExperimentService::NewStub(channel_);
     workers_ = v1::WorkerService::NewStub(channel_);
+  }
+
+  // Registers an emulated board (EmulatedBoard) as an agent would; returns its device id.
+  std::string RegisterBoard(const std::string& name, const std::string& kind) {
+    v1::RegisterDeviceResponse response;
+    grpc::Status status = workers_->RegisterDevice(Context().get(), EmulatedBoard(name, kind), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.device().id();
   }
 
   void TearDown() override {

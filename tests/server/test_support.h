@@ -33,6 +33,17 @@ inline v1::RegisterDeviceRequest EmulatedBoard(const std::string& name, const st
   return request;
 }
 
+// A valid small search: the cnn preset, 1 float epoch, on an mps2-an386 board.
+inline v1::SubmitSearchRequest SmallSearchRequest(const std::string& experiment, int candidates) {
+  v1::SubmitSearchRequest request;
+  request.mutable_spec()->set_experiment(experiment);
+  request.mutable_spec()->mutable_model()->set_preset("cnn");
+  request.mutable_spec()->mutable_training()->set_epochs(1);
+  request.set_board_kind("mps2-an386");
+  request.set_candidates(candidates);
+  return request;
+}
+
 // A valid small job: the cnn preset, one w8a8 config.
 inline v1::JobSpec SmallSpec(const std::string& experiment = "test", int priority = 0) {
   v1::JobSpec spec;
