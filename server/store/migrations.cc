@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <chrono>
-#include <regex>
+#include <string_view>
 
 namespace qatlab::server {
 
@@ -19,10 +20,24 @@ constexpr const char* kCreateMeta =
     " compatible_version INTEGER NOT NULL,"
     " updated_unix_ms INTEGER NOT NULL)";
 
+// The N of the first "-- compatible_version: N" comment (whitespace allowed
+// around the name), else the migration's own version. A scan, not
+// std::regex: GCC 12 warns (maybe-uninitialized) inside <regex> under ASan.
 int DeclaredCompatibleVersion(const Migration& migration) {
-  static const std::regex kDeclaration(R"(--\s*compatible_version:\s*(\d+))");
-  std::smatch match;
-  if (std::regex_search(migration.sql, match, kDeclaration)) return std::stoi(match[1].str());
+  constexpr std::string_view kName = "compatible_version:";
+  const std::string& sql = migration.sql;
+  const auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  for (size_t at = sql.find(kName); at != std::string::npos; at = sql.find(kName, at + 1)) {
+    size_t before = at;
+    while (before > 0 && space(sql[before - 1])) --before;
+    if (before < 2 || sql.compare(before - 2, 2, "--") != 0) continue;
+    size_t number = at + kName.size();
+    while (number < sql.size() && space(sql[number])) ++number;
+    size_t end = number;
+    while (end < sql.size() && end - number < 9 && digit(sql[end])) ++end;
+    if (end > number) return std::stoi(sql.substr(number, end - number));
+  }
   return migration.version;
 }
 
