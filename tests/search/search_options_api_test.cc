@@ -39,24 +39,6 @@ class SearchOptionsApiTest : public ServerFixture {
     return experiments_->SubmitSearch(Context().get(), request, search);
   }
 
-  v1::Search Get(const std::string& id) {
-    v1::GetSearchRequest request;
-    request.set_id(id);
-    v1::Search search;
-    grpc::Status status = experiments_->GetSearch(Context().get(), request, &search);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return search;
-  }
-
-  v1::Job GetJob(const std::string& id) {
-    v1::GetJobRequest request;
-    request.set_id(id);
-    v1::Job job;
-    grpc::Status status = experiments_->GetJob(Context().get(), request, &job);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return job;
-  }
-
   // Submits `request` and waits for its sensitivity job.
   v1::Search Started(const v1::SubmitSearchRequest& request) {
     v1::Search submitted;
@@ -65,7 +47,7 @@ class SearchOptionsApiTest : public ServerFixture {
     v1::Search search;
     EXPECT_TRUE(WaitUntil(
         [&] {
-          search = Get(submitted.id());
+          search = GetSearch(submitted.id());
           return !search.sensitivity_job_id().empty() && search.step() == "sensitivity";
         },
         std::chrono::seconds(30), "the search submitting its sensitivity job"));
@@ -77,7 +59,7 @@ class SearchOptionsApiTest : public ServerFixture {
     v1::Search search;
     EXPECT_TRUE(WaitUntil(
         [&] {
-          search = Get(id);
+          search = GetSearch(id);
           return search.state() != v1::QUEUED && search.state() != v1::RUNNING;
         },
         std::chrono::seconds(30), "the search ending"));
@@ -135,7 +117,7 @@ TEST_F(SearchOptionsApiTest, TheRankingIsStoredAsResolvedHawqByDefault) {
   EXPECT_EQ(by_ptq.timeout_seconds(), 90);
   // Absolute, from the server's clock at creation.
   EXPECT_EQ(by_ptq.deadline_unix_ms(), by_ptq.created_unix_ms() + 90'000);
-  EXPECT_EQ(Get(by_ptq.id()).rank_by(), v1::Search::RANK_BY_PTQ);
+  EXPECT_EQ(GetSearch(by_ptq.id()).rank_by(), v1::Search::RANK_BY_PTQ);
 }
 
 TEST_F(SearchOptionsApiTest, BadRankingsAndTimeLimitsAreRefusedNamingTheField) {
@@ -184,7 +166,7 @@ TEST_F(SearchOptionsApiTest, ASearchPastItsTimeLimitCancelsItsJobAndFailsNamingT
 
   clock_.Advance(4'999);
   // Not yet: the search is still waiting for its job a moment later.
-  EXPECT_FALSE(WaitUntil([&] { return Get(search.id()).state() != v1::RUNNING; }, std::chrono::milliseconds(1500),
+  EXPECT_FALSE(WaitUntil([&] { return GetSearch(search.id()).state() != v1::RUNNING; }, std::chrono::milliseconds(1500),
                          "the search staying within its limit"));
   clock_.Advance(1);
   const v1::Search ended = Finished(search.id());
@@ -212,7 +194,7 @@ TEST_F(SearchOptionsApiTest, ASearchTimedOutWhileMeasuringItsProbesHasItsMeasure
       [&] {
         results.Clear();
         return experiments_->GetResults(Context().get(), results_request, &results).ok() &&
-               results.measurements_size() == 4 && Get(search.id()).step() == "probes";
+               results.measurements_size() == 4 && GetSearch(search.id()).step() == "probes";
       },
       std::chrono::seconds(30), "the search queueing its probes' measurements"))
       << results.DebugString();

@@ -57,15 +57,6 @@ class SearchApiTest : public ServerFixture {
     return response.searches_size();
   }
 
-  v1::Search Get(const std::string& id) {
-    v1::GetSearchRequest request;
-    request.set_id(id);
-    v1::Search search;
-    grpc::Status status = experiments_->GetSearch(Context().get(), request, &search);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return search;
-  }
-
   // Uploads TinyOnnxLinearModel() (28x28x1, one Gemm to 10 outputs) as
   // model "tiny".
   void UploadTinyModel() {
@@ -129,7 +120,7 @@ class SearchApiTest : public ServerFixture {
     v1::Search search;
     EXPECT_TRUE(WaitUntil(
         [&] {
-          search = Get(submitted.id());
+          search = GetSearch(submitted.id());
           // The job id is stored as the job is created, the step with the
           // progress line that follows it: wait for both.
           return search.job_ids_size() == 1 && !search.sensitivity_job_id().empty() && !search.step().empty();
@@ -303,7 +294,7 @@ TEST_F(SearchApiTest, CancelSearchCancelsItsJobsAndStaysCancelled) {
   // The server's thread stops; the search is not rewritten as FAILED.
   EXPECT_TRUE(WaitUntil([&] { return server_->searches().Get(search.id())->state() == v1::CANCELLED; },
                         std::chrono::seconds(5), "the search staying cancelled"));
-  EXPECT_EQ(Get(search.id()).state(), v1::CANCELLED);
+  EXPECT_EQ(GetSearch(search.id()).state(), v1::CANCELLED);
   // A second cancel: it has finished.
   EXPECT_EQ(experiments_->CancelSearch(Context().get(), cancel, &cancelled).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
@@ -365,9 +356,9 @@ TEST_F(SearchApiTest, ARestartedServerResumesTheSearchWithTheSameJob) {
 
   // The resumed orchestrator submits its sensitivity job again under the same
   // key: the job the first run created comes back, no second one is made.
-  ASSERT_TRUE(WaitUntil([&] { return Get(before.id()).log_size() > before.log_size(); }, std::chrono::seconds(30),
+  ASSERT_TRUE(WaitUntil([&] { return GetSearch(before.id()).log_size() > before.log_size(); }, std::chrono::seconds(30),
                         "the resumed search reaching its sensitivity step again"));
-  const v1::Search after = Get(before.id());
+  const v1::Search after = GetSearch(before.id());
   EXPECT_EQ(after.state(), v1::RUNNING);
   EXPECT_EQ(after.sensitivity_job_id(), before.sensitivity_job_id());
   ASSERT_EQ(after.job_ids_size(), 1);

@@ -47,6 +47,24 @@ class ServerFixture : public ::testing::Test {
     return response.device().id();
   }
 
+  v1::Search GetSearch(const std::string& id) {
+    v1::GetSearchRequest request;
+    request.set_id(id);
+    v1::Search search;
+    grpc::Status status = experiments_->GetSearch(Context().get(), request, &search);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return search;
+  }
+
+  v1::Job GetJob(const std::string& id) {
+    v1::GetJobRequest request;
+    request.set_id(id);
+    v1::Job job;
+    grpc::Status status = experiments_->GetJob(Context().get(), request, &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return job;
+  }
+
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::milliseconds(500));
   }
