@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -385,19 +386,11 @@ StatusOr<int64_t> ParseSearchTimeout(const std::string& text) {
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   if (digits == 0 || digits > 12) return invalid();
   const int64_t count = std::stoll(text.substr(0, digits));
-  const std::string unit = text.substr(digits);
-  int64_t scale = 0;
-  if (unit.empty() || unit == "s") {
-    scale = 1;
-  } else if (unit == "m") {
-    scale = 60;
-  } else if (unit == "h") {
-    scale = 3600;
-  } else if (unit == "d") {
-    scale = 24 * 3600;
-  } else {
-    return invalid();
-  }
+  static const std::map<std::string, int64_t> kSecondsPerUnit = {
+      {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 24 * 3600}};
+  const auto unit = kSecondsPerUnit.find(text.substr(digits));
+  if (unit == kSecondsPerUnit.end()) return invalid();
+  const int64_t scale = unit->second;
   if (count == 0 || count > kMaxTimeoutSeconds / scale) return invalid();
   return count * scale;
 }

@@ -15,6 +15,20 @@
 namespace qatlab::search {
 namespace {
 
+// A problem without layers yet: reference accuracy 90%, 1000 flash bytes,
+// 4096 RAM bytes and `base_cycles` outside the layers, a 25 MHz clock, HAWQ
+// scores given.
+SearchProblem ProblemBase(double base_cycles) {
+  SearchProblem problem;
+  problem.reference_accuracy = 90;
+  problem.base_flash_bytes = 1000;
+  problem.base_ram_bytes = 4096;
+  problem.base_cycles = base_cycles;
+  problem.clock_hz = 25e6;
+  problem.has_hawq_scores = true;
+  return problem;
+}
+
 // A problem of `layers` layers, each with widths 8, 4, 2; costs fall and drops
 // rise (roughly) with fewer bits, with random magnitudes, so fronts are not
 // trivial. Integer-valued drops and cycles keep the sums exact.
@@ -23,13 +37,7 @@ SearchProblem RandomProblem(int layers, uint32_t seed) {
   std::uniform_int_distribution<int> drop(0, 20);
   std::uniform_int_distribution<int> size(50, 2000);
   std::uniform_int_distribution<int> cycles(1000, 50000);
-  SearchProblem problem;
-  problem.reference_accuracy = 90;
-  problem.base_flash_bytes = 1000;
-  problem.base_ram_bytes = 4096;
-  problem.base_cycles = 20000;
-  problem.clock_hz = 25e6;
-  problem.has_hawq_scores = true;
+  SearchProblem problem = ProblemBase(20000);
   for (int l = 0; l < layers; ++l) {
     const int bytes8 = size(random);
     const int cycles8 = cycles(random);
@@ -133,13 +141,7 @@ TEST(SolveParetoFront, RankedByTheHawqScoreEqualsExhaustiveEnumerationOfThatScor
 // configuration on the front, drops the other (same cost, worse by its
 // measure), and makes it the candidate.
 SearchProblem DisagreeingProblem() {
-  SearchProblem problem;
-  problem.reference_accuracy = 90;
-  problem.base_flash_bytes = 1000;
-  problem.base_ram_bytes = 4096;
-  problem.base_cycles = 500;
-  problem.clock_hz = 25e6;
-  problem.has_hawq_scores = true;
+  SearchProblem problem = ProblemBase(500);
   // {bits, PTQ drop, flash, RAM, cycles, Omega}
   problem.layers.push_back({{8, 0, 0, 0, 1000, 0.001}, {2, 10, -300, 0, 600, 0.1}});
   problem.layers.push_back({{8, 0, 0, 0, 1000, 0.002}, {2, 1, -300, 0, 600, 5}});

@@ -243,8 +243,7 @@ TEST_F(SearchOptionsApiTest, ADeadlineThatPassedWhileTheServerWasDownEndsTheResu
   v1::SubmitSearchRequest request = Request();
   request.set_timeout_seconds(30);
   const v1::Search search = Started(request);
-  server_->Shutdown(std::chrono::milliseconds(500));
-  server_.reset();
+  StopServer();
   EXPECT_EQ(search.deadline_unix_ms(), search.created_unix_ms() + 30'000);
 
   clock_.Advance(31'000);

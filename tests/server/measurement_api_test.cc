@@ -57,13 +57,6 @@ class MeasurementApiTest : public ServerFixture {
     return v1::Measurement();
   }
 
-  // A new server on the same data directory.
-  void RestartServer() {
-    server_->Shutdown(std::chrono::milliseconds(500));
-    server_.reset();
-    StartServer();
-  }
-
   grpc::Status Lease(const std::string& device_id, v1::LeaseMeasurementResponse* leased) {
     v1::LeaseMeasurementRequest lease;
     lease.set_device_id(device_id);

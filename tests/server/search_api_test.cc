@@ -350,9 +350,7 @@ TEST_F(SearchApiTest, ListSearchesPagesNewestFirstWithoutResults) {
 TEST_F(SearchApiTest, ARestartedServerResumesTheSearchWithTheSameJob) {
   RegisterBoard("board-1", "mps2-an386");
   const v1::Search before = StartedSearch();
-  server_->Shutdown(std::chrono::milliseconds(500));
-  server_.reset();
-  StartServer();  // the same data directory
+  RestartServer();
 
   // The resumed orchestrator submits its sensitivity job again under the same
   // key: the job the first run created comes back, no second one is made.

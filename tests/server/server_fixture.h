@@ -39,6 +39,18 @@ class ServerFixture : public ::testing::Test {
     workers_ = v1::WorkerService::NewStub(channel_);
   }
 
+  // Shuts the server down (its data directory stays).
+  void StopServer() {
+    server_->Shutdown(std::chrono::milliseconds(500));
+    server_.reset();
+  }
+
+  // A new server on the same data directory.
+  void RestartServer(const Clock* clock = nullptr) {
+    StopServer();
+    StartServer(clock);
+  }
+
   // Registers an emulated board (EmulatedBoard) as an agent would; returns its device id.
   std::string RegisterBoard(const std::string& name, const std::string& kind) {
     v1::RegisterDeviceResponse response;
